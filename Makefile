@@ -1,0 +1,38 @@
+# factflow developer commands. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export UV_PYTHON_DOWNLOADS ?= never
+# uv on PATH, else the copy pip installed into this Python (`python3 -m uv`).
+UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: uv
+uv: ## Install uv with pip when it is missing
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+
+.PHONY: install
+install: uv ## Sync the workspace (all packages and dev tools) into .venv
+	@$(UV) sync --all-packages --frozen
+
+.PHONY: lint
+lint: install ## ruff check, ruff format --check and mypy --strict
+	@$(UV) run --frozen ruff check . && \
+	$(UV) run --frozen ruff format --check . && \
+	$(UV) run --frozen mypy backend/packages/*/src workflows/*/src
+
+.PHONY: format
+format: install ## Apply ruff fixes and formatting
+	@$(UV) run --frozen ruff check --fix . && $(UV) run --frozen ruff format .
+
+.PHONY: test
+test: lint ## Install everything, lint, then run the whole test suite
+	@$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+.PHONY: docs
+docs: install ## Regenerate generated reference docs (error codes)
+	@$(UV) run --frozen python -m factflow_engine.config.codes --write docs/reference/error-codes.md

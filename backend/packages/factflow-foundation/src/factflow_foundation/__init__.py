@@ -1,0 +1,45 @@
+"""Settings, ids, hashing, storage paths, logging and the error root.
+
+Must not import any other factflow package.
+"""
+
+from __future__ import annotations
+
+from ._hashing import bytes_checksum, canonical_json, config_hash, content_hash
+from ._ids import derive_message_id, new_id
+from ._logging import LOG_CONTEXT_FIELDS, configure_logging, get_logger, log_context
+from ._paths import SIDECAR_SUFFIX, ExecutionPathResolver, StagePaths
+from ._settings import FactflowSettings, get_settings, override_settings, reset_settings
+from .errors import ConflictError, FactflowError, InvalidStateError, NotFoundError, ServiceUnavailableError
+
+__version__ = "0.1.0"
+
+__all__ = (
+    # settings
+    "FactflowSettings",
+    "get_settings",
+    "override_settings",
+    "reset_settings",
+    # ids and hashes
+    "new_id",
+    "derive_message_id",
+    "canonical_json",
+    "content_hash",
+    "config_hash",
+    "bytes_checksum",
+    # storage paths
+    "ExecutionPathResolver",
+    "StagePaths",
+    "SIDECAR_SUFFIX",
+    # logging
+    "configure_logging",
+    "get_logger",
+    "log_context",
+    "LOG_CONTEXT_FIELDS",
+    # errors
+    "FactflowError",
+    "NotFoundError",
+    "ConflictError",
+    "InvalidStateError",
+    "ServiceUnavailableError",
+)

@@ -1,0 +1,63 @@
+"""Adapter, queue and storage contracts shared by every factflow package.
+
+Depends only on factflow-foundation.
+"""
+
+from __future__ import annotations
+
+from ._adapter import AdapterResult, PipelineAdapter, PipelineContext
+from ._messages import RESERVED_METADATA_KEYS, QueueMessage, utc_now_rfc3339
+from ._queue import (
+    DeadLetterCallback,
+    MessageHandler,
+    MessageStatus,
+    PublishStatus,
+    QueueDepth,
+    QueueHealth,
+    QueueProtocol,
+    Subscription,
+    SubscriptionStatus,
+)
+from ._storage import MAX_KEY_BYTES, StorageHealth, StorageProtocol, StoredObject, validate_storage_key
+from .errors import (
+    InvalidStorageKeyError,
+    NonRetryableError,
+    QueueError,
+    QueueUnavailableError,
+    StorageError,
+    StorageNotFoundError,
+    StorageUnavailableError,
+)
+
+__all__ = (
+    # adapters
+    "PipelineAdapter",
+    "PipelineContext",
+    "AdapterResult",
+    "NonRetryableError",
+    # queue
+    "QueueMessage",
+    "RESERVED_METADATA_KEYS",
+    "utc_now_rfc3339",
+    "QueueProtocol",
+    "MessageHandler",
+    "DeadLetterCallback",
+    "MessageStatus",
+    "PublishStatus",
+    "Subscription",
+    "SubscriptionStatus",
+    "QueueDepth",
+    "QueueHealth",
+    "QueueError",
+    "QueueUnavailableError",
+    # storage
+    "StorageProtocol",
+    "StoredObject",
+    "StorageHealth",
+    "StorageError",
+    "StorageNotFoundError",
+    "StorageUnavailableError",
+    "InvalidStorageKeyError",
+    "validate_storage_key",
+    "MAX_KEY_BYTES",
+)

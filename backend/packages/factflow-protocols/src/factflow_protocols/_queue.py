@@ -1,0 +1,159 @@
+"""The queue provider contract (`QueueProtocol`) and its value types."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from ._messages import QueueMessage
+
+__all__ = (
+    "DeadLetterCallback",
+    "MessageHandler",
+    "MessageStatus",
+    "PublishStatus",
+    "QueueDepth",
+    "QueueHealth",
+    "QueueProtocol",
+    "Subscription",
+    "SubscriptionStatus",
+)
+
+
+class MessageStatus(StrEnum):
+    """What a handler's return value does to the delivery."""
+
+    ACK = "ack"
+    """Remove the delivery."""
+    DEAD_LETTER = "dead_letter"
+    """Append the envelope (with `metadata.dead_letter`) to the DLQ and ack, atomically."""
+    RETRY = "retry"
+    """Leave unacked; redelivered later with `delivery_count + 1`."""
+
+
+class PublishStatus(StrEnum):
+    """Outcome of a publish."""
+
+    PUBLISHED = "published"
+    DUPLICATE = "duplicate"
+
+
+MessageHandler = Callable[[QueueMessage], Awaitable[MessageStatus]]
+"""Called once per delivery; its return value is the acknowledgement."""
+
+DeadLetterCallback = Callable[[QueueMessage | None, str], Awaitable[None]]
+"""Told about entries the provider dead-letters itself (`undecodable`), with the reason."""
+
+HealthState = Literal["healthy", "degraded", "stalled", "reconnecting"]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepth:
+    """Entries of a queue as seen by one subscription."""
+
+    ready: int
+    """Never delivered to the subscription."""
+    pending: int
+    """Delivered and not yet acknowledged."""
+
+    @property
+    def total(self) -> int:
+        return self.ready + self.pending
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionStatus:
+    """A subscription's state."""
+
+    queue: str
+    subscription: str
+    paused: bool
+    stopped: bool
+    outstanding: int
+    """Deliveries handed to the handler and not yet acknowledged."""
+    prefetch: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueHealth:
+    """Provider health for `system health`."""
+
+    provider: str
+    connected: bool
+    health_state: HealthState
+    message: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Subscription(Protocol):
+    """A running consumer of one queue."""
+
+    @property
+    def queue(self) -> str: ...
+
+    @property
+    def subscription(self) -> str: ...
+
+    def pause(self) -> None:
+        """Stop reading new entries; deliveries in progress continue."""
+
+    def resume(self) -> None:
+        """Start reading again."""
+
+    async def stop(self) -> None:
+        """Stop reading and wait for the reader to end; unacked deliveries stay pending."""
+
+    def status(self) -> SubscriptionStatus:
+        """Current state."""
+
+    def outstanding(self) -> int:
+        """Deliveries handed to the handler and not yet acknowledged."""
+
+
+@runtime_checkable
+class QueueProtocol(Protocol):
+    """A queue provider: memory or Redis Streams, with the same semantics.
+
+    Queue names reaching a provider are already execution-scoped
+    (`factflow:{<execution_id>}:<queue>`).
+    """
+
+    async def connect(self) -> None:
+        """Open connections; idempotent."""
+
+    async def close(self) -> None:
+        """Stop every subscription and close connections; never acks."""
+
+    async def publish(
+        self, queue: str, message: QueueMessage, *, dedupe_scope: str | None = None, force: bool = False
+    ) -> PublishStatus:
+        """Append `message`; inside a scope a repeated `(queue, message.id)` is a `DUPLICATE`."""
+
+    async def publish_batch(
+        self, queue: str, messages: Sequence[QueueMessage], *, dedupe_scope: str | None = None
+    ) -> list[PublishStatus]:
+        """Pipelined `publish` of several messages."""
+
+    async def subscribe(
+        self,
+        queue: str,
+        subscription: str,
+        handler: MessageHandler,
+        *,
+        prefetch: int,
+        dead_letter_queue: str,
+        on_dead_letter: DeadLetterCallback | None = None,
+    ) -> Subscription:
+        """Create the consumer group if needed and start delivering to `handler`."""
+
+    async def depth(self, queue: str, subscription: str) -> QueueDepth:
+        """Ready and pending entries for `subscription`."""
+
+    async def purge_prefix(self, prefix: str) -> int:
+        """Delete every queue (and dedupe set) whose name starts with `prefix`; returns the count."""
+
+    async def health(self) -> QueueHealth:
+        """Provider health."""

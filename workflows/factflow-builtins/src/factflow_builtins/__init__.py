@@ -1,0 +1,5 @@
+"""General-purpose built-in adapters."""
+
+from __future__ import annotations
+
+__all__: tuple[str, ...] = ()
