@@ -55,6 +55,6 @@ class StorageUnavailableError(StorageError, ServiceUnavailableError):
 
 
 class InvalidStorageKeyError(StorageError, ValueError):
-    """A key breaks the key rules (leading `/`, empty or `..` segment, `\\`, reserved suffix, length)."""
+    """A key breaks the key rules (leading `/`, empty or `..` segment, backslash, reserved suffix, length)."""
 
     default_code = "invalid_key"
