@@ -23,7 +23,10 @@ install: uv ## Sync the workspace (all packages and dev tools) into .venv
 lint: install ## ruff check, ruff format --check and mypy --strict
 	@$(UV) run --frozen ruff check . && \
 	$(UV) run --frozen ruff format --check . && \
-	$(UV) run --frozen mypy backend/packages/*/src workflows/*/src
+	$(UV) run --frozen mypy backend/packages/*/src workflows/*/src && \
+	for tests in backend/packages/*/tests workflows/*/tests tests; do \
+		[ -z "$$(find $$tests -name '*.py' 2>/dev/null | head -1)" ] || $(UV) run --frozen mypy $$tests || exit 1; \
+	done
 
 .PHONY: format
 format: install ## Apply ruff fixes and formatting

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import factflow_protocols
+
+SPEC_EXPORTS = {
+    "PipelineAdapter",
+    "PipelineContext",
+    "AdapterResult",
+    "NonRetryableError",
+    "QueueMessage",
+    "QueueProtocol",
+    "MessageHandler",
+    "MessageStatus",
+    "PublishStatus",
+    "Subscription",
+    "SubscriptionStatus",
+    "QueueDepth",
+    "QueueHealth",
+    "QueueUnavailableError",
+    "StorageProtocol",
+    "StoredObject",
+    "StorageNotFoundError",
+    "StorageUnavailableError",
+    "InvalidStorageKeyError",
+}
+EXTRAS = {
+    "RESERVED_METADATA_KEYS",
+    "utc_now_rfc3339",
+    "DeadLetterCallback",
+    "QueueError",
+    "StorageHealth",
+    "StorageError",
+    "validate_storage_key",
+    "MAX_KEY_BYTES",
+}
+
+
+def test_public_surface_is_pinned() -> None:
+    assert set(factflow_protocols.__all__) == SPEC_EXPORTS | EXTRAS
+
+
+def test_every_exported_name_imports() -> None:
+    for name in factflow_protocols.__all__:
+        assert getattr(factflow_protocols, name) is not None
