@@ -39,3 +39,11 @@ test: lint ## Install everything, lint, then run the whole test suite
 .PHONY: docs
 docs: install ## Regenerate generated reference docs (error codes)
 	@$(UV) run --frozen python -m factflow_engine.config.codes --write docs/reference/error-codes.md
+
+.PHONY: up
+up: ## Start the production stack (PostgreSQL, Redis, MinIO, server) with docker compose
+	docker compose up -d --build
+
+.PHONY: down
+down: ## Stop the compose stack (volumes are kept)
+	docker compose down
