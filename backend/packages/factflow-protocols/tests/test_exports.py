@@ -27,6 +27,7 @@ EXTRAS = {
     "RESERVED_METADATA_KEYS",
     "utc_now_rfc3339",
     "DeadLetterCallback",
+    "LostStateCallback",
     "QueueError",
     "StorageHealth",
     "StorageError",

@@ -9,6 +9,7 @@ from ._adapter import AdapterResult, PipelineAdapter, PipelineContext
 from ._messages import RESERVED_METADATA_KEYS, QueueMessage, utc_now_rfc3339
 from ._queue import (
     DeadLetterCallback,
+    LostStateCallback,
     MessageHandler,
     MessageStatus,
     PublishStatus,
@@ -42,6 +43,7 @@ __all__ = (
     "QueueProtocol",
     "MessageHandler",
     "DeadLetterCallback",
+    "LostStateCallback",
     "MessageStatus",
     "PublishStatus",
     "Subscription",

@@ -11,6 +11,7 @@ from ._messages import QueueMessage
 
 __all__ = (
     "DeadLetterCallback",
+    "LostStateCallback",
     "MessageHandler",
     "MessageStatus",
     "PublishStatus",
@@ -28,7 +29,12 @@ class MessageStatus(StrEnum):
     ACK = "ack"
     """Remove the delivery."""
     DEAD_LETTER = "dead_letter"
-    """Append the envelope (with `metadata.dead_letter`) to the DLQ and ack, atomically."""
+    """Append the envelope (with `metadata.dead_letter`) to the DLQ and ack, atomically.
+
+    The envelope written is the `QueueMessage` the handler received, as the handler left it: set
+    `message.metadata["dead_letter"]` before returning. Providers fill a minimal record
+    (`reason="dead_lettered"`) when the handler set none.
+    """
     RETRY = "retry"
     """Leave unacked; redelivered later with `delivery_count + 1`."""
 
@@ -44,7 +50,17 @@ MessageHandler = Callable[[QueueMessage], Awaitable[MessageStatus]]
 """Called once per delivery; its return value is the acknowledgement."""
 
 DeadLetterCallback = Callable[[QueueMessage | None, str], Awaitable[None]]
-"""Told about entries the provider dead-letters itself (`undecodable`), with the reason."""
+"""Told about entries the provider dead-letters itself (`undecodable`), with the reason.
+
+Providers pass the envelope they wrote to the DLQ (for an undecodable entry: a stand-in with an
+empty payload and `metadata.dead_letter`), or `None` when there is none. Failures are logged and
+ignored.
+"""
+
+LostStateCallback = Callable[[str, str], Awaitable[None]]
+"""Told `(queue, subscription)` when a subscription found its queue or consumer group gone (Redis
+`NOGROUP`, e.g. a restart without persistence) and recreated it empty: messages may be lost and the
+owner should reconcile (runtime.md §5.9). Failures are logged and ignored."""
 
 HealthState = Literal["healthy", "degraded", "stalled", "reconnecting"]
 
@@ -103,14 +119,18 @@ class Subscription(Protocol):
     def resume(self) -> None:
         """Start reading again."""
 
-    async def stop(self) -> None:
-        """Stop reading and wait for the reader to end; unacked deliveries stay pending."""
+    async def stop(self, grace_seconds: float | None = 30.0) -> None:
+        """Stop reading, wait for the reader, then drain: unacked deliveries stay pending.
+
+        Handlers already running get `grace_seconds` to finish (their acks still count); the rest
+        are cancelled. `None` waits without limit, `0` cancels at once. Idempotent.
+        """
 
     def status(self) -> SubscriptionStatus:
         """Current state."""
 
     def outstanding(self) -> int:
-        """Deliveries handed to the handler and not yet acknowledged."""
+        """Deliveries received and not yet settled (running handlers plus any held while paused)."""
 
 
 @runtime_checkable
@@ -146,14 +166,27 @@ class QueueProtocol(Protocol):
         prefetch: int,
         dead_letter_queue: str,
         on_dead_letter: DeadLetterCallback | None = None,
+        on_lost_state: LostStateCallback | None = None,
     ) -> Subscription:
-        """Create the consumer group if needed and start delivering to `handler`."""
+        """Create the consumer group if needed and start delivering to `handler`.
+
+        At most `prefetch` deliveries are outstanding; each runs `handler` in its own task and its
+        return value is the acknowledgement. `on_lost_state` is called when the queue's state
+        vanished underneath the subscription and was recreated (see `LostStateCallback`).
+        """
 
     async def depth(self, queue: str, subscription: str) -> QueueDepth:
         """Ready and pending entries for `subscription`."""
 
     async def purge_prefix(self, prefix: str) -> int:
         """Delete every queue (and dedupe set) whose name starts with `prefix`; returns the count."""
+
+    async def delete_queues(self, queues: Sequence[str]) -> int:
+        """Delete exactly these queues (not their dedupe sets); returns how many existed.
+
+        For dropping an execution's ordinary queues while its DLQs stay: `purge_prefix` cannot,
+        since a DLQ name may start with a queue's name (`site.embeddings.dlq`).
+        """
 
     async def health(self) -> QueueHealth:
         """Provider health."""
