@@ -281,6 +281,8 @@ class _ConfigChecker:
             limit = ctx.get("min_length" if error_type == "string_too_short" else "max_length", "?")
             which = "at least" if error_type == "string_too_short" else "at most"
             return f"{field!r} must be {which} {limit} character(s) long."
+        if error_type in {"value_error", "assertion_error"}:
+            return _clean(error["msg"])
         return f"{field!r}: {_clean(error['msg'])}"
 
 
