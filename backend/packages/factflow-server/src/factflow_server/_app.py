@@ -1,0 +1,66 @@
+"""`create_app(settings)`: the FastAPI app with its middleware, routers and lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from factflow_foundation import FactflowSettings
+
+from ._errors import install_error_handlers
+from ._lifespan import build_container
+from ._middleware import AuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
+from ._runtime import ServerRuntime
+from ._version import SERVER_VERSION
+from .routes import _root, _system
+
+__all__ = ("create_app",)
+
+logger = logging.getLogger(__name__)
+
+# Each router carries its full `/api/v1/...` prefix so a route's `path` is its template
+# (the HTTP metrics label) without nesting routers.
+_ROUTERS = (_system.router, _root.router)
+
+
+def create_app(settings: FactflowSettings, *, embedded: bool = False) -> FastAPI:
+    """Build the server app for `settings` (already resolved, see `effective_settings`).
+
+    The lifespan builds the service container in the start-up order of runtime.md §8 and
+    tears it down in reverse; the container lives on `app.state.runtime`, one per app.
+    """
+    runtime = ServerRuntime(settings=settings, embedded=embedded)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        container = await build_container(runtime)
+        runtime.container = container
+        try:
+            yield
+        finally:
+            try:
+                await container.aclose()
+            finally:
+                runtime.container = None
+
+    app = FastAPI(
+        title="factflow",
+        version=SERVER_VERSION,
+        summary="YAML-configured pipeline orchestration: configs, executions, storage, lineage.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    for router in _ROUTERS:
+        app.include_router(router)
+    # Added innermost first: the last one added wraps all others.
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(AuthMiddleware, token=settings.api_token_value)
+    app.add_middleware(RequestContextMiddleware, observer=runtime.metrics.observe_request)
+    return app

@@ -1,0 +1,46 @@
+"""System endpoints: Y1 health and Y2 metrics snapshot (api.md §5.7)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from .._deps import RuntimeDep
+from .._health import overall_status, run_probes
+from .._params import QueryBool
+from .._version import SERVER_VERSION
+from ..schemas._common import utc_now
+from ..schemas._system import HealthResponse
+from ._common import API_PREFIX, ERROR_RESPONSES
+
+__all__ = ("router",)
+
+router = APIRouter(prefix=f"{API_PREFIX}/system", tags=["system"], responses=ERROR_RESPONSES)
+
+
+@router.get(
+    "/health",
+    response_model=HealthResponse,
+    responses={503: {"model": HealthResponse, "description": "Unhealthy"}},
+    summary="Health (no auth)",
+)
+async def get_health(
+    request: Request, runtime: RuntimeDep, debug: Annotated[QueryBool, Query()] = False
+) -> JSONResponse:
+    """Probe every component; 200 when healthy or degraded, 503 when unhealthy."""
+    container = runtime.container
+    probes = dict(container.probes) if container is not None else {}
+    components = await run_probes(probes)
+    status = overall_status(components)
+    show_debug = debug and bool(getattr(request.state, "authorized", False)) and container is not None
+    body = HealthResponse(
+        status=status,
+        version=SERVER_VERSION,
+        timestamp=utc_now(),
+        uptime_seconds=container.uptime_seconds if container is not None else 0.0,
+        components=components,
+        debug=await container.debug_info() if show_debug and container is not None else None,
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=503 if status == "unhealthy" else 200)

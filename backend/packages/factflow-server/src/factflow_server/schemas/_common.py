@@ -1,0 +1,102 @@
+"""Value types shared by the response schemas: timestamps and the error envelope."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+__all__ = (
+    "ErrorItem",
+    "ErrorResponse",
+    "Timestamp",
+    "ValidationIssueModel",
+    "ValidationReportModel",
+    "format_timestamp",
+    "utc_now",
+)
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    """RFC 3339 UTC with microseconds and `Z` (api.md §2.1), e.g. `2025-03-01T09:30:12.345678Z`."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str, when_used="json")]
+"""A datetime that serialises as RFC 3339 UTC with microseconds and `Z`."""
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorItem(_Response):
+    """One field error of a 422 answer."""
+
+    loc: list[str | int]
+    """Where the error is: `body`, `query` or `path`, then the field path."""
+    msg: str
+    """What is wrong."""
+    type: str
+    """Stable pydantic error type, e.g. `missing`, `extra_forbidden`."""
+
+
+class ValidationIssueModel(_Response):
+    """One finding of the pipeline validator (api.md §3 ValidationIssue)."""
+
+    severity: str
+    """`error` or `warning`."""
+    code: str
+    """Stable code such as `E103` or `W501`."""
+    path: str
+    """Dotted path of the offending key; `""` is the whole document."""
+    line: int | None
+    """1-based line, when known."""
+    column: int | None
+    """1-based column, when known."""
+    message: str
+    """One sentence naming the offending value."""
+    suggestion: str
+    """A deterministic fix."""
+
+
+class ValidationReportModel(_Response):
+    """All findings for one document (api.md §3 ValidationReport)."""
+
+    model_config = ConfigDict(title="ValidationReport", extra="forbid")
+
+    is_valid: bool
+    """True iff there are no errors; warnings never invalidate."""
+    error_count: int
+    """Number of errors."""
+    warning_count: int
+    """Number of warnings."""
+    issues: list[ValidationIssueModel]
+    """Errors first, then warnings, each group by source position, then code."""
+
+
+class ErrorResponse(_Response):
+    """The body of every non-2xx answer (api.md §2.5)."""
+
+    detail: str
+    """One sentence naming the offending value."""
+    error_code: str
+    """Stable snake_case code."""
+    correlation_id: str
+    """The request's `X-Correlation-ID`."""
+    timestamp: Timestamp
+    """When the error was produced."""
+    errors: list[ErrorItem] | None = None
+    """Field errors (422 only)."""
+    validation_report: ValidationReportModel | None = None
+    """The validator's report (`yaml_parse_error`, `config_invalid`)."""
+    context: dict[str, Any] | None = Field(default=None)
+    """Structured facts, e.g. `candidates`, `execution_id`."""

@@ -1,0 +1,305 @@
+"""Run a real factflow server in tests: in a thread (fast) or as a subprocess (signals, exit codes).
+
+Use the fixtures through `pytest_plugins = ["factflow_server.testing"]` in a `conftest.py`, or
+call the helpers directly:
+
+- `embedded_settings(data_dir, **overrides)` — embedded settings rooted in a temporary dir.
+- `serve_in_thread(settings)` — context manager yielding a `RunningServer` on a free port.
+- `ServerProcess.start(args, env=..., cwd=...)` — `python -m factflow_server ...` as a child,
+  port taken from its `listening on` announcement.
+- fixtures `factflow_server` (module-scoped embedded server) and `factflow_server_factory`
+  (start servers with overrides; all stopped at teardown).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from factflow_foundation import FactflowSettings
+
+from ._app import create_app
+from ._serve import FactflowServer, bind_socket, make_server
+
+__all__ = (
+    "RunningServer",
+    "ServerProcess",
+    "embedded_settings",
+    "factflow_server",
+    "factflow_server_factory",
+    "serve_in_thread",
+)
+
+STARTUP_TIMEOUT_SECONDS = 90.0
+_ANNOUNCE = re.compile(r"listening on (http://\S+)")
+
+
+class _HermeticSettings(FactflowSettings):
+    """Settings from explicit values only: no environment, no `.env`."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def embedded_settings(data_dir: Path, **overrides: Any) -> FactflowSettings:
+    """Embedded settings under `data_dir`, on `127.0.0.1` port 0, without shipped pipelines.
+
+    The environment is ignored (no `.env`, no `FACTFLOW_*`), so tests are hermetic; pass
+    `pipelines_dir=` to load shipped pipelines.
+    """
+    pipelines_dir = overrides.pop("pipelines_dir", None)
+    if pipelines_dir is None:
+        pipelines_dir = data_dir / "pipelines"
+        pipelines_dir.mkdir(parents=True, exist_ok=True)
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "host": "127.0.0.1",
+        "port": 0,
+        "pipelines_dir": pipelines_dir,
+        "shutdown_grace_seconds": 5,
+        **overrides,
+    }
+    settings = _HermeticSettings(**values).with_embedded_defaults()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+@dataclass(slots=True)
+class RunningServer:
+    """A server running in a background thread."""
+
+    base_url: str
+    settings: FactflowSettings
+    app: FastAPI
+    server: FactflowServer
+    thread: threading.Thread
+
+    def client(self, *, token: str | None = None, **kwargs: Any) -> httpx.Client:
+        """An httpx client bound to the server (bearer `token` when given)."""
+        headers = dict(kwargs.pop("headers", {}))
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        kwargs.setdefault("timeout", 30.0)
+        return httpx.Client(base_url=self.base_url, headers=headers, **kwargs)
+
+    def stop(self, *, timeout: float = 60.0) -> None:
+        """Graceful shutdown (the signal path) and wait for the thread."""
+        self.server.request_exit()
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            raise RuntimeError(f"server at {self.base_url} did not stop within {timeout} s")
+
+
+@contextlib.contextmanager
+def serve_in_thread(
+    settings: FactflowSettings,
+    *,
+    embedded: bool = True,
+    startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
+    configure_app: Callable[[FastAPI], None] | None = None,
+) -> Iterator[RunningServer]:
+    """Start a real uvicorn server for `settings` on a free port; stop it on exit.
+
+    `configure_app` may add test-only routes before the server starts.
+    """
+    sock = bind_socket(settings.host, settings.port)
+    port = int(sock.getsockname()[1])
+    settings = settings.model_copy(update={"port": port})
+    app = create_app(settings, embedded=embedded)
+    if configure_app is not None:
+        configure_app(app)
+    ready = threading.Event()
+    server = make_server(app, settings, on_started=lambda _server: ready.set())
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            server.run(sockets=[sock])
+        except BaseException as exc:  # reported to the test thread below
+            failure.append(exc)
+        finally:
+            ready.set()
+
+    thread = threading.Thread(target=target, name=f"factflow-server:{port}", daemon=True)
+    thread.start()
+    try:
+        if not ready.wait(startup_timeout):
+            raise RuntimeError(f"server did not start within {startup_timeout} s")
+        if failure or not server.started or server.startup_failed:
+            thread.join(10)
+            raise RuntimeError("server start-up failed") from (failure[0] if failure else None)
+        running = RunningServer(
+            base_url=f"http://{settings.host}:{port}", settings=settings, app=app, server=server, thread=thread
+        )
+        yield running
+    finally:
+        if thread.is_alive():
+            server.request_exit()
+            thread.join(60)
+        sock.close()
+
+
+@dataclass(slots=True)
+class ServerProcess:
+    """`python -m factflow_server ...` as a child process; stderr is collected line by line."""
+
+    process: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+    _queue: queue.Queue[str | None] = field(default_factory=queue.Queue)
+    base_url: str | None = None
+
+    @classmethod
+    def start(
+        cls,
+        args: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> ServerProcess:
+        """Launch the server with `args` (e.g. `["serve", "--embedded", "--port", "0"]`)."""
+        child_env = {key: value for key, value in os.environ.items() if not key.startswith("FACTFLOW_")}
+        child_env.update(env or {})
+        process = subprocess.Popen(
+            [sys.executable, "-m", "factflow_server", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=child_env,
+            cwd=cwd,
+        )
+        started = cls(process=process)
+        threading.Thread(target=started._pump, name="factflow-server-stderr", daemon=True).start()
+        return started
+
+    def _pump(self) -> None:
+        stream = self.process.stderr
+        assert stream is not None
+        try:
+            for line in stream:
+                self._queue.put(line.rstrip("\n"))
+        finally:
+            stream.close()
+            self._queue.put(None)
+
+    def wait_for_line(self, predicate: Callable[[str], bool], *, timeout: float = STARTUP_TIMEOUT_SECONDS) -> str:
+        """Block until a stderr line satisfies `predicate`; raises when the process ends first."""
+        deadline = _Deadline(timeout)
+        while True:
+            try:
+                line = self._queue.get(timeout=deadline.remaining())
+            except queue.Empty:
+                raise TimeoutError(f"no matching stderr line within {timeout} s:\n" + self.output()) from None
+            if line is None:
+                self._queue.put(None)
+                raise RuntimeError("server process ended:\n" + self.output())
+            self.lines.append(line)
+            if predicate(line):
+                return line
+
+    def wait_until_listening(self, *, timeout: float = STARTUP_TIMEOUT_SECONDS) -> str:
+        """Wait for the announcement and return the base URL."""
+        line = self.wait_for_line(lambda text: _ANNOUNCE.search(text) is not None, timeout=timeout)
+        match = _ANNOUNCE.search(line)
+        assert match is not None
+        self.base_url = match.group(1)
+        return self.base_url
+
+    def send_signal(self, sig: int = signal.SIGINT) -> None:
+        self.process.send_signal(sig)
+
+    def wait(self, *, timeout: float = 60.0) -> int:
+        """Wait for exit and return the exit code (stderr is read to its end)."""
+        code = self.process.wait(timeout)
+        self.wait_for_end(timeout=timeout)
+        return code
+
+    def wait_for_end(self, *, timeout: float = 60.0) -> None:
+        """Collect stderr up to its end (the pipe closes when the process exits)."""
+        deadline = _Deadline(timeout)
+        while True:
+            try:
+                line = self._queue.get(timeout=deadline.remaining())
+            except queue.Empty:
+                raise TimeoutError("stderr did not close") from None
+            if line is None:
+                self._queue.put(None)
+                return
+            self.lines.append(line)
+
+    def drain(self) -> None:
+        """Collect the stderr lines read so far."""
+        while True:
+            try:
+                line = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if line is None:
+                self._queue.put(None)
+                return
+            self.lines.append(line)
+
+    def output(self) -> str:
+        self.drain()
+        return "\n".join(self.lines)
+
+    def kill(self) -> None:
+        """Kill the process if it still runs, and reap it."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self.wait_for_end(timeout=10)
+
+
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self._end = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self._end - time.monotonic())
+
+
+@pytest.fixture(scope="module")
+def factflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """An embedded server shared by a test module (fresh data dir, no shipped pipelines)."""
+    with serve_in_thread(embedded_settings(tmp_path_factory.mktemp("factflow-server"))) as running:
+        yield running
+
+
+@pytest.fixture
+def factflow_server_factory(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
+    """Start embedded servers with setting overrides; every one is stopped at teardown."""
+    with contextlib.ExitStack() as stack:
+        counter = iter(range(1_000_000))
+
+        def start(**overrides: Any) -> RunningServer:
+            data_dir = overrides.pop("data_dir", None) or tmp_path / f"server-{next(counter)}"
+            embedded = bool(overrides.pop("embedded", True))
+            configure_app = overrides.pop("configure_app", None)
+            settings = embedded_settings(Path(data_dir), **overrides)
+            return stack.enter_context(serve_in_thread(settings, embedded=embedded, configure_app=configure_app))
+
+        yield start
