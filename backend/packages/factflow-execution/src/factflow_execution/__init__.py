@@ -1,5 +1,89 @@
-"""Configs, executions, waiting and event streams."""
+"""Configs, executions, waiting and event streams (runtime.md §6).
+
+Depends on foundation, protocols, infra, lineage and engine; must not import replay, server or cli.
+"""
 
 from __future__ import annotations
 
-__all__: tuple[str, ...] = ()
+from ._config_repository import UNSET, ConfigState, PipelineConfigRepository, Unset
+from ._dag import DAGEdge, DAGNode, DAGResponse, build_dag
+from ._db import Page
+from ._execution_repository import PipelineExecutionRepository, SortOrder
+from ._merge import deep_merge
+from ._models import MessageCounts, PipelineConfig, PipelineExecution, ReplayInfo
+from ._orm import PipelineConfigRow, PipelineExecutionRow, RoutePauseRow
+from ._pause_repository import RoutePauseRepository
+from ._stats import AdapterStats, ExecutionStats, RouteStatus
+from ._types import (
+    FINAL_STATUSES,
+    STOPPED_STATUSES,
+    ConfigSourceType,
+    ExecutionSource,
+    ExecutionStatus,
+    ReplaySource,
+    format_timestamp,
+    is_uuid_shaped,
+)
+from .errors import (
+    ConfigInactiveError,
+    ConfigNameRequiredError,
+    ConfigNotFoundError,
+    ConfigValidationError,
+    EventStreamerUnavailableError,
+    ExecutionNotFoundError,
+    ExecutionStartFailedError,
+    InvalidStatusTransitionError,
+    ReplayUnavailableError,
+    TagConflictError,
+    VersionConflictError,
+    YamlParseError,
+)
+
+__all__ = (
+    # models and enumerations
+    "PipelineConfig",
+    "PipelineExecution",
+    "ConfigSourceType",
+    "ReplaySource",
+    "ExecutionStatus",
+    "ExecutionSource",
+    "FINAL_STATUSES",
+    "STOPPED_STATUSES",
+    "MessageCounts",
+    "ReplayInfo",
+    "ExecutionStats",
+    "AdapterStats",
+    "RouteStatus",
+    "DAGNode",
+    "DAGEdge",
+    "DAGResponse",
+    "build_dag",
+    "deep_merge",
+    "format_timestamp",
+    "is_uuid_shaped",
+    # repositories
+    "PipelineConfigRepository",
+    "PipelineExecutionRepository",
+    "RoutePauseRepository",
+    "PipelineConfigRow",
+    "PipelineExecutionRow",
+    "RoutePauseRow",
+    "Page",
+    "SortOrder",
+    "ConfigState",
+    "UNSET",
+    "Unset",
+    # errors
+    "ConfigValidationError",
+    "YamlParseError",
+    "ConfigNotFoundError",
+    "ConfigInactiveError",
+    "ConfigNameRequiredError",
+    "VersionConflictError",
+    "ExecutionNotFoundError",
+    "TagConflictError",
+    "InvalidStatusTransitionError",
+    "ExecutionStartFailedError",
+    "ReplayUnavailableError",
+    "EventStreamerUnavailableError",
+)

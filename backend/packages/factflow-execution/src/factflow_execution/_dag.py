@@ -1,0 +1,158 @@
+"""The route graph of an execution, built from its frozen snapshot only (api.md E8)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from factflow_engine.config import normalize_queue_name
+
+__all__ = ("DAGEdge", "DAGNode", "DAGResponse", "build_dag", "condition_as_written")
+
+
+def condition_as_written(condition: Any) -> dict[str, Any] | None:
+    """The condition mapping as the YAML wrote it, from its snapshot form.
+
+    The snapshot holds the parsed model with every field present (`all`/`any` as null on
+    leaves, `value` null when omitted); those placeholders are dropped again. A leaf keeps
+    `value` unless it is null on an `exists` test, where null means "omitted" (a null operand
+    is not a valid `exists` value).
+    """
+    if not isinstance(condition, dict):
+        return None
+    if condition.get("all") is not None:
+        return {"all": [condition_as_written(item) for item in condition["all"]]}
+    if condition.get("any") is not None:
+        return {"any": [condition_as_written(item) for item in condition["any"]]}
+    written: dict[str, Any] = {"field": condition.get("field"), "operator": condition.get("operator")}
+    if "value" in condition and not (condition["value"] is None and condition.get("operator") == "exists"):
+        written["value"] = condition["value"]
+    return written
+
+
+@dataclass(frozen=True, slots=True)
+class DAGNode:
+    """One route of the graph."""
+
+    route_id: str
+    name: str
+    description: str | None
+    inbound_queue: str
+    """Logical (normalised) name."""
+    adapters: tuple[dict[str, Any], ...]
+    """`{index, type, stage, condition}` per adapter entry."""
+    outbound: tuple[dict[str, Any], ...]
+    """`{queue, condition}` per outbound entry, consumed or not."""
+    is_init_route: bool
+    is_terminal: bool
+    """True when the route has no outbound queues."""
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "route_id": self.route_id,
+            "name": self.name,
+            "description": self.description,
+            "inbound_queue": self.inbound_queue,
+            "adapters": [dict(item) for item in self.adapters],
+            "outbound": [dict(item) for item in self.outbound],
+            "is_init_route": self.is_init_route,
+            "is_terminal": self.is_terminal,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DAGEdge:
+    """Route `from_route` feeds `to_route` through `queue` (A's outbound is B's inbound)."""
+
+    from_route: str
+    to_route: str
+    queue: str
+    condition: dict[str, Any] | None
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "from_route": self.from_route,
+            "to_route": self.to_route,
+            "queue": self.queue,
+            "condition": self.condition,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DAGResponse:
+    """The route graph of one execution (api.md `DAGResponse`)."""
+
+    execution_id: str
+    init_route: str | None
+    """Route receiving the init message; `None` without one."""
+    init_queue: str | None
+    """Its inbound queue; `None` without an init message."""
+    nodes: tuple[DAGNode, ...]
+    """In declaration order."""
+    edges: tuple[DAGEdge, ...]
+    """In declaration order of the producing route, then of its outbound entries."""
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "execution_id": self.execution_id,
+            "init_route": self.init_route,
+            "init_queue": self.init_queue,
+            "nodes": [node.to_api() for node in self.nodes],
+            "edges": [edge.to_api() for edge in self.edges],
+        }
+
+
+def build_dag(execution_id: str, snapshot: dict[str, Any]) -> DAGResponse:
+    """Build the DAG from a snapshot's parsed `config` (never the live config)."""
+    config = snapshot.get("config") or {}
+    routes: dict[str, Any] = dict(config.get("routes") or {})
+    consumers = {
+        normalize_queue_name((route.get("inbound") or {}).get("queue", "")): route_id
+        for route_id, route in routes.items()
+    }
+    init = config.get("init_message") or None
+    init_route = init.get("route") if isinstance(init, dict) else None
+    init_queue = None
+    if init_route is not None and init_route in routes:
+        init_queue = normalize_queue_name(routes[init_route]["inbound"]["queue"])
+
+    nodes: list[DAGNode] = []
+    edges: list[DAGEdge] = []
+    for route_id, route in routes.items():
+        targets = [
+            (normalize_queue_name(item["queue"]), condition_as_written(item.get("condition")))
+            for item in route.get("outbound") or ()
+        ]
+        outbound = tuple({"queue": queue, "condition": condition} for queue, condition in targets)
+        adapters = tuple(
+            {
+                "index": index,
+                "type": adapter["type"],
+                "stage": adapter.get("stage") or adapter["type"],
+                "condition": condition_as_written(adapter.get("condition")),
+            }
+            for index, adapter in enumerate(route.get("adapters") or ())
+        )
+        nodes.append(
+            DAGNode(
+                route_id=route_id,
+                name=route.get("name") or route_id,
+                description=route.get("description"),
+                inbound_queue=normalize_queue_name(route["inbound"]["queue"]),
+                adapters=adapters,
+                outbound=outbound,
+                is_init_route=route_id == init_route,
+                is_terminal=not outbound,
+            )
+        )
+        for queue, condition in targets:
+            target = consumers.get(queue)
+            if target is not None:
+                edges.append(DAGEdge(from_route=route_id, to_route=target, queue=queue, condition=condition))
+    return DAGResponse(
+        execution_id=execution_id,
+        init_route=init_route,
+        init_queue=init_queue,
+        nodes=tuple(nodes),
+        edges=tuple(edges),
+    )

@@ -1,0 +1,253 @@
+"""Domain objects of configs and executions, with their api.md §3 shapes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from ._types import ConfigSourceType, ExecutionStatus, format_optional_timestamp, format_timestamp
+
+if TYPE_CHECKING:
+    from factflow_engine.config import ValidationReport
+
+    from ._stats import RouteStatus
+
+__all__ = ("MESSAGE_COUNT_KEYS", "MessageCounts", "PipelineConfig", "PipelineExecution", "ReplayInfo", "zero_counts")
+
+MESSAGE_COUNT_KEYS = ("published", "handled", "in_flight", "dead_lettered", "tolerated_failures")
+
+
+class MessageCounts(TypedDict):
+    """Completion counters of one execution (runtime.md §5.9)."""
+
+    published: int
+    handled: int
+    in_flight: int
+    dead_lettered: int
+    tolerated_failures: int
+
+
+class ReplayInfo(TypedDict, total=False):
+    """The `replay` object of a replay execution (api.md §3 ReplayInfo); written by factflow-replay."""
+
+    from_execution_id: str
+    from_route: str
+    from_stage: str
+    from_path: str | None
+    mode: str
+    to_route: str
+    to_queue: str
+    start_at_adapter: int
+    target_config_id: str
+    replay_batch_id: str
+    objects_found: int
+    objects_published: int
+    objects_failed: int
+    publish_status: str
+
+
+def zero_counts(tolerated_failures: int = 0) -> MessageCounts:
+    """Counters of an execution that has not published anything."""
+    return MessageCounts(published=0, handled=0, in_flight=0, dead_lettered=0, tolerated_failures=tolerated_failures)
+
+
+def normalize_counts(raw: dict[str, Any] | None, *, tolerated_failures: int = 0) -> MessageCounts:
+    """Coerce any counts mapping (from the manager or a row) into the five api.md keys."""
+    counts = zero_counts(tolerated_failures)
+    for key in MESSAGE_COUNT_KEYS:
+        if raw is not None and raw.get(key) is not None:
+            counts[key] = int(raw[key])  # type: ignore[literal-required]  # key is one of MESSAGE_COUNT_KEYS
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    """One stored pipeline config (api.md PipelineConfigResponse / DetailResponse).
+
+    `validation_report` is recomputed against the live registry on every read by the config
+    service; the repository leaves it `None`.
+    """
+
+    config_id: str
+    """Config id (UUIDv7)."""
+    name: str
+    """Display name; not unique."""
+    description: str | None
+    """Free text."""
+    config_yaml: str
+    """The YAML exactly as stored."""
+    config_hash: str
+    """`sha256:<hex>` of the YAML text."""
+    version: int
+    """1, +1 whenever the YAML text changes."""
+    source_type: ConfigSourceType
+    """`file`, `api` or `imported`."""
+    source_path: str | None
+    """Shipped file path, if any."""
+    is_active: bool
+    """False after deactivation."""
+    created_at: datetime
+    """When first stored."""
+    updated_at: datetime
+    """Last change."""
+    validation_report: ValidationReport | None = None
+    """Report against the live registry, filled on read by the config service."""
+
+    @property
+    def is_runnable(self) -> bool:
+        """Active and without validation errors (false while no report is attached)."""
+        return self.is_active and self.validation_report is not None and self.validation_report.is_valid
+
+    def to_api(self, *, include_yaml: bool = False) -> dict[str, Any]:
+        """The PipelineConfigResponse (or DetailResponse with `include_yaml`) as JSON-ready values.
+
+        Raises:
+            ValueError: No validation report is attached.
+        """
+        if self.validation_report is None:
+            raise ValueError(f"config {self.config_id!r} has no validation report attached")
+        body: dict[str, Any] = {
+            "id": self.config_id,
+            "name": self.name,
+            "description": self.description,
+            "source_type": str(self.source_type),
+            "source_path": self.source_path,
+            "config_hash": self.config_hash,
+            "version": self.version,
+            "is_active": self.is_active,
+            "created_at": format_timestamp(self.created_at),
+            "updated_at": format_timestamp(self.updated_at),
+            "validation_report": self.validation_report.to_dict(),
+            "is_runnable": self.is_runnable,
+        }
+        if include_yaml:
+            body["config_yaml"] = self.config_yaml
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineExecution:
+    """One execution: the fields of api.md ExecutionDetailResponse plus the internal ones."""
+
+    execution_id: str
+    """UUIDv7; also the storage and queue scope."""
+    config_id: str
+    """Config whose snapshot runs."""
+    config_name: str
+    """Frozen at start."""
+    config_version: int
+    """Frozen at start."""
+    status: ExecutionStatus
+    """Stored status; never `cancelling`."""
+    source: ConfigSourceType
+    """`api`, `cli` or `replay`."""
+    started_at: datetime
+    """When the row was inserted."""
+    config_snapshot: dict[str, Any]
+    """Frozen snapshot (runtime.md §6.1)."""
+    tag: str | None = None
+    """Unique user label."""
+    parent_execution_id: str | None = None
+    """Source execution of a replay."""
+    replay_batch_id: str | None = None
+    """Replay batch id."""
+    replay_source: str | None = None
+    """`storage` on replays."""
+    completed_at: datetime | None = None
+    """Set with the final status."""
+    duration_ms: float | None = None
+    """Set with the final status."""
+    error_info: dict[str, Any] | None = None
+    """`{code, message, details}`."""
+    root_correlation_id: str | None = None
+    """Init message id, or `None` when no init message is published."""
+    init_payload: dict[str, Any] | None = None
+    """Effective init payload after overrides."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """Caller metadata."""
+    cancel_requested: bool = False
+    """Set when a cancel was accepted."""
+    message_counts: dict[str, Any] | None = None
+    """Frozen counters (live ones come from the manager while running)."""
+    replay: dict[str, Any] | None = None
+    """ReplayInfo of a replay execution."""
+    recovered_at: datetime | None = None
+    """Last resume by recovery."""
+    recovery_count: int = 0
+    """Resumes so far."""
+    stats: dict[str, Any] | None = None
+    """ExecutionStats (api shape), frozen at the end."""
+    queues_purged_at: datetime | None = None
+    """When the janitor purged the non-DLQ queues."""
+    dlq_purged_at: datetime | None = None
+    """When the janitor purged the DLQs."""
+    updated_at: datetime | None = None
+    """Last change of the row."""
+
+    @property
+    def is_final(self) -> bool:
+        """True for `completed`, `failed` and `cancelled`."""
+        return self.status in ("completed", "failed", "cancelled")
+
+    @property
+    def is_stopped(self) -> bool:
+        """True for the final statuses and `interrupted`."""
+        return self.status != "running"
+
+    @property
+    def tolerated_failures(self) -> int:
+        """`error_handling.tolerated_failures` of the snapshot."""
+        config = self.config_snapshot.get("config") or {}
+        handling = config.get("error_handling") or {}
+        return int(handling.get("tolerated_failures") or 0)
+
+    def to_api(self, *, include_replay: bool = False) -> dict[str, Any]:
+        """The api.md ExecutionResponse (plus `replay` for replay answers) as JSON-ready values."""
+        body: dict[str, Any] = {
+            "id": self.execution_id,
+            "execution_id": self.execution_id,
+            "config_id": self.config_id,
+            "config_name": self.config_name,
+            "config_version": self.config_version,
+            "status": self.status,
+            "source": str(self.source),
+            "tag": self.tag,
+            "parent_execution_id": self.parent_execution_id,
+            "replay_batch_id": self.replay_batch_id,
+            "replay_source": self.replay_source,
+            "started_at": format_timestamp(self.started_at),
+            "completed_at": format_optional_timestamp(self.completed_at),
+            "duration_ms": self.duration_ms,
+            "error_info": self.error_info,
+        }
+        if include_replay:
+            body["replay"] = self.replay
+        return body
+
+    def to_api_detail(
+        self, *, routes: list[RouteStatus], message_counts: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The api.md ExecutionDetailResponse.
+
+        Args:
+            routes: Current route statuses (`ExecutionService.routes`).
+            message_counts: Live counters while running; defaults to the frozen ones (or zeros).
+        """
+        counts = message_counts if message_counts is not None else self.message_counts
+        body = self.to_api()
+        body.update(
+            {
+                "config_snapshot": self.config_snapshot,
+                "root_correlation_id": self.root_correlation_id,
+                "init_payload": self.init_payload,
+                "metadata": dict(self.metadata),
+                "cancel_requested": self.cancel_requested,
+                "message_counts": dict(normalize_counts(counts, tolerated_failures=self.tolerated_failures)),
+                "routes": [route.to_api() for route in routes],
+                "replay": self.replay,
+                "recovered_at": format_optional_timestamp(self.recovered_at),
+                "recovery_count": self.recovery_count,
+            }
+        )
+        return body
