@@ -1,5 +1,20 @@
-"""Lineage rows, the batched recorder and lineage queries."""
+"""Lineage rows, the batched recorder and lineage queries.
+
+Depends on factflow-foundation, factflow-protocols and factflow-infra; must not import the
+engine or anything above it.
+"""
 
 from __future__ import annotations
 
-__all__: tuple[str, ...] = ()
+from ._model import PipelineLineageEntry
+from ._record import LineageRecord, StageStatus
+from ._recorder import LineageRecorder
+
+__all__ = (
+    # rows
+    "PipelineLineageEntry",
+    "LineageRecord",
+    "StageStatus",
+    # writing
+    "LineageRecorder",
+)
