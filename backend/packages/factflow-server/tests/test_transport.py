@@ -9,9 +9,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
 
-from factflow_server.testing import RunningServer
-
-ENVELOPE_KEYS = {"detail", "error_code", "correlation_id", "timestamp", "errors", "validation_report", "context"}
+from factflow_server.testing import RunningServer, assert_error
 
 
 class _Echo(BaseModel):
@@ -44,15 +42,7 @@ def client(server: RunningServer) -> Iterator[httpx.Client]:
         yield c
 
 
-def assert_envelope(response: httpx.Response, status: int, code: str) -> dict[str, object]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == ENVELOPE_KEYS
-    assert body["error_code"] == code
-    assert body["correlation_id"] == response.headers["x-correlation-id"]
-    assert str(body["timestamp"]).endswith("Z")
-    return dict(body)
+assert_envelope = assert_error
 
 
 def test_unknown_path_is_a_404_envelope(client: httpx.Client) -> None:

@@ -14,13 +14,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from factflow_engine.registry import ValidatingAdapterRegistry
 from factflow_foundation import FactflowSettings
+from factflow_infra.database import ServerLock
+from factflow_infra.storage import StorageProvider
 
 from ._health import Probe
 from ._metrics import ServerMetrics
 from ._settings import settings_summary
 from .schemas._common import utc_now
-from .schemas._system import HealthDebug
+from .schemas._system import AdaptersDebug, DatabaseDebug, HealthDebug, StorageDebug
 
 __all__ = ("ServiceContainer",)
 
@@ -45,6 +50,11 @@ class ServiceContainer:
     embedded: bool
     metrics: ServerMetrics
     exit_stack: contextlib.AsyncExitStack
+    database: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    server_lock: ServerLock
+    storage: StorageProvider
+    registry: ValidatingAdapterRegistry
     started_at: datetime = field(default_factory=utc_now)
     started_monotonic: float = field(default_factory=time.monotonic)
     probes: dict[str, Probe] = field(default_factory=dict)
@@ -68,9 +78,26 @@ class ServiceContainer:
             queue=None,
             orchestrator=None,
             lineage=None,
-            storage=None,
-            database=None,
-            adapters=None,
+            storage=await self._storage_debug(),
+            database=self._database_debug(),
+            adapters=AdaptersDebug(count=len(self.registry.types()), types=list(self.registry.types())),
+        )
+
+    async def _storage_debug(self) -> StorageDebug | None:
+        try:
+            health = await self.storage.health()
+        except Exception:
+            return None
+        return StorageDebug(provider=health.provider, writable=health.writable)
+
+    def _database_debug(self) -> DatabaseDebug:
+        pool = self.database.pool
+        size = getattr(pool, "size", None)
+        checked_out = getattr(pool, "checkedout", None)
+        return DatabaseDebug(
+            dialect=self.database.dialect.name,
+            pool_size=size() if callable(size) else None,
+            checked_out=checked_out() if callable(checked_out) else None,
         )
 
     def request_shutdown(self) -> None:

@@ -38,7 +38,9 @@ from ._app import create_app
 from ._serve import FactflowServer, bind_socket, make_server
 
 __all__ = (
+    "ERROR_ENVELOPE_KEYS",
     "RunningServer",
+    "assert_error",
     "ServerProcess",
     "embedded_settings",
     "factflow_server",
@@ -47,6 +49,23 @@ __all__ = (
 )
 
 STARTUP_TIMEOUT_SECONDS = 90.0
+ERROR_ENVELOPE_KEYS = frozenset(
+    {"detail", "error_code", "correlation_id", "timestamp", "errors", "validation_report", "context"}
+)
+
+
+def assert_error(response: httpx.Response, status: int, error_code: str) -> dict[str, Any]:
+    """Assert `response` is an `ErrorResponse` with `status` and `error_code`; return the body."""
+    assert response.status_code == status, f"expected {status}, got {response.status_code}: {response.text}"
+    assert response.headers["content-type"].startswith("application/json")
+    body: dict[str, Any] = response.json()
+    assert set(body) == ERROR_ENVELOPE_KEYS, body
+    assert body["error_code"] == error_code, body
+    assert body["correlation_id"] == response.headers["x-correlation-id"]
+    assert str(body["timestamp"]).endswith("Z")
+    return body
+
+
 _ANNOUNCE = re.compile(r"listening on (http://\S+)")
 
 
