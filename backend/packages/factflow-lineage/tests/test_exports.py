@@ -6,7 +6,17 @@ import sys
 
 import factflow_lineage
 
-EXPORTS = {"PipelineLineageEntry", "LineageRecord", "StageStatus", "LineageRecorder"}
+EXPORTS = {
+    "PipelineLineageEntry",
+    "LineageRecord",
+    "StageStatus",
+    "LineageRecorder",
+    "LineageSink",
+    "LineageService",
+    "LineageEventSink",
+    "StageInvocation",
+    "build_error_info",
+}
 
 
 def test_public_surface_is_pinned() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ._model import PipelineLineageEntry
 from ._record import LineageRecord, StageStatus
 from ._recorder import LineageRecorder
+from ._service import LineageEventSink, LineageService, LineageSink, StageInvocation, build_error_info
 
 __all__ = (
     # rows
@@ -17,4 +18,9 @@ __all__ = (
     "StageStatus",
     # writing
     "LineageRecorder",
+    "LineageSink",
+    "LineageService",
+    "LineageEventSink",
+    "StageInvocation",
+    "build_error_info",
 )
