@@ -125,7 +125,7 @@ def test_query_booleans_accept_only_true_false_1_0(client: httpx.Client) -> None
     body = assert_envelope(
         client.get("/api/v1/system/health", params={"debug": "yes"}), 422, "request_validation_error"
     )
-    assert body["errors"] and body["errors"][0]["loc"] == ["query", "debug"]  # type: ignore[index]
+    assert body["errors"] and body["errors"][0]["loc"] == ["query", "debug"]
 
 
 def test_prometheus_text_has_the_contract_families(client: httpx.Client) -> None:
