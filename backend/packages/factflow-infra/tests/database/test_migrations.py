@@ -1,0 +1,176 @@
+"""The migrations create exactly `.claude/database-schema.md`, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from factflow_infra.database import create_database_engine, current_revision, head_revision, run_migrations
+from factflow_infra.testing._schema import ColumnShape, TableShape, reflect_shapes
+
+
+def col(kind: str, nullable: bool, length: int | None = None) -> ColumnShape:
+    return ColumnShape(kind=kind, length=length, nullable=nullable)
+
+
+ID = col("string", False, 36)
+ID_NULL = col("string", True, 36)
+TIME = col("datetime", False)
+TIME_NULL = col("datetime", True)
+JSON = col("json", False)
+JSON_NULL = col("json", True)
+
+# Transcribed from .claude/database-schema.md.
+SCHEMA_DOC: dict[str, TableShape] = {
+    "pipeline_configs": TableShape(
+        columns={
+            "id": ID,
+            "name": col("string", False, 200),
+            "description": col("text", True),
+            "config_yaml": col("text", False),
+            "config_hash": col("string", False, 80),
+            "version": col("integer", False),
+            "source_type": col("string", False, 16),
+            "source_path": col("string", True, 1024),
+            "is_active": col("boolean", False),
+            "created_at": TIME,
+            "updated_at": TIME,
+        },
+        primary_key=("id",),
+        indexes=frozenset({("source_path",), ("updated_at",)}),
+    ),
+    "pipeline_executions": TableShape(
+        columns={
+            "id": ID,
+            "config_id": ID,
+            "config_name": col("string", False, 200),
+            "config_version": col("integer", False),
+            "status": col("string", False, 16),
+            "source": col("string", False, 16),
+            "tag": col("string", True, 128),
+            "parent_execution_id": ID_NULL,
+            "replay_batch_id": ID_NULL,
+            "replay_source": col("string", True, 16),
+            "started_at": TIME,
+            "completed_at": TIME_NULL,
+            "duration_ms": col("float", True),
+            "error_info": JSON_NULL,
+            "config_snapshot": JSON,
+            "root_correlation_id": ID_NULL,
+            "init_payload": JSON_NULL,
+            "metadata": JSON,
+            "cancel_requested": col("boolean", False),
+            "message_counts": JSON_NULL,
+            "replay": JSON_NULL,
+            "recovered_at": TIME_NULL,
+            "recovery_count": col("integer", False),
+            "stats": JSON_NULL,
+            "queues_purged_at": TIME_NULL,
+            "dlq_purged_at": TIME_NULL,
+            "updated_at": TIME,
+        },
+        primary_key=("id",),
+        indexes=frozenset(
+            {("config_id",), ("status",), ("parent_execution_id",), ("replay_batch_id",), ("started_at",)}
+        ),
+        unique=frozenset({("tag",)}),
+    ),
+    "pipeline_lineage": TableShape(
+        columns={
+            "id": ID,
+            "correlation_id": ID,
+            "parent_correlation_id": ID_NULL,
+            "execution_id": ID,
+            "route_id": col("string", False, 64),
+            "adapter_name": col("string", False, 64),
+            "adapter_index": col("integer", False),
+            "stage_name": col("string", False, 128),
+            "stage_status": col("string", False, 16),
+            "input_hash": col("string", True, 80),
+            "output_hash": col("string", True, 80),
+            "started_at": TIME,
+            "completed_at": TIME_NULL,
+            "duration_ms": col("float", True),
+            "error_info": JSON_NULL,
+            "replay_batch_id": ID_NULL,
+            "batch_id": ID_NULL,
+            "delivery_count": col("integer", False),
+            "storage_key": col("string", True, 1024),
+            "metadata": JSON,
+        },
+        primary_key=("id",),
+        indexes=frozenset(
+            {
+                ("correlation_id",),
+                ("parent_correlation_id",),
+                ("execution_id", "started_at"),
+                ("execution_id", "stage_status"),
+                ("replay_batch_id",),
+                ("batch_id",),
+            }
+        ),
+    ),
+    "route_pause_state": TableShape(
+        columns={
+            "route_id": col("string", False, 64),
+            "paused": col("boolean", False),
+            "paused_at": TIME_NULL,
+            "reason": col("string", True, 500),
+        },
+        primary_key=("route_id",),
+    ),
+}
+
+
+async def test_migrations_create_exactly_the_documented_schema(db_engine: AsyncEngine) -> None:
+    async with db_engine.connect() as connection:
+        shapes = await connection.run_sync(reflect_shapes)
+    assert sorted(shapes) == sorted(SCHEMA_DOC)
+    for table, expected in SCHEMA_DOC.items():
+        actual = shapes[table]
+        assert actual.columns == expected.columns, table
+        assert list(actual.columns) == list(expected.columns), f"{table}: column order"
+        assert actual.primary_key == expected.primary_key, table
+        assert actual.indexes == expected.indexes, table
+        assert actual.unique == expected.unique, table
+
+
+async def test_postgres_uses_timestamptz_and_jsonb(db_engine: AsyncEngine) -> None:
+    async with db_engine.connect() as connection:
+        if connection.dialect.name != "postgresql":
+            assert connection.dialect.name == "sqlite"
+            return
+        columns = await connection.run_sync(lambda sync: inspect(sync).get_columns("pipeline_executions"))
+    types = {column["name"]: column["type"] for column in columns}
+    assert getattr(types["started_at"], "timezone", False) is True
+    assert type(types["config_snapshot"]).__name__ == "JSONB"
+
+
+async def test_server_defaults_fill_documented_defaults(db_engine: AsyncEngine) -> None:
+    async with db_engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO pipeline_configs (id, name, config_yaml, config_hash, version, source_type, created_at,"
+                " updated_at) VALUES ('c1', 'n', 'y', 'sha256:0', 1, 'api', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        row = (await connection.execute(text("SELECT is_active FROM pipeline_configs"))).one()
+    assert row.is_active in (True, 1)
+
+
+async def test_run_migrations_is_idempotent(db_engine: AsyncEngine) -> None:
+    head = head_revision()
+    assert await current_revision(db_engine) == head
+    assert await run_migrations(db_engine) == head
+    assert await run_migrations(db_engine) == head
+    assert await current_revision(db_engine) == head
+
+
+async def test_run_migrations_accepts_a_url(database_url: str) -> None:
+    assert await run_migrations(database_url) == head_revision()
+    assert await run_migrations(database_url) == head_revision()
+    engine = create_database_engine(database_url)
+    try:
+        assert await current_revision(engine) == head_revision()
+    finally:
+        await engine.dispose()
