@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = (
     "QUEUE_NAME_PATTERN",
+    "RESERVED_SIDECAR_FIELDS",
     "ROUTE_ID_PATTERN",
     "STAGE_SEGMENT_PATTERN",
     "SUBSCRIPTION_PATTERN",
@@ -39,6 +40,43 @@ ROUTE_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 QUEUE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 SUBSCRIPTION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 STAGE_SEGMENT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+RESERVED_SIDECAR_FIELDS = frozenset(
+    {
+        # format
+        "schema_version",
+        "kind",
+        # object
+        "key",
+        "content_type",
+        "content_length",
+        "checksum",
+        # origin
+        "execution_id",
+        "route_id",
+        "stage",
+        "adapter_name",
+        "adapter_index",
+        # message
+        "correlation_id",
+        "parent_correlation_id",
+        "lineage_id",
+        # config
+        "config_id",
+        "config_version",
+        "config_hash",
+        # replay
+        "replay_batch_id",
+        "original_object_key",
+        # write
+        "delivery_count",
+        "created_at",
+        "written_by",
+        # manifests
+        "children",
+    }
+)
+"""Sidecar fields the engine writes itself (runtime.md §5.8); `metadata_fields` may not use them (E512)."""
 
 _QUEUE_PREFIX = "/queue/"
 
