@@ -12,7 +12,7 @@ import pytest
 
 from ..storage import MinioStorageProvider
 
-__all__ = ("S3TestServer", "run_s3_server", "s3_server", "s3_storage")
+__all__ = ("S3TestServer", "run_s3_server", "s3_server", "s3_storage", "unique_bucket_name")
 
 TEST_ACCESS_KEY = "factflow-test"
 TEST_SECRET_KEY = "factflow-test-secret"

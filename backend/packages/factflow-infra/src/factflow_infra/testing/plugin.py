@@ -18,23 +18,40 @@ from ._database import (
     database_url,
     db_engine,
     db_session_factory,
+    in_ci,
     postgres_database_url,
+    postgres_test_schema,
+    service_unavailable,
     sqlite_database_url,
 )
-from ._s3 import s3_server, s3_storage
+from ._s3 import S3TestServer, run_s3_server, s3_server, s3_storage, unique_bucket_name
+from ._schema import ColumnShape, TableShape, metadata_shapes, reflect_shapes
 from ._storage import filesystem_storage, storage_provider
 
 __all__ = (
+    # fixtures
     "database_url",
     "db_engine",
     "db_session_factory",
     "filesystem_storage",
     "postgres_database_url",
-    "pytest_configure",
     "s3_server",
     "s3_storage",
     "sqlite_database_url",
     "storage_provider",
+    # helpers
+    "ColumnShape",
+    "S3TestServer",
+    "TableShape",
+    "in_ci",
+    "metadata_shapes",
+    "postgres_test_schema",
+    "reflect_shapes",
+    "run_s3_server",
+    "service_unavailable",
+    "unique_bucket_name",
+    # hooks
+    "pytest_configure",
 )
 
 
