@@ -1,0 +1,124 @@
+"""Errors a command ends with, and how they are printed (cli.md §2)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import click
+
+from ._exit_codes import ExitCode, exit_code_for_status
+from ._output import OutputMode
+
+__all__ = ("ApiError", "CliError", "print_error")
+
+_TOKEN_HINT = "hint: the server wants a token; pass --token TOKEN or set FACTFLOW_API_TOKEN"
+
+
+class CliError(Exception):
+    """Ends a command: printed on stderr, then the process exits with `exit_code`.
+
+    Args:
+        detail: One sentence naming the offending value.
+        exit_code: The exit code (cli.md §3).
+        error_code: The API's snake_case `error_code`, when there is one.
+        status: The HTTP status, when the error came from the server.
+        correlation_id: The request's correlation id, when the server answered.
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        exit_code: ExitCode = ExitCode.FAILURE,
+        error_code: str | None = None,
+        status: int | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.exit_code = exit_code
+        self.error_code = error_code
+        self.status = status
+        self.correlation_id = correlation_id
+
+    @property
+    def hint(self) -> str | None:
+        """A line printed under the error in table mode."""
+        return _TOKEN_HINT if self.status == 401 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "error_code": self.error_code,
+            "detail": self.detail,
+            "correlation_id": self.correlation_id,
+        }
+
+
+class ApiError(CliError):
+    """A non-2xx answer of the API; `body` is its ErrorResponse (api.md §2.5) or `{}`."""
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int,
+        error_code: str | None = None,
+        correlation_id: str | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            detail,
+            exit_code=exit_code_for_status(status),
+            error_code=error_code,
+            status=status,
+            correlation_id=correlation_id,
+        )
+        self.body: dict[str, Any] = dict(body or {})
+
+    @classmethod
+    def from_response(
+        cls, status: int, body: object, *, reason: str = "", correlation_id: str | None = None
+    ) -> ApiError:
+        """Build the error from a status and a decoded body (any shape; non-ErrorResponse bodies are tolerated)."""
+        fields = body if isinstance(body, Mapping) else {}
+        detail = fields.get("detail")
+        if not isinstance(detail, str) or not detail:
+            detail = f"the server answered HTTP {status}{f' {reason}' if reason else ''}"
+        error_code = fields.get("error_code")
+        cid = fields.get("correlation_id") or correlation_id
+        return cls(
+            detail,
+            status=status,
+            error_code=error_code if isinstance(error_code, str) else None,
+            correlation_id=cid if isinstance(cid, str) else None,
+            body=fields,
+        )
+
+
+def _text(error: CliError) -> str:
+    parts = [
+        part
+        for part in (
+            error.error_code,
+            f"status {error.status}" if error.status is not None else None,
+            f"correlation {error.correlation_id}" if error.correlation_id else None,
+        )
+        if part
+    ]
+    return f"error: {error.detail}" + (f" [{', '.join(parts)}]" if parts else "")
+
+
+def print_error(error: CliError, mode: OutputMode) -> None:
+    """Print `error` on stderr: `error: <detail> [<code>, status <n>, correlation <id>]`, or JSON in JSON mode."""
+    if mode == "json":
+        click.echo(json.dumps({"error": error.to_dict()}, indent=2, ensure_ascii=False), err=True)
+        return
+    color = False if os.environ.get("NO_COLOR") else None
+    text = _text(error)
+    click.echo(click.style("error:", fg="red", bold=True) + text[len("error:") :], err=True, color=color)
+    if error.hint:
+        click.echo(error.hint, err=True, color=color)

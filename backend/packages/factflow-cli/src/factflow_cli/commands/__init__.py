@@ -1,0 +1,1 @@
+"""Command groups of `factflow`, one module per group (`config`, later `execution`, `storage`, ...)."""

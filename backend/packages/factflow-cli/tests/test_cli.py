@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from factflow_cli import ExitCode
+from factflow_cli.main import cli
+
+FACTFLOW = str(Path(sys.executable).with_name("factflow"))
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout == "factflow 0.1.0\n"
+
+
+def test_help_lists_global_options_and_groups() -> None:
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for option in ("--server URL", "--token TOKEN", "--timeout DURATION", "-o, --output [table|json]", "--version"):
+        assert option in result.stdout
+    assert "config" in result.stdout
+
+
+def test_every_group_and_command_has_help() -> None:
+    for args in (["config", "--help"], ["config", "validate", "--help"]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        assert result.stdout.startswith("Usage: ")
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["nope"])
+    assert result.exit_code == ExitCode.USAGE
+
+
+def test_exit_codes_match_the_contract() -> None:
+    assert {code.name: code.value for code in ExitCode} == {
+        "OK": 0,
+        "FAILURE": 1,
+        "USAGE": 2,
+        "CANCELLED": 3,
+        "INTERRUPTED": 4,
+        "TIMED_OUT": 5,
+        "UNREACHABLE": 6,
+        "NOT_FOUND": 7,
+        "CTRL_C": 130,
+    }
+
+
+def test_console_script_starts_fast_without_heavy_imports() -> None:
+    started = time.perf_counter()
+    result = subprocess.run([FACTFLOW, "--help"], capture_output=True, text=True, check=False, timeout=30)
+    elapsed = time.perf_counter() - started
+    assert result.returncode == 0
+    assert "Usage: factflow" in result.stdout
+    assert elapsed < 1.0, f"factflow --help took {elapsed:.2f}s"
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, factflow_cli.main; print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'factflow_engine', 'httpx', 'rich', 'pydantic'}))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert probe.stdout.strip() == "[]"
+
+
+def test_console_script_version() -> None:
+    result = subprocess.run([FACTFLOW, "--version"], capture_output=True, text=True, check=False, timeout=30)
+    assert (result.returncode, result.stdout) == (0, "factflow 0.1.0\n")
+
+
+def test_piped_output_is_json_and_exit_code_reflects_errors(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text('version: "1.0"\nroutes: {}\n')
+    env = {**os.environ, "NO_COLOR": "1"}
+    result = subprocess.run(
+        [FACTFLOW, "config", "validate", str(tmp_path)], capture_output=True, text=True, check=False, env=env
+    )
+    assert result.returncode == 1
+    document = json.loads(result.stdout)
+    assert document["is_valid"] is False
+    assert [issue["code"] for issue in document["files"][0]["issues"]][:1] == ["E021"]
+    assert result.stderr == ""
