@@ -2,4 +2,11 @@
 
 from __future__ import annotations
 
-__all__: tuple[str, ...] = ()
+from .queue import MemoryQueueProvider, RedisStreamsQueueProvider, create_queue_provider
+
+__all__: tuple[str, ...] = (
+    # queue
+    "create_queue_provider",
+    "MemoryQueueProvider",
+    "RedisStreamsQueueProvider",
+)

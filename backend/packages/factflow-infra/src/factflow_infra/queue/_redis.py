@@ -1,0 +1,496 @@
+"""`RedisStreamsQueueProvider`: queues as Redis Streams with one consumer group per subscription."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError, ResponseError
+
+from factflow_protocols import (
+    DeadLetterCallback,
+    LostStateCallback,
+    MessageHandler,
+    PublishStatus,
+    QueueDepth,
+    QueueError,
+    QueueHealth,
+    QueueMessage,
+    QueueUnavailableError,
+)
+
+from ._common import Backoff, ProviderStats, consumer_name, dedupe_key, dedupe_member, new_boot_id
+from ._redis_subscription import BLOCK_MILLISECONDS, RedisSubscription
+from ._redis_support import (
+    DEAD_LETTER_SCRIPT,
+    PUBLISH_SCRIPT,
+    glob_escape,
+    mask_url,
+    text,
+    translate_redis_error,
+)
+from ._subscription import BaseSubscription
+
+__all__ = ("RedisStreamsQueueProvider",)
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_MIN_REDIS_MAJOR = 7
+_CLAIM_BATCH = 1000
+_SCAN_COUNT = 1000
+
+
+class RedisStreamsQueueProvider:
+    """Queues as Redis Streams (runtime.md §3); Redis ≥ 7.0.
+
+    Each queue is a stream of entries `{mid, env}`; each subscription a consumer group created from
+    the start of the stream; this instance is the consumer `<host>:<pid>:<boot-id>` with a fresh
+    boot id, so the consumers of an earlier process show up as dead: at subscribe their pending
+    entries are claimed at once and the consumers removed. Only one live provider instance per
+    group is expected (one server process, runtime.md §0).
+
+    Connection loss: readers back off from 0.5 s to 30 s and carry on; publishes, acks and
+    dead-letter moves retry with the same backoff until they succeed (bound them with
+    `asyncio.timeout()` or `publish_timeout_seconds`); health reports `reconnecting`. Every redis-py
+    error is raised as `QueueUnavailableError` or `QueueError`, chained `from` the original.
+
+    Args:
+        url: `redis://` or `rediss://` URL (database number in the path).
+        visibility_timeout_seconds: Idle time after which an unacked delivery is reclaimed and
+            redelivered; leases are renewed every third of it.
+        operation_timeout_seconds: Limit of one Redis call (a blocking read adds its block time).
+        publish_timeout_seconds: Give up publishing after this long unreachable and raise
+            `QueueUnavailableError`; `None` retries until the caller cancels.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        visibility_timeout_seconds: float = 300.0,
+        operation_timeout_seconds: float = 5.0,
+        publish_timeout_seconds: float | None = None,
+    ) -> None:
+        if visibility_timeout_seconds <= 0:
+            raise ValueError(f"visibility_timeout_seconds must be positive, got {visibility_timeout_seconds!r}")
+        if operation_timeout_seconds <= 0:
+            raise ValueError(f"operation_timeout_seconds must be positive, got {operation_timeout_seconds!r}")
+        self._url = url
+        self.visibility_timeout_seconds = visibility_timeout_seconds
+        self.operation_timeout_seconds = operation_timeout_seconds
+        self.publish_timeout_seconds = publish_timeout_seconds
+        self.boot_id = new_boot_id()
+        """Random per instance; part of the consumer name."""
+        self.consumer_name = consumer_name(self.boot_id)
+        """`<host>:<pid>:<boot-id>`; also the connection name (`factflow:<consumer>`) in `CLIENT LIST`."""
+        self.stats = ProviderStats()
+        self._client: Redis | None = None
+        self._publish_script: AsyncScript | None = None
+        self._dead_letter_script: AsyncScript | None = None
+        self._subscriptions: dict[tuple[str, str], RedisSubscription] = {}
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"RedisStreamsQueueProvider({mask_url(self._url)!r}, consumer={self.consumer_name!r})"
+
+    async def __aenter__(self) -> RedisStreamsQueueProvider:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def connect(self) -> None:
+        """Open the connection pool and check the server (Redis ≥ 7.0); idempotent.
+
+        Raises:
+            QueueUnavailableError: Redis cannot be reached (one attempt; the caller retries).
+            QueueError: the URL is invalid or the server too old.
+        """
+        async with self._lock:
+            if self._client is not None:
+                return
+            try:
+                client = Redis.from_url(
+                    self._url,
+                    protocol=2,
+                    decode_responses=False,
+                    socket_connect_timeout=self.operation_timeout_seconds,
+                    socket_timeout=self.operation_timeout_seconds + BLOCK_MILLISECONDS / 1000,
+                    # One immediate retry replaces a pooled connection the server dropped; anything
+                    # longer is our own backoff.
+                    retry=Retry(NoBackoff(), 1),
+                    client_name=f"factflow:{self.consumer_name}",
+                )
+            except ValueError as exc:
+                raise QueueError(f"Invalid Redis URL {mask_url(self._url)!r}: {exc}", code="queue_error") from exc
+            try:
+                async with asyncio.timeout(self.operation_timeout_seconds):
+                    info = await client.info("server")
+            except (RedisError, OSError) as exc:
+                await client.aclose()
+                raise translate_redis_error(exc, f"connecting to {mask_url(self._url)}") from exc
+            version = str(info.get("redis_version", "0"))
+            if int(version.split(".")[0] or 0) < _MIN_REDIS_MAJOR:
+                await client.aclose()
+                raise QueueError(f"Redis {version} is too old; the queue needs Redis >= 7.0.")
+            self._client = client
+            self._publish_script = client.register_script(PUBLISH_SCRIPT)
+            self._dead_letter_script = client.register_script(DEAD_LETTER_SCRIPT)
+            logger.info("Queue connected to %s as consumer %r", mask_url(self._url), self.consumer_name)
+
+    async def close(self) -> None:
+        """Stop every subscription at once (running handlers cancelled, nothing acked), then close; idempotent."""
+        async with self._lock:
+            for subscription in list(self._subscriptions.values()):
+                await subscription._shutdown(0, cancel_reader=True)
+            client, self._client = self._client, None
+            if client is not None:
+                await client.aclose()
+                logger.info("Queue connection to %s closed", mask_url(self._url))
+
+    # ------------------------------------------------------------------ calls
+    def _require_client(self) -> Redis:
+        if self._client is None:
+            raise QueueError("The Redis queue is not connected; call `connect()` first.", code="queue_not_connected")
+        return self._client
+
+    @property
+    def dead_letter_script(self) -> AsyncScript:
+        if self._dead_letter_script is None:
+            raise QueueError("The Redis queue is not connected; call `connect()` first.", code="queue_not_connected")
+        return self._dead_letter_script
+
+    async def call(
+        self, what: str, operation: Callable[[Redis], Awaitable[T]], *, limit_seconds: float | None = None
+    ) -> T:
+        """Run one Redis operation within `asyncio.timeout()` (`limit_seconds`), translating errors.
+
+        Raises:
+            QueueUnavailableError: connection failure or timeout.
+            QueueError: Redis refused the command (`NoGroupError` for `NOGROUP`).
+        """
+        client = self._require_client()
+        try:
+            async with asyncio.timeout(self.operation_timeout_seconds if limit_seconds is None else limit_seconds):
+                return await operation(client)
+        except (RedisError, OSError) as exc:
+            raise translate_redis_error(exc, what) from exc
+
+    async def call_retrying(
+        self, what: str, operation: Callable[[Redis], Awaitable[T]], *, give_up_after: float | None = None
+    ) -> T:
+        """`call`, retried with backoff (0.5 s → 30 s) while Redis is unreachable."""
+        backoff = Backoff()
+        started = time.monotonic()
+        while True:
+            try:
+                result = await self.call(what, operation)
+            except QueueUnavailableError as exc:
+                self.stats.note_failure(exc, what)
+                delay = backoff.next_delay()
+                if give_up_after is not None and time.monotonic() - started + delay > give_up_after:
+                    raise
+                await asyncio.sleep(delay)
+                continue
+            self.stats.note_success()
+            return result
+
+    # ------------------------------------------------------------------ publishing
+    async def publish(
+        self, queue: str, message: QueueMessage, *, dedupe_scope: str | None = None, force: bool = False
+    ) -> PublishStatus:
+        """Append `message`; inside `dedupe_scope` a repeated `(queue, message.id)` is a `DUPLICATE`.
+
+        One Lua script: `SADD` to `factflow:{<scope>}:_published`, `XADD` only if new. `force`
+        skips the check (the id is still recorded). Retries while Redis is unreachable.
+        """
+        statuses = await self._publish(queue, [message], dedupe_scope=dedupe_scope, force=force)
+        return statuses[0]
+
+    async def publish_batch(
+        self, queue: str, messages: Sequence[QueueMessage], *, dedupe_scope: str | None = None
+    ) -> list[PublishStatus]:
+        """`publish` for each message in one pipeline; one status per message, in order."""
+        if not messages:
+            return []
+        return await self._publish(queue, messages, dedupe_scope=dedupe_scope, force=False)
+
+    async def _publish(
+        self, queue: str, messages: Sequence[QueueMessage], *, dedupe_scope: str | None, force: bool
+    ) -> list[PublishStatus]:
+        self._require_client()
+        script = self._publish_script
+        assert script is not None
+        keys = [queue] if dedupe_scope is None else [queue, dedupe_key(dedupe_scope)]
+        calls: list[tuple[list[str], list[Any]]] = [
+            (
+                keys,
+                [
+                    message.id,
+                    message.encode(),
+                    "" if dedupe_scope is None else dedupe_member(queue, message.id, dedupe_scope),
+                    "1" if force else "0",
+                ],
+            )
+            for message in messages
+        ]
+
+        async def run(client: Redis) -> list[Any]:
+            pipe = client.pipeline(transaction=False)
+            for call_keys, args in calls:
+                await script(keys=call_keys, args=args, client=pipe)
+            return list(await pipe.execute())
+
+        replies = await self.call_retrying(f"publishing to {queue!r}", run, give_up_after=self.publish_timeout_seconds)
+        return [PublishStatus.DUPLICATE if reply is None else PublishStatus.PUBLISHED for reply in replies]
+
+    # ------------------------------------------------------------------ consuming
+    async def subscribe(
+        self,
+        queue: str,
+        subscription: str,
+        handler: MessageHandler,
+        *,
+        prefetch: int,
+        dead_letter_queue: str,
+        on_dead_letter: DeadLetterCallback | None = None,
+        on_lost_state: LostStateCallback | None = None,
+    ) -> RedisSubscription:
+        """Create the group (`XGROUP CREATE … 0 MKSTREAM`), claim dead consumers' entries, start reading.
+
+        See `QueueProtocol.subscribe`. `on_lost_state` is called when the stream or group later
+        vanishes (`NOGROUP`, e.g. Redis restarted without persistence) and was recreated empty.
+
+        Raises:
+            QueueUnavailableError: Redis is unreachable (one attempt).
+            QueueError: not connected, or this provider already runs a subscription for the group.
+        """
+        key = (queue, subscription)
+        if key in self._subscriptions:
+            raise QueueError(f"Subscription {subscription!r} on {queue!r} is already running.")
+        running = RedisSubscription(
+            self,
+            consumer=self.consumer_name,
+            queue=queue,
+            subscription=subscription,
+            handler=handler,
+            prefetch=prefetch,
+            dead_letter_queue=dead_letter_queue,
+            on_dead_letter=on_dead_letter,
+            on_lost_state=on_lost_state,
+            stats=self.stats,
+            on_stopped=self._forget,
+        )
+        await self.ensure_group(queue, subscription)
+        await self._claim_from_dead_consumers(queue, subscription)
+        if key in self._subscriptions:  # a concurrent subscribe won
+            raise QueueError(f"Subscription {subscription!r} on {queue!r} is already running.")
+        self._subscriptions[key] = running
+        running.start()
+        return running
+
+    def _forget(self, subscription: BaseSubscription[Any]) -> None:
+        key = (subscription.queue, subscription.subscription)
+        if self._subscriptions.get(key) is subscription:
+            del self._subscriptions[key]
+
+    async def ensure_group(self, queue: str, group: str) -> None:
+        """`XGROUP CREATE <queue> <group> 0 MKSTREAM`, ignoring `BUSYGROUP`."""
+
+        async def create(client: Redis) -> None:
+            try:
+                await client.xgroup_create(queue, group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if not str(exc).startswith("BUSYGROUP"):
+                    raise
+
+        await self.call(f"creating group {group!r} on {queue!r}", create)
+
+    async def _claim_from_dead_consumers(self, queue: str, group: str) -> None:
+        """Move every pending entry of the group to this consumer, due for reclaim at once.
+
+        `XCLAIM … IDLE <timeout> JUSTID` keeps the delivery count and back-dates the idle time, so
+        the reader's first `XAUTOCLAIM` hands them over with their count + 1. The other consumers
+        (earlier boots) are then removed.
+        """
+        me = self.consumer_name
+        consumers = await self.call("listing consumers", lambda client: client.xinfo_consumers(queue, group))
+        claimed = 0
+        removed = 0
+        for row in consumers:
+            name = text(row["name"])
+            if int(row.get("pending", 0)):
+                claimed += await self._claim_pending_of(queue, group, name)
+            if name != me:
+
+                async def delete(client: Redis, name: str = name) -> Any:
+                    return await client.xgroup_delconsumer(queue, group, name)
+
+                await self.call("removing a dead consumer", delete)
+                removed += 1
+        if claimed or removed:
+            logger.info(
+                "Claimed %d pending entries on %r from %d earlier consumer(s) of %r", claimed, queue, removed, group
+            )
+
+    async def _claim_pending_of(self, queue: str, group: str, owner: str) -> int:
+        idle_ms = max(1, int(self.visibility_timeout_seconds * 1000))
+        start = "-"
+        claimed = 0
+        while True:
+
+            async def pending(client: Redis, start: str = start) -> Any:
+                return await client.xpending_range(
+                    queue, group, min=start, max="+", count=_CLAIM_BATCH, consumername=owner
+                )
+
+            rows = await self.call("listing pending entries", pending)
+            entry_ids = [text(row["message_id"]) for row in rows]
+            if not entry_ids:
+                return claimed
+
+            async def claim(client: Redis, entry_ids: list[Any] = entry_ids) -> Any:
+                return await client.xclaim(queue, group, self.consumer_name, 0, entry_ids, idle=idle_ms, justid=True)
+
+            await self.call("claiming pending entries", claim)
+            claimed += len(entry_ids)
+            if len(entry_ids) < _CLAIM_BATCH:
+                return claimed
+            start = f"({entry_ids[-1]}"
+
+    # ------------------------------------------------------------------ inspection and cleanup
+    async def depth(self, queue: str, subscription: str) -> QueueDepth:
+        """`ready` (the group's `lag`) and `pending` from `XINFO GROUPS`."""
+
+        async def groups(client: Redis) -> list[dict[str, Any]] | None:
+            try:
+                return list(await client.xinfo_groups(queue))
+            except ResponseError as exc:
+                if "no such key" in str(exc).lower():
+                    return None
+                raise
+
+        rows = await self.call(f"reading the depth of {queue!r}", groups)
+        if rows is None:
+            return QueueDepth(ready=0, pending=0)
+        for row in rows:
+            if text(row["name"]) == subscription:
+                lag = row.get("lag")
+                ready = int(lag) if lag is not None else await self._count_after(queue, text(row["last-delivered-id"]))
+                return QueueDepth(ready=ready, pending=int(row["pending"]))
+        length = await self.call(f"reading the length of {queue!r}", lambda client: client.xlen(queue))
+        return QueueDepth(ready=int(length), pending=0)
+
+    async def _count_after(self, queue: str, last_id: str) -> int:
+        """Entries after `last_id`, for the rare group whose `lag` Redis cannot compute."""
+        count = 0
+        start = f"({last_id}"
+        while True:
+
+            async def page(client: Redis, start: str = start) -> Any:
+                return await client.xrange(queue, min=start, max="+", count=_SCAN_COUNT)
+
+            rows = await self.call("counting ready entries", page)
+            count += len(rows)
+            if len(rows) < _SCAN_COUNT:
+                return count
+            start = f"({text(rows[-1][0])}"
+
+    async def purge_prefix(self, prefix: str) -> int:
+        """`SCAN MATCH <prefix>*` then `UNLINK`: every queue and dedupe set under `prefix`; returns how many."""
+        for subscription in self._subscriptions.values():
+            if subscription.queue.startswith(prefix):
+                subscription.expect_missing()
+        pattern = glob_escape(prefix) + "*"
+        cursor = 0
+        deleted = 0
+        while True:
+
+            async def scan(client: Redis, cursor: int = cursor) -> Any:
+                return await client.scan(cursor=cursor, match=pattern, count=_SCAN_COUNT)
+
+            cursor, keys = await self.call(f"scanning {prefix!r}", scan)
+            if keys:
+
+                async def unlink(client: Redis, keys: list[bytes] = keys) -> Any:
+                    return await client.unlink(*keys)
+
+                deleted += int(await self.call(f"purging {prefix!r}", unlink))
+            if int(cursor) == 0:
+                return deleted
+
+    async def delete_queues(self, queues: Sequence[str]) -> int:
+        """`UNLINK` exactly these streams (not the dedupe sets); returns how many existed."""
+        names = list(dict.fromkeys(queues))
+        if not names:
+            return 0
+        for subscription in self._subscriptions.values():
+            if subscription.queue in names:
+                subscription.expect_missing()
+        return int(await self.call("deleting queues", lambda client: client.unlink(*names)))
+
+    async def health(self) -> QueueHealth:
+        """`PING` (2 s) plus the reader and outage bookkeeping.
+
+        `health_state`: `healthy`; `reconnecting` while Redis does not answer; `degraded` before
+        `connect()` or while calls still fail; `stalled` when a reader task died.
+        """
+        active = list(self._subscriptions.values())
+        connected = False
+        message: str | None = None
+        state: Literal["healthy", "degraded", "stalled", "reconnecting"]
+        if self._client is None:
+            state, message = "degraded", "not connected"
+        else:
+            try:
+                await self.call(
+                    "checking health",
+                    lambda client: client.ping(),
+                    limit_seconds=min(2.0, self.operation_timeout_seconds),
+                )
+                connected = True
+            except QueueUnavailableError as exc:
+                message = str(exc)
+            except QueueError as exc:
+                connected, message = True, str(exc)
+            if not connected:
+                state = "reconnecting"
+            elif any(not subscription.reader_alive for subscription in active):
+                state, message = "stalled", "a subscription reader ended unexpectedly"
+            elif self.stats.consecutive_failures:
+                state, message = "degraded", self.stats.last_error
+            else:
+                state = "healthy"
+        details = self.stats.details(
+            provider="redis",
+            connected=connected,
+            health_state=state,
+            active_subscriptions=len(active),
+            pending_total=sum(subscription.outstanding() for subscription in active),
+            consumer=self.consumer_name,
+        )
+        return QueueHealth(provider="redis", connected=connected, health_state=state, message=message, details=details)
+
+    # ------------------------------------------------------------------ tests
+    async def _append_raw(self, queue: str, fields: dict[str, bytes]) -> None:
+        """`XADD` an entry with arbitrary fields (tests: undecodable entries)."""
+        entry: dict[Any, Any] = dict(fields)
+
+        async def append(client: Redis) -> Any:
+            return await client.xadd(queue, entry)
+
+        await self.call("appending a raw entry", append)

@@ -1,0 +1,106 @@
+"""Lua scripts, reply parsing and error translation for the Redis Streams provider."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.exceptions import (
+    ClusterDownError,
+    MasterDownError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from factflow_protocols import QueueError, QueueUnavailableError
+
+__all__ = (
+    "DEAD_LETTER_SCRIPT",
+    "PUBLISH_SCRIPT",
+    "NoGroupError",
+    "glob_escape",
+    "mask_url",
+    "text",
+    "translate_redis_error",
+)
+
+PUBLISH_SCRIPT = """
+-- KEYS[1] stream, KEYS[2] dedupe set (only when deduplicating)
+-- ARGV[1] message id, ARGV[2] envelope, ARGV[3] dedupe member, ARGV[4] '1' to skip the check
+if KEYS[2] then
+  local added = redis.call('SADD', KEYS[2], ARGV[3])
+  if added == 0 and ARGV[4] ~= '1' then
+    return false
+  end
+end
+return redis.call('XADD', KEYS[1], '*', 'mid', ARGV[1], 'env', ARGV[2])
+"""
+"""`SADD` the id to the dedupe set and `XADD` only if it was new; nil means duplicate."""
+
+DEAD_LETTER_SCRIPT = """
+-- KEYS[1] source stream, KEYS[2] dead-letter stream
+-- ARGV[1] group, ARGV[2] entry id, ARGV[3..] field/value pairs of the dead-letter entry
+redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
+return redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+"""
+"""`XADD` to the DLQ, then `XACK` the original: one atomic step."""
+
+
+class NoGroupError(QueueError):
+    """The stream or its consumer group is gone (`NOGROUP`): state was lost or purged."""
+
+    default_code = "queue_state_lost"
+
+
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    RedisConnectionError,  # includes BusyLoadingError and AuthenticationError
+    RedisTimeoutError,
+    ReadOnlyError,  # a replica after failover: wait for the new primary
+    TryAgainError,
+    MasterDownError,
+    ClusterDownError,
+    OSError,  # includes the TimeoutError of asyncio.timeout()
+)
+
+
+def translate_redis_error(exc: BaseException, what: str) -> QueueError:
+    """The factflow error for a redis-py (or socket) exception raised while doing `what`."""
+    if isinstance(exc, _UNAVAILABLE):
+        detail = str(exc) or type(exc).__name__
+        return QueueUnavailableError(f"Redis is unreachable while {what}: {detail}")
+    if isinstance(exc, ResponseError) and str(exc).startswith("NOGROUP"):
+        return NoGroupError(f"Queue state is gone while {what}: {exc}")
+    if isinstance(exc, RedisError):
+        return QueueError(f"Redis refused {what}: {exc}")
+    return QueueError(f"Unexpected error while {what}: {exc!r}")
+
+
+def text(value: Any) -> str:
+    """A Redis reply value (bytes with `decode_responses=False`) as text."""
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return str(value)
+
+
+def mask_url(url: str) -> str:
+    """`url` with any password replaced by `***`, for logs and reprs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid url>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def glob_escape(prefix: str) -> str:
+    """`prefix` with Redis glob metacharacters escaped, for `SCAN MATCH`."""
+    return "".join(f"\\{char}" if char in "*?[]\\" else char for char in prefix)
