@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -270,3 +271,14 @@ async def test_health_is_healthy_and_writable(storage_provider: StorageProvider)
 async def test_shutdown_is_idempotent(tmp_path: Path, storage_provider: StorageProvider) -> None:
     await storage_provider.shutdown()
     await storage_provider.shutdown()
+
+
+async def test_concurrent_writes_of_one_key_keep_object_and_sidecar_together(storage_provider: StorageProvider) -> None:
+    payloads = [f'{{"attempt":{attempt}}}'.encode() * (attempt + 1) for attempt in range(12)]
+    await asyncio.gather(
+        *(storage_provider.write("race/m.json", data, {"attempt": index}) for index, data in enumerate(payloads))
+    )
+    data = await storage_provider.read("race/m.json")
+    metadata = await storage_provider.read_metadata("race/m.json")
+    assert metadata["checksum"] == bytes_checksum(data)
+    assert payloads[metadata["attempt"]] == data

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -11,6 +13,7 @@ from factflow_foundation import bytes_checksum, canonical_json
 
 __all__ = (
     "OBJECT_FACT_FIELDS",
+    "KeyLocks",
     "basic_metadata",
     "build_sidecar",
     "decode_sidecar",
@@ -94,6 +97,24 @@ def merge_object_facts(sidecar: dict[str, Any], facts: dict[str, Any]) -> dict[s
     for name, value in facts.items():
         sidecar.setdefault(name, value)
     return sidecar
+
+
+class KeyLocks:
+    """One `asyncio.Lock` per key, alive only while in use.
+
+    Writes and deletes of the same key run one at a time, so the object and its sidecar always
+    come from the same write (a redelivered message may race its first delivery).
+    """
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def __call__(self, key: str) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[key] = lock
+        return lock
 
 
 def _take(iterator: Iterator[T], count: int) -> list[T]:

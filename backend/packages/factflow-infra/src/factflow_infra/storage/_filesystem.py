@@ -26,6 +26,7 @@ from factflow_protocols import (
 )
 
 from ._common import (
+    KeyLocks,
     basic_metadata,
     build_sidecar,
     decode_sidecar,
@@ -104,6 +105,7 @@ class FilesystemStorageProvider:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self._root = Path(root).expanduser().absolute()
+        self._key_locks = KeyLocks()
 
     def __repr__(self) -> str:
         return f"FilesystemStorageProvider(root={str(self._root)!r})"
@@ -217,7 +219,8 @@ class FilesystemStorageProvider:
             _atomic_write(path.with_name(path.name + SIDECAR_SUFFIX), sidecar_bytes)
             _fsync_dir(path.parent)
 
-        await self._run("write", key, write_both)
+        async with self._key_locks(key):
+            await self._run("write", key, write_both)
         return StoredObject(
             key=key, size=len(data), checksum=sidecar["checksum"], content_type=content_type, metadata=sidecar
         )
@@ -301,7 +304,8 @@ class FilesystemStorageProvider:
                     target.unlink()
             self._prune(path.parent)
 
-        await self._run("delete", key, remove)
+        async with self._key_locks(key):
+            await self._run("delete", key, remove)
 
     def _prune(self, directory: Path) -> None:
         """Remove empty folders up to the root, so folder views match S3 (no empty prefixes)."""

@@ -41,6 +41,7 @@ from factflow_protocols import (
 
 from ..errors import UnsupportedProviderUrlError
 from ._common import (
+    KeyLocks,
     basic_metadata,
     build_sidecar,
     decode_sidecar,
@@ -188,6 +189,7 @@ class MinioStorageProvider:
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="factflow-s3")
         self._bucket_problem: str | None = None
         self._closed = False
+        self._key_locks = KeyLocks()
 
     def __repr__(self) -> str:
         scheme = "https" if self._secure else "http"
@@ -354,7 +356,8 @@ class MinioStorageProvider:
                 content_type="application/json",
             )
 
-        await self._call("write", key, put_both)
+        async with self._key_locks(key):
+            await self._call("write", key, put_both)
         return StoredObject(
             key=key, size=len(data), checksum=sidecar["checksum"], content_type=content_type, metadata=sidecar
         )
@@ -443,7 +446,8 @@ class MinioStorageProvider:
             self._client.remove_object(self._bucket, name)
             self._client.remove_object(self._bucket, name + SIDECAR_SUFFIX)
 
-        await self._call("delete", key, remove_both)
+        async with self._key_locks(key):
+            await self._call("delete", key, remove_both)
 
     def _objects(self, prefix: str, *, recursive: bool) -> Iterator[Object]:
         # The client's iterator fetches the next page (ListObjectsV2 continuation) on demand.
