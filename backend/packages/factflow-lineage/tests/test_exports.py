@@ -6,21 +6,34 @@ import sys
 
 import factflow_lineage
 
-EXPORTS = {
-    "PipelineLineageEntry",
-    "LineageRecord",
-    "StageStatus",
+SPEC_EXPORTS = {
     "LineageRecorder",
-    "LineageSink",
     "LineageService",
-    "LineageEventSink",
-    "StageInvocation",
-    "build_error_info",
+    "LineageRepository",
+    "PipelineLineageEntry",
+    "StageStatus",
+    "LineageStats",
 }
 
 
 def test_public_surface_is_pinned() -> None:
-    assert set(factflow_lineage.__all__) == EXPORTS
+    assert set(factflow_lineage.__all__) == SPEC_EXPORTS | {
+        "LineageRecord",
+        "LineageSink",
+        "LineageEventSink",
+        "StageInvocation",
+        "build_error_info",
+        "LineageSortField",
+        "SortOrder",
+        "LineageMessage",
+        "MessageStatus",
+        "LineageChain",
+        "LineageBatch",
+        "BatchKind",
+        "AdapterStats",
+        "StageCounts",
+        "RouteMessageCounts",
+    }
     assert len(factflow_lineage.__all__) == len(set(factflow_lineage.__all__))
 
 

@@ -9,6 +9,18 @@ from __future__ import annotations
 from ._model import PipelineLineageEntry
 from ._record import LineageRecord, StageStatus
 from ._recorder import LineageRecorder
+from ._repository import LineageRepository, LineageSortField, SortOrder
+from ._results import (
+    AdapterStats,
+    BatchKind,
+    LineageBatch,
+    LineageChain,
+    LineageMessage,
+    LineageStats,
+    MessageStatus,
+    RouteMessageCounts,
+    StageCounts,
+)
 from ._service import LineageEventSink, LineageService, LineageSink, StageInvocation, build_error_info
 
 __all__ = (
@@ -23,4 +35,17 @@ __all__ = (
     "LineageEventSink",
     "StageInvocation",
     "build_error_info",
+    # queries
+    "LineageRepository",
+    "LineageSortField",
+    "SortOrder",
+    "LineageMessage",
+    "MessageStatus",
+    "LineageChain",
+    "LineageBatch",
+    "BatchKind",
+    "LineageStats",
+    "AdapterStats",
+    "StageCounts",
+    "RouteMessageCounts",
 )
