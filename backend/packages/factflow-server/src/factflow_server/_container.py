@@ -16,7 +16,9 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from factflow_engine.config import PipelineConfigLoader
 from factflow_engine.registry import ValidatingAdapterRegistry
+from factflow_execution import PipelineConfigRepository, RoutePauseRepository
 from factflow_foundation import FactflowSettings
 from factflow_infra.database import ServerLock
 from factflow_infra.storage import StorageProvider
@@ -55,6 +57,9 @@ class ServiceContainer:
     server_lock: ServerLock
     storage: StorageProvider
     registry: ValidatingAdapterRegistry
+    config_loader: PipelineConfigLoader
+    config_repository: PipelineConfigRepository
+    pause_repository: RoutePauseRepository
     started_at: datetime = field(default_factory=utc_now)
     started_monotonic: float = field(default_factory=time.monotonic)
     probes: dict[str, Probe] = field(default_factory=dict)

@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import logging
 
+from factflow_engine.config import PipelineConfigLoader, configure_validation
 from factflow_engine.registry import ValidatingAdapterRegistry
+from factflow_execution import PipelineConfigRepository, RoutePauseRepository
 from factflow_infra.database import (
     acquire_server_lock,
     create_database_engine,
@@ -28,6 +30,7 @@ from ._health import ProbeResult
 from ._retry import retry_startup_step
 from ._runtime import ServerRuntime
 from ._settings import settings_summary
+from ._shipped import register_shipped_pipelines
 
 __all__ = ("build_container",)
 
@@ -66,6 +69,21 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         # 7. adapters
         registry = await asyncio.to_thread(lambda: ValidatingAdapterRegistry().auto_discover_and_register())
         logger.info("discovered %d adapter types: %s", len(registry.types()), ", ".join(registry.types()))
+        # 8. shipped pipelines
+        configure_validation(settings.config_validator_strict)
+        loader = PipelineConfigLoader(registry)
+        config_repository = PipelineConfigRepository(session_factory)
+        await register_shipped_pipelines(
+            settings.pipelines_dir,
+            loader=loader,
+            repository=config_repository,
+            strict=settings.config_validator_strict,
+        )
+        # 9. pause flags
+        pause_repository = RoutePauseRepository(session_factory)
+        paused = await pause_repository.load_paused()
+        if paused:
+            logger.info("paused routes: %s", ", ".join(sorted(paused)))
 
         container = ServiceContainer(
             settings=settings,
@@ -77,6 +95,9 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             server_lock=lock,
             storage=storage,
             registry=registry,
+            config_loader=loader,
+            config_repository=config_repository,
+            pause_repository=pause_repository,
         )
         _install_probes(container)
         return container

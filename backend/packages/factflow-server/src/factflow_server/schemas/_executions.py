@@ -1,0 +1,348 @@
+"""Execution schemas (api.md §3, §5.2, §5.3)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._common import Timestamp
+from ._lineage import AdapterStats, LineageEntry
+
+__all__ = (
+    "TAG_PATTERN",
+    "AdapterStats",
+    "CancelRequest",
+    "ConcurrencyInfo",
+    "DAGAdapter",
+    "DAGEdge",
+    "DAGNode",
+    "DAGOutbound",
+    "DAGResponse",
+    "ErrorInfo",
+    "ExecutionCreateRequest",
+    "ExecutionDetailResponse",
+    "ExecutionLineageResponse",
+    "ExecutionListResponse",
+    "ExecutionReplayResponse",
+    "ExecutionResponse",
+    "ExecutionRoutesResponse",
+    "ExecutionStats",
+    "MessageCounts",
+    "ReplayInfo",
+    "ReplayRequest",
+    "CrossPipelineReplayRequest",
+    "RouteStatus",
+    "StageCounts",
+    "StatusChangeRequest",
+    "StatusChangeResponse",
+    "WaitRequest",
+    "WaitResult",
+)
+
+TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+ExecutionStatus = Literal["running", "completed", "failed", "cancelled", "interrupted"]
+ProcessorState = Literal["starting", "running", "paused", "stopping", "stopped", "failed"]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MessageCounts(BaseModel):
+    """Completion counters (live while running, persisted at the end)."""
+
+    published: int
+    handled: int
+    in_flight: int
+    dead_lettered: int
+    tolerated_failures: int
+
+
+class ReplayInfo(BaseModel):
+    """What a replay execution replays and how far publishing got."""
+
+    from_execution_id: str
+    from_route: str
+    from_stage: str
+    from_path: str | None = None
+    mode: Literal["same_pipeline", "cross_pipeline"]
+    to_route: str
+    to_queue: str | None = None
+    start_at_adapter: int
+    target_config_id: str | None = None
+    replay_batch_id: str
+    objects_found: int
+    objects_published: int
+    objects_failed: int
+    publish_status: Literal["publishing", "completed", "failed"]
+
+
+class ExecutionResponse(BaseModel):
+    """One execution."""
+
+    id: str
+    """UUIDv7."""
+    execution_id: str
+    """Always equal to `id`."""
+    config_id: str
+    config_name: str
+    config_version: int
+    status: ExecutionStatus
+    source: Literal["api", "cli", "replay"]
+    tag: str | None
+    parent_execution_id: str | None
+    replay_batch_id: str | None
+    replay_source: Literal["storage"] | None
+    started_at: Timestamp
+    completed_at: Timestamp | None
+    duration_ms: float | None
+    error_info: dict[str, Any] | None
+    """`{code, message, details}`."""
+
+
+class ExecutionReplayResponse(ExecutionResponse):
+    """E12/R1 answer: the new execution plus its `replay` info."""
+
+    replay: ReplayInfo | None
+
+
+class ConcurrencyInfo(BaseModel):
+    """A route's concurrency limit now."""
+
+    current: int
+    max: int
+
+
+class RouteStatus(BaseModel):
+    """One route of an execution: queue, processor and per-message progress."""
+
+    route_id: str
+    name: str
+    inbound_queue: str
+    outbound_queues: list[str]
+    scoped_queue: str
+    """Physical key `factflow:{<execution_id>}:<queue>`."""
+    processor_state: ProcessorState
+    paused: bool
+    concurrency: ConcurrencyInfo | None
+    in_flight: int
+    queue_depth: int | None
+    total_messages: int
+    completed: int
+    failed: int
+    cancelled: int
+    in_progress: int
+    avg_duration_ms: float | None
+
+
+class ExecutionDetailResponse(ExecutionResponse):
+    """E3 answer."""
+
+    config_snapshot: dict[str, Any]
+    """`{config_yaml, config, config_hash, config_version, config_name, captured_at, engine_version}`."""
+    root_correlation_id: str | None
+    init_payload: dict[str, Any] | None
+    metadata: dict[str, Any]
+    cancel_requested: bool
+    message_counts: MessageCounts
+    routes: list[RouteStatus]
+    replay: ReplayInfo | None
+    recovered_at: Timestamp | None
+    recovery_count: int
+
+
+class ExecutionListResponse(BaseModel):
+    """E2/E13 page."""
+
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+    executions: list[ExecutionResponse]
+
+
+class ExecutionCreateRequest(_Request):
+    """E1 body."""
+
+    config_id: str
+    """Config to run (404 when unknown)."""
+    tag: str | None = Field(default=None, min_length=1, max_length=128, pattern=TAG_PATTERN)
+    """Unique label; must not parse as a UUID."""
+    metadata: dict[str, Any] | None = None
+    """Stored on the row; ≤ 64 KiB serialized."""
+    init_payload_overrides: dict[str, Any] | None = None
+    """Deep-merged into `init_message.payload`."""
+    skip_init_message: bool = False
+    """Start all routes without publishing the init message."""
+
+
+class StatusChangeRequest(_Request):
+    """E4 body."""
+
+    status: Literal["cancelled", "failed", "completed"]
+    reason: str | None = Field(default=None, max_length=500)
+    error_info: dict[str, Any] | None = None
+
+
+class CancelRequest(_Request):
+    """E5 body (optional)."""
+
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class StatusChangeResponse(BaseModel):
+    """E4/E5 answer."""
+
+    success: bool
+    execution_id: str
+    previous_status: ExecutionStatus
+    current_status: Literal["running", "completed", "failed", "cancelled", "interrupted", "cancelling"]
+    message: str
+
+
+class WaitRequest(_Request):
+    """E6 body (optional)."""
+
+    timeout: float = Field(default=300, ge=1, le=3600)
+    """Seconds to wait at most."""
+
+
+class StageCounts(BaseModel):
+    """Lineage row counts per status."""
+
+    total: int
+    pending: int
+    processing: int
+    completed: int
+    failed: int
+    skipped: int
+    cancelled: int
+
+
+class ExecutionStats(BaseModel):
+    """E9 answer."""
+
+    execution_id: str
+    status: ExecutionStatus
+    computed_at: Timestamp
+    elapsed_ms: float
+    message_counts: MessageCounts
+    stage_counts: StageCounts
+    success_rate: float | None
+    avg_duration_ms: float | None
+    throughput_per_second: float | None
+    adapters: list[AdapterStats]
+
+
+class WaitResult(BaseModel):
+    """E6 answer (200 also on timeout)."""
+
+    execution_id: str
+    completed: bool
+    """False when the wait timed out."""
+    status: ExecutionStatus
+    duration_ms: float | None
+    waited_ms: float
+    message: str
+    error_info: dict[str, Any] | None
+    stats: ExecutionStats | None
+
+
+class DAGAdapter(BaseModel):
+    """One adapter entry of a DAG node."""
+
+    index: int
+    type: str
+    stage: str
+    condition: dict[str, Any] | None
+
+
+class DAGOutbound(BaseModel):
+    """One outbound queue of a DAG node."""
+
+    queue: str
+    condition: dict[str, Any] | None
+
+
+class DAGNode(BaseModel):
+    """One route of the snapshot."""
+
+    route_id: str
+    name: str
+    description: str | None
+    inbound_queue: str
+    adapters: list[DAGAdapter]
+    outbound: list[DAGOutbound]
+    is_init_route: bool
+    is_terminal: bool
+
+
+class DAGEdge(BaseModel):
+    """A queue linking two routes."""
+
+    from_route: str
+    to_route: str
+    queue: str
+    condition: dict[str, Any] | None
+
+
+class DAGResponse(BaseModel):
+    """E8 answer, built from the snapshot."""
+
+    execution_id: str
+    init_route: str | None
+    init_queue: str | None
+    nodes: list[DAGNode]
+    edges: list[DAGEdge]
+
+
+class ExecutionRoutesResponse(BaseModel):
+    """E10 answer."""
+
+    execution_id: str
+    routes: list[RouteStatus]
+
+
+class ExecutionLineageResponse(BaseModel):
+    """E11 page."""
+
+    execution_id: str
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+    entries: list[LineageEntry]
+
+
+class ReplayRequest(_Request):
+    """E12 body."""
+
+    from_stage: str = Field(min_length=1, max_length=128)
+    """Stage whose stored outputs are replayed."""
+    from_route: str | None = None
+    to_route: str | None = None
+    """Present → cross-pipeline mode."""
+    config_id: str | None = None
+    from_path: str | None = Field(default=None, min_length=1, pattern=r"^[^/]*$")
+    """File-name prefix (no `/`)."""
+    tag: str | None = Field(default=None, min_length=1, max_length=128, pattern=TAG_PATTERN)
+    metadata: dict[str, Any] | None = None
+    replay_source: Literal["storage"] | None = None
+
+
+class CrossPipelineReplayRequest(_Request):
+    """R1 body: E12 in cross-pipeline mode with the source in the body."""
+
+    from_execution_id: str
+    from_stage: str = Field(min_length=1, max_length=128)
+    to_route: str
+    from_route: str | None = None
+    from_path: str | None = Field(default=None, min_length=1, pattern=r"^[^/]*$")
+    config_id: str | None = None
+    tag: str | None = Field(default=None, min_length=1, max_length=128, pattern=TAG_PATTERN)
+    metadata: dict[str, Any] | None = None
+    replay_source: Literal["storage"] | None = None
+
+
+ErrorInfo = dict[str, Any]
