@@ -53,7 +53,10 @@ class _RateLimitedWarning:
         if self._last_at is not None and now - self._last_at < _WARN_EVERY_SECONDS:
             self._suppressed += 1
             return
-        logger.warning(message + " (%d similar warnings suppressed)", *args, self._suppressed)
+        if self._suppressed:
+            logger.warning(message + " (%d similar warnings suppressed)", *args, self._suppressed)
+        else:
+            logger.warning(message, *args)
         self._last_at = now
         self._suppressed = 0
 
@@ -72,6 +75,12 @@ def _upsert_statement(dialect_name: str) -> Executable:
             index_elements=["id"], set_={name: lite_insert.excluded[name] for name in columns}
         )
     raise ValueError(f"lineage supports PostgreSQL and SQLite, not {dialect_name!r}")
+
+
+def _describe(exc: BaseException) -> str:
+    """The first line of the driver's message: no SQL text, no parameters (they hold row data)."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _is_row_error(exc: BaseException) -> bool:
@@ -183,7 +192,8 @@ class LineageRecorder:
     def record(self, entry: LineageRecord) -> None:
         """Queue the current state of one row; never awaits, never raises.
 
-        The record must not be mutated afterwards; build a new one per transition.
+        Call it from the event loop's thread. The record must not be mutated afterwards; build a
+        new one per transition (as `LineageService` does).
         """
         try:
             if self._closed or self._buffered >= self._buffer_size:
@@ -405,7 +415,7 @@ class LineageRecorder:
                 if not _is_row_error(exc):
                     self._failed(exc)
                     return False
-                logger.error("lineage row %r rejected by the database, dropped: %s", row.record.id, exc)
+                logger.error("lineage row %r rejected by the database, dropped: %s", row.record.id, _describe(exc))
                 del self._batch[row.record.id]
                 self._buffered -= row.events
                 self._drop(Counter({row.record.execution_id: row.events}), "row rejected by the database")
@@ -443,7 +453,7 @@ class LineageRecorder:
         self._failure_warning.warn(
             "lineage write failed (%s: %s); %d event(s) buffered, retrying with backoff",
             type(exc).__name__,
-            exc,
+            _describe(exc),
             self._buffered,
         )
 
