@@ -18,16 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from factflow_engine.config import PipelineConfigLoader
 from factflow_engine.registry import ValidatingAdapterRegistry
-from factflow_execution import PipelineConfigRepository, RoutePauseRepository
+from factflow_execution import PipelineConfigRepository, PipelineExecutionRepository, RoutePauseRepository
 from factflow_foundation import FactflowSettings
 from factflow_infra.database import ServerLock
+from factflow_infra.queue import MemoryQueueProvider, RedisStreamsQueueProvider
 from factflow_infra.storage import StorageProvider
+from factflow_lineage import LineageRepository
 
 from ._health import Probe
 from ._metrics import ServerMetrics
 from ._settings import settings_summary
 from .schemas._common import utc_now
-from .schemas._system import AdaptersDebug, DatabaseDebug, HealthDebug, StorageDebug
+from .schemas._system import AdaptersDebug, DatabaseDebug, HealthDebug, QueueDebug, StorageDebug
 
 __all__ = ("ServiceContainer",)
 
@@ -55,11 +57,14 @@ class ServiceContainer:
     database: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
     server_lock: ServerLock
+    queue: MemoryQueueProvider | RedisStreamsQueueProvider
     storage: StorageProvider
     registry: ValidatingAdapterRegistry
     config_loader: PipelineConfigLoader
     config_repository: PipelineConfigRepository
     pause_repository: RoutePauseRepository
+    execution_repository: PipelineExecutionRepository
+    lineage_repository: LineageRepository
     started_at: datetime = field(default_factory=utc_now)
     started_monotonic: float = field(default_factory=time.monotonic)
     probes: dict[str, Probe] = field(default_factory=dict)
@@ -80,12 +85,28 @@ class ServiceContainer:
         """The `debug` block of the health answer (credentials masked)."""
         return HealthDebug(
             settings=settings_summary(self.settings),
-            queue=None,
+            queue=await self._queue_debug(),
             orchestrator=None,
             lineage=None,
             storage=await self._storage_debug(),
             database=self._database_debug(),
             adapters=AdaptersDebug(count=len(self.registry.types()), types=list(self.registry.types())),
+        )
+
+    async def _queue_debug(self) -> QueueDebug | None:
+        try:
+            health = await self.queue.health()
+        except Exception:
+            return None
+        details = health.details
+        return QueueDebug(
+            provider=health.provider,
+            connected=health.connected,
+            health_state=health.health_state,
+            last_message_age_seconds=details.get("last_message_age_seconds"),
+            reconnect_attempts=details.get("reconnect_attempts"),
+            active_subscriptions=details.get("active_subscriptions"),
+            pending_total=details.get("pending_total"),
         )
 
     async def _storage_debug(self) -> StorageDebug | None:

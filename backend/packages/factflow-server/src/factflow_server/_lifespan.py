@@ -14,7 +14,7 @@ import logging
 
 from factflow_engine.config import PipelineConfigLoader, configure_validation
 from factflow_engine.registry import ValidatingAdapterRegistry
-from factflow_execution import PipelineConfigRepository, RoutePauseRepository
+from factflow_execution import PipelineConfigRepository, PipelineExecutionRepository, RoutePauseRepository
 from factflow_infra.database import (
     acquire_server_lock,
     create_database_engine,
@@ -23,10 +23,12 @@ from factflow_infra.database import (
     ping_database,
     run_migrations,
 )
+from factflow_infra.queue import create_queue_provider
 from factflow_infra.storage import create_storage_provider
+from factflow_lineage import LineageRepository
 
 from ._container import ServiceContainer
-from ._health import ProbeResult
+from ._health import ComponentStatus, ProbeResult
 from ._retry import retry_startup_step
 from ._runtime import ServerRuntime
 from ._settings import settings_summary
@@ -37,6 +39,13 @@ __all__ = ("build_container",)
 logger = logging.getLogger(__name__)
 
 _PROBE_SECONDS = 2.0
+# A Redis outage only degrades the server (runtime.md §10): work resumes once it is back.
+_QUEUE_STATES: dict[str, ComponentStatus] = {
+    "healthy": "healthy",
+    "degraded": "degraded",
+    "reconnecting": "degraded",
+    "stalled": "unhealthy",
+}
 
 
 async def build_container(runtime: ServerRuntime) -> ServiceContainer:
@@ -62,7 +71,10 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         if is_sqlite(engine) or settings.db_auto_migrate:
             revision = await run_migrations(engine)
             logger.info("database schema at revision %s", revision)
-        # 6. storage (and queue), with retry
+        # 6. queue and storage, with retry
+        queue = create_queue_provider(settings.queue_url, settings=settings)
+        stack.push_async_callback(queue.close)
+        await retry_startup_step("queue", queue.connect, stop=stop)
         storage = create_storage_provider(settings.storage_uri, settings)
         await retry_startup_step("storage", storage.start, stop=stop)
         stack.push_async_callback(storage.shutdown)
@@ -93,11 +105,14 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             database=engine,
             session_factory=session_factory,
             server_lock=lock,
+            queue=queue,
             storage=storage,
             registry=registry,
             config_loader=loader,
             config_repository=config_repository,
             pause_repository=pause_repository,
+            execution_repository=PipelineExecutionRepository(session_factory),
+            lineage_repository=LineageRepository(session_factory),
         )
         _install_probes(container)
         return container
@@ -115,4 +130,8 @@ def _install_probes(container: ServiceContainer) -> None:
         health = await container.storage.health()
         return ProbeResult(health.status, health.message)
 
-    container.probes.update({"database": database, "storage": storage})
+    async def queue() -> ProbeResult:
+        health = await container.queue.health()
+        return ProbeResult(_QUEUE_STATES[health.health_state], health.message)
+
+    container.probes.update({"database": database, "queue": queue, "storage": storage})

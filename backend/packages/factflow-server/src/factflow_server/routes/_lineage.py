@@ -1,0 +1,215 @@
+"""Lineage endpoints L1–L7 (api.md §5.6).
+
+L2–L4 are declared before L5–L7 so `failures`, `stats` and `batch` are never read as ids.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from factflow_lineage import PipelineLineageEntry
+
+from .._deps import ContainerDep
+from .._errors import ApiError
+from .._params import QueryBool, QueryDatetime
+from ..schemas._lineage import (
+    LineageBatchResponse,
+    LineageChainResponse,
+    LineageChildrenResponse,
+    LineageEntry,
+    LineageListResponse,
+    LineageMessageResponse,
+    LineageStatsResponse,
+    StageStatus,
+)
+from ._common import API_PREFIX, ERROR_RESPONSES, errors
+from ._paging import page_fields
+
+__all__ = ("router",)
+
+router = APIRouter(prefix=f"{API_PREFIX}/lineage", tags=["lineage"], responses=ERROR_RESPONSES)
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0)]
+SortField = Literal["started_at", "completed_at", "duration_ms", "route_id", "stage_name"]
+
+
+def _entries(rows: list[PipelineLineageEntry] | tuple[PipelineLineageEntry, ...]) -> list[LineageEntry]:
+    return [LineageEntry.model_validate(row.to_api_dict()) for row in rows]
+
+
+async def _execution_id(container: ContainerDep, ref: str | None) -> str | None:
+    if ref is None:
+        return None
+    return (await container.execution_repository.resolve(ref)).execution_id
+
+
+@router.get("", response_model=LineageListResponse, responses=errors(404), summary="Filtered lineage rows")
+async def list_lineage(
+    container: ContainerDep,
+    execution_id: str | None = None,
+    route_id: str | None = None,
+    adapter_name: str | None = None,
+    stage_name: str | None = None,
+    status: StageStatus | None = None,
+    correlation_id: str | None = None,
+    parent_correlation_id: str | None = None,
+    is_root: Annotated[QueryBool | None, Query()] = None,
+    replay_batch_id: str | None = None,
+    batch_id: str | None = None,
+    url: str | None = None,
+    title: str | None = None,
+    origin: str | None = None,
+    document_id: str | None = None,
+    started_after: QueryDatetime | None = None,
+    started_before: QueryDatetime | None = None,
+    sort_by: SortField = "started_at",
+    sort_order: Literal["asc", "desc"] = "asc",
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> LineageListResponse:
+    """L1: rows matching every filter; `execution_id` is an id or a tag (404 when unknown)."""
+    rows, total = await container.lineage_repository.list(
+        execution_id=await _execution_id(container, execution_id),
+        route_id=route_id,
+        adapter_name=adapter_name,
+        stage_name=stage_name,
+        status=status,
+        correlation_id=correlation_id,
+        parent_correlation_id=parent_correlation_id,
+        is_root=is_root,
+        replay_batch_id=replay_batch_id,
+        batch_id=batch_id,
+        url=url,
+        title=title,
+        origin=origin,
+        document_id=document_id,
+        started_after=started_after,
+        started_before=started_before,
+        sort_by=sort_by,
+        sort_order=sort_order,
+        limit=limit,
+        offset=offset,
+    )
+    return LineageListResponse(
+        **page_fields(total=total, limit=limit, offset=offset, count=len(rows)), entries=_entries(rows)
+    )
+
+
+@router.get("/failures", response_model=LineageListResponse, responses=errors(404), summary="Failed rows")
+async def list_failures(
+    container: ContainerDep,
+    execution_id: str | None = None,
+    route_id: str | None = None,
+    adapter_name: str | None = None,
+    started_after: QueryDatetime | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> LineageListResponse:
+    """L2: rows with `stage_status = failed`, newest `completed_at` first."""
+    rows, total = await container.lineage_repository.failures(
+        execution_id=await _execution_id(container, execution_id),
+        route_id=route_id,
+        adapter_name=adapter_name,
+        started_after=started_after,
+        limit=limit,
+        offset=offset,
+    )
+    return LineageListResponse(
+        **page_fields(total=total, limit=limit, offset=offset, count=len(rows)), entries=_entries(rows)
+    )
+
+
+@router.get("/stats", response_model=LineageStatsResponse, responses=errors(404), summary="Counts per route × adapter")
+async def lineage_stats(container: ContainerDep, execution_id: str) -> LineageStatsResponse:
+    """L3: row counts per route and adapter of one execution (id or tag)."""
+    execution = await container.execution_repository.resolve(execution_id)
+    config = execution.config_snapshot.get("config") or {}
+    route_order = list((config.get("routes") or {}).keys())
+    stats = await container.lineage_repository.stats(execution.execution_id, route_order=route_order)
+    return LineageStatsResponse.model_validate(stats.to_api_dict())
+
+
+@router.get("/batch/{batch_id}", response_model=LineageBatchResponse, responses=errors(404), summary="Rows of a batch")
+async def lineage_batch(
+    batch_id: str,
+    container: ContainerDep,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    offset: Offset = 0,
+) -> LineageBatchResponse:
+    """L4: rows whose `replay_batch_id` or `batch_id` matches; 404 `batch_not_found` when none."""
+    batch = await container.lineage_repository.batch(batch_id, limit=limit, offset=offset)
+    if batch is None:
+        raise ApiError(404, "batch_not_found", f"No lineage rows belong to batch {batch_id!r}.")
+    return LineageBatchResponse(
+        **page_fields(total=batch.total, limit=limit, offset=offset, count=len(batch.entries)),
+        entries=_entries(batch.entries),
+        batch_id=batch.batch_id,
+        kind=batch.kind,
+    )
+
+
+async def _correlation_id(container: ContainerDep, lineage_id: str) -> tuple[str, str | None]:
+    """The message a `{lineage_id}` names, and the row id when a row id was given."""
+    entry = await container.lineage_repository.get_entry(lineage_id)
+    if entry is not None:
+        return entry.correlation_id, entry.id
+    correlation_id = await container.lineage_repository.resolve(lineage_id)
+    if correlation_id is None:
+        raise ApiError(404, "lineage_not_found", f"No lineage row or message has the id {lineage_id!r}.")
+    return correlation_id, None
+
+
+@router.get(
+    "/{lineage_id}", response_model=LineageMessageResponse, responses=errors(404), summary="One message, all rows"
+)
+async def lineage_message(lineage_id: str, container: ContainerDep) -> LineageMessageResponse:
+    """L5: the message (depth 0) a row id or correlation id names."""
+    correlation_id, entry_id = await _correlation_id(container, lineage_id)
+    message = await container.lineage_repository.message(correlation_id)
+    if message is None:
+        raise ApiError(404, "lineage_not_found", f"No lineage rows for message {lineage_id!r}.")
+    return LineageMessageResponse.model_validate({**message.to_api_dict(), "requested_entry_id": entry_id})
+
+
+@router.get(
+    "/{lineage_id}/chain",
+    response_model=LineageChainResponse,
+    responses=errors(404),
+    summary="Ancestors and descendants",
+)
+async def lineage_chain(
+    lineage_id: str,
+    container: ContainerDep,
+    max_depth: Annotated[int, Query(ge=1, le=1000)] = 100,
+    max_messages: Annotated[int, Query(ge=1, le=10000)] = 1000,
+) -> LineageChainResponse:
+    """L6: ancestors (root first, across executions), the message, and descendants (breadth-first)."""
+    correlation_id, _ = await _correlation_id(container, lineage_id)
+    chain = await container.lineage_repository.chain(correlation_id, max_depth=max_depth, max_messages=max_messages)
+    if chain is None:
+        raise ApiError(404, "lineage_not_found", f"No lineage rows for message {lineage_id!r}.")
+    return LineageChainResponse.model_validate(chain.to_api_dict())
+
+
+@router.get(
+    "/{lineage_id}/children",
+    response_model=LineageChildrenResponse,
+    responses=errors(404),
+    summary="Direct children",
+)
+async def lineage_children(
+    lineage_id: str, container: ContainerDep, limit: Limit = 100, offset: Offset = 0
+) -> LineageChildrenResponse:
+    """L7: the direct children (depth 1), by `started_at`."""
+    correlation_id, _ = await _correlation_id(container, lineage_id)
+    children, total = await container.lineage_repository.children(correlation_id, limit=limit, offset=offset)
+    return LineageChildrenResponse.model_validate(
+        {
+            "correlation_id": correlation_id,
+            **page_fields(total=total, limit=limit, offset=offset, count=len(children)),
+            "children": [child.to_api_dict() for child in children],
+        }
+    )
