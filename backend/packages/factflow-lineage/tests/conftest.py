@@ -1,76 +1,40 @@
-"""Database fixtures for the lineage tests: SQLite in `tmp_path`, PostgreSQL in a throw-away schema.
+"""Fixtures of the lineage tests.
 
-PostgreSQL comes from `FACTFLOW_TEST_DATABASE_URL` (default
-`postgresql+asyncpg://postgres@127.0.0.1:5432/test`); each test gets its own schema, passed as
-the URL option `?search_path=<schema>` that `create_database_engine` applies, and dropped
-afterwards. Unreachable: the PostgreSQL variants skip, or fail when `CI=true`.
+Databases come from `factflow_infra.testing`: `database_url` is a SQLite file and then a
+PostgreSQL schema of its own (`FACTFLOW_TEST_DATABASE_URL`; unreachable skips, or fails with
+`CI=true`). `db_engine` is overridden here to create the tables from the models instead of
+running the migrations: it is several times faster, infra's drift test keeps models and
+migrations equal, and the tests that matter run on migrated schemas as well.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from factflow_foundation import new_id
-from factflow_infra.database import SEARCH_PATH_OPTION, Base, create_database_engine, create_session_factory
-from factflow_lineage import LineageRecord, PipelineLineageEntry, StageStatus
+from factflow_infra.database import Base, create_database_engine
+from factflow_infra.testing import plugin as infra_fixtures
+from factflow_lineage import LineageRecord, StageStatus
 
-DEFAULT_TEST_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+# infra's database fixtures, made visible to pytest by naming them here.
+database_url = infra_fixtures.database_url
+sqlite_database_url = infra_fixtures.sqlite_database_url
+postgres_database_url = infra_fixtures.postgres_database_url
+db_session_factory = infra_fixtures.db_session_factory
+
 BASE_TIME = datetime(2026, 3, 1, 9, 30, 0, 123456, tzinfo=UTC)
 
 RecordFactory = Callable[..., LineageRecord]
 
-assert PipelineLineageEntry.__tablename__ in Base.metadata.tables
-
-
-def _service_unavailable(message: str) -> None:
-    if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
-        pytest.fail(f"{message} (CI=true: service-backed tests must not skip)", pytrace=False)
-    pytest.skip(message)
-
-
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A PostgreSQL URL whose `search_path` is a fresh schema, dropped afterwards."""
-    base = os.environ.get("FACTFLOW_TEST_DATABASE_URL") or DEFAULT_TEST_DATABASE_URL
-    admin = create_async_engine(base, poolclass=NullPool, connect_args={"timeout": 3})
-    schema = f"lineage_test_{uuid.uuid4().hex[:12]}"
-    try:
-        try:
-            async with admin.begin() as connection:
-                await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        except Exception as exc:
-            _service_unavailable(f"PostgreSQL at {make_url(base).render_as_string()} is unreachable: {exc}")
-        try:
-            yield make_url(base).update_query_dict({SEARCH_PATH_OPTION: schema}).render_as_string(hide_password=False)
-        finally:
-            async with admin.begin() as connection:
-                await connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    finally:
-        await admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database: a SQLite file, then a PostgreSQL schema."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'lineage.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
 
 @pytest.fixture
 async def db_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """An engine on `database_url` with the tables created; disposed afterwards."""
+    """An engine on `database_url` with the tables created from the models; disposed afterwards."""
     engine = create_database_engine(database_url, pool_size=5)
     try:
         async with engine.begin() as connection:
@@ -78,11 +42,6 @@ async def db_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
-
-
-@pytest.fixture
-def session_factory(db_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return create_session_factory(db_engine)
 
 
 @pytest.fixture

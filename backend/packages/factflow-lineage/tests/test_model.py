@@ -69,7 +69,7 @@ def test_indexes_follow_the_schema_document() -> None:
 
 
 async def test_a_stored_row_reads_back_as_the_api_lineage_entry(
-    db_engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession], make_record: RecordFactory
+    db_engine: AsyncEngine, db_session_factory: async_sessionmaker[AsyncSession], make_record: RecordFactory
 ) -> None:
     started = datetime(2026, 3, 1, 10, 30, 12, 345678, tzinfo=timezone(timedelta(hours=1)))
     record = make_record(
@@ -89,7 +89,7 @@ async def test_a_stored_row_reads_back_as_the_api_lineage_entry(
         recorder.record(record)
         assert await recorder.flush()
 
-    async with session_factory() as session:
+    async with db_session_factory() as session:
         entry = await session.get(PipelineLineageEntry, record.id)
     assert entry is not None
     assert entry.to_api_dict() == {
@@ -118,12 +118,12 @@ async def test_a_stored_row_reads_back_as_the_api_lineage_entry(
 
 
 async def test_missing_error_info_is_sql_null(
-    db_engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession], make_record: RecordFactory
+    db_engine: AsyncEngine, db_session_factory: async_sessionmaker[AsyncSession], make_record: RecordFactory
 ) -> None:
     record = make_record(started_at=datetime(2026, 3, 1, tzinfo=UTC))
     async with LineageRecorder(db_engine) as recorder:
         recorder.record(record)
-    async with session_factory() as session:
+    async with db_session_factory() as session:
         found = await session.scalar(select(PipelineLineageEntry.id).where(PipelineLineageEntry.error_info.is_(None)))
         entry = await session.get(PipelineLineageEntry, record.id)
     assert found == record.id

@@ -12,7 +12,7 @@ from sqlalchemy import func, make_url, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from factflow_foundation import new_id
-from factflow_infra.database import Base, create_database_engine
+from factflow_infra.database import create_database_engine, run_migrations
 from factflow_lineage import LineageRecord, LineageRecorder, PipelineLineageEntry, StageStatus
 
 RecordFactory = Callable[..., LineageRecord]
@@ -366,12 +366,11 @@ async def test_a_row_the_database_rejects_is_dropped_and_the_rest_written(
 
 @pytest.mark.postgres
 async def test_postgres_rejecting_a_too_long_value_drops_only_that_row(
-    postgres_url: str, make_record: RecordFactory
+    postgres_database_url: str, make_record: RecordFactory
 ) -> None:
-    engine = create_database_engine(postgres_url)
+    engine = create_database_engine(postgres_database_url)
     try:
-        async with engine.begin() as connection:
-            await connection.run_sync(Base.metadata.create_all)
+        await run_migrations(engine)
         good = make_record()
         too_long = make_record(route_id="r" * 65)
         async with LineageRecorder(engine) as recorder:
@@ -386,15 +385,14 @@ async def test_postgres_rejecting_a_too_long_value_drops_only_that_row(
 
 @pytest.mark.postgres
 async def test_postgres_connection_loss_and_recovery(
-    postgres_url: str, make_record: RecordFactory, lineage_log: LogWatcher
+    postgres_database_url: str, make_record: RecordFactory, lineage_log: LogWatcher
 ) -> None:
-    direct = create_database_engine(postgres_url)
-    url = make_url(postgres_url)
+    direct = create_database_engine(postgres_database_url)
+    url = make_url(postgres_database_url)
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
     await proxy.start()
     try:
-        async with direct.begin() as connection:
-            await connection.run_sync(Base.metadata.create_all)
+        await run_migrations(direct)
         execution_id = new_id()
         via_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
         async with LineageRecorder(via_proxy, buffer_size=10, flush_interval_ms=5) as recorder:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,8 +10,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from factflow_foundation import ServiceUnavailableError
-from factflow_infra.database import create_database_engine, create_session_factory
-from factflow_lineage import LineageRepository, PipelineLineageEntry, StageStatus
+from factflow_infra.database import create_database_engine, create_session_factory, run_migrations
+from factflow_lineage import (
+    LineageRecorder,
+    LineageRepository,
+    LineageService,
+    PipelineLineageEntry,
+    StageInvocation,
+    StageStatus,
+)
+from factflow_protocols import AdapterResult, NonRetryableError
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -83,10 +92,10 @@ def _entry(spec: tuple[Any, ...]) -> PipelineLineageEntry:
 
 
 @pytest.fixture
-async def repo(session_factory: async_sessionmaker[AsyncSession]) -> LineageRepository:
-    async with session_factory() as session, session.begin():
+async def repo(db_session_factory: async_sessionmaker[AsyncSession]) -> LineageRepository:
+    async with db_session_factory() as session, session.begin():
         session.add_all([_entry(spec) for spec in ROWS])
-    return LineageRepository(session_factory)
+    return LineageRepository(db_session_factory)
 
 
 def numbers(rows: list[PipelineLineageEntry] | tuple[PipelineLineageEntry, ...]) -> list[int]:
@@ -428,5 +437,32 @@ async def test_an_unreachable_server_is_reported_as_database_unavailable() -> No
             with pytest.raises(ServiceUnavailableError) as raised:
                 await query()
             assert raised.value.code == "database_unavailable"
+    finally:
+        await engine.dispose()
+
+
+async def test_writing_and_reading_on_the_migrated_schema(database_url: str) -> None:
+    engine = create_database_engine(database_url)
+    try:
+        await run_migrations(engine)
+        invocation = StageInvocation(
+            execution_id=EXEC_A, route_id="crawl", stage_name="fetch", adapter_name="fetch", adapter_index=0,
+            correlation_id=R,
+        )  # fmt: skip
+        async with LineageRecorder(database_url) as recorder:
+            service = LineageService(recorder)
+            row = service.begin(invocation, {"url": "https://example.org"})
+            service.complete(row, AdapterResult(emitted=[{"n": 1}]), storage_key="k.fanout.json")
+            child = service.begin(replace(invocation, correlation_id=C1, parent_correlation_id=R), {"n": 1})
+            service.fail(child, error=NonRetryableError("broken"))
+            assert await recorder.flush(EXEC_A)
+
+        repository = LineageRepository(create_session_factory(engine))
+        chain = await repository.chain(C1)
+        assert chain is not None
+        assert [m.correlation_id for m in chain.ancestors] == [R] and chain.message.status == "failed"
+        rows, total = await repository.list(execution_id=EXEC_A, url="EXAMPLE")
+        assert (total, rows[0].entry_metadata["result"]) == (1, "emitted")
+        assert (await repository.stage_counts(EXEC_A)).to_api_dict()["failed"] == 1
     finally:
         await engine.dispose()

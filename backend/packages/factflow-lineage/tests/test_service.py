@@ -348,7 +348,7 @@ def test_an_unhashable_payload_costs_only_the_hash(harness: Harness) -> None:
 
 
 async def test_rows_reach_the_database_through_the_recorder(
-    db_engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession]
+    db_engine: AsyncEngine, db_session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     events = EventLog()
     async with LineageRecorder(db_engine) as recorder:
@@ -361,7 +361,7 @@ async def test_rows_reach_the_database_through_the_recorder(
         assert await recorder.flush(INVOCATION.execution_id)
         assert recorder.written_total == 2  # five transitions, two rows
 
-    async with session_factory() as session:
+    async with db_session_factory() as session:
         stored = await session.get(PipelineLineageEntry, done.id)
         stored_skip = await session.get(PipelineLineageEntry, skipped.id)
     assert stored is not None and stored_skip is not None
