@@ -1,17 +1,19 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from factflow_execution import ConfigSourceType, PipelineExecution
+from factflow_execution import ConfigSourceType, ExecutionStats, PipelineExecution, PipelineExecutionRepository
+from factflow_execution._stats import build_execution_stats
 from factflow_foundation import new_id
-from factflow_infra.testing.plugin import database_url, db_engine, db_session_factory
+from factflow_infra.database import create_database_engine, create_session_factory, run_migrations
+from factflow_infra.testing.plugin import database_url, db_engine, db_session_factory, sqlite_database_url
 
-__all__ = ("database_url", "db_engine", "db_session_factory")
+__all__ = ("database_url", "db_engine", "db_session_factory", "sqlite_database_url")
 
 
 @pytest.fixture
@@ -59,3 +61,54 @@ def make_execution() -> Callable[..., PipelineExecution]:
         return PipelineExecution(**values)
 
     return factory
+
+
+class RepoReader:
+    """An `ExecutionReader` over the real repository, for hub, stream and waiter tests."""
+
+    def __init__(self, repo: PipelineExecutionRepository) -> None:
+        self.repo = repo
+
+    async def get(self, ref: str) -> PipelineExecution:
+        return await self.repo.resolve(ref)
+
+    async def event_snapshot(self, execution: PipelineExecution) -> dict[str, Any]:
+        return {
+            "execution": execution.to_api(),
+            "message_counts": execution.message_counts or {},
+            "stage_counts": {},
+            "routes": [],
+        }
+
+    async def stats(self, ref: str) -> ExecutionStats:
+        execution = await self.repo.resolve(ref)
+        return build_execution_stats(
+            execution, stage_counts=_NoRows(), adapter_rows=[], message_counts=execution.message_counts
+        )
+
+
+class _NoRows:
+    total = pending = processing = completed = failed = skipped = cancelled = 0
+    avg_duration_ms = None
+
+
+@pytest.fixture
+async def sqlite_session_factory(sqlite_database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A migrated SQLite database only, for tests whose subject does not depend on the dialect."""
+    engine = create_database_engine(sqlite_database_url)
+    try:
+        await run_migrations(engine)
+        yield create_session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def execution_repo(sqlite_session_factory: async_sessionmaker[AsyncSession]) -> PipelineExecutionRepository:
+    """Executions on SQLite (hub, stream and waiter tests)."""
+    return PipelineExecutionRepository(sqlite_session_factory)
+
+
+@pytest.fixture
+def reader(execution_repo: PipelineExecutionRepository) -> RepoReader:
+    return RepoReader(execution_repo)

@@ -8,12 +8,15 @@ from __future__ import annotations
 from ._config_repository import UNSET, ConfigState, PipelineConfigRepository, Unset
 from ._dag import DAGEdge, DAGNode, DAGResponse, build_dag
 from ._db import Page
+from ._events import EndReason, EventKind, StreamEnd, StreamEvent
 from ._execution_repository import PipelineExecutionRepository, SortOrder
+from ._hub import ExecutionEventHub, HubSubscription
 from ._merge import deep_merge
 from ._models import MessageCounts, PipelineConfig, PipelineExecution, ReplayInfo
 from ._orm import PipelineConfigRow, PipelineExecutionRow, RoutePauseRow
 from ._pause_repository import RoutePauseRepository
 from ._stats import AdapterStats, ExecutionStats, RouteStatus
+from ._streams import ExecutionEventStreamer, ExecutionReader, StorageEventStreamer
 from ._types import (
     FINAL_STATUSES,
     STOPPED_STATUSES,
@@ -24,6 +27,7 @@ from ._types import (
     format_timestamp,
     is_uuid_shaped,
 )
+from ._waiter import ExecutionWaiter, ExecutionWaitResult
 from .errors import (
     ConfigInactiveError,
     ConfigNameRequiredError,
@@ -73,6 +77,18 @@ __all__ = (
     "ConfigState",
     "UNSET",
     "Unset",
+    # waiting and streaming
+    "ExecutionEventHub",
+    "HubSubscription",
+    "ExecutionWaiter",
+    "ExecutionWaitResult",
+    "ExecutionEventStreamer",
+    "StorageEventStreamer",
+    "ExecutionReader",
+    "StreamEvent",
+    "StreamEnd",
+    "EndReason",
+    "EventKind",
     # errors
     "ConfigValidationError",
     "YamlParseError",

@@ -1,0 +1,86 @@
+"""The event objects streams yield (api.md §4)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+__all__ = (
+    "EXECUTION_EVENT_TYPES",
+    "STORAGE_EVENT_TYPES",
+    "EndReason",
+    "EventKind",
+    "StreamEnd",
+    "StreamEvent",
+    "event_kind",
+)
+
+EventKind = Literal["execution", "storage"]
+"""Which buffer and which streams an event belongs to."""
+
+EndReason = Literal["terminal", "timeout", "shutdown", "error"]
+"""Why a stream ended (`stream.end` `reason`)."""
+
+STORAGE_EVENT_TYPES: Final[frozenset[str]] = frozenset({"storage.object.created", "execution.finished"})
+"""Events of S4/E14 streams; everything else belongs to E7 streams."""
+
+EXECUTION_EVENT_TYPES: Final[frozenset[str]] = frozenset(
+    {
+        "execution.snapshot",
+        "execution.status",
+        "execution.progress",
+        "route.state",
+        "stage.pending",
+        "stage.processing",
+        "stage.completed",
+        "stage.failed",
+        "stage.skipped",
+        "stage.cancelled",
+        "message.dead_lettered",
+        "replay.progress",
+    }
+)
+"""Events of E7 streams (api.md §4)."""
+
+
+def event_kind(event_type: str) -> EventKind:
+    """`storage` for storage-stream events, `execution` for everything else."""
+    return "storage" if event_type in STORAGE_EVENT_TYPES else "execution"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """One Server-Sent Event: `id` (UUIDv7, for `Last-Event-ID`), `event` name and `data` object.
+
+    `data` always carries `type` (= `event`), `timestamp` and `execution_id`.
+    """
+
+    id: str
+    event: str
+    data: dict[str, Any]
+
+    @property
+    def event_id(self) -> str:
+        """Alias of `id` (the name the SSE layer uses)."""
+        return self.id
+
+    @property
+    def execution_id(self) -> str | None:
+        """The execution the event is about."""
+        value = self.data.get("execution_id")
+        return value if isinstance(value, str) else None
+
+    def to_sse(self) -> str:
+        """The event framed as `text/event-stream` (single-line JSON data, blank line after)."""
+        payload = json.dumps(self.data, separators=(",", ":"), ensure_ascii=False, default=str)
+        return f"id: {self.id}\nevent: {self.event}\ndata: {payload}\n\n"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """The hub's signal that an execution's streams must end."""
+
+    reason: EndReason
+    status: str | None
+    """The execution's status when the signal was given."""
