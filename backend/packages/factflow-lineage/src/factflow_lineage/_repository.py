@@ -342,7 +342,8 @@ class LineageRepository:
             .join(walk, step_from == walk.c.cid)
             .where(step_to.is_not(None), walk.c.depth <= max_depth)
         )
-        # UNION (not UNION ALL) also ends the recursion on a cycle of parent links.
+        # UNION folds the rows a message has in several routes into one step; the depth bound
+        # ends the walk even on a (corrupt) cycle of parent links.
         walk = walk.union(step)
         nearest = func.min(walk.c.depth).label("depth")
         query = select(walk.c.cid, nearest).group_by(walk.c.cid).order_by(nearest, walk.c.cid).limit(limit + 1)
