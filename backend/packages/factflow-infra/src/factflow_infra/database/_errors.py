@@ -46,15 +46,15 @@ def _is_outage(exc: BaseException) -> bool:
         return True
     if not isinstance(exc, sa_exc.DBAPIError):
         return False
-    if exc.connection_invalidated or exc.statement is None:
-        return True  # lost mid-flight, or failed while connecting
+    if exc.connection_invalidated:
+        return True  # the connection died mid-flight
     sqlstate = _sqlstate(exc)
     if sqlstate:
         return sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES)
     if isinstance(exc, sa_exc.OperationalError):
         module = type(exc.orig).__module__
         return not module.startswith("sqlite3") or bool(_SQLITE_OUTAGE.search(str(exc.orig)))
-    return False
+    return exc.statement is None  # failed while connecting, before any statement
 
 
 def _integrity_error(exc: sa_exc.IntegrityError, where: str) -> DatabaseIntegrityError:
@@ -78,11 +78,11 @@ def translate_database_error(exc: BaseException, *, url: str | URL | None = None
     SQLAlchemy error `DatabaseError`.
     """
     where = describe_database(url)
+    if isinstance(exc, sa_exc.IntegrityError) and not exc.connection_invalidated:
+        return _integrity_error(exc, where)
     if _is_outage(exc):
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0] or type(exc).__name__
         return DatabaseUnavailableError(f"{where[0].upper()}{where[1:]} is unavailable: {reason}")
-    if isinstance(exc, sa_exc.IntegrityError):
-        return _integrity_error(exc, where)
     if isinstance(exc, sa_exc.SQLAlchemyError):
         return DatabaseError(f"A database operation on {where} failed: {str(exc).splitlines()[0]}")
     return None
