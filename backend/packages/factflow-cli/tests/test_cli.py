@@ -92,3 +92,32 @@ def test_piped_output_is_json_and_exit_code_reflects_errors(tmp_path: Path) -> N
     assert document["is_valid"] is False
     assert [issue["code"] for issue in document["files"][0]["issues"]][:1] == ["E021"]
     assert result.stderr == ""
+
+
+def test_console_script_table_mode(tmp_path: Path) -> None:
+    (tmp_path / "ok.yaml").write_text(
+        'version: "1.0"\nroutes:\n  r:\n    inbound: {queue: q}\n    adapters: [{type: passthrough}]\n'
+    )
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120"}
+    result = subprocess.run(
+        [FACTFLOW, "config", "validate", str(tmp_path / "ok.yaml"), "-o", "table"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["FILE", "RESULT", "ERRORS", "WARNINGS"]
+    assert lines[1].split() == [str(tmp_path / "ok.yaml"), "valid", "0", "2"]  # W501 and W503
+    assert "W503" in result.stdout
+    assert "\x1b[" not in result.stdout
+
+
+def test_console_script_missing_path_exits_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [FACTFLOW, "config", "validate", str(tmp_path / "missing")], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert json.loads(result.stderr)["error"]["detail"] == f"'{tmp_path / 'missing'}' does not exist"

@@ -15,6 +15,7 @@ from factflow_engine.registry import (
     AdapterNotFoundError,
     AdapterUnavailableError,
     ValidatingAdapterRegistry,
+    auto_discover_and_register,
 )
 from factflow_protocols import AdapterResult, PipelineAdapter, PipelineContext
 
@@ -235,6 +236,15 @@ def test_registering_a_different_class_under_a_taken_name_is_ambiguous() -> None
     registry.register(Second, name="same")
     assert registry.types() == ()
     assert "is declared by" in e107(registry, "same").message
+
+
+def test_module_level_auto_discover_builds_a_new_registry(site: Site) -> None:
+    module = site.module(ADAPTER_MODULE.format(name="echo"))
+    site.distribution("factflow-echo", "1.0", {"echo": f"{module}:EchoAdapter"})
+    first = auto_discover_and_register(site.discovery())
+    second = auto_discover_and_register(site.discovery())
+    assert first is not second
+    assert first.types() == second.types() == ("echo",)
 
 
 def test_one_broken_package_does_not_hide_the_others(site: Site) -> None:

@@ -8,6 +8,7 @@ EXPORTS = {
     "AdapterSource",
     "ADAPTER_NAME_PATTERN",
     "ValidatingAdapterRegistry",
+    "auto_discover_and_register",
     "AdapterInfo",
     "AdapterLoadErrorInfo",
     "CONFIG_ISSUES_ERROR_TYPE",

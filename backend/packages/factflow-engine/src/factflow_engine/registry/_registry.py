@@ -18,7 +18,13 @@ from ._config_check import check_config, close_matches
 from ._entry_points import AdapterDiscovery, AdapterSource
 from ._errors import AdapterConfigError, AdapterNotFoundError, AdapterUnavailableError
 
-__all__ = ("ADAPTER_NAME_PATTERN", "AdapterInfo", "AdapterLoadErrorInfo", "ValidatingAdapterRegistry")
+__all__ = (
+    "ADAPTER_NAME_PATTERN",
+    "AdapterInfo",
+    "AdapterLoadErrorInfo",
+    "ValidatingAdapterRegistry",
+    "auto_discover_and_register",
+)
 
 logger = logging.getLogger(__name__)
 
@@ -342,3 +348,8 @@ class ValidatingAdapterRegistry:
             "config_schema": config_schema,
             "load_error": load_error,
         }
+
+
+def auto_discover_and_register(discovery: AdapterDiscovery | None = None) -> ValidatingAdapterRegistry:
+    """A new registry holding every adapter of the `factflow.adapters` entry points (usable or broken)."""
+    return ValidatingAdapterRegistry().auto_discover_and_register(discovery)
