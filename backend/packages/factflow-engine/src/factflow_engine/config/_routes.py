@@ -79,14 +79,13 @@ def suggest_route_id(raw: str) -> str:
 
 
 def check_text(raw: Mapping[str, Any], key: str, path: str, collector: Collector, *, max_length: int) -> None:
-    """A nullable string of 1 to `max_length` characters (`name`, `description`)."""
+    """A nullable string of at most `max_length` characters (`name` must not be empty)."""
     value = raw.get(key)
     if value is None:
         return
-    field_path = join_path(path, key)
-    if not isinstance(value, str) or not (1 if key == "name" else 0) <= len(value) <= max_length:
-        low = 1 if key == "name" else 0
-        collector.type_error(field_path, f"a string of {low}–{max_length} characters", value)
+    shortest = 1 if key == "name" else 0
+    if not isinstance(value, str) or not shortest <= len(value) <= max_length:
+        collector.type_error(join_path(path, key), f"a string of {shortest}–{max_length} characters", value)
 
 
 def check_route(

@@ -17,6 +17,7 @@ def check_topology(
     init_route: str | None,
     init_known: bool,
     max_hops: int,
+    all_routes_readable: bool = True,
 ) -> None:
     """Check the graph that the routes' queues form.
 
@@ -26,6 +27,8 @@ def check_topology(
         init_route: The valid `init_message.route`, if any.
         init_known: False when `init_message` exists but is broken, which suppresses W501.
         max_hops: The effective `orchestrator.max_hops`, for the W504 message.
+        all_routes_readable: False when some route is not a mapping: its queues are unknown, which
+            suppresses W501 and W502.
     """
     consumers: dict[str, str] = {}
     for facts in routes:
@@ -42,8 +45,9 @@ def check_topology(
             f"'{facts.inbound_queue}' is consumed by route '{owner}'; use another queue.",
         )
 
-    every_inbound_known = all(facts.inbound_queue is not None for facts in routes)
-    every_outbound_known = all(facts.outbound_complete for facts in routes)
+    # A route whose queues are unknown could be the missing producer or consumer: stay quiet.
+    every_inbound_known = all_routes_readable and all(facts.inbound_queue is not None for facts in routes)
+    every_outbound_known = all_routes_readable and all(facts.outbound_complete for facts in routes)
     if every_inbound_known:
         _unconsumed_outbound(routes, consumers, collector)
     if every_outbound_known and init_known:

@@ -52,12 +52,14 @@ def validate_document(document: Mapping[str, Any], *, registry: AdapterConfigChe
     init_route, init_known = _check_init_message(document.get("init_message", MISSING), routes, collector)
     if routes:
         max_hops = effective("orchestrator", orchestrator)["max_hops"].value
+        readable = [facts for facts in routes.values() if facts is not None]
         check_topology(
-            [facts for facts in routes.values() if facts is not None],
+            readable,
             collector,
             init_route=init_route,
             init_known=init_known,
             max_hops=max_hops,
+            all_routes_readable=len(readable) == len(routes),
         )
     return collector
 

@@ -256,7 +256,16 @@ def _resolve_plain(text: str) -> Any:
     return text
 
 
-_UNSET = object()
+def _expanded_size(node: _Node, sizes: dict[int, int]) -> int:
+    """Nodes `node` stands for once every alias is replaced by what it names (memoised per node)."""
+    if node.kind == "alias":
+        assert node.target is not None
+        return _expanded_size(node.target, sizes)
+    known = sizes.get(id(node))
+    if known is None:
+        known = 1 + sum(_expanded_size(item, sizes) for item in node.items)
+        sizes[id(node)] = known
+    return known
 
 
 class _Builder:
@@ -287,12 +296,12 @@ class _Builder:
             self.issues.append(issue)
 
     def build(self, node: _Node, path: str, *, record: bool = True) -> Any:
-        self._count()
         if record and path not in self.positions:
             self.positions[path] = (node.line, node.column)
         if node.kind == "alias":
             assert node.target is not None
             return self.build(node.target, path, record=False)
+        self._count()
         if node.tag is not None:
             self._check_tag(node, path)
         if node.kind == "scalar":
@@ -453,6 +462,10 @@ def parse_document(text: str | bytes) -> tuple[ParsedDocument | None, list[Valid
             return None, [_parse_error(exc, decoded)]
         if root is None or (root.kind == "scalar" and root.plain and root.text == "" and root.tag is None):
             return None, [_error("E002", "The document is empty.", "Add 'version: \"1.0\"' and a 'routes' mapping.")]
+        if _expanded_size(root, {}) > MAX_NODES:
+            # Checked before building, so an alias bomb costs nothing to reject.
+            message = f"The document expands to more than {MAX_NODES} nodes (aliases count once per use)."
+            raise _Abort(_error("E008", message, _SIZE_SUGGESTION))
         builder = _Builder()
         value = builder.build(root, "")
         if builder.issues:
