@@ -1,0 +1,97 @@
+"""The engine runtime: manager, orchestrator, route processors, gates, breakers and metrics (runtime.md §5)."""
+
+from __future__ import annotations
+
+from ._accounting import CompletionAccountant, MessageCounts
+from ._backpressure import AdaptiveLimiter, AimdDecision, BackpressureController
+from ._circuit_breaker import AdapterCircuitMetrics, CircuitBreaker, CircuitState, CircuitStats
+from ._context import AdapterFactory, AdapterSlot, ExecutionRuntime, LineageLookup, LineageSink, RuntimeOptions
+from ._delivery import DeadLetterReason, RouteExecutionCounts
+from ._errors import CircuitOpenError, ExecutionStartError, TooManyConcurrentExecutionsError
+from ._events import PROGRESS_INTERVAL_SECONDS, EventEmitter, ProgressReporter
+from ._gates import FanoutBudget
+from ._manager import ExecutionReservation, OrchestratorManager
+from ._metrics import (
+    METRICS_WINDOW_SECONDS,
+    AdapterDurationHistogram,
+    CircuitBreakerSummary,
+    DomainMetrics,
+    ExecutionCounters,
+    LatencySummary,
+    MessageTotals,
+    MetricsRegistry,
+    RouteConcurrency,
+    RouteCounters,
+    RouteExecutionMetrics,
+    RouteMessageMetrics,
+    RouteMetrics,
+    StorageTotals,
+)
+from ._orchestrator import OrchestratorPhase, PipelineOrchestrator, RuntimeDependencies
+from ._retry import JITTER_RANGE, retry_delay
+from ._route import ReactiveRouteProcessor, RouteRuntimeStatus, RouteState
+from ._scoped_queue import ExecutionScopedQueue, scoped_queue_name, scoped_queue_prefix
+from ._seed import SeedCallable, SeedContext
+
+__all__ = (
+    # manager and orchestrator
+    "OrchestratorManager",
+    "ExecutionReservation",
+    "PipelineOrchestrator",
+    "OrchestratorPhase",
+    "RuntimeDependencies",
+    "RuntimeOptions",
+    "SeedContext",
+    "SeedCallable",
+    "AdapterFactory",
+    "LineageSink",
+    "LineageLookup",
+    # routes
+    "ReactiveRouteProcessor",
+    "RouteState",
+    "RouteRuntimeStatus",
+    "RouteExecutionCounts",
+    "AdapterSlot",
+    "ExecutionRuntime",
+    "DeadLetterReason",
+    # queues and accounting
+    "ExecutionScopedQueue",
+    "scoped_queue_name",
+    "scoped_queue_prefix",
+    "CompletionAccountant",
+    "MessageCounts",
+    # flow control
+    "BackpressureController",
+    "AdaptiveLimiter",
+    "AimdDecision",
+    "FanoutBudget",
+    "CircuitBreaker",
+    "CircuitState",
+    "CircuitStats",
+    "CircuitOpenError",
+    "AdapterCircuitMetrics",
+    "retry_delay",
+    "JITTER_RANGE",
+    # events
+    "EventEmitter",
+    "ProgressReporter",
+    "PROGRESS_INTERVAL_SECONDS",
+    # metrics
+    "DomainMetrics",
+    "RouteMetrics",
+    "RouteMessageMetrics",
+    "RouteConcurrency",
+    "RouteExecutionMetrics",
+    "LatencySummary",
+    "CircuitBreakerSummary",
+    "ExecutionCounters",
+    "MessageTotals",
+    "StorageTotals",
+    "MetricsRegistry",
+    "RouteCounters",
+    "AdapterDurationHistogram",
+    "METRICS_WINDOW_SECONDS",
+    # errors
+    "TooManyConcurrentExecutionsError",
+    "ExecutionStartError",
+)

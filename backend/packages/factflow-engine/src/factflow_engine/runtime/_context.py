@@ -1,0 +1,174 @@
+"""What the routes of one execution share, and the runtime's tunables."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from factflow_engine.config import AdapterConfig, ConditionConfig, PipelineGlobalConfig
+from factflow_lineage import LineageRecord, LineageService, StageStatus
+from factflow_protocols import PipelineAdapter, StorageProtocol
+
+from ..storage import StageStorageAdapter, StorageBackendAdapter
+from ._accounting import CompletionAccountant
+from ._circuit_breaker import CircuitBreaker
+from ._events import EventEmitter
+from ._metrics import MetricsRegistry
+from ._scoped_queue import ExecutionScopedQueue
+
+__all__ = (
+    "AdapterFactory",
+    "AdapterSlot",
+    "ExecutionRuntime",
+    "LineageLookup",
+    "LineageSink",
+    "RuntimeOptions",
+    "StageCountingSink",
+)
+
+logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class AdapterFactory(Protocol):
+    """Builds adapter instances; `ValidatingAdapterRegistry` is the real one."""
+
+    def create(self, adapter_type: str, config: Mapping[str, Any] | None = None) -> PipelineAdapter:
+        """An adapter instance of `adapter_type` configured by `config`.
+
+        Raises:
+            FactflowError: the type is unknown or broken, or the config is invalid.
+        """
+        ...
+
+
+@runtime_checkable
+class LineageSink(Protocol):
+    """Takes lineage row states without blocking or raising (`LineageRecorder`)."""
+
+    def record(self, entry: LineageRecord) -> None: ...
+
+
+LineageLookup = Callable[[str, str], Awaitable[Sequence[Any]]]
+"""`(correlation_id, route_id) -> rows` for the resume walk (`LineageRepository.rows_for_message`).
+
+Rows need `adapter_index`, `stage_status` and `metadata` (or `entry_metadata`) attributes.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeOptions:
+    """Tunables of the runtime; the defaults are the production values of runtime.md.
+
+    Tests shorten the waits; nothing here changes behaviour otherwise.
+    """
+
+    max_message_bytes: int = 4 * 1024 * 1024
+    """Largest output payload (canonical JSON bytes); larger outputs are dead-lettered."""
+    sample_interval_seconds: float = 1.0
+    """Pressure and queue-depth sampling period of each route."""
+    stall_check_interval_seconds: float = 10.0
+    """How often the stall detector looks."""
+    stall_timeout_seconds: float = 30.0
+    """How long a stall must last before the orchestrator reconciles."""
+    storage_write_retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0)
+    """Quick retries of a failed storage write."""
+    storage_backoff_initial_seconds: float = 1.0
+    storage_backoff_max_seconds: float = 30.0
+    publish_retry_initial_seconds: float = 0.5
+    publish_retry_max_seconds: float = 30.0
+    lineage_lookup_timeout_seconds: float = 5.0
+    """Longest wait for the resume walk's lineage query; after it the walk goes on without rows."""
+    progress_interval_seconds: float = 0.5
+    """Minimum spacing of `execution.progress` events."""
+    completion_recheck_max_seconds: float = 1.0
+    """Longest pause between queue-depth re-checks while in-flight is zero but queues are not empty."""
+
+
+class _NullSink:
+    def record(self, entry: LineageRecord) -> None:
+        return None
+
+
+class StageCountingSink:
+    """Forwards row states to the recorder and counts rows reaching `completed` and `failed`.
+
+    The counts feed `execution.progress` (`completed_stages`, `failed_stages`) without a query.
+    """
+
+    def __init__(self, inner: LineageSink | None, on_change: Callable[[], None] | None = None) -> None:
+        self._inner: LineageSink = inner if inner is not None else _NullSink()
+        self._on_change = on_change
+        self.completed = 0
+        self.failed = 0
+
+    def record(self, entry: LineageRecord) -> None:
+        status = entry.stage_status
+        if status is StageStatus.COMPLETED:
+            self.completed += 1
+        elif status is StageStatus.FAILED:
+            self.failed += 1
+        try:
+            self._inner.record(entry)
+        except Exception:  # the recorder promises never to raise; a stand-in might
+            logger.exception("Lineage sink failed on row %r", entry.id)
+        if self._on_change is not None and status in (StageStatus.COMPLETED, StageStatus.FAILED):
+            self._on_change()
+
+
+@dataclass(slots=True)
+class AdapterSlot:
+    """One adapter entry of a route, as the chain runs it."""
+
+    index: int
+    config: AdapterConfig
+    adapter: PipelineAdapter
+    breaker: CircuitBreaker
+    storage: StageStorageAdapter
+
+    @property
+    def adapter_name(self) -> str:
+        return self.config.type
+
+    @property
+    def stage(self) -> str:
+        return self.config.stage_name
+
+    @property
+    def condition(self) -> ConditionConfig | None:
+        return self.config.condition
+
+    @property
+    def timeout_seconds(self) -> float | None:
+        return self.config.timeout_seconds
+
+
+@dataclass(slots=True)
+class ExecutionRuntime:
+    """Everything the routes of one execution share."""
+
+    execution_id: str
+    config: PipelineGlobalConfig
+    config_hash: str | None
+    config_id: str | None
+    config_version: int | None
+    replay_batch_id: str | None
+    queue: ExecutionScopedQueue
+    accountant: CompletionAccountant
+    lineage: LineageService
+    stage_counts: StageCountingSink
+    events: EventEmitter
+    storage: StorageProtocol
+    storage_backend: StorageBackendAdapter
+    metrics: MetricsRegistry
+    options: RuntimeOptions
+    execution_gate: asyncio.Semaphore
+    """Gate 1: `orchestrator.max_handlers` invocations at once."""
+    lineage_lookup: LineageLookup | None = None
+    cancelling: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the execution is being cancelled or stopped: no new invocation starts, waits end."""
+    consumed_queues: dict[str, str] = field(default_factory=dict)
+    """Normalised inbound queue → route id."""

@@ -1,0 +1,649 @@
+"""`PipelineOrchestrator`: one execution from start to its final status (runtime.md §5.2, §5.9, §5.10)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from factflow_engine._ports import EngineEventSink, FinalStatus, OrchestratorCallbacks
+from factflow_engine.config import PipelineGlobalConfig
+from factflow_foundation import new_id
+from factflow_lineage import LineageService
+from factflow_protocols import PipelineAdapter, QueueError, QueueMessage, QueueProtocol, StorageProtocol
+
+from ..storage import StorageBackendAdapter, StorageCounters
+from ._accounting import CompletionAccountant
+from ._context import AdapterFactory, ExecutionRuntime, LineageLookup, LineageSink, RuntimeOptions, StageCountingSink
+from ._errors import ExecutionStartError
+from ._events import EventEmitter, ProgressReporter
+from ._metrics import MetricsRegistry
+from ._route import ReactiveRouteProcessor, RouteRuntimeStatus
+from ._scoped_queue import ExecutionScopedQueue
+from ._seed import SeedCallable, SeedContext
+
+__all__ = ("OrchestratorPhase", "PipelineOrchestrator", "RuntimeDependencies")
+
+logger = logging.getLogger(__name__)
+
+OrchestratorPhase = Literal["created", "starting", "running", "stopping", "finished"]
+
+_FINISH_GRACE_SECONDS = 5.0
+"""Grace for handlers still settling when an execution completes (their work is already counted)."""
+_RECHECK_INITIAL_SECONDS = 0.02
+_RESYNC_AFTER_SECONDS = 5.0
+"""How long queues may hold entries while in-flight is zero before the counters are re-synced."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeDependencies:
+    """What the manager hands every orchestrator."""
+
+    queue: QueueProtocol
+    storage: StorageProtocol
+    adapters: AdapterFactory
+    metrics: MetricsRegistry
+    storage_counters: StorageCounters
+    options: RuntimeOptions = field(default_factory=RuntimeOptions)
+    lineage: LineageSink | None = None
+    lineage_lookup: LineageLookup | None = None
+    events: EngineEventSink | None = None
+    reconciler: SeedCallable | None = None
+    """Re-injects lost messages when the stall detector fires (implemented by factflow-replay)."""
+
+
+def _cycle_free_pressure_queues(config: PipelineGlobalConfig, route_id: str) -> list[tuple[str, str]]:
+    """Consumed outbound queues of `route_id` whose consumer cannot reach back to `route_id`."""
+    consumed = config.consumed_queues()
+    edges = {
+        source: {consumed[entry.queue_name] for entry in route.outbound if entry.queue_name in consumed}
+        for source, route in config.routes.items()
+    }
+
+    def reaches(start: str, target: str) -> bool:
+        seen: set[str] = set()
+        stack = [start]
+        while stack:
+            node = stack.pop()
+            if node == target:
+                return True
+            if node in seen:
+                continue
+            seen.add(node)
+            stack.extend(edges.get(node, ()))
+        return False
+
+    queues: list[tuple[str, str]] = []
+    for entry in config.routes[route_id].outbound:
+        consumer = consumed.get(entry.queue_name)
+        if consumer is None or reaches(consumer, route_id):
+            continue
+        consumer_route = config.routes[consumer]
+        queues.append((entry.queue_name, consumer_route.inbound.subscription or consumer))
+    return queues
+
+
+class PipelineOrchestrator:
+    """Runs one execution: builds its routes, publishes the init message, watches for completion.
+
+    Use `start()` (returns once the init message is published, or raises `ExecutionStartError`
+    after reporting `failed`/`start_failed`), then `request_cancel()` or `request_stop(grace)`
+    as needed; `wait()` returns once `on_stopped` has returned.
+
+    Args:
+        execution_id: The execution.
+        snapshot: Its `config_snapshot` (`config` is the parsed pipeline with defaults filled in).
+        callbacks: Told about the start and the final status.
+        dependencies: Providers, adapter factory, lineage, events, metrics and options.
+        paused_routes: Route ids globally paused right now.
+        skip_init: Do not publish the init message (replay, recovery).
+        seed: A task run after the init message; the execution is seeded once both are done.
+        root_correlation_id: The init message id (a new id when omitted).
+        init_payload: The init payload (the snapshot's `init_message.payload` when omitted).
+        config_id: The stored config the snapshot came from (for sidecars).
+        replay_batch_id: The replay batch of a replay execution.
+    """
+
+    def __init__(
+        self,
+        *,
+        execution_id: str,
+        snapshot: Mapping[str, Any],
+        callbacks: OrchestratorCallbacks,
+        dependencies: RuntimeDependencies,
+        paused_routes: set[str] | frozenset[str] = frozenset(),
+        skip_init: bool = False,
+        seed: SeedCallable | None = None,
+        root_correlation_id: str | None = None,
+        init_payload: dict[str, Any] | None = None,
+        config_id: str | None = None,
+        replay_batch_id: str | None = None,
+    ) -> None:
+        self.execution_id = execution_id
+        self.snapshot = snapshot
+        self.callbacks = callbacks
+        self.deps = dependencies
+        self._initially_paused = set(paused_routes)
+        self.skip_init = skip_init
+        self._seed = seed
+        self.root_correlation_id = root_correlation_id
+        self._init_payload = init_payload
+        self.config_id = config_id
+        self.replay_batch_id = replay_batch_id
+        self.storage = dependencies.storage
+
+        self.phase: OrchestratorPhase = "created"
+        self.config: PipelineGlobalConfig
+        self.runtime: ExecutionRuntime
+        self.processors: dict[str, ReactiveRouteProcessor] = {}
+        self.adapters: dict[str, list[PipelineAdapter]] = {}
+        self._started_adapters: list[PipelineAdapter] = []
+        self.events = EventEmitter(dependencies.events, execution_id)
+        self.accountant = CompletionAccountant((), on_change=self._counts_changed)
+        self.scoped_queue = ExecutionScopedQueue(dependencies.queue, execution_id, accountant=self.accountant)
+        self.progress = ProgressReporter(
+            self.events, self._progress_data, interval=dependencies.options.progress_interval_seconds
+        )
+        self._wakeup = asyncio.Event()
+        self._seeded = False
+        self._seed_task: asyncio.Task[None] | None = None
+        self._run_task: asyncio.Task[None] | None = None
+        self._stop_request: tuple[FinalStatus, float | None] | None = None
+        self._failure: dict[str, Any] | None = None
+        self._lost_state = False
+        self._finished = asyncio.Event()
+        self.final_status: FinalStatus | None = None
+        self.final_error: dict[str, Any] | None = None
+        self.started_at = time.monotonic()
+        self._stage_counts: StageCountingSink | None = None
+
+    # ------------------------------------------------------------------ observation
+
+    def _counts_changed(self) -> None:
+        self._wakeup.set()
+        self.progress.changed()
+
+    def _progress_data(self) -> dict[str, Any]:
+        counts = self.accountant.counts()
+        stages = self._stage_counts
+        return {
+            "published": counts.published,
+            "handled": counts.handled,
+            "in_flight": counts.in_flight,
+            "dead_lettered": counts.dead_lettered,
+            "completed_stages": stages.completed if stages is not None else 0,
+            "failed_stages": stages.failed if stages is not None else 0,
+        }
+
+    @property
+    def is_finished(self) -> bool:
+        return self._finished.is_set()
+
+    @property
+    def seeded(self) -> bool:
+        return self._seeded
+
+    def route_statuses(self) -> list[RouteRuntimeStatus]:
+        return [processor.status() for processor in self.processors.values()]
+
+    async def wait(self) -> FinalStatus:
+        """Wait until the execution ended and `on_stopped` returned."""
+        await self._finished.wait()
+        assert self.final_status is not None
+        return self.final_status
+
+    # ------------------------------------------------------------------ start
+
+    async def start(self) -> None:
+        """Run start steps 1–5 and launch the seed and the completion watch (step 6).
+
+        Raises:
+            ExecutionStartError: a step failed; the execution has been reported `failed`
+                (`start_failed`) and everything that started was stopped.
+        """
+        self.phase = "starting"
+        step = "configuration"
+        try:
+            self.config = PipelineGlobalConfig.model_validate(self.snapshot["config"])
+            self._build_runtime()
+            step = "adapters"
+            for route_id, route in self.config.routes.items():
+                self.adapters[route_id] = [
+                    self.deps.adapters.create(entry.type, entry.config or None) for entry in route.adapters
+                ]
+            await self._start_adapters()
+            step = "routes"
+            self._build_processors()
+            async with asyncio.timeout(self.config.orchestrator.ready_timeout_seconds):
+                async with asyncio.TaskGroup() as group:
+                    for route_id, processor in self.processors.items():
+                        group.create_task(processor.start(), name=f"route-start:{self.execution_id}:{route_id}")
+            step = "init_message"
+            await self._publish_init()
+        except asyncio.CancelledError:
+            await self._abort_start()
+            raise
+        except BaseException as exc:
+            await self._fail_start(step, exc)
+        self.phase = "running"
+        try:
+            await self.callbacks.on_started(self.execution_id)
+        except Exception:
+            logger.exception("on_started callback failed for execution %r", self.execution_id)
+        self._run_task = asyncio.create_task(self._run(), name=f"execution:{self.execution_id}")
+
+    def _build_runtime(self) -> None:
+        config = self.config
+        consumed = config.consumed_queues()
+        self.accountant = CompletionAccountant(
+            consumed,
+            tolerated_failures=config.error_handling.tolerated_failures,
+            on_change=self._counts_changed,
+        )
+        self.scoped_queue = ExecutionScopedQueue(self.deps.queue, self.execution_id, accountant=self.accountant)
+        self._stage_counts = StageCountingSink(self.deps.lineage, on_change=self.progress.changed)
+        snapshot = self.snapshot
+        version = snapshot.get("config_version")
+        self.runtime = ExecutionRuntime(
+            execution_id=self.execution_id,
+            config=config,
+            config_hash=snapshot.get("config_hash"),
+            config_id=self.config_id,
+            config_version=int(version) if isinstance(version, int) else None,
+            replay_batch_id=self.replay_batch_id,
+            queue=self.scoped_queue,
+            accountant=self.accountant,
+            lineage=LineageService(self._stage_counts, event_sink=self.events),
+            stage_counts=self._stage_counts,
+            events=self.events,
+            storage=self.deps.storage,
+            storage_backend=StorageBackendAdapter(
+                self.deps.storage,
+                retry_delays=self.deps.options.storage_write_retry_delays,
+                counters=self.deps.storage_counters,
+            ),
+            metrics=self.deps.metrics,
+            options=self.deps.options,
+            execution_gate=asyncio.Semaphore(config.orchestrator.max_handlers),
+            lineage_lookup=self.deps.lineage_lookup,
+            consumed_queues=consumed,
+        )
+
+    async def _start_adapters(self) -> None:
+        timeout = self.config.orchestrator.adapter_start_timeout_seconds
+
+        async def start_route(adapters: Sequence[PipelineAdapter]) -> None:
+            for adapter in adapters:
+                async with asyncio.timeout(timeout):
+                    await adapter.start()
+                self._started_adapters.append(adapter)
+
+        async with asyncio.TaskGroup() as group:
+            for route_id, adapters in self.adapters.items():
+                group.create_task(start_route(adapters), name=f"adapter-start:{self.execution_id}:{route_id}")
+
+    def _build_processors(self) -> None:
+        config = self.config
+        for route_id, route in config.routes.items():
+            self.processors[route_id] = ReactiveRouteProcessor(
+                route_id=route_id,
+                route=route,
+                processor=config.processor_config(route_id),
+                adapters=self.adapters[route_id],
+                breakers=[config.breaker_for(route_id, index) for index in range(len(route.adapters))],
+                runtime=self.runtime,
+                counters=self.deps.metrics.route(route_id),
+                pressure_queues=_cycle_free_pressure_queues(config, route_id),
+                paused=route_id in self._initially_paused,
+                on_lost_state=self._on_lost_state,
+            )
+
+    async def _publish_init(self) -> None:
+        init = self.config.init_message
+        if self.skip_init or init is None:
+            self.root_correlation_id = None if init is None else self.root_correlation_id
+            return
+        if self.root_correlation_id is None:
+            self.root_correlation_id = new_id()
+        payload = self._init_payload if self._init_payload is not None else init.payload
+        message = QueueMessage(
+            id=self.root_correlation_id,
+            parent_id=None,
+            execution_id=self.execution_id,
+            route_id=init.route,
+            payload=dict(payload),
+            metadata={"hop_count": 0, "trace_id": new_id()},
+        )
+        await self.scoped_queue.publish(self.config.routes[init.route].inbound.queue_name, message)
+
+    async def _stop_everything(self, grace: float | None) -> None:
+        for processor in self.processors.values():
+            processor.pause_reading()
+        results = await asyncio.gather(
+            *(processor.stop(grace) for processor in self.processors.values()), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                logger.error("Stopping a route of %r failed", self.execution_id, exc_info=result)
+        await self._stop_adapters()
+
+    async def _stop_adapters(self) -> None:
+        adapters, self._started_adapters = self._started_adapters, []
+
+        config = getattr(self, "config", None)
+        timeout = config.orchestrator.adapter_start_timeout_seconds if config is not None else 60.0
+
+        async def stop_one(adapter: PipelineAdapter) -> None:
+            try:
+                async with asyncio.timeout(timeout):
+                    await adapter.stop()
+            except Exception:
+                logger.exception("Adapter %r failed to stop", getattr(adapter, "adapter_type", adapter))
+
+        await asyncio.gather(*(stop_one(adapter) for adapter in adapters))
+
+    async def _abort_start(self) -> None:
+        self.runtime_cancel()
+        await self._stop_everything(0)
+        self.progress.close()
+
+    async def _fail_start(self, step: str, exc: BaseException) -> None:
+        logger.error("Execution %r failed to start at step %r: %s", self.execution_id, step, exc)
+        self.runtime_cancel()
+        await self._stop_everything(0)
+        code: Literal["orchestrator_unavailable", "queue_unavailable"] = (
+            "queue_unavailable" if isinstance(exc, QueueError) or _has_queue_error(exc) else "orchestrator_unavailable"
+        )
+        error_info = {
+            "code": "start_failed",
+            "message": f"The execution could not start ({step}): {_describe(exc)}",
+            "details": {"step": step, "error_type": type(exc).__name__, "error_code": code},
+        }
+        self.progress.close()
+        self.phase = "finished"
+        self.final_status = "failed"
+        self.final_error = error_info
+        try:
+            await self.callbacks.on_stopped(self.execution_id, "failed", error_info, self.accountant.counts().as_dict())
+        except Exception:
+            logger.exception("on_stopped callback failed for execution %r", self.execution_id)
+        finally:
+            self._finished.set()
+        raise ExecutionStartError(
+            f"Execution {self.execution_id!r} could not start: {_describe(exc)}",
+            code=code,
+            context={"execution_id": self.execution_id, "step": step},
+        ) from exc
+
+    def runtime_cancel(self) -> None:
+        runtime = getattr(self, "runtime", None)
+        if runtime is not None:
+            runtime.cancelling.set()
+
+    # ------------------------------------------------------------------ control
+
+    def request_cancel(self) -> bool:
+        """Start cancelling (returns at once); False if the execution is already ending."""
+        if self._stop_request is not None or self.is_finished:
+            return False
+        config = getattr(self, "config", None)
+        grace = config.orchestrator.cancel_grace_seconds if config is not None else 30.0
+        self._stop_request = ("cancelled", grace)
+        self._wakeup.set()
+        return True
+
+    def request_stop(self, grace_seconds: float | None) -> bool:
+        """Stop for shutdown: the execution ends `interrupted` after up to `grace_seconds` of draining."""
+        if self.is_finished:
+            return False
+        if self._stop_request is None or self._stop_request[0] != "cancelled":
+            self._stop_request = ("interrupted", grace_seconds)
+        self._wakeup.set()
+        return True
+
+    def _stopping_requested(self) -> bool:
+        return self._stop_request is not None
+
+    def set_failure(self, error_info: dict[str, Any]) -> None:
+        """End `failed` with `error_info` once in-flight work drains (seed tasks)."""
+        if self._failure is None:
+            self._failure = error_info
+        self._wakeup.set()
+
+    def set_paused(self, route_id: str, paused: bool) -> bool:
+        """Apply a global pause flag; returns whether this execution has the route."""
+        if paused:
+            self._initially_paused.add(route_id)
+        else:
+            self._initially_paused.discard(route_id)
+        processor = self.processors.get(route_id)
+        if processor is not None:
+            processor.set_paused(paused)
+            return True
+        config = getattr(self, "config", None)
+        return config is not None and route_id in config.routes
+
+    async def wait_for_capacity(self, route_id: str) -> None:
+        processor = self.processors.get(route_id)
+        if processor is not None:
+            await processor.wait_for_capacity()
+
+    async def _on_lost_state(self, queue: str, subscription: str) -> None:
+        logger.warning("Queue %r of execution %r lost its state; reconciling", queue, self.execution_id)
+        self._lost_state = True
+        self._wakeup.set()
+
+    # ------------------------------------------------------------------ run
+
+    async def _run(self) -> None:
+        status: FinalStatus = "failed"
+        error_info: dict[str, Any] | None = None
+        grace: float | None = 0
+        try:
+            self._start_seed()
+            status, error_info, grace = await self._supervise()
+        except asyncio.CancelledError:
+            await self._finish("interrupted", None, 0)
+            raise
+        except Exception as exc:
+            logger.exception("Execution %r failed in the orchestrator", self.execution_id)
+            status, error_info = "failed", {"code": "orchestrator_error", "message": _describe(exc), "details": {}}
+        await self._finish(status, error_info, grace)
+
+    def _start_seed(self) -> None:
+        if self._seed is None:
+            self._seeded = True
+            return
+        context = SeedContext(self)
+        self._seed_task = asyncio.create_task(self._run_seed(self._seed, context), name=f"seed:{self.execution_id}")
+
+    async def _run_seed(self, seed: SeedCallable, context: SeedContext) -> None:
+        try:
+            await seed(context)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.exception("Seed task of execution %r failed", self.execution_id)
+            self.set_failure({"code": "start_failed", "message": f"Seed task failed: {_describe(exc)}", "details": {}})
+        finally:
+            self._seeded = True
+            self._wakeup.set()
+
+    async def total_depth(self) -> int | None:
+        """Ready plus pending entries across the consumed queues; None if any depth is unknown."""
+        total = 0
+        for processor in self.processors.values():
+            try:
+                depth = await self.scoped_queue.depth(
+                    processor.processor.inbound_queue, processor.processor.subscription
+                )
+            except QueueError:
+                return None
+            total += depth.total
+        return total
+
+    def _local_work(self) -> bool:
+        seed_running = self._seed_task is not None and not self._seed_task.done()
+        return seed_running or any(p.in_flight or p.outstanding() for p in self.processors.values())
+
+    async def _supervise(self) -> tuple[FinalStatus, dict[str, Any] | None, float | None]:
+        options = self.deps.options
+        loop = asyncio.get_running_loop()
+        recheck = _RECHECK_INITIAL_SECONDS
+        nonempty_since: float | None = None
+        stalled_since: float | None = None
+        next_stall_check = loop.time() + options.stall_check_interval_seconds
+        while True:
+            self._wakeup.clear()
+            if self._stop_request is not None:
+                return self._stop_request[0], None, self._stop_request[1]
+            wait = max(0.0, next_stall_check - loop.time())
+            if self._seeded and self.accountant.in_flight <= 0:
+                depth = await self.total_depth()
+                if self._stopping_requested():
+                    continue
+                if depth == 0 and self.accountant.in_flight <= 0:
+                    return self._outcome()
+                if depth is not None and depth > 0 and self.accountant.in_flight <= 0:
+                    nonempty_since = nonempty_since if nonempty_since is not None else loop.time()
+                    if loop.time() - nonempty_since >= _RESYNC_AFTER_SECONDS:
+                        # Entries nobody counted (recovery, a crashed publisher): count them.
+                        self.accountant.resync(depth)
+                        nonempty_since = None
+                wait = min(wait, recheck)
+                recheck = min(options.completion_recheck_max_seconds, recheck * 2)
+            else:
+                recheck = _RECHECK_INITIAL_SECONDS
+                nonempty_since = None
+            if self._lost_state or loop.time() >= next_stall_check:
+                stalled_since = await self._check_stall(stalled_since, loop.time())
+                next_stall_check = loop.time() + options.stall_check_interval_seconds
+                continue
+            try:
+                async with asyncio.timeout(wait):
+                    await self._wakeup.wait()
+            except TimeoutError:
+                pass
+
+    def _outcome(self) -> tuple[FinalStatus, dict[str, Any] | None, float | None]:
+        if self._failure is not None:
+            return "failed", self._failure, 0
+        failed = self.accountant.failed_messages
+        tolerated = self.accountant.tolerated_failures
+        if failed > tolerated:
+            return (
+                "failed",
+                {
+                    "code": "dead_letter_threshold_exceeded",
+                    "message": f"{failed} message(s) failed; at most {tolerated} tolerated.",
+                    "details": {"failed_messages": failed, "tolerated_failures": tolerated},
+                },
+                0,
+            )
+        return "completed", None, 0
+
+    async def _check_stall(self, stalled_since: float | None, now: float) -> float | None:
+        """The stall detector: in-flight > 0 while the queues are empty and nothing runs locally."""
+        lost = self._lost_state
+        self._lost_state = False
+        if self.accountant.in_flight <= 0 and not lost:
+            return None
+        depth = await self.total_depth()
+        stalled = depth == 0 and not self._local_work()
+        if not stalled and not lost:
+            return None
+        since = stalled_since if stalled_since is not None else now
+        if not lost and now - since < self.deps.options.stall_timeout_seconds:
+            return since
+        await self._reconcile()
+        return None
+
+    async def _reconcile(self) -> None:
+        reconciler = self.deps.reconciler
+        if reconciler is not None:
+            try:
+                await reconciler(SeedContext(self))
+            except Exception:
+                logger.exception("Reconciliation of execution %r failed", self.execution_id)
+        depth = await self.total_depth()
+        if depth is not None and not self._local_work():
+            logger.warning(
+                "Execution %r: re-syncing in-flight from %d to the queue depth %d",
+                self.execution_id,
+                self.accountant.in_flight,
+                depth,
+            )
+            self.accountant.resync(depth)
+
+    # ------------------------------------------------------------------ finish
+
+    async def _finish(self, status: FinalStatus, error_info: dict[str, Any] | None, grace: float | None) -> None:
+        self.phase = "stopping"
+        try:
+            if status in ("cancelled", "interrupted"):
+                self.runtime.cancelling.set()
+            for processor in self.processors.values():
+                processor.pause_reading()
+            seed_task = self._seed_task
+            if seed_task is not None and not seed_task.done():
+                seed_task.cancel()
+                await asyncio.wait({seed_task})
+            stop_grace = grace if status in ("cancelled", "interrupted") else _FINISH_GRACE_SECONDS
+            await self._stop_everything(stop_grace)
+            if status == "cancelled":
+                await self._purge_queues()
+        except Exception:
+            logger.exception("Tearing down execution %r failed", self.execution_id)
+        finally:
+            self.progress.flush()
+            self.final_status = status
+            self.final_error = error_info
+            self.phase = "finished"
+            self.deps.metrics.executions_finished[status] += 1
+            logger.info("Execution %r ended %s (%s)", self.execution_id, status, self.accountant.counts().as_dict())
+            try:
+                await self.callbacks.on_stopped(
+                    self.execution_id, status, error_info, self.accountant.counts().as_dict()
+                )
+            except Exception:
+                logger.exception("on_stopped callback failed for execution %r", self.execution_id)
+            finally:
+                self._finished.set()
+
+    async def _purge_queues(self) -> None:
+        """Drop the execution's non-DLQ queues at once (DLQs stay for the janitor)."""
+        config = self.config
+        dead_letter_queues = {config.processor_config(route_id).dead_letter_queue for route_id in config.routes}
+        queues: set[str] = set()
+        for route in config.routes.values():
+            queues.add(route.inbound.queue_name)
+            queues.update(entry.queue_name for entry in route.outbound)
+        try:
+            await self.scoped_queue.delete_queues(sorted(queues - dead_letter_queues))
+        except QueueError:
+            logger.warning("Could not purge the queues of cancelled execution %r", self.execution_id, exc_info=True)
+
+    async def shutdown(self) -> None:
+        """Stop at once (no grace) and wait until the execution is finished; idempotent."""
+        if self.phase in ("created", "starting"):
+            return
+        self.request_stop(0)
+        await self._finished.wait()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_describe(inner) for inner in exc.exceptions)
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _has_queue_error(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_has_queue_error(inner) for inner in exc.exceptions)
+    return isinstance(exc, QueueError)

@@ -1,0 +1,129 @@
+"""The context a seed task (replay publisher, recovery re-injection, reconciliation) works with."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from factflow_engine.config import PipelineGlobalConfig, normalize_queue_name
+from factflow_protocols import PublishStatus, QueueMessage, StorageProtocol
+
+from ._accounting import MessageCounts
+
+if TYPE_CHECKING:
+    from ._orchestrator import PipelineOrchestrator
+
+__all__ = ("SeedCallable", "SeedContext")
+
+logger = logging.getLogger(__name__)
+
+
+class SeedContext:
+    """What a seed task may do inside its execution.
+
+    Publishes go through the execution-scoped queue (deduplicated by message id, counted by the
+    completion accountant), so an execution stays `running` while anything a seed published is
+    in flight, and ends once all of it is handled and the seed has returned.
+
+    The manager owns the seed task: cancelling the execution cancels it, and an exception from
+    it ends the execution `failed` (`start_failed`) once in-flight work drains. A seed that wants
+    a specific failure calls `fail(code, message)` and returns.
+    """
+
+    def __init__(self, orchestrator: PipelineOrchestrator) -> None:
+        self._orchestrator = orchestrator
+
+    # ------------------------------------------------------------------ facts
+
+    @property
+    def execution_id(self) -> str:
+        return self._orchestrator.execution_id
+
+    @property
+    def config(self) -> PipelineGlobalConfig:
+        """The execution's pipeline, built from its snapshot."""
+        return self._orchestrator.config
+
+    @property
+    def snapshot(self) -> Mapping[str, Any]:
+        """The execution's `config_snapshot`."""
+        return self._orchestrator.snapshot
+
+    @property
+    def replay_batch_id(self) -> str | None:
+        return self._orchestrator.replay_batch_id
+
+    @property
+    def root_correlation_id(self) -> str | None:
+        """The init message id (None when no init message was published)."""
+        return self._orchestrator.root_correlation_id
+
+    @property
+    def storage(self) -> StorageProtocol:
+        return self._orchestrator.storage
+
+    def inbound_queue(self, route_id: str) -> str:
+        """The logical inbound queue of `route_id`.
+
+        Raises:
+            KeyError: the execution has no such route.
+        """
+        return self.config.routes[route_id].inbound.queue_name
+
+    def outbound_queues(self, route_id: str) -> list[str]:
+        """The logical outbound queues of `route_id`, in declaration order."""
+        return [entry.queue_name for entry in self.config.routes[route_id].outbound]
+
+    def scoped_queue(self, queue: str) -> str:
+        """The physical name of logical `queue` (`factflow:{<execution_id>}:<queue>`)."""
+        return self._orchestrator.scoped_queue.scoped(queue)
+
+    def message_counts(self) -> MessageCounts:
+        return self._orchestrator.accountant.counts()
+
+    # ------------------------------------------------------------------ publishing
+
+    async def publish(self, queue: str, message: QueueMessage, *, force: bool = False) -> PublishStatus:
+        """Publish one message to logical `queue`; `force` skips deduplication (recovery only)."""
+        return await self._orchestrator.scoped_queue.publish(normalize_queue_name(queue), message, force=force)
+
+    async def publish_batch(self, queue: str, messages: Sequence[QueueMessage]) -> list[PublishStatus]:
+        """Publish several messages to logical `queue` in one pipelined call."""
+        return await self._orchestrator.scoped_queue.publish_batch(normalize_queue_name(queue), messages)
+
+    async def publish_to_route(self, route_id: str, message: QueueMessage, *, force: bool = False) -> PublishStatus:
+        """Publish to `route_id`'s inbound queue, with `message.route_id` set."""
+        if message.route_id != route_id:
+            message = message.model_copy(update={"route_id": route_id})
+        return await self.publish(self.inbound_queue(route_id), message, force=force)
+
+    async def wait_for_capacity(self, route_id: str) -> None:
+        """Wait while `route_id` is over its high-water mark or out of fan-out budget."""
+        await self._orchestrator.wait_for_capacity(route_id)
+
+    # ------------------------------------------------------------------ accounting
+
+    def record_failures(self, count: int) -> None:
+        """Count failed messages that were not dead-lettered here (unrecoverable, found in DLQs)."""
+        self._orchestrator.accountant.record_failures(count)
+
+    def resync_in_flight(self, in_flight: int) -> None:
+        """Set the in-flight count from the provider's view (recovery in Redis mode)."""
+        self._orchestrator.accountant.resync(in_flight)
+
+    async def queue_depth(self) -> int | None:
+        """Ready plus pending entries across the consumed queues; None if the queue cannot say."""
+        return await self._orchestrator.total_depth()
+
+    def fail(self, code: str, message: str, details: Mapping[str, Any] | None = None) -> None:
+        """End the execution `failed` with `error_info = {code, message, details}` once it drains."""
+        self._orchestrator.set_failure({"code": code, "message": message, "details": dict(details or {})})
+
+    def emit(self, event_type: str, data: dict[str, Any]) -> None:
+        """Send an event (e.g. `replay.progress`) to the execution's event sink."""
+        self._orchestrator.runtime.events(event_type, data)
+
+
+SeedCallable = Callable[[SeedContext], Awaitable[None]]
+"""A seed task: the replay publisher, recovery re-injection or stall reconciliation."""
