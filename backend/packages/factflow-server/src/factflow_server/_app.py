@@ -15,7 +15,7 @@ from ._lifespan import build_container
 from ._middleware import AuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
 from ._runtime import ServerRuntime
 from ._version import SERVER_VERSION
-from .routes import _adapters, _configs, _lineage, _root, _system
+from .routes import _adapters, _configs, _lineage, _root, _storage, _system
 
 __all__ = ("create_app",)
 
@@ -23,7 +23,14 @@ logger = logging.getLogger(__name__)
 
 # Each router carries its full `/api/v1/...` prefix so a route's `path` is its template
 # (the HTTP metrics label) without nesting routers.
-_ROUTERS = (_configs.router, _lineage.router, _system.router, _adapters.router, _root.router)
+_ROUTERS = (
+    _configs.router,
+    _storage.router,
+    _lineage.router,
+    _system.router,
+    _adapters.router,
+    _root.router,
+)
 
 
 def create_app(settings: FactflowSettings, *, embedded: bool = False) -> FastAPI:

@@ -1,0 +1,190 @@
+"""Storage endpoints S1–S4 (api.md §5.5).
+
+`/objects/{key:path}/metadata` is declared before `/objects/{key:path}` so a path ending in
+`/metadata` reaches S3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC
+from email.utils import format_datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from factflow_foundation import SIDECAR_SUFFIX
+from factflow_infra.storage import ListingPage, ObjectEntry
+from factflow_protocols import InvalidStorageKeyError, StorageNotFoundError, validate_storage_key
+
+from .._container import ServiceContainer
+from .._deps import ContainerDep
+from .._errors import ApiError
+from .._params import QueryBool
+from .._storage_view import KeyFilter, object_metadata, parse_extensions
+from ..schemas._storage import ExecutionPrefix, ListObjectsResponse, ObjectInfo, ObjectMetadata
+from ._common import API_PREFIX, ERROR_RESPONSES, errors
+from ._paging import page_fields
+
+__all__ = ("router",)
+
+router = APIRouter(prefix=f"{API_PREFIX}/storage", tags=["storage"], responses=ERROR_RESPONSES)
+
+_EXECUTION_PREFIX = re.compile(r"^executions/([0-9a-fA-F-]{36})/")
+
+
+def _check_key(key: str, *, allow_prefix: bool = False) -> str:
+    try:
+        validate_storage_key(key, allow_prefix=allow_prefix)
+    except InvalidStorageKeyError as exc:
+        raise ApiError(422, "invalid_key", exc.message, context={"key": key[:200]}) from exc
+    return key
+
+
+async def _metadata_or_none(container: ServiceContainer, key: str) -> ObjectMetadata | None:
+    try:
+        return object_metadata(await container.storage.read_metadata(key))
+    except StorageNotFoundError:
+        return None  # deleted between listing and reading
+
+
+async def _execution_prefixes(container: ServiceContainer, page: ListingPage) -> list[ExecutionPrefix]:
+    keys = [entry.key for entry in page.objects] + list(page.common_prefixes)
+    found: dict[str, str] = {}
+    for key in keys:
+        match = _EXECUTION_PREFIX.match(key)
+        if match is not None:
+            found.setdefault(match.group(0), match.group(1))
+    prefixes = []
+    for prefix, execution_id in found.items():
+        execution = await container.execution_repository.find(execution_id)
+        prefixes.append(
+            ExecutionPrefix(
+                prefix=prefix,
+                execution_id=execution_id,
+                status=execution.status if execution else None,
+                config_id=execution.config_id if execution else None,
+                config_name=execution.config_name if execution else None,
+                tag=execution.tag if execution else None,
+                started_at=execution.started_at if execution else None,
+            )
+        )
+    return prefixes
+
+
+@router.get("/objects", response_model=ListObjectsResponse, responses=errors(404), summary="List objects")
+async def list_objects(
+    container: ContainerDep,
+    prefix: str = "",
+    delimiter: Literal["/"] | None = None,
+    execution_id: str | None = None,
+    route_id: str | None = None,
+    stage: str | None = None,
+    correlation_id: str | None = None,
+    extension: str | None = None,
+    include_metadata: Annotated[QueryBool, Query()] = True,
+    include_execution_info: Annotated[QueryBool, Query()] = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ListObjectsResponse:
+    """S1: objects (and, with `delimiter=/`, sub-folders) in key order, paged together."""
+    _check_key(prefix, allow_prefix=True)
+    resolved_execution = None
+    if execution_id is not None:
+        resolved_execution = (await container.execution_repository.resolve(execution_id)).execution_id
+    key_filter = KeyFilter(
+        execution_id=resolved_execution,
+        route_id=route_id,
+        stage=stage,
+        correlation_id=correlation_id,
+        extensions=parse_extensions(extension),
+    )
+    listing_prefix: str | None = prefix if delimiter is not None else key_filter.narrowest_prefix(prefix)
+    if listing_prefix is None:
+        page = ListingPage(prefix=prefix, delimiter=delimiter, entries=(), total=0, limit=limit, offset=offset)
+    else:
+        page = await container.storage.list_page(
+            listing_prefix,
+            delimiter=delimiter,
+            limit=limit,
+            offset=offset,
+            include=None if key_filter.is_empty else key_filter.accepts,
+        )
+    objects: list[ObjectInfo] = []
+    metadata: list[ObjectMetadata | None] = [None] * len(page.objects)
+    if include_metadata and page.objects:
+        metadata = list(await asyncio.gather(*(_metadata_or_none(container, entry.key) for entry in page.objects)))
+    for entry, meta in zip(page.objects, metadata, strict=True):
+        objects.append(_object_info(entry, meta))
+    return ListObjectsResponse(
+        prefix=prefix,
+        delimiter=delimiter,
+        **page_fields(total=page.total, limit=limit, offset=offset, count=len(page.entries)),
+        objects=objects,
+        common_prefixes=list(page.common_prefixes),
+        execution_prefixes=await _execution_prefixes(container, page) if include_execution_info else [],
+    )
+
+
+def _object_info(entry: ObjectEntry, metadata: ObjectMetadata | None) -> ObjectInfo:
+    content_type = metadata.content_type if metadata is not None else entry.content_type
+    return ObjectInfo(
+        key=entry.key,
+        size=entry.size,
+        content_type=content_type,
+        last_modified=entry.last_modified,
+        etag=entry.etag,
+        metadata=metadata,
+    )
+
+
+@router.get(
+    "/objects/{key:path}/metadata",
+    response_model=ObjectMetadata,
+    responses=errors(404),
+    summary="Sidecar metadata",
+)
+async def get_object_metadata(key: str, container: ContainerDep) -> ObjectMetadata:
+    """S3: the object's metadata; 404 only when the object is missing."""
+    _check_key(key)
+    return object_metadata(await container.storage.read_metadata(key))
+
+
+def _content_disposition(key: str) -> str:
+    name = key.rsplit("/", 1)[-1].replace("\\", "\\\\").replace('"', '\\"')
+    return f'inline; filename="{name}"'
+
+
+@router.get(
+    "/objects/{key:path}",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "The object's bytes"},
+        **errors(404),
+    },
+    summary="Object bytes",
+)
+async def get_object(key: str, container: ContainerDep) -> Response:
+    """S2: the whole object with `Content-Type`, `ETag`, `Last-Modified` and `Content-Disposition`."""
+    _check_key(key)
+    if key.endswith(SIDECAR_SUFFIX):
+        raise ApiError(422, "invalid_key", f"Storage key {key!r} ends in the reserved suffix {SIDECAR_SUFFIX!r}.")
+    data = await container.storage.read(key)
+    raw: dict[str, Any] = {}
+    try:
+        raw = await container.storage.read_metadata(key)
+    except StorageNotFoundError:
+        pass
+    headers = {"Content-Disposition": _content_disposition(key)}
+    metadata = object_metadata(raw) if raw else None
+    if metadata is not None and metadata.checksum:
+        headers["ETag"] = f'"{metadata.checksum}"'
+    modified = metadata.modified_at or metadata.created_at if metadata is not None else None
+    if modified is not None:
+        headers["Last-Modified"] = format_datetime(modified.astimezone(UTC), usegmt=True)
+    content_type = metadata.content_type if metadata is not None else None
+    if not content_type:
+        content_type = "application/json" if key.endswith(".json") else "application/octet-stream"
+    return Response(content=data, media_type=content_type, headers=headers)
