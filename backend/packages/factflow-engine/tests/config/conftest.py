@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -48,6 +49,11 @@ class EmbeddingGeneratorConfig(_Strict):
     slot: str = "default"
 
 
+class SetFieldsConfig(_Strict):
+    values: dict[str, Any]
+    overwrite: bool = True
+
+
 class CrashingConfig(_Strict):
     factor: int = 1
 
@@ -67,6 +73,7 @@ MODELS: dict[str, type[BaseModel] | None] = {
     "markdown_storage_writer": None,
     "embedding_generator": EmbeddingGeneratorConfig,
     "passthrough": None,
+    "set_fields": SetFieldsConfig,
     "crashing_adapter": CrashingConfig,
 }
 BROKEN = {"pdf_reader": "No module named 'pypdf'"}
