@@ -300,3 +300,18 @@ def test_validate_route_config_without_registry_and_on_garbage() -> None:
     assert validate_route_config("r", {**ROUTE, "adapters": [{"type": "unknown"}]}).issues == ()
     assert [i.code for i in validate_route_config("r", ["not", "a", "mapping"]).issues] == ["E030"]
     assert [i.code for i in validate_route_config("r", {}).issues] == ["E032", "E102"]
+
+
+def test_null_in_an_override_inherits(loader: PipelineConfigLoader) -> None:
+    text = BASE.replace(
+        "    adapters:",
+        "    error_handling: {dead_letter_queue: null, max_retries: 4}\n"
+        "    backpressure: {max_concurrency: null}\n    adapters:",
+    )
+    text += "error_handling: {dead_letter_queue: shared.dlq}\nbackpressure: {max_concurrency: 8}\n"
+    text = text.replace("{queue: site.scrape}", "{queue: site.scrape, concurrency: 2, prefetch: 8}")
+    config = loader.load(text)
+    processor = config.processor_config("scrape")
+    assert processor.dead_letter_queue == "shared.dlq"  # null: not set, so the top level applies
+    assert processor.error_handling.max_retries == 4
+    assert processor.backpressure.max_concurrency == 2  # null max_concurrency means inbound.concurrency

@@ -27,11 +27,16 @@ def _present(raw: Mapping[str, Any], key: str) -> bool:
     return raw.get(key) is not None
 
 
+# In an override, null means "not set" (inherit), except where null itself is a setting.
+_NULL_IS_A_SETTING = frozenset({"max_concurrency"})
+
+
 def _override(raw: Any, model: type[BaseModel]) -> dict[str, Any] | None:
     if raw is None:
         return None
-    validated = model.model_validate(raw)
-    return validated.model_dump(include=set(raw))
+    written = {key: value for key, value in raw.items() if value is not None or key in _NULL_IS_A_SETTING}
+    validated = model.model_validate(written)
+    return validated.model_dump(include=set(written))
 
 
 def _condition(raw: Any) -> Any:

@@ -236,12 +236,13 @@ def _check_adapter(raw: Any, path: str, collector: Collector, registry: AdapterC
         collector.type_error(f"{path}.type", "a string (a registered adapter type)", adapter_type)
     config = raw.get("config")
     config_given = config is not None
-    registry_codes: set[str] = set()
+    config_reported = False
     if registry is not None and isinstance(adapter_type, str):
         found = _ask_registry(registry, adapter_type, config if config_given else {}, config_given, path)
-        registry_codes = {issue.code for issue in found}
+        config_reported = any(issue.path.startswith(f"{path}.config") for issue in found)
         collector.extend(found)
-    if config_given and not isinstance(config, Mapping) and "E305" not in registry_codes:
+    # The registry owns E3xx; without its verdict on `config`, a non-mapping is still worth saying.
+    if config_given and not isinstance(config, Mapping) and not config_reported:
         collector.add(
             "E305",
             f"{path}.config",
