@@ -18,20 +18,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from factflow_engine.config import PipelineConfigLoader
 from factflow_engine.registry import ValidatingAdapterRegistry
-from factflow_execution import PipelineConfigRepository, PipelineExecutionRepository, RoutePauseRepository
+from factflow_engine.runtime import OrchestratorManager
+from factflow_execution import (
+    ExecutionEventHub,
+    PipelineConfigRepository,
+    PipelineExecutionRepository,
+    RoutePauseRepository,
+)
 from factflow_foundation import FactflowSettings
 from factflow_infra.database import ServerLock
 from factflow_infra.queue import MemoryQueueProvider, RedisStreamsQueueProvider
 from factflow_infra.storage import StorageProvider
-from factflow_lineage import LineageRepository
+from factflow_lineage import LineageRecorder, LineageRepository
 
 from ._health import Probe
 from ._metrics import ServerMetrics
-from ._settings import settings_summary
 from .schemas._common import utc_now
-from .schemas._system import AdaptersDebug, DatabaseDebug, HealthDebug, QueueDebug, StorageDebug
 
-__all__ = ("ServiceContainer",)
+__all__ = ("DrainStep", "ServiceContainer")
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +69,9 @@ class ServiceContainer:
     pause_repository: RoutePauseRepository
     execution_repository: PipelineExecutionRepository
     lineage_repository: LineageRepository
+    lineage_recorder: LineageRecorder
+    event_hub: ExecutionEventHub
+    manager: OrchestratorManager
     started_at: datetime = field(default_factory=utc_now)
     started_monotonic: float = field(default_factory=time.monotonic)
     probes: dict[str, Probe] = field(default_factory=dict)
@@ -80,51 +87,6 @@ class ServiceContainer:
     def stopping(self) -> bool:
         """True once shutdown has begun."""
         return self._drain_task is not None
-
-    async def debug_info(self) -> HealthDebug:
-        """The `debug` block of the health answer (credentials masked)."""
-        return HealthDebug(
-            settings=settings_summary(self.settings),
-            queue=await self._queue_debug(),
-            orchestrator=None,
-            lineage=None,
-            storage=await self._storage_debug(),
-            database=self._database_debug(),
-            adapters=AdaptersDebug(count=len(self.registry.types()), types=list(self.registry.types())),
-        )
-
-    async def _queue_debug(self) -> QueueDebug | None:
-        try:
-            health = await self.queue.health()
-        except Exception:
-            return None
-        details = health.details
-        return QueueDebug(
-            provider=health.provider,
-            connected=health.connected,
-            health_state=health.health_state,
-            last_message_age_seconds=details.get("last_message_age_seconds"),
-            reconnect_attempts=details.get("reconnect_attempts"),
-            active_subscriptions=details.get("active_subscriptions"),
-            pending_total=details.get("pending_total"),
-        )
-
-    async def _storage_debug(self) -> StorageDebug | None:
-        try:
-            health = await self.storage.health()
-        except Exception:
-            return None
-        return StorageDebug(provider=health.provider, writable=health.writable)
-
-    def _database_debug(self) -> DatabaseDebug:
-        pool = self.database.pool
-        size = getattr(pool, "size", None)
-        checked_out = getattr(pool, "checkedout", None)
-        return DatabaseDebug(
-            dialect=self.database.dialect.name,
-            pool_size=size() if callable(size) else None,
-            checked_out=checked_out() if callable(checked_out) else None,
-        )
 
     def request_shutdown(self) -> None:
         """Begin draining now (idempotent; safe to call from a signal handler in the loop)."""

@@ -14,7 +14,13 @@ import logging
 
 from factflow_engine.config import PipelineConfigLoader, configure_validation
 from factflow_engine.registry import ValidatingAdapterRegistry
-from factflow_execution import PipelineConfigRepository, PipelineExecutionRepository, RoutePauseRepository
+from factflow_engine.runtime import OrchestratorManager, RuntimeOptions
+from factflow_execution import (
+    ExecutionEventHub,
+    PipelineConfigRepository,
+    PipelineExecutionRepository,
+    RoutePauseRepository,
+)
 from factflow_infra.database import (
     acquire_server_lock,
     create_database_engine,
@@ -25,10 +31,10 @@ from factflow_infra.database import (
 )
 from factflow_infra.queue import create_queue_provider
 from factflow_infra.storage import create_storage_provider
-from factflow_lineage import LineageRepository
+from factflow_lineage import LineageRecorder, LineageRepository
 
-from ._container import ServiceContainer
-from ._health import ComponentStatus, ProbeResult
+from ._container import DrainStep, ServiceContainer
+from ._observe import engine_sample, install_probes
 from ._retry import retry_startup_step
 from ._runtime import ServerRuntime
 from ._settings import settings_summary
@@ -37,15 +43,6 @@ from ._shipped import register_shipped_pipelines
 __all__ = ("build_container",)
 
 logger = logging.getLogger(__name__)
-
-_PROBE_SECONDS = 2.0
-# A Redis outage only degrades the server (runtime.md §10): work resumes once it is back.
-_QUEUE_STATES: dict[str, ComponentStatus] = {
-    "healthy": "healthy",
-    "degraded": "degraded",
-    "reconnecting": "degraded",
-    "stalled": "unhealthy",
-}
 
 
 async def build_container(runtime: ServerRuntime) -> ServiceContainer:
@@ -91,9 +88,33 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             repository=config_repository,
             strict=settings.config_validator_strict,
         )
-        # 9. pause flags
+        # 9. pause flags; 10. lineage recorder and manager
         pause_repository = RoutePauseRepository(session_factory)
-        paused = await pause_repository.load_paused()
+        lineage_repository = LineageRepository(session_factory)
+        recorder = LineageRecorder(
+            settings.database_url,
+            buffer_size=settings.lineage_buffer_size,
+            batch_size=settings.lineage_batch_size,
+            flush_interval_ms=settings.lineage_flush_interval_ms,
+        )
+        await recorder.start()
+        # Step 5 of shutdown: flush what is still buffered (10 s), after the manager stopped.
+        stack.push_async_callback(recorder.shutdown)
+        hub = ExecutionEventHub()
+        stack.push_async_callback(hub.shutdown)
+        manager = OrchestratorManager(
+            queue=queue,
+            storage=storage,
+            adapters=registry,
+            lineage=recorder,
+            lineage_lookup=lineage_repository.rows_for_message,
+            events=hub,
+            pause_store=pause_repository,
+            max_concurrent_executions=settings.max_concurrent_executions,
+            shutdown_grace_seconds=settings.shutdown_grace_seconds,
+            options=RuntimeOptions(max_message_bytes=settings.max_message_bytes),
+        )
+        paused = await manager.load_paused_routes()
         if paused:
             logger.info("paused routes: %s", ", ".join(sorted(paused)))
 
@@ -112,26 +133,29 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             config_repository=config_repository,
             pause_repository=pause_repository,
             execution_repository=PipelineExecutionRepository(session_factory),
-            lineage_repository=LineageRepository(session_factory),
+            lineage_repository=lineage_repository,
+            lineage_recorder=recorder,
+            event_hub=hub,
+            manager=manager,
         )
-        _install_probes(container)
+        container.drain_steps.extend(_drain_steps(container))
+        install_probes(container)
+        runtime.metrics.attach_engine(lambda: engine_sample(container))
         return container
     except BaseException:
         await stack.aclose()
         raise
 
 
-def _install_probes(container: ServiceContainer) -> None:
-    async def database() -> ProbeResult:
-        await ping_database(container.database, timeout_seconds=_PROBE_SECONDS)
-        return ProbeResult("healthy")
+def _drain_steps(container: ServiceContainer) -> list[tuple[str, DrainStep]]:
+    """Shutdown phase one (runtime.md §8 steps 2–4)."""
 
-    async def storage() -> ProbeResult:
-        health = await container.storage.health()
-        return ProbeResult(health.status, health.message)
+    async def stop_executions() -> None:
+        # Executions finishing from now on end their streams with `shutdown`.
+        container.event_hub.begin_shutdown()
+        await container.manager.shutdown(container.settings.shutdown_grace_seconds)
 
-    async def queue() -> ProbeResult:
-        health = await container.queue.health()
-        return ProbeResult(_QUEUE_STATES[health.health_state], health.message)
+    async def end_streams() -> None:
+        await container.event_hub.shutdown()
 
-    container.probes.update({"database": database, "queue": queue, "storage": storage})
+    return [("stop executions", stop_executions), ("end streams", end_streams)]

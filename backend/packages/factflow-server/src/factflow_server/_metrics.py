@@ -1,14 +1,15 @@
 """Prometheus metrics of one app (api.md §5.8): one registry per app, exact names and labels.
 
 Everything is produced by one custom collector at scrape time, so the exposition holds exactly
-the contract's families (no `_created` series): HTTP metrics are counted here, engine counters
-are read from an `EngineMetricsSource` snapshot, and adapter durations are observed from
-engine events.
+the contract's families (no `_created` series): HTTP metrics are counted here; engine, lineage
+and storage numbers (adapter duration histograms included) are read from an
+`EngineMetricsSource` snapshot.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -56,15 +57,21 @@ class AdapterSample:
     retried: float = 0
     breaker_state: str | None = None
     """`closed`, `half_open`, `open`, or None when the adapter has no breaker."""
+    duration_buckets: Sequence[tuple[float, int]] = ()
+    """Cumulative `(upper bound, count)` pairs ending with `(inf, total)`; empty when never invoked."""
+    duration_sum: float = 0.0
+    """Sum of the observed durations, seconds."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EngineMetricsSample:
     """What the engine, lineage recorder and storage report at one scrape."""
 
     routes: Sequence[RouteSample] = ()
     adapters: Sequence[AdapterSample] = ()
     executions_running: float = 0
+    executions_started: dict[str, int] = field(default_factory=dict)
+    """Started executions per `source`."""
     lineage_dropped_total: float = 0
     lineage_buffer_size: float = 0
     storage_writes_ok: float = 0
@@ -95,7 +102,7 @@ class _Histogram:
 
 
 def _format_bound(bound: float) -> str:
-    return repr(float(bound))
+    return "+Inf" if math.isinf(bound) else repr(float(bound))
 
 
 class ServerMetrics(Collector):
@@ -105,8 +112,6 @@ class ServerMetrics(Collector):
         self._lock = threading.Lock()
         self._http_requests: dict[tuple[str, str, str], int] = {}
         self._http_durations: dict[tuple[str, str], _Histogram] = {}
-        self._adapter_durations: dict[tuple[str, str], _Histogram] = {}
-        self._executions_started: dict[str, int] = {}
         self._engine_source: EngineMetricsSource | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
@@ -118,20 +123,6 @@ class ServerMetrics(Collector):
             key = (method, path_template, str(status))
             self._http_requests[key] = self._http_requests.get(key, 0) + 1
             self._http_durations.setdefault((method, path_template), _Histogram()).observe(seconds)
-
-    def observe_adapter_duration(self, route: str, adapter: str, seconds: float) -> None:
-        """Record one adapter invocation's duration (from `stage.completed` / `stage.failed` events)."""
-        with self._lock:
-            self._adapter_durations.setdefault((route, adapter), _Histogram()).observe(seconds)
-
-    def count_execution_started(self, source: str) -> None:
-        """Count one started execution by its `source` (`api`, `cli`, `replay`)."""
-        with self._lock:
-            self._executions_started[source] = self._executions_started.get(source, 0) + 1
-
-    def executions_started_total(self) -> int:
-        with self._lock:
-            return sum(self._executions_started.values())
 
     def attach_engine(self, source: EngineMetricsSource | None) -> None:
         """Read engine numbers from `source` at every scrape (None detaches)."""
@@ -203,15 +194,17 @@ class ServerMetrics(Collector):
         durations = HistogramMetricFamily(
             "factflow_adapter_duration_seconds", "Adapter invocation duration.", labels=["route", "adapter"]
         )
-        for (route_name, adapter_name), histogram in sorted(self._adapter_durations.items()):
-            durations.add_metric([route_name, adapter_name], histogram.buckets(), histogram.total)
+        for adapter in sample.adapters:
+            if adapter.duration_buckets:
+                buckets = [(_format_bound(bound), float(count)) for bound, count in adapter.duration_buckets]
+                durations.add_metric([adapter.route, adapter.adapter], buckets, adapter.duration_sum)
         yield from (failed, retried, breaker, durations)
 
     def _execution_families(self, sample: EngineMetricsSample) -> Iterator[Metric]:
         started = CounterMetricFamily(
             "factflow_executions_started", "Executions started per source.", labels=["source"]
         )
-        for source, count in sorted(self._executions_started.items()):
+        for source, count in sorted(sample.executions_started.items()):
             started.add_metric([source], float(count))
         running = GaugeMetricFamily("factflow_executions_running", "Executions running now.")
         running.add_metric([], sample.executions_running)

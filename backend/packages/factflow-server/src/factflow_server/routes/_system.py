@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from .._deps import RuntimeDep
+from .._deps import ContainerDep, RuntimeDep
 from .._health import overall_status, run_probes
+from .._observe import debug_info, metrics_snapshot
 from .._params import QueryBool
 from .._version import SERVER_VERSION
 from ..schemas._common import utc_now
-from ..schemas._system import HealthResponse
+from ..schemas._system import HealthResponse, MetricsSnapshot
 from ._common import API_PREFIX, ERROR_RESPONSES
 
 __all__ = ("router",)
@@ -41,6 +42,12 @@ async def get_health(
         timestamp=utc_now(),
         uptime_seconds=container.uptime_seconds if container is not None else 0.0,
         components=components,
-        debug=await container.debug_info() if show_debug and container is not None else None,
+        debug=await debug_info(container) if show_debug and container is not None else None,
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=503 if status == "unhealthy" else 200)
+
+
+@router.get("/metrics", response_model=MetricsSnapshot, summary="Orchestrator snapshot")
+async def get_metrics_snapshot(container: ContainerDep) -> MetricsSnapshot:
+    """Y2: execution, message, route, lineage and storage counters since process start."""
+    return metrics_snapshot(container)
