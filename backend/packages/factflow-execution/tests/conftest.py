@@ -1,17 +1,20 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from factflow_engine.registry import ValidatingAdapterRegistry
 from factflow_execution import ConfigSourceType, ExecutionStats, PipelineExecution, PipelineExecutionRepository
 from factflow_execution._stats import build_execution_stats
 from factflow_foundation import new_id
 from factflow_infra.database import create_database_engine, create_session_factory, run_migrations
 from factflow_infra.testing.plugin import database_url, db_engine, db_session_factory, sqlite_database_url
+from factflow_protocols import AdapterResult, NonRetryableError, PipelineAdapter, PipelineContext
 
 __all__ = ("database_url", "db_engine", "db_session_factory", "sqlite_database_url")
 
@@ -112,3 +115,66 @@ def execution_repo(sqlite_session_factory: async_sessionmaker[AsyncSession]) -> 
 @pytest.fixture
 def reader(execution_repo: PipelineExecutionRepository) -> RepoReader:
     return RepoReader(execution_repo)
+
+
+# ---------------------------------------------------------------- adapters for end-to-end tests
+
+
+class EchoAdapter(PipelineAdapter):
+    """Passes the payload on unchanged."""
+
+    adapter_type: ClassVar[str] = "echo"
+
+    async def process(self, context: PipelineContext) -> AdapterResult | None:
+        return AdapterResult(message=dict(context.message))
+
+
+class UpperAdapter(PipelineAdapter):
+    """Upper-cases `text`."""
+
+    adapter_type: ClassVar[str] = "upper"
+
+    async def process(self, context: PipelineContext) -> AdapterResult | None:
+        message = dict(context.message)
+        message["text"] = str(message.get("text", "")).upper()
+        return AdapterResult(message=message)
+
+
+class GateAdapter(PipelineAdapter):
+    """Blocks until the test's `gate` event is set."""
+
+    adapter_type: ClassVar[str] = "gate"
+    release: ClassVar[asyncio.Event | None] = None
+
+    async def process(self, context: PipelineContext) -> AdapterResult | None:
+        gate = type(self).release
+        assert gate is not None
+        await gate.wait()
+        return AdapterResult(message=dict(context.message))
+
+
+class BoomAdapter(PipelineAdapter):
+    """Always fails for good."""
+
+    adapter_type: ClassVar[str] = "boom"
+
+    async def process(self, context: PipelineContext) -> AdapterResult | None:
+        raise NonRetryableError("boom")
+
+
+@pytest.fixture
+def registry() -> ValidatingAdapterRegistry:
+    """A registry with the test adapters `echo`, `upper`, `gate` and `boom` only."""
+    registry = ValidatingAdapterRegistry()
+    for cls in (EchoAdapter, UpperAdapter, GateAdapter, BoomAdapter):
+        registry.register(cls, name=cls.adapter_type)
+    return registry
+
+
+@pytest.fixture
+def gate() -> Iterator[asyncio.Event]:
+    """The event `gate` adapters wait for."""
+    GateAdapter.release = asyncio.Event()
+    yield GateAdapter.release
+    GateAdapter.release.set()
+    GateAdapter.release = None

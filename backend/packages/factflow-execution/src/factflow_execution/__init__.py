@@ -5,7 +5,9 @@ Depends on foundation, protocols, infra, lineage and engine; must not import rep
 
 from __future__ import annotations
 
+from ._callbacks import ExecutionStatusCallbackAdapter
 from ._config_repository import UNSET, ConfigState, PipelineConfigRepository, Unset
+from ._config_service import PipelineConfigService
 from ._dag import DAGEdge, DAGNode, DAGResponse, build_dag
 from ._db import Page
 from ._events import EndReason, EventKind, StreamEnd, StreamEvent
@@ -15,6 +17,9 @@ from ._merge import deep_merge
 from ._models import MessageCounts, PipelineConfig, PipelineExecution, ReplayInfo
 from ._orm import PipelineConfigRow, PipelineExecutionRow, RoutePauseRow
 from ._pause_repository import RoutePauseRepository
+from ._ports import ExecutionManager, ExecutionSlot, ReplayCoordinator
+from ._service import ExecutionLineagePage, ExecutionService, RequestedStatus, StatusChangeResult
+from ._snapshot import ENGINE_VERSION, build_snapshot
 from ._stats import AdapterStats, ExecutionStats, RouteStatus
 from ._streams import ExecutionEventStreamer, ExecutionReader, StorageEventStreamer
 from ._types import (
@@ -35,7 +40,6 @@ from .errors import (
     ConfigValidationError,
     EventStreamerUnavailableError,
     ExecutionNotFoundError,
-    ExecutionStartFailedError,
     InvalidStatusTransitionError,
     ReplayUnavailableError,
     TagConflictError,
@@ -65,6 +69,18 @@ __all__ = (
     "deep_merge",
     "format_timestamp",
     "is_uuid_shaped",
+    # services
+    "ExecutionService",
+    "PipelineConfigService",
+    "ExecutionStatusCallbackAdapter",
+    "ReplayCoordinator",
+    "ExecutionManager",
+    "ExecutionSlot",
+    "StatusChangeResult",
+    "RequestedStatus",
+    "ExecutionLineagePage",
+    "build_snapshot",
+    "ENGINE_VERSION",
     # repositories
     "PipelineConfigRepository",
     "PipelineExecutionRepository",
@@ -99,7 +115,6 @@ __all__ = (
     "ExecutionNotFoundError",
     "TagConflictError",
     "InvalidStatusTransitionError",
-    "ExecutionStartFailedError",
     "ReplayUnavailableError",
     "EventStreamerUnavailableError",
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from factflow_foundation import (
     ConflictError,
@@ -22,7 +22,6 @@ __all__ = (
     "ConfigValidationError",
     "EventStreamerUnavailableError",
     "ExecutionNotFoundError",
-    "ExecutionStartFailedError",
     "InvalidStatusTransitionError",
     "ReplayUnavailableError",
     "TagConflictError",
@@ -99,20 +98,6 @@ class InvalidStatusTransitionError(InvalidStateError):
     """The requested status change is not allowed from the current status (API: 400)."""
 
     default_code = "invalid_status_transition"
-
-
-class ExecutionStartFailedError(ServiceUnavailableError):
-    """The orchestrator could not start; the row is already `failed` with `start_failed`.
-
-    `code` is `queue_unavailable` when the queue was at fault, else `orchestrator_unavailable`;
-    `context.execution_id` names the failed execution (API: 503).
-    """
-
-    default_code = "orchestrator_unavailable"
-
-    def __init__(self, message: str, *, execution_id: str, code: str | None = None, **context: Any) -> None:
-        super().__init__(message, code=code, context={"execution_id": execution_id, **context})
-        self.execution_id = execution_id
 
 
 class ReplayUnavailableError(ServiceUnavailableError):

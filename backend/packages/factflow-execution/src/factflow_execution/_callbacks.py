@@ -1,0 +1,139 @@
+"""`ExecutionStatusCallbackAdapter`: records how an execution ended (runtime.md §6.5)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Final
+
+from factflow_engine._ports import FinalStatus
+from factflow_foundation import ServiceUnavailableError
+from factflow_lineage import LineageRecorder
+
+from ._calculator import StatsCalculator
+from ._execution_repository import PipelineExecutionRepository
+from ._hub import ExecutionEventHub
+from ._models import normalize_counts
+from ._stats import ExecutionStats
+from ._types import ExecutionStatus, utc_now
+
+__all__ = ("LINEAGE_FLUSH_SECONDS", "ExecutionStatusCallbackAdapter")
+
+logger = logging.getLogger(__name__)
+
+LINEAGE_FLUSH_SECONDS: Final = 5.0
+"""How long `on_stopped` waits for the execution's lineage rows to be written."""
+_FIRST_RETRY_SECONDS: Final = 0.5
+_RUNNING: tuple[ExecutionStatus, ...] = ("running",)
+
+
+class ExecutionStatusCallbackAdapter:
+    """Implements the engine's `OrchestratorCallbacks` for executions stored in the database.
+
+    `on_started` emits `execution.status` (`running`). `on_stopped` runs, in order:
+
+    1. flush the execution's lineage (up to 5 s);
+    2. compute the stats;
+    3. the conditional update `running` → final status, with `completed_at`, `duration_ms`,
+       `error_info`, `message_counts` and the frozen stats — retried with backoff (0.5 s doubling
+       up to 30 s) for as long as the process lives while the database is unavailable;
+    4. emit `execution.status` and end the execution's streams (`terminal`, or `shutdown`
+       while the server stops);
+    5. return — only then does the manager free the slot.
+
+    A caller that finds the row no longer `running` (an admin update won the race) stops after
+    step 3: whoever changed the row announced it.
+
+    Args:
+        executions: Execution rows.
+        hub: The event hub.
+        stats: Stats from lineage.
+        recorder: The lineage recorder to flush; skipped when `None`.
+        flush_timeout: Step 1's bound in seconds.
+        retry_max_delay: Longest pause between two attempts of step 3.
+    """
+
+    def __init__(
+        self,
+        *,
+        executions: PipelineExecutionRepository,
+        hub: ExecutionEventHub,
+        stats: StatsCalculator,
+        recorder: LineageRecorder | None = None,
+        flush_timeout: float = LINEAGE_FLUSH_SECONDS,
+        retry_max_delay: float = 30.0,
+    ) -> None:
+        self._executions = executions
+        self._hub = hub
+        self._stats = stats
+        self._recorder = recorder
+        self._flush_timeout = flush_timeout
+        self._retry_max_delay = retry_max_delay
+
+    async def on_started(self, execution_id: str) -> None:
+        """Announce the running execution on its stream."""
+        self._hub.emit(
+            execution_id, "execution.status", {"status": "running", "previous_status": None, "error_info": None}
+        )
+
+    async def on_stopped(
+        self,
+        execution_id: str,
+        status: FinalStatus,
+        error_info: dict[str, Any] | None,
+        message_counts: dict[str, int],
+    ) -> None:
+        """Flush lineage, freeze stats and counts, store the final status, then announce it."""
+        if self._recorder is not None:
+            try:
+                flushed = await self._recorder.flush(execution_id, timeout=self._flush_timeout)
+                if not flushed:
+                    logger.warning("Lineage of execution %s was not fully written before its stats froze", execution_id)
+            except Exception:  # lineage never blocks the final status
+                logger.exception("Flushing lineage of execution %s failed", execution_id)
+        completed_at = utc_now()
+        stats: ExecutionStats | None = None
+        counts: dict[str, object] | None = None
+        delay = _FIRST_RETRY_SECONDS
+        while True:
+            try:
+                execution = await self._executions.get(execution_id)
+                counts = {**normalize_counts(message_counts, tolerated_failures=execution.tolerated_failures)}
+                if stats is None:
+                    stats = await self._stats_or_none(execution, counts, status, completed_at)
+                changed = await self._executions.finish(
+                    execution_id,
+                    status,
+                    from_statuses=_RUNNING,
+                    completed_at=completed_at,
+                    error_info=error_info,
+                    message_counts=counts,
+                    stats=stats.to_api() if stats is not None else None,
+                )
+                break
+            except ServiceUnavailableError as exc:
+                logger.warning(
+                    "Could not store status %r of execution %s (%s); retrying in %.1f s",
+                    status,
+                    execution_id,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry_max_delay)
+        if not changed:
+            logger.info("Execution %s was no longer running; its status %r was not stored", execution_id, status)
+            return
+        logger.info("Execution %s ended %s", execution_id, status)
+        self._hub.finish(execution_id, status=status, previous_status="running", error_info=error_info)
+
+    async def _stats_or_none(
+        self, execution: Any, counts: dict[str, object], status: FinalStatus, completed_at: Any
+    ) -> ExecutionStats | None:
+        try:
+            return await self._stats.compute(execution, message_counts=counts, status=status, completed_at=completed_at)
+        except ServiceUnavailableError:
+            raise
+        except Exception:  # stats are best effort; the status must still be stored
+            logger.exception("Computing the final stats of execution %s failed", execution.execution_id)
+            return None

@@ -1,0 +1,485 @@
+"""`ExecutionService`: start, read, stop and inspect executions (runtime.md §6.3, api.md §5.2)."""
+
+from __future__ import annotations
+
+import builtins
+import logging
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Literal
+
+from factflow_engine._ports import OrchestratorCallbacks
+from factflow_foundation import FactflowError, ServiceUnavailableError, new_id
+from factflow_lineage import LineageRecorder, LineageRepository, PipelineLineageEntry
+
+from ._calculator import StatsCalculator
+from ._callbacks import ExecutionStatusCallbackAdapter
+from ._config_service import PipelineConfigService
+from ._dag import DAGResponse, build_dag
+from ._db import Page
+from ._execution_repository import PipelineExecutionRepository, SortOrder
+from ._hub import ExecutionEventHub
+from ._merge import deep_merge
+from ._models import PipelineExecution, normalize_counts
+from ._pause_repository import RoutePauseRepository
+from ._ports import ExecutionManager, ReplayCoordinator
+from ._snapshot import ENGINE_VERSION, build_snapshot
+from ._stats import ExecutionStats, LiveRouteState, RouteStatus, build_route_statuses
+from ._types import FINAL_STATUSES, ConfigSourceType, ExecutionStatus, utc_now
+from .errors import InvalidStatusTransitionError, ReplayUnavailableError, TagConflictError
+
+__all__ = ("ExecutionLineagePage", "ExecutionService", "RequestedStatus", "StatusChangeResult")
+
+logger = logging.getLogger(__name__)
+
+RequestedStatus = Literal["cancelled", "failed", "completed"]
+"""Statuses a user or admin may ask for (api.md E4)."""
+
+_REQUESTABLE: Final = frozenset({"cancelled", "failed", "completed"})
+_RACE_ATTEMPTS: Final = 3
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChangeResult:
+    """The api.md `StatusChangeResponse`, plus whether the change is still under way (HTTP 202)."""
+
+    success: bool
+    execution_id: str
+    previous_status: ExecutionStatus
+    current_status: str
+    """A stored status, or `cancelling` while a live execution drains."""
+    message: str
+    accepted: bool = False
+    """True for a graceful cancel still in progress (answer 202); False when applied (200)."""
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "success": self.success,
+            "execution_id": self.execution_id,
+            "previous_status": self.previous_status,
+            "current_status": self.current_status,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionLineagePage:
+    """One page of an execution's lineage rows (api.md E11)."""
+
+    execution_id: str
+    entries: tuple[PipelineLineageEntry, ...]
+    total: int
+    limit: int
+    offset: int
+
+    @property
+    def has_more(self) -> bool:
+        return self.offset + len(self.entries) < self.total
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "execution_id": self.execution_id,
+            "total": self.total,
+            "limit": self.limit,
+            "offset": self.offset,
+            "has_more": self.has_more,
+            "entries": [entry.to_api_dict() for entry in self.entries],
+        }
+
+
+class ExecutionService:
+    """Executions: create (run gate, snapshot, start), read, cancel, admin status, stats, DAG, routes.
+
+    Args:
+        configs: Config service (run gate against the live registry).
+        executions: Execution rows.
+        manager: The process's `OrchestratorManager`.
+        hub: The event hub (also the manager's event sink).
+        lineage: Lineage queries (stats and route counts).
+        recorder: The lineage recorder, flushed before stats freeze.
+        pauses: Pause flags (route `paused`); without it, only live flags are shown.
+        replay_coordinator: Handles `replay()`; may be set later (`replay_coordinator` attribute).
+        engine_version: Recorded in snapshots.
+        status_retry_max_delay: Longest pause between final-status write attempts.
+    """
+
+    def __init__(
+        self,
+        *,
+        configs: PipelineConfigService,
+        executions: PipelineExecutionRepository,
+        manager: ExecutionManager,
+        hub: ExecutionEventHub,
+        lineage: LineageRepository,
+        recorder: LineageRecorder | None = None,
+        pauses: RoutePauseRepository | None = None,
+        replay_coordinator: ReplayCoordinator | None = None,
+        engine_version: str = ENGINE_VERSION,
+        status_retry_max_delay: float = 30.0,
+    ) -> None:
+        self.configs = configs
+        self.executions = executions
+        self.manager = manager
+        self.hub = hub
+        self.lineage = lineage
+        self.recorder = recorder
+        self.pauses = pauses
+        self.replay_coordinator = replay_coordinator
+        """Set by factflow-replay once built (it needs this service)."""
+        self.engine_version = engine_version
+        self.stats_calculator = StatsCalculator(lineage)
+        self._callbacks = ExecutionStatusCallbackAdapter(
+            executions=executions,
+            hub=hub,
+            stats=self.stats_calculator,
+            recorder=recorder,
+            retry_max_delay=status_retry_max_delay,
+        )
+
+    @property
+    def callbacks(self) -> OrchestratorCallbacks:
+        """The `ExecutionStatusCallbackAdapter` every start (and replay or recovery) passes to the manager."""
+        return self._callbacks
+
+    # ------------------------------------------------------------------ create
+
+    async def create(
+        self,
+        config_id: str,
+        *,
+        source: ConfigSourceType | str = ConfigSourceType.API,
+        tag: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        init_payload_overrides: Mapping[str, Any] | None = None,
+        skip_init: bool = False,
+    ) -> PipelineExecution:
+        """Start an execution of a stored config (api.md C7/E1, runtime.md §6.3).
+
+        Steps: load the active config; run gate against the live registry; reserve a slot;
+        check the tag; build the snapshot and the merged init payload; insert the row
+        (`running`); start the orchestrator. Returns once the init message is published.
+
+        Raises:
+            ConfigNotFoundError: No such config.
+            ConfigInactiveError: The config was deactivated.
+            ConfigValidationError: The run gate found errors.
+            TooManyConcurrentExecutionsError: No slot is free (no row was created).
+            TagConflictError: Another execution has the tag (no row was created).
+            ServiceUnavailableError: The start failed (`orchestrator_unavailable` or
+                `queue_unavailable`, `context.execution_id`); the row is already `failed`
+                with `start_failed`.
+        """
+        config, parsed = await self.configs.run_gate(config_id)
+        execution_id = new_id()
+        reservation = self.manager.reserve(execution_id)
+        try:
+            if tag is not None and await self.executions.tag_exists(tag):
+                raise TagConflictError(f"Tag {tag!r} is already used by another execution.", context={"tag": tag})
+            snapshot = build_snapshot(config, parsed, engine_version=self.engine_version)
+            init = parsed.init_message
+            init_payload = deep_merge(init.payload, init_payload_overrides) if init is not None else None
+            publishes_init = init is not None and not skip_init
+            execution = await self.executions.insert(
+                PipelineExecution(
+                    execution_id=execution_id,
+                    config_id=config.config_id,
+                    config_name=config.name,
+                    config_version=config.version,
+                    status="running",
+                    source=ConfigSourceType(str(source)),
+                    started_at=utc_now(),
+                    config_snapshot=snapshot,
+                    tag=tag,
+                    root_correlation_id=new_id() if publishes_init else None,
+                    init_payload=init_payload,
+                    metadata=dict(metadata or {}),
+                )
+            )
+        except BaseException:
+            reservation.release()
+            raise
+        await self._start(execution, reservation, skip_init=skip_init)
+        return execution
+
+    async def _start(self, execution: PipelineExecution, reservation: Any, *, skip_init: bool) -> None:
+        execution_id = execution.execution_id
+        try:
+            await self.manager.start(
+                reservation,
+                execution.config_snapshot,
+                callbacks=self._callbacks,
+                skip_init=skip_init,
+                root_correlation_id=execution.root_correlation_id,
+                init_payload=execution.init_payload,
+                config_id=execution.config_id,
+                source=str(execution.source),
+            )
+        except ServiceUnavailableError as exc:
+            # ExecutionStartError: the manager already ended the row `failed` (start_failed).
+            exc.context.setdefault("execution_id", execution_id)
+            raise
+        except Exception as exc:
+            logger.exception("Execution %s could not start", execution_id)
+            reservation.release()
+            error_info = {"code": "start_failed", "message": f"The execution could not start: {exc}", "details": {}}
+            if await self.executions.finish(execution_id, "failed", error_info=error_info):
+                self.hub.finish(execution_id, status="failed", previous_status="running", error_info=error_info)
+            raise ServiceUnavailableError(
+                f"Execution {execution_id} could not start.",
+                code="orchestrator_unavailable",
+                context={"execution_id": execution_id},
+            ) from exc
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(self, ref: str) -> PipelineExecution:
+        """The execution with this id or tag.
+
+        Raises:
+            ExecutionNotFoundError: Nothing matches.
+        """
+        return await self.executions.resolve(ref)
+
+    async def detail(self, ref: str) -> dict[str, Any]:
+        """The api.md ExecutionDetailResponse: live counters and routes while running."""
+        execution = await self.get(ref)
+        return execution.to_api_detail(
+            routes=await self._routes_of(execution), message_counts=self._live_counts(execution)
+        )
+
+    async def list(
+        self,
+        *,
+        status: ExecutionStatus | Collection[ExecutionStatus] | None = None,
+        config_id: str | None = None,
+        parent_execution_id: str | None = None,
+        tag: str | None = None,
+        source: ConfigSourceType | str | None = None,
+        started_after: datetime | None = None,
+        started_before: datetime | None = None,
+        sort_order: SortOrder = "desc",
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page[PipelineExecution]:
+        """Executions matching every filter (api.md E2); `parent_execution_id` is a ref.
+
+        Raises:
+            ExecutionNotFoundError: `parent_execution_id` names no execution.
+        """
+        parent_id = None
+        if parent_execution_id is not None:
+            parent_id = (await self.get(parent_execution_id)).execution_id
+        return await self.executions.list(
+            status=status,
+            config_id=config_id,
+            parent_execution_id=parent_id,
+            tag=tag,
+            source=source,
+            started_after=started_after,
+            started_before=started_before,
+            sort_order=sort_order,
+            limit=limit,
+            offset=offset,
+        )
+
+    async def replays(self, ref: str, *, limit: int = 100, offset: int = 0) -> Page[PipelineExecution]:
+        """Executions whose parent is `ref` (api.md E13), newest first."""
+        parent = await self.get(ref)
+        return await self.executions.children(parent.execution_id, limit=limit, offset=offset)
+
+    def _live_counts(self, execution: PipelineExecution) -> dict[str, Any] | None:
+        if execution.status != "running":
+            return None
+        counts = self.manager.message_counts(execution.execution_id)
+        return counts.as_dict() if counts is not None else None
+
+    async def stats(self, ref: str) -> ExecutionStats:
+        """Counters and per-adapter stats (api.md E9): frozen once stopped, live while running."""
+        execution = await self.get(ref)
+        if execution.stats is not None and execution.is_stopped:
+            try:
+                return ExecutionStats.from_api(execution.stats).with_status(execution.status)
+            except (KeyError, TypeError, ValueError):
+                logger.warning("Frozen stats of execution %s are unreadable; recomputing", execution.execution_id)
+        counts = self._live_counts(execution)
+        if counts is None:
+            counts = dict(normalize_counts(execution.message_counts, tolerated_failures=execution.tolerated_failures))
+        return await self.stats_calculator.compute(execution, message_counts=counts)
+
+    async def dag(self, ref: str) -> DAGResponse:
+        """The route graph from the execution's snapshot (api.md E8)."""
+        execution = await self.get(ref)
+        return build_dag(execution.execution_id, execution.config_snapshot)
+
+    async def routes(self, ref: str) -> builtins.list[RouteStatus]:
+        """RouteStatus of every route in declaration order (api.md E10)."""
+        return await self._routes_of(await self.get(ref))
+
+    async def _routes_of(self, execution: PipelineExecution) -> builtins.list[RouteStatus]:
+        live: dict[str, LiveRouteState] | None = None
+        if execution.status == "running" and self.manager.is_live(execution.execution_id):
+            live = {state.route_id: state for state in self.manager.route_statuses(execution.execution_id)}
+        paused: dict[str, bool] = {}
+        if self.pauses is not None:
+            paused = {route_id: pause.paused for route_id, pause in (await self.pauses.load_paused()).items()}
+        counts = await self.lineage.route_message_counts(execution.execution_id)
+        return build_route_statuses(execution, live=live, paused=paused, route_counts=counts)
+
+    async def lineage_page(self, ref: str, *, limit: int = 1000, offset: int = 0) -> ExecutionLineagePage:
+        """One page of the execution's lineage rows by `started_at`, then `id` (api.md E11)."""
+        execution = await self.get(ref)
+        rows, total = await self.lineage.execution_rows(execution.execution_id, limit=limit, offset=offset)
+        return ExecutionLineagePage(
+            execution_id=execution.execution_id, entries=tuple(rows), total=total, limit=limit, offset=offset
+        )
+
+    async def event_snapshot(self, execution: PipelineExecution) -> dict[str, Any]:
+        """`execution.snapshot` data: `execution`, `message_counts`, `stage_counts`, `routes`."""
+        counts = self._live_counts(execution)
+        stage_counts = await self.lineage.stage_counts(execution.execution_id)
+        routes = await self._routes_of(execution)
+        return {
+            "execution": execution.to_api(),
+            "message_counts": dict(
+                normalize_counts(counts or execution.message_counts, tolerated_failures=execution.tolerated_failures)
+            ),
+            "stage_counts": stage_counts.to_api_dict(),
+            "routes": [route.to_snapshot_item() for route in routes],
+        }
+
+    # ------------------------------------------------------------------ replay
+
+    async def replay(self, ref: str, request: Any) -> PipelineExecution:
+        """Replay stored stage output of `ref` into a new execution (delegated to the coordinator).
+
+        Raises:
+            ReplayUnavailableError: No coordinator is installed.
+        """
+        if self.replay_coordinator is None:
+            raise ReplayUnavailableError("Replay is not available in this process.")
+        return await self.replay_coordinator.replay(ref, request)
+
+    # ------------------------------------------------------------------ status changes
+
+    async def cancel(self, ref: str, reason: str | None = None) -> StatusChangeResult:
+        """Graceful cancel (api.md E5); same rules as `update_status(ref, "cancelled")`."""
+        return await self.update_status(ref, "cancelled", reason=reason)
+
+    async def update_status(
+        self,
+        ref: str,
+        status: RequestedStatus | str,
+        *,
+        reason: str | None = None,
+        error_info: Mapping[str, Any] | None = None,
+    ) -> StatusChangeResult:
+        """Apply the api.md E4 transition table.
+
+        | Current | Requested | Result |
+        |---|---|---|
+        | `running`, live | `cancelled` | graceful cancel, `cancelling` (accepted, 202) |
+        | `running`, live | `failed`, `completed` | `InvalidStatusTransitionError` |
+        | `running`, not live (stale) | any | applied now, `error_info.code = admin_update` |
+        | `interrupted` | any | applied now |
+        | `cancelled` | `cancelled` | no-op |
+        | `completed`/`failed`/`cancelled` | other | `InvalidStatusTransitionError` |
+
+        Raises:
+            ExecutionNotFoundError: Nothing matches `ref`.
+            InvalidStatusTransitionError: The change is not allowed.
+        """
+        if status not in _REQUESTABLE:
+            raise InvalidStatusTransitionError(
+                f"Status {status!r} cannot be requested; use cancelled, failed or completed."
+            )
+        requested: ExecutionStatus = status  # type: ignore[assignment]  # checked against _REQUESTABLE above
+        execution = await self.get(ref)
+        for _ in range(_RACE_ATTEMPTS):
+            result = await self._try_change(execution, requested, reason, error_info)
+            if result is not None:
+                return result
+            execution = await self.executions.get(execution.execution_id)  # lost a race: decide again
+        raise FactflowError(
+            f"The status of execution {execution.execution_id} kept changing; try again.", code="conflict"
+        )
+
+    async def _try_change(
+        self,
+        execution: PipelineExecution,
+        requested: ExecutionStatus,
+        reason: str | None,
+        error_info: Mapping[str, Any] | None,
+    ) -> StatusChangeResult | None:
+        execution_id, current = execution.execution_id, execution.status
+        if current in FINAL_STATUSES:
+            if current == "cancelled" and requested == "cancelled":
+                return StatusChangeResult(True, execution_id, current, current, "The execution is already cancelled.")
+            raise InvalidStatusTransitionError(
+                f"Execution {execution_id} is already {current}; it cannot become {requested}.",
+                context={"execution_id": execution_id, "current_status": current, "requested_status": requested},
+            )
+        if current == "running" and self.manager.is_live(execution_id):
+            if requested != "cancelled":
+                raise InvalidStatusTransitionError(
+                    f"Execution {execution_id} is running; only `cancelled` can be requested while it runs.",
+                    context={"execution_id": execution_id, "current_status": current, "requested_status": requested},
+                )
+            await self.executions.request_cancel(execution_id)
+            if not self.manager.cancel(execution_id):
+                return None  # it stopped meanwhile
+            self.hub.emit(
+                execution_id,
+                "execution.status",
+                {"status": "cancelling", "previous_status": current, "error_info": None},
+            )
+            logger.info("Cancelling execution %s%s", execution_id, f" ({reason})" if reason else "")
+            return StatusChangeResult(
+                True, execution_id, current, "cancelling", "Cancellation accepted; the execution is stopping.", True
+            )
+        # A stale `running` row (no orchestrator in this process) or an `interrupted` one: apply now.
+        stored_error = self._admin_error(execution, requested, reason, error_info)
+        now = utc_now()
+        counts = dict(normalize_counts(execution.message_counts, tolerated_failures=execution.tolerated_failures))
+        stats = await self._final_stats(execution, counts, requested, now)
+        if not await self.executions.finish(
+            execution_id,
+            requested,
+            from_statuses=(current,),
+            completed_at=now,
+            error_info=stored_error,
+            message_counts=counts,
+            stats=stats,
+        ):
+            return None
+        if requested == "cancelled":
+            await self.executions.update_fields(execution_id, {"cancel_requested": True})
+        self.hub.finish(execution_id, status=requested, previous_status=current, error_info=stored_error)
+        return StatusChangeResult(True, execution_id, current, requested, f"Execution {execution_id} is {requested}.")
+
+    @staticmethod
+    def _admin_error(
+        execution: PipelineExecution,
+        requested: ExecutionStatus,
+        reason: str | None,
+        error_info: Mapping[str, Any] | None,
+    ) -> dict[str, Any] | None:
+        if execution.status == "interrupted" and requested == "cancelled" and error_info is None:
+            return None  # a user cancelling an interrupted execution: no error
+        return {
+            "code": "admin_update",
+            "message": reason or f"Status set to {requested} by an administrator (was {execution.status}).",
+            "details": dict(error_info or {}),
+        }
+
+    async def _final_stats(
+        self, execution: PipelineExecution, counts: dict[str, Any], status: ExecutionStatus, now: datetime
+    ) -> dict[str, Any] | None:
+        try:
+            stats = await self.stats_calculator.compute(
+                execution, message_counts=counts, status=status, completed_at=now
+            )
+        except FactflowError as exc:
+            logger.warning("Stats of execution %s could not be frozen: %s", execution.execution_id, exc)
+            return None
+        return stats.to_api()

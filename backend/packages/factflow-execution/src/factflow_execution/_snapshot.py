@@ -1,0 +1,48 @@
+"""The frozen `config_snapshot` of an execution (runtime.md §6.1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from importlib import metadata
+from typing import Any
+
+from factflow_engine.config import PipelineGlobalConfig
+
+from ._models import PipelineConfig
+from ._types import format_timestamp, utc_now
+
+__all__ = ("ENGINE_VERSION", "build_snapshot")
+
+
+def _engine_version() -> str:
+    try:
+        return metadata.version("factflow-engine")
+    except metadata.PackageNotFoundError:  # running from a source tree without metadata
+        return "0.0.0"
+
+
+ENGINE_VERSION = _engine_version()
+"""Version of factflow-engine recorded in every snapshot."""
+
+
+def build_snapshot(
+    config: PipelineConfig,
+    parsed: PipelineGlobalConfig,
+    *,
+    captured_at: datetime | None = None,
+    engine_version: str = ENGINE_VERSION,
+) -> dict[str, Any]:
+    """`{config_yaml, config, config_hash, config_version, config_name, captured_at, engine_version}`.
+
+    `config` is the parsed pipeline with every default filled in, as JSON
+    (`model_dump(by_alias=True, mode="json")`); nothing later changes the snapshot.
+    """
+    return {
+        "config_yaml": config.config_yaml,
+        "config": parsed.model_dump(by_alias=True, mode="json"),
+        "config_hash": config.config_hash,
+        "config_version": config.version,
+        "config_name": config.name,
+        "captured_at": format_timestamp(captured_at or utc_now()),
+        "engine_version": engine_version,
+    }

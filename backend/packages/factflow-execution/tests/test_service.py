@@ -1,0 +1,379 @@
+"""ExecutionService end to end: a real OrchestratorManager on the memory queue, filesystem storage and SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from factflow_engine.config import PipelineConfigLoader
+from factflow_engine.registry import ValidatingAdapterRegistry
+from factflow_engine.runtime import OrchestratorManager, TooManyConcurrentExecutionsError
+from factflow_engine.testing import TEST_OPTIONS
+from factflow_execution import (
+    ConfigSourceType,
+    ConfigValidationError,
+    ExecutionEventHub,
+    ExecutionEventStreamer,
+    ExecutionService,
+    ExecutionWaiter,
+    InvalidStatusTransitionError,
+    PipelineConfigRepository,
+    PipelineConfigService,
+    PipelineExecution,
+    PipelineExecutionRepository,
+    RoutePauseRepository,
+    TagConflictError,
+)
+from factflow_foundation import new_id
+from factflow_infra.database import create_database_engine, create_session_factory, run_migrations
+from factflow_infra.queue import MemoryQueueProvider
+from factflow_infra.storage import FilesystemStorageProvider
+from factflow_lineage import LineageRecorder, LineageRepository
+
+TWO_ROUTES = """\
+version: "1.0"
+name: two-routes
+routes:
+  first:
+    name: First route
+    inbound: {queue: /queue/in}
+    adapters:
+      - type: echo
+      - type: upper
+        stage: shout
+    outbound:
+      - queue: mid
+  second:
+    inbound: {queue: mid}
+    adapters:
+      - type: echo
+init_message:
+  route: first
+  payload: {text: hi, nested: {keep: 1, change: 1}, items: [1, 2]}
+"""
+
+GATED = """\
+version: "1.0"
+name: gated
+orchestrator: {cancel_grace_seconds: 0}
+routes:
+  wait:
+    inbound: {queue: in}
+    adapters:
+      - type: gate
+init_message:
+  route: wait
+  payload: {}
+"""
+
+
+@dataclass
+class World:
+    service: ExecutionService
+    configs: PipelineConfigService
+    executions: PipelineExecutionRepository
+    manager: OrchestratorManager
+    hub: ExecutionEventHub
+    lineage: LineageRepository
+    pauses: RoutePauseRepository
+
+    async def config(self, text: str) -> str:
+        return (await self.configs.create(text)).config_id
+
+    async def wait(self, execution_id: str) -> PipelineExecution:
+        result = await ExecutionWaiter(execution_id, service=self.service, hub=self.hub).wait(20.0)
+        assert result.completed, result.message
+        return await self.service.get(execution_id)
+
+
+@pytest.fixture
+async def world(tmp_path: Path, registry: ValidatingAdapterRegistry) -> AsyncIterator[World]:
+    engine = create_database_engine(f"sqlite+aiosqlite:///{tmp_path / 'factflow.db'}")
+    await run_migrations(engine)
+    sessions = create_session_factory(engine)
+    queue = MemoryQueueProvider(redelivery_delay_seconds=0.2)
+    await queue.connect()
+    storage = FilesystemStorageProvider(tmp_path / "storage")
+    await storage.start()
+    recorder = LineageRecorder(engine, flush_interval_ms=20)
+    await recorder.start()
+    lineage = LineageRepository(sessions)
+    hub = ExecutionEventHub()
+    pauses = RoutePauseRepository(sessions)
+    manager = OrchestratorManager(
+        queue=queue,
+        storage=storage,
+        adapters=registry,
+        lineage=recorder,
+        lineage_lookup=lineage.rows_for_message,
+        events=hub,
+        pause_store=pauses,
+        max_concurrent_executions=2,
+        shutdown_grace_seconds=1.0,
+        options=TEST_OPTIONS,
+    )
+    configs = PipelineConfigService(PipelineConfigRepository(sessions), PipelineConfigLoader(registry))
+    executions = PipelineExecutionRepository(sessions)
+    service = ExecutionService(
+        configs=configs,
+        executions=executions,
+        manager=manager,
+        hub=hub,
+        lineage=lineage,
+        recorder=recorder,
+        pauses=pauses,
+    )
+    try:
+        yield World(service, configs, executions, manager, hub, lineage, pauses)
+    finally:
+        hub.begin_shutdown()
+        await manager.shutdown(0)
+        await hub.shutdown()
+        await recorder.shutdown(timeout=5.0)
+        await queue.close()
+        await storage.shutdown()
+        await engine.dispose()
+
+
+async def test_create_runs_to_completed_with_frozen_counts_and_stats(world: World) -> None:
+    config_id = await world.config(TWO_ROUTES)
+    overrides = {"text": "yo", "nested": {"change": 2, "added": True}, "items": [9]}
+    execution = await world.service.create(
+        config_id, source="cli", tag="run-1", metadata={"who": "test"}, init_payload_overrides=overrides
+    )
+    assert execution.status == "running" and execution.source is ConfigSourceType.CLI
+    assert execution.init_payload == {"text": "yo", "nested": {"keep": 1, "change": 2, "added": True}, "items": [9]}
+    assert execution.root_correlation_id is not None
+    snapshot = execution.config_snapshot
+    assert set(snapshot) == {
+        "config_yaml",
+        "config",
+        "config_hash",
+        "config_version",
+        "config_name",
+        "captured_at",
+        "engine_version",
+    }
+    assert snapshot["config_yaml"] == TWO_ROUTES and snapshot["config_version"] == 1
+    assert snapshot["config"]["orchestrator"]["max_hops"] == 64  # defaults filled in
+
+    done = await world.wait(execution.execution_id)
+    assert done.status == "completed" and done.error_info is None
+    assert done.completed_at is not None and done.duration_ms is not None and done.duration_ms >= 0
+    assert done.message_counts == {
+        "published": 2,
+        "handled": 2,
+        "in_flight": 0,
+        "dead_lettered": 0,
+        "tolerated_failures": 0,
+    }
+    assert done.stats is not None
+    assert done.stats["stage_counts"]["completed"] == 3 and done.stats["stage_counts"]["total"] == 3
+    assert done.stats["success_rate"] == 1.0
+    assert [(a["route_id"], a["stage_name"], a["completed"]) for a in done.stats["adapters"]] == [
+        ("first", "echo", 1),
+        ("first", "shout", 1),
+        ("second", "echo", 1),
+    ]
+
+    stats = await world.service.stats("run-1")
+    assert stats.to_api() == done.stats
+
+    detail = await world.service.detail(execution.execution_id)
+    assert detail["metadata"] == {"who": "test"} and detail["tag"] == "run-1"
+    assert detail["message_counts"]["published"] == 2
+    assert [(r["route_id"], r["processor_state"], r["total_messages"], r["completed"]) for r in detail["routes"]] == [
+        ("first", "stopped", 1, 1),
+        ("second", "stopped", 1, 1),
+    ]
+    first_route = detail["routes"][0]
+    assert first_route["name"] == "First route" and first_route["inbound_queue"] == "in"
+    assert first_route["scoped_queue"] == f"factflow:{{{execution.execution_id}}}:in"
+    assert first_route["outbound_queues"] == ["mid"] and first_route["concurrency"] is None
+    assert detail["completed_at"].endswith("Z")
+
+    page = await world.service.lineage_page(execution.execution_id, limit=2)
+    assert page.total == 3 and len(page.entries) == 2 and page.has_more
+    statuses = [
+        e.data["status"]
+        for e in world.hub.buffered(execution.execution_id, kind="execution")
+        if e.event == "execution.status"
+    ]
+    assert statuses == ["running", "completed"]
+
+
+async def test_dag_comes_from_the_snapshot_not_the_live_config(world: World) -> None:
+    config_id = await world.config(TWO_ROUTES)
+    execution = await world.service.create(config_id)
+    await world.wait(execution.execution_id)
+    await world.configs.update(config_id, TWO_ROUTES.replace("second:", "renamed:"))
+    dag = (await world.service.dag(execution.execution_id)).to_api()
+    assert [node["route_id"] for node in dag["nodes"]] == ["first", "second"]
+    assert dag["edges"] == [{"from_route": "first", "to_route": "second", "queue": "mid", "condition": None}]
+    assert dag["init_route"] == "first" and dag["init_queue"] == "in"
+
+
+async def test_skip_init_completes_at_once_with_zero_messages(world: World) -> None:
+    config_id = await world.config(TWO_ROUTES)
+    execution = await world.service.create(config_id, skip_init=True)
+    assert execution.root_correlation_id is None
+    done = await world.wait(execution.execution_id)
+    assert done.status == "completed"
+    assert done.message_counts is not None and done.message_counts["published"] == 0
+
+
+async def test_run_gate_refuses_invalid_config_and_creates_nothing(world: World) -> None:
+    config_id = await world.config(TWO_ROUTES.replace("type: upper", "type: nope"))
+    with pytest.raises(ConfigValidationError) as info:
+        await world.service.create(config_id)
+    assert info.value.code == "config_invalid" and "E103" in info.value.report.codes()
+    assert (await world.service.list()).total == 0
+    assert world.manager.slots_in_use == 0
+
+
+async def test_tag_conflict_creates_nothing_and_frees_the_slot(world: World) -> None:
+    config_id = await world.config(TWO_ROUTES)
+    first = await world.service.create(config_id, tag="nightly")
+    with pytest.raises(TagConflictError) as info:
+        await world.service.create(config_id, tag="nightly")
+    assert info.value.code == "tag_conflict"
+    await world.wait(first.execution_id)
+    assert (await world.service.list()).total == 1
+    assert world.manager.slots_in_use == 0
+
+
+async def test_cancel_live_execution_then_transition_rules(world: World, gate: asyncio.Event) -> None:
+    config_id = await world.config(GATED)
+    execution = await world.service.create(config_id, tag="to-cancel")
+    execution_id = execution.execution_id
+    await _processing(world, execution_id)
+
+    with pytest.raises(InvalidStatusTransitionError) as info:
+        await world.service.update_status(execution_id, "completed")
+    assert info.value.code == "invalid_status_transition"
+
+    streamer = ExecutionEventStreamer(world.hub, world.service)
+    events = streamer.stream(execution_id, timeout=20, include_messages=False)
+    assert (await anext(events)).event == "execution.snapshot"
+
+    result = await world.service.cancel("to-cancel", reason="test")
+    assert result.accepted and result.to_api() == {
+        "success": True,
+        "execution_id": execution_id,
+        "previous_status": "running",
+        "current_status": "cancelling",
+        "message": result.message,
+    }
+    done = await world.wait(execution_id)
+    assert done.status == "cancelled" and done.cancel_requested
+    assert done.message_counts is not None and done.stats is not None
+    rest = [e async for e in events]
+    status_events = [e.data["status"] for e in rest if e.event == "execution.status"]
+    assert status_events == ["cancelling", "cancelled"]
+    assert rest[-1].event == "stream.end" and rest[-1].data["reason"] == "terminal"
+
+    again = await world.service.cancel(execution_id)
+    assert not again.accepted and again.current_status == "cancelled" and again.previous_status == "cancelled"
+    with pytest.raises(InvalidStatusTransitionError):
+        await world.service.update_status(execution_id, "failed")
+    assert world.manager.slots_in_use == 0
+
+
+async def test_concurrency_cap_refuses_without_a_row(world: World, gate: asyncio.Event) -> None:
+    config_id = await world.config(GATED)
+    first = await world.service.create(config_id)
+    second = await world.service.create(config_id)
+    with pytest.raises(TooManyConcurrentExecutionsError):
+        await world.service.create(config_id)
+    assert (await world.service.list()).total == 2
+    gate.set()
+    assert (await world.wait(first.execution_id)).status == "completed"
+    assert (await world.wait(second.execution_id)).status == "completed"
+
+
+async def test_stale_running_and_interrupted_rows_are_updated_at_once(world: World) -> None:
+    config_id = await world.config(TWO_ROUTES)
+    live = await world.service.create(config_id)
+    await world.wait(live.execution_id)
+    snapshot = (await world.service.get(live.execution_id)).config_snapshot
+
+    def row(status: str) -> PipelineExecution:
+        return PipelineExecution(
+            execution_id=new_id(),
+            config_id=config_id,
+            config_name="two-routes",
+            config_version=1,
+            status=status,  # type: ignore[arg-type]
+            source=ConfigSourceType.API,
+            started_at=datetime.now(UTC),
+            config_snapshot=snapshot,
+        )
+
+    stale = await world.executions.insert(row("running"))
+    result = await world.service.update_status(stale.execution_id, "failed", reason="host died", error_info={"x": 1})
+    assert not result.accepted and (result.previous_status, result.current_status) == ("running", "failed")
+    stored = await world.service.get(stale.execution_id)
+    assert stored.status == "failed"
+    assert stored.error_info == {"code": "admin_update", "message": "host died", "details": {"x": 1}}
+    assert stored.completed_at is not None and stored.stats is not None
+
+    interrupted = await world.executions.insert(row("interrupted"))
+    cancelled = await world.service.cancel(interrupted.execution_id)
+    assert (cancelled.previous_status, cancelled.current_status, cancelled.accepted) == (
+        "interrupted",
+        "cancelled",
+        False,
+    )
+    stored = await world.service.get(interrupted.execution_id)
+    assert stored.status == "cancelled" and stored.error_info is None and stored.cancel_requested
+
+    interrupted_too = await world.executions.insert(row("interrupted"))
+    await world.service.update_status(interrupted_too.execution_id, "completed")
+    assert (await world.service.get(interrupted_too.execution_id)).error_info is not None
+
+    with pytest.raises(InvalidStatusTransitionError):
+        await world.service.update_status(live.execution_id, "cancelled")
+    with pytest.raises(InvalidStatusTransitionError):
+        await world.service.update_status(live.execution_id, "running")
+
+
+async def test_replays_and_list_filters(world: World) -> None:
+    config_id = await world.config(TWO_ROUTES)
+    parent = await world.service.create(config_id, tag="parent")
+    await world.wait(parent.execution_id)
+    child = await world.executions.insert(
+        PipelineExecution(
+            execution_id=new_id(),
+            config_id=config_id,
+            config_name="two-routes",
+            config_version=1,
+            status="completed",
+            source=ConfigSourceType.REPLAY,
+            started_at=datetime.now(UTC),
+            config_snapshot=parent.config_snapshot,
+            parent_execution_id=parent.execution_id,
+            replay_source="storage",
+        )
+    )
+    assert [e.execution_id for e in (await world.service.replays("parent")).items] == [child.execution_id]
+    assert [e.execution_id for e in (await world.service.list(parent_execution_id="parent")).items] == [
+        child.execution_id
+    ]
+    assert [e.execution_id for e in (await world.service.list(source="replay")).items] == [child.execution_id]
+
+
+async def _processing(world: World, execution_id: str) -> None:
+    """Wait (on hub events, no polling) until the execution's first adapter is running."""
+    with world.hub.subscribe([execution_id]) as subscription:
+        if any(e.event == "stage.processing" for e in world.hub.buffered(execution_id, kind="execution")):
+            return
+        async with asyncio.timeout(10):
+            while True:
+                await subscription.wait(None)
+                if any(e.event == "stage.processing" for e in subscription.drain()):
+                    return
