@@ -237,6 +237,27 @@ class RecordingEventSink:
                         return data
                 await self._changed.wait()
 
+    async def wait_count(
+        self,
+        event_type: str,
+        count: int,
+        predicate: Callable[[dict[str, Any]], bool] = lambda data: True,
+        *,
+        execution_id: str | None = None,
+        timeout: float = 10.0,  # noqa: ASYNC109  # a plain option of a test helper
+    ) -> list[dict[str, Any]]:
+        """Wait until at least `count` events of `event_type` match `predicate`; return them.
+
+        Raises:
+            TimeoutError: fewer arrived within `timeout` seconds.
+        """
+        async with asyncio.timeout(timeout):
+            while True:
+                found = [data for data in self.of(event_type, execution_id) if predicate(data)]
+                if len(found) >= count:
+                    return found
+                await self._changed.wait()
+
 
 class RecordedCallbacks:
     """`OrchestratorCallbacks` that remember the final status of each execution."""

@@ -136,9 +136,13 @@ class ChainRunner:
             metadata=carried_metadata(metadata),
             resume=delivery.delivery_count > 1 or delivery.recovered,
         )
-        async with asyncio.TaskGroup() as task_group:
-            delivery.task_group = task_group
+        branches = delivery.branches
+        try:
             await self._run_branch(delivery, root)
+        except BaseException:
+            await branches.cancel_all()
+            raise
+        await branches.join()
         if delivery.stopped:
             return MessageStatus.RETRY
         if delivery.dead_lettered:
@@ -221,10 +225,7 @@ class ChainRunner:
         else:
             await self._take_budget()
         child.holds_unit = True
-        assert delivery.task_group is not None
-        delivery.task_group.create_task(
-            self._run_branch(delivery, child), name=f"branch:{self.route_id}:{child.message_id}"
-        )
+        delivery.branches.start(self._run_branch(delivery, child), name=f"branch:{self.route_id}:{child.message_id}")
 
     # ------------------------------------------------------------------ waiting helpers
 

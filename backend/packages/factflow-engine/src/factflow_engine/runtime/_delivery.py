@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -10,6 +9,8 @@ from typing import Any, Literal
 import msgpack
 
 from factflow_protocols import RESERVED_METADATA_KEYS, QueueMessage
+
+from ._tasks import SiblingTasks
 
 __all__ = (
     "BadOutput",
@@ -84,7 +85,8 @@ class Delivery:
     replay_batch_id: str | None
     recovered: bool
     original_object_key: str | None
-    task_group: asyncio.TaskGroup | None = None
+    branches: SiblingTasks = field(default_factory=SiblingTasks)
+    """Child branches of the delivery (the root branch runs in the handler itself)."""
     stopped: bool = False
     dead_lettered: int = 0
     rows: dict[str, list[Any] | None] = field(default_factory=dict)

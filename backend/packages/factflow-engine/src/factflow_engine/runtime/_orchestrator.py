@@ -24,6 +24,7 @@ from ._metrics import MetricsRegistry
 from ._route import ReactiveRouteProcessor, RouteRuntimeStatus
 from ._scoped_queue import ExecutionScopedQueue
 from ._seed import SeedCallable, SeedContext
+from ._tasks import run_siblings
 
 __all__ = ("OrchestratorPhase", "PipelineOrchestrator", "RuntimeDependencies")
 
@@ -218,9 +219,10 @@ class PipelineOrchestrator:
             step = "routes"
             self._build_processors()
             async with asyncio.timeout(self.config.orchestrator.ready_timeout_seconds):
-                async with asyncio.TaskGroup() as group:
-                    for route_id, processor in self.processors.items():
-                        group.create_task(processor.start(), name=f"route-start:{self.execution_id}:{route_id}")
+                await run_siblings(
+                    (f"route-start:{self.execution_id}:{route_id}", processor.start())
+                    for route_id, processor in self.processors.items()
+                )
             step = "init_message"
             await self._publish_init()
         except asyncio.CancelledError:
@@ -281,9 +283,10 @@ class PipelineOrchestrator:
                     await adapter.start()
                 self._started_adapters.append(adapter)
 
-        async with asyncio.TaskGroup() as group:
-            for route_id, adapters in self.adapters.items():
-                group.create_task(start_route(adapters), name=f"adapter-start:{self.execution_id}:{route_id}")
+        await run_siblings(
+            (f"adapter-start:{self.execution_id}:{route_id}", start_route(adapters))
+            for route_id, adapters in self.adapters.items()
+        )
 
     def _build_processors(self) -> None:
         config = self.config
