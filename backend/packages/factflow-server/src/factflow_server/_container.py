@@ -32,6 +32,7 @@ from factflow_infra.storage import StorageProvider
 from factflow_lineage import LineageRecorder, LineageRepository
 
 from ._health import Probe
+from ._janitor import QueueJanitor
 from ._metrics import ServerMetrics
 from .schemas._common import utc_now
 
@@ -72,6 +73,7 @@ class ServiceContainer:
     lineage_recorder: LineageRecorder
     event_hub: ExecutionEventHub
     manager: OrchestratorManager
+    janitor: QueueJanitor
     started_at: datetime = field(default_factory=utc_now)
     started_monotonic: float = field(default_factory=time.monotonic)
     probes: dict[str, Probe] = field(default_factory=dict)

@@ -34,6 +34,7 @@ from factflow_infra.storage import create_storage_provider
 from factflow_lineage import LineageRecorder, LineageRepository
 
 from ._container import DrainStep, ServiceContainer
+from ._janitor import QueueJanitor
 from ._observe import engine_sample, install_probes
 from ._retry import retry_startup_step
 from ._runtime import ServerRuntime
@@ -117,6 +118,17 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         paused = await manager.load_paused_routes()
         if paused:
             logger.info("paused routes: %s", ", ".join(sorted(paused)))
+        execution_repository = PipelineExecutionRepository(session_factory)
+        # 12. janitor
+        janitor = QueueJanitor(
+            queue=queue,
+            sessions=session_factory,
+            executions=execution_repository,
+            queue_retention_seconds=settings.queue_retention_seconds,
+            dlq_retention_seconds=settings.dlq_retention_seconds,
+        )
+        janitor.start()
+        stack.push_async_callback(janitor.shutdown)
 
         container = ServiceContainer(
             settings=settings,
@@ -132,11 +144,12 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             config_loader=loader,
             config_repository=config_repository,
             pause_repository=pause_repository,
-            execution_repository=PipelineExecutionRepository(session_factory),
+            execution_repository=execution_repository,
             lineage_repository=lineage_repository,
             lineage_recorder=recorder,
             event_hub=hub,
             manager=manager,
+            janitor=janitor,
         )
         container.drain_steps.extend(_drain_steps(container))
         install_probes(container)
@@ -150,6 +163,9 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
 def _drain_steps(container: ServiceContainer) -> list[tuple[str, DrainStep]]:
     """Shutdown phase one (runtime.md §8 steps 2–4)."""
 
+    async def stop_janitor() -> None:
+        await container.janitor.shutdown()
+
     async def stop_executions() -> None:
         # Executions finishing from now on end their streams with `shutdown`.
         container.event_hub.begin_shutdown()
@@ -158,4 +174,4 @@ def _drain_steps(container: ServiceContainer) -> list[tuple[str, DrainStep]]:
     async def end_streams() -> None:
         await container.event_hub.shutdown()
 
-    return [("stop executions", stop_executions), ("end streams", end_streams)]
+    return [("stop janitor", stop_janitor), ("stop executions", stop_executions), ("end streams", end_streams)]

@@ -1,0 +1,152 @@
+"""The queue janitor (runtime.md §8): purge the queues of finished executions after retention.
+
+Every `interval` seconds it looks at executions that are `completed`, `failed` or `cancelled`:
+
+- `QUEUE_RETENTION_SECONDS` after `completed_at`, their ordinary (non-DLQ) queues are deleted
+  and `queues_purged_at` is set;
+- `DLQ_RETENTION_SECONDS` after `completed_at`, everything left under the execution's queue
+  prefix (DLQs and the dedupe set) is purged and `dlq_purged_at` is set.
+
+`running` and `interrupted` executions are never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from factflow_engine.config import normalize_queue_name
+from factflow_engine.runtime import scoped_queue_name, scoped_queue_prefix
+from factflow_execution import ExecutionStatus, PipelineExecutionRepository, PipelineExecutionRow
+from factflow_protocols import QueueProtocol
+
+__all__ = ("QueueJanitor", "snapshot_queues")
+
+logger = logging.getLogger(__name__)
+
+_FINAL: tuple[ExecutionStatus, ...] = ("completed", "failed", "cancelled")
+_BATCH = 200
+
+
+def snapshot_queues(snapshot: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """The `(ordinary, dead-letter)` logical queue names of an execution's snapshot."""
+    config = snapshot.get("config") or {}
+    routes: dict[str, Any] = config.get("routes") or {}
+    top_handling = config.get("error_handling") or {}
+    ordinary: set[str] = set()
+    dead_letter: set[str] = set()
+    for route_id, route in routes.items():
+        inbound = (route.get("inbound") or {}).get("queue")
+        if inbound:
+            ordinary.add(normalize_queue_name(inbound))
+        for outbound in route.get("outbound") or []:
+            if outbound.get("queue"):
+                ordinary.add(normalize_queue_name(outbound["queue"]))
+        handling = route.get("error_handling") or {}
+        dlq = handling.get("dead_letter_queue") or top_handling.get("dead_letter_queue") or f"dlq.{route_id}"
+        dead_letter.add(normalize_queue_name(dlq))
+    return ordinary - dead_letter, dead_letter
+
+
+class QueueJanitor:
+    """Purges finished executions' queues after their retention; `run()` loops until `shutdown()`.
+
+    Args:
+        queue: The queue provider.
+        sessions: Database sessions (reads `pipeline_executions`).
+        executions: Writes the purge stamps.
+        queue_retention_seconds: Delay for ordinary queues.
+        dlq_retention_seconds: Delay for DLQs.
+        interval_seconds: Time between passes.
+        clock: Current time (tests move it forward).
+    """
+
+    def __init__(
+        self,
+        *,
+        queue: QueueProtocol,
+        sessions: async_sessionmaker[AsyncSession],
+        executions: PipelineExecutionRepository,
+        queue_retention_seconds: float,
+        dlq_retention_seconds: float,
+        interval_seconds: float = 60.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._queue = queue
+        self._sessions = sessions
+        self._executions = executions
+        self._queue_retention = timedelta(seconds=queue_retention_seconds)
+        self._dlq_retention = timedelta(seconds=dlq_retention_seconds)
+        self._interval = interval_seconds
+        self._clock = clock
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the loop as a named task; idempotent."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name="queue-janitor")
+
+    async def run(self) -> None:
+        """Sweep every interval until `shutdown()`; a failed pass is logged and retried next time."""
+        while not self._stop.is_set():
+            try:
+                await self.sweep()
+            except Exception:
+                logger.warning("queue janitor pass failed; retrying in %.0f s", self._interval, exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval):
+                    await self._stop.wait()
+
+    async def shutdown(self) -> None:
+        """Stop the loop and wait for it; idempotent and safe before `start()`."""
+        self._stop.set()
+        task, self._task = self._task, None
+        if task is not None:
+            await task
+
+    async def sweep(self) -> int:
+        """One pass; returns how many purges it did."""
+        now = self._clock()
+        purged = 0
+        for row in await self._due(now):
+            snapshot = row.config_snapshot or {}
+            finished_at = row.completed_at or row.updated_at or row.started_at
+            if row.queues_purged_at is None and finished_at + self._queue_retention <= now:
+                ordinary, _ = snapshot_queues(snapshot)
+                names = [scoped_queue_name(row.id, name) for name in sorted(ordinary)]
+                deleted = await self._queue.delete_queues(names) if names else 0
+                await self._executions.update_fields(row.id, {"queues_purged_at": now}, when_status=_FINAL)
+                logger.info("janitor: deleted %d queue(s) of execution %s", deleted, row.id)
+                purged += 1
+            if row.dlq_purged_at is None and finished_at + self._dlq_retention <= now:
+                deleted = await self._queue.purge_prefix(scoped_queue_prefix(row.id))
+                await self._executions.update_fields(row.id, {"dlq_purged_at": now}, when_status=_FINAL)
+                logger.info("janitor: purged %d remaining key(s) of execution %s", deleted, row.id)
+                purged += 1
+        return purged
+
+    async def _due(self, now: datetime) -> list[PipelineExecutionRow]:
+        earliest = min(self._queue_retention, self._dlq_retention)
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(PipelineExecutionRow)
+                .where(
+                    PipelineExecutionRow.status.in_(_FINAL),
+                    or_(PipelineExecutionRow.queues_purged_at.is_(None), PipelineExecutionRow.dlq_purged_at.is_(None)),
+                    or_(
+                        PipelineExecutionRow.completed_at.is_(None),
+                        PipelineExecutionRow.completed_at <= now - earliest,
+                    ),
+                )
+                .order_by(PipelineExecutionRow.completed_at)
+                .limit(_BATCH)
+            )
+            return list(rows)
