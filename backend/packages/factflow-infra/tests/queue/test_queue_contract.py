@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from factflow_foundation import new_id
+from factflow_infra.testing import _queue as queue_fixtures
 from factflow_infra.testing._queue import (
     QueueProvider,
     QueueProviderFactory,
@@ -24,6 +25,13 @@ from factflow_protocols import (
     QueueProtocol,
     Subscription,
 )
+
+# Fixtures, found by name (a conftest here would clash with tests/conftest.py under mypy).
+queue_provider_factory = queue_fixtures.queue_provider_factory
+queue_provider = queue_fixtures.queue_provider
+queue_scope = queue_fixtures.queue_scope
+redis_db = queue_fixtures.redis_db
+redis_url = queue_fixtures.redis_url
 
 GROUP = "workers"
 

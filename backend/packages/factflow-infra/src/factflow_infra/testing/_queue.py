@@ -1,8 +1,8 @@
 """Queue fixtures and helpers: a Redis test database, providers over memory and Redis, handlers, a TCP proxy.
 
 Redis comes from `FACTFLOW_TEST_REDIS_URL` (default `redis://127.0.0.1:6379/0`); the database
-number in that URL is replaced by the fixture's own (`redis_db`: 1, or 1–3 per pytest-xdist
-worker), which is flushed before and after each test. An unreachable server skips the Redis
+number in that URL is replaced by the fixture's own (`redis_db`: a free one of 1–3, held through a
+lock file for the test), which is flushed before and after each test. An unreachable server skips the Redis
 variants, except with `CI=true`, where they fail.
 
 Use them from a `conftest.py` by importing the fixtures you need::
@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import inspect
 import os
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any, Literal
@@ -23,6 +24,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
+from filelock import FileLock
+from filelock import Timeout as FileLockTimeout
 from redis.exceptions import RedisError
 
 from factflow_foundation import new_id
@@ -56,7 +59,7 @@ __all__ = (
 TEST_REDIS_URL_ENV = "FACTFLOW_TEST_REDIS_URL"
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
 REDIS_TEST_DBS = (1, 2, 3)
-"""Databases the queue tests may flush: one per pytest-xdist worker, at most three workers."""
+"""Databases the queue tests may flush; each test holds one alone."""
 TEST_VISIBILITY_TIMEOUT_SECONDS = 1.0
 """Visibility timeout of test Redis providers, so a RETRY is redelivered about as fast as in memory."""
 QUEUE_BACKENDS = ("memory", "redis")
@@ -64,6 +67,7 @@ QUEUE_BACKENDS = ("memory", "redis")
 
 QueueProvider = MemoryQueueProvider | RedisStreamsQueueProvider
 
+_DB_LOCK_WAIT_SECONDS = 120.0
 _probe_failures: dict[str, str | None] = {}
 
 
@@ -101,16 +105,28 @@ def _probe(url: str) -> str | None:
 
 
 @pytest.fixture
-def redis_db() -> int:
-    """The Redis database this test owns: 1, or 1–3 for pytest-xdist workers `gw0`–`gw2`.
+def redis_db() -> Iterator[int]:
+    """A Redis database (1–3) this test holds alone, across pytest-xdist workers and concurrent runs.
 
-    Override the fixture in a `conftest.py` to use another database.
+    Each database is guarded by a lock file in the temp directory, so two sessions on one machine
+    never flush each other's keys. Override the fixture in a `conftest.py` to use another database.
     """
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
-    if index >= len(REDIS_TEST_DBS):
-        pytest.fail(f"Redis queue tests have databases for {len(REDIS_TEST_DBS)} xdist workers, not {index + 1}.")
-    return REDIS_TEST_DBS[index]
+    deadline = time.monotonic() + _DB_LOCK_WAIT_SECONDS
+    while True:
+        for db in REDIS_TEST_DBS:
+            lock = FileLock(os.path.join(tempfile.gettempdir(), f"factflow-test-redis-db{db}.lock"))
+            try:
+                lock.acquire(timeout=0)
+            except FileLockTimeout:
+                continue
+            try:
+                yield db
+            finally:
+                lock.release()
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"No free Redis test database among {REDIS_TEST_DBS} after {_DB_LOCK_WAIT_SECONDS} s.")
+        time.sleep(0.05)
 
 
 @pytest.fixture
