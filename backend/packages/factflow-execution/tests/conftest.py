@@ -162,11 +162,23 @@ class BoomAdapter(PipelineAdapter):
         raise NonRetryableError("boom")
 
 
+class BrokenStartAdapter(PipelineAdapter):
+    """Cannot start."""
+
+    adapter_type: ClassVar[str] = "broken_start"
+
+    async def start(self) -> None:
+        raise RuntimeError("cannot start")
+
+    async def process(self, context: PipelineContext) -> AdapterResult | None:
+        raise AssertionError("never started")
+
+
 @pytest.fixture
 def registry() -> ValidatingAdapterRegistry:
-    """A registry with the test adapters `echo`, `upper`, `gate` and `boom` only."""
+    """A registry with the test adapters `echo`, `upper`, `gate`, `boom` and `broken_start` only."""
     registry = ValidatingAdapterRegistry()
-    for cls in (EchoAdapter, UpperAdapter, GateAdapter, BoomAdapter):
+    for cls in (EchoAdapter, UpperAdapter, GateAdapter, BoomAdapter, BrokenStartAdapter):
         registry.register(cls, name=cls.adapter_type)
     return registry
 

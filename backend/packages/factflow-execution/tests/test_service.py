@@ -29,7 +29,7 @@ from factflow_execution import (
     RoutePauseRepository,
     TagConflictError,
 )
-from factflow_foundation import new_id
+from factflow_foundation import ServiceUnavailableError, new_id
 from factflow_infra.database import create_database_engine, create_session_factory, run_migrations
 from factflow_infra.queue import MemoryQueueProvider
 from factflow_infra.storage import FilesystemStorageProvider
@@ -197,7 +197,7 @@ async def test_create_runs_to_completed_with_frozen_counts_and_stats(world: Worl
     assert first_route["outbound_queues"] == ["mid"] and first_route["concurrency"] is None
     assert detail["completed_at"].endswith("Z")
 
-    page = await world.service.lineage_page(execution.execution_id, limit=2)
+    page = await world.service.lineage(execution.execution_id, limit=2)
     assert page.total == 3 and len(page.entries) == 2 and page.has_more
     statuses = [
         e.data["status"]
@@ -365,6 +365,30 @@ async def test_replays_and_list_filters(world: World) -> None:
         child.execution_id
     ]
     assert [e.execution_id for e in (await world.service.list(source="replay")).items] == [child.execution_id]
+
+
+async def test_start_failure_leaves_the_row_failed_with_start_failed(world: World) -> None:
+    config_id = await world.config(TWO_ROUTES.replace("type: upper", "type: broken_start"))
+    with pytest.raises(ServiceUnavailableError) as info:
+        await world.service.create(config_id, tag="broken")
+    assert info.value.code in ("orchestrator_unavailable", "queue_unavailable")
+    execution_id = info.value.context["execution_id"]
+    stored = await world.service.get("broken")
+    assert stored.execution_id == execution_id
+    assert stored.status == "failed"
+    assert stored.error_info is not None and stored.error_info["code"] == "start_failed"
+    assert world.manager.slots_in_use == 0
+
+
+async def test_dead_letters_beyond_tolerance_fail_the_execution(world: World) -> None:
+    config_id = await world.config(TWO_ROUTES.replace("type: upper", "type: boom"))
+    execution = await world.service.create(config_id)
+    done = await world.wait(execution.execution_id)
+    assert done.status == "failed"
+    assert done.error_info is not None and done.error_info["code"] == "dead_letter_threshold_exceeded"
+    assert done.message_counts is not None and done.message_counts["dead_lettered"] == 1
+    assert done.stats is not None and done.stats["stage_counts"]["failed"] == 1
+    assert done.stats["success_rate"] == 0.5
 
 
 async def _processing(world: World, execution_id: str) -> None:

@@ -5,6 +5,7 @@ Depends on foundation, protocols, infra, lineage and engine; must not import rep
 
 from __future__ import annotations
 
+from ._calculator import StatsCalculator
 from ._callbacks import ExecutionStatusCallbackAdapter
 from ._config_repository import UNSET, ConfigState, PipelineConfigRepository, Unset
 from ._config_service import PipelineConfigService
@@ -79,6 +80,7 @@ __all__ = (
     "StatusChangeResult",
     "RequestedStatus",
     "ExecutionLineagePage",
+    "StatsCalculator",
     "build_snapshot",
     "ENGINE_VERSION",
     # repositories

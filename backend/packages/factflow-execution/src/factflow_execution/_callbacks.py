@@ -50,6 +50,7 @@ class ExecutionStatusCallbackAdapter:
         stats: Stats from lineage.
         recorder: The lineage recorder to flush; skipped when `None`.
         flush_timeout: Step 1's bound in seconds.
+        retry_initial_delay: First pause before retrying step 3 (doubles each time).
         retry_max_delay: Longest pause between two attempts of step 3.
     """
 
@@ -61,6 +62,7 @@ class ExecutionStatusCallbackAdapter:
         stats: StatsCalculator,
         recorder: LineageRecorder | None = None,
         flush_timeout: float = LINEAGE_FLUSH_SECONDS,
+        retry_initial_delay: float = _FIRST_RETRY_SECONDS,
         retry_max_delay: float = 30.0,
     ) -> None:
         self._executions = executions
@@ -68,6 +70,7 @@ class ExecutionStatusCallbackAdapter:
         self._stats = stats
         self._recorder = recorder
         self._flush_timeout = flush_timeout
+        self._retry_initial_delay = retry_initial_delay
         self._retry_max_delay = retry_max_delay
 
     async def on_started(self, execution_id: str) -> None:
@@ -94,7 +97,7 @@ class ExecutionStatusCallbackAdapter:
         completed_at = utc_now()
         stats: ExecutionStats | None = None
         counts: dict[str, object] | None = None
-        delay = _FIRST_RETRY_SECONDS
+        delay = self._retry_initial_delay
         while True:
             try:
                 execution = await self._executions.get(execution_id)

@@ -101,6 +101,7 @@ class ExecutionService:
         pauses: Pause flags (route `paused`); without it, only live flags are shown.
         replay_coordinator: Handles `replay()`; may be set later (`replay_coordinator` attribute).
         engine_version: Recorded in snapshots.
+        status_retry_initial_delay: First pause before retrying a failed final-status write.
         status_retry_max_delay: Longest pause between final-status write attempts.
     """
 
@@ -116,13 +117,14 @@ class ExecutionService:
         pauses: RoutePauseRepository | None = None,
         replay_coordinator: ReplayCoordinator | None = None,
         engine_version: str = ENGINE_VERSION,
+        status_retry_initial_delay: float = 0.5,
         status_retry_max_delay: float = 30.0,
     ) -> None:
         self.configs = configs
         self.executions = executions
         self.manager = manager
         self.hub = hub
-        self.lineage = lineage
+        self.lineage_repository = lineage
         self.recorder = recorder
         self.pauses = pauses
         self.replay_coordinator = replay_coordinator
@@ -134,6 +136,7 @@ class ExecutionService:
             hub=hub,
             stats=self.stats_calculator,
             recorder=recorder,
+            retry_initial_delay=status_retry_initial_delay,
             retry_max_delay=status_retry_max_delay,
         )
 
@@ -323,13 +326,13 @@ class ExecutionService:
         paused: dict[str, bool] = {}
         if self.pauses is not None:
             paused = {route_id: pause.paused for route_id, pause in (await self.pauses.load_paused()).items()}
-        counts = await self.lineage.route_message_counts(execution.execution_id)
+        counts = await self.lineage_repository.route_message_counts(execution.execution_id)
         return build_route_statuses(execution, live=live, paused=paused, route_counts=counts)
 
-    async def lineage_page(self, ref: str, *, limit: int = 1000, offset: int = 0) -> ExecutionLineagePage:
+    async def lineage(self, ref: str, *, limit: int = 1000, offset: int = 0) -> ExecutionLineagePage:
         """One page of the execution's lineage rows by `started_at`, then `id` (api.md E11)."""
         execution = await self.get(ref)
-        rows, total = await self.lineage.execution_rows(execution.execution_id, limit=limit, offset=offset)
+        rows, total = await self.lineage_repository.execution_rows(execution.execution_id, limit=limit, offset=offset)
         return ExecutionLineagePage(
             execution_id=execution.execution_id, entries=tuple(rows), total=total, limit=limit, offset=offset
         )
@@ -337,7 +340,7 @@ class ExecutionService:
     async def event_snapshot(self, execution: PipelineExecution) -> dict[str, Any]:
         """`execution.snapshot` data: `execution`, `message_counts`, `stage_counts`, `routes`."""
         counts = self._live_counts(execution)
-        stage_counts = await self.lineage.stage_counts(execution.execution_id)
+        stage_counts = await self.lineage_repository.stage_counts(execution.execution_id)
         routes = await self._routes_of(execution)
         return {
             "execution": execution.to_api(),
