@@ -169,12 +169,12 @@ class RedisStreamsQueueProvider:
         return self._client
 
     @property
-    def dead_letter_script(self) -> AsyncScript:
+    def _dead_letter(self) -> AsyncScript:
         if self._dead_letter_script is None:
             raise QueueError("The Redis queue is not connected; call `connect()` first.", code="queue_not_connected")
         return self._dead_letter_script
 
-    async def call(
+    async def _call(
         self, what: str, operation: Callable[[Redis], Awaitable[T]], *, limit_seconds: float | None = None
     ) -> T:
         """Run one Redis operation within `asyncio.timeout()` (`limit_seconds`), translating errors.
@@ -190,15 +190,15 @@ class RedisStreamsQueueProvider:
         except (RedisError, OSError) as exc:
             raise translate_redis_error(exc, what) from exc
 
-    async def call_retrying(
+    async def _call_retrying(
         self, what: str, operation: Callable[[Redis], Awaitable[T]], *, give_up_after: float | None = None
     ) -> T:
-        """`call`, retried with backoff (0.5 s → 30 s) while Redis is unreachable."""
+        """`_call`, retried with backoff (0.5 s → 30 s) while Redis is unreachable."""
         backoff = Backoff()
         started = time.monotonic()
         while True:
             try:
-                result = await self.call(what, operation)
+                result = await self._call(what, operation)
             except QueueUnavailableError as exc:
                 self.stats.note_failure(exc, what)
                 delay = backoff.next_delay()
@@ -255,7 +255,7 @@ class RedisStreamsQueueProvider:
                 await script(keys=call_keys, args=args, client=pipe)
             return list(await pipe.execute())
 
-        replies = await self.call_retrying(f"publishing to {queue!r}", run, give_up_after=self.publish_timeout_seconds)
+        replies = await self._call_retrying(f"publishing to {queue!r}", run, give_up_after=self.publish_timeout_seconds)
         return [PublishStatus.DUPLICATE if reply is None else PublishStatus.PUBLISHED for reply in replies]
 
     # ------------------------------------------------------------------ consuming
@@ -295,7 +295,7 @@ class RedisStreamsQueueProvider:
             stats=self.stats,
             on_stopped=self._forget,
         )
-        await self.ensure_group(queue, subscription)
+        await self._ensure_group(queue, subscription)
         await self._claim_from_dead_consumers(queue, subscription)
         if key in self._subscriptions:  # a concurrent subscribe won
             raise QueueError(f"Subscription {subscription!r} on {queue!r} is already running.")
@@ -308,7 +308,7 @@ class RedisStreamsQueueProvider:
         if self._subscriptions.get(key) is subscription:
             del self._subscriptions[key]
 
-    async def ensure_group(self, queue: str, group: str) -> None:
+    async def _ensure_group(self, queue: str, group: str) -> None:
         """`XGROUP CREATE <queue> <group> 0 MKSTREAM`, ignoring `BUSYGROUP`."""
 
         async def create(client: Redis) -> None:
@@ -318,7 +318,7 @@ class RedisStreamsQueueProvider:
                 if not str(exc).startswith("BUSYGROUP"):
                     raise
 
-        await self.call(f"creating group {group!r} on {queue!r}", create)
+        await self._call(f"creating group {group!r} on {queue!r}", create)
 
     async def _claim_from_dead_consumers(self, queue: str, group: str) -> None:
         """Move every pending entry of the group to this consumer, due for reclaim at once.
@@ -328,7 +328,7 @@ class RedisStreamsQueueProvider:
         (earlier boots) are then removed.
         """
         me = self.consumer_name
-        consumers = await self.call("listing consumers", lambda client: client.xinfo_consumers(queue, group))
+        consumers = await self._call("listing consumers", lambda client: client.xinfo_consumers(queue, group))
         claimed = 0
         removed = 0
         for row in consumers:
@@ -340,7 +340,7 @@ class RedisStreamsQueueProvider:
                 async def delete(client: Redis, name: str = name) -> Any:
                     return await client.xgroup_delconsumer(queue, group, name)
 
-                await self.call("removing a dead consumer", delete)
+                await self._call("removing a dead consumer", delete)
                 removed += 1
         if claimed or removed:
             logger.info(
@@ -358,7 +358,7 @@ class RedisStreamsQueueProvider:
                     queue, group, min=start, max="+", count=_CLAIM_BATCH, consumername=owner
                 )
 
-            rows = await self.call("listing pending entries", pending)
+            rows = await self._call("listing pending entries", pending)
             entry_ids = [text(row["message_id"]) for row in rows]
             if not entry_ids:
                 return claimed
@@ -366,7 +366,7 @@ class RedisStreamsQueueProvider:
             async def claim(client: Redis, entry_ids: list[Any] = entry_ids) -> Any:
                 return await client.xclaim(queue, group, self.consumer_name, 0, entry_ids, idle=idle_ms, justid=True)
 
-            await self.call("claiming pending entries", claim)
+            await self._call("claiming pending entries", claim)
             claimed += len(entry_ids)
             if len(entry_ids) < _CLAIM_BATCH:
                 return claimed
@@ -384,7 +384,7 @@ class RedisStreamsQueueProvider:
                     return None
                 raise
 
-        rows = await self.call(f"reading the depth of {queue!r}", groups)
+        rows = await self._call(f"reading the depth of {queue!r}", groups)
         if rows is None:
             return QueueDepth(ready=0, pending=0)
         for row in rows:
@@ -392,7 +392,7 @@ class RedisStreamsQueueProvider:
                 lag = row.get("lag")
                 ready = int(lag) if lag is not None else await self._count_after(queue, text(row["last-delivered-id"]))
                 return QueueDepth(ready=ready, pending=int(row["pending"]))
-        length = await self.call(f"reading the length of {queue!r}", lambda client: client.xlen(queue))
+        length = await self._call(f"reading the length of {queue!r}", lambda client: client.xlen(queue))
         return QueueDepth(ready=int(length), pending=0)
 
     async def _count_after(self, queue: str, last_id: str) -> int:
@@ -404,7 +404,7 @@ class RedisStreamsQueueProvider:
             async def page(client: Redis, start: str = start) -> Any:
                 return await client.xrange(queue, min=start, max="+", count=_SCAN_COUNT)
 
-            rows = await self.call("counting ready entries", page)
+            rows = await self._call("counting ready entries", page)
             count += len(rows)
             if len(rows) < _SCAN_COUNT:
                 return count
@@ -423,13 +423,13 @@ class RedisStreamsQueueProvider:
             async def scan(client: Redis, cursor: int = cursor) -> Any:
                 return await client.scan(cursor=cursor, match=pattern, count=_SCAN_COUNT)
 
-            cursor, keys = await self.call(f"scanning {prefix!r}", scan)
+            cursor, keys = await self._call(f"scanning {prefix!r}", scan)
             if keys:
 
                 async def unlink(client: Redis, keys: list[bytes] = keys) -> Any:
                     return await client.unlink(*keys)
 
-                deleted += int(await self.call(f"purging {prefix!r}", unlink))
+                deleted += int(await self._call(f"purging {prefix!r}", unlink))
             if int(cursor) == 0:
                 return deleted
 
@@ -441,7 +441,7 @@ class RedisStreamsQueueProvider:
         for subscription in self._subscriptions.values():
             if subscription.queue in names:
                 subscription.expect_missing()
-        return int(await self.call("deleting queues", lambda client: client.unlink(*names)))
+        return int(await self._call("deleting queues", lambda client: client.unlink(*names)))
 
     async def health(self) -> QueueHealth:
         """`PING` (2 s) plus the reader and outage bookkeeping.
@@ -457,7 +457,7 @@ class RedisStreamsQueueProvider:
             state, message = "degraded", "not connected"
         else:
             try:
-                await self.call(
+                await self._call(
                     "checking health",
                     lambda client: client.ping(),
                     limit_seconds=min(2.0, self.operation_timeout_seconds),
@@ -493,4 +493,4 @@ class RedisStreamsQueueProvider:
         async def append(client: Redis) -> Any:
             return await client.xadd(queue, entry)
 
-        await self.call("appending a raw entry", append)
+        await self._call("appending a raw entry", append)

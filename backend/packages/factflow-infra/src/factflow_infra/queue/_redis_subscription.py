@@ -106,7 +106,7 @@ class RedisSubscription(BaseSubscription[Delivery]):
         async def read(client: Redis) -> Any:
             return await client.xreadgroup(group, consumer, {queue: ">"}, count=count, block=BLOCK_MILLISECONDS)
 
-        reply = await self._provider.call(
+        reply = await self._provider._call(
             f"reading {queue!r}",
             read,
             limit_seconds=BLOCK_MILLISECONDS / 1000 + self._provider.operation_timeout_seconds,
@@ -129,7 +129,7 @@ class RedisSubscription(BaseSubscription[Delivery]):
                     queue, group, consumer, self._visibility_ms, start_id=cursor, count=count
                 )
 
-            reply = await self._provider.call(f"reclaiming on {queue!r}", autoclaim)
+            reply = await self._provider._call(f"reclaiming on {queue!r}", autoclaim)
             next_cursor = text(reply[0])
             wrapped = next_cursor == "0-0"
             self._reclaim_cursor = next_cursor
@@ -156,7 +156,7 @@ class RedisSubscription(BaseSubscription[Delivery]):
                 pipe.xpending_range(queue, group, min=entry_id, max=entry_id, count=1)
             return await pipe.execute()
 
-        replies = await self._provider.call(f"counting deliveries on {queue!r}", pending)
+        replies = await self._provider._call(f"counting deliveries on {queue!r}", pending)
         counts: dict[str, int] = {}
         for reply in replies:
             for row in reply:
@@ -164,7 +164,7 @@ class RedisSubscription(BaseSubscription[Delivery]):
         return counts
 
     async def _recreate_group(self) -> None:
-        await self._provider.ensure_group(self._queue, self._subscription)
+        await self._provider._ensure_group(self._queue, self._subscription)
         self._reclaim_cursor = "0-0"
         self._reclaim_due = 0.0
         if self._expect_missing:
@@ -191,7 +191,7 @@ class RedisSubscription(BaseSubscription[Delivery]):
                     return await client.xclaim(queue, group, consumer, 0, batch, justid=True)
 
                 try:
-                    await self._provider.call(f"extending leases on {queue!r}", claim)
+                    await self._provider._call(f"extending leases on {queue!r}", claim)
                 except QueueUnavailableError as exc:
                     self._provider.stats.note_failure(exc, f"extending leases on {queue!r}")
                     break
@@ -207,7 +207,7 @@ class RedisSubscription(BaseSubscription[Delivery]):
             return await client.xack(queue, group, delivery.entry_id)
 
         try:
-            await self._provider.call_retrying(f"acking on {queue!r}", ack)
+            await self._provider._call_retrying(f"acking on {queue!r}", ack)
         except QueueError as exc:
             logger.warning("Ack of %s on %r failed; it stays pending: %s", delivery.entry_id, queue, exc)
             return
@@ -218,13 +218,13 @@ class RedisSubscription(BaseSubscription[Delivery]):
         args: list[str | bytes] = [group, delivery.entry_id, "mid", envelope.id, "env", envelope.encode()]
         if raw is not None:
             args += ["raw", raw]
-        script = self._provider.dead_letter_script
+        script = self._provider._dead_letter
 
         async def move(client: Redis) -> Any:
             return await script(keys=[queue, self._dead_letter_queue], args=args, client=client)
 
         try:
-            await self._provider.call_retrying(f"dead-lettering on {queue!r}", move)
+            await self._provider._call_retrying(f"dead-lettering on {queue!r}", move)
         except QueueError as exc:
             logger.warning("Dead-lettering %s on %r failed; it stays pending: %s", delivery.entry_id, queue, exc)
             return

@@ -171,16 +171,22 @@ class BaseSubscription(ABC, Generic[D]):
             tasks.discard(current)
         if not tasks:
             return
-        if grace_seconds is None or grace_seconds > 0:
-            await asyncio.wait(tasks, timeout=grace_seconds)
-        remaining = {task for task in tasks if not task.done()}
-        if remaining:
-            logger.info(
-                "Cancelling %d running handler(s) of %r; their deliveries stay pending", len(remaining), self._queue
-            )
-            for task in remaining:
+        try:
+            if grace_seconds is None or grace_seconds > 0:
+                await asyncio.wait(tasks, timeout=grace_seconds)
+            remaining = {task for task in tasks if not task.done()}
+            if remaining:
+                logger.info(
+                    "Cancelling %d running handler(s) of %r; their deliveries stay pending", len(remaining), self._queue
+                )
+                for task in remaining:
+                    task.cancel()
+                await asyncio.wait(remaining)
+        except asyncio.CancelledError:
+            # stop() itself was cancelled: leave no handler running unowned.
+            for task in tasks:
                 task.cancel()
-            await asyncio.wait(remaining)
+            raise
 
     def _reader_stop_seconds(self) -> float:
         """How long `stop()` lets the reader finish its current read before cancelling it."""
