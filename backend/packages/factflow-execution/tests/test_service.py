@@ -248,7 +248,9 @@ async def test_tag_conflict_creates_nothing_and_frees_the_slot(world: World) -> 
 
 
 async def test_cancel_live_execution_then_transition_rules(world: World, gate: asyncio.Event) -> None:
-    config_id = await world.config(GATED)
+    # A long grace keeps the execution stopping until the gate opens, so the repeated cancel
+    # below deterministically meets a live, cancelling execution.
+    config_id = await world.config(GATED.replace("cancel_grace_seconds: 0", "cancel_grace_seconds: 60"))
     execution = await world.service.create(config_id, tag="to-cancel")
     execution_id = execution.execution_id
     await _processing(world, execution_id)
@@ -269,6 +271,9 @@ async def test_cancel_live_execution_then_transition_rules(world: World, gate: a
         "current_status": "cancelling",
         "message": result.message,
     }
+    repeated = await world.service.cancel(execution_id)
+    assert repeated.accepted and repeated.current_status == "cancelling"
+    gate.set()
     done = await world.wait(execution_id)
     assert done.status == "cancelled" and done.cancel_requested
     assert done.message_counts is not None and done.stats is not None
@@ -282,6 +287,45 @@ async def test_cancel_live_execution_then_transition_rules(world: World, gate: a
     with pytest.raises(InvalidStatusTransitionError):
         await world.service.update_status(execution_id, "failed")
     assert world.manager.slots_in_use == 0
+
+
+async def test_live_routes_counts_and_pause_flags(world: World, gate: asyncio.Event) -> None:
+    config_id = await world.config(GATED)
+    execution = await world.service.create(config_id)
+    execution_id = execution.execution_id
+    await _processing(world, execution_id)
+
+    routes = await world.service.routes(execution_id)
+    assert [(r.route_id, r.processor_state, r.in_flight, r.paused) for r in routes] == [("wait", "running", 1, False)]
+    assert routes[0].concurrency == {"current": 1, "max": 1}
+    detail = await world.service.detail(execution_id)
+    assert detail["status"] == "running" and detail["completed_at"] is None
+    assert detail["message_counts"]["published"] == 1 and detail["message_counts"]["in_flight"] == 1
+    live_stats = await world.service.stats(execution_id)
+    assert live_stats.status == "running" and live_stats.message_counts["in_flight"] == 1
+
+    await world.manager.pause_route("wait", reason="maintenance")
+    assert [r.paused for r in await world.service.routes(execution_id)] == [True]
+    snapshot = await world.service.event_snapshot(await world.service.get(execution_id))
+    assert snapshot["routes"] == [{"route_id": "wait", "processor_state": "paused", "paused": True, "in_flight": 1}]
+    assert snapshot["message_counts"]["published"] == 1
+    assert snapshot["execution"]["id"] == execution_id
+    assert set(snapshot["stage_counts"]) == {
+        "total",
+        "pending",
+        "processing",
+        "completed",
+        "failed",
+        "skipped",
+        "cancelled",
+    }
+    await world.manager.resume_route("wait")
+    gate.set()
+    assert (await world.wait(execution_id)).status == "completed"
+    stopped = await world.service.routes(execution_id)
+    assert [(r.processor_state, r.concurrency, r.queue_depth, r.paused) for r in stopped] == [
+        ("stopped", None, None, False)
+    ]
 
 
 async def test_concurrency_cap_refuses_without_a_row(world: World, gate: asyncio.Event) -> None:

@@ -430,7 +430,11 @@ class ExecutionService:
                 )
             await self.executions.request_cancel(execution_id)
             if not self.manager.cancel(execution_id):
-                return None  # it stopped meanwhile
+                if not self.manager.is_live(execution_id):
+                    return None  # it stopped meanwhile: decide again on the stored status
+                return StatusChangeResult(
+                    True, execution_id, current, "cancelling", "The execution is already stopping.", True
+                )
             self.hub.emit(
                 execution_id,
                 "execution.status",

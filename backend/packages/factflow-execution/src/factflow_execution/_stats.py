@@ -433,7 +433,7 @@ def build_route_statuses(
             concurrency: dict[str, int] | None = None
             if state.concurrency_current is not None and state.concurrency_max is not None:
                 concurrency = {"current": state.concurrency_current, "max": state.concurrency_max}
-            processor_state, in_flight, depth = state.processor_state, state.in_flight, state.queue_depth
+            processor_state, in_flight, depth = str(state.processor_state), state.in_flight, state.queue_depth
             if processor_state == "stopped":
                 concurrency = None
             route_paused = bool(state.paused or paused.get(route_id, False))
