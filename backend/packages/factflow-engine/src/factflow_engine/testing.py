@@ -81,6 +81,7 @@ __all__ = (
     "RecordedCallbacks",
     "RecordingEventSink",
     "StoredItem",
+    "TEST_OPTIONS",
     "build_snapshot",
     "run_adapter",
     "run_pipeline",
@@ -431,6 +432,8 @@ class PipelineHarness:
         lineage_buffer_size: The recorder's buffer (small values make drops easy to provoke).
         redelivery_delay_seconds: How soon the memory queue redelivers unacked entries.
         reconciler: Passed to the manager (stall reconciliation).
+        storage: A storage provider to use instead of filesystem storage under `workdir`
+            (started and shut down by the caller).
     """
 
     def __init__(
@@ -445,6 +448,7 @@ class PipelineHarness:
         lineage_buffer_size: int = 10_000,
         redelivery_delay_seconds: float = 0.2,
         reconciler: SeedCallable | None = None,
+        storage: StorageProtocol | None = None,
     ) -> None:
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         if workdir is None:
@@ -457,7 +461,8 @@ class PipelineHarness:
         self.loader = PipelineConfigLoader(self.registry)
         self.options = options or TEST_OPTIONS
         self.queue = MemoryQueueProvider(redelivery_delay_seconds=redelivery_delay_seconds)
-        self.storage = FilesystemStorageProvider(self.workdir / "storage")
+        self._own_storage = storage is None
+        self.storage: StorageProtocol = storage or FilesystemStorageProvider(self.workdir / "storage")
         self.database_url = f"sqlite+aiosqlite:///{self.workdir / 'factflow.db'}"
         self._lineage_enabled = lineage
         self._lineage_buffer_size = lineage_buffer_size
@@ -473,7 +478,8 @@ class PipelineHarness:
 
     async def __aenter__(self) -> PipelineHarness:
         await self.queue.connect()
-        await self.storage.start()
+        if self._own_storage and isinstance(self.storage, FilesystemStorageProvider):
+            await self.storage.start()
         if self._lineage_enabled:
             self._engine = create_database_engine(self.database_url, pool_size=2)
             await run_migrations(self._engine)
@@ -509,7 +515,8 @@ class PipelineHarness:
                 if self._engine is not None:
                     await self._engine.dispose()
                 await self.queue.close()
-                await self.storage.shutdown()
+                if self._own_storage and isinstance(self.storage, FilesystemStorageProvider):
+                    await self.storage.shutdown()
             finally:
                 if self._tempdir is not None:
                     self._tempdir.cleanup()
