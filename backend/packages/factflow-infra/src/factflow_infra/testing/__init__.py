@@ -1,0 +1,28 @@
+"""Test fixtures and helpers for factflow and for adapter authors.
+
+Fixtures (import them into a `conftest.py`, or load `factflow_infra.testing.plugin` with `-p`):
+queues (`queue_provider` over memory and Redis, `redis_url`), storage (`storage_provider` over the
+filesystem and moto-backed S3, `filesystem_storage`, `s3_storage`) and databases (`database_url`
+over SQLite and PostgreSQL, a migrated `db_engine`). Service-backed fixtures skip when the service
+is unreachable, and fail instead when `CI=true`.
+"""
+
+from __future__ import annotations
+
+from ._database import in_ci, postgres_test_schema, service_unavailable
+from ._queue import RecordingHandler, TcpProxy, redis_test_url, scoped_queue, wait_until
+from ._s3 import S3TestServer, run_s3_server, unique_bucket_name
+
+__all__ = (
+    "RecordingHandler",
+    "S3TestServer",
+    "TcpProxy",
+    "in_ci",
+    "postgres_test_schema",
+    "redis_test_url",
+    "run_s3_server",
+    "scoped_queue",
+    "service_unavailable",
+    "unique_bucket_name",
+    "wait_until",
+)
