@@ -286,7 +286,7 @@ class ExecutionService:
             offset=offset,
         )
 
-    async def replays(self, ref: str, *, limit: int = 100, offset: int = 0) -> Page[PipelineExecution]:
+    async def replays(self, ref: str, limit: int = 100, offset: int = 0) -> Page[PipelineExecution]:
         """Executions whose parent is `ref` (api.md E13), newest first."""
         parent = await self.get(ref)
         return await self.executions.children(parent.execution_id, limit=limit, offset=offset)
@@ -329,7 +329,7 @@ class ExecutionService:
         counts = await self.lineage_repository.route_message_counts(execution.execution_id)
         return build_route_statuses(execution, live=live, paused=paused, route_counts=counts)
 
-    async def lineage(self, ref: str, *, limit: int = 1000, offset: int = 0) -> ExecutionLineagePage:
+    async def lineage(self, ref: str, limit: int = 1000, offset: int = 0) -> ExecutionLineagePage:
         """One page of the execution's lineage rows by `started_at`, then `id` (api.md E11)."""
         execution = await self.get(ref)
         rows, total = await self.lineage_repository.execution_rows(execution.execution_id, limit=limit, offset=offset)
@@ -373,7 +373,6 @@ class ExecutionService:
         self,
         ref: str,
         status: RequestedStatus | str,
-        *,
         reason: str | None = None,
         error_info: Mapping[str, Any] | None = None,
     ) -> StatusChangeResult:
