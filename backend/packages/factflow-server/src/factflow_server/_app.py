@@ -15,7 +15,7 @@ from ._lifespan import build_container
 from ._middleware import AuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
 from ._runtime import ServerRuntime
 from ._version import SERVER_VERSION
-from .routes import _adapters, _configs, _lineage, _root, _storage, _system
+from .routes import _adapters, _configs, _executions, _lineage, _pipelines, _root, _storage, _system
 
 __all__ = ("create_app",)
 
@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 # (the HTTP metrics label) without nesting routers.
 _ROUTERS = (
     _configs.router,
+    _executions.router,
+    _executions.replay_router,
+    _pipelines.router,
     _storage.router,
     _lineage.router,
     _system.router,

@@ -21,9 +21,13 @@ from factflow_engine.registry import ValidatingAdapterRegistry
 from factflow_engine.runtime import OrchestratorManager
 from factflow_execution import (
     ExecutionEventHub,
+    ExecutionEventStreamer,
+    ExecutionService,
     PipelineConfigRepository,
+    PipelineConfigService,
     PipelineExecutionRepository,
     RoutePauseRepository,
+    StorageEventStreamer,
 )
 from factflow_foundation import FactflowSettings
 from factflow_infra.database import ServerLock
@@ -73,6 +77,10 @@ class ServiceContainer:
     lineage_recorder: LineageRecorder
     event_hub: ExecutionEventHub
     manager: OrchestratorManager
+    config_service: PipelineConfigService
+    execution_service: ExecutionService
+    execution_streamer: ExecutionEventStreamer
+    storage_streamer: StorageEventStreamer
     janitor: QueueJanitor
     started_at: datetime = field(default_factory=utc_now)
     started_monotonic: float = field(default_factory=time.monotonic)

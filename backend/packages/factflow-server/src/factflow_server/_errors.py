@@ -186,8 +186,6 @@ def _status_for_factflow_error(exc: FactflowError) -> tuple[int, str]:
         return 409, code
     if isinstance(exc, InvalidStateError):
         return 400, code
-    if type(exc).__name__ == "TooManyConcurrentExecutionsError":
-        return 429, "too_many_concurrent_executions"
     if _report_of(exc) is not None:
         return 400, "config_invalid"
     return 500, "internal_error"

@@ -17,9 +17,13 @@ from factflow_engine.registry import ValidatingAdapterRegistry
 from factflow_engine.runtime import OrchestratorManager, RuntimeOptions
 from factflow_execution import (
     ExecutionEventHub,
+    ExecutionEventStreamer,
+    ExecutionService,
     PipelineConfigRepository,
+    PipelineConfigService,
     PipelineExecutionRepository,
     RoutePauseRepository,
+    StorageEventStreamer,
 )
 from factflow_infra.database import (
     acquire_server_lock,
@@ -119,6 +123,18 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         if paused:
             logger.info("paused routes: %s", ", ".join(sorted(paused)))
         execution_repository = PipelineExecutionRepository(session_factory)
+        config_service = PipelineConfigService(config_repository, loader)
+        execution_service = ExecutionService(
+            configs=config_service,
+            executions=execution_repository,
+            manager=manager,
+            hub=hub,
+            lineage=lineage_repository,
+            recorder=recorder,
+            pauses=pause_repository,
+        )
+        # 11. recovery
+        await _recover(execution_repository)
         # 12. janitor
         janitor = QueueJanitor(
             queue=queue,
@@ -149,6 +165,10 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             lineage_recorder=recorder,
             event_hub=hub,
             manager=manager,
+            config_service=config_service,
+            execution_service=execution_service,
+            execution_streamer=ExecutionEventStreamer(hub, execution_service),
+            storage_streamer=StorageEventStreamer(hub, execution_service),
             janitor=janitor,
         )
         container.drain_steps.extend(_drain_steps(container))
@@ -158,6 +178,13 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
     except BaseException:
         await stack.aclose()
         raise
+
+
+async def _recover(executions: PipelineExecutionRepository) -> None:
+    """Recovery step 1 (runtime.md §7.3): rows left `running` by a dead server become `interrupted`."""
+    interrupted = await executions.interrupt_running()
+    if interrupted:
+        logger.warning("%d execution(s) were left running and are now interrupted", len(interrupted))
 
 
 def _drain_steps(container: ServiceContainer) -> list[tuple[str, DrainStep]]:

@@ -1,15 +1,34 @@
-"""Query-parameter types shared by the routers (api.md §2.1, §2.6)."""
+"""Request-parameter types and checks shared by the routers (api.md §2)."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BeforeValidator
+from fastapi import Header, Query
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
 
-__all__ = ("QueryBool", "QueryDatetime", "parse_query_bool")
+from factflow_execution import is_uuid_shaped
+
+from ._errors import ApiError
+
+__all__ = (
+    "METADATA_LIMIT_BYTES",
+    "ExecutionSourceHeader",
+    "LastEventId",
+    "QueryBool",
+    "QueryDatetime",
+    "Tag",
+    "TimeoutSeconds",
+    "check_metadata_size",
+    "parse_query_bool",
+    "source_of",
+)
 
 _TRUE = frozenset({"true", "1"})
 _FALSE = frozenset({"false", "0"})
+METADATA_LIMIT_BYTES = 64 * 1024
+"""Largest serialized `metadata` object stored on an execution."""
 
 
 def parse_query_bool(value: Any) -> Any:
@@ -30,3 +49,45 @@ QueryBool = Annotated[bool, BeforeValidator(parse_query_bool)]
 
 QueryDatetime = AwareDatetime
 """A query timestamp: RFC 3339 with any offset (naive values are refused)."""
+
+
+def _not_uuid(value: str) -> str:
+    if is_uuid_shaped(value):
+        raise ValueError("a tag must not parse as a UUID")
+    return value
+
+
+Tag = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"),
+    AfterValidator(_not_uuid),
+]
+"""An execution tag (api.md §2.2)."""
+
+LastEventId = Annotated[str | None, Header(alias="Last-Event-ID")]
+"""The SSE resume header."""
+
+ExecutionSourceHeader = Annotated[str | None, Header(alias="X-Factflow-Source")]
+"""`cli` marks executions as started by the CLI."""
+
+TimeoutSeconds = Annotated[float, Query(alias="timeout", ge=1, le=3600)]
+"""The `timeout` query parameter: a stream lifetime in seconds, 1–3600."""
+
+
+def source_of(header: str | None) -> str:
+    """`cli` when `X-Factflow-Source: cli`, else `api` (api.md §2.4)."""
+    return "cli" if (header or "").strip().lower() == "cli" else "api"
+
+
+def check_metadata_size(metadata: dict[str, Any] | None) -> None:
+    """Refuse `metadata` over 64 KiB serialized with a 422."""
+    if metadata is None:
+        return
+    size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    if size > METADATA_LIMIT_BYTES:
+        raise ApiError(
+            422,
+            "request_validation_error",
+            f"`metadata` is {size} bytes serialized; the limit is {METADATA_LIMIT_BYTES}.",
+            context={"size": size, "limit": METADATA_LIMIT_BYTES},
+        )

@@ -11,12 +11,13 @@ import asyncio
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.responses import StreamingResponse
 
 __all__ = (
     "KEEPALIVE_FRAME",
+    "EventLike",
     "RETRY_FRAME",
     "SSE_HEADERS",
     "SseEvent",
@@ -43,7 +44,20 @@ class SseEvent:
     """UUIDv7 used for `Last-Event-ID` resume."""
 
 
-def encode_event(event: SseEvent) -> bytes:
+class EventLike(Protocol):
+    """What can be framed: `SseEvent`, or the execution package's `StreamEvent`."""
+
+    @property
+    def event(self) -> str: ...
+
+    @property
+    def data(self) -> Mapping[str, Any]: ...
+
+    @property
+    def event_id(self) -> str | None: ...
+
+
+def encode_event(event: EventLike) -> bytes:
     """Frame one event: `id:`, `event:`, a single-line JSON `data:`, then a blank line."""
     lines = []
     if event.event_id:
@@ -56,7 +70,7 @@ def encode_event(event: SseEvent) -> bytes:
 
 
 async def sse_frames(
-    events: AsyncIterator[SseEvent], *, keepalive_seconds: float = KEEPALIVE_SECONDS
+    events: AsyncIterator[EventLike], *, keepalive_seconds: float = KEEPALIVE_SECONDS
 ) -> AsyncGenerator[bytes, None]:
     """Yield `retry:` first, then one frame per event, and `: keep-alive` after each idle period.
 
@@ -65,7 +79,7 @@ async def sse_frames(
     """
     yield RETRY_FRAME
     iterator = aiter(events)
-    pending: asyncio.Task[SseEvent] | None = None
+    pending: asyncio.Task[EventLike] | None = None
     try:
         while True:
             if pending is None:
@@ -93,7 +107,7 @@ async def sse_frames(
 
 
 def event_stream_response(
-    events: AsyncIterator[SseEvent], *, keepalive_seconds: float = KEEPALIVE_SECONDS
+    events: AsyncIterator[EventLike], *, keepalive_seconds: float = KEEPALIVE_SECONDS
 ) -> StreamingResponse:
     """A `text/event-stream; charset=utf-8` answer with the contract's headers."""
     return StreamingResponse(

@@ -14,6 +14,7 @@ call the helpers directly:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
 import re
@@ -41,6 +42,10 @@ __all__ = (
     "ERROR_ENVELOPE_KEYS",
     "RunningServer",
     "assert_error",
+    "read_sse",
+    "run_config",
+    "store_config",
+    "wait_execution",
     "ServerProcess",
     "embedded_settings",
     "factflow_server",
@@ -105,6 +110,57 @@ def embedded_settings(data_dir: Path, **overrides: Any) -> FactflowSettings:
     settings = _HermeticSettings(**values).with_embedded_defaults()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return settings
+
+
+def store_config(client: httpx.Client, config_yaml: str, **fields: Any) -> str:
+    """C1: store `config_yaml` and return the new config id (asserts 201)."""
+    response = client.post("/api/v1/configs", json={"config_yaml": config_yaml, **fields})
+    assert response.status_code == 201, response.text
+    config_id: str = response.json()["id"]
+    return config_id
+
+
+def run_config(client: httpx.Client, config_id: str, **params: Any) -> dict[str, Any]:
+    """C7: start an execution (query `params`, e.g. `tag=`) and return its ExecutionResponse (asserts 201)."""
+    body = params.pop("json", None)
+    response = client.post(f"/api/v1/configs/{config_id}/run", params=params, json=body)
+    assert response.status_code == 201, response.text
+    execution: dict[str, Any] = response.json()
+    return execution
+
+
+def wait_execution(client: httpx.Client, ref: str, *, timeout: float = 60.0) -> dict[str, Any]:
+    """E6: block until the execution stops (asserts it did within `timeout`); returns the WaitResult."""
+    response = client.post(f"/api/v1/executions/{ref}/wait", json={"timeout": timeout}, timeout=timeout + 30)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    assert result["completed"], f"execution {ref} still {result['status']} after {timeout} s"
+    return result
+
+
+def read_sse(response: httpx.Response) -> list[dict[str, Any]]:
+    """Parse a whole `text/event-stream` body into frames: `{id, event, data}` or `{retry}` / `{comment}`."""
+    frames: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
+    for line in response.iter_lines():
+        if line == "":
+            if current:
+                frames.append(current)
+            current = {}
+            continue
+        if line.startswith(":"):
+            frames.append({"comment": line[1:].strip()})
+            continue
+        field_name, _, value = line.partition(": ")
+        if field_name == "data":
+            current["data"] = json.loads(value)
+        elif field_name == "retry":
+            current["retry"] = int(value)
+        else:
+            current[field_name] = value
+    if current:
+        frames.append(current)
+    return frames
 
 
 @dataclass(slots=True)

@@ -13,8 +13,9 @@ from email.utils import format_datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
+from factflow_execution import EventStreamerUnavailableError
 from factflow_foundation import SIDECAR_SUFFIX
 from factflow_infra.storage import ListingPage, ObjectEntry
 from factflow_protocols import InvalidStorageKeyError, StorageNotFoundError, validate_storage_key
@@ -22,13 +23,14 @@ from factflow_protocols import InvalidStorageKeyError, StorageNotFoundError, val
 from .._container import ServiceContainer
 from .._deps import ContainerDep
 from .._errors import ApiError
-from .._params import QueryBool
+from .._params import LastEventId, QueryBool, TimeoutSeconds
+from .._sse import event_stream_response
 from .._storage_view import KeyFilter, object_metadata, parse_extensions
 from ..schemas._storage import ExecutionPrefix, ListObjectsResponse, ObjectInfo, ObjectMetadata
 from ._common import API_PREFIX, ERROR_RESPONSES, errors
 from ._paging import page_fields
 
-__all__ = ("router",)
+__all__ = ("router", "storage_event_stream")
 
 router = APIRouter(prefix=f"{API_PREFIX}/storage", tags=["storage"], responses=ERROR_RESPONSES)
 
@@ -188,3 +190,63 @@ async def get_object(key: str, container: ContainerDep) -> Response:
     if not content_type:
         content_type = "application/json" if key.endswith(".json") else "application/octet-stream"
     return Response(content=data, media_type=content_type, headers=headers)
+
+
+async def storage_event_stream(
+    container: ServiceContainer,
+    refs: list[str],
+    *,
+    route_id: str | None,
+    stage: str | None,
+    path: str | None,
+    extension: str | None,
+    lifetime: float,
+    keep_open: bool,
+    last_event_id: str | None,
+) -> StreamingResponse:
+    """S4/E14: resolve every ref (404) and check the hub (503) before the stream opens."""
+    execution_ids = [(await container.execution_repository.resolve(ref)).execution_id for ref in refs]
+    if container.event_hub.is_closed:
+        raise EventStreamerUnavailableError("The event streamer is shut down.")
+    events = container.storage_streamer.stream(
+        execution_ids,
+        route_id=route_id,
+        stage=stage,
+        path=path,
+        extension=extension,
+        timeout=lifetime,
+        keep_open=keep_open,
+        last_event_id=last_event_id,
+    )
+    return event_stream_response(events)
+
+
+@router.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}, **errors(404)},
+    summary="Live storage writes",
+)
+async def storage_events(
+    container: ContainerDep,
+    execution_id: Annotated[list[str], Query(min_length=1, max_length=20)],
+    route_id: str | None = None,
+    stage: str | None = None,
+    path: str | None = None,
+    extension: str | None = None,
+    lifetime: TimeoutSeconds = 300,
+    keep_open: Annotated[QueryBool, Query()] = False,
+    last_event_id: LastEventId = None,
+) -> StreamingResponse:
+    """S4: `storage.object.created` and `execution.finished` for 1–20 executions (ids or tags)."""
+    return await storage_event_stream(
+        container,
+        execution_id,
+        route_id=route_id,
+        stage=stage,
+        path=path,
+        extension=extension,
+        lifetime=lifetime,
+        keep_open=keep_open,
+        last_event_id=last_event_id,
+    )

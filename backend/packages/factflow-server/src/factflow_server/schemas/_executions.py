@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -165,8 +166,8 @@ class ExecutionListResponse(BaseModel):
 class ExecutionCreateRequest(_Request):
     """E1 body."""
 
-    config_id: str
-    """Config to run (404 when unknown)."""
+    config_id: uuid.UUID
+    """Config to run (404 when unknown, 422 when not a UUID)."""
     tag: str | None = Field(default=None, min_length=1, max_length=128, pattern=TAG_PATTERN)
     """Unique label; must not parse as a UUID."""
     metadata: dict[str, Any] | None = None

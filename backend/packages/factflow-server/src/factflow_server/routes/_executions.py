@@ -1,0 +1,296 @@
+"""Execution endpoints E1–E14 (api.md §5.2) and the detached replay R1 (§5.3)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from factflow_execution import EventStreamerUnavailableError, ExecutionWaiter, PipelineExecution
+
+from .._deps import ContainerDep
+from .._params import (
+    ExecutionSourceHeader,
+    LastEventId,
+    QueryBool,
+    QueryDatetime,
+    TimeoutSeconds,
+    check_metadata_size,
+    source_of,
+)
+from .._sse import event_stream_response
+from ..schemas._executions import (
+    CancelRequest,
+    CrossPipelineReplayRequest,
+    DAGResponse,
+    ExecutionCreateRequest,
+    ExecutionDetailResponse,
+    ExecutionLineageResponse,
+    ExecutionListResponse,
+    ExecutionReplayResponse,
+    ExecutionResponse,
+    ExecutionRoutesResponse,
+    ExecutionStats,
+    ReplayRequest,
+    StatusChangeRequest,
+    StatusChangeResponse,
+    WaitRequest,
+    WaitResult,
+)
+from ._common import API_PREFIX, ERROR_RESPONSES, errors
+from ._configs import start_execution
+from ._paging import page_fields
+from ._storage import storage_event_stream
+
+__all__ = ("replay_router", "router")
+
+router = APIRouter(prefix=f"{API_PREFIX}/executions", tags=["executions"], responses=ERROR_RESPONSES)
+replay_router = APIRouter(prefix=f"{API_PREFIX}/replay", tags=["replay"], responses=ERROR_RESPONSES)
+
+_SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events (api.md §4)"},
+    **errors(404),
+}
+ExecutionStatusFilter = Literal["running", "completed", "failed", "cancelled", "interrupted"]
+
+
+def _summary(execution: PipelineExecution) -> ExecutionResponse:
+    return ExecutionResponse.model_validate(execution.to_api())
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ExecutionResponse,
+    responses=errors(400, 404, 409, 429),
+    summary="Start an execution (body form)",
+)
+async def create_execution(
+    body: ExecutionCreateRequest,
+    container: ContainerDep,
+    response: Response,
+    x_factflow_source: ExecutionSourceHeader = None,
+) -> ExecutionResponse:
+    """E1: same steps and answers as C7; an unknown `config_id` is 404 `config_not_found`."""
+    return await start_execution(
+        container,
+        response,
+        config_id=str(body.config_id),
+        source=source_of(x_factflow_source),
+        tag=body.tag,
+        metadata=body.metadata,
+        init_payload_overrides=body.init_payload_overrides,
+        skip_init_message=body.skip_init_message,
+    )
+
+
+@router.get("", response_model=ExecutionListResponse, responses=errors(404), summary="List executions")
+async def list_executions(
+    container: ContainerDep,
+    status: ExecutionStatusFilter | None = None,
+    config_id: str | None = None,
+    parent_execution_id: str | None = None,
+    tag: str | None = None,
+    source: Literal["api", "cli", "replay"] | None = None,
+    started_after: QueryDatetime | None = None,
+    started_before: QueryDatetime | None = None,
+    sort_order: Literal["asc", "desc"] = "desc",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ExecutionListResponse:
+    """E2: by `started_at` (then `id`), newest first by default."""
+    page = await container.execution_service.list(
+        status=status,
+        config_id=config_id,
+        parent_execution_id=parent_execution_id,
+        tag=tag,
+        source=source,
+        started_after=started_after,
+        started_before=started_before,
+        sort_order=sort_order,
+        limit=limit,
+        offset=offset,
+    )
+    return ExecutionListResponse(
+        **page_fields(total=page.total, limit=limit, offset=offset, count=len(page.items)),
+        executions=[_summary(execution) for execution in page.items],
+    )
+
+
+@router.get("/{ref}", response_model=ExecutionDetailResponse, responses=errors(404), summary="Execution detail")
+async def get_execution(ref: str, container: ContainerDep) -> ExecutionDetailResponse:
+    """E3: the execution by id or tag, with live counters and routes while running."""
+    return ExecutionDetailResponse.model_validate(await container.execution_service.detail(ref))
+
+
+@router.patch(
+    "/{ref}",
+    response_model=StatusChangeResponse,
+    responses={202: {"model": StatusChangeResponse, "description": "Cancellation accepted"}, **errors(400, 404)},
+    summary="Set status",
+)
+async def patch_execution(ref: str, body: StatusChangeRequest, container: ContainerDep) -> JSONResponse:
+    """E4: 202 `cancelling` for a live execution; 200 for changes applied at once."""
+    result = await container.execution_service.update_status(
+        ref, body.status, reason=body.reason, error_info=body.error_info
+    )
+    payload = StatusChangeResponse.model_validate(result.to_api()).model_dump(mode="json")
+    return JSONResponse(payload, status_code=202 if result.accepted else 200)
+
+
+@router.post(
+    "/{ref}/cancel",
+    response_model=StatusChangeResponse,
+    responses={202: {"model": StatusChangeResponse, "description": "Cancellation accepted"}, **errors(400, 404)},
+    summary="Graceful cancel",
+)
+async def cancel_execution(ref: str, container: ContainerDep, body: CancelRequest | None = None) -> JSONResponse:
+    """E5: as E4 with `cancelled`."""
+    result = await container.execution_service.cancel(ref, reason=body.reason if body is not None else None)
+    payload = StatusChangeResponse.model_validate(result.to_api()).model_dump(mode="json")
+    return JSONResponse(payload, status_code=202 if result.accepted else 200)
+
+
+@router.post("/{ref}/wait", response_model=WaitResult, responses=errors(404), summary="Block until stopped")
+async def wait_for_execution(ref: str, container: ContainerDep, body: WaitRequest | None = None) -> WaitResult:
+    """E6: returns when the execution stops, or on timeout (still 200, `completed: false`)."""
+    execution = await container.execution_service.get(ref)
+    if container.event_hub.is_closed:
+        raise EventStreamerUnavailableError("The server is shutting down.")
+    waiter = ExecutionWaiter(execution.execution_id, service=container.execution_service, hub=container.event_hub)
+    result = await waiter.wait(body.timeout if body is not None else 300.0)
+    return WaitResult.model_validate(result.to_api())
+
+
+@router.get("/{ref}/events", response_class=StreamingResponse, responses=_SSE_RESPONSES, summary="Live events")
+async def execution_events(
+    ref: str,
+    container: ContainerDep,
+    lifetime: TimeoutSeconds = 300,
+    include_messages: Annotated[QueryBool, Query()] = True,
+    last_event_id: LastEventId = None,
+) -> StreamingResponse:
+    """E7: SSE — buffered events after `Last-Event-ID`, a snapshot, live events, then `stream.end`."""
+    execution = await container.execution_service.get(ref)
+    if container.event_hub.is_closed:
+        raise EventStreamerUnavailableError("The event streamer is shut down.")
+    events = container.execution_streamer.stream(
+        execution.execution_id, timeout=lifetime, include_messages=include_messages, last_event_id=last_event_id
+    )
+    return event_stream_response(events)
+
+
+@router.get("/{ref}/dag", response_model=DAGResponse, responses=errors(404), summary="Route graph")
+async def execution_dag(ref: str, container: ContainerDep) -> DAGResponse:
+    """E8: the route graph of the execution's snapshot."""
+    return DAGResponse.model_validate((await container.execution_service.dag(ref)).to_api())
+
+
+@router.get("/{ref}/stats", response_model=ExecutionStats, responses=errors(404), summary="Execution stats")
+async def execution_stats(ref: str, container: ContainerDep) -> ExecutionStats:
+    """E9: counters and per-adapter stats."""
+    return ExecutionStats.model_validate((await container.execution_service.stats(ref)).to_api())
+
+
+@router.get("/{ref}/routes", response_model=ExecutionRoutesResponse, responses=errors(404), summary="Routes")
+async def execution_routes(ref: str, container: ContainerDep) -> ExecutionRoutesResponse:
+    """E10: every route of the execution in declaration order."""
+    execution = await container.execution_service.get(ref)
+    routes = await container.execution_service.routes(execution.execution_id)
+    return ExecutionRoutesResponse.model_validate(
+        {"execution_id": execution.execution_id, "routes": [route.to_api() for route in routes]}
+    )
+
+
+@router.get("/{ref}/lineage", response_model=ExecutionLineageResponse, responses=errors(404), summary="Lineage rows")
+async def execution_lineage(
+    ref: str,
+    container: ContainerDep,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ExecutionLineageResponse:
+    """E11: the execution's lineage rows by `started_at`, then `id`."""
+    page = await container.execution_service.lineage(ref, limit=limit, offset=offset)
+    return ExecutionLineageResponse.model_validate(page.to_api())
+
+
+async def _replay(container: ContainerDep, ref: str, request: dict[str, Any], response: Response) -> Any:
+    check_metadata_size(request.get("metadata"))
+    execution = await container.execution_service.replay(ref, request)
+    response.headers["Location"] = f"{API_PREFIX}/executions/{execution.execution_id}"
+    return ExecutionReplayResponse.model_validate(execution.to_api(include_replay=True))
+
+
+@router.post(
+    "/{ref}/replay",
+    status_code=201,
+    response_model=ExecutionReplayResponse,
+    responses=errors(400, 404, 409, 429),
+    summary="Replay stored stage output",
+)
+async def replay_execution(
+    ref: str, body: ReplayRequest, container: ContainerDep, response: Response
+) -> ExecutionReplayResponse:
+    """E12: replay the stored outputs of one stage of `{ref}` into a new execution."""
+    result: ExecutionReplayResponse = await _replay(container, ref, body.model_dump(), response)
+    return result
+
+
+@router.get("/{ref}/replays", response_model=ExecutionListResponse, responses=errors(404), summary="Child replays")
+async def execution_replays(
+    ref: str,
+    container: ContainerDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ExecutionListResponse:
+    """E13: executions whose parent is `{ref}`, newest first."""
+    page = await container.execution_service.replays(ref, limit=limit, offset=offset)
+    return ExecutionListResponse(
+        **page_fields(total=page.total, limit=limit, offset=offset, count=len(page.items)),
+        executions=[_summary(execution) for execution in page.items],
+    )
+
+
+@router.get(
+    "/{ref}/storage-stream", response_class=StreamingResponse, responses=_SSE_RESPONSES, summary="Storage writes"
+)
+async def execution_storage_stream(
+    ref: str,
+    container: ContainerDep,
+    route_id: str | None = None,
+    stage: str | None = None,
+    path: str | None = None,
+    extension: str | None = None,
+    lifetime: TimeoutSeconds = 300,
+    keep_open: Annotated[QueryBool, Query()] = False,
+    last_event_id: LastEventId = None,
+) -> StreamingResponse:
+    """E14: S4 with `execution_id` fixed to `{ref}`."""
+    return await storage_event_stream(
+        container,
+        [ref],
+        route_id=route_id,
+        stage=stage,
+        path=path,
+        extension=extension,
+        lifetime=lifetime,
+        keep_open=keep_open,
+        last_event_id=last_event_id,
+    )
+
+
+@replay_router.post(
+    "",
+    status_code=201,
+    response_model=ExecutionReplayResponse,
+    responses=errors(400, 404, 409, 429),
+    summary="Detached cross-pipeline replay",
+)
+async def detached_replay(
+    body: CrossPipelineReplayRequest, container: ContainerDep, response: Response
+) -> ExecutionReplayResponse:
+    """R1: E12 in cross-pipeline mode with the source taken from the body."""
+    request = body.model_dump(exclude={"from_execution_id"})
+    result: ExecutionReplayResponse = await _replay(container, body.from_execution_id, request, response)
+    return result
