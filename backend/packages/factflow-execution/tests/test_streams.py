@@ -249,3 +249,40 @@ async def test_storage_stream_rejects_too_many_executions(hub: ExecutionEventHub
         await anext(streamer.stream([f"id-{n}" for n in range(21)]))
     with pytest.raises(ValueError, match="1 to 20"):
         await anext(streamer.stream([]))
+
+
+async def test_overflow_drops_oldest_then_sends_a_fresh_snapshot(
+    hub: ExecutionEventHub, reader: object, execution_repo: PipelineExecutionRepository, make_execution: MakeExecution
+) -> None:
+    execution = await execution_repo.insert(make_execution())
+    streamer = ExecutionEventStreamer(hub, reader, queue_size=2)  # type: ignore[arg-type]
+    events = streamer.stream(execution.execution_id, timeout=30)
+    assert (await anext(events)).event == "execution.snapshot"
+    for index in range(5):
+        hub.emit(execution.execution_id, "route.state", {"n": index})
+    head = [await anext(events) for _ in range(3)]
+    assert [(e.event, e.data.get("n")) for e in head] == [
+        ("route.state", 3),
+        ("route.state", 4),
+        ("execution.snapshot", None),
+    ]
+    await _finish(execution_repo, hub, execution.execution_id, "completed")
+    assert [e.event async for e in events] == ["execution.status", "stream.end"]
+
+
+async def test_storage_stream_announces_a_finish_lost_to_overflow(
+    hub: ExecutionEventHub, reader: object, execution_repo: PipelineExecutionRepository, make_execution: MakeExecution
+) -> None:
+    execution_id = (await execution_repo.insert(make_execution())).execution_id
+    streamer = StorageEventStreamer(hub, reader, queue_size=1)  # type: ignore[arg-type]
+    events = streamer.stream([execution_id], timeout=30)
+    first = asyncio.ensure_future(anext(events))
+    await _subscribed(hub, execution_id)
+    assert await execution_repo.finish(execution_id, "completed")
+    hub.finish(execution_id, status="completed", previous_status="running")
+    # Overflow after the finish pushes execution.finished out of the one-slot queue.
+    _written(hub, execution_id, f"executions/{execution_id}/first/echo/late.json")
+    received = [await first] + [e async for e in events]
+    assert [e.event for e in received] == ["storage.object.created", "execution.finished", "stream.end"]
+    assert received[1].data["status"] == "completed"
+    assert received[2].data["reason"] == "terminal"

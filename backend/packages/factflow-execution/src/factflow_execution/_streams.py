@@ -70,16 +70,20 @@ class ExecutionEventStreamer:
 
     Order: buffered events newer than `last_event_id`, a fresh `execution.snapshot`, live
     events, then `stream.end` (`terminal` when the execution stops — at once if it already
-    had —, `timeout`, `shutdown`, or `error` after an `error` event).
+    had —, `timeout`, `shutdown`, or `error` after an `error` event). A slow client whose queue
+    overflowed loses the oldest events and gets a fresh `execution.snapshot` that restores the
+    absolute counters.
 
     Args:
         hub: The event hub.
         reader: The execution service (rows and snapshots).
+        queue_size: Live events held for a slow client before the oldest are dropped.
     """
 
-    def __init__(self, hub: ExecutionEventHub, reader: ExecutionReader) -> None:
+    def __init__(self, hub: ExecutionEventHub, reader: ExecutionReader, *, queue_size: int = 1_000) -> None:
         self._hub = hub
         self._reader = reader
+        self._queue_size = queue_size
 
     async def stream(
         self,
@@ -118,7 +122,7 @@ class ExecutionEventStreamer:
         include_messages: bool,
         last_event_id: str | None,
     ) -> AsyncGenerator[StreamEvent, None]:
-        with self._hub.subscribe([execution_id], kinds=_EXECUTION) as subscription:
+        with self._hub.subscribe([execution_id], kinds=_EXECUTION, max_queue=self._queue_size) as subscription:
             deadline = _Deadline(lifetime)
             newest = last_event_id or ""
             if last_event_id:
@@ -139,26 +143,50 @@ class ExecutionEventStreamer:
             if execution.is_stopped:
                 yield self._end(execution_id, "terminal", status)
                 return
+            dropped = 0
             while True:
-                for event in subscription.drain():
-                    if event.id <= newest:
-                        continue  # already sent from the buffer
-                    if event.event == "execution.status":
-                        status = event.data.get("status") or status
-                    if self._wanted(event, include_messages):
-                        yield event
-                end = subscription.ended(execution_id)
-                if end is not None:
-                    yield self._end(execution_id, end.reason, end.status)
+                batch = [event for event in subscription.drain() if event.id > newest]  # newer than the buffer
+                if batch:
+                    for event in batch:
+                        if event.event == "execution.status":
+                            status = event.data.get("status") or status
+                        if self._wanted(event, include_messages):
+                            yield event
+                    continue  # drain what arrived while the client was reading, before any end
+                if subscription.dropped > dropped:
+                    dropped = subscription.dropped
+                    refreshed = await self._snapshot(execution_id)
+                    if refreshed is not None:
+                        yield refreshed
+                    continue
+                final = await self._final_event(subscription, execution_id, deadline, status)
+                if final is not None:
+                    yield final
                     return
-                if subscription.shutdown_reason is not None:
-                    yield self._end(execution_id, "shutdown", status)
-                    return
-                remaining = deadline.remaining()
-                if remaining is not None and remaining <= 0:
-                    yield self._end(execution_id, "timeout", await self._current_status(execution_id, status))
-                    return
-                await subscription.wait(remaining)
+                await subscription.wait(deadline.remaining())
+
+    async def _final_event(
+        self, subscription: HubSubscription, execution_id: str, deadline: _Deadline, status: str | None
+    ) -> StreamEvent | None:
+        """`stream.end` when the execution ended, the hub shut down or the lifetime is over; else None."""
+        end = subscription.ended(execution_id)
+        if end is not None:
+            return self._end(execution_id, end.reason, end.status)
+        if subscription.shutdown_reason is not None:
+            return self._end(execution_id, "shutdown", status)
+        remaining = deadline.remaining()
+        if remaining is not None and remaining <= 0:
+            return self._end(execution_id, "timeout", await self._current_status(execution_id, status))
+        return None
+
+    async def _snapshot(self, execution_id: str) -> StreamEvent | None:
+        try:
+            execution = await self._reader.get(execution_id)
+            data = await self._reader.event_snapshot(execution)
+        except FactflowError as exc:
+            logger.warning("Could not refresh the snapshot of execution %r: %s", execution_id, exc)
+            return None
+        return self._hub.make_event(execution_id, "execution.snapshot", data)
 
     async def _current_status(self, execution_id: str, fallback: str | None) -> str | None:
         try:
@@ -204,11 +232,15 @@ class StorageEventStreamer:
     Args:
         hub: The event hub.
         reader: The execution service (rows).
+        queue_size: Live events held for a slow client before the oldest are dropped.
     """
 
-    def __init__(self, hub: ExecutionEventHub, reader: ExecutionReader) -> None:
+    def __init__(
+        self, hub: ExecutionEventHub, reader: ExecutionReader, *, queue_size: int = STORAGE_SUBSCRIBER_QUEUE_SIZE
+    ) -> None:
         self._hub = hub
         self._reader = reader
+        self._queue_size = queue_size
 
     async def stream(
         self,
@@ -272,7 +304,7 @@ class StorageEventStreamer:
         keep_open: bool,
         last_event_id: str | None,
     ) -> AsyncGenerator[StreamEvent, None]:
-        with self._hub.subscribe(ids, kinds=_STORAGE, max_queue=STORAGE_SUBSCRIBER_QUEUE_SIZE) as subscription:
+        with self._hub.subscribe(ids, kinds=_STORAGE, max_queue=self._queue_size) as subscription:
             deadline = _Deadline(lifetime)
             state = _StorageStreamState(ids, newest=last_event_id or "")
             if last_event_id:
@@ -291,9 +323,12 @@ class StorageEventStreamer:
                 yield self._end(ids, "error", state.statuses)
                 return
             while True:
-                for event in self._live(subscription, state):
-                    if self._matches(event, filters):
-                        yield event
+                batch = self._live(subscription, state)
+                if batch:
+                    for event in batch:
+                        if self._matches(event, filters):
+                            yield event
+                    continue  # drain what arrived while the client was reading, before any end
                 if not keep_open and state.all_finished:
                     ends = [subscription.ended(execution_id) for execution_id in ids]
                     shutdown = any(end is not None and end.reason == "shutdown" for end in ends)
