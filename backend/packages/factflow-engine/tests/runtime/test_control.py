@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,12 @@ routes:
       - type: passthrough
 init_message: {route: split, payload: {items: [1, 2, 3, 4, 5, 6]}}
 """
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[PipelineHarness]:
+    async with PipelineHarness(workdir=tmp_path) as running:
+        yield running
 
 
 def _runtime_tasks(execution_id: str) -> list[asyncio.Task[Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,12 @@ routes:
         config: {times: 3}
 init_message: {route: work, payload: {x: 1}}
 """
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[PipelineHarness]:
+    async with PipelineHarness(workdir=tmp_path) as running:
+        yield running
 
 
 async def test_open_breaker_defers_without_using_retries(harness: PipelineHarness) -> None:

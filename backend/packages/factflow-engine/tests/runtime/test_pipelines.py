@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -41,6 +43,12 @@ init_message:
   route: ingest
   payload: {batch: b1}
 """
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[PipelineHarness]:
+    async with PipelineHarness(workdir=tmp_path) as running:
+        yield running
 
 
 async def test_fan_out_to_100_messages_across_three_routes(harness: PipelineHarness) -> None:
