@@ -79,8 +79,11 @@ async def test_cancel_mid_run(harness: PipelineHarness) -> None:
 
 async def test_shutdown_interrupts_and_cancels_rows(harness: PipelineHarness) -> None:
     execution = await harness.start(SLOW)
+    reserved = harness.manager.reserve("0190a000-0000-7000-8000-0000000000fe")
     await harness.events.wait_count("stage.processing", 3, lambda event: event["route_id"] == "slow")
     await harness.manager.shutdown(0.05)
+    with pytest.raises(ExecutionStartError):  # its slot was given back at shutdown
+        await harness.manager.start(reserved, {}, callbacks=harness.callbacks)
     status, _, counts = harness.callbacks.stopped[execution.execution_id]
     assert status == "interrupted"
     assert counts["in_flight"] == 6  # nothing acked: the six messages stay for recovery

@@ -217,9 +217,7 @@ class OrchestratorManager:
             ExecutionStartError: the manager is shutting down.
         """
         if self._closing:
-            raise ExecutionStartError(
-                "The orchestrator manager is shutting down.", context={"execution_id": execution_id}
-            )
+            raise _shutting_down(execution_id)
         if execution_id in self._slots:
             raise ValueError(f"Execution {execution_id!r} already holds a slot.")
         if len(self._slots) + len(self._waiters) >= self.max_concurrent_executions:
@@ -232,9 +230,7 @@ class OrchestratorManager:
     async def reserve_when_free(self, execution_id: str) -> ExecutionReservation:
         """Wait for a slot; waiters get freed slots before new `reserve()` calls (recovery backlog)."""
         if self._closing:
-            raise ExecutionStartError(
-                "The orchestrator manager is shutting down.", context={"execution_id": execution_id}
-            )
+            raise _shutting_down(execution_id)
         if not self._waiters and len(self._slots) < self.max_concurrent_executions:
             return self._take(execution_id)
         waiter: asyncio.Future[ExecutionReservation] = asyncio.get_running_loop().create_future()
@@ -304,14 +300,12 @@ class OrchestratorManager:
                 was called and the slot is free again.
         """
         execution_id = reservation.execution_id
+        if self._closing:
+            reservation.release()
+            raise _shutting_down(execution_id)
         slot = self._slots.get(execution_id)
         if slot is None or slot.reservation is not reservation or reservation.started:
             raise ValueError(f"No open reservation for execution {execution_id!r}.")
-        if self._closing:
-            reservation.release()
-            raise ExecutionStartError(
-                "The orchestrator manager is shutting down.", context={"execution_id": execution_id}
-            )
         reservation.started = True
         orchestrator = PipelineOrchestrator(
             execution_id=execution_id,
