@@ -202,10 +202,21 @@ class ExecutionService:
         except BaseException:
             reservation.release()
             raise
-        await self._start(execution, reservation, skip_init=skip_init)
+        await self.start_reserved(execution, reservation, skip_init=skip_init)
         return execution
 
-    async def _start(self, execution: PipelineExecution, reservation: Any, *, skip_init: bool) -> None:
+    async def start_reserved(
+        self, execution: PipelineExecution, reservation: Any, *, skip_init: bool = False, seed: Any = None
+    ) -> None:
+        """Start an inserted `running` row on its reserved slot, with this service's callbacks.
+
+        `create` uses it; replay and recovery call it for rows they inserted or resumed (with
+        `skip_init=True` and their `seed`). Returns once the init message (if any) is published.
+
+        Raises:
+            ServiceUnavailableError: The start failed; the row is already `failed` (`start_failed`)
+                and `context.execution_id` names it.
+        """
         execution_id = execution.execution_id
         try:
             await self.manager.start(
@@ -213,9 +224,11 @@ class ExecutionService:
                 execution.config_snapshot,
                 callbacks=self._callbacks,
                 skip_init=skip_init,
+                seed=seed,
                 root_correlation_id=execution.root_correlation_id,
                 init_payload=execution.init_payload,
                 config_id=execution.config_id,
+                replay_batch_id=execution.replay_batch_id,
                 source=str(execution.source),
             )
         except ServiceUnavailableError as exc:
