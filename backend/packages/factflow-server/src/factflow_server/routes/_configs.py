@@ -11,7 +11,7 @@ from factflow_execution import UNSET, ConfigSourceType, PipelineConfig
 
 from .._deps import ContainerDep
 from .._params import ExecutionSourceHeader, QueryBool, Tag, check_metadata_size, source_of
-from ..schemas._common import ValidationReportModel
+from ..schemas._common import ValidationReport
 from ..schemas._configs import (
     ConfigCreateRequest,
     ConfigListResponse,
@@ -76,11 +76,11 @@ async def list_configs(
     )
 
 
-@router.post("/validate", response_model=ValidationReportModel, summary="Validate without storing")
-async def validate_config(body: ConfigValidateRequest, container: ContainerDep) -> ValidationReportModel:
+@router.post("/validate", response_model=ValidationReport, summary="Validate without storing")
+async def validate_config(body: ConfigValidateRequest, container: ContainerDep) -> ValidationReport:
     """C6: the validation report of any YAML string (unparseable or oversized YAML included)."""
     report = await container.config_service.validate(body.config_yaml)
-    return ValidationReportModel.model_validate(report.to_dict())
+    return ValidationReport.model_validate(report.to_dict())
 
 
 @router.get("/{config_id}", response_model=PipelineConfigDetailResponse, responses=errors(404), summary="Config detail")

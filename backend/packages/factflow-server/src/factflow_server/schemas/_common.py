@@ -11,8 +11,8 @@ __all__ = (
     "ErrorItem",
     "ErrorResponse",
     "Timestamp",
-    "ValidationIssueModel",
-    "ValidationReportModel",
+    "ValidationIssue",
+    "ValidationReport",
     "format_timestamp",
     "utc_now",
 )
@@ -49,7 +49,7 @@ class ErrorItem(_Response):
     """Stable pydantic error type, e.g. `missing`, `extra_forbidden`."""
 
 
-class ValidationIssueModel(_Response):
+class ValidationIssue(_Response):
     """One finding of the pipeline validator (api.md §3 ValidationIssue)."""
 
     severity: str
@@ -68,10 +68,8 @@ class ValidationIssueModel(_Response):
     """A deterministic fix."""
 
 
-class ValidationReportModel(_Response):
+class ValidationReport(_Response):
     """All findings for one document (api.md §3 ValidationReport)."""
-
-    model_config = ConfigDict(title="ValidationReport", extra="forbid")
 
     is_valid: bool
     """True iff there are no errors; warnings never invalidate."""
@@ -79,7 +77,7 @@ class ValidationReportModel(_Response):
     """Number of errors."""
     warning_count: int
     """Number of warnings."""
-    issues: list[ValidationIssueModel]
+    issues: list[ValidationIssue]
     """Errors first, then warnings, each group by source position, then code."""
 
 
@@ -96,7 +94,7 @@ class ErrorResponse(_Response):
     """When the error was produced."""
     errors: list[ErrorItem] | None = None
     """Field errors (422 only)."""
-    validation_report: ValidationReportModel | None = None
+    validation_report: ValidationReport | None = None
     """The validator's report (`yaml_parse_error`, `config_invalid`)."""
     context: dict[str, Any] | None = Field(default=None)
     """Structured facts, e.g. `candidates`, `execution_id`."""

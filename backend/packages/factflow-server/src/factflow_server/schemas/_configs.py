@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._common import Timestamp, ValidationReportModel
+from ._common import Timestamp, ValidationReport
 
 __all__ = (
     "ConfigCreateRequest",
@@ -44,7 +44,7 @@ class PipelineConfigResponse(BaseModel):
     """False after C5."""
     created_at: Timestamp
     updated_at: Timestamp
-    validation_report: ValidationReportModel
+    validation_report: ValidationReport
     """Recomputed on every read against the server's current adapter registry."""
     is_runnable: bool
     """`is_active` and no validation errors."""
