@@ -94,6 +94,20 @@ async def test_shutdown_interrupts_and_cancels_rows(harness: PipelineHarness) ->
         harness.manager.reserve("0190a000-0000-7000-8000-0000000000ff")
 
 
+async def test_shutdown_drains_running_deliveries_within_the_grace(harness: PipelineHarness) -> None:
+    execution = await harness.start(SLOW.replace("ms: 30000", "ms: 300"))
+    await harness.events.wait_count("stage.processing", 3, lambda event: event["route_id"] == "slow")
+    await harness.manager.shutdown(10)
+    status, _, counts = harness.callbacks.stopped[execution.execution_id]
+    assert status == "interrupted"
+    # The three running deliveries finished their whole chain and were acked; three wait unread.
+    assert (counts["handled"], counts["in_flight"]) == (4, 3)
+    result = await execution.wait(5)
+    assert len(result.rows(route_id="slow", adapter_index=0, status="completed")) == 3
+    assert len(result.outputs("slow", "passthrough")) == 3
+    assert result.rows(status="cancelled") == []
+
+
 PAUSE = """
 version: "1.0"
 routes:

@@ -586,7 +586,9 @@ class PipelineOrchestrator:
     async def _finish(self, status: FinalStatus, error_info: dict[str, Any] | None, grace: float | None) -> None:
         self.phase = "stopping"
         try:
-            if status in ("cancelled", "interrupted"):
+            if status == "cancelled":
+                # Cancelling stops every branch at its next step; a shutdown (`interrupted`)
+                # instead lets running deliveries drain for the grace period.
                 self.runtime.cancelling.set()
             for processor in self.processors.values():
                 processor.pause_reading()
@@ -596,6 +598,7 @@ class PipelineOrchestrator:
                 await asyncio.wait({seed_task})
             stop_grace = grace if status in ("cancelled", "interrupted") else _FINISH_GRACE_SECONDS
             await self._stop_everything(stop_grace)
+            self.runtime.cancelling.set()
             if status == "cancelled":
                 await self._purge_queues()
         except Exception:
