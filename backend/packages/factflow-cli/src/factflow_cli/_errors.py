@@ -45,6 +45,11 @@ class CliError(Exception):
         self.correlation_id = correlation_id
 
     @property
+    def notes(self) -> list[str]:
+        """Lines printed under the error in table mode."""
+        return []
+
+    @property
     def hint(self) -> str | None:
         """A line printed under the error in table mode."""
         return _TOKEN_HINT if self.status == 401 else None
@@ -78,6 +83,31 @@ class ApiError(CliError):
             correlation_id=correlation_id,
         )
         self.body: dict[str, Any] = dict(body or {})
+
+    @property
+    def notes(self) -> list[str]:
+        """Lines printed under the error in table mode: the issues of a validation report, candidates."""
+        lines: list[str] = []
+        report = self.body.get("validation_report")
+        if isinstance(report, Mapping):
+            for issue in report.get("issues") or []:
+                if isinstance(issue, Mapping):
+                    where = f" {issue['path']}" if issue.get("path") else ""
+                    line = f" (line {issue['line']})" if issue.get("line") else ""
+                    head = f"{issue.get('severity', '')} {issue.get('code', '')}"
+                    lines.append(f"  {head}{where}{line}: {issue.get('message', '')}")
+        context = self.body.get("context")
+        if isinstance(context, Mapping) and isinstance(context.get("candidates"), list) and context["candidates"]:
+            lines.append("  candidates: " + ", ".join(str(candidate) for candidate in context["candidates"]))
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        fields = super().to_dict()
+        # The report and context are what a script needs to act on the error (issues, candidates).
+        for extra in ("validation_report", "context"):
+            if self.body.get(extra) is not None:
+                fields[extra] = self.body[extra]
+        return fields
 
     @classmethod
     def from_response(
@@ -120,5 +150,7 @@ def print_error(error: CliError, mode: OutputMode) -> None:
     color = False if os.environ.get("NO_COLOR") else None
     text = _text(error)
     click.echo(click.style("error:", fg="red", bold=True) + text[len("error:") :], err=True, color=color)
+    for note in error.notes:
+        click.echo(note, err=True, color=color)
     if error.hint:
         click.echo(error.hint, err=True, color=color)

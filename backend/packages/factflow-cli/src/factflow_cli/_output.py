@@ -17,6 +17,7 @@ import click
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
+    from rich.panel import Panel
     from rich.table import Table
 
 __all__ = (
@@ -24,11 +25,16 @@ __all__ = (
     "OutputMode",
     "detect_mode",
     "dump_json",
+    "format_count",
     "format_duration_ms",
+    "format_flag",
+    "format_json_inline",
     "format_size",
     "format_time",
+    "make_panel",
     "make_table",
     "paging_footer",
+    "print_line",
     "print_json",
     "print_renderable",
     "stderr_console",
@@ -176,7 +182,57 @@ def _column_widths(columns: Sequence[Column], widest: Sequence[int], available: 
     return widths
 
 
+def make_panel(rows: Iterable[tuple[str, object]], *, title: str | None = None) -> Panel:
+    """A boxed `LABEL  value` panel (one row per field), as the detail views of cli.md show.
+
+    Values are printed with `str` (`None` as empty) or kept as rich renderables; long values wrap
+    rather than being cut, so ids and keys stay whole.
+    """
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table.grid(padding=(0, _GAP))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for label, value in rows:
+        grid.add_row(label, value if isinstance(value, Text) else Text("" if value is None else str(value)))
+    return Panel(grid, title=title, title_align="left", expand=False)
+
+
+def print_line(text: str) -> None:
+    """Print one plain line of table-mode output on stdout."""
+    click.echo(text)
+
+
 # ---------------------------------------------------------------- table formats
+
+
+def format_flag(value: object) -> str:
+    """`yes`/`no` for booleans, empty for None."""
+    if value is None:
+        return ""
+    return "yes" if value else "no"
+
+
+def format_count(value: object) -> str:
+    """An integer with thousands separators (`1,204`); empty for None."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{int(value):,}" if value.is_integer() else f"{value:,.2f}"
+    return str(value)
+
+
+def format_json_inline(value: object) -> str:
+    """A compact one-line JSON rendering (conditions, small objects); empty for None."""
+    if value is None:
+        return ""
+    return json.dumps(value, separators=(", ", ": "), ensure_ascii=False)
 
 
 def format_time(value: str | datetime | None) -> str:

@@ -19,7 +19,13 @@ from ._exit_codes import ExitCode
 from ._output import OUTPUT_MODES, OutputMode, detect_mode
 from ._state import DEFAULT_SERVER_URL, CliState
 from ._version import cli_version
+from .commands.adapter import adapter
 from .commands.config import config
+from .commands.execution import execution
+from .commands.lineage import lineage
+from .commands.pipeline import pipeline
+from .commands.storage import storage
+from .commands.system import system
 
 __all__ = ("cli", "main")
 
@@ -85,7 +91,8 @@ def cli(ctx: click.Context, server: str, token: str | None, timeout: float | Non
     ctx.obj = CliState(server=server, token=token or None, timeout=timeout, output=output)
 
 
-cli.add_command(config)
+for _group in (config, execution, pipeline, storage, lineage, system, adapter):
+    cli.add_command(_group)
 
 
 class _LevelPrefixFormatter(logging.Formatter):
