@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from factflow_infra.storage import FilesystemStorageProvider
-from factflow_server.testing import RunningServer, assert_error
+from factflow_server.testing import RunningServer, assert_error, run_config, store_config, wait_execution
 
 
 def _write(server: RunningServer, objects: dict[str, tuple[bytes, dict[str, Any] | None, str]]) -> None:
@@ -147,3 +147,80 @@ def test_metadata_without_sidecar_has_basic_facts(seeded: RunningServer, client:
     raw = client.get("/api/v1/storage/objects/raw/plain.txt")
     assert raw.content == b"xyz" and "etag" not in raw.headers
     assert_error(client.get("/api/v1/storage/objects/docs/nope/metadata"), 404, "object_not_found")
+
+
+@pytest.fixture(scope="module")
+def demo_run(seeded: RunningServer, demo_yaml: str) -> dict[str, Any]:
+    with seeded.client() as client:
+        execution = run_config(client, store_config(client, demo_yaml, name="storage-demo"), tag="storage-demo")
+        wait_execution(client, execution["id"])
+        detail: dict[str, Any] = client.get(f"/api/v1/executions/{execution['id']}").json()
+        return detail
+
+
+def test_identity_filters_on_stage_outputs(client: httpx.Client, demo_run: dict[str, Any]) -> None:
+    execution_id = demo_run["id"]
+    everything = client.get(
+        "/api/v1/storage/objects", params={"execution_id": "storage-demo", "include_metadata": "false"}
+    ).json()
+    keys = [item["key"] for item in everything["objects"]]
+    assert everything["total"] == 16 and all(key.startswith(f"executions/{execution_id}/") for key in keys)
+    assert any(key.endswith(".fanout.json") for key in keys)
+    pricing = client.get(
+        "/api/v1/storage/objects", params={"execution_id": execution_id, "route_id": "pricing", "stage": "bulk_flag"}
+    ).json()
+    assert pricing["total"] == 2  # only the bulk items ran the stage
+    meta = pricing["objects"][0]["metadata"]
+    assert (meta["execution_id"], meta["route_id"], meta["stage"], meta["kind"]) == (
+        execution_id,
+        "pricing",
+        "bulk_flag",
+        "stage_output",
+    )
+    assert meta["adapter_name"] == "set_fields" and meta["adapter_index"] == 1
+    assert meta["config_id"] == demo_run["config_id"] and meta["custom"] == {}
+    root = demo_run["root_correlation_id"]
+    mine = client.get("/api/v1/storage/objects", params={"execution_id": execution_id, "correlation_id": root}).json()
+    assert {item["key"].rsplit("/", 1)[-1] for item in mine["objects"]} == {
+        f"{root}.json",
+        f"{root}.fanout.json",
+    }
+    by_route_only = client.get("/api/v1/storage/objects", params={"route_id": "review"}).json()
+    assert by_route_only["total"] == 2
+
+
+def test_folder_view_with_execution_info(client: httpx.Client, demo_run: dict[str, Any]) -> None:
+    body = client.get(
+        "/api/v1/storage/objects",
+        params={"prefix": "executions/", "delimiter": "/", "include_execution_info": "true"},
+    ).json()
+    assert f"executions/{demo_run['id']}/" in body["common_prefixes"]
+    info = next(item for item in body["execution_prefixes"] if item["execution_id"] == demo_run["id"])
+    assert info == {
+        "prefix": f"executions/{demo_run['id']}/",
+        "execution_id": demo_run["id"],
+        "status": "completed",
+        "config_id": demo_run["config_id"],
+        "config_name": "storage-demo",
+        "tag": "storage-demo",
+        "started_at": demo_run["started_at"],
+    }
+    routes = client.get(
+        "/api/v1/storage/objects", params={"prefix": f"executions/{demo_run['id']}/", "delimiter": "/"}
+    ).json()
+    assert routes["common_prefixes"] == [
+        f"executions/{demo_run['id']}/intake/",
+        f"executions/{demo_run['id']}/pricing/",
+        f"executions/{demo_run['id']}/review/",
+    ]
+    assert routes["execution_prefixes"] == []
+
+
+def test_stage_output_bytes(client: httpx.Client, demo_run: dict[str, Any]) -> None:
+    listing = client.get(
+        "/api/v1/storage/objects", params={"execution_id": demo_run["id"], "route_id": "review"}
+    ).json()
+    key = listing["objects"][0]["key"]
+    body = client.get(f"/api/v1/storage/objects/{key}").json()
+    assert body["review"] == {"required": True, "queue": "operations"}
+    assert body["bulk"] is True and body["order_id"] == "ORD-1001"
