@@ -5,7 +5,15 @@ from __future__ import annotations
 from ._accounting import CompletionAccountant, MessageCounts
 from ._backpressure import AdaptiveLimiter, AimdDecision, BackpressureController
 from ._circuit_breaker import AdapterCircuitMetrics, CircuitBreaker, CircuitState, CircuitStats
-from ._context import AdapterFactory, AdapterSlot, ExecutionRuntime, LineageLookup, LineageSink, RuntimeOptions
+from ._context import (
+    AdapterFactory,
+    AdapterSlot,
+    ExecutionRuntime,
+    LineageLookup,
+    LineageSink,
+    RuntimeDependencies,
+    RuntimeOptions,
+)
 from ._delivery import DeadLetterReason, RouteExecutionCounts
 from ._errors import CircuitOpenError, ExecutionStartError, TooManyConcurrentExecutionsError
 from ._events import PROGRESS_INTERVAL_SECONDS, EventEmitter, ProgressReporter
@@ -27,7 +35,7 @@ from ._metrics import (
     RouteMetrics,
     StorageTotals,
 )
-from ._orchestrator import OrchestratorPhase, PipelineOrchestrator, RuntimeDependencies
+from ._orchestrator import OrchestratorPhase, PipelineOrchestrator
 from ._retry import JITTER_RANGE, retry_delay
 from ._route import ReactiveRouteProcessor, RouteRuntimeStatus, RouteState
 from ._scoped_queue import ExecutionScopedQueue, scoped_queue_name, scoped_queue_prefix

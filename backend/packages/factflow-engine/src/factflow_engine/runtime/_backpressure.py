@@ -9,9 +9,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from factflow_engine.config import BackpressureConfig
+from factflow_engine.config import BackpressureConfig, PipelineGlobalConfig
 
-__all__ = ("AdaptiveLimiter", "AimdDecision", "BackpressureController")
+__all__ = ("AdaptiveLimiter", "AimdDecision", "BackpressureController", "pressure_queues")
 
 logger = logging.getLogger(__name__)
 
@@ -197,3 +197,38 @@ class BackpressureController:
             except Exception:  # observers never break processing
                 logger.exception("Backpressure observer failed")
         return not self._above_high_water
+
+
+def pressure_queues(config: PipelineGlobalConfig, route_id: str) -> list[tuple[str, str]]:
+    """`(queue, subscription)` of the consumed outbound queues that count toward `route_id`'s pressure.
+
+    Queues whose consumer leads back into a cycle through `route_id` are left out: their depth
+    partly waits on the route itself, and counting it could pause the route for good.
+    """
+    consumed = config.consumed_queues()
+    edges = {
+        source: {consumed[entry.queue_name] for entry in route.outbound if entry.queue_name in consumed}
+        for source, route in config.routes.items()
+    }
+
+    def reaches(start: str, target: str) -> bool:
+        seen: set[str] = set()
+        stack = [start]
+        while stack:
+            node = stack.pop()
+            if node == target:
+                return True
+            if node in seen:
+                continue
+            seen.add(node)
+            stack.extend(edges.get(node, ()))
+        return False
+
+    queues: list[tuple[str, str]] = []
+    for entry in config.routes[route_id].outbound:
+        consumer = consumed.get(entry.queue_name)
+        if consumer is None or reaches(consumer, route_id):
+            continue
+        consumer_route = config.routes[consumer]
+        queues.append((entry.queue_name, consumer_route.inbound.subscription or consumer))
+    return queues

@@ -16,7 +16,7 @@ from typing import Any
 
 from factflow_engine.conditions import evaluate_condition
 from factflow_engine.config import ProcessorConfig, RouteConfig
-from factflow_foundation import StagePaths, derive_message_id
+from factflow_foundation import StagePaths
 from factflow_lineage import LineageRecord, StageInvocation, build_error_info
 from factflow_protocols import (
     AdapterResult,
@@ -29,7 +29,7 @@ from factflow_protocols import (
     utc_now_rfc3339,
 )
 
-from ..storage import StageStorageResult, StorageBackendAdapter, StorageBackoff, WriteProvenance
+from ..storage import StorageBackoff
 from ._backpressure import AdaptiveLimiter, BackpressureController
 from ._circuit_breaker import CircuitBreaker
 from ._context import AdapterSlot, ExecutionRuntime
@@ -47,6 +47,7 @@ from ._delivery import (
 from ._errors import CircuitOpenError
 from ._gates import FanoutBudget
 from ._metrics import RouteCounters
+from ._outputs import check_result, store_outputs
 from ._resume import ResumeWalk
 from ._retry import retry_delay
 
@@ -54,9 +55,6 @@ __all__ = ("ChainRunner",)
 
 logger = logging.getLogger(__name__)
 adapter_logger = logging.getLogger("factflow.adapter")
-
-_STORAGE_WRITE_CONCURRENCY = 16
-"""Child outputs of one fan-out written at once."""
 
 
 class ChainRunner:
@@ -426,14 +424,20 @@ class ChainRunner:
             lineage.complete(row, result if isinstance(result, AdapterResult) else None, duration_ms=active * 1000.0)
             return None
         try:
-            message, children, bodies = self._check_result(branch, slot, result)
+            outputs = check_result(
+                result,
+                message_id=branch.message_id,
+                route_id=self.route_id,
+                slot=slot,
+                max_bytes=self.runtime.options.max_message_bytes,
+            )
         except BadOutput as exc:
             await self._dead_letter(delivery, branch, slot, payload, row, exc, exc.reason, active)
             return None
         assert isinstance(result, AdapterResult)
         storage_started = time.perf_counter()
         try:
-            storage_key = await self._store(delivery, branch, slot, row, result, message, children, bodies)
+            storage_key = await store_outputs(delivery, branch, slot, row, result, outputs)
         except ValueError as exc:  # sidecar fields (storage_metadata) that JSON cannot express
             await self._dead_letter(delivery, branch, slot, payload, row, exc, "output_not_serializable", active)
             return None
@@ -442,102 +446,7 @@ class ChainRunner:
         metadata = branch.metadata
         if result.metadata:
             metadata = {**metadata, **carried_metadata(result.metadata)}
-        return Outcome(message=message, children=children, metadata=metadata)
-
-    def _check_result(
-        self, branch: Branch, slot: AdapterSlot, result: Any
-    ) -> tuple[dict[str, Any] | None, list[tuple[str, dict[str, Any]]], dict[str, bytes]]:
-        if not isinstance(result, AdapterResult):
-            raise BadOutput(
-                "output_not_serializable",
-                f"Adapter {slot.adapter_name!r} returned {type(result).__name__}, not an `AdapterResult` or None.",
-            )
-        limit = self.runtime.options.max_message_bytes
-        bodies: dict[str, bytes] = {}
-
-        def encode(message_id: str, value: Any, what: str) -> dict[str, Any]:
-            if not isinstance(value, dict):
-                raise BadOutput(
-                    "output_not_serializable",
-                    f"Adapter {slot.adapter_name!r} returned a {what} that is a {type(value).__name__}, not a mapping.",
-                )
-            try:
-                body = StorageBackendAdapter.encode(value)
-            except ValueError as exc:
-                raise BadOutput(
-                    "output_not_serializable",
-                    f"Adapter {slot.adapter_name!r} returned a {what} JSON cannot hold: {exc}",
-                ) from exc
-            if len(body) > limit:
-                raise BadOutput(
-                    "output_too_large",
-                    f"Adapter {slot.adapter_name!r} returned a {what} of {len(body)} bytes (limit {limit}).",
-                )
-            bodies[message_id] = body
-            return value
-
-        message = None if result.message is None else encode(branch.message_id, result.message, "message")
-        children: list[tuple[str, dict[str, Any]]] = []
-        for position, item in enumerate(result.emitted):
-            child_id = derive_message_id(branch.message_id, self.route_id, str(slot.index), str(position))
-            children.append((child_id, encode(child_id, item, f"emitted[{position}]")))
-        return message, children, bodies
-
-    async def _store(
-        self,
-        delivery: Delivery,
-        branch: Branch,
-        slot: AdapterSlot,
-        row: LineageRecord,
-        result: AdapterResult,
-        message: dict[str, Any] | None,
-        children: list[tuple[str, dict[str, Any]]],
-        bodies: dict[str, bytes],
-    ) -> str | None:
-        """Store children, then the continuing message, then the manifest; returns the row's key."""
-        storage = slot.storage
-        if not storage.enabled:
-            return None
-
-        def provenance(message_id: str, parent_id: str | None) -> WriteProvenance:
-            return WriteProvenance(
-                correlation_id=message_id,
-                parent_correlation_id=parent_id,
-                lineage_id=row.id,
-                replay_batch_id=delivery.replay_batch_id,
-                original_object_key=delivery.original_object_key,
-                delivery_count=delivery.delivery_count,
-            )
-
-        async def write_child(child_id: str, child_payload: dict[str, Any]) -> StageStorageResult:
-            return await storage.write_output(
-                child_payload,
-                provenance=provenance(child_id, branch.message_id),
-                storage_metadata=result.storage_metadata,
-                body=bodies[child_id],
-            )
-
-        for start in range(0, len(children), _STORAGE_WRITE_CONCURRENCY):
-            chunk = children[start : start + _STORAGE_WRITE_CONCURRENCY]
-            await asyncio.gather(*(write_child(child_id, child_payload) for child_id, child_payload in chunk))
-        key: str | None = None
-        if message is not None:
-            stored = await storage.write_output(
-                message,
-                provenance=provenance(branch.message_id, branch.parent_id),
-                storage_metadata=result.storage_metadata,
-                body=bodies[branch.message_id],
-            )
-            key = stored.key
-        if children:
-            manifest = await storage.write_manifest(
-                branch.message_id,
-                [child_id for child_id, _ in children],
-                message_continues=message is not None,
-                provenance=provenance(branch.message_id, branch.parent_id),
-            )
-            key = manifest.key
-        return key
+        return Outcome(message=outputs.message, children=outputs.children, metadata=metadata)
 
     # ------------------------------------------------------------------ dead-lettering
 

@@ -8,16 +8,18 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from factflow_engine._ports import EngineEventSink
 from factflow_engine.config import AdapterConfig, ConditionConfig, PipelineGlobalConfig
 from factflow_lineage import LineageRecord, LineageService, StageStatus
-from factflow_protocols import PipelineAdapter, StorageProtocol
+from factflow_protocols import PipelineAdapter, QueueProtocol, StorageProtocol
 
-from ..storage import StageStorageAdapter, StorageBackendAdapter
+from ..storage import StageStorageAdapter, StorageBackendAdapter, StorageCounters
 from ._accounting import CompletionAccountant
 from ._circuit_breaker import CircuitBreaker
 from ._events import EventEmitter
 from ._metrics import MetricsRegistry
 from ._scoped_queue import ExecutionScopedQueue
+from ._seed import SeedCallable
 
 __all__ = (
     "AdapterFactory",
@@ -25,6 +27,7 @@ __all__ = (
     "ExecutionRuntime",
     "LineageLookup",
     "LineageSink",
+    "RuntimeDependencies",
     "RuntimeOptions",
     "StageCountingSink",
 )
@@ -172,3 +175,20 @@ class ExecutionRuntime:
     """Set when the execution is being cancelled or stopped: no new invocation starts, waits end."""
     consumed_queues: dict[str, str] = field(default_factory=dict)
     """Normalised inbound queue → route id."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeDependencies:
+    """What the manager hands every orchestrator."""
+
+    queue: QueueProtocol
+    storage: StorageProtocol
+    adapters: AdapterFactory
+    metrics: MetricsRegistry
+    storage_counters: StorageCounters
+    options: RuntimeOptions = field(default_factory=RuntimeOptions)
+    lineage: LineageSink | None = None
+    lineage_lookup: LineageLookup | None = None
+    events: EngineEventSink | None = None
+    reconciler: SeedCallable | None = None
+    """Re-injects lost messages when the stall detector fires (implemented by factflow-replay)."""

@@ -17,7 +17,7 @@ from factflow_protocols import QueueProtocol, StorageProtocol
 from ..storage import StorageCounters
 from ._accounting import MessageCounts
 from ._circuit_breaker import AdapterCircuitMetrics
-from ._context import AdapterFactory, LineageLookup, LineageSink, RuntimeOptions
+from ._context import AdapterFactory, LineageLookup, LineageSink, RuntimeDependencies, RuntimeOptions
 from ._errors import ExecutionStartError, TooManyConcurrentExecutionsError
 from ._metrics import (
     METRICS_WINDOW_SECONDS,
@@ -34,7 +34,7 @@ from ._metrics import (
     RouteMetrics,
     StorageTotals,
 )
-from ._orchestrator import PipelineOrchestrator, RuntimeDependencies
+from ._orchestrator import PipelineOrchestrator
 from ._route import ReactiveRouteProcessor, RouteRuntimeStatus, RouteState
 from ._seed import SeedCallable
 

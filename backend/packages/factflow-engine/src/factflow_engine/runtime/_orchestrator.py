@@ -6,27 +6,26 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from factflow_engine._ports import EngineEventSink, FinalStatus, OrchestratorCallbacks
+from factflow_engine._ports import FinalStatus, OrchestratorCallbacks
 from factflow_engine.config import PipelineGlobalConfig
 from factflow_foundation import new_id
 from factflow_lineage import LineageService
-from factflow_protocols import PipelineAdapter, QueueError, QueueMessage, QueueProtocol, StorageProtocol
+from factflow_protocols import PipelineAdapter, QueueError, QueueMessage
 
-from ..storage import StorageBackendAdapter, StorageCounters
+from ..storage import StorageBackendAdapter
 from ._accounting import CompletionAccountant
-from ._context import AdapterFactory, ExecutionRuntime, LineageLookup, LineageSink, RuntimeOptions, StageCountingSink
+from ._backpressure import pressure_queues
+from ._context import ExecutionRuntime, RuntimeDependencies, StageCountingSink
 from ._errors import ExecutionStartError
 from ._events import EventEmitter, ProgressReporter
-from ._metrics import MetricsRegistry
 from ._route import ReactiveRouteProcessor, RouteRuntimeStatus
 from ._scoped_queue import ExecutionScopedQueue
 from ._seed import SeedCallable, SeedContext
 from ._tasks import run_siblings
 
-__all__ = ("OrchestratorPhase", "PipelineOrchestrator", "RuntimeDependencies")
+__all__ = ("OrchestratorPhase", "PipelineOrchestrator")
 
 logger = logging.getLogger(__name__)
 
@@ -37,54 +36,6 @@ _FINISH_GRACE_SECONDS = 5.0
 _RECHECK_INITIAL_SECONDS = 0.02
 _RESYNC_AFTER_SECONDS = 5.0
 """How long queues may hold entries while in-flight is zero before the counters are re-synced."""
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeDependencies:
-    """What the manager hands every orchestrator."""
-
-    queue: QueueProtocol
-    storage: StorageProtocol
-    adapters: AdapterFactory
-    metrics: MetricsRegistry
-    storage_counters: StorageCounters
-    options: RuntimeOptions = field(default_factory=RuntimeOptions)
-    lineage: LineageSink | None = None
-    lineage_lookup: LineageLookup | None = None
-    events: EngineEventSink | None = None
-    reconciler: SeedCallable | None = None
-    """Re-injects lost messages when the stall detector fires (implemented by factflow-replay)."""
-
-
-def _cycle_free_pressure_queues(config: PipelineGlobalConfig, route_id: str) -> list[tuple[str, str]]:
-    """Consumed outbound queues of `route_id` whose consumer cannot reach back to `route_id`."""
-    consumed = config.consumed_queues()
-    edges = {
-        source: {consumed[entry.queue_name] for entry in route.outbound if entry.queue_name in consumed}
-        for source, route in config.routes.items()
-    }
-
-    def reaches(start: str, target: str) -> bool:
-        seen: set[str] = set()
-        stack = [start]
-        while stack:
-            node = stack.pop()
-            if node == target:
-                return True
-            if node in seen:
-                continue
-            seen.add(node)
-            stack.extend(edges.get(node, ()))
-        return False
-
-    queues: list[tuple[str, str]] = []
-    for entry in config.routes[route_id].outbound:
-        consumer = consumed.get(entry.queue_name)
-        if consumer is None or reaches(consumer, route_id):
-            continue
-        consumer_route = config.routes[consumer]
-        queues.append((entry.queue_name, consumer_route.inbound.subscription or consumer))
-    return queues
 
 
 class PipelineOrchestrator:
@@ -299,7 +250,7 @@ class PipelineOrchestrator:
                 breakers=[config.breaker_for(route_id, index) for index in range(len(route.adapters))],
                 runtime=self.runtime,
                 counters=self.deps.metrics.route(route_id),
-                pressure_queues=_cycle_free_pressure_queues(config, route_id),
+                pressure_queues=pressure_queues(config, route_id),
                 paused=route_id in self._initially_paused,
                 on_lost_state=self._on_lost_state,
             )
