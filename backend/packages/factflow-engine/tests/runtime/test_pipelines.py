@@ -11,6 +11,7 @@ import pytest
 from factflow_engine.storage import RESERVED_SIDECAR_FIELDS, WRITTEN_BY
 from factflow_engine.testing import PipelineHarness
 from factflow_foundation import bytes_checksum, canonical_json, content_hash, derive_message_id
+from factflow_protocols import AdapterResult, PipelineAdapter, PipelineContext
 
 FAN_OUT = """
 version: "1.0"
@@ -318,3 +319,91 @@ async def test_invocation_timeout_is_a_retryable_failure(harness: PipelineHarnes
     assert row["error_info"]["error_type"] == "TimeoutError"
     assert row["metadata"]["attempts"] == 2
     assert result.dead_letters["dlq.work"][0].metadata["dead_letter"]["reason"] == "retries_exhausted"
+
+
+class Fork(PipelineAdapter):
+    """Continues with the message and also emits two children; drops messages marked `drop`."""
+
+    adapter_type = "fork"
+
+    async def process(self, context: PipelineContext) -> AdapterResult | None:
+        if context.message.get("drop"):
+            return None
+        return AdapterResult(
+            message={**context.message, "role": "parent"},
+            emitted=[{"role": "child", "n": 0}, {"role": "child", "n": 1}],
+            metadata={"tenant": "t1", "hop_count": 99},
+            storage_metadata={"forked": True},
+        )
+
+
+class MetaProbe(PipelineAdapter):
+    """Copies `tenant` and `hop_count` of the envelope metadata into the payload."""
+
+    adapter_type = "meta_probe"
+
+    async def process(self, context: PipelineContext) -> AdapterResult | None:
+        metadata = context.metadata
+        return AdapterResult(message={"tenant": metadata.get("tenant"), "hop": metadata.get("hop_count")})
+
+
+FORK = """
+version: "1.0"
+routes:
+  fork:
+    inbound: {queue: q.fork}
+    adapters:
+      - type: fork
+      - type: set_fields
+        config: {values: {after: true}}
+        condition: {field: role, operator: eq, value: child}
+    outbound:
+      - queue: q.children
+        condition: {field: role, operator: eq, value: child}
+      - queue: q.all
+  children:
+    inbound: {queue: q.children}
+    adapters: [{type: passthrough}]
+  all:
+    inbound: {queue: q.all}
+    adapters: [{type: meta_probe}]
+init_message: {route: fork, payload: {x: 1}}
+"""
+
+
+async def test_mid_chain_fan_out_with_continuing_parent_and_outbound_conditions(tmp_path: Path) -> None:
+    async with PipelineHarness(workdir=tmp_path, adapters={"fork": Fork, "meta_probe": MetaProbe}) as harness:
+        execution = await harness.start(FORK)
+        result = await execution.wait(20)
+        dropped = await (await harness.start(FORK, init_payload={"drop": True})).wait(20)
+    root = execution.orchestrator.root_correlation_id
+    assert root is not None
+    children = [derive_message_id(root, "fork", "0", str(i)) for i in range(2)]
+    assert result.status == "completed"
+    assert result.manifests("fork", "fork") == {
+        root: {"message_id": root, "children": children, "message_continues": True}
+    }
+    assert set(result.outputs("fork", "fork")) == {root, *children}
+    assert result.sidecar("fork", "fork", children[0])["forked"] is True
+    # The parent branch went on beside its children; the condition ran set_fields for children only.
+    assert set(result.outputs("fork", "set_fields")) == set(children)
+    assert set(result.outputs("children", "passthrough")) == set(children)
+    probed = result.outputs("all", "meta_probe")
+    assert set(probed) == {root, *children}
+    (fork_row,) = result.rows(route_id="fork", adapter_index=0)
+    assert fork_row["metadata"]["result"] == "both"
+    assert fork_row["metadata"]["emitted_count"] == 2
+    assert fork_row["storage_key"].endswith(f"/fork/fork/{root}.fanout.json")
+    skipped = result.rows(route_id="fork", adapter_index=1, correlation_id=root)
+    assert [row["stage_status"] for row in skipped] == ["skipped"]
+    assert result.message_counts["published"] == 1 + 2 + 3
+    # Adapter metadata travels with the outputs; reserved keys in it (hop_count) are ignored.
+    assert all(payload == {"tenant": "t1", "hop": 1} for payload in probed.values())
+
+    # Returning None ends the chain: a completed row with result=none, nothing stored or sent.
+    assert dropped.status == "completed"
+    (none_row,) = dropped.lineage
+    assert (none_row["stage_status"], none_row["metadata"]["result"]) == ("completed", "none")
+    assert none_row["output_hash"] is None and none_row["storage_key"] is None
+    assert dropped.objects == {}
+    assert dropped.message_counts["published"] == 1
