@@ -36,13 +36,19 @@ _ROUTERS = (
 )
 
 
-def create_app(settings: FactflowSettings, *, embedded: bool = False) -> FastAPI:
+def create_app(settings: FactflowSettings, *, embedded: bool = False, lock_key: int | None = None) -> FastAPI:
     """Build the server app for `settings` (already resolved, see `effective_settings`).
 
     The lifespan builds the service container in the start-up order of runtime.md §8 and
     tears it down in reverse; the container lives on `app.state.runtime`, one per app.
+
+    Args:
+        settings: The effective settings.
+        embedded: Announce and log the server as embedded.
+        lock_key: PostgreSQL advisory lock key for the start-up lock; only tests that run
+            several servers on one PostgreSQL server change it.
     """
-    runtime = ServerRuntime(settings=settings, embedded=embedded)
+    runtime = ServerRuntime(settings=settings, embedded=embedded, lock_key=lock_key)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -68,7 +68,11 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         await retry_startup_step("database", lambda: ping_database(engine, timeout_seconds=5), stop=stop)
         session_factory = create_session_factory(engine)
         # 4. the start-up lock; 5. migrations (SQLite always, PostgreSQL unless disabled)
-        lock = await acquire_server_lock(engine)
+        lock = await (
+            acquire_server_lock(engine)
+            if runtime.lock_key is None
+            else acquire_server_lock(engine, lock_key=runtime.lock_key)
+        )
         stack.push_async_callback(lock.release)
         if is_sqlite(engine) or settings.db_auto_migrate:
             revision = await run_migrations(engine)

@@ -21,6 +21,9 @@ class ServerRuntime:
     embedded: bool
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     container: ServiceContainer | None = None
+    lock_key: int | None = None
+    """PostgreSQL advisory lock key; None is the product key (tests running servers side by side
+    on one PostgreSQL give each its own)."""
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     """Set by the signal handler; start-up retry loops give up early when it is set."""
 

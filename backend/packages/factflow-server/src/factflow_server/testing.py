@@ -14,6 +14,7 @@ call the helpers directly:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import queue
@@ -50,6 +51,7 @@ __all__ = (
     "embedded_settings",
     "factflow_server",
     "factflow_server_factory",
+    "postgres_lock_key",
     "serve_in_thread",
 )
 
@@ -87,6 +89,11 @@ class _HermeticSettings(FactflowSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)
+
+
+def postgres_lock_key(database_url: str) -> int:
+    """A start-up lock key of its own for a test server on `database_url` (e.g. one schema)."""
+    return int(hashlib.sha256(database_url.encode("utf-8")).hexdigest()[:14], 16)
 
 
 def embedded_settings(data_dir: Path, **overrides: Any) -> FactflowSettings:
@@ -196,15 +203,17 @@ def serve_in_thread(
     embedded: bool = True,
     startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
     configure_app: Callable[[FastAPI], None] | None = None,
+    lock_key: int | None = None,
 ) -> Iterator[RunningServer]:
     """Start a real uvicorn server for `settings` on a free port; stop it on exit.
 
-    `configure_app` may add test-only routes before the server starts.
+    `configure_app` may add test-only routes before the server starts; `lock_key` gives a
+    PostgreSQL-backed server its own start-up lock (see `postgres_lock_key`).
     """
     sock = bind_socket(settings.host, settings.port)
     port = int(sock.getsockname()[1])
     settings = settings.model_copy(update={"port": port})
-    app = create_app(settings, embedded=embedded)
+    app = create_app(settings, embedded=embedded, lock_key=lock_key)
     if configure_app is not None:
         configure_app(app)
     ready = threading.Event()
