@@ -6,11 +6,10 @@ import json
 from typing import Annotated, Any
 
 from fastapi import Header, Query
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
-
-from factflow_execution import is_uuid_shaped
+from pydantic import AwareDatetime, BeforeValidator
 
 from ._errors import ApiError
+from .schemas._common import Tag
 
 __all__ = (
     "METADATA_LIMIT_BYTES",
@@ -20,6 +19,7 @@ __all__ = (
     "QueryDatetime",
     "Tag",
     "TimeoutSeconds",
+    "check_json_values",
     "check_metadata_size",
     "parse_query_bool",
     "source_of",
@@ -51,19 +51,6 @@ QueryDatetime = AwareDatetime
 """A query timestamp: RFC 3339 with any offset (naive values are refused)."""
 
 
-def _not_uuid(value: str) -> str:
-    if is_uuid_shaped(value):
-        raise ValueError("a tag must not parse as a UUID")
-    return value
-
-
-Tag = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"),
-    AfterValidator(_not_uuid),
-]
-"""An execution tag (api.md §2.2)."""
-
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID")]
 """The SSE resume header."""
 
@@ -79,11 +66,24 @@ def source_of(header: str | None) -> str:
     return "cli" if (header or "").strip().lower() == "cli" else "api"
 
 
+def check_json_values(name: str, value: Any) -> str | None:
+    """Serialize `value` as strict JSON; a non-finite number (`NaN`, `Infinity`) is a 422."""
+    if value is None:
+        return None
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:
+        raise ApiError(
+            422, "request_validation_error", f"`{name}` holds a number JSON cannot represent (NaN or Infinity)."
+        ) from exc
+
+
 def check_metadata_size(metadata: dict[str, Any] | None) -> None:
-    """Refuse `metadata` over 64 KiB serialized with a 422."""
-    if metadata is None:
+    """Refuse `metadata` over 64 KiB serialized (or with non-finite numbers) with a 422."""
+    text = check_json_values("metadata", metadata)
+    if text is None:
         return
-    size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    size = len(text.encode("utf-8"))
     if size > METADATA_LIMIT_BYTES:
         raise ApiError(
             422,

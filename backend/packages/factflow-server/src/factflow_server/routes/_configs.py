@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from factflow_execution import UNSET, ConfigSourceType, PipelineConfig
 
 from .._deps import ContainerDep
-from .._params import ExecutionSourceHeader, QueryBool, Tag, check_metadata_size, source_of
+from .._params import ExecutionSourceHeader, QueryBool, Tag, check_json_values, check_metadata_size, source_of
 from ..schemas._common import ValidationReport
 from ..schemas._configs import (
     ConfigCreateRequest,
@@ -130,6 +130,7 @@ async def start_execution(
 ) -> ExecutionResponse:
     """C7 and E1: run gate, slot, tag, row, start; 201 with `Location`."""
     check_metadata_size(metadata)
+    check_json_values("init_payload_overrides", init_payload_overrides)
     execution = await container.execution_service.create(
         config_id,
         source=source,

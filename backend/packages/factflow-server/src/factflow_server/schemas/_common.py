@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+
+from factflow_execution import is_uuid_shaped
 
 __all__ = (
+    "TAG_PATTERN",
     "ErrorItem",
+    "Tag",
     "ErrorResponse",
     "Timestamp",
     "ValidationIssue",
@@ -32,6 +36,23 @@ def format_timestamp(value: datetime) -> str:
 
 Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str, when_used="json")]
 """A datetime that serialises as RFC 3339 UTC with microseconds and `Z`."""
+
+
+TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+
+
+def _not_uuid(value: str) -> str:
+    if is_uuid_shaped(value):
+        raise ValueError("a tag must not parse as a UUID")
+    return value
+
+
+Tag = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=128, pattern=TAG_PATTERN),
+    AfterValidator(_not_uuid),
+]
+"""An execution tag (api.md §2.2): 1–128 chars, not UUID-shaped."""
 
 
 class _Response(BaseModel):

@@ -7,11 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._common import Timestamp
+from ._common import Tag, Timestamp
 from ._lineage import AdapterStats, LineageEntry
 
 __all__ = (
-    "TAG_PATTERN",
     "AdapterStats",
     "CancelRequest",
     "ConcurrencyInfo",
@@ -41,7 +40,6 @@ __all__ = (
     "WaitResult",
 )
 
-TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
 ExecutionStatus = Literal["running", "completed", "failed", "cancelled", "interrupted"]
 ProcessorState = Literal["starting", "running", "paused", "stopping", "stopped", "failed"]
 
@@ -168,7 +166,7 @@ class ExecutionCreateRequest(_Request):
 
     config_id: uuid.UUID
     """Config to run (404 when unknown, 422 when not a UUID)."""
-    tag: str | None = Field(default=None, min_length=1, max_length=128, pattern=TAG_PATTERN)
+    tag: Tag | None = None
     """Unique label; must not parse as a UUID."""
     metadata: dict[str, Any] | None = None
     """Stored on the row; ≤ 64 KiB serialized."""
@@ -327,7 +325,7 @@ class ReplayRequest(_Request):
     config_id: str | None = None
     from_path: str | None = Field(default=None, min_length=1, pattern=r"^[^/]*$")
     """File-name prefix (no `/`)."""
-    tag: str | None = Field(default=None, min_length=1, max_length=128, pattern=TAG_PATTERN)
+    tag: Tag | None = None
     metadata: dict[str, Any] | None = None
     replay_source: Literal["storage"] | None = None
 
@@ -341,7 +339,7 @@ class CrossPipelineReplayRequest(_Request):
     from_route: str | None = None
     from_path: str | None = Field(default=None, min_length=1, pattern=r"^[^/]*$")
     config_id: str | None = None
-    tag: str | None = Field(default=None, min_length=1, max_length=128, pattern=TAG_PATTERN)
+    tag: Tag | None = None
     metadata: dict[str, Any] | None = None
     replay_source: Literal["storage"] | None = None
 
