@@ -65,10 +65,13 @@ def test_start_errors(client: httpx.Client, finished: dict[str, Any]) -> None:
     assert_error(client.post("/api/v1/executions", json={}), 422, "request_validation_error")
     uuid_tag = {"config_id": finished["config_id"], "tag": MISSING}
     assert_error(client.post("/api/v1/executions", json=uuid_tag), 422, "request_validation_error")
-    not_a_number = {"config_id": finished["config_id"], "metadata": {"x": float("nan")}}
-    assert_error(client.post("/api/v1/executions", json=not_a_number), 422, "request_validation_error")
-    infinite = {"config_id": finished["config_id"], "init_payload_overrides": {"x": float("inf")}}
-    assert_error(client.post("/api/v1/executions", json=infinite), 422, "request_validation_error")
+    headers = {"Content-Type": "application/json"}
+    for body in (
+        f'{{"config_id": "{finished["config_id"]}", "metadata": {{"x": NaN}}}}',
+        f'{{"config_id": "{finished["config_id"]}", "init_payload_overrides": {{"x": Infinity}}}}',
+    ):
+        response = client.post("/api/v1/executions", content=body, headers=headers)
+        assert_error(response, 422, "request_validation_error")
     assert_error(
         client.post("/api/v1/executions", json={"config_id": finished["config_id"], "trigger_context": {}}),
         422,
