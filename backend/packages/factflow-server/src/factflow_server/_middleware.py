@@ -103,10 +103,17 @@ class RequestContextMiddleware:
             response = error_response(correlation_id, 500, "internal_error", "The server hit an unexpected error.")
             await response(scope, receive, send)
         finally:
+            elapsed = time.perf_counter() - started
             if self.observer is not None:
-                self.observer(
-                    str(scope.get("method", "")), _path_template(scope), status_holder[0], time.perf_counter() - started
-                )
+                self.observer(str(scope.get("method", "")), _path_template(scope), status_holder[0], elapsed)
+            logger.debug(
+                "%s %s -> %d in %.1f ms (correlation %s)",
+                scope.get("method"),
+                scope.get("path"),
+                status_holder[0],
+                elapsed * 1000,
+                correlation_id,
+            )
 
 
 class AuthMiddleware:
