@@ -9,7 +9,6 @@ from pydantic import ValidationError
 
 from factflow_foundation import FactflowSettings, configure_logging
 
-from ._serve import run_server
 from ._settings import MissingBackendsError, effective_settings
 from ._version import SERVER_VERSION
 
@@ -55,6 +54,9 @@ def serve(embedded: bool, host: str | None, port: int | None, log_level: str | N
         click.echo(f"factflow-server: invalid settings: {exc}", err=True)
         sys.exit(1)
     configure_logging(settings.log_level, settings.log_format)
+    # Imported here so `--help` and usage errors answer without loading the whole server.
+    from ._serve import run_server
+
     sys.exit(run_server(settings, embedded=embedded))
 
 
