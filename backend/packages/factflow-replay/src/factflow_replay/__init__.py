@@ -1,5 +1,49 @@
-"""Replay of stored stage outputs and start-up recovery."""
+"""Replay of stored stage outputs and start-up recovery (runtime.md §7).
+
+Depends on foundation, protocols, infra, lineage, engine and execution; must not import the
+server or the CLI.
+"""
 
 from __future__ import annotations
 
-__all__: tuple[str, ...] = ()
+from ._publisher import ReplayProgress, ReplayPublisher
+from ._recovery import RecoveryManager, RecoveryMode, RecoveryRecord, RecoveryReport
+from ._reinject import ReinjectionResult, Reinjector
+from ._request import ReplayRequest, ReplayResult
+from ._routes import ReplayMode, ReplayTarget, ResolvedRoute, RouteResolver
+from ._service import ReplayService
+from .errors import (
+    AmbiguousStageError,
+    NothingToReplayError,
+    ReplayError,
+    ReplayRouteNotFoundError,
+    ReplaySourceMissingError,
+    ReplayStageNotFoundError,
+)
+
+__all__ = (
+    # replay
+    "ReplayService",
+    "ReplayRequest",
+    "ReplayResult",
+    "RouteResolver",
+    "ResolvedRoute",
+    "ReplayTarget",
+    "ReplayMode",
+    "ReplayPublisher",
+    "ReplayProgress",
+    # recovery
+    "RecoveryManager",
+    "RecoveryReport",
+    "RecoveryRecord",
+    "RecoveryMode",
+    "Reinjector",
+    "ReinjectionResult",
+    # errors
+    "ReplayError",
+    "ReplaySourceMissingError",
+    "ReplayStageNotFoundError",
+    "ReplayRouteNotFoundError",
+    "AmbiguousStageError",
+    "NothingToReplayError",
+)
