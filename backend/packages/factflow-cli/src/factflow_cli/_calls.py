@@ -45,8 +45,15 @@ def segment(value: str) -> str:
 
 
 def object_path(key: str) -> str:
-    """The API path of a storage object: `/` stays literal, other reserved characters are percent-encoded."""
-    return "/storage/objects/" + quote(key, safe="/")
+    """The API path of a storage object: `/` stays literal, other reserved characters are percent-encoded.
+
+    `.` and `..` segments are encoded too, so the server judges such keys instead of the HTTP
+    client silently resolving them.
+    """
+    segments = [
+        quote(part, safe="") if part not in (".", "..") else part.replace(".", "%2E") for part in key.split("/")
+    ]
+    return "/storage/objects/" + "/".join(segments)
 
 
 def call(

@@ -91,6 +91,37 @@ def failing_yaml(route: str = "boom") -> str:
     )
 
 
+def table_rows(text: str, headers: list[str]) -> list[dict[str, str]]:
+    """Rows of the borderless table whose header line holds `headers`, as `{header: cell}`.
+
+    Columns are the character ranges used by the header or any row; the table puts at least
+    two spaces between columns, so a single space stays inside a cell (`2.0 KiB`, `IN FLIGHT`).
+    """
+    lines = text.splitlines()
+    head_index = next(i for i, line in enumerate(lines) if line.split() == " ".join(headers).split())
+    block = [lines[head_index]]
+    for line in lines[head_index + 1 :]:
+        if not line.strip() or line.startswith("showing "):
+            break
+        block.append(line)
+    width = max(len(line) for line in block)
+    used = [any(i < len(line) and line[i] != " " for line in block) for i in range(width)]
+    spans: list[list[int]] = []
+    for i, busy in enumerate(used):
+        if not busy:
+            continue
+        if spans and i - spans[-1][1] <= 1:
+            spans[-1][1] = i + 1
+        else:
+            spans.append([i, i + 1])
+    found = [block[0][start:end].strip() for start, end in spans]
+    assert found == headers, f"columns {found} are not {headers}"
+    return [
+        {header: line[start:end].strip() for header, (start, end) in zip(headers, spans, strict=True)}
+        for line in block[1:]
+    ]
+
+
 @dataclass
 class Cli:
     """Runs `factflow --server <url> ...` in process and returns click's result.
@@ -105,6 +136,7 @@ class Cli:
     split_yaml = staticmethod(split_yaml)
     slow_yaml = staticmethod(slow_yaml)
     failing_yaml = staticmethod(failing_yaml)
+    table_rows = staticmethod(table_rows)
 
     def __call__(self, *args: str, output: str | None = None, input: str | bytes | None = None) -> Result:
         prefix = ["--server", self.server.base_url]
