@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import click
 from click.testing import CliRunner
 
 from factflow_cli import ExitCode
@@ -29,11 +30,30 @@ def test_help_lists_global_options_and_groups() -> None:
     assert "config" in result.stdout
 
 
+COMMANDS = {
+    "config": ["create", "delete", "edit", "get", "list", "run", "validate"],
+    "execution": ["cancel", "dag", "get", "list", "replay", "routes", "stats", "wait"],
+    "pipeline": ["list", "metrics", "pause", "resume"],
+    "storage": ["browse", "download", "get", "list", "metadata", "watch"],
+    "lineage": ["batch", "chain", "children", "failures", "get", "list", "stats"],
+    "system": ["health", "metrics"],
+    "adapter": ["list", "new", "show"],
+}
+
+
+def test_the_command_tree_is_the_contracts() -> None:
+    groups = {name: group for name, group in cli.commands.items() if isinstance(group, click.Group)}
+    assert {name: sorted(group.commands) for name, group in groups.items()} == COMMANDS
+
+
 def test_every_group_and_command_has_help() -> None:
-    for args in (["config", "--help"], ["config", "validate", "--help"]):
-        result = CliRunner().invoke(cli, args)
-        assert result.exit_code == 0, result.output
-        assert result.stdout.startswith("Usage: ")
+    for group, commands in COMMANDS.items():
+        for args in ([group, "--help"], *([group, command, "--help"] for command in commands)):
+            result = CliRunner().invoke(cli, args)
+            assert result.exit_code == 0, result.output
+            assert result.stdout.startswith(f"Usage: cli {' '.join(args[:-1])}")
+            if len(args) == 3:
+                assert "-o, --output [table|json]" in result.stdout
 
 
 def test_unknown_command_is_a_usage_error() -> None:

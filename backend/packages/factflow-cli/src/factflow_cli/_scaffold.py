@@ -120,9 +120,7 @@ from __future__ import annotations
 
 import pytest
 
-from factflow_engine.testing import run_adapter
-from factflow_protocols import NonRetryableError
-from factflow_{name} import {cls}Adapter
+{test_imports}
 
 
 async def test_writes_the_result_next_to_the_input() -> None:
@@ -190,7 +188,18 @@ def scaffold(name: str, directory: Path) -> Path:
     root = directory / f"factflow-{name}"
     if root.exists():
         raise CliError(f"{str(root)!r} already exists; choose another NAME or --dir (nothing was changed)")
-    values = {"name": name, "cls": class_prefix(name)}
+    cls = class_prefix(name)
+    # Sorted like isort sorts them; where `factflow_<name>` lands depends on the name.
+    test_imports = "\n".join(
+        sorted(
+            [
+                "from factflow_engine.testing import run_adapter",
+                "from factflow_protocols import NonRetryableError",
+                f"from factflow_{name} import {cls}Adapter",
+            ]
+        )
+    )
+    values = {"name": name, "cls": cls, "test_imports": test_imports}
     files = {
         "pyproject.toml": _PYPROJECT,
         "README.md": _README,
