@@ -34,6 +34,7 @@ from factflow_infra.database import ServerLock
 from factflow_infra.queue import MemoryQueueProvider, RedisStreamsQueueProvider
 from factflow_infra.storage import StorageProvider
 from factflow_lineage import LineageRecorder, LineageRepository
+from factflow_replay import RecoveryManager
 
 from ._health import Probe
 from ._janitor import QueueJanitor
@@ -82,6 +83,7 @@ class ServiceContainer:
     execution_streamer: ExecutionEventStreamer
     storage_streamer: StorageEventStreamer
     janitor: QueueJanitor
+    recovery: RecoveryManager
     started_at: datetime = field(default_factory=utc_now)
     started_monotonic: float = field(default_factory=time.monotonic)
     probes: dict[str, Probe] = field(default_factory=dict)

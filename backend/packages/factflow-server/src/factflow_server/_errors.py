@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from factflow_foundation import ConflictError, FactflowError, InvalidStateError, NotFoundError, ServiceUnavailableError
 from factflow_protocols import InvalidStorageKeyError, StorageNotFoundError
+from factflow_replay import ReplayError
 
 from .schemas._common import ErrorItem, ErrorResponse, utc_now
 
@@ -184,7 +185,7 @@ def _status_for_factflow_error(exc: FactflowError) -> tuple[int, str]:
         return 404, code
     if isinstance(exc, ConflictError):
         return 409, code
-    if isinstance(exc, InvalidStateError):
+    if isinstance(exc, InvalidStateError | ReplayError):
         return 400, code
     if _report_of(exc) is not None:
         return 400, "config_invalid"
@@ -201,13 +202,18 @@ def factflow_error_response(request: Request, exc: FactflowError) -> Response:
     headers = {"Retry-After": "5"} if status_code == 429 else None
     if status_code == 503:
         logger.warning("dependency unavailable: %s: %s (correlation %s)", error_code, exc.message, correlation_id)
+    context = dict(exc.context)
+    field_errors = None
+    if status_code == 422 and isinstance(context.get("errors"), list):
+        field_errors = [ErrorItem.model_validate(item) for item in context.pop("errors")]
     return error_response(
         correlation_id,
         status_code,
         error_code,
         exc.message,
+        errors=field_errors,
         validation_report=_report_of(exc),
-        context=dict(exc.context) or None,
+        context=context or None,
         headers=headers,
     )
 

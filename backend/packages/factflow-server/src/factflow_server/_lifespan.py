@@ -36,6 +36,7 @@ from factflow_infra.database import (
 from factflow_infra.queue import create_queue_provider
 from factflow_infra.storage import create_storage_provider
 from factflow_lineage import LineageRecorder, LineageRepository
+from factflow_replay import RecoveryManager, Reinjector, ReplayService
 
 from ._container import DrainStep, ServiceContainer
 from ._janitor import QueueJanitor
@@ -111,6 +112,9 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         stack.push_async_callback(recorder.shutdown)
         hub = ExecutionEventHub()
         stack.push_async_callback(hub.shutdown)
+        execution_repository = PipelineExecutionRepository(session_factory)
+        # Re-injects lost messages when an execution stalls; recovery uses it too.
+        reinjector = Reinjector(executions=execution_repository, lineage=lineage_repository, recorder=recorder)
         manager = OrchestratorManager(
             queue=queue,
             storage=storage,
@@ -122,11 +126,11 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             max_concurrent_executions=settings.max_concurrent_executions,
             shutdown_grace_seconds=settings.shutdown_grace_seconds,
             options=RuntimeOptions(max_message_bytes=settings.max_message_bytes),
+            reconciler=reinjector,
         )
         paused = await manager.load_paused_routes()
         if paused:
             logger.info("paused routes: %s", ", ".join(sorted(paused)))
-        execution_repository = PipelineExecutionRepository(session_factory)
         config_service = PipelineConfigService(config_repository, loader)
         execution_service = ExecutionService(
             configs=config_service,
@@ -137,8 +141,27 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             recorder=recorder,
             pauses=pause_repository,
         )
-        # 11. recovery
-        await _recover(execution_repository)
+        execution_service.replay_coordinator = ReplayService(service=execution_service, storage=storage)
+        # 11. recovery, before the first request
+        recovery = RecoveryManager(
+            service=execution_service,
+            manager=manager,
+            queue=queue,
+            storage=storage,
+            adapters=registry,
+            reinjector=reinjector,
+            enabled=settings.recovery_enabled,
+            max_attempts=settings.recovery_max_attempts,
+        )
+        report = await recovery.recover_all()
+        if report.interrupted or report.resumed or report.backlog or report.recovery_failed:
+            logger.info(
+                "recovery: %d interrupted, %d resumed, %d waiting for a slot, %d failed",
+                len(report.interrupted),
+                len(report.resumed),
+                len(report.backlog),
+                len(report.recovery_failed),
+            )
         # 12. janitor
         janitor = QueueJanitor(
             queue=queue,
@@ -174,6 +197,7 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             execution_streamer=ExecutionEventStreamer(hub, execution_service),
             storage_streamer=StorageEventStreamer(hub, execution_service),
             janitor=janitor,
+            recovery=recovery,
         )
         container.drain_steps.extend(_drain_steps(container))
         install_probes(container)
@@ -184,18 +208,15 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         raise
 
 
-async def _recover(executions: PipelineExecutionRepository) -> None:
-    """Recovery step 1 (runtime.md §7.3): rows left `running` by a dead server become `interrupted`."""
-    interrupted = await executions.interrupt_running()
-    if interrupted:
-        logger.warning("%d execution(s) were left running and are now interrupted", len(interrupted))
-
-
 def _drain_steps(container: ServiceContainer) -> list[tuple[str, DrainStep]]:
     """Shutdown phase one (runtime.md §8 steps 2–4)."""
 
     async def stop_janitor() -> None:
         await container.janitor.shutdown()
+
+    async def stop_recovery() -> None:
+        # Backlog executions waiting for a slot stay `interrupted` for the next start.
+        await container.recovery.shutdown()
 
     async def stop_executions() -> None:
         # Executions finishing from now on end their streams with `shutdown`.
@@ -205,4 +226,9 @@ def _drain_steps(container: ServiceContainer) -> list[tuple[str, DrainStep]]:
     async def end_streams() -> None:
         await container.event_hub.shutdown()
 
-    return [("stop janitor", stop_janitor), ("stop executions", stop_executions), ("end streams", end_streams)]
+    return [
+        ("stop janitor", stop_janitor),
+        ("stop recovery backlog", stop_recovery),
+        ("stop executions", stop_executions),
+        ("end streams", end_streams),
+    ]
