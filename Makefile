@@ -19,6 +19,10 @@ uv: ## Install uv with pip when it is missing
 install: uv ## Sync the workspace (all packages and dev tools) into .venv
 	@$(UV) sync --all-packages --frozen
 
+.PHONY: run
+run: install ## Start the embedded server (SQLite, memory queue, ./.factflow) with the demo pipeline
+	@./scripts/run-embedded.sh
+
 .PHONY: lint
 lint: install ## ruff check, ruff format --check and mypy --strict
 	@$(UV) run --frozen ruff check . && \
