@@ -1,0 +1,99 @@
+"""Runs every command of docs/getting-started.md, as written, against a live server."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+GUIDE = REPO / "docs" / "getting-started.md"
+GUIDE_FILES = ("gs-site", "gs-pipeline.yaml", "gs-markdown.yaml")
+
+pytestmark = pytest.mark.slow
+
+
+def _bash_blocks(markdown: str) -> list[str]:
+    return re.findall(r"```bash\n(.*?)```", markdown, flags=re.DOTALL)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@pytest.fixture
+def clean_repo_root() -> Iterator[None]:
+    """The guide writes its files into the repository root; remove them afterwards."""
+    leftovers = [name for name in GUIDE_FILES if (REPO / name).exists()]
+    if leftovers:
+        pytest.fail(f"files from an earlier run are in the way: {leftovers}")
+    try:
+        yield
+    finally:
+        for name in GUIDE_FILES:
+            path = REPO / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+
+
+def test_every_command_in_the_guide_runs_as_written(clean_repo_root: None, tmp_path: Path) -> None:
+    if shutil.which("jq") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("jq is required by docs/getting-started.md and is missing")
+        pytest.skip("jq is not installed")
+    if not _port_is_free(8081):
+        pytest.fail("port 8081, which the guide's local website uses, is taken")
+    blocks = _bash_blocks(GUIDE.read_text(encoding="utf-8"))
+    assert len(blocks) >= 8, "the guide lost its command blocks"
+    script = "set -euo pipefail\n" + "\n".join(blocks) + "\necho GUIDE-COMPLETED\n"
+
+    port = _free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FACTFLOW_")}
+    uv = os.environ.get("UV") or shutil.which("uv")
+    assert uv, "uv is needed by the guide's first command"
+    env.update(
+        PATH=f"{Path(uv).parent}{os.pathsep}{env.get('PATH', '')}",
+        FACTFLOW_DATA_DIR=str(tmp_path / "data"),
+        FACTFLOW_PORT=str(port),
+        FACTFLOW_SERVER_URL=f"http://127.0.0.1:{port}",
+        FACTFLOW_SHUTDOWN_GRACE_SECONDS="5",
+        FACTFLOW_LOG_LEVEL="WARNING",
+        UV_PYTHON_DOWNLOADS="never",
+        NO_COLOR="1",
+    )
+    env.pop("VIRTUAL_ENV", None)
+    result = subprocess.run(
+        ["bash", "-c", script],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    output = f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
+    assert result.returncode == 0, output
+    assert result.stdout.rstrip().endswith("GUIDE-COMPLETED"), output
+    # What the guide tells the reader they will see.
+    assert "executions/" in result.stdout and "/web_scraper/" in result.stdout, output
+    assert result.stdout.count("completed") >= 4, output
