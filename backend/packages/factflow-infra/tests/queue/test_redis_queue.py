@@ -370,6 +370,53 @@ async def test_redis_errors_surface_as_queue_errors(
         await provider.depth(queue, GROUP)
 
 
+async def test_a_burst_of_publishes_and_acks_shares_round_trips_without_backoff(
+    providers: QueueProviderFactory, raw: Redis, queue_scope: str
+) -> None:
+    # More concurrent publishes than pooled connections: they are pipelined together instead of
+    # failing with "Too many connections" (which used to read as an outage and back off for seconds).
+    provider = await redis_provider(providers)
+    queue, dlq = names(queue_scope)
+    sent = [QueueMessage(payload={"n": n}) for n in range(1000)]
+
+    started = time.monotonic()
+    statuses = await asyncio.gather(*(provider.publish(queue, message, dedupe_scope=queue_scope) for message in sent))
+    assert statuses == [PublishStatus.PUBLISHED] * len(sent)
+    handler = RecordingHandler(lambda m: MessageStatus.ACK)
+    await provider.subscribe(queue, GROUP, handler, prefetch=500, dead_letter_queue=dlq)
+    await handler.wait_for(len(sent))
+
+    async def drained() -> bool:
+        return (await provider.depth(queue, GROUP)) == QueueDepth(ready=0, pending=0)
+
+    await wait_until(drained, what="every entry acked")
+    assert time.monotonic() - started < 5.0
+    assert provider.stats.consecutive_failures == 0
+    assert provider.stats.reconnects_total == 0
+    assert await raw.xlen(queue) == len(sent)
+
+
+async def test_scripts_flushed_from_redis_are_loaded_again(
+    providers: QueueProviderFactory, raw: Redis, queue_scope: str
+) -> None:
+    provider = await redis_provider(providers)
+    queue, dlq = names(queue_scope)
+    await provider.publish(queue, QueueMessage(payload={}), dedupe_scope=queue_scope)
+    await raw.script_flush()
+
+    assert await provider.publish(queue, QueueMessage(payload={}), dedupe_scope=queue_scope) is PublishStatus.PUBLISHED
+    await raw.script_flush()
+    handler = RecordingHandler(lambda m: MessageStatus.DEAD_LETTER)
+    await provider.subscribe(queue, GROUP, handler, prefetch=10, dead_letter_queue=dlq)
+    await handler.wait_for(2)
+
+    async def moved() -> bool:
+        return int(await raw.xlen(dlq)) == 2
+
+    await wait_until(moved, what="both entries dead-lettered")
+    assert await provider.depth(queue, GROUP) == QueueDepth(ready=0, pending=0)
+
+
 async def test_purge_prefix_treats_glob_characters_literally(providers: QueueProviderFactory, raw: Redis) -> None:
     provider = await redis_provider(providers)
     await raw.xadd("factflow:{a*}:q", {"mid": b"1", "env": msgpack.packb({})})

@@ -9,11 +9,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from factflow_protocols import (
     DeadLetterCallback,
@@ -28,6 +28,7 @@ from factflow_protocols import (
 )
 
 from ._common import Backoff, ProviderStats, consumer_name, dedupe_key, dedupe_member, new_boot_id
+from ._redis_batch import CommandBatcher
 from ._redis_subscription import BLOCK_MILLISECONDS, RedisSubscription
 from ._redis_support import (
     DEAD_LETTER_SCRIPT,
@@ -48,6 +49,8 @@ T = TypeVar("T")
 _MIN_REDIS_MAJOR = 7
 _CLAIM_BATCH = 1000
 _SCAN_COUNT = 1000
+_MAX_CONNECTIONS = 256
+"""Pooled connections; each subscription's blocking read holds one, so this bounds live subscriptions."""
 
 
 class RedisStreamsQueueProvider:
@@ -97,6 +100,7 @@ class RedisStreamsQueueProvider:
         self._client: Redis | None = None
         self._publish_script: AsyncScript | None = None
         self._dead_letter_script: AsyncScript | None = None
+        self._batcher: CommandBatcher | None = None
         self._subscriptions: dict[tuple[str, str], RedisSubscription] = {}
         self._lock = asyncio.Lock()
 
@@ -124,8 +128,14 @@ class RedisStreamsQueueProvider:
             if self._client is not None:
                 return
             try:
-                client = Redis.from_url(
+                # A blocking pool: under a burst (a fan-out publishing hundreds of children at once)
+                # callers wait for a free connection, bounded by our own `asyncio.timeout()`. The
+                # default pool instead fails at once with "Too many connections", which reads as an
+                # outage and sends publishes and acks into backoff.
+                pool = BlockingConnectionPool.from_url(
                     self._url,
+                    max_connections=_MAX_CONNECTIONS,
+                    timeout=None,
                     protocol=2,
                     decode_responses=False,
                     socket_connect_timeout=self.operation_timeout_seconds,
@@ -135,6 +145,7 @@ class RedisStreamsQueueProvider:
                     retry=Retry(NoBackoff(), 1),
                     client_name=f"factflow:{self.consumer_name}",
                 )
+                client = Redis.from_pool(pool)
             except ValueError as exc:
                 raise QueueError(f"Invalid Redis URL {mask_url(self._url)!r}: {exc}", code="queue_error") from exc
             try:
@@ -148,6 +159,7 @@ class RedisStreamsQueueProvider:
                 await client.aclose()
                 raise QueueError(f"Redis {version} is too old; the queue needs Redis >= 7.0.")
             self._client = client
+            self._batcher = CommandBatcher(client)
             self._publish_script = client.register_script(PUBLISH_SCRIPT)
             self._dead_letter_script = client.register_script(DEAD_LETTER_SCRIPT)
             logger.info("Queue connected to %s as consumer %r", mask_url(self._url), self.consumer_name)
@@ -158,6 +170,9 @@ class RedisStreamsQueueProvider:
             for subscription in list(self._subscriptions.values()):
                 await subscription._shutdown(0, cancel_reader=True)
             client, self._client = self._client, None
+            batcher, self._batcher = self._batcher, None
+            if batcher is not None:
+                await batcher.close()
             if client is not None:
                 await client.aclose()
                 logger.info("Queue connection to %s closed", mask_url(self._url))
@@ -173,6 +188,21 @@ class RedisStreamsQueueProvider:
         if self._dead_letter_script is None:
             raise QueueError("The Redis queue is not connected; call `connect()` first.", code="queue_not_connected")
         return self._dead_letter_script
+
+    async def _batched(self, *args: Any) -> Any:
+        """One command in the next shared pipeline (publishes, acks, dead-letter moves); raw redis-py errors."""
+        batcher = self._batcher
+        if batcher is None:
+            raise QueueError("The Redis queue is not connected; call `connect()` first.", code="queue_not_connected")
+        return await batcher.execute(*args)
+
+    async def _run_script(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """`EVALSHA` through the shared pipeline; loads the script once if Redis lost it (`NOSCRIPT`)."""
+        try:
+            return await self._batched("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self._require_client().script_load(script.script)
+            return await self._batched("EVALSHA", script.sha, len(keys), *keys, *args)
 
     async def _call(
         self, what: str, operation: Callable[[Redis], Awaitable[T]], *, limit_seconds: float | None = None
@@ -250,10 +280,10 @@ class RedisStreamsQueueProvider:
         ]
 
         async def run(client: Redis) -> list[Any]:
-            pipe = client.pipeline(transaction=False)
-            for call_keys, args in calls:
-                await script(keys=call_keys, args=args, client=pipe)
-            return list(await pipe.execute())
+            # Concurrent publishes (and acks) share pipelines: see `CommandBatcher`.
+            if len(calls) == 1:
+                return [await self._run_script(script, *calls[0])]
+            return list(await asyncio.gather(*(self._run_script(script, *call) for call in calls)))
 
         replies = await self._call_retrying(f"publishing to {queue!r}", run, give_up_after=self.publish_timeout_seconds)
         return [PublishStatus.DUPLICATE if reply is None else PublishStatus.PUBLISHED for reply in replies]

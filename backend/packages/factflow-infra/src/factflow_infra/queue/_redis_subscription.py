@@ -204,7 +204,7 @@ class RedisSubscription(BaseSubscription[Delivery]):
         queue, group = self._queue, self._subscription
 
         async def ack(client: Redis) -> Any:
-            return await client.xack(queue, group, delivery.entry_id)
+            return await self._provider._batched("XACK", queue, group, delivery.entry_id)
 
         try:
             await self._provider._call_retrying(f"acking on {queue!r}", ack)
@@ -221,7 +221,7 @@ class RedisSubscription(BaseSubscription[Delivery]):
         script = self._provider._dead_letter
 
         async def move(client: Redis) -> Any:
-            return await script(keys=[queue, self._dead_letter_queue], args=args, client=client)
+            return await self._provider._run_script(script, [queue, self._dead_letter_queue], args)
 
         try:
             await self._provider._call_retrying(f"dead-lettering on {queue!r}", move)
