@@ -69,9 +69,13 @@ def test_signal_mid_execution_interrupts_it_and_exits_0(tmp_path: Path, slow_yam
     assert "server stopped" in output
 
 
-def test_restart_marks_left_over_running_rows_interrupted(tmp_path: Path, slow_yaml: str) -> None:
-    """A server killed hard leaves `running` rows; the next start interrupts (or resumes) them first."""
-    env = _env(tmp_path)
+@pytest.mark.parametrize(("recovery", "expected"), [("1", "running"), ("0", "interrupted")])
+def test_restart_after_a_hard_kill_recovers_before_serving(
+    tmp_path: Path, slow_yaml: str, recovery: str, expected: str
+) -> None:
+    """A server killed hard leaves `running` rows; the next start resumes them (or, with recovery off,
+    leaves them `interrupted`) before it accepts requests."""
+    env = {**_env(tmp_path), "FACTFLOW_RECOVERY_ENABLED": recovery}
     first = ServerProcess.start(["serve", "--embedded", "--port", "0"], env=env, cwd=tmp_path)
     try:
         with httpx.Client(base_url=first.wait_until_listening(), timeout=30) as client:
@@ -84,10 +88,9 @@ def test_restart_marks_left_over_running_rows_interrupted(tmp_path: Path, slow_y
     try:
         with httpx.Client(base_url=second.wait_until_listening(), timeout=30) as client:
             detail = client.get(f"/api/v1/executions/{execution['id']}").json()
-            assert detail["status"] in ("interrupted", "running")
-            if detail["status"] == "running":  # resumed by recovery
-                assert detail["recovery_count"] == 1
-            client.post(f"/api/v1/executions/{execution['id']}/cancel")
+            assert detail["status"] == expected
+            assert detail["recovery_count"] == (1 if expected == "running" else 0)
+            assert client.post(f"/api/v1/executions/{execution['id']}/cancel").status_code in (200, 202)
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=60) == 0
     finally:
