@@ -50,6 +50,10 @@ def test_unknown_path_is_a_404_envelope(client: httpx.Client) -> None:
     assert_envelope(client.get("/nothing-here"), 404, "not_found")
 
 
+def test_trailing_slash_is_a_404_envelope_not_a_redirect(client: httpx.Client) -> None:
+    assert_envelope(client.get("/api/v1/system/health/"), 404, "not_found")
+
+
 def test_wrong_method_is_a_405_envelope(client: httpx.Client) -> None:
     response = client.delete("/api/v1/system/health")
     assert_envelope(response, 405, "method_not_allowed")

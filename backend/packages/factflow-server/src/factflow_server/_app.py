@@ -70,6 +70,8 @@ def create_app(settings: FactflowSettings, *, embedded: bool = False, lock_key: 
         docs_url="/docs",
         redoc_url=None,
         lifespan=lifespan,
+        # A trailing slash is a 404 envelope rather than a bare 307 redirect.
+        redirect_slashes=False,
     )
     app.state.runtime = runtime
     install_error_handlers(app)
