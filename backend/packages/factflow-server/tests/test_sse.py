@@ -66,10 +66,12 @@ def test_keepalive_comment_when_idle(server: RunningServer) -> None:
 
 async def test_source_is_closed_when_the_client_goes_away() -> None:
     closed = asyncio.Event()
+    blocked = asyncio.Event()
 
     async def source() -> AsyncIterator[SseEvent]:
         try:
             yield SseEvent("one", {"type": "one"})
+            blocked.set()
             await asyncio.Event().wait()
             yield SseEvent("never", {})
         finally:
@@ -79,7 +81,8 @@ async def test_source_is_closed_when_the_client_goes_away() -> None:
     assert await anext(frames) == b"retry: 3000\n\n"
     assert (await anext(frames)).startswith(b"event: one")
     pending = asyncio.ensure_future(anext(frames))
-    await asyncio.sleep(0)
+    async with asyncio.timeout(5):
+        await blocked.wait()  # the source is now parked inside the stream's helper task
     pending.cancel()
     with pytest.raises(asyncio.CancelledError):
         await pending
