@@ -33,6 +33,7 @@ def test_strict_mode_aborts_on_an_invalid_shipped_pipeline(tmp_path: Path) -> No
         process.kill()
     output = process.output()
     assert "E103" in output
+    assert "start-up failed during shipped pipelines" in output
     assert "listening on" not in output
 
 

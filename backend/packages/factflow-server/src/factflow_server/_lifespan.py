@@ -62,13 +62,16 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
     assert settings.database_url and settings.queue_url and settings.storage_uri, "backend URLs are resolved first"
     stack = contextlib.AsyncExitStack()
     stop = runtime.stop_requested
+    step = "settings"
     try:
         # 3. database, with retry
+        step = "database"
         engine = create_database_engine(settings.database_url)
         stack.push_async_callback(engine.dispose)
         await retry_startup_step("database", lambda: ping_database(engine, timeout_seconds=5), stop=stop)
         session_factory = create_session_factory(engine)
         # 4. the start-up lock; 5. migrations (SQLite always, PostgreSQL unless disabled)
+        step = "lock and migrations"
         lock = await (
             acquire_server_lock(engine)
             if runtime.lock_key is None
@@ -79,6 +82,7 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             revision = await run_migrations(engine)
             logger.info("database schema at revision %s", revision)
         # 6. queue and storage, with retry
+        step = "queue and storage"
         queue = create_queue_provider(settings.queue_url, settings=settings)
         stack.push_async_callback(queue.close)
         await retry_startup_step("queue", queue.connect, stop=stop)
@@ -86,9 +90,11 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         await retry_startup_step("storage", storage.start, stop=stop)
         stack.push_async_callback(storage.shutdown)
         # 7. adapters
+        step = "adapter discovery"
         registry = await asyncio.to_thread(lambda: ValidatingAdapterRegistry().auto_discover_and_register())
         logger.info("discovered %d adapter types: %s", len(registry.types()), ", ".join(registry.types()))
         # 8. shipped pipelines
+        step = "shipped pipelines"
         configure_validation(settings.config_validator_strict)
         loader = PipelineConfigLoader(registry)
         config_repository = PipelineConfigRepository(session_factory)
@@ -99,6 +105,7 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             strict=settings.config_validator_strict,
         )
         # 9. pause flags; 10. lineage recorder and manager
+        step = "lineage recorder and manager"
         pause_repository = RoutePauseRepository(session_factory)
         lineage_repository = LineageRepository(session_factory)
         recorder = LineageRecorder(
@@ -143,6 +150,7 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         )
         execution_service.replay_coordinator = ReplayService(service=execution_service, storage=storage)
         # 11. recovery, before the first request
+        step = "recovery"
         recovery = RecoveryManager(
             service=execution_service,
             manager=manager,
@@ -163,6 +171,7 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
                 len(report.recovery_failed),
             )
         # 12. janitor
+        step = "janitor"
         janitor = QueueJanitor(
             queue=queue,
             sessions=session_factory,
@@ -203,6 +212,10 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         install_probes(container)
         runtime.metrics.attach_engine(lambda: engine_sample(container))
         return container
+    except Exception as exc:
+        logger.error("start-up failed during %s: %s", step, exc)
+        await stack.aclose()
+        raise
     except BaseException:
         await stack.aclose()
         raise
