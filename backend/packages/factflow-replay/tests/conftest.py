@@ -181,6 +181,13 @@ class HoldingSink:
         """From now on rows stay buffered here (the recorder's buffer, as a crash would find it)."""
         self.held = []
 
+    def release(self, count: int) -> None:
+        """Write the oldest `count` held rows (what the recorder had flushed before the crash)."""
+        held = self.held or []
+        for entry in held[:count]:
+            self.recorder.record(entry)
+        del held[:count]
+
     def die(self) -> int:
         """Lose every held row and record nothing more; returns how many were lost."""
         lost = len(self.held or [])

@@ -56,6 +56,8 @@ class LineageIndex:
     """(route, message, adapter index) with a `completed` row."""
     dead_lettered: set[str] = field(default_factory=set)
     """Messages with a dead-lettered row."""
+    unfinished: list[PipelineLineageEntry] = field(default_factory=list)
+    """Rows still `pending` or `processing`: at recovery, invocations that died with the old process."""
 
     @classmethod
     async def load(cls, repository: LineageRepository, execution_id: str) -> LineageIndex:
@@ -75,6 +77,8 @@ class LineageIndex:
 
     def add_entries(self, entries: Iterable[PipelineLineageEntry]) -> None:
         for entry in entries:
+            if entry.stage_status in ("pending", "processing"):
+                self.unfinished.append(entry)
             self._add(
                 entry.route_id,
                 entry.correlation_id,

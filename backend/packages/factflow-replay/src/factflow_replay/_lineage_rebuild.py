@@ -18,7 +18,7 @@ from factflow_protocols import StorageNotFoundError, StorageProtocol
 from ._lineage_index import LineageIndex
 from ._objects import output_message_id
 
-__all__ = ("rebuild_lineage",)
+__all__ = ("close_interrupted_rows", "rebuild_lineage")
 
 logger = logging.getLogger(__name__)
 
@@ -234,3 +234,42 @@ def _is_first_child(message_id: str, parent_id: str | None, route_id: str, adapt
         return message_id == derive_message_id(parent_id, route_id, str(adapter_index), "0")
     except ValueError:  # a parent id that is not a UUID cannot have fanned out here
         return False
+
+
+def close_interrupted_rows(index: LineageIndex, rebuilt: list[LineageRecord]) -> list[LineageRecord]:
+    """`cancelled` states for rows a dead process left `pending` or `processing`.
+
+    Their invocations died with the process (the message runs again under a new row), so they
+    end as a graceful shutdown would have left them. Rows just rebuilt as `completed` are skipped.
+    """
+    done = {record.id for record in rebuilt}
+    now = datetime.now(UTC)
+    closed: list[LineageRecord] = []
+    for entry in index.unfinished:
+        if entry.id in done or entry.id in index.completed_ids:
+            continue
+        closed.append(
+            LineageRecord(
+                id=entry.id,
+                correlation_id=entry.correlation_id,
+                parent_correlation_id=entry.parent_correlation_id,
+                execution_id=entry.execution_id,
+                route_id=entry.route_id,
+                adapter_name=entry.adapter_name,
+                adapter_index=entry.adapter_index,
+                stage_name=entry.stage_name,
+                stage_status=StageStatus.CANCELLED,
+                started_at=entry.started_at,
+                completed_at=now,
+                duration_ms=entry.duration_ms,
+                input_hash=entry.input_hash,
+                output_hash=entry.output_hash,
+                error_info=entry.error_info,
+                replay_batch_id=entry.replay_batch_id,
+                batch_id=entry.batch_id,
+                delivery_count=entry.delivery_count,
+                storage_key=entry.storage_key,
+                metadata=dict(entry.entry_metadata or {}),
+            )
+        )
+    return closed

@@ -23,7 +23,7 @@ from factflow_foundation import FactflowError, ServiceUnavailableError, new_id
 from factflow_protocols import QueueMessage, QueueProtocol, StorageProtocol
 
 from ._lineage_index import LineageIndex
-from ._lineage_rebuild import rebuild_lineage
+from ._lineage_rebuild import close_interrupted_rows, rebuild_lineage
 from ._publisher import ReplayPublisher
 from ._reinject import Reinjector
 from ._routes import pipeline_from_snapshot
@@ -342,9 +342,10 @@ class RecoveryManager:
             config = pipeline_from_snapshot(execution.config_snapshot)
             index = await LineageIndex.load(self.service.lineage_repository, execution_id)
             rebuilt = await rebuild_lineage(execution_id=execution_id, config=config, storage=self.storage, index=index)
+            closed = close_interrupted_rows(index, rebuilt)
             recorder = self.service.recorder
-            if rebuilt and recorder is not None:
-                for record in rebuilt:
+            if (rebuilt or closed) and recorder is not None:
+                for record in [*rebuilt, *closed]:
                     recorder.record(record)
                 if not await recorder.flush(execution_id, timeout=_LINEAGE_FLUSH_SECONDS):
                     logger.warning("Rebuilt lineage of execution %s was not fully written", execution_id)
