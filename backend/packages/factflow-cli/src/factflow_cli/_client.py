@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
@@ -21,6 +22,8 @@ T = TypeVar("T")
 # httpx enforces the timeout per phase (connect, each read); this outer guard bounds the whole
 # exchange. It fires a little later so that a connect timeout still surfaces as "unreachable".
 _OVERALL_GRACE_SECONDS = 1.0
+
+_NO_TLS_CONTEXT = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -52,8 +55,15 @@ class ApiClient:
         }
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        # A plain-HTTP server never needs TLS, so the CA bundle is not loaded (~0.1 s per command); the
+        # bare context would refuse any certificate if it were ever used.
+        verify: ssl.SSLContext | bool = True if self.api_url.startswith("https:") else _NO_TLS_CONTEXT
         self._http = httpx.AsyncClient(
-            base_url=self.api_url, headers=headers, timeout=httpx.Timeout(timeout), follow_redirects=False
+            base_url=self.api_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+            verify=verify,
         )
 
     async def __aenter__(self) -> ApiClient:

@@ -58,7 +58,7 @@ def _description(info: dict[str, Any]) -> Text:
 
 @click.group()
 def adapter() -> None:
-    """Adapter types: list the server's, show one's config schema, scaffold a new package."""
+    """Adapter types: list, show, scaffold a new adapter package."""
 
 
 @adapter.command("list")

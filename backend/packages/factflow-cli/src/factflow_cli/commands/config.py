@@ -55,7 +55,7 @@ _RUN_COLUMNS = (
 
 @click.group()
 def config() -> None:
-    """Pipeline configs: validate, store, list, show, edit, run and deactivate them."""
+    """Pipeline configs: validate, store, edit, run, deactivate."""
 
 
 @config.command("validate")

@@ -93,7 +93,7 @@ def concurrency_text(value: object) -> str:
 
 @click.group()
 def execution() -> None:
-    """Executions: list, inspect, wait for, cancel and replay them."""
+    """Executions: list, inspect, wait for, cancel, replay."""
 
 
 @execution.command("list")

@@ -116,7 +116,7 @@ def _print_entries(page: dict[str, Any], offset: int, *, title: str | None = Non
 
 @click.group()
 def lineage() -> None:
-    """Lineage: one row per message per adapter call; messages, chains, failures and counts."""
+    """Lineage: what happened to each message, adapter by adapter."""
 
 
 @lineage.command("list")

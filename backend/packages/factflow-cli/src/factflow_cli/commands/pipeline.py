@@ -66,7 +66,7 @@ def _number(value: object, unit: str = "") -> str:
 
 @click.group()
 def pipeline() -> None:
-    """Routes of running executions: list them, see their metrics, pause and resume them."""
+    """Routes: list running ones, metrics, global pause and resume."""
 
 
 @pipeline.command("list")

@@ -37,7 +37,7 @@ _FIELD_COLUMNS = (Column("FIELD", key=True), Column("VALUE", key=True))
 
 @click.group()
 def storage() -> None:
-    """Stored stage outputs: list, browse, read, watch and download them."""
+    """Stored stage outputs: list, browse, read, watch, download."""
 
 
 @storage.command("list")

@@ -52,7 +52,7 @@ def _value(field: str, value: Any) -> str:
 
 @click.group()
 def system() -> None:
-    """The server itself: health of its components and its metrics."""
+    """The server itself: component health and metrics."""
 
 
 @system.command("health")
