@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json as _json
 import ssl
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from types import TracebackType
@@ -24,6 +25,9 @@ T = TypeVar("T")
 _OVERALL_GRACE_SECONDS = 1.0
 
 _NO_TLS_CONTEXT = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+BODY_LIMIT_BYTES = 2 * 1024 * 1024
+"""Request bodies above this are refused by the API (HTTP 413)."""
 
 
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -95,12 +99,26 @@ class ApiClient:
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """One exchange; returns a 2xx response (body read), raises `CliError`/`ApiError` otherwise."""
+        content = (
+            None
+            if json is None
+            else _json.dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        )
+        if content is not None:
+            headers = {**(headers or {}), "Content-Type": "application/json"}
         try:
             async with self._overall():
                 response = await self._http.request(
-                    method, self._url(path), params=_clean_params(params), json=json, headers=headers
+                    method, self._url(path), params=_clean_params(params), content=content, headers=headers
                 )
         except (httpx.TransportError, TimeoutError) as exc:
+            if content is not None and len(content) > BODY_LIMIT_BYTES and isinstance(exc, httpx.TransportError):
+                # The server answers 413 before reading such a body and closes the connection, which
+                # the client only sees as a broken exchange.
+                raise CliError(
+                    f"the request body is {len(content):,} bytes, over the API's limit of {BODY_LIMIT_BYTES:,} bytes",
+                    error_code="payload_too_large",
+                ) from exc
             raise self._transport_error(exc, method, path) from exc
         if not response.is_success:
             raise _api_error(response)

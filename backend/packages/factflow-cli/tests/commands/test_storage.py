@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -389,3 +390,31 @@ def test_download_errors(ff: Cli, tmp_path: Path) -> None:
     assert ff("storage", "download", "no-such-tag", "-d", str(tmp_path)).exit_code == 7
     assert ff("storage", "download", "x", "-d", str(tmp_path), "--concurrency", "33").exit_code == 2
     assert ff("storage", "download", "x").exit_code == 2  # --output-dir is required
+
+
+def test_download_shows_a_progress_bar_on_a_terminal_stderr(ff: Cli, done: dict[str, Any], tmp_path: Path) -> None:
+    master, slave = os.openpty()
+    try:
+        result = subprocess.run(
+            [FACTFLOW, "--server", ff.server.base_url, "storage", "download", done["id"], "-d", str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            env={**os.environ, "NO_COLOR": "1", "COLUMNS": "120"},
+            check=False,
+            timeout=60,
+        )
+        os.close(slave)
+        terminal = b""
+        while select.select([master], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            terminal += chunk
+    finally:
+        os.close(master)
+    assert result.returncode == 0
+    assert b"downloading" in terminal and b"12/12" in terminal
+    assert json.loads(result.stdout)["downloaded"] == 12  # stdout stays the report alone
