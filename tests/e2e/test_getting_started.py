@@ -12,6 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from factflow_infra.testing import unique_bucket_name
+from factflow_infra.testing._s3 import S3TestServer
+from factflow_infra.testing.plugin import postgres_database_url, redis_db, redis_url, s3_server
+
+__all__ = ("postgres_database_url", "redis_db", "redis_url", "s3_server")
+
 REPO = Path(__file__).resolve().parents[2]
 GUIDE = REPO / "docs" / "getting-started.md"
 GUIDE_FILES = ("gs-site", "gs-pipeline.yaml", "gs-markdown.yaml")
@@ -32,6 +38,8 @@ def _free_port() -> int:
 
 def _port_is_free(port: int) -> bool:
     with socket.socket() as probe:
+        # As http.server does: a port left in TIME_WAIT by an earlier run is free to listen on.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -56,7 +64,28 @@ def clean_repo_root() -> Iterator[None]:
                 path.unlink()
 
 
-def test_every_command_in_the_guide_runs_as_written(clean_repo_root: None, tmp_path: Path) -> None:
+@pytest.fixture(params=["embedded", pytest.param("production", marks=[pytest.mark.redis, pytest.mark.postgres])])
+def backend_environment(request: pytest.FixtureRequest) -> dict[str, str]:
+    """No backend variables (embedded defaults), or PostgreSQL + Redis Streams + S3 (moto).
+
+    The guide starts the server with `--embedded`; explicitly set backend URLs still win, so the
+    same commands run unchanged against the production backends.
+    """
+    if request.param == "embedded":
+        return {}
+    s3: S3TestServer = request.getfixturevalue("s3_server")
+    bucket = unique_bucket_name()
+    s3.provider(bucket)  # validates the endpoint settings; the server creates the bucket at start-up
+    return {
+        "FACTFLOW_DATABASE_URL": request.getfixturevalue("postgres_database_url"),
+        "FACTFLOW_QUEUE_URL": request.getfixturevalue("redis_url"),
+        **s3.environment(bucket=bucket),
+    }
+
+
+def test_every_command_in_the_guide_runs_as_written(
+    clean_repo_root: None, tmp_path: Path, backend_environment: dict[str, str]
+) -> None:
     if shutil.which("jq") is None:
         if os.environ.get("CI") == "true":
             pytest.fail("jq is required by docs/getting-started.md and is missing")
@@ -81,6 +110,7 @@ def test_every_command_in_the_guide_runs_as_written(clean_repo_root: None, tmp_p
         UV_PYTHON_DOWNLOADS="never",
         NO_COLOR="1",
     )
+    env.update(backend_environment)
     env.pop("VIRTUAL_ENV", None)
     result = subprocess.run(
         ["bash", "-c", script],
