@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 MAX_BODY_BYTES = 2 * 1024 * 1024
 """Bodies over 2 MiB are refused with 413 (api.md §2.1)."""
+DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
+"""An oversized body up to this size is read and discarded before the 413, so the client (still
+sending) reliably gets the answer; anything bigger is cut off by closing the connection."""
 _HEALTH_PATH = f"{API_PREFIX}/system/health"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -163,15 +166,23 @@ class AuthMiddleware:
 class BodyLimitMiddleware:
     """Refuses request bodies over `limit` bytes with 413 `payload_too_large`.
 
-    A declared `Content-Length` over the limit is refused before reading; otherwise the body
-    is read up to the limit and replayed to the app, so chunked uploads are bounded too.
+    The body is read up to the limit and replayed to the app, so chunked uploads are bounded
+    too. An oversized body (declared or streamed) is never passed on: up to `DRAIN_LIMIT_BYTES`
+    of it are read and dropped, then the 413 goes out with `Connection: close`.
     """
 
     def __init__(self, app: ASGIApp, *, limit: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.limit = limit
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, *, received: int, done: bool) -> None:
+        # Let the client finish sending (within a bound) so it reads the answer instead of a reset.
+        while not done and received <= DRAIN_LIMIT_BYTES:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            received += len(message.get("body", b""))
+            done = not message.get("more_body", False)
         correlation_id = str(_state(scope).get("correlation_id", ""))
         response = error_response(
             correlation_id,
@@ -188,7 +199,7 @@ class BodyLimitMiddleware:
             return
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, received=0, done=int(declared) > DRAIN_LIMIT_BYTES)
             return
         chunks: list[bytes] = []
         size = 0
@@ -199,7 +210,7 @@ class BodyLimitMiddleware:
             body: bytes = message.get("body", b"")
             size += len(body)
             if size > self.limit:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, received=size, done=not message.get("more_body", False))
                 return
             chunks.append(body)
             if not message.get("more_body", False):
