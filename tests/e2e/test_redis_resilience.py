@@ -1,0 +1,197 @@
+"""Production queue behaviour through a real server: a Redis restart mid-execution loses
+nothing, and a paused route keeps its messages in Redis until it is resumed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from factflow_server.testing import embedded_settings, run_config, serve_in_thread, store_config, wait_execution
+
+pytestmark = [pytest.mark.slow, pytest.mark.redis]
+
+ITEMS = 60
+PIPELINE = f"""
+version: "1.0"
+name: resilience
+error_handling: {{retry_delay_seconds: 0.2, max_retry_delay_seconds: 1}}
+routes:
+  fanout:
+    inbound: {{queue: r.in}}
+    adapters:
+      - type: split
+        config: {{field: items}}
+    outbound: [{{queue: r.work}}]
+  work:
+    inbound: {{queue: r.work, concurrency: 4, prefetch: 8}}
+    adapters:
+      - type: delay
+        config: {{ms: 40}}
+    outbound: [{{queue: r.done}}]
+  sink:
+    inbound: {{queue: r.done}}
+    adapters:
+      - type: passthrough
+init_message:
+  route: fanout
+  payload: {{items: {list(range(ITEMS))}}}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class RedisProcess:
+    """A redis-server of the test's own (AOF, fsync always), so it can be restarted."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            if os.environ.get("CI") == "true":
+                pytest.fail("redis-server is not installed")
+            pytest.skip("redis-server is not installed")
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.directory),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self._ping():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"redis-server on port {self.port} did not start")
+
+    def _ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()  # SIGTERM: redis flushes the AOF and exits
+        self.process.wait(timeout=20)
+        self.process = None
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    redis = RedisProcess(tmp_path / "redis")
+    redis.directory.mkdir()
+    redis.start()
+    try:
+        yield redis
+    finally:
+        redis.stop()
+
+
+def _wait_for(client: httpx.Client, ref: str, predicate: Any, *, within: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        detail: dict[str, Any] = client.get(f"/api/v1/executions/{ref}").json()
+        if predicate(detail):
+            return detail
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached within {within} s: {detail['message_counts']}")
+        time.sleep(0.1)
+
+
+def _stored_outputs(client: httpx.Client, execution_id: str, route_id: str, stage: str) -> list[str]:
+    page = client.get(
+        "/api/v1/storage/objects",
+        params={"execution_id": execution_id, "route_id": route_id, "stage": stage, "limit": 1000},
+    ).json()
+    return [obj["key"] for obj in page["objects"] if not obj["key"].endswith(".fanout.json")]
+
+
+def _completed_messages(client: httpx.Client, execution_id: str, route_id: str) -> set[str]:
+    rows = client.get(
+        "/api/v1/lineage",
+        params={"execution_id": execution_id, "route_id": route_id, "status": "completed", "limit": 1000},
+    ).json()["entries"]
+    return {row["correlation_id"] for row in rows}
+
+
+def test_redis_restart_mid_execution_loses_nothing(own_redis: RedisProcess, tmp_path: Path) -> None:
+    settings = embedded_settings(tmp_path / "server", queue_url=own_redis.url)
+    with serve_in_thread(settings) as server, server.client() as client:
+        execution = run_config(client, store_config(client, PIPELINE))
+        execution_id = execution["execution_id"]
+        _wait_for(client, execution_id, lambda d: d["message_counts"]["handled"] >= 10)
+
+        own_redis.stop()
+        own_redis.start()
+
+        result = wait_execution(client, execution_id, timeout=180)
+        assert result["status"] == "completed", result
+        counts = result["stats"]["message_counts"]
+        assert counts["dead_lettered"] == 0
+        assert counts["in_flight"] == 0
+        assert len(_stored_outputs(client, execution_id, "sink", "passthrough")) == ITEMS
+        assert len(_completed_messages(client, execution_id, "sink")) == ITEMS
+
+
+def test_paused_route_keeps_its_messages_in_redis_and_drains_after_resume(
+    own_redis: RedisProcess, tmp_path: Path
+) -> None:
+    settings = embedded_settings(tmp_path / "server", queue_url=own_redis.url)
+    with serve_in_thread(settings) as server, server.client() as client:
+        config_id = store_config(client, PIPELINE)
+        paused = client.patch("/api/v1/pipelines/sink", json={"state": "paused", "reason": "maintenance"})
+        assert paused.status_code == 200, paused.text
+        execution_id = run_config(client, config_id)["execution_id"]
+
+        def sink_backlog(detail: dict[str, Any]) -> bool:
+            routes = {route["route_id"]: route for route in detail["routes"]}
+            return bool(routes["work"]["completed"] == ITEMS and routes["sink"]["queue_depth"] == ITEMS)
+
+        detail = _wait_for(client, execution_id, sink_backlog, within=120)
+        assert detail["status"] == "running"
+        assert detail["message_counts"]["in_flight"] == ITEMS
+        assert _stored_outputs(client, execution_id, "sink", "passthrough") == []
+
+        resumed = client.patch("/api/v1/pipelines/sink", json={"state": "running"})
+        assert resumed.status_code == 200, resumed.text
+        result = wait_execution(client, execution_id, timeout=120)
+        assert result["status"] == "completed", result
+        assert len(_stored_outputs(client, execution_id, "sink", "passthrough")) == ITEMS
