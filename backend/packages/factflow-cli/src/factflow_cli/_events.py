@@ -82,7 +82,8 @@ class _Connection:
 
     async def read(self, params: Mapping[str, Any]) -> str | None:
         """Read one connection; None when `on_event` ended the follow, else why the stream ended."""
-        headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+        # The client's usual headers (`Accept: application/json` included, as on every request).
+        headers = {"Cache-Control": "no-store"}
         if self.last_event_id:
             headers["Last-Event-ID"] = self.last_event_id
         self.opened = False
