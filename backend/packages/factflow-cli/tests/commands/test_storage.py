@@ -280,7 +280,7 @@ def test_watch_prints_writes_live_as_ndjson_until_the_end(ff: Cli, paused_run: d
     assert events[-1]["type"] == "execution.finished" and events[-1]["status"] == "completed"
 
 
-def test_watch_table_lines_and_timeout(ff: Cli, paused_run: dict[str, Any]) -> None:
+def test_watch_timeout_exits_5(ff: Cli, paused_run: dict[str, Any]) -> None:
     timed_out = ff("--timeout", "1s", "storage", "watch", "--execution", paused_run["id"], output="table")
     assert timed_out.exit_code == 5
     assert "the --timeout of 1s was reached" in timed_out.stderr
