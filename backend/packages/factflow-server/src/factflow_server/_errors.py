@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from factflow_foundation import ConflictError, FactflowError, InvalidStateError, NotFoundError, ServiceUnavailableError
@@ -205,7 +206,11 @@ def factflow_error_response(request: Request, exc: FactflowError) -> Response:
     context = dict(exc.context)
     field_errors = None
     if status_code == 422 and isinstance(context.get("errors"), list):
-        field_errors = [ErrorItem.model_validate(item) for item in context.pop("errors")]
+        try:
+            field_errors = [ErrorItem.model_validate(item) for item in context["errors"]]
+            del context["errors"]
+        except ValidationError:
+            field_errors = None  # not field errors after all: leave them in `context`
     return error_response(
         correlation_id,
         status_code,
