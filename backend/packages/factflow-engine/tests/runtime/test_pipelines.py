@@ -166,6 +166,65 @@ async def test_fan_out_to_100_messages_across_three_routes(harness: PipelineHarn
     assert result.dead_letters == {"dlq.enrich": [], "dlq.ingest": [], "dlq.store": []}
 
 
+TERMINAL_FAN_OUT = """
+version: "1.0"
+orchestrator: {max_fanout_pending: 3}
+routes:
+  fan:
+    inbound: {queue: q.in}
+    adapters:
+      - type: split
+        config: {field: items, keep_fields: [batch]}
+    outbound:
+      - queue: q.even
+        condition: {field: item.even, operator: eq, value: true}
+      - queue: q.all
+  even:
+    inbound: {queue: q.even, concurrency: 4, prefetch: 8}
+    adapters: [{type: passthrough}]
+  all:
+    inbound: {queue: q.all, concurrency: 4, prefetch: 8}
+    adapters: [{type: passthrough}]
+init_message: {route: fan, payload: {batch: b2}}
+"""
+
+
+async def test_a_fan_out_at_the_end_of_a_route_publishes_its_children_within_the_budget(
+    harness: PipelineHarness,
+) -> None:
+    # Children with no adapter left are published in batches rather than as branches; they keep
+    # their ids, parent, metadata and outbound conditions, and never hold more budget than allowed.
+    items = [{"n": n, "even": n % 2 == 0} for n in range(300)]
+    execution = await harness.start(TERMINAL_FAN_OUT, init_payload={"batch": "b2", "items": items})
+    budget = execution.orchestrator.processors["fan"].budget
+    peak = 0
+    release = budget.release
+
+    def watched_release() -> None:
+        nonlocal peak
+        peak = max(peak, budget.in_use)
+        release()
+
+    budget.release = watched_release  # type: ignore[method-assign]  # observe the budget in use
+    result = await execution.wait(30)
+    root = execution.orchestrator.root_correlation_id
+    assert root is not None
+
+    assert result.status == "completed", result.error_info
+    assert result.message_counts["published"] == 1 + 150 + 300
+    assert result.message_counts["handled"] == 1 + 150 + 300
+    child_ids = [derive_message_id(root, "fan", "0", str(i)) for i in range(300)]
+    assert set(result.outputs("all", "passthrough")) == set(child_ids)
+    assert set(result.outputs("even", "passthrough")) == set(child_ids[::2])
+    assert result.outputs("all", "passthrough")[child_ids[7]] == {"item": {"n": 7, "even": False}, "batch": "b2"}
+    rows = result.rows(route_id="even")
+    assert len(rows) == 150
+    assert {row["parent_correlation_id"] for row in rows} == {root}
+    assert len({row["metadata"]["trace_id"] for row in result.lineage}) == 1
+    assert 1 <= peak <= 3
+    assert budget.in_use == 0
+
+
 RETRY = """
 version: "1.0"
 error_handling: {max_retries: 3, retry_delay_seconds: 0.01, backoff: fixed}

@@ -56,6 +56,9 @@ __all__ = ("ChainRunner",)
 logger = logging.getLogger(__name__)
 adapter_logger = logging.getLogger("factflow.adapter")
 
+_CHILD_CHUNK = 256
+"""Most fan-out children published in one batch (each holds a budget unit until confirmed)."""
+
 
 class ChainRunner:
     """Runs deliveries of one route of one execution through its adapter chain.
@@ -200,7 +203,11 @@ class ChainRunner:
             outcome = await self._invoke(delivery, branch, slot, payload)
             if outcome is None:
                 return
-            for child_id, child_payload in outcome.children:
+            if outcome.children and index + 1 == count:
+                # The children have no adapter left: their branches would only publish, so
+                # publish them here in batches instead of starting a task per child.
+                await self._publish_children(delivery, branch, outcome)
+            for child_id, child_payload in outcome.children if index + 1 < count else ():
                 child = Branch(
                     message_id=child_id,
                     parent_id=branch.message_id,
@@ -540,6 +547,77 @@ class ChainRunner:
                 metadata=metadata,
             )
             await self._publish(branch, queue, envelope)
+
+    async def _publish_children(self, delivery: Delivery, parent: Branch, outcome: Outcome) -> None:
+        """Publish fan-out children that are final outputs, as their own branches would.
+
+        Each child goes to every outbound queue whose condition holds, with the metadata a child
+        branch would carry. Children are sent in chunks of at most `_CHILD_CHUNK`, each holding
+        one fan-out budget unit per child until its publishes are confirmed (gate 3, as a child
+        branch holds one); a chunk only ever takes the units free at that moment (at least one,
+        waiting for it), so two fan-outs can never deadlock holding half the budget each.
+        """
+        if not self.outbound:
+            return
+        children = outcome.children
+        consumed = self.runtime.consumed_queues
+        execution_id = self.runtime.execution_id
+        metadata = {**outcome.metadata, **self._envelope_metadata(delivery, delivery.hop_count + 1)}
+        start = 0
+        while start < len(children):
+            self.check_stopped()
+            taken = await self._take_units(parent, min(len(children) - start, _CHILD_CHUNK))
+            chunk = children[start : start + taken]
+            try:
+                created_at = utc_now_rfc3339()
+                for queue, condition in self.outbound:
+                    envelopes = [
+                        QueueMessage(
+                            id=child_id,
+                            parent_id=parent.message_id,
+                            execution_id=execution_id,
+                            route_id=consumed.get(queue),
+                            payload=child_payload,
+                            metadata=metadata,
+                            created_at=created_at,
+                        )
+                        for child_id, child_payload in chunk
+                        if condition is None or evaluate_condition(condition, child_payload)
+                    ]
+                    if envelopes:
+                        self.check_stopped()
+                        await self._publish_batch(queue, envelopes)
+            finally:
+                for _ in range(taken):
+                    self.budget.release()
+            start += taken
+
+    async def _take_units(self, parent: Branch, wanted: int) -> int:
+        """Take between one and `wanted` fan-out budget units; waits only for the first."""
+        if parent.holds_unit:
+            # Nested fan-out overdraws, as `spawn` does: waiting while holding a unit could deadlock.
+            for _ in range(wanted):
+                self.budget.acquire_nowait()
+            return wanted
+        await self._take_budget()
+        taken = 1
+        while taken < wanted and self.budget.try_acquire():
+            taken += 1
+        return taken
+
+    async def _publish_batch(self, queue: str, envelopes: list[QueueMessage]) -> None:
+        """`publish_batch` through the scoped queue, retrying while the queue is down."""
+        delay = self.runtime.options.publish_retry_initial_seconds
+        while True:
+            try:
+                await self.runtime.queue.publish_batch(queue, envelopes)
+                return
+            except QueueError as exc:
+                logger.warning(
+                    "Publish of %d children to %r failed (%s); retrying in %.1fs", len(envelopes), queue, exc, delay
+                )
+                await self._sleep_or_stop(delay)
+                delay = min(self.runtime.options.publish_retry_max_seconds, delay * 2)
 
     async def _publish(self, branch: Branch, queue: str, envelope: QueueMessage) -> PublishStatus:
         """Publish through the scoped queue, holding a budget unit, retrying while the queue is down."""
