@@ -68,6 +68,12 @@ def test_demo_run_configs_lineage_and_storage(pg: httpx.Client, demo_yaml: str) 
     # Declaration order survives JSONB (which sorts object keys): it is read from the YAML text.
     stats = pg.get("/api/v1/lineage/stats", params={"execution_id": "pg-demo"}).json()
     assert [row["route_id"] for row in stats["rows"]] == ["intake", "intake", "pricing", "pricing", "review"]
+    # ... and everything read from the snapshot keeps it too (the snapshot column is plain JSON).
+    assert [route["route_id"] for route in detail["routes"]] == ["intake", "pricing", "review"]
+    dag = pg.get("/api/v1/executions/pg-demo/dag").json()
+    assert [node["route_id"] for node in dag["nodes"]] == ["intake", "pricing", "review"]
+    routes = pg.get("/api/v1/executions/pg-demo/routes").json()["routes"]
+    assert [route["route_id"] for route in routes] == ["intake", "pricing", "review"]
     listing = pg.get(
         "/api/v1/storage/objects",
         params={"prefix": "executions/", "delimiter": "/", "include_execution_info": "1"},

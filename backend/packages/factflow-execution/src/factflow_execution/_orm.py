@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Boolean, Float, Integer, String, Text, UniqueConstraint, false, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from factflow_infra.database import Base, JSONType, UTCDateTime
+from factflow_infra.database import Base, JSONType, OrderedJSONType, UTCDateTime
 
 __all__ = ("PipelineConfigRow", "PipelineExecutionRow", "RoutePauseRow")
 
@@ -80,7 +80,7 @@ class PipelineExecutionRow(Base):
     """`completed_at - started_at`."""
     error_info: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     """`{code, message, details}`."""
-    config_snapshot: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    config_snapshot: Mapped[dict[str, Any]] = mapped_column(OrderedJSONType, nullable=False)
     """`{config_yaml, config, config_hash, config_version, config_name, captured_at, engine_version}`."""
     root_correlation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     """Init message id."""

@@ -9,6 +9,7 @@ def test_database_exports_are_pinned() -> None:
     assert set(factflow_infra.database.__all__) == {
         "Base",
         "JSONType",
+        "OrderedJSONType",
         "UTCDateTime",
         "create_database_engine",
         "create_session_factory",

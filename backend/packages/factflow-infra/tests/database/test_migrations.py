@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -143,7 +145,26 @@ async def test_postgres_uses_timestamptz_and_jsonb(db_engine: AsyncEngine) -> No
         columns = await connection.run_sync(lambda sync: inspect(sync).get_columns("pipeline_executions"))
     types = {column["name"]: column["type"] for column in columns}
     assert getattr(types["started_at"], "timezone", False) is True
-    assert type(types["config_snapshot"]).__name__ == "JSONB"
+    assert type(types["metadata"]).__name__ == "JSONB"
+    # The snapshot keeps key order (the routes' declaration order), which JSONB would sort.
+    assert type(types["config_snapshot"]).__name__ == "JSON"
+
+
+async def test_config_snapshot_keeps_route_declaration_order(db_engine: AsyncEngine) -> None:
+    snapshot = '{"config": {"routes": {"zeta": {}, "alpha": {}, "mid": {}}}}'
+    async with db_engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO pipeline_executions (id, config_id, config_name, config_version, status, source,"
+                " started_at, config_snapshot, metadata, cancel_requested, recovery_count, updated_at)"
+                " VALUES ('e1', 'c1', 'n', 1, 'running', 'api', CURRENT_TIMESTAMP, :snapshot, '{}', false, 0,"
+                " CURRENT_TIMESTAMP)"
+            ),
+            {"snapshot": snapshot},
+        )
+        stored = (await connection.execute(text("SELECT config_snapshot FROM pipeline_executions"))).scalar_one()
+    routes = (json.loads(stored) if isinstance(stored, str) else stored)["config"]["routes"]
+    assert list(routes) == ["zeta", "alpha", "mid"]
 
 
 async def test_server_defaults_fill_documented_defaults(db_engine: AsyncEngine) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._base import Base, JSONType, UTCDateTime
+from ._base import Base, JSONType, OrderedJSONType, UTCDateTime
 from ._engine import (
     SEARCH_PATH_OPTION,
     SQLITE_BUSY_TIMEOUT_MS,
@@ -19,6 +19,7 @@ __all__ = (
     # models
     "Base",
     "JSONType",
+    "OrderedJSONType",
     "UTCDateTime",
     # engines and sessions
     "create_database_engine",

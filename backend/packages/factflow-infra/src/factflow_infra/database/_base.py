@@ -9,10 +9,16 @@ from sqlalchemy import JSON, DateTime, Dialect, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase
 
-__all__ = ("Base", "JSONType", "UTCDateTime")
+__all__ = ("Base", "JSONType", "OrderedJSONType", "UTCDateTime")
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 """JSON on SQLite, JSONB on PostgreSQL."""
+
+OrderedJSONType = JSON()
+"""JSON that keeps object key order on every dialect (`json`, not `jsonb`, on PostgreSQL).
+
+For documents whose key order means something, such as an execution's config snapshot, where
+the order of `routes` is the pipeline's declaration order; JSONB would re-sort the keys."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):
