@@ -11,11 +11,19 @@ import msgpack
 __all__ = ("bytes_checksum", "canonical_json", "config_hash", "content_hash")
 
 
+_CONTAINERS = (dict, list, tuple)
+_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+"""Reused: `json.dumps` with options builds a new encoder on every call (stateless between calls)."""
+
+
 def _sorted(obj: Any) -> Any:
+    # Scalars are passed through without a call of their own: hashing runs on every payload.
     if isinstance(obj, dict):
-        return {key: _sorted(obj[key]) for key in sorted(obj)}
+        return {
+            key: _sorted(value) if isinstance(value, _CONTAINERS) else value for key, value in sorted(obj.items())
+        }
     if isinstance(obj, list | tuple):
-        return [_sorted(item) for item in obj]
+        return [_sorted(item) if isinstance(item, _CONTAINERS) else item for item in obj]
     return obj
 
 
@@ -25,7 +33,7 @@ def canonical_json(obj: Any) -> bytes:
     Raises:
         ValueError: `obj` holds NaN or an infinity, or a value JSON cannot express.
     """
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return _CANONICAL_ENCODER.encode(obj).encode("utf-8")
 
 
 def content_hash(obj: Any) -> str:
