@@ -19,9 +19,7 @@ _CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ens
 def _sorted(obj: Any) -> Any:
     # Scalars are passed through without a call of their own: hashing runs on every payload.
     if isinstance(obj, dict):
-        return {
-            key: _sorted(value) if isinstance(value, _CONTAINERS) else value for key, value in sorted(obj.items())
-        }
+        return {key: _sorted(value) if isinstance(value, _CONTAINERS) else value for key, value in sorted(obj.items())}
     if isinstance(obj, list | tuple):
         return [_sorted(item) if isinstance(item, _CONTAINERS) else item for item in obj]
     return obj
