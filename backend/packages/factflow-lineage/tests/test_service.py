@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from factflow_lineage import (
     StageStatus,
     build_error_info,
 )
+from factflow_lineage._service import _evolve
 from factflow_protocols import AdapterResult, NonRetryableError
 
 START = datetime(2026, 3, 1, 9, 30, 0, 250000, tzinfo=UTC)
@@ -372,3 +374,33 @@ async def test_rows_reach_the_database_through_the_recorder(
     assert stored.error_info is None  # the retried failure does not stick to a completed row
     assert stored_skip.stage_status == "skipped" and stored_skip.output_hash == stored_skip.input_hash
     assert len(events.events) == 5
+
+
+def test_transitions_copy_every_field_of_a_row() -> None:
+    # Transitions copy rows field by field (faster than dataclasses.replace); none may be lost.
+    record = LineageRecord(
+        id="r",
+        correlation_id="c",
+        parent_correlation_id="p",
+        execution_id="e",
+        route_id="route",
+        adapter_name="a",
+        adapter_index=3,
+        stage_name="s",
+        stage_status=StageStatus.PENDING,
+        started_at=datetime(2026, 1, 1, tzinfo=UTC),
+        completed_at=datetime(2026, 1, 2, tzinfo=UTC),
+        duration_ms=1.5,
+        input_hash="sha256:i",
+        output_hash="sha256:o",
+        error_info={"message": "x"},
+        replay_batch_id="rb",
+        batch_id="b",
+        delivery_count=4,
+        storage_key="k",
+        metadata={"attempts": 2},
+    )
+    assert _evolve(record) == record
+    assert _evolve(record, duration_ms=2.0).duration_ms == 2.0
+    defaults = {field.name for field in fields(LineageRecord) if getattr(record, field.name) == field.default}
+    assert defaults == set(), "every field must hold a non-default value so a missed copy shows"

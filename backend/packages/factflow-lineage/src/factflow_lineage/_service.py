@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
@@ -116,6 +116,39 @@ def _provenance(payload: Mapping[str, Any]) -> dict[str, Any]:
     return found
 
 
+def _evolve(record: LineageRecord, **changes: Any) -> LineageRecord:
+    """A copy of `record` with `changes` applied.
+
+    `dataclasses.replace` introspects the fields on every call; this runs at every row
+    transition, so the copy is spelled out (a new field needs adding here; a test pins it).
+    """
+    copy = LineageRecord(
+        id=record.id,
+        correlation_id=record.correlation_id,
+        parent_correlation_id=record.parent_correlation_id,
+        execution_id=record.execution_id,
+        route_id=record.route_id,
+        adapter_name=record.adapter_name,
+        adapter_index=record.adapter_index,
+        stage_name=record.stage_name,
+        stage_status=record.stage_status,
+        started_at=record.started_at,
+        completed_at=record.completed_at,
+        duration_ms=record.duration_ms,
+        input_hash=record.input_hash,
+        output_hash=record.output_hash,
+        error_info=record.error_info,
+        replay_batch_id=record.replay_batch_id,
+        batch_id=record.batch_id,
+        delivery_count=record.delivery_count,
+        storage_key=record.storage_key,
+        metadata=record.metadata,
+    )
+    for name, value in changes.items():
+        setattr(copy, name, value)
+    return copy
+
+
 class LineageService:
     """Builds and advances lineage rows for the engine, records them and emits `stage.<status>` events.
 
@@ -222,14 +255,14 @@ class LineageService:
             metadata["deferred_ms"] = float(metadata.get("deferred_ms", 0.0)) + wait_ms
         error_info = record.error_info if error is None else self._error_info(record, error, None)
         return self._publish(
-            replace(record, stage_status=StageStatus.PENDING, metadata=metadata, error_info=error_info)
+            _evolve(record, stage_status=StageStatus.PENDING, metadata=metadata, error_info=error_info)
         )
 
     def resume(self, record: LineageRecord, *, attempt: int) -> LineageRecord:
         """Back to `processing` after a wait; `attempt` is the attempt within this delivery (1-based)."""
         metadata = {key: value for key, value in record.metadata.items() if key != "deferred_until"}
         metadata["attempts"] = attempt
-        return self._publish(replace(record, stage_status=StageStatus.PROCESSING, metadata=metadata))
+        return self._publish(_evolve(record, stage_status=StageStatus.PROCESSING, metadata=metadata))
 
     def complete(
         self,
@@ -306,7 +339,7 @@ class LineageService:
         if duration_ms is None:
             waited_ms = float(record.metadata.get("deferred_ms", 0.0))
             duration_ms = max(0.0, (now - record.started_at).total_seconds() * 1000 - waited_ms)
-        return self._publish(replace(record, stage_status=status, completed_at=now, duration_ms=duration_ms, **changes))
+        return self._publish(_evolve(record, stage_status=status, completed_at=now, duration_ms=duration_ms, **changes))
 
     def _error_info(
         self, record: LineageRecord, error: BaseException | Mapping[str, Any], retryable: bool | None
