@@ -64,7 +64,8 @@ class CompletionAccountant:
         self.handled = 0
         self._dead_lettered_ids: set[str] = set()
         self.extra_failures = 0
-        self._changed = asyncio.Event()
+        # Created by the first waiter: counters change several times per message, waiters are rare.
+        self._changed: asyncio.Event | None = None
 
     @property
     def in_flight(self) -> int:
@@ -139,6 +140,8 @@ class CompletionAccountant:
     async def wait_changed(self, seconds: float | None = None) -> None:
         """Wait until a counter changes (at most `seconds`)."""
         event = self._changed
+        if event is None:
+            event = self._changed = asyncio.Event()
         try:
             async with asyncio.timeout(seconds):
                 await event.wait()
@@ -146,8 +149,9 @@ class CompletionAccountant:
             return
 
     def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
         if self._on_change is not None:
             try:
                 self._on_change()

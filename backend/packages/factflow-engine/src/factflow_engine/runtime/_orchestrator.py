@@ -115,7 +115,10 @@ class PipelineOrchestrator:
     # ------------------------------------------------------------------ observation
 
     def _counts_changed(self) -> None:
-        self._wakeup.set()
+        # The supervisor only acts on counters once nothing is in flight; waking it on every
+        # publish and ack would cost a loop turn (and a timeout) per message.
+        if self.accountant.in_flight <= 0:
+            self._wakeup.set()
         self.progress.changed()
 
     def _progress_data(self) -> dict[str, Any]:
@@ -209,7 +212,10 @@ class PipelineOrchestrator:
             replay_batch_id=self.replay_batch_id,
             queue=self.scoped_queue,
             accountant=self.accountant,
-            lineage=LineageService(self._stage_counts, event_sink=self.events),
+            # Without an event sink, stage events would be built for nothing at every transition.
+            lineage=LineageService(
+                self._stage_counts, event_sink=self.events if self.deps.events is not None else None
+            ),
             stage_counts=self._stage_counts,
             events=self.events,
             storage=self.deps.storage,
