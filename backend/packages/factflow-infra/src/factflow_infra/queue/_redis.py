@@ -159,7 +159,7 @@ class RedisStreamsQueueProvider:
                 await client.aclose()
                 raise QueueError(f"Redis {version} is too old; the queue needs Redis >= 7.0.")
             self._client = client
-            self._batcher = CommandBatcher(client)
+            self._batcher = CommandBatcher(pool, timeout=self.operation_timeout_seconds)
             self._publish_script = client.register_script(PUBLISH_SCRIPT)
             self._dead_letter_script = client.register_script(DEAD_LETTER_SCRIPT)
             logger.info("Queue connected to %s as consumer %r", mask_url(self._url), self.consumer_name)
@@ -189,25 +189,33 @@ class RedisStreamsQueueProvider:
             raise QueueError("The Redis queue is not connected; call `connect()` first.", code="queue_not_connected")
         return self._dead_letter_script
 
-    async def _batched(self, *args: Any) -> Any:
-        """One command in the next shared pipeline (publishes, acks, dead-letter moves); raw redis-py errors."""
-        batcher = self._batcher
-        if batcher is None:
+    @property
+    def _batch(self) -> CommandBatcher:
+        if self._batcher is None:
             raise QueueError("The Redis queue is not connected; call `connect()` first.", code="queue_not_connected")
-        return await batcher.execute(*args)
+        return self._batcher
 
     async def _run_script(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        """`EVALSHA` through the shared pipeline; loads the script once if Redis lost it (`NOSCRIPT`)."""
+        """`EVALSHA` in the next shared batch; loads the script once if Redis lost it (`NOSCRIPT`)."""
         try:
-            return await self._batched("EVALSHA", script.sha, len(keys), *keys, *args)
+            return await self._batch.execute("EVALSHA", script.sha, len(keys), *keys, *args)
         except NoScriptError:
-            await self._require_client().script_load(script.script)
-            return await self._batched("EVALSHA", script.sha, len(keys), *keys, *args)
+            async with asyncio.timeout(self.operation_timeout_seconds):
+                await self._require_client().script_load(script.script)
+            return await self._batch.execute("EVALSHA", script.sha, len(keys), *keys, *args)
 
     async def _call(
-        self, what: str, operation: Callable[[Redis], Awaitable[T]], *, limit_seconds: float | None = None
+        self,
+        what: str,
+        operation: Callable[[Redis], Awaitable[T]],
+        *,
+        limit_seconds: float | None = None,
+        batched: bool = False,
     ) -> T:
         """Run one Redis operation within `asyncio.timeout()` (`limit_seconds`), translating errors.
+
+        `batched` operations go through the `CommandBatcher`, which bounds each batch itself; they
+        skip the per-call timeout (one timer per command was a large part of their cost).
 
         Raises:
             QueueUnavailableError: connection failure or timeout.
@@ -215,28 +223,37 @@ class RedisStreamsQueueProvider:
         """
         client = self._require_client()
         try:
+            if batched:
+                return await operation(client)
             async with asyncio.timeout(self.operation_timeout_seconds if limit_seconds is None else limit_seconds):
                 return await operation(client)
         except (RedisError, OSError) as exc:
             raise translate_redis_error(exc, what) from exc
 
     async def _call_retrying(
-        self, what: str, operation: Callable[[Redis], Awaitable[T]], *, give_up_after: float | None = None
+        self,
+        what: str,
+        operation: Callable[[Redis], Awaitable[T]],
+        *,
+        give_up_after: float | None = None,
+        batched: bool = False,
     ) -> T:
         """`_call`, retried with backoff (0.5 s → 30 s) while Redis is unreachable."""
-        backoff = Backoff()
+        backoff: Backoff | None = None
         started = time.monotonic()
         while True:
             try:
-                result = await self._call(what, operation)
+                result = await self._call(what, operation, batched=batched)
             except QueueUnavailableError as exc:
                 self.stats.note_failure(exc, what)
+                backoff = backoff or Backoff()
                 delay = backoff.next_delay()
                 if give_up_after is not None and time.monotonic() - started + delay > give_up_after:
                     raise
                 await asyncio.sleep(delay)
                 continue
-            self.stats.note_success()
+            if self.stats.consecutive_failures:
+                self.stats.note_success()
             return result
 
     # ------------------------------------------------------------------ publishing
@@ -285,7 +302,9 @@ class RedisStreamsQueueProvider:
                 return [await self._run_script(script, *calls[0])]
             return list(await asyncio.gather(*(self._run_script(script, *call) for call in calls)))
 
-        replies = await self._call_retrying(f"publishing to {queue!r}", run, give_up_after=self.publish_timeout_seconds)
+        replies = await self._call_retrying(
+            f"publishing to {queue!r}", run, give_up_after=self.publish_timeout_seconds, batched=True
+        )
         return [PublishStatus.DUPLICATE if reply is None else PublishStatus.PUBLISHED for reply in replies]
 
     # ------------------------------------------------------------------ consuming

@@ -1,18 +1,54 @@
-"""`CommandBatcher`: Redis commands issued at about the same time share one pipeline round trip."""
+"""`CommandBatcher`: Redis commands issued at about the same time share one round trip."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 
-__all__ = ("CommandBatcher",)
+__all__ = ("CommandBatcher", "pack_commands")
 
 logger = logging.getLogger(__name__)
 
-_Command = tuple[tuple[Any, ...], "asyncio.Future[Any]"]
+
+def pack_commands(commands: Sequence[Sequence[bytes | str | int]]) -> bytes:
+    """The RESP encoding of `commands` (arrays of bulk strings), ready to send as one write."""
+    out: list[bytes] = []
+    for args in commands:
+        out.append(b"*%d\r\n" % len(args))
+        for arg in args:
+            if isinstance(arg, bytes):
+                data = arg
+            elif isinstance(arg, str):
+                data = arg.encode()
+            elif isinstance(arg, int):
+                data = b"%d" % arg
+            else:  # pragma: no cover - the provider sends bytes, text and integers only
+                raise TypeError(f"cannot send {type(arg).__name__} to Redis")
+            out.append(b"$%d\r\n" % len(data))
+            out.append(data)
+            out.append(b"\r\n")
+    return b"".join(out)
+
+
+@dataclass(slots=True)
+class _Command:
+    args: tuple[Any, ...]
+    future: asyncio.Future[Any]
+
+
+@dataclass(slots=True)
+class _Ack:
+    entry_id: str
+    future: asyncio.Future[Any]
 
 
 class CommandBatcher:
@@ -20,27 +56,34 @@ class CommandBatcher:
 
     Every command submitted while no batch is being sent, or while `max_in_flight` batches are
     already under way, waits for the next batch; a batch goes out on the next turn of the event
-    loop, as one non-transactional pipeline of at most `max_batch` commands. Under load the
-    batches grow by themselves (hundreds of handlers acking at once cost one round trip); an
-    isolated command goes out at once, so nothing is delayed on purpose.
+    loop as one write of at most `max_batch` commands on one pooled connection, and its replies
+    are read back in order. Under load the batches grow by themselves (hundreds of handlers
+    acking at once cost one round trip); an isolated command goes out at once, so nothing is
+    delayed on purpose. Acks of one stream and group in the same batch travel as one `XACK`.
 
     Each caller gets its own reply, or its own error: a command Redis refuses fails alone; a
     connection failure fails every command of the batch (redis-py's exception, which the
-    provider translates and retries like any other call). A caller that stops waiting (timeout,
-    cancellation) does not stop its command, exactly as when a reply is lost on the wire; the
-    commands sent through here are idempotent or deduplicated for that reason.
+    provider translates and retries like any other call). A batch is bounded by `timeout` as a
+    whole, not reply by reply. As redis-py's pipelines do, a batch that
+    finds its pooled connection dropped before any reply is sent once more on a fresh one. A
+    caller that stops waiting does not stop its command, exactly as when a reply is lost on the
+    wire; the commands sent through here are idempotent or deduplicated for that reason.
 
     Args:
-        client: The provider's client (its connection pool).
-        max_batch: Commands per pipeline.
-        max_in_flight: Pipelines under way at once.
+        pool: The provider's connection pool.
+        timeout: Longest time one batch may take (send and every reply).
+        max_batch: Commands per batch.
+        max_in_flight: Batches under way at once.
     """
 
-    def __init__(self, client: Redis, *, max_batch: int = 512, max_in_flight: int = 4) -> None:
-        self._client = client
+    def __init__(self, pool: ConnectionPool, *, timeout: float, max_batch: int = 512, max_in_flight: int = 4) -> None:
+        self._pool = pool
+        self._timeout = timeout
         self._max_batch = max_batch
         self._max_in_flight = max_in_flight
-        self._pending: list[_Command] = []
+        self._commands: list[_Command] = []
+        self._acks: dict[tuple[str, str], list[_Ack]] = {}
+        self._queued = 0
         self._in_flight: set[asyncio.Task[None]] = set()
         self._scheduled = False
         self._closed = False
@@ -50,28 +93,52 @@ class CommandBatcher:
 
         Raises:
             RedisError: Redis refused the command, or the batch failed on the connection.
-            OSError: the batch failed on the socket.
+            OSError: the batch failed on the socket or timed out.
         """
-        if self._closed:
-            raise ConnectionError("the command batcher is closed")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((args, future))
+        future = self._future()
+        self._commands.append(_Command(args, future))
+        self._queued += 1
         self._schedule()
         return await future
 
+    async def ack(self, stream: str, group: str, entry_id: str) -> None:
+        """`XACK stream group entry_id`, merged with the other acks of the stream in the batch."""
+        future = self._future()
+        self._acks.setdefault((stream, group), []).append(_Ack(entry_id, future))
+        self._queued += 1
+        self._schedule()
+        await future
+
+    def _future(self) -> asyncio.Future[Any]:
+        if self._closed:
+            raise RedisConnectionError("the Redis queue was closed")
+        return asyncio.get_running_loop().create_future()
+
     def _schedule(self) -> None:
-        if self._closed or self._scheduled or not self._pending or len(self._in_flight) >= self._max_in_flight:
+        if self._closed or self._scheduled or not self._queued or len(self._in_flight) >= self._max_in_flight:
             return
         self._scheduled = True
         asyncio.get_running_loop().call_soon(self._start_batch)
 
     def _start_batch(self) -> None:
         self._scheduled = False
-        if not self._pending or len(self._in_flight) >= self._max_in_flight:
+        if self._closed or not self._queued or len(self._in_flight) >= self._max_in_flight:
             return
-        batch = self._pending[: self._max_batch]
-        del self._pending[: self._max_batch]
-        task = asyncio.create_task(self._send(batch), name="queue-redis-batch")
+        commands = self._commands[: self._max_batch]
+        del self._commands[: self._max_batch]
+        acks: dict[tuple[str, str], list[_Ack]] = {}
+        room = self._max_batch - len(commands)
+        while self._acks and room > 0:
+            key = next(iter(self._acks))
+            items = self._acks[key]
+            acks[key], rest = items[:room], items[room:]
+            room -= len(acks[key])
+            if rest:
+                self._acks[key] = rest
+            else:
+                del self._acks[key]
+        self._queued -= len(commands) + sum(len(items) for items in acks.values())
+        task = asyncio.create_task(self._send(commands, acks), name="queue-redis-batch")
         self._in_flight.add(task)
         task.add_done_callback(self._batch_done)
 
@@ -79,39 +146,72 @@ class CommandBatcher:
         self._in_flight.discard(task)
         self._schedule()
 
-    async def _send(self, batch: list[_Command]) -> None:
-        live = [(args, future) for args, future in batch if not future.done()]
-        if not live:
+    async def _send(self, commands: list[_Command], acks: dict[tuple[str, str], list[_Ack]]) -> None:
+        live = [command for command in commands if not command.future.done()]
+        live_acks = {key: [item for item in items if not item.future.done()] for key, items in acks.items()}
+        live_acks = {key: items for key, items in live_acks.items() if items}
+        packed = [command.args for command in live] + [
+            ("XACK", stream, group, *(item.entry_id for item in items)) for (stream, group), items in live_acks.items()
+        ]
+        futures: list[list[asyncio.Future[Any]]] = [[command.future] for command in live] + [
+            [item.future for item in items] for items in live_acks.values()
+        ]
+        if not packed:
             return
         try:
-            pipe = self._client.pipeline(transaction=False)
-            for args, _ in live:
-                pipe.execute_command(*args)
-            replies = await pipe.execute(raise_on_error=False)
+            async with asyncio.timeout(self._timeout):
+                replies = await self._round_trip(pack_commands(packed), len(packed))
         except asyncio.CancelledError:
-            for _, future in live:
-                if not future.done():
+            for group in futures:
+                for future in group:
                     future.cancel()
             raise
         except BaseException as exc:
-            for _, future in live:
-                if not future.done():
-                    future.set_exception(exc)
+            for group in futures:
+                for future in group:
+                    if not future.done():
+                        future.set_exception(exc)
             return
-        for (_, future), reply in zip(live, replies, strict=True):
-            if future.done():
-                continue
-            if isinstance(reply, Exception):
-                future.set_exception(reply)
-            else:
-                future.set_result(reply)
+        for group, reply in zip(futures, replies, strict=True):
+            for future in group:
+                if future.done():
+                    continue
+                if isinstance(reply, Exception):
+                    future.set_exception(reply)
+                else:
+                    future.set_result(reply)
+
+    async def _round_trip(self, payload: bytes, count: int) -> list[Any]:
+        for attempt in (1, 2):
+            connection: AbstractConnection = await self._pool.get_connection()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+            replies: list[Any] = []
+            try:
+                await connection.send_packed_command(payload, check_health=False)
+                for _ in range(count):
+                    try:
+                        # No per-read timeout: the batch as a whole is bounded by the caller.
+                        replies.append(await connection.read_response(timeout=math.inf))
+                    except ResponseError as exc:
+                        replies.append(exc)
+                return replies
+            except BaseException as exc:
+                # Half-read or broken: never hand this connection to anyone else.
+                await connection.disconnect(nowait=True)
+                if attempt == 1 and not replies and isinstance(exc, RedisConnectionError):
+                    continue  # a pooled connection the server dropped: once more on a fresh one
+                raise
+            finally:
+                await self._pool.release(connection)
+        raise AssertionError("unreachable")
 
     async def close(self) -> None:
         """Refuse new commands, let the batches under way finish, fail the ones never sent."""
         self._closed = True
         while self._in_flight:
             await asyncio.wait(set(self._in_flight))
-        pending, self._pending = self._pending, []
-        for _, future in pending:
+        pending = [command.future for command in self._commands]
+        pending += [item.future for items in self._acks.values() for item in items]
+        self._commands, self._acks, self._queued = [], {}, 0
+        for future in pending:
             if not future.done():
-                future.set_exception(ConnectionError("the Redis queue was closed"))
+                future.set_exception(RedisConnectionError("the Redis queue was closed"))

@@ -204,10 +204,10 @@ class RedisSubscription(BaseSubscription[Delivery]):
         queue, group = self._queue, self._subscription
 
         async def ack(client: Redis) -> Any:
-            return await self._provider._batched("XACK", queue, group, delivery.entry_id)
+            return await self._provider._batch.ack(queue, group, delivery.entry_id)
 
         try:
-            await self._provider._call_retrying(f"acking on {queue!r}", ack)
+            await self._provider._call_retrying(f"acking on {queue!r}", ack, batched=True)
         except QueueError as exc:
             logger.warning("Ack of %s on %r failed; it stays pending: %s", delivery.entry_id, queue, exc)
             return
@@ -224,7 +224,7 @@ class RedisSubscription(BaseSubscription[Delivery]):
             return await self._provider._run_script(script, [queue, self._dead_letter_queue], args)
 
         try:
-            await self._provider._call_retrying(f"dead-lettering on {queue!r}", move)
+            await self._provider._call_retrying(f"dead-lettering on {queue!r}", move, batched=True)
         except QueueError as exc:
             logger.warning("Dead-lettering %s on %r failed; it stays pending: %s", delivery.entry_id, queue, exc)
             return
