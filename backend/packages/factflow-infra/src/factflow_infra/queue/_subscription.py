@@ -265,7 +265,8 @@ class BaseSubscription(ABC, Generic[D]):
         except ValueError as exc:
             await self._dead_letter_undecodable(delivery, str(exc))
             return
-        message = message.with_metadata(delivery_count=delivery.delivery_count)
+        # The envelope was decoded for this delivery alone: stamp the count in place, no copy.
+        message.metadata["delivery_count"] = delivery.delivery_count
         try:
             status: object = await self._handler(message)
         except Exception:
