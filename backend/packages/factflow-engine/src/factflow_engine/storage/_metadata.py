@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from factflow_engine.conditions import parse_field_path, resolve_field
-from factflow_engine.config import StorageMetadataField
+from factflow_engine.config import RESERVED_SIDECAR_FIELDS, StorageMetadataField  # one list for E512 and sidecars
 
 __all__ = (
     "ENGINE_VERSION",
@@ -28,43 +28,6 @@ logger = logging.getLogger(__name__)
 
 SIDECAR_SCHEMA_VERSION = 1
 """`schema_version` of every sidecar the engine writes."""
-
-RESERVED_SIDECAR_FIELDS: frozenset[str] = frozenset(
-    {
-        # format
-        "schema_version",
-        "kind",
-        # object
-        "key",
-        "content_type",
-        "content_length",
-        "checksum",
-        # origin
-        "execution_id",
-        "route_id",
-        "stage",
-        "adapter_name",
-        "adapter_index",
-        # message
-        "correlation_id",
-        "parent_correlation_id",
-        "lineage_id",
-        # config
-        "config_id",
-        "config_version",
-        "config_hash",
-        # replay
-        "replay_batch_id",
-        "original_object_key",
-        # write
-        "delivery_count",
-        "created_at",
-        "written_by",
-        # manifests only
-        "children",
-    }
-)
-"""Sidecar fields the engine owns; custom fields with these names are dropped."""
 
 
 def _engine_version() -> str:
