@@ -14,6 +14,7 @@ from factflow_execution._stats import build_execution_stats
 from factflow_foundation import new_id
 from factflow_infra.database import create_database_engine, create_session_factory, run_migrations
 from factflow_infra.testing.plugin import database_url, db_engine, db_session_factory, sqlite_database_url
+from factflow_lineage import StageCounts
 from factflow_protocols import AdapterResult, NonRetryableError, PipelineAdapter, PipelineContext
 
 __all__ = ("database_url", "db_engine", "db_session_factory", "sqlite_database_url")
@@ -86,13 +87,8 @@ class RepoReader:
     async def stats(self, ref: str) -> ExecutionStats:
         execution = await self.repo.resolve(ref)
         return build_execution_stats(
-            execution, stage_counts=_NoRows(), adapter_rows=[], message_counts=execution.message_counts
+            execution, stage_counts=StageCounts(), adapter_rows=[], message_counts=execution.message_counts
         )
-
-
-class _NoRows:
-    total = pending = processing = completed = failed = skipped = cancelled = 0
-    avg_duration_ms = None
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from factflow_engine.config import normalize_queue_name
+from factflow_lineage import AdapterStats as LineageAdapterStats
+from factflow_lineage import RouteMessageCounts, StageCounts
 
 from ._models import MessageCounts, PipelineExecution, normalize_counts
 from ._types import ExecutionStatus, format_timestamp, utc_now
@@ -16,9 +18,6 @@ __all__ = (
     "STAGE_COUNT_KEYS",
     "AdapterStats",
     "ExecutionStats",
-    "LineageAdapterRow",
-    "LineageRouteCounts",
-    "LineageStageCounts",
     "LiveRouteState",
     "RouteStatus",
     "build_adapter_stats",
@@ -35,78 +34,7 @@ def scoped_queue_name(execution_id: str, queue: str) -> str:
     return f"factflow:{{{execution_id}}}:{normalize_queue_name(queue)}"
 
 
-# ---------------------------------------------------------------- what lineage and the manager give us
-
-
-class LineageAdapterRow(Protocol):
-    """Row counts of one route × adapter, as `LineageRepository.stats` reports them."""
-
-    @property
-    def route_id(self) -> str: ...
-    @property
-    def adapter_name(self) -> str: ...
-    @property
-    def adapter_index(self) -> int: ...
-    @property
-    def stage_name(self) -> str: ...
-    @property
-    def count(self) -> int: ...
-    @property
-    def pending(self) -> int: ...
-    @property
-    def processing(self) -> int: ...
-    @property
-    def completed(self) -> int: ...
-    @property
-    def failed(self) -> int: ...
-    @property
-    def skipped(self) -> int: ...
-    @property
-    def cancelled(self) -> int: ...
-    @property
-    def avg_duration_ms(self) -> float | None: ...
-    @property
-    def max_duration_ms(self) -> float | None: ...
-
-
-class LineageStageCounts(Protocol):
-    """Row counts of one execution per status, as `LineageRepository.stage_counts` reports them."""
-
-    @property
-    def total(self) -> int: ...
-    @property
-    def pending(self) -> int: ...
-    @property
-    def processing(self) -> int: ...
-    @property
-    def completed(self) -> int: ...
-    @property
-    def failed(self) -> int: ...
-    @property
-    def skipped(self) -> int: ...
-    @property
-    def cancelled(self) -> int: ...
-    @property
-    def avg_duration_ms(self) -> float | None: ...
-
-
-class LineageRouteCounts(Protocol):
-    """Per-message counts of one route, as `LineageRepository.route_message_counts` reports them."""
-
-    @property
-    def route_id(self) -> str: ...
-    @property
-    def total_messages(self) -> int: ...
-    @property
-    def completed(self) -> int: ...
-    @property
-    def failed(self) -> int: ...
-    @property
-    def cancelled(self) -> int: ...
-    @property
-    def in_progress(self) -> int: ...
-    @property
-    def avg_duration_ms(self) -> float | None: ...
+# ---------------------------------------------------------------- what the manager gives us
 
 
 class LiveRouteState(Protocol):
@@ -324,50 +252,34 @@ def _snapshot_routes(execution: PipelineExecution) -> dict[str, Any]:
     return dict(routes)
 
 
-def build_adapter_stats(execution: PipelineExecution, rows: Sequence[LineageAdapterRow]) -> tuple[AdapterStats, ...]:
+def build_adapter_stats(execution: PipelineExecution, rows: Sequence[LineageAdapterStats]) -> tuple[AdapterStats, ...]:
     """Every adapter of the snapshot (zeros when it has no rows), by declaration order then index.
 
     Rows of adapters the snapshot does not know (never expected) follow, sorted by route and index.
     """
-    by_key = {(row.route_id, row.adapter_index): row for row in rows}
+    # Both types are the api.md `AdapterStats` object; ours adds zero defaults and `from_api` for frozen stats.
+    by_key = {(row.route_id, row.adapter_index): AdapterStats.from_api(row.to_api_dict()) for row in rows}
     result: list[AdapterStats] = []
     for route_id, route in _snapshot_routes(execution).items():
         for index, adapter in enumerate(route.get("adapters") or ()):
             row = by_key.pop((route_id, index), None)
-            stage = adapter.get("stage") or adapter.get("type")
             if row is None:
-                result.append(
-                    AdapterStats(route_id=route_id, adapter_name=adapter["type"], adapter_index=index, stage_name=stage)
+                row = AdapterStats(
+                    route_id=route_id,
+                    adapter_name=adapter["type"],
+                    adapter_index=index,
+                    stage_name=adapter.get("stage") or adapter.get("type"),
                 )
-            else:
-                result.append(_adapter_stats(row))
-    result.extend(_adapter_stats(row) for _, row in sorted(by_key.items(), key=lambda item: item[0]))
+            result.append(row)
+    result.extend(row for _, row in sorted(by_key.items(), key=lambda item: item[0]))
     return tuple(result)
-
-
-def _adapter_stats(row: LineageAdapterRow) -> AdapterStats:
-    return AdapterStats(
-        route_id=row.route_id,
-        adapter_name=row.adapter_name,
-        adapter_index=row.adapter_index,
-        stage_name=row.stage_name,
-        count=row.count,
-        pending=row.pending,
-        processing=row.processing,
-        completed=row.completed,
-        failed=row.failed,
-        skipped=row.skipped,
-        cancelled=row.cancelled,
-        avg_duration_ms=row.avg_duration_ms,
-        max_duration_ms=row.max_duration_ms,
-    )
 
 
 def build_execution_stats(
     execution: PipelineExecution,
     *,
-    stage_counts: LineageStageCounts,
-    adapter_rows: Sequence[LineageAdapterRow],
+    stage_counts: StageCounts,
+    adapter_rows: Sequence[LineageAdapterStats],
     message_counts: Mapping[str, Any] | None,
     status: ExecutionStatus | None = None,
     completed_at: datetime | None = None,
@@ -387,7 +299,7 @@ def build_execution_stats(
     computed_at = now or utc_now()
     end = completed_at or execution.completed_at or computed_at
     elapsed_ms = max((end - execution.started_at).total_seconds() * 1000.0, 0.0)
-    counts = {key: int(getattr(stage_counts, key)) for key in STAGE_COUNT_KEYS}
+    counts = stage_counts.to_api_dict()
     decided = counts["completed"] + counts["failed"]
     elapsed_s = elapsed_ms / 1000.0
     return ExecutionStats(
@@ -412,7 +324,7 @@ def build_route_statuses(
     *,
     live: Mapping[str, LiveRouteState] | None,
     paused: Mapping[str, bool],
-    route_counts: Mapping[str, LineageRouteCounts],
+    route_counts: Mapping[str, RouteMessageCounts],
 ) -> list[RouteStatus]:
     """RouteStatus of every snapshot route in declaration order.
 
