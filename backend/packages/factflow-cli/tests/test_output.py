@@ -11,6 +11,7 @@ from rich.text import Text
 from factflow_cli._output import (
     Column,
     dump_json,
+    format_concurrency,
     format_duration_ms,
     format_size,
     format_time,
@@ -71,6 +72,11 @@ def test_durations(ms: float | None, expected: str) -> None:
 )
 def test_sizes(size: int | None, expected: str) -> None:
     assert format_size(size) == expected
+
+
+def test_concurrency_is_current_over_max_and_empty_when_stopped() -> None:
+    assert format_concurrency({"current": 3, "max": 8}) == "3/8"
+    assert format_concurrency(None) == ""
 
 
 def test_paging_footer() -> None:

@@ -25,6 +25,7 @@ __all__ = (
     "OutputMode",
     "detect_mode",
     "dump_json",
+    "format_concurrency",
     "format_count",
     "format_duration_ms",
     "format_flag",
@@ -226,6 +227,13 @@ def format_count(value: object) -> str:
     if isinstance(value, float):
         return f"{int(value):,}" if value.is_integer() else f"{value:,.2f}"
     return str(value)
+
+
+def format_concurrency(value: object) -> str:
+    """A route's `concurrency` object as `current/max`; empty when stopped (no object)."""
+    if isinstance(value, dict):
+        return f"{value.get('current')}/{value.get('max')}"
+    return ""
 
 
 def format_json_inline(value: object) -> str:

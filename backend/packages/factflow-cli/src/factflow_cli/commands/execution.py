@@ -9,6 +9,7 @@ import click
 from .._calls import call, get_json, segment
 from .._output import (
     Column,
+    format_concurrency,
     format_count,
     format_duration_ms,
     format_flag,
@@ -82,13 +83,6 @@ _ROUTES_COLUMNS = (
 
 def _ms(value: object) -> str:
     return f"{value:.1f}" if isinstance(value, int | float) and not isinstance(value, bool) else ""
-
-
-def concurrency_text(value: object) -> str:
-    """`current/max`, empty when stopped."""
-    if isinstance(value, dict):
-        return f"{value.get('current')}/{value.get('max')}"
-    return ""
 
 
 @click.group()
@@ -364,7 +358,7 @@ def routes(state: CliState, exec_id: str) -> None:
             route.get("inbound_queue"),
             route.get("in_flight"),
             route.get("queue_depth"),
-            concurrency_text(route.get("concurrency")),
+            format_concurrency(route.get("concurrency")),
             route.get("completed"),
             route.get("failed"),
         )

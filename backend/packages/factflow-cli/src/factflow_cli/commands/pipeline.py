@@ -9,6 +9,7 @@ import click
 from .._calls import get_json, patch_json, segment
 from .._output import (
     Column,
+    format_concurrency,
     format_count,
     format_flag,
     format_time,
@@ -50,12 +51,6 @@ _EXECUTION_COLUMNS = (
 )
 
 
-def _concurrency(value: object) -> str:
-    if isinstance(value, dict):
-        return f"{value.get('current')}/{value.get('max')}"
-    return ""
-
-
 def _number(value: object, unit: str = "") -> str:
     if value is None:
         return ""
@@ -89,7 +84,7 @@ def list_routes(state: CliState, execution_ref: str | None) -> None:
             route.get("inbound_queue"),
             route.get("in_flight"),
             route.get("queue_depth"),
-            _concurrency(route.get("concurrency")),
+            format_concurrency(route.get("concurrency")),
         )
         for route in routes
     ]
