@@ -13,7 +13,14 @@ from ._output import OUTPUT_MODES, OutputMode, detect_mode
 if TYPE_CHECKING:
     from ._client import ApiClient
 
-__all__ = ("DEFAULT_SERVER_URL", "DEFAULT_TIMEOUT_SECONDS", "CliState", "output_option", "pass_state")
+__all__ = (
+    "DEFAULT_SERVER_URL",
+    "DEFAULT_TIMEOUT_SECONDS",
+    "CliState",
+    "output_option",
+    "paging_options",
+    "pass_state",
+)
 
 DEFAULT_SERVER_URL = "http://localhost:8000"
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -81,3 +88,16 @@ def output_option(command: F) -> F:
         help="Output format (default: table on a terminal, JSON otherwise).",
     )
     return decorator(command)
+
+
+def paging_options(*, default: int, maximum: int | None = None) -> Callable[[F], F]:
+    """Adds `--limit` (page size, 1 to `maximum`, default `default`) and `--offset` to a list command."""
+    limit = click.option(
+        "--limit", type=click.IntRange(1, maximum), default=default, show_default=True, help="Page size."
+    )
+    offset = click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True, help="Items to skip.")
+
+    def decorate(command: F) -> F:
+        return limit(offset(command))
+
+    return decorate

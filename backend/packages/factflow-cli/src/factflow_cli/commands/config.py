@@ -23,7 +23,7 @@ from .._output import (
     print_line,
     print_renderable,
 )
-from .._state import CliState, output_option, pass_state
+from .._state import CliState, output_option, paging_options, pass_state
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -208,8 +208,7 @@ def create(state: CliState, source: str, name: str | None, description: str | No
 @config.command("list")
 @click.option("--active", is_flag=True, help="Active configs (the default).")
 @click.option("--inactive", is_flag=True, help="Deactivated configs.")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Page size.")
-@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True, help="Items to skip.")
+@paging_options(default=50)
 @output_option
 @pass_state
 def list_configs(state: CliState, active: bool, inactive: bool, limit: int, offset: int) -> None:

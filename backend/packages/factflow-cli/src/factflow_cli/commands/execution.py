@@ -22,7 +22,7 @@ from .._output import (
     print_line,
     print_renderable,
 )
-from .._state import CliState, output_option, pass_state
+from .._state import CliState, output_option, paging_options, pass_state
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -92,8 +92,7 @@ def execution() -> None:
 
 @execution.command("list")
 @click.option("--status", type=click.Choice(STATUSES), default=None, help="Only executions in this status.")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Page size.")
-@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True, help="Items to skip.")
+@paging_options(default=20)
 @click.option("--config", "config_id", default=None, metavar="CONFIG_ID", help="Only executions of this config.")
 @click.option("--parent", default=None, metavar="EXEC_ID", help="Only replays of this execution (id or tag).")
 @output_option

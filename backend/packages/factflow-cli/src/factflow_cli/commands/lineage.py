@@ -18,7 +18,7 @@ from .._output import (
     print_line,
     print_renderable,
 )
-from .._state import CliState, output_option, pass_state
+from .._state import CliState, output_option, paging_options, pass_state
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -125,8 +125,7 @@ def lineage() -> None:
 @click.option("--adapter", default=None, metavar="NAME", help="Only rows of this adapter type.")
 @click.option("--route", default=None, metavar="R", help="Only rows of this route.")
 @click.option("--stage", default=None, metavar="S", help="Only rows of this stage.")
-@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True, help="Page size.")
-@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True, help="Items to skip.")
+@paging_options(default=100, maximum=1000)
 @output_option
 @pass_state
 def list_entries(
@@ -344,8 +343,7 @@ def stats(state: CliState, execution_ref: str) -> None:
 
 @lineage.command("batch")
 @click.argument("batch_id")
-@click.option("--limit", type=click.IntRange(1, 10000), default=1000, show_default=True, help="Page size.")
-@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True, help="Items to skip.")
+@paging_options(default=1000, maximum=10000)
 @output_option
 @pass_state
 def batch(state: CliState, batch_id: str, limit: int, offset: int) -> None:

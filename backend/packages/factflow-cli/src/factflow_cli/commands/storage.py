@@ -20,7 +20,7 @@ from .._output import (
     print_line,
     print_renderable,
 )
-from .._state import CliState, output_option, pass_state
+from .._state import CliState, output_option, paging_options, pass_state
 
 __all__ = ("storage",)
 
@@ -44,8 +44,7 @@ def storage() -> None:
 @click.option("--execution", "execution_ref", required=True, metavar="EXEC_ID", help="Execution id or tag.")
 @click.option("--route", default=None, metavar="R", help="Only this route's objects.")
 @click.option("--stage", default=None, metavar="S", help="Only this stage's objects.")
-@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True, help="Page size.")
-@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True, help="Items to skip.")
+@paging_options(default=100, maximum=1000)
 @click.option("--all", "all_pages", is_flag=True, help="Follow every page (JSON: one merged document).")
 @output_option
 @pass_state
@@ -83,8 +82,7 @@ def list_objects(
 
 @storage.command("browse")
 @click.argument("prefix", required=False, default="")
-@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True, help="Page size.")
-@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True, help="Items to skip.")
+@paging_options(default=100, maximum=1000)
 @output_option
 @pass_state
 def browse(state: CliState, prefix: str, limit: int, offset: int) -> None:
