@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
-from factflow_infra.storage import FilesystemStorageProvider
+from factflow_infra.storage import FilesystemStorageProvider, _fs_commit
+from factflow_infra.storage._fs_commit import TEMP_SUFFIX
 from factflow_protocols import InvalidStorageKeyError, StorageUnavailableError
 
 
@@ -74,3 +76,52 @@ async def test_missing_root_is_unavailable_until_started(tmp_path: Path) -> None
     async with storage:
         await storage.write("k.json", b"{}")
         assert await storage.read("k.json") == b"{}"
+
+
+@pytest.mark.parametrize("syncfs", [True, False], ids=["syncfs", "fsync-fallback"])
+async def test_concurrent_writes_commit_together_and_fail_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, syncfs: bool
+) -> None:
+    # Writes waiting at the same moment are committed as one batch (one filesystem sync for the
+    # batch's files, one for its renames); a write that cannot be stored fails on its own.
+    syncs: list[int] = []
+    real_syncfs = _fs_commit._SYNCFS
+    if syncfs and real_syncfs is None:
+        pytest.skip("no syncfs on this platform")
+
+    def counted(fd: int) -> int:
+        syncs.append(fd)
+        assert real_syncfs is not None
+        return real_syncfs(fd)
+
+    monkeypatch.setattr(_fs_commit, "_SYNCFS", counted if syncfs else None)
+    storage = FilesystemStorageProvider(tmp_path / "root")
+    await storage.start()
+    await storage.write("blocked", b"an object where a folder is needed")
+    keys = [f"executions/e/r{n % 3}/s/{n:04d}.json" for n in range(200)]
+    results = await asyncio.gather(
+        storage.write("blocked/child.json", b"{}"),
+        *(storage.write(key, f'{{"n":{n}}}'.encode(), {"n": n}) for n, key in enumerate(keys)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], InvalidStorageKeyError)
+    assert all(not isinstance(result, BaseException) for result in results[1:])
+    for n, key in enumerate(keys):
+        assert await storage.read(key) == f'{{"n":{n}}}'.encode()
+        assert (await storage.read_metadata(key))["n"] == n
+    leftovers = [path for path in (tmp_path / "root").rglob("*") if path.name.endswith(TEMP_SUFFIX)]
+    assert leftovers == []
+    assert [key async for key in storage.list("executions/")] == sorted(keys)
+    if syncfs:
+        # Two syncs per batch, not three fsyncs per object.
+        assert 2 <= len(syncs) <= 8
+
+
+async def test_a_folder_pruned_by_a_delete_is_recreated_for_the_next_write(
+    filesystem_storage: FilesystemStorageProvider,
+) -> None:
+    await filesystem_storage.write("a/b/one.json", b"1")
+    await filesystem_storage.delete("a/b/one.json")
+    assert not (filesystem_storage.root / "a").exists()
+    await filesystem_storage.write("a/b/two.json", b"2")
+    assert await filesystem_storage.read("a/b/two.json") == b"2"

@@ -7,7 +7,6 @@ import contextlib
 import errno
 import logging
 import os
-import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +15,6 @@ from typing import Any, TypeVar
 
 from factflow_foundation import SIDECAR_SUFFIX
 from factflow_protocols import (
-    InvalidStorageKeyError,
     StorageError,
     StorageHealth,
     StorageNotFoundError,
@@ -35,6 +33,7 @@ from ._common import (
     iterate_in_thread,
     merge_object_facts,
 )
+from ._fs_commit import TEMP_SUFFIX, GroupCommitter
 from ._listing import Delimiter, ListingEntry, ListingPage, ObjectEntry, PrefixEntry, check_listing_args, collect_page
 
 __all__ = ("TEMP_SUFFIX", "FilesystemStorageProvider")
@@ -43,36 +42,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-TEMP_SUFFIX = ".factflow-tmp"
-"""Temporary files are `.<name>.<random>.factflow-tmp` beside their target; listings skip them."""
-
 
 def _is_hidden_file(name: str) -> bool:
     return name.endswith(SIDECAR_SUFFIX) or (name.startswith(".") and name.endswith(TEMP_SUFFIX))
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync it, then `os.replace` it into place."""
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the renames in `directory` durable."""
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _scan(directory: Path, name_prefix: str) -> list[tuple[str, bool]]:
@@ -92,8 +64,10 @@ def _scan(directory: Path, name_prefix: str) -> list[tuple[str, bool]]:
 class FilesystemStorageProvider:
     """Stores each object at `<root>/<key>` and its sidecar at `<root>/<key>.meta.json`.
 
-    Writes go to a temporary file that is fsynced and moved into place with `os.replace`, data
-    first, then the sidecar, so a reader never sees a partial object. All I/O runs in threads
+    Writes go to a temporary file that is made durable and moved into place with `os.replace`,
+    data first, then the sidecar, so a reader never sees a partial object. Concurrent writes are
+    committed together, with one filesystem sync for the batch's files and one for its renames
+    (`GroupCommitter`), instead of three `fsync` calls per object. All I/O runs in threads
     (`asyncio.to_thread`). The root is created by `start()`; while it is missing every
     operation raises `StorageUnavailableError`.
 
@@ -106,6 +80,7 @@ class FilesystemStorageProvider:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self._root = Path(root).expanduser().absolute()
         self._key_locks = KeyLocks()
+        self._committer = GroupCommitter(self._root, unavailable=lambda key, exc: self._unavailable("write", key, exc))
 
     def __repr__(self) -> str:
         return f"FilesystemStorageProvider(root={str(self._root)!r})"
@@ -196,31 +171,8 @@ class FilesystemStorageProvider:
         sidecar = build_sidecar(key, data, metadata, content_type)
         sidecar_bytes = encode_sidecar(key, sidecar)
         path = self._path(key)
-
-        def make_parent() -> None:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except (FileExistsError, NotADirectoryError) as exc:
-                raise InvalidStorageKeyError(
-                    f"Storage key {key!r} cannot be stored: a parent segment is already an object."
-                ) from exc
-
-        def write_both() -> None:
-            self._check_root()
-            make_parent()
-            if path.is_dir():
-                raise InvalidStorageKeyError(f"Storage key {key!r} cannot be stored: it is a folder of other objects.")
-            try:
-                _atomic_write(path, data)
-            except FileNotFoundError:
-                # A concurrent delete pruned the (then empty) folder; recreate it once.
-                make_parent()
-                _atomic_write(path, data)
-            _atomic_write(path.with_name(path.name + SIDECAR_SUFFIX), sidecar_bytes)
-            _fsync_dir(path.parent)
-
         async with self._key_locks(key):
-            await self._run("write", key, write_both)
+            await self._committer.write(key, path, data, sidecar_bytes)
         return StoredObject(
             key=key, size=len(data), checksum=sidecar["checksum"], content_type=content_type, metadata=sidecar
         )
@@ -306,6 +258,7 @@ class FilesystemStorageProvider:
 
         async with self._key_locks(key):
             await self._run("delete", key, remove)
+        self._committer.forget_folders()
 
     def _prune(self, directory: Path) -> None:
         """Remove empty folders up to the root, so folder views match S3 (no empty prefixes)."""
