@@ -21,6 +21,8 @@ __all__ = ("postgres_database_url", "redis_db", "redis_url", "s3_server")
 REPO = Path(__file__).resolve().parents[2]
 GUIDE = REPO / "docs" / "getting-started.md"
 GUIDE_FILES = ("gs-site", "gs-pipeline.yaml", "gs-markdown.yaml")
+# Guides that start their own embedded server and clean up their own files.
+SELF_CONTAINED_GUIDES = ("guides/replay.md", "guides/recovery.md")
 
 pytestmark = pytest.mark.slow
 
@@ -94,24 +96,20 @@ def test_every_command_in_the_guide_runs_as_written(
         pytest.fail("port 8081, which the guide's local website uses, is taken")
     blocks = _bash_blocks(GUIDE.read_text(encoding="utf-8"))
     assert len(blocks) >= 8, "the guide lost its command blocks"
-    script = "set -euo pipefail\n" + "\n".join(blocks) + "\necho GUIDE-COMPLETED\n"
-
-    port = _free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("FACTFLOW_")}
+    env = _guide_environment(tmp_path)
     uv = os.environ.get("UV") or shutil.which("uv")
     assert uv, "uv is needed by the guide's first command"
-    env.update(
-        PATH=f"{Path(uv).parent}{os.pathsep}{env.get('PATH', '')}",
-        FACTFLOW_DATA_DIR=str(tmp_path / "data"),
-        FACTFLOW_PORT=str(port),
-        FACTFLOW_SERVER_URL=f"http://127.0.0.1:{port}",
-        FACTFLOW_SHUTDOWN_GRACE_SECONDS="5",
-        FACTFLOW_LOG_LEVEL="WARNING",
-        UV_PYTHON_DOWNLOADS="never",
-        NO_COLOR="1",
-    )
+    env.update(PATH=f"{Path(uv).parent}{os.pathsep}{env.get('PATH', '')}", UV_PYTHON_DOWNLOADS="never")
     env.update(backend_environment)
-    env.pop("VIRTUAL_ENV", None)
+    stdout = _run_guide(blocks, env)
+    # What the guide tells the reader they will see.
+    assert "executions/" in stdout and "/web_scraper/" in stdout, stdout[-6000:]
+    assert stdout.count("completed") >= 4, stdout[-6000:]
+
+
+def _run_guide(blocks: list[str], env: dict[str, str]) -> str:
+    """Run the command blocks in order as one `set -euo pipefail` script; returns its stdout."""
+    script = "set -euo pipefail\n" + "\n".join(blocks) + "\necho GUIDE-COMPLETED\n"
     result = subprocess.run(
         ["bash", "-c", script],
         cwd=REPO,
@@ -124,6 +122,30 @@ def test_every_command_in_the_guide_runs_as_written(
     output = f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
     assert result.returncode == 0, output
     assert result.stdout.rstrip().endswith("GUIDE-COMPLETED"), output
-    # What the guide tells the reader they will see.
-    assert "executions/" in result.stdout and "/web_scraper/" in result.stdout, output
-    assert result.stdout.count("completed") >= 4, output
+    return result.stdout
+
+
+def _guide_environment(tmp_path: Path) -> dict[str, str]:
+    port = _free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FACTFLOW_")}
+    env.pop("VIRTUAL_ENV", None)
+    env.update(
+        FACTFLOW_DATA_DIR=str(tmp_path / "data"),
+        FACTFLOW_PORT=str(port),
+        FACTFLOW_SERVER_URL=f"http://127.0.0.1:{port}",
+        FACTFLOW_SHUTDOWN_GRACE_SECONDS="5",
+        FACTFLOW_LOG_LEVEL="WARNING",
+        NO_COLOR="1",
+    )
+    return env
+
+
+@pytest.mark.parametrize("guide", SELF_CONTAINED_GUIDES)
+def test_guides_run_as_written(guide: str, tmp_path: Path) -> None:
+    if shutil.which("jq") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("jq is required by the guides and is missing")
+        pytest.skip("jq is not installed")
+    blocks = _bash_blocks((REPO / "docs" / guide).read_text(encoding="utf-8"))
+    assert blocks, f"{guide} has no command blocks"
+    _run_guide(blocks, _guide_environment(tmp_path))
