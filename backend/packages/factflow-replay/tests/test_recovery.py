@@ -135,8 +135,28 @@ async def test_crash_in_memory_mode_reinjects_and_rebuilds_lineage(world: World,
     assert record["reinjected"] >= 2  # at least both holders
 
 
-async def test_replay_execution_recovers_its_publisher_messages(sqlite_world: World, counting: type[Counting]) -> None:
-    first = await sqlite_world.process()
+@pytest.mark.redis
+async def test_crash_in_redis_mode_claims_the_dead_consumers_entries(
+    redis_world: World, counting: type[Counting]
+) -> None:
+    crashed = await redis_world.process()
+    crash = await crash_mid_run(crashed, counting)
+    recovering = await redis_world.process()
+    assert counting.gate is not None
+    counting.gate.set()
+    report = await recovering.recovery.recover_all()
+    assert report.resumed == (crash.execution_id,)
+    await check_recovered_run(recovering, crash, counting)
+    record = (await recovering.executions.get(crash.execution_id)).metadata["recovery"][0]
+    assert record["mode"] == "redis"
+    assert record["reinjected"] == 0
+    assert record["reclaimed"] >= 2  # both blocked deliveries were pending on the dead consumer
+
+
+async def test_replay_execution_recovers_its_publisher_messages(queue_world: World, counting: type[Counting]) -> None:
+    world = queue_world
+    mode = "redis" if world.queue_kind == "redis" else "reinjection"
+    first = await world.process()
     assert counting.gate is not None
     counting.gate.set()
     source = await first.run(CRASHY)
@@ -159,7 +179,7 @@ async def test_replay_execution_recovers_its_publisher_messages(sqlite_world: Wo
     await first.crash()
     stored = await stored_calls(first, replay.execution_id)
 
-    second = await sqlite_world.process()
+    second = await world.process()
     counting.gate.set()
     report = await second.recovery.recover_all()
     assert report.resumed == (replay.execution_id,)
@@ -174,7 +194,7 @@ async def test_replay_execution_recovers_its_publisher_messages(sqlite_world: Wo
     assert (done.replay["publish_status"], done.replay["objects_published"]) == ("completed", 5)
     rows = await second.rows(replay.execution_id)
     assert {row.replay_batch_id for row in rows} == {done.replay_batch_id}
-    assert done.metadata["recovery"][0]["mode"] == "reinjection"
+    assert done.metadata["recovery"][0]["mode"] == mode
 
 
 # ---------------------------------------------------------------- triage
