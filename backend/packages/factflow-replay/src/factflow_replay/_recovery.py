@@ -168,6 +168,7 @@ class RecoveryManager:
         self.records: dict[str, RecoveryRecord] = {}
         """The latest recovery record of each execution resumed by this manager."""
         self._backlog: list[asyncio.Task[None]] = []
+        self._waiting: set[str] = set()
 
     # ------------------------------------------------------------------ recover_all
 
@@ -191,6 +192,8 @@ class RecoveryManager:
         errors: dict[str, str] = {}
         for execution in await self._interrupted_rows():
             execution_id = execution.execution_id
+            if execution_id in self._waiting:
+                continue  # already in the backlog of an earlier call
             try:
                 if execution.cancel_requested:
                     await self.service.cancel(execution_id, "cancel accepted before the server stopped")
@@ -215,6 +218,7 @@ class RecoveryManager:
                 logger.exception("Recovery of execution %s failed", execution_id)
                 errors[execution_id] = str(exc) or type(exc).__name__
         for execution in backlog:
+            self._waiting.add(execution.execution_id)
             self._backlog.append(
                 asyncio.create_task(
                     self._resume_when_free(execution.execution_id), name=f"recovery-backlog:{execution.execution_id}"
@@ -318,6 +322,12 @@ class RecoveryManager:
         )
 
     async def _resume_when_free(self, execution_id: str) -> None:
+        try:
+            await self._resume_waiting(execution_id)
+        finally:
+            self._waiting.discard(execution_id)
+
+    async def _resume_waiting(self, execution_id: str) -> None:
         reservation = await self.manager.reserve_when_free(execution_id)
         try:
             execution = await self.service.executions.get(execution_id)
