@@ -324,6 +324,8 @@ class RecoveryManager:
     async def _resume_when_free(self, execution_id: str) -> None:
         try:
             await self._resume_waiting(execution_id)
+        except Exception:  # a backlog task has nobody to report to; it stays `interrupted`
+            logger.exception("Recovery of execution %s failed while it waited for a slot", execution_id)
         finally:
             self._waiting.discard(execution_id)
 
@@ -339,10 +341,7 @@ class RecoveryManager:
             if execution.status == "interrupted":
                 await self.service.cancel(execution_id, "cancel accepted while waiting for recovery")
             return
-        try:
-            await self._resume(execution, reservation)
-        except Exception:
-            logger.exception("Recovery of execution %s failed", execution_id)
+        await self._resume(execution, reservation)
 
     async def _resume(self, execution: PipelineExecution, reservation: ExecutionReservation) -> bool:
         """Steps 5 and 2 (resume); the seed does 3/4 and 6. False when another actor changed the row."""
