@@ -6,6 +6,7 @@ export UV_PYTHON_DOWNLOADS ?= never
 # uv on PATH, else the copy pip installed into this Python (`python3 -m uv`).
 UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: help
 help: ## Show this help
@@ -28,7 +29,7 @@ lint: install ## ruff check, ruff format --check and mypy --strict
 	@$(UV) run --frozen ruff check . && \
 	$(UV) run --frozen ruff format --check . && \
 	$(UV) run --frozen mypy backend/packages/*/src workflows/*/src && \
-	for tests in backend/packages/*/tests workflows/*/tests tests; do \
+	for tests in backend/packages/*/tests workflows/*/tests tests benchmarks; do \
 		[ -z "$$(find $$tests -name '*.py' 2>/dev/null | head -1)" ] || $(UV) run --frozen mypy $$tests || exit 1; \
 	done
 
@@ -39,6 +40,10 @@ format: install ## Apply ruff fixes and formatting
 .PHONY: test
 test: lint ## Install everything, lint, then run the whole test suite
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: install ## Throughput benchmark: memory/Redis, storage+lineage off/on, vs a redis-py ceiling (BENCH_ARGS=--quick)
+	@$(UV) run --frozen python -m benchmarks.run $(BENCH_ARGS)
 
 .PHONY: docs
 docs: install ## Regenerate generated reference docs (error codes)

@@ -1,0 +1,1 @@
+"""`make bench`: factflow's throughput benchmark (`python -m benchmarks.run`); see docs/performance.md."""
