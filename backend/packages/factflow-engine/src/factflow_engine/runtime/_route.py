@@ -433,7 +433,9 @@ class ReactiveRouteProcessor:
         adjust_every = self.processor.backpressure.adjust_interval_seconds
         loop = asyncio.get_running_loop()
         next_adjust = loop.time() + adjust_every
-        while True:
+        # The state check, not only cancellation, ends the loop: a queue client that swallows a
+        # cancellation mid-call (seen with redis-py's blocking pool) must not keep a stopped route alive.
+        while self._state not in (RouteState.STOPPING, RouteState.STOPPED, RouteState.FAILED):
             await asyncio.sleep(interval)
             try:
                 await self.sample()
