@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -415,6 +416,34 @@ async def test_scripts_flushed_from_redis_are_loaded_again(
 
     await wait_until(moved, what="both entries dead-lettered")
     assert await provider.depth(queue, GROUP) == QueueDepth(ready=0, pending=0)
+
+
+async def test_cancelling_a_task_in_the_middle_of_a_redis_call_always_ends_it(
+    providers: QueueProviderFactory, queue_scope: str
+) -> None:
+    # A route's stop cancels its sampling and reading tasks wherever they are. A cancellation
+    # swallowed inside a call (redis-py's socket timeouts use asyncio.wait_for, which on Python
+    # 3.11 can lose one) left such a task running and hung the stop.
+    provider = await redis_provider(providers)
+    queue, _ = names(queue_scope)
+    await provider._ensure_group(queue, GROUP)
+    rng = random.Random(7)
+
+    async def sample() -> None:
+        while True:
+            await provider.depth(queue, GROUP)
+
+    async def publish() -> None:
+        while True:
+            await provider.publish(queue, QueueMessage(payload={}), dedupe_scope=queue_scope)
+
+    for _ in range(150):
+        tasks = [asyncio.create_task(work()) for work in (sample, sample, sample, publish, publish)]
+        await asyncio.sleep(rng.random() * 0.005)
+        for task in tasks:
+            task.cancel()
+        _, pending = await asyncio.wait(tasks, timeout=2.0)
+        assert not pending, "a cancelled task kept running inside a Redis call"
 
 
 async def test_purge_prefix_treats_glob_characters_literally(providers: QueueProviderFactory, raw: Redis) -> None:

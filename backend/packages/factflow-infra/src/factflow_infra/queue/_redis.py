@@ -29,7 +29,7 @@ from factflow_protocols import (
 
 from ._common import Backoff, ProviderStats, consumer_name, dedupe_key, dedupe_member, new_boot_id
 from ._redis_batch import CommandBatcher
-from ._redis_subscription import BLOCK_MILLISECONDS, RedisSubscription
+from ._redis_subscription import RedisSubscription
 from ._redis_support import (
     DEAD_LETTER_SCRIPT,
     PUBLISH_SCRIPT,
@@ -139,7 +139,11 @@ class RedisStreamsQueueProvider:
                     protocol=2,
                     decode_responses=False,
                     socket_connect_timeout=self.operation_timeout_seconds,
-                    socket_timeout=self.operation_timeout_seconds + BLOCK_MILLISECONDS / 1000,
+                    # No socket timeout: every call is bounded by our own `asyncio.timeout()`. With
+                    # one, redis-py writes through `asyncio.wait_for`, which on Python 3.11 can
+                    # swallow a cancellation that lands as the write completes; the cancelled task
+                    # then carries on (a route's stop, or the whole shutdown, waits for it forever).
+                    socket_timeout=None,
                     # One immediate retry replaces a pooled connection the server dropped; anything
                     # longer is our own backoff.
                     retry=Retry(NoBackoff(), 1),
