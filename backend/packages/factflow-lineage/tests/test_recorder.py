@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, make_url, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from factflow_foundation import new_id
 from factflow_infra.database import create_database_engine, run_migrations
 from factflow_lineage import LineageRecord, LineageRecorder, PipelineLineageEntry, StageStatus
+from factflow_lineage._model import format_timestamp, record_values
 
 RecordFactory = Callable[..., LineageRecord]
 
@@ -185,6 +186,51 @@ async def test_events_of_one_row_coalesce_and_the_newest_state_wins(
     assert row.completed_at == datetime(2026, 3, 1, 9, 30, 1, tzinfo=UTC)
     assert row.metadata == {"attempts": 2, "result": "message"}
     assert await _stored_ids(db_engine) == {processing.id, other.id}
+
+
+async def test_every_field_reads_back_as_written(db_engine: AsyncEngine, make_record: RecordFactory) -> None:
+    # SQLite batches are bound outside the ORM (SqliteBatchWriter); PostgreSQL's through it.
+    # Both must store every field so that the ORM reads back exactly the record.
+    full = replace(
+        make_record(metadata={"attempts": 2, "title": 'l\'été "quoted" ✓', "nested": {"a": [1, 2.5, None]}}),
+        stage_status=StageStatus.FAILED,
+        started_at=datetime(2026, 3, 1, 9, 30, 0, 123456, tzinfo=UTC),
+        completed_at=datetime(2026, 3, 1, 9, 30, 1, 654321, tzinfo=UTC),
+        duration_ms=1.25,
+        input_hash="sha256:" + "b" * 64,
+        output_hash=None,
+        error_info={"error_type": "ValueError", "message": "x'); DROP TABLE pipeline_lineage; --"},
+        replay_batch_id=new_id(),
+        batch_id=new_id(),
+        delivery_count=3,
+        storage_key="executions/e/r/s/m.json",
+    )
+    bare = make_record(parent_correlation_id=None, error_info=None, metadata={})
+    many = [make_record() for _ in range(700)]  # more than one statement's worth in one batch
+    async with LineageRecorder(db_engine, batch_size=1000) as recorder:
+        for record in (full, bare, *many):
+            recorder.record(record)
+        assert await recorder.flush()
+    async with db_engine.connect() as connection:
+        entries = {
+            entry.id: entry
+            for entry in (
+                await AsyncSession(bind=connection).scalars(
+                    select(PipelineLineageEntry).where(PipelineLineageEntry.id.in_([full.id, bare.id]))
+                )
+            ).all()
+        }
+        count = await connection.scalar(select(func.count()).select_from(PipelineLineageEntry))
+    assert count == 702
+    for record in (full, bare):
+        stored = entries[record.id].to_api_dict()
+        assert stored == {
+            **record_values(record),
+            "stage_status": str(record.stage_status),
+            "started_at": format_timestamp(record.started_at),
+            "completed_at": format_timestamp(record.completed_at),
+            "metadata": record.metadata,
+        }
 
 
 async def test_upserts_are_idempotent(db_engine: AsyncEngine, make_record: RecordFactory) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from factflow_infra.database import create_database_engine
 
 from ._model import PipelineLineageEntry, record_values
 from ._record import LineageRecord
+from ._sqlite_writer import RowRejectedError, SqliteBatchWriter
 
 __all__ = ("LineageRecorder",)
 
@@ -94,8 +96,9 @@ def _is_row_error(exc: BaseException) -> bool:
             return sqlstate.startswith(("22", "23"))
         return isinstance(exc, IntegrityError | DataError)
     # Any other StatementError failed while binding parameters (a naive datetime, a value
-    # JSON cannot encode): the row is at fault, not the connection.
-    return isinstance(exc, StatementError)
+    # JSON cannot encode): the row is at fault, not the connection. The same from the SQLite
+    # batch writer: a value it cannot bind, or a constraint the row breaks.
+    return isinstance(exc, StatementError | RowRejectedError | sqlite3.IntegrityError | sqlite3.InterfaceError)
 
 
 class LineageRecorder:
@@ -146,6 +149,7 @@ class LineageRecorder:
             self._url = make_url(engine_or_url)
             self._owns_engine = True
         self._upsert = _upsert_statement(self._url.get_backend_name())
+        self._sqlite_writer: SqliteBatchWriter | None = None
         self._buffer_size = buffer_size
         self._batch_size = batch_size
         self._interval = flush_interval_ms / 1000
@@ -296,6 +300,19 @@ class LineageRecorder:
             return
         if self._engine is None:
             self._engine = create_database_engine(self._url, pool_size=_POOL_SIZE, max_overflow=0)
+        database = self._url.database
+        if (
+            self._engine.dialect.name == "sqlite"
+            and database
+            and database != ":memory:"
+            and not database.startswith("file:")
+        ):
+            # A file database: batches go through a thread of their own (see SqliteBatchWriter).
+            self._sqlite_writer = SqliteBatchWriter(database, self._engine.dialect)
+            try:
+                await self._sqlite_writer.connect()
+            except sqlite3.Error as exc:  # the flush task retries, with backoff, like any outage
+                logger.warning("lineage database %r not reachable yet: %s", database, exc)
         self._task = asyncio.create_task(self._run(), name="lineage-recorder")
 
     async def shutdown(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109  # spec API
@@ -315,6 +332,8 @@ class LineageRecorder:
                 current = asyncio.current_task()
                 if current is not None and current.cancelling():
                     raise
+        if self._sqlite_writer is not None:
+            await self._sqlite_writer.close()
         if self._owns_engine and self._engine is not None:
             await self._engine.dispose()
             self._engine = None
@@ -428,6 +447,10 @@ class LineageRecorder:
         engine = self._engine
         if engine is None:  # only between shutdown's dispose and the task's end
             raise RuntimeError("lineage recorder is stopped")
+        if self._sqlite_writer is not None:
+            async with asyncio.timeout(_WRITE_TIMEOUT_SECONDS):
+                await self._sqlite_writer.write(values)
+            return
         async with asyncio.timeout(_WRITE_TIMEOUT_SECONDS), engine.begin() as connection:
             await connection.execute(self._upsert, values)
 
