@@ -94,7 +94,7 @@ async def test_keys_fields_groups_and_consumer_names_follow_the_spec(
     assert set(fields) == {b"mid", b"env"}
     assert fields[b"mid"] == sent.id.encode()
     assert QueueMessage.decode(fields[b"env"]) == sent
-    assert await raw.smembers(f"factflow:{{{queue_scope}}}:_published") == {f"work|{sent.id}".encode()}
+    assert list(await raw.hkeys(f"factflow:{{{queue_scope}}}:_dedupe")) == [f"work|{sent.id}".encode()]
     (group,) = await raw.xinfo_groups(queue)
     assert group["name"] == GROUP.encode()
     (consumer,) = await raw.xinfo_consumers(queue, GROUP)
@@ -162,6 +162,77 @@ async def test_entries_idle_past_the_visibility_timeout_are_reclaimed(
     assert time.monotonic() - taken_at >= 0.9  # not before the visibility timeout
     await wait_until(lambda: handler.running == 0)
     await wait_until(lambda: _is_settled(provider, queue))
+
+
+async def test_entries_whose_read_reply_was_lost_are_handed_over_without_waiting_for_the_reclaim(
+    providers: QueueProviderFactory, raw: Redis, queue_scope: str
+) -> None:
+    queue, dlq = names(queue_scope)
+    provider = await redis_provider(providers, visibility_timeout_seconds=300)
+    filler, lost = QueueMessage(payload={"n": 0}), QueueMessage(payload={"n": 1})
+    gate = Gate()
+
+    async def respond(message: QueueMessage) -> MessageStatus:
+        return await gate(message) if message.id == filler.id else MessageStatus.ACK
+
+    handler = RecordingHandler(respond)
+    await provider.publish(queue, filler)
+    subscription = await provider.subscribe(queue, GROUP, handler, prefetch=1, dead_letter_queue=dlq)
+    async with asyncio.timeout(5):
+        await gate.started.wait()  # prefetch is full: the provider reads nothing more
+    await provider.publish(queue, lost)
+    # Redis hands the entry to our consumer, as when the connection breaks before the reply arrives.
+    reply: Any = await raw.xreadgroup(GROUP, provider.consumer_name, {queue: ">"}, count=1)
+    assert reply[0][1][0][1][b"mid"] == lost.id.encode()
+    gate.opened.set()
+
+    _, recovered = await handler.wait_for(2, within=15)  # far below the 300 s visibility timeout
+
+    assert (recovered.id, recovered.delivery_count) == (lost.id, 1)
+    await wait_until(lambda: subscription.outstanding() == 0)
+    await wait_until(lambda: _is_settled(provider, queue))
+    assert len(handler.deliveries) == 2
+
+
+async def test_a_retried_publish_whose_first_attempt_landed_counts_as_published(
+    providers: QueueProviderFactory, raw: Redis, queue_scope: str
+) -> None:
+    queue, _ = names(queue_scope)
+    provider = await redis_provider(providers)
+    script = provider._publish_script
+    assert script is not None
+    message = QueueMessage(payload={})
+    keys = [queue, f"factflow:{{{queue_scope}}}:_dedupe"]
+    first = [message.id, message.encode(), f"work|{message.id}", "0", "call-1"]
+
+    # The same call sent again after its reply was lost: it landed, it is not a duplicate.
+    assert await provider._run_script(script, keys, first) is not None
+    assert await provider._run_script(script, keys, first) == b"landed"
+    # Another publish of the same id is a duplicate.
+    assert await provider._run_script(script, keys, [*first[:4], "call-2"]) is None
+    assert await provider.publish(queue, message, dedupe_scope=queue_scope) == PublishStatus.DUPLICATE
+
+    assert await raw.xlen(queue) == 1
+
+
+async def test_a_repeated_dead_letter_move_writes_one_dead_letter_entry(
+    providers: QueueProviderFactory, raw: Redis, queue_scope: str
+) -> None:
+    queue, dlq = names(queue_scope)
+    provider = await redis_provider(providers)
+    await provider.publish(queue, QueueMessage(payload={}))
+    await raw.xgroup_create(queue, GROUP, id="0")
+    reply: Any = await raw.xreadgroup(GROUP, "c", {queue: ">"}, count=1)
+    entry_id = reply[0][1][0][0]
+    script = provider._dead_letter
+    args = [GROUP, entry_id, "mid", "m", "env", b"x"]
+
+    # A retry after a lost reply sends the same move again: it must not write a second entry.
+    assert await provider._run_script(script, [queue, dlq], args) == 1
+    assert await provider._run_script(script, [queue, dlq], args) == 0
+
+    assert await raw.xlen(dlq) == 1
+    assert await provider.depth(queue, GROUP) == QueueDepth(ready=0, pending=0)
 
 
 async def _is_settled(provider: RedisStreamsQueueProvider, queue: str) -> bool:

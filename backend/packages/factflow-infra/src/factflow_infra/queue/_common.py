@@ -36,14 +36,14 @@ BACKOFF_INITIAL_SECONDS = 0.5
 """First wait after a failed Redis call (runtime.md §3, connection loss)."""
 BACKOFF_MAX_SECONDS = 30.0
 """Longest wait between attempts."""
-DEDUPE_SET_NAME = "_published"
-"""Last segment of the per-scope dedupe set `factflow:{<scope>}:_published`."""
+DEDUPE_SET_NAME = "_dedupe"
+"""Last segment of the per-scope dedupe record `factflow:{<scope>}:_dedupe` (a Redis hash)."""
 
 _SCOPED_NAME = re.compile(r"^factflow:\{(?P<scope>[^}]*)\}:")
 
 
 def dedupe_key(scope: str) -> str:
-    """The dedupe set of a scope (an execution id): `factflow:{<scope>}:_published`."""
+    """The dedupe record of a scope (an execution id): `factflow:{<scope>}:_dedupe`."""
     return f"factflow:{{{scope}}}:{DEDUPE_SET_NAME}"
 
 

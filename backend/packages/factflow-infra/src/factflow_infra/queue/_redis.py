@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -103,6 +104,7 @@ class RedisStreamsQueueProvider:
         self._batcher: CommandBatcher | None = None
         self._subscriptions: dict[tuple[str, str], RedisSubscription] = {}
         self._lock = asyncio.Lock()
+        self._publish_tokens = itertools.count()
 
     def __repr__(self) -> str:
         return f"RedisStreamsQueueProvider({mask_url(self._url)!r}, consumer={self.consumer_name!r})"
@@ -266,8 +268,9 @@ class RedisStreamsQueueProvider:
     ) -> PublishStatus:
         """Append `message`; inside `dedupe_scope` a repeated `(queue, message.id)` is a `DUPLICATE`.
 
-        One Lua script: `SADD` to `factflow:{<scope>}:_published`, `XADD` only if new. `force`
-        skips the check (the id is still recorded). Retries while Redis is unreachable.
+        One Lua script: record the id in `factflow:{<scope>}:_dedupe`, `XADD` only if new. `force`
+        skips the check (the id is still recorded). Retries while Redis is unreachable; a retry
+        whose earlier attempt landed (its reply lost) reports `PUBLISHED`, never a duplicate.
         """
         statuses = await self._publish(queue, [message], dedupe_scope=dedupe_scope, force=force)
         return statuses[0]
@@ -295,6 +298,7 @@ class RedisStreamsQueueProvider:
                     message.encode(),
                     "" if dedupe_scope is None else dedupe_member(queue, message.id, dedupe_scope),
                     "1" if force else "0",
+                    f"{self.boot_id}:{next(self._publish_tokens)}",
                 ],
             )
             for message in messages

@@ -18,13 +18,16 @@ from ._subscription import BaseSubscription
 if TYPE_CHECKING:
     from ._redis import RedisStreamsQueueProvider
 
-__all__ = ("BLOCK_MILLISECONDS", "RedisSubscription")
+__all__ = ("BLOCK_MILLISECONDS", "OWN_PENDING_AUDIT_SECONDS", "RedisSubscription")
 
 logger = logging.getLogger(__name__)
 
 BLOCK_MILLISECONDS = 1000
 """`XREADGROUP … BLOCK`: how often the reader comes back to notice pause and stop."""
+OWN_PENDING_AUDIT_SECONDS = 2.0
+"""How often the reader compares this consumer's pending entries in Redis with the deliveries it holds."""
 _LEASE_BATCH = 500
+_OWN_PENDING_PAGE = 200
 
 
 class RedisSubscription(BaseSubscription[Delivery]):
@@ -35,6 +38,14 @@ class RedisSubscription(BaseSubscription[Delivery]):
       timeout (unacked ones this or a dead consumer left), with their counts from `XPENDING`.
     - **Lease:** every timeout ÷ 3, `XCLAIM … JUSTID` on every entry still held, so a long handler
       is never reclaimed (and no delivery is counted).
+    - **Lost replies:** Redis moves entries into this consumer's pending list when it runs
+      `XREADGROUP` (or `XAUTOCLAIM`), before the reply is sent. When the connection breaks in
+      between (Redis restarting, a proxy resetting it, a timeout), the entries are pending here
+      but were never handed to the handler; without help they would wait out the visibility
+      timeout. So after every failed read, and whenever a periodic `XPENDING` audit finds more
+      entries pending for this consumer than it holds, the reader walks its own pending list
+      and hands over the entries it does not hold, with their delivery counts. Entries a
+      handler left unsettled on purpose (RETRY) are not taken: they wait for the reclaim.
     - **Loss:** `NOGROUP` recreates the group from the start and calls `on_lost_state`, unless this
       provider purged the queue itself.
     """
@@ -52,6 +63,11 @@ class RedisSubscription(BaseSubscription[Delivery]):
         self._expect_missing = False
         self._backoff = Backoff()
         self._lease_task: asyncio.Task[None] | None = None
+        self._own_pending_cursor: str | None = None
+        """Where the walk of this consumer's pending list continues; None when no walk is due."""
+        self._audit_due = time.monotonic() + OWN_PENDING_AUDIT_SECONDS
+        self._released: dict[str, float] = {}
+        """Entries a handler left unsettled (id → when): they wait for the reclaim, not the walk."""
 
     def start(self) -> None:
         super().start()
@@ -84,10 +100,12 @@ class RedisSubscription(BaseSubscription[Delivery]):
                     continue
             except QueueUnavailableError as exc:
                 stats.note_failure(exc, f"reading {self._queue!r}")
+                self._own_pending_cursor = "-"  # the failed call may have delivered entries we never saw
                 await self._sleep(self._backoff.next_delay())
                 continue
             except Exception:
                 logger.exception("Reading %r failed; retrying", self._queue)
+                self._own_pending_cursor = "-"
                 await self._sleep(self._backoff.next_delay())
                 continue
             self._backoff.reset()
@@ -97,6 +115,15 @@ class RedisSubscription(BaseSubscription[Delivery]):
                     self._dispatch(delivery)
 
     async def _fetch(self, count: int) -> list[Delivery]:
+        now = time.monotonic()
+        if self._own_pending_cursor is None and now >= self._audit_due:
+            self._audit_due = now + OWN_PENDING_AUDIT_SECONDS
+            if await self._own_pending_count() > self.outstanding() + self._recently_released(now):
+                self._own_pending_cursor = "-"
+        if self._own_pending_cursor is not None:
+            recovered = await self._recover_own_pending(count)
+            if recovered:
+                return recovered
         if time.monotonic() >= self._reclaim_due:
             claimed = await self._reclaim(count)
             if claimed:
@@ -139,6 +166,8 @@ class RedisSubscription(BaseSubscription[Delivery]):
             claimed = [(entry_id, fields) for entry_id, fields in claimed if not self._is_local(entry_id)]
             if claimed:
                 counts = await self._delivery_counts([entry_id for entry_id, _ in claimed])
+                for entry_id, _ in claimed:
+                    self._released.pop(entry_id, None)
                 logger.info("Reclaimed %d idle entries on %r", len(claimed), queue)
                 return [
                     _delivery(entry_id, fields, counts[entry_id]) for entry_id, fields in claimed if entry_id in counts
@@ -163,10 +192,85 @@ class RedisSubscription(BaseSubscription[Delivery]):
                 counts[text(row["message_id"])] = int(row["times_delivered"])
         return counts
 
+    # ------------------------------------------------------------------ lost replies
+    def _recently_released(self, now: float) -> int:
+        """Entries left unsettled on purpose that the reclaim has not taken yet (older ones are forgotten)."""
+        horizon = now - self._provider.visibility_timeout_seconds
+        for entry_id in [entry_id for entry_id, at in self._released.items() if at < horizon]:
+            del self._released[entry_id]
+        return len(self._released)
+
+    async def _own_pending_count(self) -> int:
+        """Entries of the group pending for this consumer (`XPENDING` summary)."""
+        queue, group, consumer = self._queue, self._subscription, self._consumer
+
+        async def summary(client: Redis) -> Any:
+            return await client.xpending(queue, group)
+
+        reply = await self._provider._call(f"auditing pending entries on {queue!r}", summary)
+        for row in reply.get("consumers") or []:
+            if text(row["name"]) == consumer:
+                return int(row["pending"])
+        return 0
+
+    async def _recover_own_pending(self, count: int) -> list[Delivery]:
+        """Up to `count` entries pending for this consumer that it does not hold, continuing the walk."""
+        queue, group, consumer = self._queue, self._subscription, self._consumer
+        while (start := self._own_pending_cursor) is not None:
+
+            async def pending(client: Redis, start: str = start) -> Any:
+                return await client.xpending_range(
+                    queue, group, min=start, max="+", count=_OWN_PENDING_PAGE, consumername=consumer
+                )
+
+            rows = await self._provider._call(f"listing own pending entries on {queue!r}", pending)
+            self._own_pending_cursor = f"({text(rows[-1]['message_id'])}" if len(rows) == _OWN_PENDING_PAGE else None
+            lost = [
+                (text(row["message_id"]), int(row["times_delivered"]))
+                for row in rows
+                if not self._is_local(text(row["message_id"])) and text(row["message_id"]) not in self._released
+            ]
+            if len(lost) > count:
+                lost = lost[:count]
+                self._own_pending_cursor = f"({lost[-1][0]}"
+            if lost:
+                deliveries = await self._entries(dict(lost))
+                if deliveries:
+                    logger.warning(
+                        "Recovered %d entr%s on %r delivered to this consumer by a call whose reply was lost",
+                        len(deliveries),
+                        "y" if len(deliveries) == 1 else "ies",
+                        queue,
+                    )
+                    return deliveries
+        return []
+
+    async def _entries(self, counts: dict[str, int]) -> list[Delivery]:
+        """The stream entries `counts` names (id → delivery count); ids deleted from the stream are acked away."""
+        queue, group = self._queue, self._subscription
+
+        async def read(client: Redis) -> Any:
+            pipe = client.pipeline(transaction=False)
+            for entry_id in counts:
+                pipe.xrange(queue, min=entry_id, max=entry_id, count=1)
+            return await pipe.execute()
+
+        replies = await self._provider._call(f"reading own pending entries on {queue!r}", read)
+        deliveries: list[Delivery] = []
+        for entry_id, reply in zip(counts, replies, strict=True):
+            if reply and reply[0][1]:
+                deliveries.append(_delivery(entry_id, reply[0][1], counts[entry_id]))
+        gone = [entry_id for entry_id in counts if entry_id not in {d.entry_id for d in deliveries}]
+        if gone:
+            await self._provider._call(f"acking deleted entries on {queue!r}", lambda c: c.xack(queue, group, *gone))
+        return deliveries
+
     async def _recreate_group(self) -> None:
         await self._provider._ensure_group(self._queue, self._subscription)
         self._reclaim_cursor = "0-0"
         self._reclaim_due = 0.0
+        self._own_pending_cursor = None
+        self._released.clear()
         if self._expect_missing:
             self._expect_missing = False
             logger.debug("Recreated group %r on purged %r", self._subscription, self._queue)
@@ -232,7 +336,7 @@ class RedisSubscription(BaseSubscription[Delivery]):
 
     def _release(self, delivery: Delivery) -> None:
         # The entry stays in the group's pending list; without the lease it idles until reclaimed.
-        pass
+        self._released[delivery.entry_id] = time.monotonic()
 
 
 def _delivery(entry_id: Any, fields: dict[bytes, bytes], count: int) -> Delivery:

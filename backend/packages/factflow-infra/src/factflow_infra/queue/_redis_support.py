@@ -29,25 +29,38 @@ __all__ = (
 )
 
 PUBLISH_SCRIPT = """
--- KEYS[1] stream, KEYS[2] dedupe set (only when deduplicating)
--- ARGV[1] message id, ARGV[2] envelope, ARGV[3] dedupe member, ARGV[4] '1' to skip the check
+-- KEYS[1] stream, KEYS[2] dedupe hash (only when deduplicating)
+-- ARGV[1] message id, ARGV[2] envelope, ARGV[3] dedupe field, ARGV[4] '1' to skip the check,
+-- ARGV[5] token of this publish (the same on every retry of one call)
 if KEYS[2] then
-  local added = redis.call('SADD', KEYS[2], ARGV[3])
-  if added == 0 and ARGV[4] ~= '1' then
+  local token = redis.call('HGET', KEYS[2], ARGV[3])
+  if token == ARGV[5] then
+    return 'landed'
+  end
+  if token and ARGV[4] ~= '1' then
     return false
   end
+  redis.call('HSET', KEYS[2], ARGV[3], ARGV[5])
 end
 return redis.call('XADD', KEYS[1], '*', 'mid', ARGV[1], 'env', ARGV[2])
 """
-"""`SADD` the id to the dedupe set and `XADD` only if it was new; nil means duplicate."""
+"""Record the id in the dedupe hash and `XADD` only if it was new; nil means duplicate.
+
+The hash keeps the token of the publish that added each id, so a retry of a call whose reply was
+lost on the wire answers `landed` (it was this publish) instead of a duplicate, and is counted once.
+"""
 
 DEAD_LETTER_SCRIPT = """
 -- KEYS[1] source stream, KEYS[2] dead-letter stream
 -- ARGV[1] group, ARGV[2] entry id, ARGV[3..] field/value pairs of the dead-letter entry
-redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
-return redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+local acked = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+if acked == 1 then
+  redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
+end
+return acked
 """
-"""`XADD` to the DLQ, then `XACK` the original: one atomic step."""
+"""`XACK` the original and, if it was still pending, `XADD` it to the DLQ: one atomic step that a
+retry after a lost reply cannot repeat."""
 
 
 class NoGroupError(QueueError):
