@@ -28,6 +28,7 @@ EXTRAS = {
     "utc_now_rfc3339",
     "DeadLetterCallback",
     "LostStateCallback",
+    "SettledCallback",
     "QueueError",
     "StorageHealth",
     "StorageError",

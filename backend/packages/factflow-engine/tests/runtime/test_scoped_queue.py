@@ -93,3 +93,35 @@ async def test_accountant_counts_dead_lettered_ids_once_and_wakes_waiters() -> N
     assert accountant.in_flight == 0
     accountant.resync(4)
     assert (accountant.published, accountant.handled, accountant.in_flight) == (5, 1, 4)
+
+
+def test_accountant_counts_each_message_once_per_queue() -> None:
+    accountant = CompletionAccountant({"q"})
+    counted = accountant.begin_publish("q", 3)
+    assert accountant.publishing == 3
+    accountant.end_publish("q", counted, [("a", PublishStatus.PUBLISHED), ("b", PublishStatus.DUPLICATE), ("c", None)])
+    assert (accountant.published, accountant.publishing) == (1, 0)
+    # The same message again (re-injected after lost state): not a new publish.
+    accountant.end_publish("q", accountant.begin_publish("q"), [("a", PublishStatus.PUBLISHED)])
+    assert accountant.published == 1
+
+    accountant.settle_begin()
+    accountant.settle_begin()
+    assert accountant.settling == 2
+    accountant.settle_end("q", "a")
+    accountant.settle_end("q", "a")  # a repeated delivery of the same message
+
+    assert accountant.quiet
+    counts = accountant.counts()
+    assert (counts.published, counts.handled, counts.in_flight, counts.deduplicated) == (1, 1, 0, 1)
+
+
+def test_accountant_fingerprint_changes_with_every_transition() -> None:
+    accountant = CompletionAccountant({"q"})
+    before = accountant.transitions()
+    counted = accountant.begin_publish("q")
+    assert accountant.transitions() != before
+    middle = accountant.transitions()
+    accountant.end_publish("q", counted, [("m", PublishStatus.PUBLISHED)])
+    assert accountant.transitions() != middle
+    assert accountant.begin_publish("not-consumed") == 0

@@ -78,6 +78,12 @@ class FactflowSettings(BaseSettings):
     """Resume interrupted executions at start-up."""
     recovery_max_attempts: int = Field(default=3, ge=0)
     """Recoveries of one execution before it stays `interrupted`."""
+    stall_check_interval_seconds: float = Field(default=10, gt=0)
+    """How often each running execution's stall detector looks (a last resort: lost-state reports
+    and re-syncs complete executions without it)."""
+    stall_timeout_seconds: float = Field(default=30, ge=0)
+    """How long an execution must look stalled (in-flight > 0, queues empty, nothing running)
+    before it is reconciled."""
 
     def with_embedded_defaults(self) -> FactflowSettings:
         """Fill unset backend URLs with the embedded defaults under `data_dir`."""

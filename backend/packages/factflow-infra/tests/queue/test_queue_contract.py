@@ -517,3 +517,33 @@ async def test_operations_need_connect(queue_provider: QueueProvider, queue_scop
     await queue_provider.connect()
     await queue_provider.connect()  # idempotent
     assert await queue_provider.publish(queue, message()) == PublishStatus.PUBLISHED
+
+
+async def test_every_settlement_is_reported_once_as_acknowledged(
+    queue_provider: QueueProvider, queue_scope: str
+) -> None:
+    queue, dlq = names(queue_scope)
+    reports: list[tuple[str, MessageStatus, bool]] = []
+    acked, failed = message(1), message(2)
+
+    def respond(received: QueueMessage) -> MessageStatus:
+        return MessageStatus.ACK if received.id == acked.id else MessageStatus.DEAD_LETTER
+
+    subscription = await queue_provider.subscribe(
+        queue,
+        GROUP,
+        RecordingHandler(respond),
+        prefetch=5,
+        dead_letter_queue=dlq,
+        on_settled=lambda settled_message, status, acknowledged: reports.append(
+            (settled_message.id, status, acknowledged)
+        ),
+    )
+    await queue_provider.publish(queue, acked)
+    await queue_provider.publish(queue, failed)
+    await wait_until(lambda: len(reports) == 2, what="two settlements reported")
+    await settled(subscription)
+
+    assert sorted(reports) == sorted(
+        [(acked.id, MessageStatus.ACK, True), (failed.id, MessageStatus.DEAD_LETTER, True)]
+    )

@@ -215,6 +215,31 @@ async def test_a_retried_publish_whose_first_attempt_landed_counts_as_published(
     assert await raw.xlen(queue) == 1
 
 
+async def test_an_ack_of_an_entry_settled_elsewhere_is_not_acknowledged(
+    providers: QueueProviderFactory, raw: Redis, queue_scope: str
+) -> None:
+    queue, dlq = names(queue_scope)
+    provider = await redis_provider(providers)
+    gate = Gate()
+    reports: list[bool] = []
+    await provider.subscribe(
+        queue,
+        GROUP,
+        RecordingHandler(gate),
+        prefetch=1,
+        dead_letter_queue=dlq,
+        on_settled=lambda _message, _status, acknowledged: reports.append(acknowledged),
+    )
+    await provider.publish(queue, QueueMessage(payload={}))
+    async with asyncio.timeout(5):
+        await gate.started.wait()
+    rows: Any = await raw.xpending_range(queue, GROUP, min="-", max="+", count=1)
+    await raw.xack(queue, GROUP, rows[0]["message_id"])  # settled by another delivery of the same entry
+    gate.opened.set()
+
+    await wait_until(lambda: reports == [False], what="the settlement reported as not acknowledged")
+
+
 async def test_a_repeated_dead_letter_move_writes_one_dead_letter_entry(
     providers: QueueProviderFactory, raw: Redis, queue_scope: str
 ) -> None:

@@ -16,6 +16,7 @@ from ._queue import (
     QueueDepth,
     QueueHealth,
     QueueProtocol,
+    SettledCallback,
     Subscription,
     SubscriptionStatus,
 )
@@ -44,6 +45,7 @@ __all__ = (
     "MessageHandler",
     "DeadLetterCallback",
     "LostStateCallback",
+    "SettledCallback",
     "MessageStatus",
     "PublishStatus",
     "Subscription",

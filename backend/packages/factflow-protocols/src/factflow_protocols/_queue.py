@@ -18,6 +18,7 @@ __all__ = (
     "QueueDepth",
     "QueueHealth",
     "QueueProtocol",
+    "SettledCallback",
     "Subscription",
     "SubscriptionStatus",
 )
@@ -62,6 +63,13 @@ LostStateCallback = Callable[[str, str], Awaitable[None]]
 `NOGROUP`, e.g. a restart without persistence) and recreated it empty: messages may be lost and the
 owner should reconcile (runtime.md §5.9). Failures are logged and ignored."""
 
+SettledCallback = Callable[[QueueMessage, MessageStatus, bool], None]
+"""Told `(message, status, acknowledged)` once for every delivery whose handler returned `ACK` or
+`DEAD_LETTER`, after the provider tried to settle it. `acknowledged` is whether that settlement
+removed an entry still pending for the group: False when the entry had vanished (lost state), was
+settled already (a repeated delivery), or the settlement failed and the entry stays pending.
+Called synchronously; failures are logged and ignored."""
+
 HealthState = Literal["healthy", "degraded", "stalled", "reconnecting"]
 
 
@@ -73,6 +81,9 @@ class QueueDepth:
     """Never delivered to the subscription."""
     pending: int
     """Delivered and not yet acknowledged."""
+    settled: int = field(default=0, compare=False)
+    """Delivered and acknowledged (or dead-lettered) since the group was created; a history figure,
+    not part of what the queue holds, so depths compare equal without it."""
 
     @property
     def total(self) -> int:
@@ -167,12 +178,14 @@ class QueueProtocol(Protocol):
         dead_letter_queue: str,
         on_dead_letter: DeadLetterCallback | None = None,
         on_lost_state: LostStateCallback | None = None,
+        on_settled: SettledCallback | None = None,
     ) -> Subscription:
         """Create the consumer group if needed and start delivering to `handler`.
 
         At most `prefetch` deliveries are outstanding; each runs `handler` in its own task and its
         return value is the acknowledgement. `on_lost_state` is called when the queue's state
-        vanished underneath the subscription and was recreated (see `LostStateCallback`).
+        vanished underneath the subscription and was recreated (see `LostStateCallback`);
+        `on_settled` after each `ACK` or `DEAD_LETTER` settlement (see `SettledCallback`).
         """
 
     async def depth(self, queue: str, subscription: str) -> QueueDepth:

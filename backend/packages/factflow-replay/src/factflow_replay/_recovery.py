@@ -434,19 +434,17 @@ class _RecoverySeed:
         failures = 0
         for queue in dict.fromkeys(config.processor_config(route_id).dead_letter_queue for route_id in config.routes):
             failures += (await scoped.depth(queue, _PROBE_SUBSCRIPTION)).ready
-        before = context.message_counts()
-        pending = ready = 0
+        # The streams keep what every group read and settled, so the counts start where the dead
+        # process left them; an entry it handled but never acked is still pending and counts once,
+        # when it settles now.
+        pending = published = handled = 0
         for route_id in config.routes:
             processor = config.processor_config(route_id)
             depth = await scoped.depth(processor.inbound_queue, processor.subscription)
             pending += depth.pending
-            ready += depth.ready
-        after = context.message_counts()
-        # What this process published and handled while the depths were read is not in them yet
-        # (or no longer): correct for it so in-flight matches the queues.
-        context.resync_in_flight(
-            pending + ready + (after.published - before.published) - (after.handled - before.handled)
-        )
+            published += depth.settled + depth.pending + depth.ready
+            handled += depth.settled
+        context.seed_counts(published=published, handled=handled)
         context.record_failures(failures)
         execution = self.execution
         init = config.init_message

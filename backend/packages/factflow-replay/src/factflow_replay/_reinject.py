@@ -18,7 +18,7 @@ from factflow_engine.runtime import SeedContext
 from factflow_execution import PipelineExecution, PipelineExecutionRepository
 from factflow_foundation import ExecutionPathResolver, derive_message_id
 from factflow_lineage import LineageRecorder, LineageRepository
-from factflow_protocols import QueueMessage, StorageNotFoundError, StorageProtocol
+from factflow_protocols import PublishStatus, QueueMessage, StorageNotFoundError, StorageProtocol
 
 from ._lineage_index import LineageIndex
 from ._objects import StoredOutput, list_stage_outputs, read_output_patiently
@@ -37,7 +37,7 @@ class ReinjectionResult:
     """What one re-injection did."""
 
     reinjected: int
-    """Messages published again (with `force` and `recovered=true`)."""
+    """Messages published again (`recovered=true`) that the queue did not hold any more."""
     skipped: int
     """Candidates lineage shows finished where they were headed."""
     unrecoverable: int
@@ -204,8 +204,9 @@ class Reinjector:
     adapter, a `result=none` row, or a dead-lettered row) is skipped. A candidate that fanned
     out at a stored stage of R is replaced by its unfinished children (from their stored
     outputs, at the next adapter), so finished siblings run nowhere again. The rest are
-    published with `force` and `metadata.recovered = true`; the engine's resume walk then skips
-    the stages they already completed. Routes are served downstream first.
+    published, deduplicated, with `metadata.recovered = true`: the queue takes only those it no
+    longer holds, and the engine's resume walk then skips the stages they already completed.
+    Routes are served downstream first.
 
     Messages that cannot be rebuilt — the output of a producer whose last stage stores nothing,
     known from lineage, that never finished in R — count as failures (`record_failures`), once
@@ -241,9 +242,12 @@ class Reinjector:
         if self.recorder is not None:
             await self.recorder.flush(execution_id, timeout=self.flush_timeout)
         execution = await self.executions.get(execution_id)
-        result = await self.reinject(context, execution)
+        # Queues that are empty with nothing running here hold none of the candidates, so forcing is
+        # safe; it brings back entries whose dedupe record outlived them (a stream deleted or trimmed).
+        stalled = await context.queue_depth() == 0 and not context.has_local_work()
+        result = await self.reinject(context, execution, force=stalled)
         logger.warning(
-            "Execution %s stalled: re-injected %d message(s), %d unrecoverable, %d already finished",
+            "Execution %s reconciled: re-injected %d message(s), %d unrecoverable, %d already finished",
             execution_id,
             result.reinjected,
             result.unrecoverable,
@@ -257,6 +261,7 @@ class Reinjector:
         *,
         index: LineageIndex | None = None,
         count_dead_letters: bool = False,
+        force: bool = False,
     ) -> ReinjectionResult:
         """Re-inject `execution`'s unfinished messages through `context` (see the class docstring).
 
@@ -266,6 +271,8 @@ class Reinjector:
             index: Its lineage, when the caller already loaded it.
             count_dead_letters: Also count messages dead-lettered before (start-up recovery in
                 re-injection mode: their DLQ entries died with the process).
+            force: Publish past the dedupe record; only safe while the queues hold none of the
+                candidates.
         """
         if index is None:
             index = await LineageIndex.load(self.lineage, execution.execution_id)
@@ -281,8 +288,11 @@ class Reinjector:
             for position, message in enumerate(messages):
                 if position % _CAPACITY_EVERY == 0:
                     await context.wait_for_capacity(route_id)
-                await context.publish(queue, message, force=True)
-                reinjected += 1
+                # Deduplicated unless forced: a queue that lost its entries lost its dedupe record with
+                # them (one atomic step in the provider), while one that still holds the message
+                # answers DUPLICATE. A second pass over the same loss therefore re-injects nothing.
+                if await context.publish(queue, message, force=force) is PublishStatus.PUBLISHED:
+                    reinjected += 1
         failures = set(plan.unrecoverable) - {
             message_id for messages in plan.candidates.values() for message_id in messages
         }

@@ -132,7 +132,11 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             pause_store=pause_repository,
             max_concurrent_executions=settings.max_concurrent_executions,
             shutdown_grace_seconds=settings.shutdown_grace_seconds,
-            options=RuntimeOptions(max_message_bytes=settings.max_message_bytes),
+            options=RuntimeOptions(
+                max_message_bytes=settings.max_message_bytes,
+                stall_check_interval_seconds=settings.stall_check_interval_seconds,
+                stall_timeout_seconds=settings.stall_timeout_seconds,
+            ),
             reconciler=reinjector,
         )
         paused = await manager.load_paused_routes()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+
+from factflow_protocols import PublishStatus
 
 __all__ = ("CompletionAccountant", "MessageCounts")
 
@@ -19,13 +21,16 @@ class MessageCounts:
     published: int
     """First-time publishes to queues some route consumes, the init message included."""
     handled: int
-    """Deliveries ended by ACK or DEAD_LETTER, plus undecodable entries."""
+    """Queue entries settled by ACK or DEAD_LETTER, plus undecodable entries; each entry once."""
     in_flight: int
     """`published − handled`."""
     dead_lettered: int
     """Distinct dead-lettered message ids plus messages that could not be recovered."""
     tolerated_failures: int
     """`error_handling.tolerated_failures`."""
+    deduplicated: int = 0
+    """Deliveries whose work was absorbed as a repeat (their entry was settled before, or vanished
+    with lost queue state and was re-injected): not counted in `handled`."""
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -40,9 +45,18 @@ class MessageCounts:
 class CompletionAccountant:
     """Counts publishes and terminal deliveries of one execution.
 
-    A publish is counted *before* it reaches the provider and taken back if it turns out to be
-    a duplicate or fails, so a fast consumer can never make `in_flight` drop below the truth.
-    Every change wakes `wait_changed()` waiters and calls `on_change`.
+    Both counters count each `(queue, message id)` once, whatever the faults in between:
+
+    - a publish is counted *before* it reaches the provider, so a fast consumer can never make
+      `in_flight` drop below the truth, and taken back if it fails, turns out to be a duplicate,
+      or repeats a message this execution counted already (re-injection after lost queue state);
+    - a settled delivery (`settle_end`) counts as handled the first time its message settles in
+      that queue; a repeated delivery (a redelivery, a re-injected copy, a settlement whose entry
+      vanished with lost state) counts as `deduplicated` instead.
+
+    The keys are kept as hashes (8 bytes of information each). Publishes and settlements under way
+    are tracked, so a re-sync can read the queues while no count is in transit (`quiet`). Every
+    change wakes `wait_changed()` waiters and calls `on_change`.
 
     Args:
         consumed_queues: Normalised names of the queues some route consumes.
@@ -62,6 +76,13 @@ class CompletionAccountant:
         self._on_change = on_change
         self.published = 0
         self.handled = 0
+        self.deduplicated = 0
+        self.publishing = 0
+        """Counted publishes not yet confirmed by the provider."""
+        self.settling = 0
+        """Deliveries whose handler ended, not yet settled by the provider."""
+        self._published_keys: set[int] = set()
+        self._handled_keys: set[int] = set()
         self._dead_lettered_ids: set[str] = set()
         self.extra_failures = 0
         # Created by the first waiter: counters change several times per message, waiters are rare.
@@ -86,27 +107,79 @@ class CompletionAccountant:
             in_flight=self.in_flight,
             dead_lettered=self.failed_messages,
             tolerated_failures=self.tolerated_failures,
+            deduplicated=self.deduplicated,
         )
+
+    @property
+    def quiet(self) -> bool:
+        """No publish or settlement is under way: the counters match what the queues hold."""
+        return self.publishing == 0 and self.settling == 0
+
+    def transitions(self) -> tuple[int, int, int, int]:
+        """A fingerprint of the counters; equal before and after a read means nothing moved in between."""
+        return (self.published, self.handled, self.publishing, self.settling)
 
     # ------------------------------------------------------------------ updates
 
     def begin_publish(self, queue: str, count: int = 1) -> int:
-        """Count `count` publishes to `queue` ahead of time; returns how many were counted."""
+        """Count `count` publishes to `queue` ahead of time; returns how many were counted.
+
+        Every call is closed by `end_publish(counted, ...)` once the provider answered or failed.
+        """
         if queue not in self._consumed or count <= 0:
             return 0
         self.published += count
+        self.publishing += count
         self._notify()
         return count
 
-    def undo_publish(self, count: int) -> None:
-        """Take back counted publishes that were duplicates or failed."""
-        if count <= 0:
+    def end_publish(self, queue: str, counted: int, outcomes: Sequence[tuple[str, PublishStatus | None]]) -> None:
+        """Close a `begin_publish` of `counted` with each message's `(id, status)` (None: failed).
+
+        A message counts once per queue: a duplicate, a failure, or a message this execution
+        published to the queue before is taken back.
+        """
+        if counted <= 0:
             return
-        self.published -= count
+        kept = 0
+        for message_id, status in outcomes:
+            if status is None:
+                continue
+            key = hash((queue, message_id))
+            if key in self._published_keys:
+                continue
+            self._published_keys.add(key)
+            if status is PublishStatus.PUBLISHED:
+                kept += 1
+        self.publishing -= counted
+        self.published -= counted - kept
+        self._notify()
+
+    def settle_begin(self) -> None:
+        """A handler ended with ACK or DEAD_LETTER; `settle_end` follows once the provider settled it."""
+        self.settling += 1
+
+    def settle_end(self, queue: str, message_id: str) -> None:
+        """The provider settled a delivery of `message_id` from `queue`: handled, unless it settled before."""
+        self.settling -= 1
+        key = hash((queue, message_id))
+        if key in self._handled_keys:
+            self.deduplicated += 1
+        else:
+            self._handled_keys.add(key)
+            self.handled += 1
+        self._notify()
+
+    def seed(self, *, published: int, handled: int) -> None:
+        """Start from the counts the queues kept (a resumed execution).
+
+        Entries still pending then count when they settle, so nothing settled before is counted twice.
+        """
+        self.published, self.handled = published, handled
         self._notify()
 
     def delivery_handled(self, count: int = 1) -> None:
-        """A delivery ended by ACK or DEAD_LETTER (or an undecodable entry was dead-lettered)."""
+        """Entries settled outside a handler (undecodable entries the provider dead-lettered)."""
         self.handled += count
         self._notify()
 

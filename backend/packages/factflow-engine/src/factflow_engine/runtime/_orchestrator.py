@@ -36,6 +36,11 @@ _FINISH_GRACE_SECONDS = 5.0
 _RECHECK_INITIAL_SECONDS = 0.02
 _RESYNC_AFTER_SECONDS = 5.0
 """How long queues may hold entries while in-flight is zero before the counters are re-synced."""
+_LOST_STATE_SETTLE_SECONDS = 0.2
+"""Lost-state reports arriving within this window (every queue of an execution after one Redis
+restart) are served by one reconciliation."""
+_QUIET_READ_ATTEMPTS = 200
+"""Tries at reading the queue depths while no publish or settlement is in transit."""
 
 
 class PipelineOrchestrator:
@@ -392,6 +397,7 @@ class PipelineOrchestrator:
             await processor.wait_for_capacity()
 
     async def _on_lost_state(self, queue: str, subscription: str) -> None:
+        # A report during a reconciliation schedules at most one more pass (the flag is one bit).
         logger.warning("Queue %r of execution %r lost its state; reconciling", queue, self.execution_id)
         self._lost_state = True
         self._wakeup.set()
@@ -445,6 +451,10 @@ class PipelineOrchestrator:
             total += depth.total
         return total
 
+    def has_local_work(self) -> bool:
+        """A seed task or a delivery of the execution is running here."""
+        return self._local_work()
+
     def _local_work(self) -> bool:
         seed_running = self._seed_task is not None and not self._seed_task.done()
         return seed_running or any(p.in_flight or p.outstanding() for p in self.processors.values())
@@ -471,7 +481,7 @@ class PipelineOrchestrator:
                     nonempty_since = nonempty_since if nonempty_since is not None else loop.time()
                     if loop.time() - nonempty_since >= _RESYNC_AFTER_SECONDS:
                         # Entries nobody counted (recovery, a crashed publisher): count them.
-                        self.accountant.resync(depth)
+                        await self.resync_from_queues()
                         nonempty_since = None
                 wait = min(wait, recheck)
                 recheck = min(options.completion_recheck_max_seconds, recheck * 2)
@@ -508,6 +518,9 @@ class PipelineOrchestrator:
     async def _check_stall(self, stalled_since: float | None, now: float) -> float | None:
         """The stall detector: in-flight > 0 while the queues are empty and nothing runs locally."""
         lost = self._lost_state
+        if lost:
+            # Let the other queues of the execution report the same loss: one pass serves them all.
+            await asyncio.sleep(_LOST_STATE_SETTLE_SECONDS)
         self._lost_state = False
         if self.accountant.in_flight <= 0 and not lost:
             return None
@@ -518,25 +531,60 @@ class PipelineOrchestrator:
         since = stalled_since if stalled_since is not None else now
         if not lost and now - since < self.deps.options.stall_timeout_seconds:
             return since
-        await self._reconcile()
+        await self._reconcile(resync=not lost)
         return None
 
-    async def _reconcile(self) -> None:
+    async def _reconcile(self, *, resync: bool) -> None:
+        """Re-inject what the queues lost; after a stall, also re-sync the counters to the queues.
+
+        After lost queue state the counters need no re-sync: they count each message once, and
+        every lost message comes back under its own id. Messages that cannot come back are counted
+        as failures, and only then do the counters follow the queues.
+        """
+        failures = self.accountant.failed_messages
         reconciler = self.deps.reconciler
         if reconciler is not None:
             try:
                 await reconciler(SeedContext(self))
             except Exception:
                 logger.exception("Reconciliation of execution %r failed", self.execution_id)
-        depth = await self.total_depth()
-        if depth is not None and not self._local_work():
-            logger.warning(
-                "Execution %r: re-syncing in-flight from %d to the queue depth %d",
-                self.execution_id,
-                self.accountant.in_flight,
-                depth,
-            )
-            self.accountant.resync(depth)
+        if resync or self.accountant.failed_messages > failures:
+            await self.resync_from_queues()
+
+    async def resync_from_queues(self) -> bool:
+        """Make in-flight equal the entries the consumed queues hold, read while no count is in transit.
+
+        Reading is held meanwhile, so no new delivery starts; deliveries already running may publish
+        or settle, and a read they overlap is taken again. False when no quiet read was possible
+        (the counters stay as they were; the next check tries again).
+        """
+        for processor in self.processors.values():
+            processor.hold_reading(True)
+        try:
+            accountant = self.accountant
+            for _ in range(_QUIET_READ_ATTEMPTS):
+                if not accountant.quiet:
+                    await accountant.wait_changed(0.05)
+                    continue
+                before = accountant.transitions()
+                depth = await self.total_depth()
+                if depth is None:
+                    return False
+                if accountant.quiet and accountant.transitions() == before:
+                    if depth != accountant.in_flight:
+                        logger.warning(
+                            "Execution %r: re-syncing in-flight from %d to the queue depth %d",
+                            self.execution_id,
+                            accountant.in_flight,
+                            depth,
+                        )
+                        accountant.resync(depth)
+                    return True
+            logger.warning("Execution %r: no quiet moment to re-sync its counters; trying later", self.execution_id)
+            return False
+        finally:
+            for processor in self.processors.values():
+                processor.hold_reading(False)
 
     # ------------------------------------------------------------------ finish
 

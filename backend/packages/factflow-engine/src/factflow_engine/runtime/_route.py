@@ -300,6 +300,7 @@ class ReactiveRouteProcessor:
             dead_letter_queue=processor.dead_letter_queue,
             on_dead_letter=self._on_provider_dead_letter,
             on_lost_state=self._on_lost_state,
+            on_settled=self._on_settled,
         )
         self._set_state(RouteState.PAUSED if self._paused else RouteState.RUNNING)
         self._apply_reading()
@@ -331,6 +332,10 @@ class ReactiveRouteProcessor:
             task.cancel()
             await asyncio.wait({task})
 
+    def hold_reading(self, held: bool) -> None:
+        """Hold reading while the orchestrator re-syncs its counters (deliveries already running go on)."""
+        self._set_blocker("reconciling", held)
+
     def pause_reading(self) -> None:
         """Stop reading at once (cancellation and shutdown), whatever the blockers say."""
         self._blockers.add("stopping")
@@ -359,9 +364,12 @@ class ReactiveRouteProcessor:
         finally:
             self._in_flight -= 1
         if status is not MessageStatus.RETRY:
-            runtime.accountant.delivery_handled()
+            runtime.accountant.settle_begin()
             self.counters.observe_delivery((time.perf_counter() - started) * 1000.0)
         return status
+
+    def _on_settled(self, message: QueueMessage, status: MessageStatus, acknowledged: bool) -> None:
+        self.runtime.accountant.settle_end(self.route.inbound.queue_name, message.id)
 
     async def _process(self, message: QueueMessage) -> MessageStatus:
         policy = self.processor.error_handling

@@ -14,6 +14,7 @@ from factflow_protocols import (
     QueueDepth,
     QueueMessage,
     QueueProtocol,
+    SettledCallback,
     Subscription,
 )
 
@@ -76,16 +77,14 @@ class ExecutionScopedQueue:
         """
         logical = normalize_queue_name(queue)
         counted = self.accountant.begin_publish(logical) if self.accountant is not None else 0
+        status: PublishStatus | None = None
         try:
             status = await self.provider.publish(
                 self.scoped(logical), self._stamp(message), dedupe_scope=self.execution_id, force=force
             )
-        except BaseException:
+        finally:
             if self.accountant is not None:
-                self.accountant.undo_publish(counted)
-            raise
-        if status is not PublishStatus.PUBLISHED and self.accountant is not None:
-            self.accountant.undo_publish(counted)
+                self.accountant.end_publish(logical, counted, [(message.id, status)])
         return status
 
     async def publish_batch(self, queue: str, messages: Sequence[QueueMessage]) -> list[PublishStatus]:
@@ -94,16 +93,17 @@ class ExecutionScopedQueue:
             return []
         logical = normalize_queue_name(queue)
         counted = self.accountant.begin_publish(logical, len(messages)) if self.accountant is not None else 0
+        statuses: list[PublishStatus] = []
         try:
             statuses = await self.provider.publish_batch(
                 self.scoped(logical), [self._stamp(message) for message in messages], dedupe_scope=self.execution_id
             )
-        except BaseException:
+        finally:
             if self.accountant is not None:
-                self.accountant.undo_publish(counted)
-            raise
-        if counted and self.accountant is not None:
-            self.accountant.undo_publish(sum(1 for status in statuses if status is not PublishStatus.PUBLISHED))
+                outcomes: list[PublishStatus | None] = list(statuses) or [None] * len(messages)
+                self.accountant.end_publish(
+                    logical, counted, [(message.id, status) for message, status in zip(messages, outcomes, strict=True)]
+                )
         return statuses
 
     async def subscribe(
@@ -116,6 +116,7 @@ class ExecutionScopedQueue:
         dead_letter_queue: str,
         on_dead_letter: DeadLetterCallback | None = None,
         on_lost_state: LostStateCallback | None = None,
+        on_settled: SettledCallback | None = None,
     ) -> Subscription:
         """Subscribe to logical `queue`; `dead_letter_queue` is logical too."""
         return await self.provider.subscribe(
@@ -126,6 +127,7 @@ class ExecutionScopedQueue:
             dead_letter_queue=self.scoped(dead_letter_queue),
             on_dead_letter=on_dead_letter,
             on_lost_state=on_lost_state,
+            on_settled=on_settled,
         )
 
     async def depth(self, queue: str, subscription: str) -> QueueDepth:

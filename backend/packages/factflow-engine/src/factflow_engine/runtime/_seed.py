@@ -112,6 +112,18 @@ class SeedContext:
         """Set the in-flight count from the provider's view (recovery in Redis mode)."""
         self._orchestrator.accountant.resync(in_flight)
 
+    def seed_counts(self, *, published: int, handled: int) -> None:
+        """Start the counters from what the queues kept (a resumed execution in Redis mode)."""
+        self._orchestrator.accountant.seed(published=published, handled=handled)
+
+    async def resync_from_queues(self) -> bool:
+        """Make in-flight equal what the consumed queues hold, read while no count is in transit."""
+        return await self._orchestrator.resync_from_queues()
+
+    def has_local_work(self) -> bool:
+        """Whether a delivery or a seed task of the execution is running in this process."""
+        return self._orchestrator.has_local_work()
+
     async def queue_depth(self) -> int | None:
         """Ready plus pending entries across the consumed queues; None if the queue cannot say."""
         return await self._orchestrator.total_depth()

@@ -89,6 +89,8 @@ class Delivery:
     """Deliveries of this entry to the subscription's group, this one included."""
     settled: bool = False
     """Acked or dead-lettered; an unsettled delivery stays pending when its handler ends."""
+    acknowledged: bool = False
+    """The settlement removed an entry still pending for the group (not one lost or settled before)."""
 
 
 def dead_letter_envelope(message: QueueMessage) -> QueueMessage:

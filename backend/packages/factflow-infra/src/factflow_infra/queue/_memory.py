@@ -19,6 +19,7 @@ from factflow_protocols import (
     QueueError,
     QueueHealth,
     QueueMessage,
+    SettledCallback,
 )
 
 from ._common import Delivery, ProviderStats, dedupe_key, dedupe_member
@@ -44,6 +45,8 @@ class _Group:
     cursor: int = 0
     """Sequence number of the last entry delivered to the group (the stream's last-delivered-id)."""
     pending: dict[int, _Pending] = field(default_factory=dict)
+    settled: int = 0
+    """Entries acked or dead-lettered by the group."""
 
 
 @dataclass(slots=True)
@@ -95,7 +98,8 @@ class MemorySubscription(BaseSubscription[_MemoryDelivery]):
 
     async def _ack(self, delivery: _MemoryDelivery) -> None:
         assert delivery.stream is not None and delivery.group is not None
-        delivery.group.pending.pop(delivery.seq, None)
+        delivery.acknowledged = delivery.group.pending.pop(delivery.seq, None) is not None
+        delivery.group.settled += delivery.acknowledged
         delivery.stream.collect(delivery.seq)
         delivery.settled = True
 
@@ -106,9 +110,12 @@ class MemorySubscription(BaseSubscription[_MemoryDelivery]):
         fields: Fields = {"mid": envelope.id.encode(), "env": envelope.encode()}
         if raw is not None:
             fields["raw"] = raw
-        # No await between the append and the ack: atomic for every other task.
-        self._provider._append(self._dead_letter_queue, fields)
-        delivery.group.pending.pop(delivery.seq, None)
+        # No await between the ack and the append: atomic for every other task. As in Redis, an entry
+        # no longer pending (settled before) is not dead-lettered twice.
+        delivery.acknowledged = delivery.group.pending.pop(delivery.seq, None) is not None
+        if delivery.acknowledged:
+            delivery.group.settled += 1
+            self._provider._append(self._dead_letter_queue, fields)
         delivery.stream.collect(delivery.seq)
         delivery.settled = True
 
@@ -235,6 +242,7 @@ class MemoryQueueProvider:
         dead_letter_queue: str,
         on_dead_letter: DeadLetterCallback | None = None,
         on_lost_state: LostStateCallback | None = None,
+        on_settled: SettledCallback | None = None,
     ) -> MemorySubscription:
         """Create the group if needed and start delivering to `handler` (see `QueueProtocol.subscribe`).
 
@@ -261,6 +269,7 @@ class MemoryQueueProvider:
             dead_letter_queue=dead_letter_queue,
             on_dead_letter=on_dead_letter,
             on_lost_state=on_lost_state,
+            on_settled=on_settled,
             stats=self._stats,
             on_stopped=self._forget,
         )
@@ -327,7 +336,7 @@ class MemoryQueueProvider:
         group = stream.groups.get(subscription)
         if group is None:
             return QueueDepth(ready=len(stream.entries), pending=0)
-        return QueueDepth(ready=stream.ready(group), pending=len(group.pending))
+        return QueueDepth(ready=stream.ready(group), pending=len(group.pending), settled=group.settled)
 
     async def purge_prefix(self, prefix: str) -> int:
         """Drop every queue and dedupe set whose name starts with `prefix`; returns how many.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -26,6 +27,7 @@ from factflow_protocols import (
     QueueHealth,
     QueueMessage,
     QueueUnavailableError,
+    SettledCallback,
 )
 
 from ._common import Backoff, ProviderStats, consumer_name, dedupe_key, dedupe_member, new_boot_id
@@ -50,6 +52,8 @@ T = TypeVar("T")
 _MIN_REDIS_MAJOR = 7
 _CLAIM_BATCH = 1000
 _SCAN_COUNT = 1000
+_PROBE_SECONDS = 0.2
+"""How often an outage is probed with `PING`."""
 _MAX_CONNECTIONS = 256
 """Pooled connections; each subscription's blocking read holds one, so this bounds live subscriptions."""
 
@@ -105,6 +109,8 @@ class RedisStreamsQueueProvider:
         self._subscriptions: dict[tuple[str, str], RedisSubscription] = {}
         self._lock = asyncio.Lock()
         self._publish_tokens = itertools.count()
+        self._back_online: asyncio.Event | None = None
+        self._probe_task: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"RedisStreamsQueueProvider({mask_url(self._url)!r}, consumer={self.consumer_name!r})"
@@ -172,6 +178,10 @@ class RedisStreamsQueueProvider:
 
     async def close(self) -> None:
         """Stop every subscription at once (running handlers cancelled, nothing acked), then close; idempotent."""
+        probe, self._probe_task = self._probe_task, None
+        if probe is not None and not probe.done():
+            probe.cancel()
+            await asyncio.wait({probe})
         async with self._lock:
             for subscription in list(self._subscriptions.values()):
                 await subscription._shutdown(0, cancel_reader=True)
@@ -234,7 +244,42 @@ class RedisStreamsQueueProvider:
             async with asyncio.timeout(self.operation_timeout_seconds if limit_seconds is None else limit_seconds):
                 return await operation(client)
         except (RedisError, OSError) as exc:
-            raise translate_redis_error(exc, what) from exc
+            error = translate_redis_error(exc, what)
+            if isinstance(error, QueueUnavailableError):
+                self.outage()
+            raise error from exc
+
+    # ------------------------------------------------------------------ outages
+    def outage(self) -> asyncio.Event:
+        """The event set when Redis answers again after the current outage (starting one if none is under way).
+
+        Everything waiting out a backoff after a failed call also waits on it, so work resumes
+        within one probe period of Redis coming back instead of at the end of a backoff that may
+        have grown to many seconds.
+        """
+        event = self._back_online
+        if event is None or event.is_set():
+            event = self._back_online = asyncio.Event()
+            self._probe_task = asyncio.create_task(self._probe(event), name="queue-redis-probe")
+        return event
+
+    async def wait_back_online(self, event: asyncio.Event, seconds: float) -> None:
+        """Wait `seconds`, or less if `event` (from `outage()`) is set meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await event.wait()
+
+    async def _probe(self, event: asyncio.Event) -> None:
+        """`PING` every `_PROBE_SECONDS` until Redis answers, then set `event`."""
+        while (client := self._client) is not None:
+            await asyncio.sleep(_PROBE_SECONDS)
+            try:
+                async with asyncio.timeout(min(1.0, self.operation_timeout_seconds)):
+                    await client.ping()
+            except (RedisError, OSError):
+                continue
+            event.set()
+            return
 
     async def _call_retrying(
         self,
@@ -252,11 +297,12 @@ class RedisStreamsQueueProvider:
                 result = await self._call(what, operation, batched=batched)
             except QueueUnavailableError as exc:
                 self.stats.note_failure(exc, what)
+                back_online = self.outage()
                 backoff = backoff or Backoff()
                 delay = backoff.next_delay()
                 if give_up_after is not None and time.monotonic() - started + delay > give_up_after:
                     raise
-                await asyncio.sleep(delay)
+                await self.wait_back_online(back_online, delay)
                 continue
             if self.stats.consecutive_failures:
                 self.stats.note_success()
@@ -326,6 +372,7 @@ class RedisStreamsQueueProvider:
         dead_letter_queue: str,
         on_dead_letter: DeadLetterCallback | None = None,
         on_lost_state: LostStateCallback | None = None,
+        on_settled: SettledCallback | None = None,
     ) -> RedisSubscription:
         """Create the group (`XGROUP CREATE … 0 MKSTREAM`), claim dead consumers' entries, start reading.
 
@@ -349,6 +396,7 @@ class RedisStreamsQueueProvider:
             dead_letter_queue=dead_letter_queue,
             on_dead_letter=on_dead_letter,
             on_lost_state=on_lost_state,
+            on_settled=on_settled,
             stats=self.stats,
             on_stopped=self._forget,
         )
@@ -431,7 +479,7 @@ class RedisStreamsQueueProvider:
 
     # ------------------------------------------------------------------ inspection and cleanup
     async def depth(self, queue: str, subscription: str) -> QueueDepth:
-        """`ready` (the group's `lag`) and `pending` from `XINFO GROUPS`."""
+        """`ready` (the group's `lag`), `pending` and `settled` (`entries-read − pending`) from `XINFO GROUPS`."""
 
         async def groups(client: Redis) -> list[dict[str, Any]] | None:
             try:
@@ -448,7 +496,12 @@ class RedisStreamsQueueProvider:
             if text(row["name"]) == subscription:
                 lag = row.get("lag")
                 ready = int(lag) if lag is not None else await self._count_after(queue, text(row["last-delivered-id"]))
-                return QueueDepth(ready=ready, pending=int(row["pending"]))
+                pending = int(row["pending"])
+                read = row.get("entries-read")
+                if read is None:  # Redis cannot say: every entry not ready was read (streams are never trimmed)
+                    read = int(await self._call(f"reading the length of {queue!r}", lambda client: client.xlen(queue)))
+                    read -= ready
+                return QueueDepth(ready=ready, pending=pending, settled=max(0, int(read) - pending))
         length = await self._call(f"reading the length of {queue!r}", lambda client: client.xlen(queue))
         return QueueDepth(ready=int(length), pending=0)
 

@@ -45,12 +45,6 @@ class _Command:
     future: asyncio.Future[Any]
 
 
-@dataclass(slots=True)
-class _Ack:
-    entry_id: str
-    future: asyncio.Future[Any]
-
-
 class CommandBatcher:
     """Automatic pipelining of independent commands (publishes, acks, dead-letter moves).
 
@@ -59,7 +53,8 @@ class CommandBatcher:
     loop as one write of at most `max_batch` commands on one pooled connection, and its replies
     are read back in order. Under load the batches grow by themselves (hundreds of handlers
     acking at once cost one round trip); an isolated command goes out at once, so nothing is
-    delayed on purpose. Acks of one stream and group in the same batch travel as one `XACK`.
+    delayed on purpose. Each ack is an `XACK` of its own, so each caller learns whether its
+    entry was still pending.
 
     Each caller gets its own reply, or its own error: a command Redis refuses fails alone; a
     connection failure fails every command of the batch (redis-py's exception, which the
@@ -82,7 +77,6 @@ class CommandBatcher:
         self._max_batch = max_batch
         self._max_in_flight = max_in_flight
         self._commands: list[_Command] = []
-        self._acks: dict[tuple[str, str], list[_Ack]] = {}
         self._queued = 0
         self._in_flight: set[asyncio.Task[None]] = set()
         self._scheduled = False
@@ -101,13 +95,9 @@ class CommandBatcher:
         self._schedule()
         return await future
 
-    async def ack(self, stream: str, group: str, entry_id: str) -> None:
-        """`XACK stream group entry_id`, merged with the other acks of the stream in the batch."""
-        future = self._future()
-        self._acks.setdefault((stream, group), []).append(_Ack(entry_id, future))
-        self._queued += 1
-        self._schedule()
-        await future
+    async def ack(self, stream: str, group: str, entry_id: str) -> bool:
+        """`XACK stream group entry_id` in the next batch; whether the entry was still pending."""
+        return bool(await self.execute("XACK", stream, group, entry_id))
 
     def _future(self) -> asyncio.Future[Any]:
         if self._closed:
@@ -126,19 +116,8 @@ class CommandBatcher:
             return
         commands = self._commands[: self._max_batch]
         del self._commands[: self._max_batch]
-        acks: dict[tuple[str, str], list[_Ack]] = {}
-        room = self._max_batch - len(commands)
-        while self._acks and room > 0:
-            key = next(iter(self._acks))
-            items = self._acks[key]
-            acks[key], rest = items[:room], items[room:]
-            room -= len(acks[key])
-            if rest:
-                self._acks[key] = rest
-            else:
-                del self._acks[key]
-        self._queued -= len(commands) + sum(len(items) for items in acks.values())
-        task = asyncio.create_task(self._send(commands, acks), name="queue-redis-batch")
+        self._queued -= len(commands)
+        task = asyncio.create_task(self._send(commands), name="queue-redis-batch")
         self._in_flight.add(task)
         task.add_done_callback(self._batch_done)
 
@@ -146,40 +125,31 @@ class CommandBatcher:
         self._in_flight.discard(task)
         self._schedule()
 
-    async def _send(self, commands: list[_Command], acks: dict[tuple[str, str], list[_Ack]]) -> None:
+    async def _send(self, commands: list[_Command]) -> None:
         live = [command for command in commands if not command.future.done()]
-        live_acks = {key: [item for item in items if not item.future.done()] for key, items in acks.items()}
-        live_acks = {key: items for key, items in live_acks.items() if items}
-        packed = [command.args for command in live] + [
-            ("XACK", stream, group, *(item.entry_id for item in items)) for (stream, group), items in live_acks.items()
-        ]
-        futures: list[list[asyncio.Future[Any]]] = [[command.future] for command in live] + [
-            [item.future for item in items] for items in live_acks.values()
-        ]
+        packed = [command.args for command in live]
+        futures = [command.future for command in live]
         if not packed:
             return
         try:
             async with asyncio.timeout(self._timeout):
                 replies = await self._round_trip(pack_commands(packed), len(packed))
         except asyncio.CancelledError:
-            for group in futures:
-                for future in group:
-                    future.cancel()
+            for future in futures:
+                future.cancel()
             raise
         except BaseException as exc:
-            for group in futures:
-                for future in group:
-                    if not future.done():
-                        future.set_exception(exc)
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
             return
-        for group, reply in zip(futures, replies, strict=True):
-            for future in group:
-                if future.done():
-                    continue
-                if isinstance(reply, Exception):
-                    future.set_exception(reply)
-                else:
-                    future.set_result(reply)
+        for future, reply in zip(futures, replies, strict=True):
+            if future.done():
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
 
     async def _round_trip(self, payload: bytes, count: int) -> list[Any]:
         for attempt in (1, 2):
@@ -210,8 +180,7 @@ class CommandBatcher:
         while self._in_flight:
             await asyncio.wait(set(self._in_flight))
         pending = [command.future for command in self._commands]
-        pending += [item.future for items in self._acks.values() for item in items]
-        self._commands, self._acks, self._queued = [], {}, 0
+        self._commands, self._queued = [], 0
         for future in pending:
             if not future.done():
                 future.set_exception(RedisConnectionError("the Redis queue was closed"))

@@ -101,7 +101,7 @@ class RedisSubscription(BaseSubscription[Delivery]):
             except QueueUnavailableError as exc:
                 stats.note_failure(exc, f"reading {self._queue!r}")
                 self._own_pending_cursor = "-"  # the failed call may have delivered entries we never saw
-                await self._sleep(self._backoff.next_delay())
+                await self._backoff_wait(self._backoff.next_delay())
                 continue
             except Exception:
                 logger.exception("Reading %r failed; retrying", self._queue)
@@ -113,6 +113,19 @@ class RedisSubscription(BaseSubscription[Delivery]):
             for delivery in deliveries:
                 if not self._is_local(delivery.entry_id):
                     self._dispatch(delivery)
+
+    async def _backoff_wait(self, seconds: float) -> None:
+        """Back off for `seconds`, ending early on a stop or when Redis answers again."""
+        event = self._provider.outage()
+        back_online = asyncio.ensure_future(event.wait())
+        stop = asyncio.ensure_future(self._stop_requested.wait())
+        try:
+            await asyncio.wait({back_online, stop}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            back_online.cancel()
+            stop.cancel()
+        if event.is_set():
+            self._backoff.reset()
 
     async def _fetch(self, count: int) -> list[Delivery]:
         now = time.monotonic()
@@ -307,14 +320,19 @@ class RedisSubscription(BaseSubscription[Delivery]):
     async def _ack(self, delivery: Delivery) -> None:
         queue, group = self._queue, self._subscription
 
-        async def ack(client: Redis) -> Any:
+        attempts = 0
+
+        async def ack(client: Redis) -> bool:
+            nonlocal attempts
+            attempts += 1
             return await self._provider._batch.ack(queue, group, delivery.entry_id)
 
         try:
-            await self._provider._call_retrying(f"acking on {queue!r}", ack, batched=True)
+            acknowledged = await self._provider._call_retrying(f"acking on {queue!r}", ack, batched=True)
         except QueueError as exc:
             logger.warning("Ack of %s on %r failed; it stays pending: %s", delivery.entry_id, queue, exc)
             return
+        delivery.acknowledged = _settled_here(acknowledged, retried=attempts > 1)
         delivery.settled = True
 
     async def _move_to_dead_letter(self, delivery: Delivery, envelope: QueueMessage, *, raw: bytes | None) -> None:
@@ -327,16 +345,35 @@ class RedisSubscription(BaseSubscription[Delivery]):
         async def move(client: Redis) -> Any:
             return await self._provider._run_script(script, [queue, self._dead_letter_queue], args)
 
+        attempts = 0
+
+        async def move_once(client: Redis) -> Any:
+            nonlocal attempts
+            attempts += 1
+            return await move(client)
+
         try:
-            await self._provider._call_retrying(f"dead-lettering on {queue!r}", move, batched=True)
+            moved = await self._provider._call_retrying(f"dead-lettering on {queue!r}", move_once, batched=True)
         except QueueError as exc:
             logger.warning("Dead-lettering %s on %r failed; it stays pending: %s", delivery.entry_id, queue, exc)
             return
+        delivery.acknowledged = _settled_here(bool(moved), retried=attempts > 1)
         delivery.settled = True
 
     def _release(self, delivery: Delivery) -> None:
         # The entry stays in the group's pending list; without the lease it idles until reclaimed.
         self._released[delivery.entry_id] = time.monotonic()
+
+
+def _settled_here(removed: bool, *, retried: bool) -> bool:
+    """Whether this settlement removed the pending entry.
+
+    Redis says so (1) on the first attempt. An attempt retried after a connection failure may find
+    the entry gone because the failed attempt itself landed and only its reply was lost: that
+    settlement is ours too. (The other way to find it gone, a group recreated after lost state, is
+    squared by the reconciliation that follows, which re-syncs the counters to the queues.)
+    """
+    return removed or retried
 
 
 def _delivery(entry_id: Any, fields: dict[bytes, bytes], count: int) -> Delivery:

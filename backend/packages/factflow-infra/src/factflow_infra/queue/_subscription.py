@@ -17,6 +17,7 @@ from factflow_protocols import (
     MessageHandler,
     MessageStatus,
     QueueMessage,
+    SettledCallback,
     SubscriptionStatus,
 )
 
@@ -47,6 +48,7 @@ class BaseSubscription(ABC, Generic[D]):
         dead_letter_queue: str,
         on_dead_letter: DeadLetterCallback | None,
         on_lost_state: LostStateCallback | None,
+        on_settled: SettledCallback | None = None,
         stats: ProviderStats,
         on_stopped: Callable[[BaseSubscription[D]], None],
     ) -> None:
@@ -59,6 +61,7 @@ class BaseSubscription(ABC, Generic[D]):
         self._dead_letter_queue = dead_letter_queue
         self._on_dead_letter = on_dead_letter
         self._on_lost_state = on_lost_state
+        self._on_settled = on_settled
         self._stats = stats
         self._on_stopped = on_stopped
         self._inflight: dict[str, asyncio.Task[None]] = {}
@@ -278,12 +281,25 @@ class BaseSubscription(ABC, Generic[D]):
                 exc_info=True,
             )
             return
-        if status == MessageStatus.ACK:
-            await self._ack(delivery)
-        elif status == MessageStatus.DEAD_LETTER:
-            await self._move_to_dead_letter(delivery, dead_letter_envelope(message), raw=None)
+        if status == MessageStatus.ACK or status == MessageStatus.DEAD_LETTER:
+            settling = MessageStatus.ACK if status == MessageStatus.ACK else MessageStatus.DEAD_LETTER
+            try:
+                if settling is MessageStatus.ACK:
+                    await self._ack(delivery)
+                else:
+                    await self._move_to_dead_letter(delivery, dead_letter_envelope(message), raw=None)
+            finally:
+                self._report_settled(message, settling, delivery.acknowledged)
         elif status != MessageStatus.RETRY:
             logger.warning("Handler for %r returned %r, not a `MessageStatus`; treated as RETRY", self._queue, status)
+
+    def _report_settled(self, message: QueueMessage, status: MessageStatus, acknowledged: bool) -> None:
+        if self._on_settled is None:
+            return
+        try:
+            self._on_settled(message, status, acknowledged)
+        except Exception:
+            logger.exception("`on_settled` callback failed for %r", self._queue)
 
     async def _dead_letter_undecodable(self, delivery: D, error: str) -> None:
         envelope = undecodable_envelope(self._queue, delivery, error)
@@ -295,7 +311,7 @@ class BaseSubscription(ABC, Generic[D]):
             self._dead_letter_queue,
         )
         await self._move_to_dead_letter(delivery, envelope, raw=delivery.data)
-        if delivery.settled and self._on_dead_letter is not None:
+        if delivery.acknowledged and self._on_dead_letter is not None:
             try:
                 await self._on_dead_letter(envelope, "undecodable")
             except Exception:
