@@ -27,6 +27,7 @@ def test_database_exports_are_pinned() -> None:
         "acquire_server_lock",
         "ServerLock",
         "SERVER_LOCK_KEY",
+        "schema_lock_key",
         "SQLITE_LOCK_FILENAME",
     }
     for name in factflow_infra.database.__all__:

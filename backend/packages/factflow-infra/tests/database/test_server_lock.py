@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import make_url
 
-from factflow_infra.database import SERVER_LOCK_KEY, SQLITE_LOCK_FILENAME, acquire_server_lock, create_database_engine
+from factflow_infra.database import (
+    SERVER_LOCK_KEY,
+    SQLITE_LOCK_FILENAME,
+    acquire_server_lock,
+    create_database_engine,
+    schema_lock_key,
+)
 from factflow_infra.errors import ServerLockHeldError
 
 
@@ -72,3 +78,20 @@ async def test_in_memory_sqlite_needs_no_lock() -> None:
     async with await acquire_server_lock("sqlite+aiosqlite://") as lock:
         assert lock.location == ":memory:"
         assert await lock.is_held()
+
+
+@pytest.mark.postgres
+async def test_servers_on_different_schemas_of_one_database_do_not_exclude_each_other(
+    postgres_database_url: str,
+) -> None:
+    other_schema = make_url(postgres_database_url).update_query_dict({"search_path": "factflow_other_deployment"})
+    first = await acquire_server_lock(postgres_database_url, holder="first-server")
+    try:
+        with pytest.raises(ServerLockHeldError, match="first-server"):
+            await acquire_server_lock(postgres_database_url, holder="second-server")
+        async with await acquire_server_lock(other_schema, holder="other-deployment") as other:
+            assert await other.is_held()
+    finally:
+        await first.release()
+    assert schema_lock_key(make_url(postgres_database_url)) != SERVER_LOCK_KEY
+    assert schema_lock_key(make_url("postgresql+asyncpg://postgres@127.0.0.1/test")) == SERVER_LOCK_KEY

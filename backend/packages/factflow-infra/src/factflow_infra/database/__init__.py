@@ -12,7 +12,7 @@ from ._engine import (
     ping_database,
 )
 from ._errors import translate_database_error, translate_database_errors
-from ._lock import SERVER_LOCK_KEY, SQLITE_LOCK_FILENAME, ServerLock, acquire_server_lock
+from ._lock import SERVER_LOCK_KEY, SQLITE_LOCK_FILENAME, ServerLock, acquire_server_lock, schema_lock_key
 from ._migrate import MIGRATIONS_DIR, alembic_config, current_revision, head_revision, run_migrations
 
 __all__ = (
@@ -41,5 +41,6 @@ __all__ = (
     "acquire_server_lock",
     "ServerLock",
     "SERVER_LOCK_KEY",
+    "schema_lock_key",
     "SQLITE_LOCK_FILENAME",
 )

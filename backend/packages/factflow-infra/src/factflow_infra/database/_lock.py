@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -23,10 +24,17 @@ from sqlalchemy import URL, make_url, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..errors import ServerLockHeldError
-from ._engine import create_database_engine
+from ._engine import SEARCH_PATH_OPTION, create_database_engine
 from ._errors import describe_database, translate_database_errors
 
-__all__ = ("SERVER_LOCK_KEY", "SQLITE_LOCK_FILENAME", "ServerLock", "acquire_server_lock", "default_lock_holder")
+__all__ = (
+    "SERVER_LOCK_KEY",
+    "SQLITE_LOCK_FILENAME",
+    "ServerLock",
+    "acquire_server_lock",
+    "default_lock_holder",
+    "schema_lock_key",
+)
 
 logger = logging.getLogger(__name__)
 
@@ -174,11 +182,15 @@ def _describe_pg_holders(rows: list[Any]) -> str:
     return "; ".join(parts)
 
 
-async def _acquire_postgres(engine: AsyncEngine, *, owned: bool, holder: str, lock_key: int) -> ServerLock:
+async def _acquire_postgres(engine: AsyncEngine, *, owned: bool, holder: str, lock_key: int | None) -> ServerLock:
     where = describe_database(engine.url)
     with translate_database_errors(engine.url):
         connection = await engine.connect()
         try:
+            if lock_key is None:
+                # The schema the engine puts its tables in (`?search_path=` becomes a server setting).
+                search_path = (await connection.execute(text("SELECT current_setting('search_path')"))).scalar_one()
+                lock_key = schema_lock_key(engine.url.update_query_dict({SEARCH_PATH_OPTION: str(search_path)}))
             got = (await connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": lock_key})).scalar_one()
             if not got:
                 rows = list(await connection.execute(_PG_HOLDER_QUERY, _key_parts(lock_key)))
@@ -243,11 +255,24 @@ def _acquire_file(database: str, holder: str) -> ServerLock:
     )
 
 
+_DEFAULT_SEARCH_PATH = '"$user", public'
+"""PostgreSQL's default `search_path`: the server lock of such a deployment is `SERVER_LOCK_KEY`."""
+
+
+def schema_lock_key(url: URL) -> int:
+    """`SERVER_LOCK_KEY`, or for a URL with `?search_path=<schema>` a stable key of that schema's own."""
+    search_path = url.query.get(SEARCH_PATH_OPTION)
+    if not isinstance(search_path, str) or search_path in ("", _DEFAULT_SEARCH_PATH):
+        return SERVER_LOCK_KEY
+    digest = hashlib.sha256(f"{SERVER_LOCK_KEY}:{search_path}".encode()).digest()
+    return int.from_bytes(digest[:7], "big")  # a positive bigint, like the default key
+
+
 async def acquire_server_lock(
     url_or_engine: str | URL | AsyncEngine,
     *,
     holder: str | None = None,
-    lock_key: int = SERVER_LOCK_KEY,
+    lock_key: int | None = None,
 ) -> ServerLock:
     """Take the start-up lock for a database, or fail at once if another server holds it.
 
@@ -259,7 +284,9 @@ async def acquire_server_lock(
         url_or_engine: The database URL or engine.
         holder: How this process names itself to a second contender; defaults to
             `factflow-server <host> pid <pid>`.
-        lock_key: PostgreSQL advisory lock key (tests use their own so they can run in parallel).
+        lock_key: PostgreSQL advisory lock key. By default `SERVER_LOCK_KEY`, or a key of the
+            schema's own when the URL names one (`?search_path=`): servers on different schemas
+            of one database are different deployments and do not exclude each other.
 
     Raises:
         ServerLockHeldError: another holder has the lock; the message names it and where.
