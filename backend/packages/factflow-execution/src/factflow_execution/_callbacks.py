@@ -73,6 +73,15 @@ class ExecutionStatusCallbackAdapter:
         self._retry_initial_delay = retry_initial_delay
         self._retry_max_delay = retry_max_delay
 
+    async def _flush_lineage(self, execution_id: str) -> None:
+        if self._recorder is None:
+            return
+        try:
+            if not await self._recorder.flush(execution_id, timeout=self._flush_timeout):
+                logger.warning("Lineage of execution %s was not fully written before its stats froze", execution_id)
+        except Exception:  # lineage never blocks the final status
+            logger.exception("Flushing lineage of execution %s failed", execution_id)
+
     async def on_started(self, execution_id: str) -> None:
         """Announce the running execution on its stream."""
         self._hub.emit(
@@ -86,14 +95,11 @@ class ExecutionStatusCallbackAdapter:
         error_info: dict[str, Any] | None,
         message_counts: dict[str, int],
     ) -> None:
-        """Flush lineage, freeze stats and counts, store the final status, then announce it."""
-        if self._recorder is not None:
-            try:
-                flushed = await self._recorder.flush(execution_id, timeout=self._flush_timeout)
-                if not flushed:
-                    logger.warning("Lineage of execution %s was not fully written before its stats froze", execution_id)
-            except Exception:  # lineage never blocks the final status
-                logger.exception("Flushing lineage of execution %s failed", execution_id)
+        """Flush lineage, freeze stats and counts, store the final status, then announce it.
+
+        During a database outage this waits for the database: the final status, and the lineage
+        rows it is announced with, are written once it is back.
+        """
         completed_at = utc_now()
         stats: ExecutionStats | None = None
         counts: dict[str, object] | None = None
@@ -101,6 +107,8 @@ class ExecutionStatusCallbackAdapter:
         while True:
             try:
                 execution = await self._executions.get(execution_id)
+                # The database answers: the execution's buffered lineage can be written now.
+                await self._flush_lineage(execution_id)
                 counts = {**normalize_counts(message_counts, tolerated_failures=execution.tolerated_failures)}
                 if stats is None:
                     stats = await self._stats_or_none(execution, counts, status, completed_at)

@@ -229,8 +229,8 @@ class LineageRecorder:
         """Wait until every event recorded before this call (or every one of `execution_id`) is written.
 
         Pending writes are attempted at once, skipping the interval and any backoff wait. On
-        timeout, the events concerned that are still buffered are discarded and count as
-        dropped (a write already under way may still store some of them).
+        timeout the events stay buffered and are written once the database takes them: only a
+        full buffer drops events.
 
         Returns:
             `True` when everything concerned was written in time.
@@ -249,7 +249,6 @@ class LineageRecorder:
                 while not self._written_up_to(target):
                     await self._progress.wait()
         except TimeoutError:
-            self._discard(execution_id, target, f"flush timed out after {timeout:g} s")
             return False
         finally:
             self._flush_waiters -= 1
@@ -320,6 +319,9 @@ class LineageRecorder:
         if self._closed:
             return
         complete = await self.flush(timeout=timeout)
+        if not complete:
+            # What could not be written in time dies with the process: count it as dropped.
+            self._discard(None, self._seq, f"not written within the {timeout:g} s shutdown flush")
         self._closed = True
         task, self._task = self._task, None
         if task is not None:
