@@ -10,19 +10,24 @@ is unreachable, and fail instead when `CI=true`.
 from __future__ import annotations
 
 from ._database import in_ci, postgres_test_schema, service_unavailable
+from ._faults import RedisServer, ThreadedTcpProxy, free_port, threaded_tcp_proxy
 from ._queue import RecordingHandler, TcpProxy, redis_test_url, scoped_queue, wait_until
 from ._s3 import S3TestServer, run_s3_server, unique_bucket_name
 
 __all__ = (
     "RecordingHandler",
+    "RedisServer",
     "S3TestServer",
     "TcpProxy",
+    "ThreadedTcpProxy",
+    "free_port",
     "in_ci",
     "postgres_test_schema",
     "redis_test_url",
     "run_s3_server",
     "scoped_queue",
     "service_unavailable",
+    "threaded_tcp_proxy",
     "unique_bucket_name",
     "wait_until",
 )
