@@ -14,7 +14,9 @@ from .schemas._common import Tag
 __all__ = (
     "METADATA_LIMIT_BYTES",
     "ExecutionSourceHeader",
+    "MAX_OFFSET",
     "LastEventId",
+    "Offset",
     "QueryBool",
     "QueryDatetime",
     "Tag",
@@ -56,6 +58,12 @@ LastEventId = Annotated[str | None, Header(alias="Last-Event-ID")]
 
 ExecutionSourceHeader = Annotated[str | None, Header(alias="X-Factflow-Source")]
 """`cli` marks executions as started by the CLI."""
+
+MAX_OFFSET = 2**31 - 1
+"""Largest paging `offset` accepted; past it a request is a 422 rather than a number no database column holds."""
+
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+"""The paging `offset` query parameter: 0 to `MAX_OFFSET`."""
 
 TimeoutSeconds = Annotated[float, Query(alias="timeout", ge=1, le=3600)]
 """The `timeout` query parameter: a stream lifetime in seconds, 1–3600."""

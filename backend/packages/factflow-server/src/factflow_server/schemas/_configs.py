@@ -91,7 +91,7 @@ class ConfigUpdateRequest(_Request):
     """Absent keeps the name."""
     description: str | None = Field(default=None, max_length=2000)
     """Absent keeps, `null` clears."""
-    expected_version: int | None = Field(default=None, ge=1)
+    expected_version: int | None = Field(default=None, ge=1, le=2**31 - 1)
     """Optional optimistic lock (409 `version_conflict`)."""
 
 
