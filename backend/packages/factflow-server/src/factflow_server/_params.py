@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Header, Query
-from pydantic import AwareDatetime, BeforeValidator
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 from ._errors import ApiError
 from .schemas._common import Tag
@@ -49,8 +50,18 @@ def parse_query_bool(value: Any) -> Any:
 QueryBool = Annotated[bool, BeforeValidator(parse_query_bool)]
 """A boolean query parameter: `true`, `false`, `1` or `0`."""
 
-QueryDatetime = AwareDatetime
-"""A query timestamp: RFC 3339 with any offset (naive values are refused)."""
+
+def _check_utc_range(value: datetime) -> datetime:
+    # `9999-12-31T23:59:59-14:00` parses, but is past the year 9999 in UTC, where stores compare.
+    try:
+        value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("is out of range once converted to UTC") from exc
+    return value
+
+
+QueryDatetime = Annotated[AwareDatetime, AfterValidator(_check_utc_range)]
+"""A query timestamp: RFC 3339 with any offset (naive values and instants outside years 1–9999 UTC are refused)."""
 
 
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID")]
