@@ -6,14 +6,16 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 import pytest_asyncio
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from factflow_infra.database import create_database_engine, translate_database_errors
-from factflow_infra.errors import DatabaseUnavailableError
+from factflow_infra.errors import DatabaseError, DatabaseUnavailableError
 from factflow_infra.testing._database import resolve_test_database_url
 
 pytestmark = pytest.mark.postgres
@@ -99,3 +101,30 @@ async def test_a_backend_terminated_mid_query(admin: AsyncEngine, postgres_datab
                 await query
     finally:
         await engine.dispose()
+
+
+# Refusals this server cannot be made to produce on demand (start-up, crash recovery) are checked
+# with the driver's own exception classes, wrapped as SQLAlchemy wraps them.
+@pytest.mark.parametrize(
+    ("driver_error", "outage"),
+    [
+        (asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"), True),
+        (asyncpg.exceptions.CrashShutdownError("terminating connection because of crash of another process"), True),
+        (asyncpg.exceptions.CannotConnectNowError("the database system is starting up"), True),
+        (asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"), True),
+        (asyncpg.exceptions.ConnectionFailureError("connection failure"), True),
+        (
+            asyncpg.exceptions.ObjectNotInPrerequisiteStateError('database "x" is not currently accepting connections'),
+            True,
+        ),
+        (asyncpg.exceptions.ObjectNotInPrerequisiteStateError("sequence was not yet called"), False),
+        (asyncpg.exceptions.NumericValueOutOfRangeError("integer out of range"), False),
+    ],
+    ids=lambda value: getattr(value, "sqlstate", str(value)),
+)
+def test_sqlstate_classes(driver_error: Exception, outage: bool) -> None:
+    wrapped = sa_exc.DBAPIError("SELECT 1", None, driver_error)
+    with pytest.raises(DatabaseError) as raised, translate_database_errors():
+        raise wrapped
+    assert isinstance(raised.value, DatabaseUnavailableError) is outage
+    assert raised.value.__cause__ is wrapped
