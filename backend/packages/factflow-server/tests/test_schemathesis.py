@@ -1,8 +1,9 @@
 """The whole HTTP API fuzzed from its own OpenAPI document with schemathesis.
 
-Every operation gets valid (positive) and invalid (negative) requests; a stateful run follows the
-document's links (create config → run → execution → lineage) so ids name real objects. Any 5xx,
-an answer outside the documented statuses or a body that breaks its schema fails the test.
+Every operation gets valid (positive) and invalid (negative) requests, and its documented example
+when it has one; a stateful run follows the document's links (create config → run → execution →
+lineage) so ids name real objects. Any 5xx, an answer outside the documented statuses or a body
+that breaks its schema fails the test.
 
 Runs are derandomized: a failure reproduces on every run (and prints the request to replay).
 Event streams are asked for `keep_open=false`: a valid live stream legitimately stays open.
@@ -25,9 +26,11 @@ from hypothesis.stateful import run_state_machine_as_test
 from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
 from schemathesis.core.result import Ok
 from schemathesis.generation import GenerationMode
+from schemathesis.specs.openapi.examples import get_strategies_from_examples
 
 from factflow_server import create_app
 from factflow_server._params import MAX_OFFSET
+from factflow_server.schemas._configs import EXAMPLE_YAML
 from factflow_server.testing import (
     RunningServer,
     assert_error,
@@ -106,6 +109,36 @@ def test_operation_never_fails_on_any_input(label: str, mode: GenerationMode, fu
         if mode is GenerationMode.POSITIVE:
             raise
         pytest.skip("no invalid request exists for this operation")
+
+
+EXAMPLES = {
+    label: strategies
+    for label, operation in sorted(OPERATIONS.items())
+    if (strategies := get_strategies_from_examples(operation))
+}
+
+
+def test_the_documented_example_pipeline_runs(fuzz_server: RunningServer) -> None:
+    with fuzz_server.client() as client:
+        report = client.post("/api/v1/configs/validate", json={"config_yaml": EXAMPLE_YAML}).json()
+        assert report["is_valid"] and report["warning_count"] == 0, report
+        execution = run_config(client, store_config(client, EXAMPLE_YAML))
+        assert wait_execution(client, execution["id"])["status"] == "completed"
+
+
+@pytest.mark.parametrize("label", sorted(EXAMPLES))
+def test_documented_examples_are_answered(label: str, fuzz_server: RunningServer) -> None:
+    assert len(EXAMPLES) >= 6  # request bodies documented with an example
+    for strategy in EXAMPLES[label]:
+
+        @FUZZ_SETTINGS
+        @given(case=strategy)
+        def check(case: AnyCase) -> None:
+            _bounded(case).call_and_validate(
+                base_url=fuzz_server.base_url, checks=CHECKS, timeout=REQUEST_TIMEOUT_SECONDS
+            )
+
+        check()
 
 
 def test_linked_sequences_never_fail(tmp_path: Path) -> None:
