@@ -202,3 +202,38 @@ def test_auth_exempts_health_metrics_and_openapi(secured: RunningServer) -> None
         assert debug is not None
         assert debug["settings"]["api_token"] == "***"
         assert "s3cret-token" not in str(debug)
+
+
+THREE_MIB = 3 * 1024 * 1024
+
+
+def test_three_mib_config_bodies_are_413_declared_or_chunked(client: httpx.Client) -> None:
+    payload = b'{"config_yaml": "' + b"x" * THREE_MIB + b'"}'
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(payload), 65536):
+            yield payload[start : start + 65536]
+
+    for path in ("/api/v1/configs", "/api/v1/configs/validate"):
+        declared = client.post(path, content=payload, headers={"Content-Type": "application/json"})
+        assert_envelope(declared, 413, "payload_too_large")
+        streamed = client.post(path, content=chunks(), headers={"Content-Type": "application/json"})
+        assert "content-length" not in streamed.request.headers
+        assert_envelope(streamed, 413, "payload_too_large")
+
+
+def test_the_body_limit_is_a_setting(factflow_server_factory: Callable[..., RunningServer]) -> None:
+    server = factflow_server_factory(max_request_bytes=4096)
+    with server.client() as client:
+        small = client.post("/api/v1/configs/validate", json={"config_yaml": "x" * 1000})
+        assert small.status_code == 200
+        body = assert_envelope(
+            client.post("/api/v1/configs/validate", json={"config_yaml": "x" * 5000}), 413, "payload_too_large"
+        )
+        assert "4096" in body["detail"]
+        assert (
+            client.get("/api/v1/system/health", params={"debug": "true"}).json()["debug"]["settings"][
+                "max_request_bytes"
+            ]
+            == 4096
+        )

@@ -64,6 +64,8 @@ class FactflowSettings(BaseSettings):
     """Janitor delay before ordinary queues of finished executions are purged."""
     dlq_retention_seconds: float = Field(default=604800, ge=0)
     """Janitor delay before dead-letter queues of finished executions are purged."""
+    max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    """Largest HTTP request body the server reads; a bigger one is refused with 413."""
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     """Largest encoded payload an adapter may emit."""
     lineage_buffer_size: int = Field(default=10_000, ge=1)

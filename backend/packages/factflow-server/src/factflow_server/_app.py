@@ -78,7 +78,7 @@ def create_app(settings: FactflowSettings, *, embedded: bool = False, lock_key: 
     for router in _ROUTERS:
         app.include_router(router)
     # Added innermost first: the last one added wraps all others.
-    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(AuthMiddleware, token=settings.api_token_value)
     app.add_middleware(RequestContextMiddleware, observer=runtime.metrics.observe_request)
     return app

@@ -67,6 +67,9 @@ _STATUS_BY_CODE: dict[str, int] = {
     "event_streamer_unavailable": 503,
 }
 
+RETRY_AFTER_SECONDS = 5
+"""`Retry-After` on 429 and 503 answers."""
+
 _UNAVAILABLE_CODES = frozenset(code for code, status in _STATUS_BY_CODE.items() if status == 503)
 _UNAVAILABLE_HINTS = (
     ("database", "database_unavailable"),
@@ -200,7 +203,8 @@ def factflow_error_response(request: Request, exc: FactflowError) -> Response:
     if status_code >= 500 and status_code != 503:
         logger.error("unexpected error %s (correlation %s)", error_code, correlation_id, exc_info=exc)
         return error_response(correlation_id, 500, "internal_error", "The server hit an unexpected error.")
-    headers = {"Retry-After": "5"} if status_code == 429 else None
+    # A full server (429) and a dependency that is down (503) are both worth retrying shortly.
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status_code in (429, 503) else None
     if status_code == 503:
         logger.warning("dependency unavailable: %s: %s (correlation %s)", error_code, exc.message, correlation_id)
     context = dict(exc.context)
@@ -267,6 +271,11 @@ async def _handle_request_validation(request: Request, exc: Exception) -> Respon
 
 async def _handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # Only the framework raises a bare 400: a body it could not decode (e.g. not UTF-8).
+        return error_response(
+            _correlation_id(request), 422, "request_validation_error", "The request body could not be parsed."
+        )
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     if exc.status_code == 404:
         detail = f"No endpoint at {request.url.path!r}."

@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 MAX_BODY_BYTES = 2 * 1024 * 1024
-"""Bodies over 2 MiB are refused with 413 (api.md §2.1)."""
+"""Default body limit (`FACTFLOW_MAX_REQUEST_BYTES`): bigger bodies are refused with 413."""
 DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
 """An oversized body up to this size is read and discarded before the 413, so the client (still
 sending) reliably gets the answer; anything bigger is cut off by closing the connection."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Header, Query
-from pydantic import AwareDatetime, BeforeValidator
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 from ._errors import ApiError
 from .schemas._common import Tag
@@ -14,7 +15,9 @@ from .schemas._common import Tag
 __all__ = (
     "METADATA_LIMIT_BYTES",
     "ExecutionSourceHeader",
+    "MAX_OFFSET",
     "LastEventId",
+    "Offset",
     "QueryBool",
     "QueryDatetime",
     "Tag",
@@ -47,8 +50,18 @@ def parse_query_bool(value: Any) -> Any:
 QueryBool = Annotated[bool, BeforeValidator(parse_query_bool)]
 """A boolean query parameter: `true`, `false`, `1` or `0`."""
 
-QueryDatetime = AwareDatetime
-"""A query timestamp: RFC 3339 with any offset (naive values are refused)."""
+
+def _check_utc_range(value: datetime) -> datetime:
+    # `9999-12-31T23:59:59-14:00` parses, but is past the year 9999 in UTC, where stores compare.
+    try:
+        value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("is out of range once converted to UTC") from exc
+    return value
+
+
+QueryDatetime = Annotated[AwareDatetime, AfterValidator(_check_utc_range)]
+"""A query timestamp: RFC 3339 with any offset (naive values and instants outside years 1–9999 UTC are refused)."""
 
 
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID")]
@@ -56,6 +69,12 @@ LastEventId = Annotated[str | None, Header(alias="Last-Event-ID")]
 
 ExecutionSourceHeader = Annotated[str | None, Header(alias="X-Factflow-Source")]
 """`cli` marks executions as started by the CLI."""
+
+MAX_OFFSET = 2**31 - 1
+"""Largest paging `offset` accepted; past it a request is a 422 rather than a number no database column holds."""
+
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+"""The paging `offset` query parameter: 0 to `MAX_OFFSET`."""
 
 TimeoutSeconds = Annotated[float, Query(alias="timeout", ge=1, le=3600)]
 """The `timeout` query parameter: a stream lifetime in seconds, 1–3600."""

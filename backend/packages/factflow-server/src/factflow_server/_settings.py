@@ -92,6 +92,7 @@ def settings_summary(settings: FactflowSettings) -> dict[str, Any]:
         "host": settings.host,
         "port": settings.port,
         "max_concurrent_executions": settings.max_concurrent_executions,
+        "max_request_bytes": settings.max_request_bytes,
         "config_validator_strict": settings.config_validator_strict,
         "api_token": "***" if settings.api_token_value else None,
         "recovery_enabled": settings.recovery_enabled,

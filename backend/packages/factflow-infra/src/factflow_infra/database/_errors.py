@@ -16,9 +16,13 @@ from ..errors import DatabaseError, DatabaseIntegrityError, DatabaseUnavailableE
 __all__ = ("describe_database", "translate_database_error", "translate_database_errors")
 
 # SQLSTATE classes meaning "the server cannot serve us": connection exceptions, invalid
-# authorisation, unknown database, insufficient resources, operator intervention (shutdown,
-# starting up), system errors.
+# authorisation, unknown database, insufficient resources (too many connections, out of memory
+# or disk), operator intervention (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot
+# connect now, 57P04 database dropped), system errors.
 _UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "28", "3D", "53", "57P", "58")
+# 55000 (object not in prerequisite state) is an outage only when refusing a connection:
+# `ALTER DATABASE … ALLOW_CONNECTIONS false` answers every new session with it.
+_REFUSED_CONNECTION = re.compile(r"not currently accepting connections")
 # sqlite3 reports everything as OperationalError; only these messages are outages.
 _SQLITE_OUTAGE = re.compile(r"database is locked|unable to open|disk I/O error|database or disk is full|readonly")
 _SQLITE_UNIQUE = re.compile(r"(?:UNIQUE|NOT NULL|FOREIGN KEY|CHECK) constraint failed: (?P<columns>.+)")
@@ -50,7 +54,7 @@ def _is_outage(exc: BaseException) -> bool:
         return True  # the connection died mid-flight
     sqlstate = _sqlstate(exc)
     if sqlstate:
-        return sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES)
+        return sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES) or bool(_REFUSED_CONNECTION.search(str(exc.orig)))
     if isinstance(exc, sa_exc.OperationalError):
         module = type(exc.orig).__module__
         return not module.startswith("sqlite3") or bool(_SQLITE_OUTAGE.search(str(exc.orig)))

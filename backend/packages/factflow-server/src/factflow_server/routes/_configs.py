@@ -10,7 +10,15 @@ from fastapi import APIRouter, Query, Response
 from factflow_execution import UNSET, ConfigSourceType, PipelineConfig
 
 from .._deps import ContainerDep
-from .._params import ExecutionSourceHeader, QueryBool, Tag, check_json_values, check_metadata_size, source_of
+from .._params import (
+    ExecutionSourceHeader,
+    Offset,
+    QueryBool,
+    Tag,
+    check_json_values,
+    check_metadata_size,
+    source_of,
+)
 from ..schemas._common import ValidationReport
 from ..schemas._configs import (
     ConfigCreateRequest,
@@ -22,7 +30,7 @@ from ..schemas._configs import (
     PipelineConfigResponse,
 )
 from ..schemas._executions import ExecutionResponse
-from ._common import API_PREFIX, ERROR_RESPONSES, errors
+from ._common import API_PREFIX, CONFIG_LINKS, ERROR_RESPONSES, EXECUTION_LINKS, errors, links
 from ._paging import page_fields
 
 __all__ = ("router", "start_execution")
@@ -42,7 +50,7 @@ def _detail(config: PipelineConfig) -> PipelineConfigDetailResponse:
     "",
     status_code=201,
     response_model=PipelineConfigResponse,
-    responses=errors(400),
+    responses={**errors(400), **links(201, "config_id", "$response.body#/id", CONFIG_LINKS)},
     summary="Store a config",
 )
 async def create_config(
@@ -60,13 +68,18 @@ async def create_config(
     return _summary(config)
 
 
-@router.get("", response_model=ConfigListResponse, summary="List configs")
+@router.get(
+    "",
+    response_model=ConfigListResponse,
+    responses=links(200, "config_id", "$response.body#/configs/0/id", CONFIG_LINKS),
+    summary="List configs",
+)
 async def list_configs(
     container: ContainerDep,
     state: Literal["active", "inactive", "all"] = "active",
     name: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> ConfigListResponse:
     """C2: newest `updated_at` first; `name` is a case-insensitive substring."""
     page = await container.config_service.list(state=state, name=name, limit=limit, offset=offset)
@@ -147,7 +160,7 @@ async def start_execution(
     "/{config_id}/run",
     status_code=201,
     response_model=ExecutionResponse,
-    responses=errors(400, 404, 409, 429),
+    responses={**errors(400, 404, 409, 429), **links(201, "ref", "$response.body#/id", EXECUTION_LINKS)},
     summary="Start an execution",
 )
 async def run_config(

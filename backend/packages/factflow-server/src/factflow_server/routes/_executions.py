@@ -13,6 +13,7 @@ from .._deps import ContainerDep
 from .._params import (
     ExecutionSourceHeader,
     LastEventId,
+    Offset,
     QueryBool,
     QueryDatetime,
     TimeoutSeconds,
@@ -38,7 +39,7 @@ from ..schemas._executions import (
     WaitRequest,
     WaitResult,
 )
-from ._common import API_PREFIX, ERROR_RESPONSES, errors
+from ._common import API_PREFIX, ERROR_RESPONSES, EXECUTION_LINKS, errors, links
 from ._configs import start_execution
 from ._paging import page_fields
 from ._storage import storage_event_stream
@@ -63,7 +64,7 @@ def _summary(execution: PipelineExecution) -> ExecutionResponse:
     "",
     status_code=201,
     response_model=ExecutionResponse,
-    responses=errors(400, 404, 409, 429),
+    responses={**errors(400, 404, 409, 429), **links(201, "ref", "$response.body#/id", EXECUTION_LINKS)},
     summary="Start an execution (body form)",
 )
 async def create_execution(
@@ -85,7 +86,12 @@ async def create_execution(
     )
 
 
-@router.get("", response_model=ExecutionListResponse, responses=errors(404), summary="List executions")
+@router.get(
+    "",
+    response_model=ExecutionListResponse,
+    responses={**errors(404), **links(200, "ref", "$response.body#/executions/0/id", EXECUTION_LINKS)},
+    summary="List executions",
+)
 async def list_executions(
     container: ContainerDep,
     status: ExecutionStatusFilter | None = None,
@@ -97,7 +103,7 @@ async def list_executions(
     started_before: QueryDatetime | None = None,
     sort_order: Literal["asc", "desc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> ExecutionListResponse:
     """E2: by `started_at` (then `id`), newest first by default."""
     page = await container.execution_service.list(
@@ -208,7 +214,7 @@ async def execution_lineage(
     ref: str,
     container: ContainerDep,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> ExecutionLineageResponse:
     """E11: the execution's lineage rows by `started_at`, then `id`."""
     page = await container.execution_service.lineage(ref, limit=limit, offset=offset)
@@ -242,7 +248,7 @@ async def execution_replays(
     ref: str,
     container: ContainerDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> ExecutionListResponse:
     """E13: executions whose parent is `{ref}`, newest first."""
     page = await container.execution_service.replays(ref, limit=limit, offset=offset)

@@ -15,7 +15,7 @@ from factflow_lineage import PipelineLineageEntry
 
 from .._deps import ContainerDep
 from .._errors import ApiError
-from .._params import QueryBool, QueryDatetime
+from .._params import Offset, QueryBool, QueryDatetime
 from ..schemas._lineage import (
     LineageBatchResponse,
     LineageChainResponse,
@@ -26,7 +26,7 @@ from ..schemas._lineage import (
     LineageStatsResponse,
     StageStatus,
 )
-from ._common import API_PREFIX, ERROR_RESPONSES, errors
+from ._common import API_PREFIX, ERROR_RESPONSES, LINEAGE_LINKS, errors, links
 from ._paging import page_fields
 
 __all__ = ("declared_route_order", "router")
@@ -34,7 +34,6 @@ __all__ = ("declared_route_order", "router")
 router = APIRouter(prefix=f"{API_PREFIX}/lineage", tags=["lineage"], responses=ERROR_RESPONSES)
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
 SortField = Literal["started_at", "completed_at", "duration_ms", "route_id", "stage_name"]
 
 
@@ -70,7 +69,12 @@ async def _execution_id(container: ContainerDep, ref: str | None) -> str | None:
     return (await container.execution_repository.resolve(ref)).execution_id
 
 
-@router.get("", response_model=LineageListResponse, responses=errors(404), summary="Filtered lineage rows")
+@router.get(
+    "",
+    response_model=LineageListResponse,
+    responses={**errors(404), **links(200, "lineage_id", "$response.body#/entries/0/correlation_id", LINEAGE_LINKS)},
+    summary="Filtered lineage rows",
+)
 async def list_lineage(
     container: ContainerDep,
     execution_id: str | None = None,

@@ -23,7 +23,7 @@ from factflow_protocols import InvalidStorageKeyError, StorageNotFoundError, val
 from .._container import ServiceContainer
 from .._deps import ContainerDep
 from .._errors import ApiError
-from .._params import LastEventId, QueryBool, TimeoutSeconds
+from .._params import LastEventId, Offset, QueryBool, TimeoutSeconds
 from .._sse import event_stream_response
 from .._storage_view import KeyFilter, object_metadata, parse_extensions
 from ..schemas._storage import ExecutionPrefix, ListObjectsResponse, ObjectInfo, ObjectMetadata
@@ -89,7 +89,7 @@ async def list_objects(
     include_metadata: Annotated[QueryBool, Query()] = True,
     include_execution_info: Annotated[QueryBool, Query()] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> ListObjectsResponse:
     """S1: objects (and, with `delimiter=/`, sub-folders) in key order, paged together."""
     _check_key(prefix, allow_prefix=True)

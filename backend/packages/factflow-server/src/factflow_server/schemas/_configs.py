@@ -23,6 +23,22 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+EXAMPLE_YAML = """\
+version: "1.0"
+name: example
+routes:
+  intake:
+    inbound: {queue: example.in}
+    adapters:
+      - type: set_fields
+        config: {values: {status: received}}
+init_message:
+  route: intake
+  payload: {order_id: 1}
+"""
+"""A small runnable pipeline, shown as the request example in the OpenAPI document."""
+
+
 class PipelineConfigResponse(BaseModel):
     """A stored config with its validation report against the current registry."""
 
@@ -70,6 +86,10 @@ class ConfigListResponse(BaseModel):
 class ConfigCreateRequest(_Request):
     """C1 body."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"config_yaml": EXAMPLE_YAML, "name": "example", "description": "Tag orders."}]}
+    )
+
     config_yaml: str
     """The pipeline YAML."""
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -85,18 +105,22 @@ class ConfigCreateRequest(_Request):
 class ConfigUpdateRequest(_Request):
     """C4 body."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"config_yaml": EXAMPLE_YAML, "expected_version": 1}]})
+
     config_yaml: str
     """The new YAML; the version goes up only when the text differs."""
     name: str | None = Field(default=None, min_length=1, max_length=200)
     """Absent keeps the name."""
     description: str | None = Field(default=None, max_length=2000)
     """Absent keeps, `null` clears."""
-    expected_version: int | None = Field(default=None, ge=1)
+    expected_version: int | None = Field(default=None, ge=1, le=2**31 - 1)
     """Optional optimistic lock (409 `version_conflict`)."""
 
 
 class ConfigValidateRequest(_Request):
     """C6 body."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"config_yaml": EXAMPLE_YAML}]})
 
     config_yaml: str
     """The YAML to validate; nothing is stored."""

@@ -179,6 +179,8 @@ class ExecutionCreateRequest(_Request):
 class StatusChangeRequest(_Request):
     """E4 body."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "cancelled", "reason": "No longer needed."}]})
+
     status: Literal["cancelled", "failed", "completed"]
     reason: str | None = Field(default=None, max_length=500)
     error_info: dict[str, Any] | None = None
@@ -202,6 +204,8 @@ class StatusChangeResponse(BaseModel):
 
 class WaitRequest(_Request):
     """E6 body (optional)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"timeout": 5}]})
 
     timeout: float = Field(default=300, ge=1, le=3600)
     """Seconds to wait at most."""

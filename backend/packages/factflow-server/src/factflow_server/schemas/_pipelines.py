@@ -117,7 +117,9 @@ class RouteMetrics(BaseModel):
 class PipelineControlRequest(BaseModel):
     """P3 body."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"state": "paused", "reason": "Upstream maintenance."}]}
+    )
 
     state: Literal["paused", "running"]
     reason: str | None = Field(default=None, max_length=500)
