@@ -71,7 +71,7 @@ class ErrorItem(_Response):
 
 
 class ValidationIssue(_Response):
-    """One finding of the pipeline validator (api.md §3 ValidationIssue)."""
+    """One finding of the pipeline validator."""
 
     severity: str
     """`error` or `warning`."""
@@ -90,7 +90,7 @@ class ValidationIssue(_Response):
 
 
 class ValidationReport(_Response):
-    """All findings for one document (api.md §3 ValidationReport)."""
+    """All findings for one document."""
 
     is_valid: bool
     """True iff there are no errors; warnings never invalidate."""
@@ -103,7 +103,7 @@ class ValidationReport(_Response):
 
 
 class ErrorResponse(_Response):
-    """The body of every non-2xx answer (api.md §2.5)."""
+    """The body of every non-2xx answer (see Errors in the HTTP API reference)."""
 
     detail: str
     """One sentence naming the offending value."""
