@@ -21,7 +21,7 @@ RUNNERS = {
     "guides/recovery.md": "tests/e2e/test_getting_started.py",
     "guides/running-pipelines.md": "tests/e2e/test_getting_started.py",
     "guides/monitoring.md": "tests/e2e/test_getting_started.py",
-    "guides/writing-adapters.md": "tests/e2e/test_writing_adapters.py",
+    "guides/writing-adapters.md": "tests/e2e/test_getting_started.py",
     "reference/cli.md": "backend/packages/factflow-cli/tests/commands/test_reference_doc.py",
 }
 # Shell blocks no test runs, and why. Keep this list short and honest.

@@ -27,6 +27,7 @@ SELF_CONTAINED_GUIDES = (
     "guides/recovery.md",
     "guides/running-pipelines.md",
     "guides/monitoring.md",
+    "guides/writing-adapters.md",
 )
 
 pytestmark = pytest.mark.slow
