@@ -27,6 +27,7 @@ RUNNERS = {
 # Shell blocks no test runs, and why. Keep this list short and honest.
 NOT_RUN = {
     "guides/deployment.md": "`make up` needs a Docker engine; the image is proven by tests/docker instead",
+    "guides/container-image.md": "`docker build`/`docker run` need a Docker engine; tests/docker proves the steps",
     "performance.md": "`make bench` takes minutes; tests/bench runs a smoke run of the same benchmark",
     "reference/pipeline-yaml.md": "commands are checked for equality with the Makefile and CLI (test_docs.py)",
 }
