@@ -41,6 +41,10 @@ format: install ## Apply ruff fixes and formatting
 test: lint docs-check ## Install everything, lint, check the docs site, then run the whole test suite
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
 
+.PHONY: release-check
+release-check: uv ## Build every wheel, install each alone into a fresh venv, import it and load its entry points
+	@UV="$(UV)" ./scripts/release-check.sh
+
 .PHONY: bench
 bench: install ## Throughput benchmark: memory/Redis, storage+lineage off/on, vs a redis-py ceiling (BENCH_ARGS=--quick)
 	@$(UV) run --frozen python -m benchmarks.run $(BENCH_ARGS)
