@@ -1,4 +1,4 @@
-"""`factflow adapter …` (cli.md §7): the server's adapter types, and scaffolding a new adapter package."""
+"""`factflow adapter …` (docs/reference/cli.md): the server's adapter types, and scaffolding a new adapter package."""
 
 from __future__ import annotations
 

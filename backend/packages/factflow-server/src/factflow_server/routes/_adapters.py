@@ -1,4 +1,4 @@
-"""Adapter endpoints A1/A2 (api.md §7)."""
+"""Adapter endpoints A1/A2 (docs/reference/http-api.md)."""
 
 from __future__ import annotations
 

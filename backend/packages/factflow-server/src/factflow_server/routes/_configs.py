@@ -1,4 +1,4 @@
-"""Config endpoints C1–C7 (api.md §5.1)."""
+"""Config endpoints C1–C7 (docs/reference/http-api.md)."""
 
 from __future__ import annotations
 

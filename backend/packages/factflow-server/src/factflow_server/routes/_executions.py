@@ -1,4 +1,4 @@
-"""Execution endpoints E1–E14 (api.md §5.2) and the detached replay R1 (§5.3)."""
+"""Execution endpoints E1–E14 (docs/reference/http-api.md) and the detached replay R1 (§5.3)."""
 
 from __future__ import annotations
 

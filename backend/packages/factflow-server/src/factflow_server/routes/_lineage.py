@@ -1,4 +1,4 @@
-"""Lineage endpoints L1–L7 (api.md §5.6).
+"""Lineage endpoints L1–L7 (docs/reference/http-api.md).
 
 L2–L4 are declared before L5–L7 so `failures`, `stats` and `batch` are never read as ids.
 """

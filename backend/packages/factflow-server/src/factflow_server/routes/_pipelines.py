@@ -1,4 +1,4 @@
-"""Pipeline (route) endpoints P1–P3 (api.md §5.4)."""
+"""Pipeline (route) endpoints P1–P3 (docs/reference/http-api.md)."""
 
 from __future__ import annotations
 

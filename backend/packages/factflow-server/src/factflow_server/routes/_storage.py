@@ -1,4 +1,4 @@
-"""Storage endpoints S1–S4 (api.md §5.5).
+"""Storage endpoints S1–S4 (docs/reference/http-api.md).
 
 `/objects/{key:path}/metadata` is declared before `/objects/{key:path}` so a path ending in
 `/metadata` reaches S3.

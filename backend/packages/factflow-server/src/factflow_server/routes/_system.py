@@ -1,4 +1,4 @@
-"""System endpoints: Y1 health and Y2 metrics snapshot (api.md §5.7)."""
+"""System endpoints: Y1 health and Y2 metrics snapshot (docs/reference/http-api.md)."""
 
 from __future__ import annotations
 

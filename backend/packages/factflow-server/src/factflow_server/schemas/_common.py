@@ -28,7 +28,7 @@ def utc_now() -> datetime:
 
 
 def format_timestamp(value: datetime) -> str:
-    """RFC 3339 UTC with microseconds and `Z` (api.md §2.1), e.g. `2025-03-01T09:30:12.345678Z`."""
+    """RFC 3339 UTC with microseconds and `Z` (docs/reference/http-api.md), e.g. `2025-03-01T09:30:12.345678Z`."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -52,7 +52,7 @@ Tag = Annotated[
     StringConstraints(min_length=1, max_length=128, pattern=TAG_PATTERN),
     AfterValidator(_not_uuid),
 ]
-"""An execution tag (api.md §2.2): 1–128 chars, not UUID-shaped."""
+"""An execution tag (docs/reference/http-api.md): 1–128 chars, not UUID-shaped."""
 
 
 class _Response(BaseModel):

@@ -1,4 +1,4 @@
-"""Execution schemas (api.md §3, §5.2, §5.3)."""
+"""Execution schemas (docs/reference/http-api.md)."""
 
 from __future__ import annotations
 
