@@ -10,7 +10,7 @@ BENCH_ARGS ?=
 
 .PHONY: help
 help: ## Show this help
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 .PHONY: uv
 uv: ## Install uv with pip when it is missing
@@ -38,16 +38,36 @@ format: install ## Apply ruff fixes and formatting
 	@$(UV) run --frozen ruff check --fix . && $(UV) run --frozen ruff format .
 
 .PHONY: test
-test: lint ## Install everything, lint, then run the whole test suite
+test: lint ## Install everything, lint, then run the whole test suite (the docs site build included)
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+.PHONY: release-check
+release-check: uv ## Build every wheel, install each alone into a fresh venv, import it and load its entry points
+	@UV="$(UV)" ./scripts/release-check.sh
 
 .PHONY: bench
 bench: install ## Throughput benchmark: memory/Redis, storage+lineage off/on, vs a redis-py ceiling (BENCH_ARGS=--quick)
 	@$(UV) run --frozen python -m benchmarks.run $(BENCH_ARGS)
 
+
 .PHONY: docs
-docs: install ## Regenerate generated reference docs (error codes)
+docs: install ## Regenerate the generated reference pages and build the site into ./site (--strict, offline)
 	@$(UV) run --frozen python -m factflow_engine.config.codes --write docs/reference/error-codes.md
+	@$(UV) run --frozen python -m factflow_foundation.settings_reference --write docs/reference/settings.md
+	@$(UV) run --frozen python -m factflow_server.api_reference --write docs/reference/http-api-endpoints.md --openapi docs/reference/openapi.json
+	@NO_MKDOCS_2_WARNING=1 $(UV) run --frozen mkdocs build --strict --site-dir site
+
+.PHONY: docs-check
+docs-check: install ## Fail when a generated reference page is stale or the site does not build strictly
+	@$(UV) run --frozen python -m factflow_engine.config.codes --check docs/reference/error-codes.md
+	@$(UV) run --frozen python -m factflow_foundation.settings_reference --check docs/reference/settings.md
+	@$(UV) run --frozen python -m factflow_server.api_reference --check docs/reference/http-api-endpoints.md --openapi docs/reference/openapi.json
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+		NO_MKDOCS_2_WARNING=1 $(UV) run --frozen mkdocs build --strict --quiet --site-dir "$$tmp"
+
+.PHONY: docs-serve
+docs-serve: install ## Serve the docs site with live reload on http://127.0.0.1:8001
+	@NO_MKDOCS_2_WARNING=1 $(UV) run --frozen mkdocs serve --strict --dev-addr 127.0.0.1:8001
 
 .PHONY: up
 up: ## Start the production stack (PostgreSQL, Redis, MinIO, server) with docker compose

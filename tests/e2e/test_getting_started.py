@@ -22,7 +22,13 @@ REPO = Path(__file__).resolve().parents[2]
 GUIDE = REPO / "docs" / "getting-started.md"
 GUIDE_FILES = ("gs-site", "gs-pipeline.yaml", "gs-markdown.yaml")
 # Guides that start their own embedded server and clean up their own files.
-SELF_CONTAINED_GUIDES = ("guides/replay.md", "guides/recovery.md")
+SELF_CONTAINED_GUIDES = (
+    "guides/replay.md",
+    "guides/recovery.md",
+    "guides/running-pipelines.md",
+    "guides/monitoring.md",
+    "guides/writing-adapters.md",
+)
 
 pytestmark = pytest.mark.slow
 

@@ -37,7 +37,7 @@ COMMANDS = {
     "storage": ["browse", "download", "get", "list", "metadata", "watch"],
     "lineage": ["batch", "chain", "children", "failures", "get", "list", "stats"],
     "system": ["health", "metrics"],
-    "adapter": ["list", "new", "show"],
+    "adapter": ["list", "new", "show", "test"],
 }
 
 

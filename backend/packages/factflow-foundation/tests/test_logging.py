@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import io
 import json
 import logging
+from collections.abc import Iterator
+from typing import Literal
 
 import pytest
 
@@ -30,3 +33,58 @@ def test_json_records_carry_the_context(capsys: pytest.CaptureFixture[str]) -> N
 def test_unknown_context_field_is_refused() -> None:
     with pytest.raises(ValueError), log_context(tenant="x"):
         pass
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def restore_root() -> Iterator[None]:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        yield
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+
+
+def _log_one(stream: io.StringIO, fmt: Literal["auto", "json", "console"]) -> str:
+    configure_logging("INFO", fmt, stream=stream)
+    with log_context(execution_id="E1"):
+        get_logger("factflow.test").warning("slow route %s", "scrape")
+    return stream.getvalue()
+
+
+@pytest.mark.usefixtures("restore_root")
+def test_auto_is_coloured_console_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    text = _log_one(_Terminal(), "auto")
+    assert "\x1b[33mWARNING" in text  # the level in yellow
+    assert "slow route scrape" in text and "execution_id=E1" in text
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(text)
+
+
+@pytest.mark.usefixtures("restore_root")
+def test_auto_is_json_when_not_a_terminal() -> None:
+    record = json.loads(_log_one(io.StringIO(), "auto"))
+    assert record["message"] == "slow route scrape"
+    assert record["level"] == "WARNING"
+
+
+@pytest.mark.usefixtures("restore_root")
+def test_no_color_keeps_the_console_format_plain(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    text = _log_one(_Terminal(), "auto")
+    assert "\x1b[" not in text
+    assert "WARNING factflow.test: slow route scrape [execution_id=E1]" in text
+
+
+@pytest.mark.usefixtures("restore_root")
+def test_forced_formats_win_over_the_terminal_check() -> None:
+    assert json.loads(_log_one(_Terminal(), "json"))["message"] == "slow route scrape"
+    plain = _log_one(io.StringIO(), "console")
+    assert "WARNING factflow.test: slow route scrape" in plain and "\x1b[" not in plain

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from factflow_foundation import FactflowSettings
 from factflow_server.testing import ServerProcess
 
 
@@ -40,6 +41,15 @@ def test_bare_command_prints_help_and_exits_2(tmp_path: Path) -> None:
     result = _run([], {}, tmp_path)
     assert result.returncode == 2
     assert "serve" in result.stdout
+
+
+def test_serve_help_lists_every_setting_with_its_variable(tmp_path: Path) -> None:
+    result = _run(["serve", "--help"], {"COLUMNS": "200"}, tmp_path)
+    assert result.returncode == 0
+    for name in FactflowSettings.model_fields:
+        assert f"FACTFLOW_{name.upper()}  [default: " in result.stdout, name
+    assert "FACTFLOW_LOG_FORMAT  [default: auto]" in result.stdout
+    assert "`json`, `console`, or `auto`" in result.stdout
 
 
 def test_production_mode_names_missing_settings(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ def _check_condition(raw: Any, info: ValidationInfo) -> Any:
 
 
 Condition = Annotated[ConditionConfig, BeforeValidator(_check_condition)]
-"""A condition (pipeline-yaml.md §5), validated with E4xx codes and evaluated by `evaluate_condition`."""
+"""A condition (docs/reference/pipeline-yaml.md), validated with E4xx codes and evaluated by `evaluate_condition`."""
 
 
 def _check_path(value: str) -> str:

@@ -1,4 +1,4 @@
-"""The HTTP client of every server-backed command: headers, timeouts and error mapping (cli.md §1–§3)."""
+"""The HTTP client of every server-backed command: headers, timeouts and error mapping (docs/reference/cli.md)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class ApiClient:
 
     Every request carries `User-Agent: factflow-cli/<version>`, `X-Factflow-Source: cli`,
     `Accept: application/json` and, with a token, `Authorization: Bearer <token>`. Failures
-    become `CliError`s with the exit codes of cli.md §3: unreachable server 6, timeout 5,
+    become `CliError`s with the exit codes of docs/reference/cli.md: unreachable server 6, timeout 5,
     HTTP errors by status (`ApiError`).
 
     Args:

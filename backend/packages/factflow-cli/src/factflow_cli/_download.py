@@ -1,4 +1,4 @@
-"""`storage download`: every object of an execution into a directory, N at a time (cli.md §4.4)."""
+"""`storage download`: every object of an execution into a directory, N at a time (docs/reference/cli.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Errors a command ends with, and how they are printed (cli.md §2)."""
+"""Errors a command ends with, and how they are printed (docs/reference/cli.md)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class CliError(Exception):
 
     Args:
         detail: One sentence naming the offending value.
-        exit_code: The exit code (cli.md §3).
+        exit_code: The exit code (docs/reference/cli.md).
         error_code: The API's snake_case `error_code`, when there is one.
         status: The HTTP status, when the error came from the server.
         correlation_id: The request's correlation id, when the server answered.
@@ -64,7 +64,7 @@ class CliError(Exception):
 
 
 class ApiError(CliError):
-    """A non-2xx answer of the API; `body` is its ErrorResponse (api.md §2.5) or `{}`."""
+    """A non-2xx answer of the API; `body` is its ErrorResponse (docs/reference/http-api.md) or `{}`."""
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""Following an SSE stream of the API (api.md §4) across reconnects, for `execution wait` and `storage watch`.
+"""Following an SSE stream of the API across reconnects, for `execution wait` and `storage watch`.
 
 A dropped connection or a `stream.end` with reason `timeout`/`shutdown` leads to a reconnect
 with `Last-Event-ID`, after a back-off of 1 s, 2 s, then 5 s (a `timeout` end reconnects at

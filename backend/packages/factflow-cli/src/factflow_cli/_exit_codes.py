@@ -1,4 +1,4 @@
-"""Exit codes (cli.md §3) and how HTTP statuses map onto them."""
+"""Exit codes (docs/reference/cli.md) and how HTTP statuses map onto them."""
 
 from __future__ import annotations
 

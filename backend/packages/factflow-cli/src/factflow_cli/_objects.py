@@ -1,4 +1,4 @@
-"""`storage get` and `storage metadata`: an object's bytes, its JSON form and its metadata rows (cli.md §4.4)."""
+"""`storage get` and `storage metadata`: an object's bytes, its JSON form and its metadata rows."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Output rules of cli.md §2: JSON or rich tables, and the table formats for times, durations and sizes.
+"""Output rules of docs/reference/cli.md: JSON or rich tables, and the table formats for times, durations and sizes.
 
 rich is imported only when a table is printed, so `factflow --help` and JSON mode stay fast.
 """
@@ -184,7 +184,7 @@ def _column_widths(columns: Sequence[Column], widest: Sequence[int], available: 
 
 
 def make_panel(rows: Iterable[tuple[str, object]], *, title: str | None = None) -> Panel:
-    """A boxed `LABEL  value` panel (one row per field), as the detail views of cli.md show.
+    """A boxed `LABEL  value` panel (one row per field), as the detail views of docs/reference/cli.md show.
 
     Values are printed with `str` (`None` as empty) or kept as rich renderables; long values wrap
     rather than being cut, so ids and keys stay whole.

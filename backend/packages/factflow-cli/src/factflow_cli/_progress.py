@@ -1,4 +1,4 @@
-"""The one-line progress display of `execution wait` on a terminal's stderr (cli.md §4.2)."""
+"""The one-line progress display of `execution wait` on a terminal's stderr (docs/reference/cli.md)."""
 
 from __future__ import annotations
 

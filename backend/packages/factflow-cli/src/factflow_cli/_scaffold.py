@@ -1,4 +1,4 @@
-"""`adapter new`: a ready-to-install adapter package (cli.md §7).
+"""`adapter new`: a ready-to-install adapter package (docs/reference/cli.md, docs/guides/writing-adapters.md).
 
 The package has a `factflow.adapters` entry point, a config model with attribute docstrings
 (they become the config schema's descriptions), an adapter, tests on
@@ -16,7 +16,7 @@ from ._exit_codes import ExitCode
 __all__ = ("ADAPTER_NAME", "class_prefix", "scaffold")
 
 ADAPTER_NAME = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
-"""Adapter type names the registry accepts (runtime.md §5.1)."""
+"""Adapter type names the registry accepts."""
 
 
 def class_prefix(name: str) -> str:
@@ -164,6 +164,7 @@ adapters:
 ```
 pip install -e '.[test]'       # next to factflow, in the same environment
 pytest                         # runs tests/ with factflow_engine.testing
+factflow adapter test .        # contract checks, then the tests: run it before publishing
 factflow adapter list          # on a server with this package installed: `{name}` is listed
 ```
 

@@ -1,4 +1,4 @@
-"""Global options, carried from the root group to every command (cli.md §1)."""
+"""Global options, carried from the root group to every command (docs/reference/cli.md)."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ _ISSUE_COLUMNS = (
 
 @dataclass(frozen=True, slots=True)
 class FileResult:
-    """The validation report of one file, in its JSON form (api.md ValidationReport)."""
+    """The validation report of one file, in its JSON form (docs/reference/http-api-endpoints.md ValidationReport)."""
 
     path: str
     report: Mapping[str, Any]

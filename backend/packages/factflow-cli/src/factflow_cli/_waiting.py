@@ -1,4 +1,4 @@
-"""`execution wait` and the `--wait` flags: follow the execution's events to a final status (cli.md §4.2)."""
+"""`execution wait` and the `--wait` flags: follow the execution's events to a final status (docs/reference/cli.md)."""
 
 from __future__ import annotations
 

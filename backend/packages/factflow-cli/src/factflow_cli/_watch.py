@@ -1,4 +1,4 @@
-"""`storage watch`: follow `GET /storage/events` for one execution until it stops (cli.md §4.4)."""
+"""`storage watch`: follow `GET /storage/events` for one execution until it stops (docs/reference/cli.md)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ class EngineEventSink(Protocol):
 
         `event_type` is one of `stage.pending|processing|completed|failed|skipped|cancelled`,
         `route.state`, `message.dead_lettered`, `execution.progress`, `storage.object.created`,
-        `replay.progress`, `execution.status`; `data` holds the fields api.md §4 lists for it
+        `replay.progress`, `execution.status`; `data` holds the fields docs/reference/http-api.md lists for it
         (the sink adds `type`, `timestamp` and `execution_id`).
         """
         ...

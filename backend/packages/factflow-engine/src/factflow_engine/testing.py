@@ -314,7 +314,7 @@ class PipelineRunResult:
     objects: dict[str, StoredItem]
     """Every object stored under `executions/<execution_id>/`, by key."""
     lineage: list[dict[str, Any]]
-    """Every lineage row of the execution (api.md `LineageEntry` dicts), by `started_at`."""
+    """Every lineage row of the execution (HTTP API `LineageEntry` dicts), by `started_at`."""
     dead_letters: dict[str, list[QueueMessage]]
     """DLQ entries by logical DLQ name."""
     events: list[tuple[str, dict[str, Any]]]

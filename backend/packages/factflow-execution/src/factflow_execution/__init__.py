@@ -1,4 +1,4 @@
-"""Configs, executions, waiting and event streams (runtime.md §6).
+"""Configs, executions, waiting and event streams (docs/concepts/executions.md).
 
 Depends on foundation, protocols, infra, lineage and engine; must not import replay, server or cli.
 """

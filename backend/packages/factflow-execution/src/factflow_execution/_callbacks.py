@@ -1,4 +1,4 @@
-"""`ExecutionStatusCallbackAdapter`: records how an execution ended (runtime.md §6.5)."""
+"""`ExecutionStatusCallbackAdapter`: records how an execution ended (docs/concepts/executions.md)."""
 
 from __future__ import annotations
 

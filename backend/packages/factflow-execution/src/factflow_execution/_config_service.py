@@ -41,7 +41,7 @@ def _declared(text: str) -> tuple[str | None, str | None]:
 
 
 class PipelineConfigService:
-    """Stored configs with their validation reports (api.md C1–C6, pipeline-yaml.md §8.2).
+    """Stored configs with their validation reports (`create_config`–C6, docs/reference/pipeline-yaml.md).
 
     - Create and update store the YAML whatever its validation errors; only an unparseable
       document (E001–E009) is refused, with `YamlParseError`.

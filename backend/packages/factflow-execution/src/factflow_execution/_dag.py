@@ -1,4 +1,4 @@
-"""The route graph of an execution, built from its frozen snapshot only (api.md E8)."""
+"""The route graph of an execution, built from its frozen snapshot only (`get_execution_dag`)."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ class DAGEdge:
 
 @dataclass(frozen=True, slots=True)
 class DAGResponse:
-    """The route graph of one execution (api.md `DAGResponse`)."""
+    """The route graph of one execution (docs/reference/http-api.md `DAGResponse`)."""
 
     execution_id: str
     init_route: str | None

@@ -18,7 +18,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
-    """One page of an offset-paged query (api.md §2.6)."""
+    """One page of an offset-paged query (docs/reference/http-api.md)."""
 
     items: tuple[T, ...]
     total: int

@@ -1,4 +1,4 @@
-"""The event objects streams yield (api.md §4)."""
+"""The event objects streams yield (docs/reference/http-api.md)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ EXECUTION_EVENT_TYPES: Final[frozenset[str]] = frozenset(
         "replay.progress",
     }
 )
-"""Events of E7 streams (api.md §4)."""
+"""Events of E7 streams (docs/reference/http-api.md)."""
 
 
 def event_kind(event_type: str) -> EventKind:

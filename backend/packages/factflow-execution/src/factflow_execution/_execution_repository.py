@@ -1,4 +1,4 @@
-"""Rows of `pipeline_executions`, with conditional status transitions (runtime.md §6.2)."""
+"""Rows of `pipeline_executions`, with conditional status transitions (docs/concepts/executions.md)."""
 
 from __future__ import annotations
 
@@ -179,7 +179,7 @@ class PipelineExecutionRepository:
             return found.first() is not None
 
     async def resolve(self, ref: str) -> PipelineExecution:
-        """Look up an execution ref: a UUID-shaped value is an id, anything else a tag (api.md §2.2).
+        """Look up an execution ref: a UUID-shaped value is an id, anything else a tag (docs/reference/http-api.md).
 
         Raises:
             ExecutionNotFoundError: Nothing matches.
@@ -206,7 +206,7 @@ class PipelineExecutionRepository:
         limit: int = 100,
         offset: int = 0,
     ) -> Page[PipelineExecution]:
-        """Executions matching every given filter, by `started_at` then `id` (api.md E2).
+        """Executions matching every given filter, by `started_at` then `id` (`list_executions`).
 
         Args:
             status: One status or several.

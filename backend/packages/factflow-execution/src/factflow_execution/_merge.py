@@ -1,4 +1,4 @@
-"""Deep merge of `init_payload_overrides` into `init_message.payload` (pipeline-yaml.md §2)."""
+"""Deep merge of `init_payload_overrides` into `init_message.payload` (docs/reference/pipeline-yaml.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Domain objects of configs and executions, with their api.md §3 shapes."""
+"""Domain objects of configs and executions, with their docs/reference/http-api-endpoints.md shapes."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ MESSAGE_COUNT_KEYS = ("published", "handled", "in_flight", "dead_lettered", "tol
 
 
 class MessageCounts(TypedDict):
-    """Completion counters of one execution (runtime.md §5.9)."""
+    """Completion counters of one execution (docs/concepts/executions.md)."""
 
     published: int
     handled: int
@@ -29,7 +29,7 @@ class MessageCounts(TypedDict):
 
 
 class ReplayInfo(TypedDict, total=False):
-    """The `replay` object of a replay execution (api.md §3 ReplayInfo); written by factflow-replay."""
+    """The `replay` object of a replay execution (HTTP API ReplayInfo); written by factflow-replay."""
 
     from_execution_id: str
     from_route: str
@@ -53,7 +53,7 @@ def zero_counts(tolerated_failures: int = 0) -> MessageCounts:
 
 
 def normalize_counts(raw: dict[str, Any] | None, *, tolerated_failures: int = 0) -> MessageCounts:
-    """Coerce any counts mapping (from the manager or a row) into the five api.md keys."""
+    """Coerce any counts mapping (from the manager or a row) into the five docs/reference/http-api.md keys."""
     counts = zero_counts(tolerated_failures)
     for key in MESSAGE_COUNT_KEYS:
         if raw is not None and raw.get(key) is not None:
@@ -63,7 +63,7 @@ def normalize_counts(raw: dict[str, Any] | None, *, tolerated_failures: int = 0)
 
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
-    """One stored pipeline config (api.md PipelineConfigResponse / DetailResponse).
+    """One stored pipeline config (docs/reference/http-api-endpoints.md PipelineConfigResponse / DetailResponse).
 
     `validation_report` is recomputed against the live registry on every read by the config
     service; the repository leaves it `None`.
@@ -128,7 +128,7 @@ class PipelineConfig:
 
 @dataclass(frozen=True, slots=True)
 class PipelineExecution:
-    """One execution: the fields of api.md ExecutionDetailResponse plus the internal ones."""
+    """One execution: the fields of HTTP API ExecutionDetailResponse plus the internal ones."""
 
     execution_id: str
     """UUIDv7; also the storage and queue scope."""
@@ -145,7 +145,7 @@ class PipelineExecution:
     started_at: datetime
     """When the row was inserted."""
     config_snapshot: dict[str, Any]
-    """Frozen snapshot (runtime.md §6.1)."""
+    """Frozen snapshot (docs/concepts/executions.md)."""
     tag: str | None = None
     """Unique user label."""
     parent_execution_id: str | None = None
@@ -203,7 +203,7 @@ class PipelineExecution:
         return int(handling.get("tolerated_failures") or 0)
 
     def to_api(self, *, include_replay: bool = False) -> dict[str, Any]:
-        """The api.md ExecutionResponse (plus `replay` for replay answers) as JSON-ready values."""
+        """The HTTP API ExecutionResponse (plus `replay` for replay answers) as JSON-ready values."""
         body: dict[str, Any] = {
             "id": self.execution_id,
             "execution_id": self.execution_id,
@@ -228,7 +228,7 @@ class PipelineExecution:
     def to_api_detail(
         self, *, routes: list[RouteStatus], message_counts: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        """The api.md ExecutionDetailResponse.
+        """The docs/reference/http-api-endpoints.md ExecutionDetailResponse.
 
         Args:
             routes: Current route statuses (`ExecutionService.routes`).

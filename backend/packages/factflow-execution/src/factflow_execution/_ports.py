@@ -70,7 +70,7 @@ class ExecutionManager(Protocol):
 
 @runtime_checkable
 class ReplayCoordinator(Protocol):
-    """Creates replay executions (api.md E12/R1); implemented by `factflow_replay.ReplayService`."""
+    """Creates replay executions; implemented by `factflow_replay.ReplayService`."""
 
     async def replay(self, parent_ref: str, request: Any) -> PipelineExecution:
         """Resolve the request against the source execution `parent_ref` and start a new execution."""

@@ -1,4 +1,4 @@
-"""`ExecutionService`: start, read, stop and inspect executions (runtime.md §6.3, api.md §5.2)."""
+"""`ExecutionService`: start, read, stop and inspect executions."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ __all__ = ("ExecutionLineagePage", "ExecutionService", "RequestedStatus", "Statu
 logger = logging.getLogger(__name__)
 
 RequestedStatus = Literal["cancelled", "failed", "completed"]
-"""Statuses a user or admin may ask for (api.md E4)."""
+"""Statuses a user or admin may ask for (`set_execution_status`)."""
 
 _REQUESTABLE: Final = frozenset({"cancelled", "failed", "completed"})
 _RACE_ATTEMPTS: Final = 3
@@ -42,7 +42,7 @@ _RACE_ATTEMPTS: Final = 3
 
 @dataclass(frozen=True, slots=True)
 class StatusChangeResult:
-    """The api.md `StatusChangeResponse`, plus whether the change is still under way (HTTP 202)."""
+    """The HTTP API `StatusChangeResponse`, plus whether the change is still under way (HTTP 202)."""
 
     success: bool
     execution_id: str
@@ -65,7 +65,7 @@ class StatusChangeResult:
 
 @dataclass(frozen=True, slots=True)
 class ExecutionLineagePage:
-    """One page of an execution's lineage rows (api.md E11)."""
+    """One page of an execution's lineage rows (`list_execution_lineage`)."""
 
     execution_id: str
     entries: tuple[PipelineLineageEntry, ...]
@@ -157,7 +157,7 @@ class ExecutionService:
         init_payload_overrides: Mapping[str, Any] | None = None,
         skip_init: bool = False,
     ) -> PipelineExecution:
-        """Start an execution of a stored config (api.md C7/E1, runtime.md §6.3).
+        """Start an execution of a stored config (`run_config`, `create_execution`, docs/concepts/executions.md).
 
         Steps: load the active config; run gate against the live registry; reserve a slot;
         check the tag; build the snapshot and the merged init payload; insert the row
@@ -258,7 +258,7 @@ class ExecutionService:
         return await self.executions.resolve(ref)
 
     async def detail(self, ref: str) -> dict[str, Any]:
-        """The api.md ExecutionDetailResponse: live counters and routes while running."""
+        """The docs/reference/http-api-endpoints.md ExecutionDetailResponse: live counters and routes while running."""
         execution = await self.get(ref)
         return execution.to_api_detail(
             routes=await self._routes_of(execution), message_counts=self._live_counts(execution)
@@ -278,7 +278,7 @@ class ExecutionService:
         limit: int = 100,
         offset: int = 0,
     ) -> Page[PipelineExecution]:
-        """Executions matching every filter (api.md E2); `parent_execution_id` is a ref.
+        """Executions matching every filter (`list_executions`); `parent_execution_id` is a ref.
 
         Raises:
             ExecutionNotFoundError: `parent_execution_id` names no execution.
@@ -300,7 +300,7 @@ class ExecutionService:
         )
 
     async def replays(self, ref: str, limit: int = 100, offset: int = 0) -> Page[PipelineExecution]:
-        """Executions whose parent is `ref` (api.md E13), newest first."""
+        """Executions whose parent is `ref` (`list_execution_replays`), newest first."""
         parent = await self.get(ref)
         return await self.executions.children(parent.execution_id, limit=limit, offset=offset)
 
@@ -311,7 +311,7 @@ class ExecutionService:
         return counts.as_dict() if counts is not None else None
 
     async def stats(self, ref: str) -> ExecutionStats:
-        """Counters and per-adapter stats (api.md E9): frozen once stopped, live while running."""
+        """Counters and per-adapter stats (`get_execution_stats`): frozen once stopped, live while running."""
         execution = await self.get(ref)
         if execution.stats is not None and execution.is_stopped:
             try:
@@ -324,12 +324,12 @@ class ExecutionService:
         return await self.stats_calculator.compute(execution, message_counts=counts)
 
     async def dag(self, ref: str) -> DAGResponse:
-        """The route graph from the execution's snapshot (api.md E8)."""
+        """The route graph from the execution's snapshot (`get_execution_dag`)."""
         execution = await self.get(ref)
         return build_dag(execution.execution_id, execution.config_snapshot)
 
     async def routes(self, ref: str) -> builtins.list[RouteStatus]:
-        """RouteStatus of every route in declaration order (api.md E10)."""
+        """RouteStatus of every route in declaration order (`list_execution_routes`)."""
         return await self._routes_of(await self.get(ref))
 
     async def _routes_of(self, execution: PipelineExecution) -> builtins.list[RouteStatus]:
@@ -343,7 +343,7 @@ class ExecutionService:
         return build_route_statuses(execution, live=live, paused=paused, route_counts=counts)
 
     async def lineage(self, ref: str, limit: int = 1000, offset: int = 0) -> ExecutionLineagePage:
-        """One page of the execution's lineage rows by `started_at`, then `id` (api.md E11)."""
+        """One page of the execution's lineage rows by `started_at`, then `id` (`list_execution_lineage`)."""
         execution = await self.get(ref)
         rows, total = await self.lineage_repository.execution_rows(execution.execution_id, limit=limit, offset=offset)
         return ExecutionLineagePage(
@@ -379,7 +379,7 @@ class ExecutionService:
     # ------------------------------------------------------------------ status changes
 
     async def cancel(self, ref: str, reason: str | None = None) -> StatusChangeResult:
-        """Graceful cancel (api.md E5); same rules as `update_status(ref, "cancelled")`."""
+        """Graceful cancel (`cancel_execution`); same rules as `update_status(ref, "cancelled")`."""
         return await self.update_status(ref, "cancelled", reason=reason)
 
     async def update_status(
@@ -389,7 +389,7 @@ class ExecutionService:
         reason: str | None = None,
         error_info: Mapping[str, Any] | None = None,
     ) -> StatusChangeResult:
-        """Apply the api.md E4 transition table.
+        """Apply the `set_execution_status` transition table.
 
         | Current | Requested | Result |
         |---|---|---|

@@ -1,4 +1,4 @@
-"""The frozen `config_snapshot` of an execution (runtime.md §6.1)."""
+"""The frozen `config_snapshot` of an execution (docs/concepts/executions.md)."""
 
 from __future__ import annotations
 

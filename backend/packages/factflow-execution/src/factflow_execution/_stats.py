@@ -1,4 +1,4 @@
-"""ExecutionStats, AdapterStats and RouteStatus (api.md §3) and how they are computed."""
+"""ExecutionStats, AdapterStats and RouteStatus (docs/reference/http-api-endpoints.md) and how they are computed."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class LiveRouteState(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class AdapterStats:
-    """Lineage row counts of one route × adapter (api.md `AdapterStats`)."""
+    """Lineage row counts of one route × adapter (docs/reference/http-api-endpoints.md `AdapterStats`)."""
 
     route_id: str
     adapter_name: str
@@ -118,7 +118,7 @@ class AdapterStats:
 
 @dataclass(frozen=True, slots=True)
 class ExecutionStats:
-    """Counters and per-adapter stats of one execution (api.md `ExecutionStats`)."""
+    """Counters and per-adapter stats of one execution (docs/reference/http-api-endpoints.md `ExecutionStats`)."""
 
     execution_id: str
     status: ExecutionStatus
@@ -185,7 +185,7 @@ class ExecutionStats:
 
 @dataclass(frozen=True, slots=True)
 class RouteStatus:
-    """One route of an execution: queues, processor state and lineage progress (api.md `RouteStatus`)."""
+    """One route of an execution: queues, processor state and lineage progress (HTTP API `RouteStatus`)."""
 
     route_id: str
     name: str
@@ -257,7 +257,8 @@ def build_adapter_stats(execution: PipelineExecution, rows: Sequence[LineageAdap
 
     Rows of adapters the snapshot does not know (never expected) follow, sorted by route and index.
     """
-    # Both types are the api.md `AdapterStats` object; ours adds zero defaults and `from_api` for frozen stats.
+    # Both types are the docs/reference/http-api-endpoints.md `AdapterStats` object; ours adds zero defaults and
+    # `from_api` for frozen stats.
     by_key = {(row.route_id, row.adapter_index): AdapterStats.from_api(row.to_api_dict()) for row in rows}
     result: list[AdapterStats] = []
     for route_id, route in _snapshot_routes(execution).items():

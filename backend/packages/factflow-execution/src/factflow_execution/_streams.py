@@ -66,7 +66,7 @@ class _Deadline:
 
 
 class ExecutionEventStreamer:
-    """Execution events of one execution (api.md §4, E7).
+    """Execution events of one execution (`stream_execution_events`).
 
     Order: buffered events newer than `last_event_id`, a fresh `execution.snapshot`, live
     events, then `stream.end` (`terminal` when the execution stops — at once if it already
@@ -223,7 +223,7 @@ def _normalise_extensions(extension: str | Sequence[str] | None) -> tuple[str, .
 
 
 class StorageEventStreamer:
-    """Storage writes of 1–20 executions, multiplexed (api.md §4, S4/E14).
+    """Storage writes of 1–20 executions, multiplexed (`stream_storage_events`, `stream_execution_storage_events`).
 
     Emits `storage.object.created` (filtered by route, stage, file-name prefix and extension)
     and `execution.finished` per watched execution; ends with `stream.end` `terminal` once all

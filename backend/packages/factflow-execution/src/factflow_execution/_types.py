@@ -20,7 +20,7 @@ __all__ = (
 )
 
 ExecutionStatus = Literal["running", "completed", "failed", "cancelled", "interrupted"]
-"""A stored execution status; `cancelling` is never stored (runtime.md §6.2)."""
+"""A stored execution status; `cancelling` is never stored (docs/concepts/executions.md)."""
 
 ExecutionSource = Literal["api", "cli", "replay"]
 """Who started an execution."""
@@ -66,7 +66,7 @@ def utc_now() -> datetime:
 
 
 def format_timestamp(value: datetime) -> str:
-    """RFC 3339 UTC with microseconds and `Z` (api.md §2.1), e.g. `2025-03-01T09:30:12.345678Z`."""
+    """RFC 3339 UTC with microseconds and `Z` (docs/reference/http-api.md), e.g. `2025-03-01T09:30:12.345678Z`."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -78,7 +78,7 @@ def format_optional_timestamp(value: datetime | None) -> str | None:
 
 
 def is_uuid_shaped(ref: str) -> bool:
-    """True when `ref` parses as a UUID; such execution refs are ids, anything else a tag (api.md §2.2)."""
+    """True when `ref` parses as a UUID; such execution refs are ids, anything else a tag."""
     try:
         uuid.UUID(ref)
     except (ValueError, TypeError, AttributeError):

@@ -1,4 +1,4 @@
-"""`ExecutionWaiter`: block until an execution stops, driven by hub signals (api.md E6)."""
+"""`ExecutionWaiter`: block until an execution stops, driven by hub signals (`wait_for_execution`)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ _NO_EVENTS: tuple[EventKind, ...] = ()
 
 @dataclass(frozen=True, slots=True)
 class ExecutionWaitResult:
-    """The api.md E6 `WaitResult`."""
+    """The `wait_for_execution` `WaitResult`."""
 
     execution_id: str
     completed: bool

@@ -1,4 +1,4 @@
-"""Errors raised by factflow-execution; each `code` is the api.md `error_code`."""
+"""Errors raised by factflow-execution; each `code` is the docs/reference/http-api.md `error_code`."""
 
 from __future__ import annotations
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import os
 import sys
 from collections.abc import Iterator
-from typing import Literal
+from typing import Literal, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -45,24 +46,68 @@ class _ContextFilter(logging.Filter):
         return True
 
 
+_LEVEL_COLOURS = {
+    logging.DEBUG: "\x1b[2m",
+    logging.INFO: "\x1b[32m",
+    logging.WARNING: "\x1b[33m",
+    logging.ERROR: "\x1b[31m",
+    logging.CRITICAL: "\x1b[1;31m",
+}
+_DIM = "\x1b[2m"
+_RESET = "\x1b[0m"
+
+
 class _ConsoleFormatter(logging.Formatter):
-    """Human-readable lines with the context fields that are set."""
+    """Human-readable lines with the context fields that are set, coloured on a terminal."""
+
+    def __init__(self, *, colour: bool) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        self.colour = colour
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
         extras = [f"{name}={getattr(record, name)}" for name in LOG_CONTEXT_FIELDS if getattr(record, name, None)]
-        return f"{line} [{' '.join(extras)}]" if extras else line
+        if not self.colour:
+            line = super().format(record)
+            return f"{line} [{' '.join(extras)}]" if extras else line
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        colour = _LEVEL_COLOURS.get(record.levelno, "")
+        line = (
+            f"{_DIM}{self.formatTime(record)}{_RESET} {colour}{record.levelname:<7}{_RESET} "
+            f"{_DIM}{record.name}:{_RESET} {message}"
+        )
+        if extras:
+            line += f" {_DIM}[{' '.join(extras)}]{_RESET}"
+        if record.exc_text:
+            line += "\n" + record.exc_text
+        return line
 
 
-def configure_logging(level: str = "INFO", fmt: Literal["auto", "json", "console"] = "auto") -> None:
-    """Configure the root logger: JSON lines, or a console format on a TTY.
+def _is_terminal(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
-    Only entry points (server, CLI) call this.
+
+def configure_logging(
+    level: str = "INFO", fmt: Literal["auto", "json", "console"] = "auto", *, stream: TextIO | None = None
+) -> None:
+    """Configure the root logger: console lines on a terminal, JSON lines otherwise.
+
+    `auto` picks the console format when the log stream (stderr) is a terminal, JSON otherwise;
+    `console` and `json` force one. Console lines are coloured only on a terminal and without
+    `NO_COLOR`. Only entry points (server, CLI) call this.
+
+    Args:
+        level: The root level name (`DEBUG`, `INFO`, ...).
+        fmt: `auto`, `json` or `console` (`FACTFLOW_LOG_FORMAT`).
+        stream: Where records go; stderr by default.
     """
-    handler = logging.StreamHandler(sys.stderr)
-    use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
-    if use_console:
-        handler.setFormatter(_ConsoleFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    target = stream if stream is not None else sys.stderr
+    handler = logging.StreamHandler(target)
+    terminal = _is_terminal(target)
+    if fmt == "console" or (fmt == "auto" and terminal):
+        handler.setFormatter(_ConsoleFormatter(colour=terminal and not os.environ.get("NO_COLOR")))
     else:
         handler.setFormatter(
             JsonFormatter(

@@ -16,10 +16,15 @@ LogFormat = Literal["auto", "json", "console"]
 
 
 class FactflowSettings(BaseSettings):
-    """Every setting of the server, engine and providers (runtime.md §9)."""
+    """Every setting of the server, engine and providers (docs/reference/settings.md)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="FACTFLOW_", env_file=".env", env_file_encoding="utf-8", extra="ignore", validate_default=True
+        env_prefix="FACTFLOW_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+        use_attribute_docstrings=True,
     )
 
     database_url: str | None = None

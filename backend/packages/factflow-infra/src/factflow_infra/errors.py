@@ -24,7 +24,7 @@ __all__ = (
 class UnsupportedProviderUrlError(FactflowError, ValueError):
     """A queue or storage URL has a scheme no provider handles, or is malformed.
 
-    Start-up stops on it (runtime.md §3, provider selection).
+    Start-up stops on it (docs/guides/deployment.md, provider selection).
     """
 
     default_code = "unsupported_provider_url"
@@ -69,7 +69,7 @@ class DatabaseIntegrityError(DatabaseError):
 
 
 class ServerLockHeldError(FactflowError):
-    """Another server holds the start-up lock (runtime.md §0); this one must not start.
+    """Another server holds the start-up lock (docs/guides/deployment.md); this one must not start.
 
     `context` carries `location` (database or lock file) and `holder` (who holds it, when known).
     """

@@ -21,14 +21,14 @@ _NULLABLE_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), 
 
 
 def format_timestamp(value: datetime | None) -> str | None:
-    """RFC 3339 UTC with microseconds and `Z` (api.md §2.1), or `None`."""
+    """RFC 3339 UTC with microseconds and `Z` (docs/reference/http-api.md), or `None`."""
     if value is None:
         return None
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class PipelineLineageEntry(Base):
-    """One row per message per adapter invocation (api.md `LineageEntry`).
+    """One row per message per adapter invocation (docs/reference/http-api-endpoints.md `LineageEntry`).
 
     Retries within a delivery update the same row; a redelivery that invokes the adapter again
     adds a new one. Columns and indexes follow `.claude/database-schema.md` exactly.
@@ -81,10 +81,10 @@ class PipelineLineageEntry(Base):
     entry_metadata: Mapped[dict[str, Any]] = mapped_column(
         "metadata", JSONType, nullable=False, default=dict, server_default=text("'{}'")
     )
-    """Provenance: `attempts`, `result`, `emitted_count`, `trace_id`, input `url`/`title`/… (runtime.md §4)."""
+    """Provenance: `attempts`, `result`, `emitted_count`, `trace_id`, input `url`/`title`/…."""
 
     def to_api_dict(self) -> dict[str, Any]:
-        """The api.md `LineageEntry` object (times RFC 3339 UTC with microseconds and `Z`)."""
+        """The HTTP API `LineageEntry` object (times RFC 3339 UTC with microseconds and `Z`)."""
         return {
             "id": self.id,
             "correlation_id": self.correlation_id,

@@ -27,7 +27,7 @@ class StageStatus(StrEnum):
 
 @dataclass(slots=True)
 class LineageRecord:
-    """The complete current state of one `pipeline_lineage` row (api.md `LineageEntry`).
+    """The complete current state of one `pipeline_lineage` row (docs/reference/http-api-endpoints.md `LineageEntry`).
 
     The engine hands the recorder a full record at every transition; the recorder keeps only
     the newest state per `id` and upserts it, so replaying a batch is harmless.

@@ -128,7 +128,7 @@ class LineageRepository:
         limit: int = 100,
         offset: int = 0,
     ) -> _Page:
-        """Rows matching every given filter (api.md L1), one page, and the total over all pages.
+        """Rows matching every given filter (`list_lineage`), one page, and the total over all pages.
 
         `url`, `title` and `origin` match a case-insensitive substring of that `metadata` field,
         `document_id` its exact value. `started_after` is inclusive, `started_before` exclusive.
@@ -206,7 +206,7 @@ class LineageRepository:
             return list(await session.scalars(query))
 
     async def execution_rows(self, execution_id: str, *, limit: int = 1000, offset: int = 0) -> _Page:
-        """One page of an execution's rows by `started_at`, then `id` (api.md E11)."""
+        """One page of an execution's rows by `started_at`, then `id` (`list_execution_lineage`)."""
         return await self._page([_Entry.execution_id == execution_id], (_Entry.started_at, _Entry.id), limit, offset)
 
     async def failures(
@@ -219,7 +219,7 @@ class LineageRepository:
         limit: int = 100,
         offset: int = 0,
     ) -> _Page:
-        """Failed rows, newest `completed_at` first (api.md L2); `execution_id=None` means all executions."""
+        """Failed rows, newest `completed_at` first; `execution_id=None` means all executions."""
         conditions: list[ColumnElement[bool]] = [_Entry.stage_status == StageStatus.FAILED.value]
         if execution_id is not None:
             conditions.append(_Entry.execution_id == execution_id)
@@ -232,7 +232,7 @@ class LineageRepository:
         return await self._page(conditions, (_Entry.completed_at.desc().nulls_last(), _Entry.id.desc()), limit, offset)
 
     async def batch(self, batch_id: str, *, limit: int = 1000, offset: int = 0) -> LineageBatch | None:
-        """Rows whose `replay_batch_id` or `batch_id` is `batch_id` (api.md L4); `None` when there are none."""
+        """Rows whose `replay_batch_id` or `batch_id` is `batch_id`; `None` when there are none."""
         matches = or_(_Entry.replay_batch_id == batch_id, _Entry.batch_id == batch_id)
         counts = select(
             func.count(),
@@ -252,13 +252,13 @@ class LineageRepository:
     # ------------------------------------------------------------------ messages
 
     async def message(self, correlation_id: str, *, depth: int = 0) -> LineageMessage | None:
-        """One message with all its rows (api.md L5), or `None` when it has no rows."""
+        """One message with all its rows (`get_lineage_message`), or `None` when it has no rows."""
         async with self._session() as session:
             messages = await self._messages(session, {correlation_id: depth})
         return messages[0] if messages else None
 
     async def children(self, correlation_id: str, *, limit: int = 100, offset: int = 0) -> tuple[_Messages, int]:
-        """One page of the direct children of a message, by first `started_at` (api.md L7), and their total."""
+        """One page of the direct children of a message, by first `started_at`, and their total."""
         is_child = _Entry.parent_correlation_id == correlation_id
         first_started = func.min(_Entry.started_at)
         page = (
@@ -280,7 +280,7 @@ class LineageRepository:
     async def chain(
         self, correlation_id: str, *, max_depth: int = 100, max_messages: int = 1000
     ) -> LineageChain | None:
-        """A message with its ancestors up to the root (across executions) and its descendants (api.md L6).
+        """A message with its ancestors up to the root (across executions) and its descendants (`get_lineage_chain`).
 
         `max_depth` bounds each direction, `max_messages` the total (ancestors are kept before
         descendants); `truncated` says either bound cut something off. `None` when the message
@@ -370,7 +370,7 @@ class LineageRepository:
     # ------------------------------------------------------------------ aggregates
 
     async def stats(self, execution_id: str, *, route_order: Sequence[str] = ()) -> LineageStats:
-        """Counts per status and durations of completed rows per route × adapter (api.md L3).
+        """Counts per status and durations of completed rows per route × adapter (`get_lineage_stats`).
 
         Rows are ordered by `route_order` (the snapshot's declaration order, when the caller has
         it), other routes after those by when they first ran, then by `adapter_index`.
@@ -441,7 +441,7 @@ class LineageRepository:
         return StageCounts(total=int(total or 0), avg_duration_ms=None if avg_ms is None else float(avg_ms), **counts)
 
     async def route_message_counts(self, execution_id: str) -> dict[str, RouteMessageCounts]:
-        """Per route: distinct messages, classified as api.md `RouteStatus` defines, and mean duration."""
+        """Per route: distinct messages, classified as HTTP API `RouteStatus` defines, and mean duration."""
         status = _Entry.stage_status
         completed = status == StageStatus.COMPLETED.value
         per_message = (

@@ -1,4 +1,4 @@
-"""Frozen result types of `LineageRepository` queries, each with its api.md shape."""
+"""Frozen result types of `LineageRepository` queries, each with its docs/reference/http-api.md shape."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ __all__ = (
 )
 
 MessageStatus = Literal["failed", "processing", "cancelled", "completed"]
-"""Status of a whole message (api.md `LineageMessage.status`)."""
+"""Status of a whole message (docs/reference/http-api-endpoints.md `LineageMessage.status`)."""
 
 BatchKind = Literal["replay", "adapter", "mixed"]
 """Which batch id matched the rows of a batch."""
@@ -50,7 +50,7 @@ def message_status(statuses: Sequence[str]) -> MessageStatus:
 
 @dataclass(frozen=True, slots=True)
 class LineageMessage:
-    """One message with all its rows (api.md `LineageMessage`)."""
+    """One message with all its rows (docs/reference/http-api-endpoints.md `LineageMessage`)."""
 
     correlation_id: str
     parent_correlation_id: str | None
@@ -88,7 +88,7 @@ class LineageMessage:
         )
 
     def to_api_dict(self) -> dict[str, Any]:
-        """The api.md `LineageMessage` object."""
+        """The docs/reference/http-api-endpoints.md `LineageMessage` object."""
         return {
             "correlation_id": self.correlation_id,
             "parent_correlation_id": self.parent_correlation_id,
@@ -103,7 +103,7 @@ class LineageMessage:
 
 @dataclass(frozen=True, slots=True)
 class LineageChain:
-    """A message with its ancestors up to the root and its descendants (api.md L6)."""
+    """A message with its ancestors up to the root and its descendants (`get_lineage_chain`)."""
 
     correlation_id: str
     root_correlation_id: str
@@ -117,7 +117,7 @@ class LineageChain:
     """`max_depth` or `max_messages` cut the chain short."""
 
     def to_api_dict(self) -> dict[str, Any]:
-        """The api.md L6 body."""
+        """The `get_lineage_chain` body."""
         return {
             "correlation_id": self.correlation_id,
             "root_correlation_id": self.root_correlation_id,
@@ -130,7 +130,7 @@ class LineageChain:
 
 @dataclass(frozen=True, slots=True)
 class LineageBatch:
-    """One page of the rows of a replay or adapter batch (api.md L4)."""
+    """One page of the rows of a replay or adapter batch (`list_lineage_batch`)."""
 
     batch_id: str
     kind: BatchKind
@@ -142,7 +142,7 @@ class LineageBatch:
 
 @dataclass(frozen=True, slots=True)
 class AdapterStats:
-    """Row counts of one route × adapter (api.md `AdapterStats`)."""
+    """Row counts of one route × adapter (docs/reference/http-api-endpoints.md `AdapterStats`)."""
 
     route_id: str
     adapter_name: str
@@ -161,7 +161,7 @@ class AdapterStats:
     """Maximum over completed rows."""
 
     def to_api_dict(self) -> dict[str, Any]:
-        """The api.md `AdapterStats` object."""
+        """The docs/reference/http-api-endpoints.md `AdapterStats` object."""
         return {
             "route_id": self.route_id,
             "adapter_name": self.adapter_name,
@@ -181,7 +181,7 @@ class AdapterStats:
 
 @dataclass(frozen=True, slots=True)
 class LineageStats:
-    """Per route × adapter row counts of one execution (api.md L3)."""
+    """Per route × adapter row counts of one execution (`get_lineage_stats`)."""
 
     execution_id: str
     total: int
@@ -189,13 +189,13 @@ class LineageStats:
     rows: tuple[AdapterStats, ...]
 
     def to_api_dict(self) -> dict[str, Any]:
-        """The api.md L3 body."""
+        """The `get_lineage_stats` body."""
         return {"execution_id": self.execution_id, "total": self.total, "rows": [r.to_api_dict() for r in self.rows]}
 
 
 @dataclass(frozen=True, slots=True)
 class StageCounts:
-    """Row counts of one execution per status (api.md `ExecutionStats.stage_counts`)."""
+    """Row counts of one execution per status (docs/reference/http-api-endpoints.md `ExecutionStats.stage_counts`)."""
 
     total: int = 0
     pending: int = 0
@@ -208,7 +208,7 @@ class StageCounts:
     """Mean duration of completed rows (`ExecutionStats.avg_duration_ms`); not part of `stage_counts`."""
 
     def to_api_dict(self) -> dict[str, int]:
-        """The api.md `stage_counts` object."""
+        """The docs/reference/http-api.md `stage_counts` object."""
         return {
             "total": self.total,
             "pending": self.pending,
@@ -222,7 +222,7 @@ class StageCounts:
 
 @dataclass(frozen=True, slots=True)
 class RouteMessageCounts:
-    """The lineage part of api.md `RouteStatus` for one route.
+    """The lineage part of docs/reference/http-api-endpoints.md `RouteStatus` for one route.
 
     Each distinct message with a row in the route counts once: `failed` if any of its rows
     there failed; else `in_progress` if any is pending or processing; else `cancelled` if any

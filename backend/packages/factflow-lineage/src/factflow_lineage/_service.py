@@ -88,7 +88,7 @@ def _traceback_text(exc: BaseException) -> str:
 
 
 def build_error_info(exc: BaseException, *, attempts: int, retryable: bool | None = None) -> dict[str, Any]:
-    """The api.md `error_info` object for `exc`: `{error_type, message, traceback, attempts, retryable}`.
+    """The HTTP API `error_info` object for `exc`: `{error_type, message, traceback, attempts, retryable}`.
 
     `retryable` defaults to "not a `NonRetryableError`"; the traceback is at most 16 KiB.
     """
@@ -163,7 +163,7 @@ class LineageService:
     Args:
         recorder: Where row states go (`LineageRecorder`).
         event_sink: Receives `emit(execution_id, "stage.<status>", data)` per change; `data` holds
-            exactly the api.md §4 fields.
+            exactly the docs/reference/http-api.md fields.
         clock: Current UTC time; injectable for tests.
 
     Example:
@@ -314,7 +314,7 @@ class LineageService:
     ) -> LineageRecord:
         """Mark the row `failed`: its retries ran out or it cannot be retried, and it was dead-lettered.
 
-        `error` is the exception (turned into api.md `error_info`) or a ready `error_info` mapping.
+        `error` is the exception (turned into docs/reference/http-api.md `error_info`) or a ready `error_info` mapping.
         """
         metadata = {key: value for key, value in record.metadata.items() if key != "deferred_until"}
         metadata["dead_lettered"] = dead_lettered

@@ -61,7 +61,7 @@ ignored.
 LostStateCallback = Callable[[str, str], Awaitable[None]]
 """Told `(queue, subscription)` when a subscription found its queue or consumer group gone (Redis
 `NOGROUP`, e.g. a restart without persistence) and recreated it empty: messages may be lost and the
-owner should reconcile (runtime.md §5.9). Failures are logged and ignored."""
+owner should reconcile (docs/concepts/executions.md). Failures are logged and ignored."""
 
 SettledCallback = Callable[[QueueMessage, MessageStatus, bool], None]
 """Told `(message, status, acknowledged)` once for every delivery whose handler returned `ACK` or

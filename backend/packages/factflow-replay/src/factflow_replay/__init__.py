@@ -1,4 +1,4 @@
-"""Replay of stored stage outputs and start-up recovery (runtime.md §7).
+"""Replay of stored stage outputs and start-up recovery (docs/concepts/replay.md).
 
 Depends on foundation, protocols, infra, lineage, engine and execution; must not import the
 server or the CLI.

@@ -1,4 +1,4 @@
-"""What lineage says about one execution, condensed for recovery decisions (runtime.md §7.3)."""
+"""What lineage says about one execution, condensed for recovery decisions (docs/guides/recovery.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Recovery step 5: lineage rows lost with a crashed process, written back from sidecars (runtime.md §7.3)."""
+"""Recovery step 5: lineage rows lost with a crashed process, written back from sidecars (docs/guides/recovery.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Replay messages: one deterministic message per stored object (runtime.md §7.2)."""
+"""Replay messages: one deterministic message per stored object (docs/concepts/replay.md)."""
 
 from __future__ import annotations
 

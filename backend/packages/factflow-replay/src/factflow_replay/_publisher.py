@@ -1,4 +1,4 @@
-"""`ReplayPublisher`: the seed task publishing one message per stored object (runtime.md §7.2)."""
+"""`ReplayPublisher`: the seed task publishing one message per stored object (docs/concepts/replay.md)."""
 
 from __future__ import annotations
 

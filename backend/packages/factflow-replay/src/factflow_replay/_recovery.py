@@ -1,4 +1,4 @@
-"""`RecoveryManager`: start-up recovery of executions a dead or stopped process left behind (runtime.md §7.3)."""
+"""`RecoveryManager`: start-up recovery of executions a dead or stopped process left behind."""
 
 from __future__ import annotations
 

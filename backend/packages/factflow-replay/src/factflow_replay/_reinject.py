@@ -1,4 +1,4 @@
-"""Re-injection: rebuilding an execution's lost queue contents from storage and lineage (runtime.md §7.3).
+"""Re-injection: rebuilding an execution's lost queue contents from storage and lineage (docs/guides/recovery.md).
 
 Used by start-up recovery when the queue kept nothing (memory queue, lost Redis state) and by
 the orchestrator's stall detector (`Reinjector` is the manager's `reconciler`).

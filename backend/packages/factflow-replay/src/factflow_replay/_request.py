@@ -19,7 +19,7 @@ __all__ = ("ReplayRequest", "ReplayResult")
 
 
 class ReplayRequest(BaseModel):
-    """The body of api.md E12 (and of R1, whose `from_execution_id` is the parent ref instead).
+    """The body of `replay_execution` (and of R1, whose `from_execution_id` is the parent ref instead).
 
     Unknown keys are ignored, so the R1 body can be passed as it is.
     """
@@ -72,7 +72,7 @@ class ReplayRequest(BaseModel):
 class ReplayResult:
     """A replay execution that was created and started.
 
-    `execution.replay` holds the api.md ReplayInfo as it was stored (`publish_status:
+    `execution.replay` holds the docs/reference/http-api-endpoints.md ReplayInfo as it was stored (`publish_status:
     publishing`); the publisher keeps updating the row afterwards.
     """
 

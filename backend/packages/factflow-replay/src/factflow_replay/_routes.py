@@ -1,4 +1,4 @@
-"""Route and queue resolution for replays, always from frozen snapshots (runtime.md §7.1)."""
+"""Route and queue resolution for replays, always from frozen snapshots (docs/concepts/replay.md)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class ReplayTarget:
 
 @dataclass(frozen=True, slots=True)
 class ResolvedRoute:
-    """Where a replay reads and where its messages enter (api.md ReplayInfo's routing fields)."""
+    """Where a replay reads and where its messages enter (HTTP API ReplayInfo's routing fields)."""
 
     mode: ReplayMode
     """`same_pipeline` (no `to_route`) or `cross_pipeline`."""

@@ -1,4 +1,4 @@
-"""`ReplayService`: resolves replay requests and starts replay executions (api.md E12/R1)."""
+"""`ReplayService`: resolves replay requests and starts replay executions."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def build_replay_info(
     replay_batch_id: str,
     objects_found: int,
 ) -> ReplayInfo:
-    """The api.md ReplayInfo of a new replay execution (`publish_status: publishing`)."""
+    """The docs/reference/http-api-endpoints.md ReplayInfo of a new replay execution (`publish_status: publishing`)."""
     return ReplayInfo(
         from_execution_id=route.source_execution_id,
         from_route=route.source_route,
@@ -60,7 +60,7 @@ def build_replay_info(
 class ReplayService:
     """Creates replay executions; implements the execution layer's `ReplayCoordinator`.
 
-    Resolution follows api.md E12 step by step, and nothing is created unless every step
+    Resolution follows `replay_execution` step by step, and nothing is created unless every step
     succeeds:
 
     1. the source execution, any status (`ExecutionNotFoundError`);

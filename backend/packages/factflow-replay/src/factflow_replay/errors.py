@@ -1,4 +1,4 @@
-"""Errors of replay resolution; each `code` is the api.md `error_code` (§2.5, E12)."""
+"""Errors of replay resolution; each `code` is the docs/reference/http-api.md `error_code` (§2.5, E12)."""
 
 from __future__ import annotations
 

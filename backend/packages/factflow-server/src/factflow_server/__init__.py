@@ -1,4 +1,4 @@
-"""The FastAPI server and its lifecycle (api.md, runtime.md §8).
+"""The FastAPI server and its lifecycle (docs/reference/http-api.md, docs/guides/deployment.md).
 
 Must not be imported by any other factflow package; the CLI talks to it over HTTP. Public names
 resolve lazily (PEP 562), so `factflow-server --help` answers without loading the server.

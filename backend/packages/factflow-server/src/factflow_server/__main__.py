@@ -1,4 +1,4 @@
-"""`factflow-server serve` / `python -m factflow_server serve` (cli.md §5)."""
+"""`factflow-server serve` / `python -m factflow_server serve` (docs/reference/cli.md)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import click
 from pydantic import ValidationError
 
 from factflow_foundation import FactflowSettings, configure_logging
+from factflow_foundation.settings_reference import describe_settings
 
 from ._settings import MissingBackendsError, effective_settings
 from ._version import SERVER_VERSION
@@ -27,7 +28,16 @@ def main(ctx: click.Context) -> None:
         ctx.exit(2)
 
 
-@main.command()
+def _settings_epilog() -> str:
+    """Every setting with its environment variable and default, for `serve --help`."""
+    lines = ["\b", "Settings (environment variables, also read from ./.env; options above win):"]
+    for info in describe_settings():
+        lines.append(f"  {info.env_var}  [default: {info.default}]")
+        lines.append(f"      {info.description}")
+    return "\n".join(lines)
+
+
+@main.command(epilog=_settings_epilog())
 @click.option("--embedded", is_flag=True, help="Local defaults: SQLite, memory queue, files under FACTFLOW_DATA_DIR.")
 @click.option("--host", default=None, help="Bind address (FACTFLOW_HOST, else 127.0.0.1).")
 @click.option("--port", default=None, type=click.IntRange(0, 65535), help="Bind port (FACTFLOW_PORT, else 8000).")

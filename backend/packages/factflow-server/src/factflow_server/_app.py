@@ -15,6 +15,7 @@ from ._lifespan import build_container
 from ._middleware import AuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
 from ._runtime import ServerRuntime
 from ._version import SERVER_VERSION
+from .api_reference import TAG_DESCRIPTIONS
 from .routes import _adapters, _configs, _executions, _lineage, _pipelines, _root, _storage, _system
 
 __all__ = ("create_app",)
@@ -39,8 +40,8 @@ _ROUTERS = (
 def create_app(settings: FactflowSettings, *, embedded: bool = False, lock_key: int | None = None) -> FastAPI:
     """Build the server app for `settings` (already resolved, see `effective_settings`).
 
-    The lifespan builds the service container in the start-up order of runtime.md §8 and
-    tears it down in reverse; the container lives on `app.state.runtime`, one per app.
+    The lifespan builds the service container in the server's start-up order and tears it
+    down in reverse; the container lives on `app.state.runtime`, one per app.
 
     Args:
         settings: The effective settings.
@@ -69,6 +70,7 @@ def create_app(settings: FactflowSettings, *, embedded: bool = False, lock_key: 
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        openapi_tags=[{"name": tag, "description": text} for tag, text in TAG_DESCRIPTIONS.items()],
         lifespan=lifespan,
         # A trailing slash is a 404 envelope rather than a bare 307 redirect.
         redirect_slashes=False,

@@ -1,6 +1,6 @@
 """The error envelope: `ApiError`, the code → status table, and the exception handlers.
 
-Every non-2xx answer carries an `ErrorResponse` (api.md §2.5). Domain errors raised by the
+Every non-2xx answer carries an `ErrorResponse` (docs/reference/http-api.md). Domain errors raised by the
 services below (`FactflowError` subclasses with a stable `code`) are translated here, so route
 handlers simply let them propagate.
 """

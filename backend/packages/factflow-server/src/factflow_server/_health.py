@@ -1,4 +1,4 @@
-"""Health probes (api.md Y1): one per component, each bounded by 2 s, combined into an overall status."""
+"""Health probes (`get_health`): one per component, each bounded by 2 s, combined into an overall status."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The queue janitor (runtime.md §8): purge the queues of finished executions after retention.
+"""The queue janitor (docs/guides/deployment.md): purge the queues of finished executions after retention.
 
 Every `interval` seconds it looks at executions that are `completed`, `failed` or `cancelled`:
 

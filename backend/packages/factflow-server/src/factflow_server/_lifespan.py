@@ -1,4 +1,4 @@
-"""Start-up (runtime.md §8): build the service container step by step, unwinding on failure.
+"""Start-up (docs/guides/deployment.md): build the service container step by step, unwinding on failure.
 
 Steps, in order: settings are logged → database (retry ≤ 60 s) → start-up lock → migrations →
 queue and storage (retry ≤ 60 s) → adapter discovery → shipped pipelines → pause flags →
@@ -226,7 +226,7 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
 
 
 def _drain_steps(container: ServiceContainer) -> list[tuple[str, DrainStep]]:
-    """Shutdown phase one (runtime.md §8 steps 2–4)."""
+    """Shutdown phase one (docs/guides/deployment.md)."""
 
     async def stop_janitor() -> None:
         await container.janitor.shutdown()

@@ -1,4 +1,4 @@
-"""Prometheus metrics of one app (api.md §5.8): one registry per app, exact names and labels.
+"""Prometheus metrics of one app (docs/reference/http-api.md): one registry per app, exact names and labels.
 
 Everything is produced by one custom collector at scrape time, so the exposition holds exactly
 the contract's families (no `_created` series): HTTP metrics are counted here; engine, lineage
@@ -29,7 +29,7 @@ __all__ = (
 )
 
 PROMETHEUS_CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
-"""Text format 0.0.4, as api.md §5.8 requires."""
+"""Text format 0.0.4, as docs/reference/http-api.md requires."""
 _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 _BREAKER_VALUES = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
 

@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 MAX_BODY_BYTES = 2 * 1024 * 1024
-"""Default body limit (`FACTFLOW_MAX_REQUEST_BYTES`): bigger bodies are refused with 413."""
+"""Default body limit (`FACTFLOW_MAX_REQUEST_BYTES`); bigger bodies get 413 (docs/reference/http-api.md)."""
 DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
 """An oversized body up to this size is read and discarded before the 413, so the client (still
 sending) reliably gets the answer; anything bigger is cut off by closing the connection."""
@@ -120,7 +120,7 @@ class RequestContextMiddleware:
 
 
 class AuthMiddleware:
-    """Optional bearer-token check for `/api/v1` (api.md §2.3).
+    """Optional bearer-token check for `/api/v1` (docs/reference/http-api.md).
 
     With a token configured every `/api/v1` path except `GET /api/v1/system/health` needs
     `Authorization: Bearer <token>`. The scope state `authorized` tells health whether it may

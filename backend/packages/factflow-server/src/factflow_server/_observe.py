@@ -32,7 +32,7 @@ __all__ = ("debug_info", "engine_sample", "install_probes", "metrics_snapshot")
 
 _PROBE_SECONDS = 2.0
 _LINEAGE_PRESSURE = 0.8
-# A Redis outage only degrades the server (runtime.md §10): work resumes once it is back.
+# A Redis outage only degrades the server (docs/concepts/guarantees.md): work resumes once it is back.
 _QUEUE_STATES: dict[str, ComponentStatus] = {
     "healthy": "healthy",
     "degraded": "degraded",

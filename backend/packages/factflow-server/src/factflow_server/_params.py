@@ -1,4 +1,4 @@
-"""Request-parameter types and checks shared by the routers (api.md §2)."""
+"""Request-parameter types and checks shared by the routers (docs/reference/http-api.md)."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ TimeoutSeconds = Annotated[float, Query(alias="timeout", ge=1, le=3600)]
 
 
 def source_of(header: str | None) -> str:
-    """`cli` when `X-Factflow-Source: cli`, else `api` (api.md §2.4)."""
+    """`cli` when `X-Factflow-Source: cli`, else `api` (docs/reference/http-api.md)."""
     return "cli" if (header or "").strip().lower() == "cli" else "api"
 
 

@@ -34,7 +34,7 @@ def effective_settings(
     port: int | None = None,
     log_level: str | None = None,
 ) -> FactflowSettings:
-    """Apply command-line overrides and, in embedded mode, the local defaults (runtime.md §8).
+    """Apply command-line overrides and, in embedded mode, the local defaults (docs/guides/deployment.md).
 
     Explicit settings always win over embedded defaults. In embedded mode the data directory
     is created.

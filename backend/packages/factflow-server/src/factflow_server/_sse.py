@@ -1,4 +1,4 @@
-"""Server-Sent Events transport (api.md §4): framing, keep-alive and clean cancellation.
+"""Server-Sent Events transport (docs/reference/http-api.md): framing, keep-alive and clean cancellation.
 
 The event *content* (snapshot, progress, resume buffers, `stream.end`) comes from the
 execution package's streamers; this module only turns an async iterator of events into a

@@ -1,4 +1,4 @@
-"""Storage listing filters and metadata shaping for S1–S3 (api.md §5.5).
+"""Storage listing filters and metadata shaping for S1–S3 (docs/reference/http-api.md).
 
 Identity filters match key segments of the `executions/<execution>/<route>/<stage…>/<file>`
 layout without reading sidecars; keys outside that layout never match them.

@@ -1,4 +1,4 @@
-"""`factflow adapter …` (cli.md §7): the server's adapter types, and scaffolding a new adapter package."""
+"""`factflow adapter …` (docs/reference/cli.md): the server's adapter types, and scaffolding a new adapter package."""
 
 from __future__ import annotations
 
@@ -170,3 +170,80 @@ def new(state: CliState, name: str, directory: Path) -> None:
     for file in files:
         print_line(f"  {file}")
     print_line(f"Next: pip install -e '{root}[test]' && pytest {root / 'tests'}")
+
+
+_CHECK_COLUMNS = (Column("ADAPTER", key=True), Column("CHECK", key=True), Column("RESULT"), Column("DETAIL", text=True))
+_OUTCOME_STYLE = {"pass": "green", "fail": "red", "skip": "yellow"}
+
+
+def _json_object(value: str | None, option: str) -> dict[str, Any] | None:
+    import json
+
+    from .._errors import CliError
+    from .._exit_codes import ExitCode
+
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{option} is not JSON ({exc.msg})", exit_code=ExitCode.USAGE) from exc
+    if not isinstance(parsed, dict):
+        raise CliError(f"{option} must be a JSON object", exit_code=ExitCode.USAGE)
+    return parsed
+
+
+@adapter.command("test")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--payload",
+    default='{"text": "factflow adapter test"}',
+    show_default=True,
+    help="JSON object each adapter processes for the cancel and JSON-safety checks.",
+)
+@click.option("--config", "config_json", default=None, help="JSON object: the adapter config to check (default: {}).")
+@click.option("--no-tests", is_flag=True, help="Run only the contract checks, not the package's tests/.")
+@output_option
+@pass_state
+def test(state: CliState, path: Path, payload: str, config_json: str | None, no_tests: bool) -> None:
+    """Check an adapter package at PATH (local, no server): contract checks, then its tests.
+
+    For every `factflow.adapters` entry point in PATH/pyproject.toml: discoverable (installed,
+    loads, `adapter_type` matches), config model valid (schema, validator accepts it, E301 on an
+    unknown option), cancel-safe (CancelledError propagates, stop() runs) and JSON-safe outputs.
+    Then `pytest tests/` in PATH. Exit 0 when nothing failed, 1 otherwise, 2 for a PATH without
+    adapters.
+    """
+    from .._adapter_check import check_adapter, read_package, run_package_tests
+
+    package = read_package(path)
+    sample = _json_object(payload, "--payload") or {}
+    config = _json_object(config_json, "--config")
+    results = [
+        result
+        for name in sorted(package.entry_points)
+        for result in check_adapter(package, name, payload=sample, config=config)
+    ]
+    if not no_tests:
+        results.append(run_package_tests(package))
+    failed = [result for result in results if result.outcome == "fail"]
+    if state.mode == "json":
+        print_json(
+            {
+                "package": package.distribution,
+                "version": package.version,
+                "passed": not failed,
+                "checks": [result.to_dict() for result in results],
+            }
+        )
+    else:
+        from rich.text import Text
+
+        rows = [
+            (r.adapter, r.check, Text(r.outcome.upper(), style=_OUTCOME_STYLE[r.outcome]), r.detail) for r in results
+        ]
+        print_renderable(make_table(_CHECK_COLUMNS, rows, title=f"{package.distribution} {package.version}"))
+        passed = len(results) - len(failed)
+        print_line(f"{passed} checks passed, {len(failed)} failed")
+    if failed:
+        raise click.exceptions.Exit(1)

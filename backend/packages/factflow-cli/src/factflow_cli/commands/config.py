@@ -1,4 +1,4 @@
-"""`factflow config …` (cli.md §4.1)."""
+"""`factflow config …` (docs/reference/cli.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`factflow execution …` (cli.md §4.2)."""
+"""`factflow execution …` (docs/reference/cli.md)."""
 
 from __future__ import annotations
 

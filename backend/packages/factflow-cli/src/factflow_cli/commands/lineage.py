@@ -1,4 +1,4 @@
-"""`factflow lineage …` (cli.md §4.5): what happened to each message, adapter by adapter."""
+"""`factflow lineage …` (docs/reference/cli.md): what happened to each message, adapter by adapter."""
 
 from __future__ import annotations
 

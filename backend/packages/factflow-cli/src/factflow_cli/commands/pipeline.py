@@ -1,4 +1,4 @@
-"""`factflow pipeline …` (cli.md §4.3): running routes, their metrics, global pause and resume."""
+"""`factflow pipeline …` (docs/reference/cli.md): running routes, their metrics, global pause and resume."""
 
 from __future__ import annotations
 

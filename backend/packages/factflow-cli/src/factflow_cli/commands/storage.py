@@ -1,4 +1,4 @@
-"""`factflow storage …` (cli.md §4.4): list, browse, read, watch and download stored objects."""
+"""`factflow storage …` (docs/reference/cli.md): list, browse, read, watch and download stored objects."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`factflow system …` (cli.md §4.6): server health and the orchestrator's metrics snapshot."""
+"""`factflow system …` (docs/reference/cli.md): server health and the orchestrator's metrics snapshot."""
 
 from __future__ import annotations
 

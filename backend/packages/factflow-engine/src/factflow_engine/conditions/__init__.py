@@ -1,4 +1,4 @@
-"""Conditions: the operator set, evaluation against a payload, and validation (pipeline-yaml.md §5)."""
+"""Conditions: the operator set, evaluation against a payload, and validation (docs/reference/pipeline-yaml.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Evaluate a condition against a payload (pipeline-yaml.md §5.2–5.4)."""
+"""Evaluate a condition against a payload (docs/reference/pipeline-yaml.md)."""
 
 from __future__ import annotations
 

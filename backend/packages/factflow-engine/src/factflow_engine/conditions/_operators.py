@@ -1,4 +1,4 @@
-"""The closed set of condition operators (pipeline-yaml.md §5.3).
+"""The closed set of condition operators (docs/reference/pipeline-yaml.md).
 
 Each operator checks its `value` when a file is validated and evaluates a payload field at run
 time. Evaluation never raises: a type mismatch is simply false.

@@ -1,4 +1,4 @@
-"""Dotted field paths into a payload (pipeline-yaml.md §5.2)."""
+"""Dotted field paths into a payload (docs/reference/pipeline-yaml.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Check a raw condition mapping and report E401–E407 (pipeline-yaml.md §5, §8.3)."""
+"""Check a raw condition mapping and report E401–E407 (docs/reference/pipeline-yaml.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pipeline YAML: models, validation issues and the adapter-checker seam (pipeline-yaml.md)."""
+"""Pipeline YAML: models, validation issues and the adapter-checker seam (docs/reference/pipeline-yaml.md)."""
 
 from __future__ import annotations
 

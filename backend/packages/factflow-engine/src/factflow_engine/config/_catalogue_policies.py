@@ -199,7 +199,7 @@ CONDITION_AND_POLICY_CODES: tuple[CodeInfo, ...] = (
     ),
     CodeInfo(
         "E512",
-        "`metadata_fields` item has a bad path, a duplicate name, or a reserved name (`runtime.md` §5.8)",
+        "`metadata_fields` item has a bad path, a duplicate name, or a reserved name (see the storage model)",
         "'checksum' is reserved; use {name: source_checksum, path: checksum}.",
         _adapter("storage: {metadata_fields: [url, checksum]}"),
         "routes.scrape.adapters[0].storage.metadata_fields[1]",

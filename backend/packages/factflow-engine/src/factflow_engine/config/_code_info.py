@@ -31,7 +31,7 @@ class CodeInfo:
     code: str
     """`E001` … `W507`."""
     trigger: str
-    """When the code is reported (pipeline-yaml.md §8.3)."""
+    """When the code is reported (docs/reference/pipeline-yaml.md)."""
     suggestion: str
     """The specification's sample suggestion."""
     example: str

@@ -1,4 +1,4 @@
-"""Validation findings: `ValidationIssue` and `ValidationReport` (pipeline-yaml.md §8.1)."""
+"""Validation findings: `ValidationIssue` and `ValidationReport` (docs/reference/pipeline-yaml.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`PipelineConfigLoader`, the validation mode, and single-route validation (§8, runtime.md §5.1)."""
+"""`PipelineConfigLoader`, the validation mode, and single-route validation (§8, docs/guides/writing-adapters.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pydantic models of the pipeline YAML (pipeline-yaml.md §9).
+"""Pydantic models of the pipeline YAML (docs/reference/pipeline-yaml.md).
 
 Every model forbids extra keys. The validator checks the raw document and reports coded issues
 first; these models are built only from documents without errors, with every default filled in,
@@ -76,7 +76,7 @@ RESERVED_SIDECAR_FIELDS = frozenset(
         "children",
     }
 )
-"""Sidecar fields the engine writes itself (runtime.md §5.8); `metadata_fields` may not use them (E512)."""
+"""Sidecar fields the engine writes itself (docs/concepts/storage.md); `metadata_fields` may not use them (E512)."""
 
 _QUEUE_PREFIX = "/queue/"
 

@@ -1,4 +1,4 @@
-"""Policy sections and their inheritance (pipeline-yaml.md §6, E5xx).
+"""Policy sections and their inheritance (docs/reference/pipeline-yaml.md, E5xx).
 
 Range checks run where a value is written; the cross-field rules (delay bounds, concurrency
 bounds, water marks) run on the *effective* policy of each route — the top level overlaid

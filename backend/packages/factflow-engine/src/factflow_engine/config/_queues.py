@@ -1,4 +1,4 @@
-"""Queue-name rules (pipeline-yaml.md §7, E201 and E203)."""
+"""Queue-name rules (docs/reference/pipeline-yaml.md, E201 and E203)."""
 
 from __future__ import annotations
 

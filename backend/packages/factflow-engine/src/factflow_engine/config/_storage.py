@@ -1,4 +1,4 @@
-"""Checks of an adapter entry's `storage` (pipeline-yaml.md §4, E512 and W507)."""
+"""Checks of an adapter entry's `storage` (docs/reference/pipeline-yaml.md, E512 and W507)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The pipeline validator: every rule of pipeline-yaml.md §2–§8 on a parsed document.
+"""The pipeline validator: every rule of docs/reference/pipeline-yaml.md on a parsed document.
 
 The checks work on the raw mapping, never on the Pydantic models, so that every error is found
 and reported with its code and path; the models are built only from documents without errors.

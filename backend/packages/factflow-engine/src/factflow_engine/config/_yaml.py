@@ -1,4 +1,4 @@
-"""Safe YAML 1.2 parsing with a position map (pipeline-yaml.md §1, E001–E008).
+"""Safe YAML 1.2 parsing with a position map (docs/reference/pipeline-yaml.md, E001–E008).
 
 ruamel.yaml only scans and parses: the node graph and the Python values are built here from
 its events, so that the rules of §1 are ours — core-schema scalars (`yes`/`on` stay strings),

@@ -1,4 +1,4 @@
-"""The catalogue of validation codes (pipeline-yaml.md §8.3), and the generator of its docs.
+"""The catalogue of validation codes (docs/reference/pipeline-yaml.md), and the generator of its docs.
 
 `python -m factflow_engine.config.codes --write docs/reference/error-codes.md` renders the
 reference page from this catalogue (`make docs` runs exactly that); `--check PATH` exits 1

@@ -19,7 +19,7 @@ CONFIG_ISSUES_ERROR_TYPE = "factflow_config_issues"
 """Pydantic error type that carries ready-made `ValidationIssue`s (see `config_issues_error`)."""
 
 SIMILARITY_CUTOFF = 0.6
-"""Minimum `difflib` ratio for a "did you mean" hint (pipeline-yaml.md §8.1)."""
+"""Minimum `difflib` ratio for a "did you mean" hint (docs/reference/pipeline-yaml.md)."""
 
 _EXPECTED_BY_ERROR = {
     "int_type": "an integer",

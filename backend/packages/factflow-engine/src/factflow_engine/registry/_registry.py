@@ -40,7 +40,7 @@ class AdapterLoadErrorInfo(TypedDict):
 
 
 class AdapterInfo(TypedDict):
-    """One adapter type as the API and `factflow adapter` show it (api.md §7)."""
+    """One adapter type as the API and `factflow adapter` show it (docs/reference/http-api.md)."""
 
     type: str
     class_path: str
@@ -77,7 +77,7 @@ class _Entry:
 
 
 def _class_problem(target: object, *, name: str, source: AdapterSource) -> _Problem | None:
-    """The first broken-type rule (runtime.md §5.1) the loaded target breaks, if any."""
+    """The first broken-type rule (docs/guides/writing-adapters.md) the loaded target breaks, if any."""
     where = source.value
     if not ADAPTER_NAME_PATTERN.match(name):
         return _Problem(

@@ -1,4 +1,4 @@
-"""The engine runtime: manager, orchestrator, route processors, gates, breakers and metrics (runtime.md §5)."""
+"""The engine runtime: manager, orchestrator, route processors, gates, breakers and metrics."""
 
 from __future__ import annotations
 

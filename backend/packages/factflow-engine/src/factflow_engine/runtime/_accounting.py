@@ -1,4 +1,4 @@
-"""In-flight accounting for completion detection (runtime.md §5.9)."""
+"""In-flight accounting for completion detection (docs/concepts/executions.md)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class MessageCounts:
-    """An execution's message counters (api.md `message_counts`)."""
+    """An execution's message counters (docs/reference/http-api.md `message_counts`)."""
 
     published: int
     """First-time publishes to queues some route consumes, the init message included."""

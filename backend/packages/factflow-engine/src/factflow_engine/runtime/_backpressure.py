@@ -1,4 +1,4 @@
-"""Route concurrency limit (gate 2), AIMD and water marks (runtime.md §5.6)."""
+"""Route concurrency limit (gate 2), AIMD and water marks (docs/concepts/routes-and-stages.md)."""
 
 from __future__ import annotations
 

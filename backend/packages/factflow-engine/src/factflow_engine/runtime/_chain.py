@@ -1,4 +1,4 @@
-"""One delivery through a route's adapter chain (runtime.md §5.4–§5.7).
+"""One delivery through a route's adapter chain (docs/concepts/routes-and-stages.md).
 
 Branches, fan-out, gates, retries, breaker deferral, dead-letters and outbound publishing; the
 resume walk lives in `_resume.py`.

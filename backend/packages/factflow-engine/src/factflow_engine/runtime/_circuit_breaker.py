@@ -1,4 +1,4 @@
-"""Per-adapter circuit breaker (runtime.md §5.7, pipeline-yaml.md §6.3)."""
+"""Per-adapter circuit breaker (docs/concepts/routes-and-stages.md, docs/reference/pipeline-yaml.md)."""
 
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ Rows need `adapter_index`, `stage_status` and `metadata` (or `entry_metadata`) a
 
 @dataclass(frozen=True, slots=True)
 class RuntimeOptions:
-    """Tunables of the runtime; the defaults are the production values of runtime.md.
+    """Tunables of the runtime; the defaults are the production values of docs/concepts/guarantees.md.
 
     Tests shorten the waits; nothing here changes behaviour otherwise.
     """

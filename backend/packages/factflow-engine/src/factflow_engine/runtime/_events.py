@@ -15,7 +15,7 @@ __all__ = ("PROGRESS_INTERVAL_SECONDS", "EventEmitter", "ProgressReporter")
 logger = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_SECONDS = 0.5
-"""At most one `execution.progress` per this many seconds (api.md §4)."""
+"""At most one `execution.progress` per this many seconds (docs/reference/http-api.md)."""
 
 
 class EventEmitter:

@@ -1,4 +1,4 @@
-"""Gate 3: the per-route fan-out budget (runtime.md §5.6)."""
+"""Gate 3: the per-route fan-out budget (docs/concepts/routes-and-stages.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`OrchestratorManager`: the process's executions, their slots, pauses and metrics (runtime.md §5.2)."""
+"""`OrchestratorManager`: the process's executions, their slots, pauses and metrics."""
 
 from __future__ import annotations
 
@@ -448,7 +448,7 @@ class OrchestratorManager:
         )
 
     def route_metrics(self, route_id: str) -> RouteMetrics | None:
-        """One route name across live executions (api.md P2); None if never seen and not paused."""
+        """One route name across live executions (`get_route_metrics`); None if never seen and not paused."""
         processors = self._processors(route_id)
         registry = self.metrics_registry
         if not processors and route_id not in registry.routes and route_id not in self._paused:

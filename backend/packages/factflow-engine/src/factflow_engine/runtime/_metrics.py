@@ -199,7 +199,7 @@ class RouteExecutionMetrics:
 
 @dataclass(frozen=True, slots=True)
 class RouteMetrics:
-    """One route name across running executions (api.md P2 `RouteMetrics`).
+    """One route name across running executions (`get_route_metrics` `RouteMetrics`).
 
     Message counters run since server start; throughput and latency cover the last 60 s.
     """
@@ -217,7 +217,7 @@ class RouteMetrics:
     executions: list[RouteExecutionMetrics]
 
     def as_dict(self) -> dict[str, Any]:
-        """The api.md JSON object (timestamps as RFC 3339)."""
+        """The docs/reference/http-api.md JSON object (timestamps as RFC 3339)."""
         data = asdict(self)
         for breaker in data["circuit_breakers"]:
             breaker["opened_at"] = _rfc3339(breaker["opened_at"])
@@ -285,7 +285,7 @@ class DomainMetrics:
     """Starts per execution source (`api`, `cli`, `replay`, ...)."""
 
     def as_dict(self) -> dict[str, Any]:
-        """The api.md `MetricsSnapshot` fields the engine knows (no `lineage`)."""
+        """The docs/reference/http-api-endpoints.md `MetricsSnapshot` fields the engine knows (no `lineage`)."""
         return {
             "timestamp": _rfc3339(self.timestamp),
             "uptime_seconds": self.uptime_seconds,

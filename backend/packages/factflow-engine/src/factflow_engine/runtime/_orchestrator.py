@@ -1,4 +1,4 @@
-"""`PipelineOrchestrator`: one execution from start to its final status (runtime.md §5.2, §5.9, §5.10)."""
+"""`PipelineOrchestrator`: one execution from start to its final status (docs/concepts/routes-and-stages.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Checking and storing what an adapter returned (runtime.md §5.4, §5.7, §5.8)."""
+"""Checking and storing what an adapter returned (docs/concepts/routes-and-stages.md)."""
 
 from __future__ import annotations
 

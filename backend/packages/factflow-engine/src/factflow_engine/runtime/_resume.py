@@ -1,4 +1,4 @@
-"""The resume walk of a redelivered or re-injected message (runtime.md §5.5)."""
+"""The resume walk of a redelivered or re-injected message (docs/concepts/routes-and-stages.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Retry delays of `error_handling` (pipeline-yaml.md §6.1)."""
+"""Retry delays of `error_handling` (docs/reference/pipeline-yaml.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`ReactiveRouteProcessor`: one route of one execution (runtime.md §5.4, §5.6, §5.10)."""
+"""`ReactiveRouteProcessor`: one route of one execution (docs/concepts/routes-and-stages.md)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class RouteState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class RouteRuntimeStatus:
-    """Live state of one route of one execution (feeds api.md `RouteStatus`)."""
+    """Live state of one route of one execution (feeds docs/reference/http-api-endpoints.md `RouteStatus`)."""
 
     execution_id: str
     route_id: str

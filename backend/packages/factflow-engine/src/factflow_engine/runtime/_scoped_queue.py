@@ -1,4 +1,4 @@
-"""`ExecutionScopedQueue`: the only way an execution reaches the queue provider (runtime.md §5.3)."""
+"""`ExecutionScopedQueue`: the only way an execution reaches the queue provider (docs/concepts/routes-and-stages.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stage storage: stage outputs, fan-out manifests and their sidecars (runtime.md §5.8)."""
+"""Stage storage: stage outputs, fan-out manifests and their sidecars (docs/concepts/storage.md)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ __all__ = ("DEFAULT_WRITE_RETRY_DELAYS", "StorageBackendAdapter", "StorageCounte
 logger = logging.getLogger(__name__)
 
 DEFAULT_WRITE_RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0)
-"""Waits before the retries of a failed write (runtime.md §5.8)."""
+"""Waits before the retries of a failed write (docs/concepts/storage.md)."""
 
 JSON_CONTENT_TYPE = "application/json"
 

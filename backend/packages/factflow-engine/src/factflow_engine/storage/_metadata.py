@@ -1,4 +1,4 @@
-"""Sidecar fields of stage outputs, fan-out manifests and artefacts (runtime.md §5.8)."""
+"""Sidecar fields of stage outputs, fan-out manifests and artefacts (docs/concepts/storage.md)."""
 
 from __future__ import annotations
 

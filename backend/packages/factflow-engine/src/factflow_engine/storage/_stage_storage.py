@@ -1,4 +1,4 @@
-"""`StageStorageAdapter`: stage outputs and fan-out manifests of one adapter entry (runtime.md §5.8)."""
+"""`StageStorageAdapter`: stage outputs and fan-out manifests of one adapter entry (docs/concepts/storage.md)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ class StageStorageResult:
 
 
 class StorageBackoff:
-    """Storage backoff of one route: retry a write until storage is back (runtime.md §5.8).
+    """Storage backoff of one route: retry a write until storage is back (docs/concepts/storage.md).
 
     While any write of the route is backing off, `active` is true and `on_change(True)` has been
     called, so the route stops reading; `on_change(False)` follows once every write succeeded.

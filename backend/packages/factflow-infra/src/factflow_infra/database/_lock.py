@@ -1,4 +1,4 @@
-"""The server start-up lock (runtime.md §0): one factflow server per database.
+"""The server start-up lock (docs/guides/deployment.md): one factflow server per database.
 
 PostgreSQL: session advisory lock `0x7AC7F10E` held on a dedicated connection for the life of
 the server. SQLite: an exclusive `factflow.lock` file lock (`filelock`) beside the database

@@ -72,7 +72,7 @@ async def run_migrations(url_or_engine: str | URL | AsyncEngine) -> str:
     """Upgrade the database to the newest revision (`alembic upgrade head`), in one transaction.
 
     Safe on every start: an up-to-date database is left alone. The server takes the start-up
-    lock first (runtime.md §8), so two servers never migrate at once.
+    lock first (docs/guides/deployment.md), so two servers never migrate at once.
 
     Args:
         url_or_engine: A database URL (an engine is created and disposed) or an engine.

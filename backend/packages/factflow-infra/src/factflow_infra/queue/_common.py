@@ -33,7 +33,7 @@ __all__ = (
 logger = logging.getLogger(__name__)
 
 BACKOFF_INITIAL_SECONDS = 0.5
-"""First wait after a failed Redis call (runtime.md §3, connection loss)."""
+"""First wait after a failed Redis call (docs/guides/deployment.md, connection loss)."""
 BACKOFF_MAX_SECONDS = 30.0
 """Longest wait between attempts."""
 DEDUPE_SET_NAME = "_dedupe"
@@ -190,7 +190,7 @@ class ProviderStats:
         self.last_delivery_at = time.monotonic()
 
     def details(self, *, provider: str, connected: bool, health_state: str, **extra: Any) -> dict[str, Any]:
-        """The `system health --debug` queue block (api.md Y1)."""
+        """The `system health --debug` queue block (`get_health`)."""
         age = None if self.last_delivery_at is None else round(time.monotonic() - self.last_delivery_at, 3)
         return {
             "provider": provider,

@@ -1,4 +1,4 @@
-"""Pick a queue provider from a URL scheme (runtime.md §3, provider selection)."""
+"""Pick a queue provider from a URL scheme (docs/guides/deployment.md, provider selection)."""
 
 from __future__ import annotations
 

@@ -128,7 +128,7 @@ class MemorySubscription(BaseSubscription[_MemoryDelivery]):
 
 
 class MemoryQueueProvider:
-    """An in-process queue with the Redis Streams semantics (runtime.md §3, memory queue).
+    """An in-process queue with the Redis Streams semantics (docs/guides/deployment.md, memory queue).
 
     Queues are streams with consumer groups (one per subscription, created from the start), a
     pending map with delivery counts, an atomic DLQ move and per-scope dedupe sets. An unacked

@@ -59,13 +59,13 @@ _MAX_CONNECTIONS = 256
 
 
 class RedisStreamsQueueProvider:
-    """Queues as Redis Streams (runtime.md §3); Redis ≥ 7.0.
+    """Queues as Redis Streams (docs/guides/deployment.md); Redis ≥ 7.0.
 
     Each queue is a stream of entries `{mid, env}`; each subscription a consumer group created from
     the start of the stream; this instance is the consumer `<host>:<pid>:<boot-id>` with a fresh
     boot id, so the consumers of an earlier process show up as dead: at subscribe their pending
     entries are claimed at once and the consumers removed. Only one live provider instance per
-    group is expected (one server process, runtime.md §0).
+    group is expected (one server process, docs/guides/deployment.md).
 
     Connection loss: readers back off from 0.5 s to 30 s and carry on; publishes, acks and
     dead-letter moves retry with the same backoff until they succeed (bound them with

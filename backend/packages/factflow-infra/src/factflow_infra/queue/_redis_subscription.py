@@ -31,7 +31,7 @@ _OWN_PENDING_PAGE = 200
 
 
 class RedisSubscription(BaseSubscription[Delivery]):
-    """A consumer of one stream for one group (runtime.md §3, Redis Streams).
+    """A consumer of one stream for one group (docs/guides/deployment.md, Redis Streams).
 
     - **Read:** `XREADGROUP COUNT (prefetch − outstanding) BLOCK 1000 … >`; nothing while paused.
     - **Reclaim:** every min(60 s, timeout ÷ 4), `XAUTOCLAIM` entries idle past the visibility

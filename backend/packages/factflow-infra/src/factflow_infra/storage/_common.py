@@ -33,12 +33,12 @@ _THREAD_BATCH = 256
 
 
 def guess_content_type(key: str) -> str:
-    """Content type of an object whose sidecar does not say: `.json` → JSON, else octet-stream (api.md S2)."""
+    """Content type of an object whose sidecar does not say: `.json` → JSON, else octet-stream."""
     return "application/json" if key.endswith(".json") else "application/octet-stream"
 
 
 def format_timestamp(moment: datetime) -> str:
-    """RFC 3339 UTC with microseconds and `Z` (api.md §2.1)."""
+    """RFC 3339 UTC with microseconds and `Z` (docs/reference/http-api.md)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

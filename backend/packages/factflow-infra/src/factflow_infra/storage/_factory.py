@@ -1,4 +1,4 @@
-"""Pick a storage provider from a URI scheme (runtime.md §3, provider selection)."""
+"""Pick a storage provider from a URI scheme (docs/guides/deployment.md, provider selection)."""
 
 from __future__ import annotations
 
@@ -157,7 +157,7 @@ _default_factory = StorageProviderFactory()
 
 
 def create_storage_provider(uri: str, settings: StorageSettings | FactflowSettings | None = None) -> StorageProvider:
-    """Build the storage provider for `uri` (runtime.md §3).
+    """Build the storage provider for `uri` (docs/guides/deployment.md).
 
     Args:
         uri: `file://<path>`, `s3://<bucket>[/prefix]` or `minio://<bucket>[/prefix]`.

@@ -1,4 +1,4 @@
-"""`FilesystemStorageProvider`: objects as files under a root directory (runtime.md §3)."""
+"""`FilesystemStorageProvider`: objects as files under a root directory (docs/guides/deployment.md)."""
 
 from __future__ import annotations
 

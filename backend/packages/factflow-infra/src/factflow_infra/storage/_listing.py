@@ -1,4 +1,4 @@
-"""The folder view both providers offer for `GET /storage/objects` (api.md S1).
+"""The folder view both providers offer for `GET /storage/objects` (`list_storage_objects`).
 
 Providers implement one primitive, `list_entries(prefix, *, delimiter)`: an async iterator of
 `ObjectEntry` and `PrefixEntry` merged in key order. Without a delimiter it is the recursive
@@ -37,7 +37,7 @@ Delimiter = Literal["/"]
 
 @dataclass(frozen=True, slots=True)
 class ObjectEntry:
-    """One stored object as a listing sees it (api.md `ObjectInfo` without `metadata`)."""
+    """One stored object as a listing sees it (docs/reference/http-api-endpoints.md `ObjectInfo` without `metadata`)."""
 
     key: str
     """The object's key (provider prefix removed)."""
@@ -74,7 +74,7 @@ ListingEntry = ObjectEntry | PrefixEntry
 
 @dataclass(frozen=True, slots=True)
 class ListingPage:
-    """One page of a listing: `entries` in key order, with the paging facts of api.md §2.6."""
+    """One page of a listing: `entries` in key order, with the paging facts of docs/reference/http-api.md."""
 
     prefix: str
     """The prefix that was listed."""

@@ -1,4 +1,4 @@
-"""`MinioStorageProvider`: objects in an S3-compatible bucket through the `minio` client (runtime.md §3)."""
+"""`MinioStorageProvider`: objects in an S3-compatible bucket through the `minio` client (docs/guides/deployment.md)."""
 
 from __future__ import annotations
 

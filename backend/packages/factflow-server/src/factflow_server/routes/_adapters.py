@@ -1,4 +1,4 @@
-"""Adapter endpoints A1/A2 (api.md §7)."""
+"""Adapter endpoints A1/A2 (docs/reference/http-api.md)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,14 @@ __all__ = ("router",)
 router = APIRouter(prefix=f"{API_PREFIX}/adapters", tags=["adapters"], responses=ERROR_RESPONSES)
 
 
-@router.get("", response_model=AdapterListResponse, summary="Every adapter type the server discovered")
+@router.get(
+    "",
+    response_model=AdapterListResponse,
+    summary="Every adapter type the server discovered",
+    operation_id="list_adapters",
+)
 async def list_adapters(container: ContainerDep) -> AdapterListResponse:
-    """A1: every discovered type, usable or broken, sorted by `type`."""
+    """Every discovered type, usable or broken, sorted by `type`."""
     infos = [AdapterInfo.model_validate(info) for info in container.registry.describe()]
     return AdapterListResponse(adapters=sorted(infos, key=lambda info: info.type))
 
@@ -28,9 +33,10 @@ async def list_adapters(container: ContainerDep) -> AdapterListResponse:
     response_model=AdapterInfo,
     responses=errors(404),
     summary="One adapter type in detail",
+    operation_id="get_adapter",
 )
 async def get_adapter(adapter_type: str, container: ContainerDep) -> AdapterInfo:
-    """A2: one type; 404 `adapter_not_found` with close matches in `context.candidates`."""
+    """One type; 404 `adapter_not_found` with close matches in `context.candidates`."""
     try:
         info = container.registry.describe_one(adapter_type)
     except AdapterNotFoundError as exc:

@@ -15,7 +15,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     500: {"model": ErrorResponse, "description": "Unexpected fault"},
     503: {"model": ErrorResponse, "description": "A dependency is down or not started"},
 }
-"""Answers any `/api/v1` endpoint may give (api.md §2.5)."""
+"""Answers any `/api/v1` endpoint may give (docs/reference/http-api.md)."""
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Config endpoints C1–C7 (api.md §5.1)."""
+"""Config endpoints C1–C7 (docs/reference/http-api.md)."""
 
 from __future__ import annotations
 
@@ -52,11 +52,12 @@ def _detail(config: PipelineConfig) -> PipelineConfigDetailResponse:
     response_model=PipelineConfigResponse,
     responses={**errors(400), **links(201, "config_id", "$response.body#/id", CONFIG_LINKS)},
     summary="Store a config",
+    operation_id="create_config",
 )
 async def create_config(
     body: ConfigCreateRequest, container: ContainerDep, response: Response
 ) -> PipelineConfigResponse:
-    """C1: store the YAML at version 1 (validation errors do not block storing; unparseable YAML does)."""
+    """Store the YAML at version 1 (validation errors do not block storing; unparseable YAML does)."""
     config = await container.config_service.create(
         body.config_yaml,
         name=body.name,
@@ -73,6 +74,7 @@ async def create_config(
     response_model=ConfigListResponse,
     responses=links(200, "config_id", "$response.body#/configs/0/id", CONFIG_LINKS),
     summary="List configs",
+    operation_id="list_configs",
 )
 async def list_configs(
     container: ContainerDep,
@@ -81,7 +83,7 @@ async def list_configs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
 ) -> ConfigListResponse:
-    """C2: newest `updated_at` first; `name` is a case-insensitive substring."""
+    """Newest `updated_at` first; `name` is a case-insensitive substring."""
     page = await container.config_service.list(state=state, name=name, limit=limit, offset=offset)
     return ConfigListResponse(
         **page_fields(total=page.total, limit=limit, offset=offset, count=len(page.items)),
@@ -89,16 +91,24 @@ async def list_configs(
     )
 
 
-@router.post("/validate", response_model=ValidationReport, summary="Validate without storing")
+@router.post(
+    "/validate", response_model=ValidationReport, summary="Validate without storing", operation_id="validate_config"
+)
 async def validate_config(body: ConfigValidateRequest, container: ContainerDep) -> ValidationReport:
-    """C6: the validation report of any YAML string (unparseable or oversized YAML included)."""
+    """The validation report of any YAML string (unparseable or oversized YAML included)."""
     report = await container.config_service.validate(body.config_yaml)
     return ValidationReport.model_validate(report.to_dict())
 
 
-@router.get("/{config_id}", response_model=PipelineConfigDetailResponse, responses=errors(404), summary="Config detail")
+@router.get(
+    "/{config_id}",
+    response_model=PipelineConfigDetailResponse,
+    responses=errors(404),
+    summary="Config detail",
+    operation_id="get_config",
+)
 async def get_config(config_id: uuid.UUID, container: ContainerDep) -> PipelineConfigDetailResponse:
-    """C3: the config with its YAML (inactive ones too)."""
+    """The config with its YAML (inactive ones too)."""
     return _detail(await container.config_service.get(str(config_id)))
 
 
@@ -107,11 +117,12 @@ async def get_config(config_id: uuid.UUID, container: ContainerDep) -> PipelineC
     response_model=PipelineConfigDetailResponse,
     responses=errors(400, 404, 409),
     summary="Replace a config",
+    operation_id="update_config",
 )
 async def update_config(
     config_id: uuid.UUID, body: ConfigUpdateRequest, container: ContainerDep
 ) -> PipelineConfigDetailResponse:
-    """C4: the version goes up only when the YAML text changes; absent `name`/`description` keep."""
+    """The version goes up only when the YAML text changes; absent `name`/`description` keep."""
     fields = body.model_fields_set
     config = await container.config_service.update(
         str(config_id),
@@ -123,9 +134,11 @@ async def update_config(
     return _detail(config)
 
 
-@router.delete("/{config_id}", status_code=204, responses=errors(404), summary="Deactivate a config")
+@router.delete(
+    "/{config_id}", status_code=204, responses=errors(404), summary="Deactivate a config", operation_id="delete_config"
+)
 async def delete_config(config_id: uuid.UUID, container: ContainerDep) -> Response:
-    """C5: soft delete; idempotent; the config stays readable."""
+    """Soft delete; idempotent; the config stays readable."""
     await container.config_service.deactivate(str(config_id))
     return Response(status_code=204)
 
@@ -162,6 +175,7 @@ async def start_execution(
     response_model=ExecutionResponse,
     responses={**errors(400, 404, 409, 429), **links(201, "ref", "$response.body#/id", EXECUTION_LINKS)},
     summary="Start an execution",
+    operation_id="run_config",
 )
 async def run_config(
     config_id: uuid.UUID,
@@ -172,7 +186,7 @@ async def run_config(
     tag: Annotated[Tag | None, Query()] = None,
     body: ConfigRunRequest | None = None,
 ) -> ExecutionResponse:
-    """C7: start an execution of the config; returns once the init message is published."""
+    """Start an execution of the config; returns once the init message is published."""
     return await start_execution(
         container,
         response,

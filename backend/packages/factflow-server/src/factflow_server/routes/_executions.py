@@ -1,4 +1,4 @@
-"""Execution endpoints E1–E14 (api.md §5.2) and the detached replay R1 (§5.3)."""
+"""Execution endpoints E1–E14 (docs/reference/http-api.md) and the detached replay R1 (§5.3)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,10 @@ router = APIRouter(prefix=f"{API_PREFIX}/executions", tags=["executions"], respo
 replay_router = APIRouter(prefix=f"{API_PREFIX}/replay", tags=["replay"], responses=ERROR_RESPONSES)
 
 _SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events (api.md §4)"},
+    200: {
+        "content": {"text/event-stream": {}},
+        "description": "Server-Sent Events (event types and resume: HTTP API reference)",
+    },
     **errors(404),
 }
 ExecutionStatusFilter = Literal["running", "completed", "failed", "cancelled", "interrupted"]
@@ -66,6 +69,7 @@ def _summary(execution: PipelineExecution) -> ExecutionResponse:
     response_model=ExecutionResponse,
     responses={**errors(400, 404, 409, 429), **links(201, "ref", "$response.body#/id", EXECUTION_LINKS)},
     summary="Start an execution (body form)",
+    operation_id="create_execution",
 )
 async def create_execution(
     body: ExecutionCreateRequest,
@@ -73,7 +77,7 @@ async def create_execution(
     response: Response,
     x_factflow_source: ExecutionSourceHeader = None,
 ) -> ExecutionResponse:
-    """E1: same steps and answers as C7; an unknown `config_id` is 404 `config_not_found`."""
+    """Same steps and answers as C7; an unknown `config_id` is 404 `config_not_found`."""
     return await start_execution(
         container,
         response,
@@ -91,6 +95,7 @@ async def create_execution(
     response_model=ExecutionListResponse,
     responses={**errors(404), **links(200, "ref", "$response.body#/executions/0/id", EXECUTION_LINKS)},
     summary="List executions",
+    operation_id="list_executions",
 )
 async def list_executions(
     container: ContainerDep,
@@ -105,7 +110,7 @@ async def list_executions(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
 ) -> ExecutionListResponse:
-    """E2: by `started_at` (then `id`), newest first by default."""
+    """By `started_at` (then `id`), newest first by default."""
     page = await container.execution_service.list(
         status=status,
         config_id=config_id,
@@ -124,9 +129,15 @@ async def list_executions(
     )
 
 
-@router.get("/{ref}", response_model=ExecutionDetailResponse, responses=errors(404), summary="Execution detail")
+@router.get(
+    "/{ref}",
+    response_model=ExecutionDetailResponse,
+    responses=errors(404),
+    summary="Execution detail",
+    operation_id="get_execution",
+)
 async def get_execution(ref: str, container: ContainerDep) -> ExecutionDetailResponse:
-    """E3: the execution by id or tag, with live counters and routes while running."""
+    """The execution by id or tag, with live counters and routes while running."""
     return ExecutionDetailResponse.model_validate(await container.execution_service.detail(ref))
 
 
@@ -135,9 +146,10 @@ async def get_execution(ref: str, container: ContainerDep) -> ExecutionDetailRes
     response_model=StatusChangeResponse,
     responses={202: {"model": StatusChangeResponse, "description": "Cancellation accepted"}, **errors(400, 404)},
     summary="Set status",
+    operation_id="set_execution_status",
 )
 async def patch_execution(ref: str, body: StatusChangeRequest, container: ContainerDep) -> JSONResponse:
-    """E4: 202 `cancelling` for a live execution; 200 for changes applied at once."""
+    """202 `cancelling` for a live execution; 200 for changes applied at once."""
     result = await container.execution_service.update_status(
         ref, body.status, reason=body.reason, error_info=body.error_info
     )
@@ -150,17 +162,24 @@ async def patch_execution(ref: str, body: StatusChangeRequest, container: Contai
     response_model=StatusChangeResponse,
     responses={202: {"model": StatusChangeResponse, "description": "Cancellation accepted"}, **errors(400, 404)},
     summary="Graceful cancel",
+    operation_id="cancel_execution",
 )
 async def cancel_execution(ref: str, container: ContainerDep, body: CancelRequest | None = None) -> JSONResponse:
-    """E5: as E4 with `cancelled`."""
+    """As `set_execution_status` with `cancelled`: 202 `cancelling` for a live execution."""
     result = await container.execution_service.cancel(ref, reason=body.reason if body is not None else None)
     payload = StatusChangeResponse.model_validate(result.to_api()).model_dump(mode="json")
     return JSONResponse(payload, status_code=202 if result.accepted else 200)
 
 
-@router.post("/{ref}/wait", response_model=WaitResult, responses=errors(404), summary="Block until stopped")
+@router.post(
+    "/{ref}/wait",
+    response_model=WaitResult,
+    responses=errors(404),
+    summary="Block until stopped",
+    operation_id="wait_for_execution",
+)
 async def wait_for_execution(ref: str, container: ContainerDep, body: WaitRequest | None = None) -> WaitResult:
-    """E6: returns when the execution stops, or on timeout (still 200, `completed: false`)."""
+    """Returns when the execution stops, or on timeout (still 200, `completed: false`)."""
     execution = await container.execution_service.get(ref)
     if container.event_hub.is_closed:
         raise EventStreamerUnavailableError("The server is shutting down.")
@@ -169,7 +188,13 @@ async def wait_for_execution(ref: str, container: ContainerDep, body: WaitReques
     return WaitResult.model_validate(result.to_api())
 
 
-@router.get("/{ref}/events", response_class=StreamingResponse, responses=_SSE_RESPONSES, summary="Live events")
+@router.get(
+    "/{ref}/events",
+    response_class=StreamingResponse,
+    responses=_SSE_RESPONSES,
+    summary="Live events",
+    operation_id="stream_execution_events",
+)
 async def execution_events(
     ref: str,
     container: ContainerDep,
@@ -177,7 +202,7 @@ async def execution_events(
     include_messages: Annotated[QueryBool, Query()] = True,
     last_event_id: LastEventId = None,
 ) -> StreamingResponse:
-    """E7: SSE — buffered events after `Last-Event-ID`, a snapshot, live events, then `stream.end`."""
+    """SSE — buffered events after `Last-Event-ID`, a snapshot, live events, then `stream.end`."""
     execution = await container.execution_service.get(ref)
     if container.event_hub.is_closed:
         raise EventStreamerUnavailableError("The event streamer is shut down.")
@@ -187,21 +212,39 @@ async def execution_events(
     return event_stream_response(events)
 
 
-@router.get("/{ref}/dag", response_model=DAGResponse, responses=errors(404), summary="Route graph")
+@router.get(
+    "/{ref}/dag",
+    response_model=DAGResponse,
+    responses=errors(404),
+    summary="Route graph",
+    operation_id="get_execution_dag",
+)
 async def execution_dag(ref: str, container: ContainerDep) -> DAGResponse:
-    """E8: the route graph of the execution's snapshot."""
+    """The route graph of the execution's snapshot."""
     return DAGResponse.model_validate((await container.execution_service.dag(ref)).to_api())
 
 
-@router.get("/{ref}/stats", response_model=ExecutionStats, responses=errors(404), summary="Execution stats")
+@router.get(
+    "/{ref}/stats",
+    response_model=ExecutionStats,
+    responses=errors(404),
+    summary="Execution stats",
+    operation_id="get_execution_stats",
+)
 async def execution_stats(ref: str, container: ContainerDep) -> ExecutionStats:
-    """E9: counters and per-adapter stats."""
+    """Counters and per-adapter stats."""
     return ExecutionStats.model_validate((await container.execution_service.stats(ref)).to_api())
 
 
-@router.get("/{ref}/routes", response_model=ExecutionRoutesResponse, responses=errors(404), summary="Routes")
+@router.get(
+    "/{ref}/routes",
+    response_model=ExecutionRoutesResponse,
+    responses=errors(404),
+    summary="Routes",
+    operation_id="list_execution_routes",
+)
 async def execution_routes(ref: str, container: ContainerDep) -> ExecutionRoutesResponse:
-    """E10: every route of the execution in declaration order."""
+    """Every route of the execution in declaration order."""
     execution = await container.execution_service.get(ref)
     routes = await container.execution_service.routes(execution.execution_id)
     return ExecutionRoutesResponse.model_validate(
@@ -209,14 +252,20 @@ async def execution_routes(ref: str, container: ContainerDep) -> ExecutionRoutes
     )
 
 
-@router.get("/{ref}/lineage", response_model=ExecutionLineageResponse, responses=errors(404), summary="Lineage rows")
+@router.get(
+    "/{ref}/lineage",
+    response_model=ExecutionLineageResponse,
+    responses=errors(404),
+    summary="Lineage rows",
+    operation_id="list_execution_lineage",
+)
 async def execution_lineage(
     ref: str,
     container: ContainerDep,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     offset: Offset = 0,
 ) -> ExecutionLineageResponse:
-    """E11: the execution's lineage rows by `started_at`, then `id`."""
+    """The execution's lineage rows by `started_at`, then `id`."""
     page = await container.execution_service.lineage(ref, limit=limit, offset=offset)
     return ExecutionLineageResponse.model_validate(page.to_api())
 
@@ -234,23 +283,30 @@ async def _replay(container: ContainerDep, ref: str, request: dict[str, Any], re
     response_model=ExecutionReplayResponse,
     responses=errors(400, 404, 409, 429),
     summary="Replay stored stage output",
+    operation_id="replay_execution",
 )
 async def replay_execution(
     ref: str, body: ReplayRequest, container: ContainerDep, response: Response
 ) -> ExecutionReplayResponse:
-    """E12: replay the stored outputs of one stage of `{ref}` into a new execution."""
+    """Replay the stored outputs of one stage of `{ref}` into a new execution."""
     result: ExecutionReplayResponse = await _replay(container, ref, body.model_dump(), response)
     return result
 
 
-@router.get("/{ref}/replays", response_model=ExecutionListResponse, responses=errors(404), summary="Child replays")
+@router.get(
+    "/{ref}/replays",
+    response_model=ExecutionListResponse,
+    responses=errors(404),
+    summary="Child replays",
+    operation_id="list_execution_replays",
+)
 async def execution_replays(
     ref: str,
     container: ContainerDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
 ) -> ExecutionListResponse:
-    """E13: executions whose parent is `{ref}`, newest first."""
+    """Executions whose parent is `{ref}`, newest first."""
     page = await container.execution_service.replays(ref, limit=limit, offset=offset)
     return ExecutionListResponse(
         **page_fields(total=page.total, limit=limit, offset=offset, count=len(page.items)),
@@ -259,7 +315,11 @@ async def execution_replays(
 
 
 @router.get(
-    "/{ref}/storage-stream", response_class=StreamingResponse, responses=_SSE_RESPONSES, summary="Storage writes"
+    "/{ref}/storage-stream",
+    response_class=StreamingResponse,
+    responses=_SSE_RESPONSES,
+    summary="Storage writes",
+    operation_id="stream_execution_storage_events",
 )
 async def execution_storage_stream(
     ref: str,
@@ -272,7 +332,7 @@ async def execution_storage_stream(
     keep_open: Annotated[QueryBool, Query()] = False,
     last_event_id: LastEventId = None,
 ) -> StreamingResponse:
-    """E14: S4 with `execution_id` fixed to `{ref}`."""
+    """`stream_storage_events` with `execution_id` fixed to `{ref}`."""
     return await storage_event_stream(
         container,
         [ref],
@@ -292,11 +352,12 @@ async def execution_storage_stream(
     response_model=ExecutionReplayResponse,
     responses=errors(400, 404, 409, 429),
     summary="Detached cross-pipeline replay",
+    operation_id="replay_stored_objects",
 )
 async def detached_replay(
     body: CrossPipelineReplayRequest, container: ContainerDep, response: Response
 ) -> ExecutionReplayResponse:
-    """R1: E12 in cross-pipeline mode with the source taken from the body."""
+    """`replay_execution` in cross-pipeline mode with the source taken from the body."""
     request = body.model_dump(exclude={"from_execution_id"})
     result: ExecutionReplayResponse = await _replay(container, body.from_execution_id, request, response)
     return result

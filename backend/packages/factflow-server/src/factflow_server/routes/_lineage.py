@@ -1,4 +1,4 @@
-"""Lineage endpoints L1–L7 (api.md §5.6).
+"""Lineage endpoints L1–L7 (docs/reference/http-api.md).
 
 L2–L4 are declared before L5–L7 so `failures`, `stats` and `batch` are never read as ids.
 """
@@ -74,6 +74,7 @@ async def _execution_id(container: ContainerDep, ref: str | None) -> str | None:
     response_model=LineageListResponse,
     responses={**errors(404), **links(200, "lineage_id", "$response.body#/entries/0/correlation_id", LINEAGE_LINKS)},
     summary="Filtered lineage rows",
+    operation_id="list_lineage",
 )
 async def list_lineage(
     container: ContainerDep,
@@ -98,7 +99,7 @@ async def list_lineage(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> LineageListResponse:
-    """L1: rows matching every filter; `execution_id` is an id or a tag (404 when unknown)."""
+    """Rows matching every filter; `execution_id` is an id or a tag (404 when unknown)."""
     rows, total = await container.lineage_repository.list(
         execution_id=await _execution_id(container, execution_id),
         route_id=route_id,
@@ -126,7 +127,13 @@ async def list_lineage(
     )
 
 
-@router.get("/failures", response_model=LineageListResponse, responses=errors(404), summary="Failed rows")
+@router.get(
+    "/failures",
+    response_model=LineageListResponse,
+    responses=errors(404),
+    summary="Failed rows",
+    operation_id="list_lineage_failures",
+)
 async def list_failures(
     container: ContainerDep,
     execution_id: str | None = None,
@@ -136,7 +143,7 @@ async def list_failures(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> LineageListResponse:
-    """L2: rows with `stage_status = failed`, newest `completed_at` first."""
+    """Rows with `stage_status = failed`, newest `completed_at` first."""
     rows, total = await container.lineage_repository.failures(
         execution_id=await _execution_id(container, execution_id),
         route_id=route_id,
@@ -150,23 +157,35 @@ async def list_failures(
     )
 
 
-@router.get("/stats", response_model=LineageStatsResponse, responses=errors(404), summary="Counts per route × adapter")
+@router.get(
+    "/stats",
+    response_model=LineageStatsResponse,
+    responses=errors(404),
+    summary="Counts per route × adapter",
+    operation_id="get_lineage_stats",
+)
 async def lineage_stats(container: ContainerDep, execution_id: str) -> LineageStatsResponse:
-    """L3: row counts per route and adapter of one execution (id or tag)."""
+    """Row counts per route and adapter of one execution (id or tag)."""
     execution = await container.execution_repository.resolve(execution_id)
     route_order = await asyncio.to_thread(declared_route_order, execution.config_snapshot)
     stats = await container.lineage_repository.stats(execution.execution_id, route_order=route_order)
     return LineageStatsResponse.model_validate(stats.to_api_dict())
 
 
-@router.get("/batch/{batch_id}", response_model=LineageBatchResponse, responses=errors(404), summary="Rows of a batch")
+@router.get(
+    "/batch/{batch_id}",
+    response_model=LineageBatchResponse,
+    responses=errors(404),
+    summary="Rows of a batch",
+    operation_id="list_lineage_batch",
+)
 async def lineage_batch(
     batch_id: str,
     container: ContainerDep,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     offset: Offset = 0,
 ) -> LineageBatchResponse:
-    """L4: rows whose `replay_batch_id` or `batch_id` matches; 404 `batch_not_found` when none."""
+    """Rows whose `replay_batch_id` or `batch_id` matches; 404 `batch_not_found` when none."""
     batch = await container.lineage_repository.batch(batch_id, limit=limit, offset=offset)
     if batch is None:
         raise ApiError(404, "batch_not_found", f"No lineage rows belong to batch {batch_id!r}.")
@@ -190,10 +209,14 @@ async def _correlation_id(container: ContainerDep, lineage_id: str) -> tuple[str
 
 
 @router.get(
-    "/{lineage_id}", response_model=LineageMessageResponse, responses=errors(404), summary="One message, all rows"
+    "/{lineage_id}",
+    response_model=LineageMessageResponse,
+    responses=errors(404),
+    summary="One message, all rows",
+    operation_id="get_lineage_message",
 )
 async def lineage_message(lineage_id: str, container: ContainerDep) -> LineageMessageResponse:
-    """L5: the message (depth 0) a row id or correlation id names."""
+    """The message (depth 0) a row id or correlation id names."""
     correlation_id, entry_id = await _correlation_id(container, lineage_id)
     message = await container.lineage_repository.message(correlation_id)
     if message is None:
@@ -206,6 +229,7 @@ async def lineage_message(lineage_id: str, container: ContainerDep) -> LineageMe
     response_model=LineageChainResponse,
     responses=errors(404),
     summary="Ancestors and descendants",
+    operation_id="get_lineage_chain",
 )
 async def lineage_chain(
     lineage_id: str,
@@ -213,7 +237,7 @@ async def lineage_chain(
     max_depth: Annotated[int, Query(ge=1, le=1000)] = 100,
     max_messages: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> LineageChainResponse:
-    """L6: ancestors (root first, across executions), the message, and descendants (breadth-first)."""
+    """Ancestors (root first, across executions), the message, and descendants (breadth-first)."""
     correlation_id, _ = await _correlation_id(container, lineage_id)
     chain = await container.lineage_repository.chain(correlation_id, max_depth=max_depth, max_messages=max_messages)
     if chain is None:
@@ -226,11 +250,12 @@ async def lineage_chain(
     response_model=LineageChildrenResponse,
     responses=errors(404),
     summary="Direct children",
+    operation_id="list_lineage_children",
 )
 async def lineage_children(
     lineage_id: str, container: ContainerDep, limit: Limit = 100, offset: Offset = 0
 ) -> LineageChildrenResponse:
-    """L7: the direct children (depth 1), by `started_at`."""
+    """The direct children (depth 1), by `started_at`."""
     correlation_id, _ = await _correlation_id(container, lineage_id)
     children, total = await container.lineage_repository.children(correlation_id, limit=limit, offset=offset)
     return LineageChildrenResponse.model_validate(

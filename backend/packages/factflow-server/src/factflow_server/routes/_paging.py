@@ -1,4 +1,4 @@
-"""Paging helpers (api.md §2.6)."""
+"""Paging helpers (docs/reference/http-api.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pipeline (route) endpoints P1–P3 (api.md §5.4)."""
+"""Pipeline (route) endpoints P1–P3 (docs/reference/http-api.md)."""
 
 from __future__ import annotations
 
@@ -32,14 +32,20 @@ def _route_not_found(route_id: str) -> ApiError:
     return ApiError(404, "route_not_found", f"No route named {route_id!r} is running, configured or paused.")
 
 
-@router.get("", response_model=PipelineListResponse, responses=errors(404), summary="Running routes")
+@router.get(
+    "",
+    response_model=PipelineListResponse,
+    responses=errors(404),
+    summary="Running routes",
+    operation_id="list_running_routes",
+)
 async def list_pipelines(
     container: ContainerDep,
     execution_id: str | None = None,
     route_id: str | None = None,
     state: Literal["running", "paused"] | None = None,
 ) -> PipelineListResponse:
-    """P1: routes of every running execution, newest execution first, then declaration order."""
+    """Routes of every running execution, newest execution first, then declaration order."""
     service = container.execution_service
     wanted_execution = (await service.get(execution_id)).execution_id if execution_id is not None else None
     executions = []
@@ -80,10 +86,14 @@ async def list_pipelines(
 
 
 @router.get(
-    "/{route_id}/metrics", response_model=RouteMetrics, responses=errors(404), summary="Route throughput/latency"
+    "/{route_id}/metrics",
+    response_model=RouteMetrics,
+    responses=errors(404),
+    summary="Route throughput/latency",
+    operation_id="get_route_metrics",
 )
 async def route_metrics(route_id: RouteId, container: ContainerDep) -> RouteMetrics:
-    """P2: one route name across running executions (counters since start, 60 s window)."""
+    """One route name across running executions (counters since start, 60 s window)."""
     metrics = container.manager.route_metrics(route_id)
     if metrics is None:
         raise _route_not_found(route_id)
@@ -91,12 +101,16 @@ async def route_metrics(route_id: RouteId, container: ContainerDep) -> RouteMetr
 
 
 @router.patch(
-    "/{route_id}", response_model=PipelineControlResponse, responses=errors(404), summary="Pause / resume globally"
+    "/{route_id}",
+    response_model=PipelineControlResponse,
+    responses=errors(404),
+    summary="Pause / resume globally",
+    operation_id="set_route_paused",
 )
 async def control_route(
     route_id: RouteId, body: PipelineControlRequest, container: ContainerDep
 ) -> PipelineControlResponse:
-    """P3: pause or resume a route name in every current and future execution (persisted)."""
+    """Pause or resume a route name in every current and future execution (persisted)."""
     manager = container.manager
     paused_now = route_id in manager.paused_routes()
     if route_id not in manager.known_route_ids() and route_id not in await container.config_service.active_route_ids():

@@ -18,6 +18,7 @@ router = APIRouter(tags=["operations"])
     response_class=Response,
     responses={200: {"content": {PROMETHEUS_CONTENT_TYPE: {}}, "description": "Prometheus text 0.0.4"}},
     summary="Prometheus metrics (no auth)",
+    operation_id="get_prometheus_metrics",
 )
 async def get_prometheus_metrics(runtime: RuntimeDep) -> Response:
     """Prometheus text exposition 0.0.4; labels carry route and adapter names, never execution ids."""

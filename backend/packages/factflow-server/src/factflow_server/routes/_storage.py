@@ -1,4 +1,4 @@
-"""Storage endpoints S1–S4 (api.md §5.5).
+"""Storage endpoints S1–S4 (docs/reference/http-api.md).
 
 `/objects/{key:path}/metadata` is declared before `/objects/{key:path}` so a path ending in
 `/metadata` reaches S3.
@@ -76,7 +76,13 @@ async def _execution_prefixes(container: ServiceContainer, page: ListingPage) ->
     return prefixes
 
 
-@router.get("/objects", response_model=ListObjectsResponse, responses=errors(404), summary="List objects")
+@router.get(
+    "/objects",
+    response_model=ListObjectsResponse,
+    responses=errors(404),
+    summary="List objects",
+    operation_id="list_storage_objects",
+)
 async def list_objects(
     container: ContainerDep,
     prefix: str = "",
@@ -91,7 +97,7 @@ async def list_objects(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
 ) -> ListObjectsResponse:
-    """S1: objects (and, with `delimiter=/`, sub-folders) in key order, paged together."""
+    """Objects (and, with `delimiter=/`, sub-folders) in key order, paged together."""
     _check_key(prefix, allow_prefix=True)
     resolved_execution = None
     if execution_id is not None:
@@ -147,9 +153,10 @@ def _object_info(entry: ObjectEntry, metadata: ObjectMetadata | None) -> ObjectI
     response_model=ObjectMetadata,
     responses=errors(404),
     summary="Sidecar metadata",
+    operation_id="get_storage_object_metadata",
 )
 async def get_object_metadata(key: str, container: ContainerDep) -> ObjectMetadata:
-    """S3: the object's metadata; 404 only when the object is missing."""
+    """The object's metadata; 404 only when the object is missing."""
     _check_key(key)
     return object_metadata(await container.storage.read_metadata(key))
 
@@ -167,9 +174,10 @@ def _content_disposition(key: str) -> str:
         **errors(404),
     },
     summary="Object bytes",
+    operation_id="get_storage_object",
 )
 async def get_object(key: str, container: ContainerDep) -> Response:
-    """S2: the whole object with `Content-Type`, `ETag`, `Last-Modified` and `Content-Disposition`."""
+    """The whole object with `Content-Type`, `ETag`, `Last-Modified` and `Content-Disposition`."""
     _check_key(key)
     if key.endswith(SIDECAR_SUFFIX):
         raise ApiError(422, "invalid_key", f"Storage key {key!r} ends in the reserved suffix {SIDECAR_SUFFIX!r}.")
@@ -226,6 +234,7 @@ async def storage_event_stream(
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}, **errors(404)},
     summary="Live storage writes",
+    operation_id="stream_storage_events",
 )
 async def storage_events(
     container: ContainerDep,
@@ -238,7 +247,7 @@ async def storage_events(
     keep_open: Annotated[QueryBool, Query()] = False,
     last_event_id: LastEventId = None,
 ) -> StreamingResponse:
-    """S4: `storage.object.created` and `execution.finished` for 1–20 executions (ids or tags)."""
+    """`storage.object.created` and `execution.finished` for 1–20 executions (ids or tags)."""
     return await storage_event_stream(
         container,
         execution_id,

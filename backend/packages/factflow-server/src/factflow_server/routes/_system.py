@@ -1,4 +1,4 @@
-"""System endpoints: Y1 health and Y2 metrics snapshot (api.md §5.7)."""
+"""System endpoints: Y1 health and Y2 metrics snapshot (docs/reference/http-api.md)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ router = APIRouter(prefix=f"{API_PREFIX}/system", tags=["system"], responses=ERR
     response_model=HealthResponse,
     responses={503: {"model": HealthResponse, "description": "Unhealthy"}},
     summary="Health (no auth)",
+    operation_id="get_health",
 )
 async def get_health(
     request: Request, runtime: RuntimeDep, debug: Annotated[QueryBool, Query()] = False
@@ -47,7 +48,9 @@ async def get_health(
     return JSONResponse(body.model_dump(mode="json"), status_code=503 if status == "unhealthy" else 200)
 
 
-@router.get("/metrics", response_model=MetricsSnapshot, summary="Orchestrator snapshot")
+@router.get(
+    "/metrics", response_model=MetricsSnapshot, summary="Orchestrator snapshot", operation_id="get_system_metrics"
+)
 async def get_metrics_snapshot(container: ContainerDep) -> MetricsSnapshot:
-    """Y2: execution, message, route, lineage and storage counters since process start."""
+    """Execution, message, route, lineage and storage counters since process start."""
     return metrics_snapshot(container)

@@ -1,3 +1,3 @@
-"""Response and request schemas of the HTTP API, named as in api.md."""
+"""Response and request schemas of the HTTP API, named as in docs/reference/http-api.md."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Adapter schemas (api.md §7): `AdapterInfo` and the A1 list."""
+"""Adapter schemas (docs/reference/http-api.md): `AdapterInfo` and the A1 list."""
 
 from __future__ import annotations
 

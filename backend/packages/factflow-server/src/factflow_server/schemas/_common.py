@@ -28,7 +28,7 @@ def utc_now() -> datetime:
 
 
 def format_timestamp(value: datetime) -> str:
-    """RFC 3339 UTC with microseconds and `Z` (api.md §2.1), e.g. `2025-03-01T09:30:12.345678Z`."""
+    """RFC 3339 UTC with microseconds and `Z` (docs/reference/http-api.md), e.g. `2025-03-01T09:30:12.345678Z`."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -52,7 +52,7 @@ Tag = Annotated[
     StringConstraints(min_length=1, max_length=128, pattern=TAG_PATTERN),
     AfterValidator(_not_uuid),
 ]
-"""An execution tag (api.md §2.2): 1–128 chars, not UUID-shaped."""
+"""An execution tag (docs/reference/http-api.md): 1–128 chars, not UUID-shaped."""
 
 
 class _Response(BaseModel):
@@ -71,7 +71,7 @@ class ErrorItem(_Response):
 
 
 class ValidationIssue(_Response):
-    """One finding of the pipeline validator (api.md §3 ValidationIssue)."""
+    """One finding of the pipeline validator."""
 
     severity: str
     """`error` or `warning`."""
@@ -90,7 +90,7 @@ class ValidationIssue(_Response):
 
 
 class ValidationReport(_Response):
-    """All findings for one document (api.md §3 ValidationReport)."""
+    """All findings for one document."""
 
     is_valid: bool
     """True iff there are no errors; warnings never invalidate."""
@@ -103,7 +103,7 @@ class ValidationReport(_Response):
 
 
 class ErrorResponse(_Response):
-    """The body of every non-2xx answer (api.md §2.5)."""
+    """The body of every non-2xx answer (see Errors in the HTTP API reference)."""
 
     detail: str
     """One sentence naming the offending value."""

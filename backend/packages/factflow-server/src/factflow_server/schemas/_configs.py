@@ -1,4 +1,4 @@
-"""Config schemas (api.md §3, §5.1)."""
+"""Config schemas (docs/reference/http-api.md)."""
 
 from __future__ import annotations
 

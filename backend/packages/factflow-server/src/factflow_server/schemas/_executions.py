@@ -1,4 +1,4 @@
-"""Execution schemas (api.md §3, §5.2, §5.3)."""
+"""Execution schemas (docs/reference/http-api.md)."""
 
 from __future__ import annotations
 
@@ -335,7 +335,7 @@ class ReplayRequest(_Request):
 
 
 class CrossPipelineReplayRequest(_Request):
-    """R1 body: E12 in cross-pipeline mode with the source in the body."""
+    """Body of `replay_stored_objects`: `replay_execution` in cross-pipeline mode, with the source in the body."""
 
     from_execution_id: str
     from_stage: str = Field(min_length=1, max_length=128)

@@ -1,4 +1,4 @@
-"""Lineage schemas (api.md §3 LineageEntry/LineageMessage, §5.6)."""
+"""Lineage schemas (docs/reference/http-api-endpoints.md LineageEntry/LineageMessage, §5.6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pipeline (route) schemas (api.md §5.4)."""
+"""Pipeline (route) schemas (docs/reference/http-api.md)."""
 
 from __future__ import annotations
 

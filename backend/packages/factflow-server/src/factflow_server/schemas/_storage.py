@@ -1,4 +1,4 @@
-"""Storage schemas (api.md §3 ObjectInfo/ObjectMetadata, §5.5)."""
+"""Storage schemas (docs/reference/http-api-endpoints.md ObjectInfo/ObjectMetadata, §5.5)."""
 
 from __future__ import annotations
 
