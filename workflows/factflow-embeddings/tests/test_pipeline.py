@@ -2,9 +2,22 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
+from typing import ClassVar
 
 from factflow_embeddings import SqliteVectorStore, hashing_vector
 from factflow_engine.testing import run_pipeline
+from factflow_protocols import AdapterResult, PipelineAdapter, PipelineContext
+
+
+class FanOut(PipelineAdapter):
+    """One message per entry of `items`, as `segment_publisher` emits one per segment."""
+
+    adapter_type: ClassVar[str] = "fan_out"
+
+    async def process(self, context: PipelineContext) -> AdapterResult | None:
+        source = context.message["source"]
+        return AdapterResult(emitted=[{"source": source, "item": item} for item in context.message["items"]])
+
 
 PIPELINE = """\
 version: "1.0"
@@ -13,7 +26,7 @@ routes:
   intake:
     inbound: {queue: items.in}
     adapters:
-      - {type: split, config: {field: items, item_field: item, keep_fields: [source]}}
+      - {type: fan_out}
     outbound:
       - {queue: items.embed}
   embeddings:
@@ -37,6 +50,7 @@ async def test_a_route_embeds_and_writes_every_message_in_shared_batches(tmp_pat
         PIPELINE % {"path": store_path},
         init_payload={"source": "test", "items": texts},
         workdir=tmp_path / "run",
+        adapters={"fan_out": FanOut},
     )
     assert result.status == "completed", result.error_info
 
