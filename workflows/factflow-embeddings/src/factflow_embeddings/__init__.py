@@ -21,11 +21,12 @@ from ._hashing import HashingProvider, hashing_vector
 from ._onnx import OnnxProvider, load_onnx_model
 from ._openai import OpenAIProvider, retry_after_seconds
 from ._pgvector_store import PgVectorStore, pgvector_statements, vector_literal
-from ._provider import EmbeddingProvider, EmbeddingServiceError
+from ._provider import EmbeddingProvider
 from ._settings import EmbeddingsSettings
 from ._sqlite_store import SqliteVectorStore
 from ._store import SearchHit, VectorRecord, VectorStore
 from ._text import hash_text
+from .errors import EmbeddingServiceError
 from .generator import EmbeddingGeneratorAdapter
 from .writer import VectorWriterAdapter, sqlite_store_path
 

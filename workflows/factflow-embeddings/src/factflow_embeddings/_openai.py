@@ -15,7 +15,8 @@ import httpx
 from factflow_protocols import NonRetryableError
 
 from ._config import OpenAIOptions
-from ._provider import EmbeddingProvider, EmbeddingServiceError
+from ._provider import EmbeddingProvider
+from .errors import EmbeddingServiceError
 
 __all__ = ("DEFAULT_OPENAI_BASE_URL", "OpenAIProvider", "retry_after_seconds")
 

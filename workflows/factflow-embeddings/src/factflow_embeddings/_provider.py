@@ -5,11 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-__all__ = ("EmbeddingProvider", "EmbeddingServiceError")
-
-
-class EmbeddingServiceError(Exception):
-    """A provider could not produce vectors this time (retryable: the route retries the message)."""
+__all__ = ("EmbeddingProvider",)
 
 
 class EmbeddingProvider(ABC):
