@@ -22,6 +22,7 @@ RUNNERS = {
     "guides/running-pipelines.md": "tests/e2e/test_getting_started.py",
     "guides/monitoring.md": "tests/e2e/test_getting_started.py",
     "guides/writing-adapters.md": "tests/e2e/test_getting_started.py",
+    "guides/embeddings.md": "tests/e2e/test_embeddings_guide.py",
     "reference/cli.md": "backend/packages/factflow-cli/tests/commands/test_reference_doc.py",
 }
 # Shell blocks no test runs, and why. Keep this list short and honest.
