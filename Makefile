@@ -6,6 +6,7 @@ export UV_PYTHON_DOWNLOADS ?= never
 # uv on PATH, else the copy pip installed into this Python (`python3 -m uv`).
 UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
+SOAK_RUNS ?= 20
 BENCH_ARGS ?=
 
 .PHONY: help
@@ -39,7 +40,13 @@ format: install ## Apply ruff fixes and formatting
 
 .PHONY: test
 test: lint ## Install everything, lint, then run the whole test suite (the docs site build included)
-	@$(UV) run --frozen pytest $(PYTEST_ARGS)
+	@$(UV) run --frozen pytest -n 2 backend/packages workflows $(PYTEST_ARGS)
+	@$(UV) run --frozen pytest tests --ignore=tests/faults $(PYTEST_ARGS)
+	@$(UV) run --frozen pytest -n 3 tests/faults $(PYTEST_ARGS)
+
+.PHONY: soak
+soak: install ## Every fault scenario SOAK_RUNS times (default 20): pass counts and recovery times
+	@FACTFLOW_FAULT_RUNS=$(SOAK_RUNS) $(UV) run --frozen pytest -n 3 tests/faults -p no:cacheprovider -q $(PYTEST_ARGS)
 
 .PHONY: release-check
 release-check: uv ## Build every wheel, install each alone into a fresh venv, import it and load its entry points

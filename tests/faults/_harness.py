@@ -32,16 +32,16 @@ from factflow_server.testing import ServerProcess, store_config
 __all__ = (
     "FAST",
     "SLOW",
+    "REPORT_ENV",
     "FaultRecord",
     "Pipeline",
     "ServerHandle",
-    "records",
     "verify_outcome",
 )
 
 STALL_DETECTOR_OFF = {"FACTFLOW_STALL_TIMEOUT_SECONDS": "600", "FACTFLOW_STALL_CHECK_INTERVAL_SECONDS": "600"}
 REPORT_ENV = "FACTFLOW_FAULT_REPORT"
-"""When set, each run appends its `FaultRecord` as a JSON line to this file (`make soak`)."""
+"""Each run appends its `FaultRecord` as a JSON line to this file (the conftest sets it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,14 +114,6 @@ class FaultRecord:
     detail: str = ""
 
 
-_records: list[FaultRecord] = []
-
-
-def records() -> list[FaultRecord]:
-    """Every record of this test session, in order."""
-    return list(_records)
-
-
 @contextmanager
 def recorded(scenario: str) -> Iterator[FaultRecord]:
     """Collect one run's record; it passes when the block ends without an exception."""
@@ -133,7 +125,6 @@ def recorded(scenario: str) -> Iterator[FaultRecord]:
         record.detail = f"{type(exc).__name__}: {exc}"[:300]
         raise
     finally:
-        _records.append(record)
         report = os.environ.get(REPORT_ENV)
         if report:
             with open(report, "a", encoding="utf-8") as out:

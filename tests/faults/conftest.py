@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from ._harness import FaultRecord, records
+from ._harness import REPORT_ENV, FaultRecord
 
 _GOAL_MARGIN_SECONDS = 5.0
 """Recovery goal: the undisturbed time for the remaining work plus this."""
@@ -30,8 +34,31 @@ def _row(scenario: str, runs: list[FaultRecord]) -> str:
     )
 
 
+_created_report: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Runs write their records here, so the table also covers runs made by xdist workers.
+    if not os.environ.get(REPORT_ENV) and not hasattr(config, "workerinput"):
+        handle, path = tempfile.mkstemp(prefix="factflow-faults-", suffix=".jsonl")
+        os.close(handle)
+        os.environ[REPORT_ENV] = path
+        _created_report.append(path)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for path in _created_report:
+        Path(path).unlink(missing_ok=True)
+        os.environ.pop(REPORT_ENV, None)
+    _created_report.clear()
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    collected = records()
+    report = os.environ.get(REPORT_ENV)
+    if not report or not Path(report).exists():
+        return
+    lines = Path(report).read_text(encoding="utf-8").splitlines()
+    collected = [FaultRecord(**json.loads(line)) for line in lines if line.strip()]
     if not collected:
         return
     by_scenario: dict[str, list[FaultRecord]] = {}

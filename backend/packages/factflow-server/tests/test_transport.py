@@ -144,6 +144,7 @@ def test_prometheus_text_has_the_contract_families(client: httpx.Client) -> None
         "factflow_messages_completed_total",
         "factflow_messages_failed_total",
         "factflow_messages_dead_lettered_total",
+        "factflow_messages_deduplicated_total",
         "factflow_messages_retried_total",
         "factflow_executions_started_total",
         "factflow_lineage_dropped_total",

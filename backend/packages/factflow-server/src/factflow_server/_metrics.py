@@ -42,6 +42,7 @@ class RouteSample:
     received: float = 0
     completed: float = 0
     dead_lettered: float = 0
+    deduplicated: float = 0
     in_flight: float = 0
     paused: bool = False
     concurrency: float = 0
@@ -158,6 +159,11 @@ class ServerMetrics(Collector):
         dead = CounterMetricFamily(
             "factflow_messages_dead_lettered", "Messages dead-lettered per route.", labels=["route"]
         )
+        deduplicated = CounterMetricFamily(
+            "factflow_messages_deduplicated",
+            "Repeated deliveries of an already handled message per route (absorbed after a fault).",
+            labels=["route"],
+        )
         in_flight = GaugeMetricFamily(
             "factflow_messages_in_flight", "Messages inside an adapter chain now.", labels=["route"]
         )
@@ -170,10 +176,11 @@ class ServerMetrics(Collector):
             received.add_metric(labels, route.received)
             completed.add_metric(labels, route.completed)
             dead.add_metric(labels, route.dead_lettered)
+            deduplicated.add_metric(labels, route.deduplicated)
             in_flight.add_metric(labels, route.in_flight)
             paused.add_metric(labels, 1.0 if route.paused else 0.0)
             concurrency.add_metric(labels, route.concurrency)
-        yield from (received, completed, dead, in_flight, paused, concurrency)
+        yield from (received, completed, dead, deduplicated, in_flight, paused, concurrency)
 
     def _adapter_families(self, sample: EngineMetricsSample) -> Iterator[Metric]:
         failed = CounterMetricFamily(

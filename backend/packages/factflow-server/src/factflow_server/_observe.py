@@ -182,6 +182,7 @@ def engine_sample(container: ServiceContainer) -> EngineMetricsSample:
                 received=counters.received if counters else 0,
                 completed=counters.completed if counters else 0,
                 dead_lettered=counters.dead_lettered if counters else 0,
+                deduplicated=counters.deduplicated if counters else 0,
                 in_flight=domain.route_in_flight.get(route_id, 0),
                 paused=domain.route_paused.get(route_id, False),
                 concurrency=domain.route_concurrency.get(route_id, 0),

@@ -159,16 +159,22 @@ class CompletionAccountant:
         """A handler ended with ACK or DEAD_LETTER; `settle_end` follows once the provider settled it."""
         self.settling += 1
 
-    def settle_end(self, queue: str, message_id: str) -> None:
-        """The provider settled a delivery of `message_id` from `queue`: handled, unless it settled before."""
+    def settle_end(self, queue: str, message_id: str) -> bool:
+        """The provider settled a delivery of `message_id` from `queue`: handled, unless it settled before.
+
+        Returns:
+            False when the delivery repeated a message already handled (counted as deduplicated).
+        """
         self.settling -= 1
         key = hash((queue, message_id))
-        if key in self._handled_keys:
-            self.deduplicated += 1
-        else:
+        first = key not in self._handled_keys
+        if first:
             self._handled_keys.add(key)
             self.handled += 1
+        else:
+            self.deduplicated += 1
         self._notify()
+        return first
 
     def seed(self, *, published: int, handled: int) -> None:
         """Start from the counts the queues kept (a resumed execution).

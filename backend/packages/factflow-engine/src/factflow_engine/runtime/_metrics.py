@@ -99,6 +99,9 @@ class RouteCounters:
         """Branches (messages) sent to the DLQ."""
         self.retried = 0
         """Adapter retries."""
+        self.deduplicated = 0
+        """Settled deliveries of a message the route had handled already (a redelivery or a
+        re-published copy after a fault): absorbed, not counted as handled."""
         self.failed_by_adapter: Counter[str] = Counter()
         """Dead-lettered branches per failing adapter type."""
         self.retried_by_adapter: Counter[str] = Counter()

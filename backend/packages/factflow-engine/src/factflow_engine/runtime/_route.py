@@ -369,7 +369,8 @@ class ReactiveRouteProcessor:
         return status
 
     def _on_settled(self, message: QueueMessage, status: MessageStatus, acknowledged: bool) -> None:
-        self.runtime.accountant.settle_end(self.route.inbound.queue_name, message.id)
+        if not self.runtime.accountant.settle_end(self.route.inbound.queue_name, message.id):
+            self.counters.deduplicated += 1
 
     async def _process(self, message: QueueMessage) -> MessageStatus:
         policy = self.processor.error_handling
