@@ -1,7 +1,8 @@
 // The route graph of an execution: routes as nodes (live counters, queue depth, pause state),
 // queues as edges, laid out automatically.
 import { Background, Controls, Handle, Position, ReactFlow, type Edge, type Node, type NodeProps } from "@xyflow/react";
-import { useMemo } from "react";
+import { useMemo, useRef } from "react";
+import { useFlowNodes } from "../lib/flow";
 import type { Schemas } from "../api/client";
 import { layoutGraph } from "../lib/layout";
 
@@ -69,7 +70,11 @@ export function Dag({
   routes: RouteStatus[];
   onToggle?: (routeId: string, paused: boolean) => void;
 }) {
-  const { nodes, edges } = useMemo(() => {
+  // A stable callback, so node data only changes when the counters do.
+  const toggle = useRef(onToggle);
+  toggle.current = onToggle;
+  const hasToggle = onToggle !== undefined;
+  const { computed, edges } = useMemo(() => {
     const byRoute = new Map(routes.map((route) => [route.route_id, route]));
     const sizes = dag.nodes.map((node) => ({ id: node.route_id, width: NODE_WIDTH, height: 120 + node.adapters.length * 18 }));
     const links = dag.edges.map((edge) => ({ source: edge.from_route, target: edge.to_route }));
@@ -78,7 +83,11 @@ export function Dag({
       id: node.route_id,
       type: "route",
       position: positions.get(node.route_id) ?? { x: 0, y: 0 },
-      data: { node, status: byRoute.get(node.route_id), onToggle },
+      data: {
+        node,
+        status: byRoute.get(node.route_id),
+        onToggle: hasToggle ? (routeId: string, paused: boolean) => toggle.current?.(routeId, paused) : undefined,
+      },
     }));
     const edges: Edge[] = dag.edges.map((edge, index) => ({
       id: `${edge.from_route}-${edge.to_route}-${index}`,
@@ -87,11 +96,17 @@ export function Dag({
       label: edge.condition ? `${edge.queue} ◇` : edge.queue,
       animated: (byRoute.get(edge.to_route)?.queue_depth ?? 0) > 0,
     }));
-    return { nodes, edges };
-  }, [dag, routes, onToggle]);
+    return { computed: nodes, edges };
+  }, [dag, routes, hasToggle]);
+  const { nodes, onNodesChange } = useFlowNodes(computed);
   return (
     <div className="dag" data-testid="dag">
-      <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes} fitView nodesConnectable={false} proOptions={{ hideAttribution: true }}>
+      <ReactFlow
+        nodes={nodes}
+        edges={edges}
+        onNodesChange={onNodesChange}
+        nodeTypes={nodeTypes}
+        fitView nodesConnectable={false} proOptions={{ hideAttribution: true }}>
         <Background />
         <Controls showInteractive={false} />
       </ReactFlow>

@@ -8,6 +8,7 @@ import { ErrorBox, StatusBadge } from "../components/common";
 import { ObjectPanel } from "../components/ObjectView";
 import { formatDuration, shortId } from "../lib/format";
 import { useLoad } from "../lib/hooks";
+import { useFlowNodes } from "../lib/flow";
 import { layoutGraph } from "../lib/layout";
 
 export const FANOUT_LIMIT = 8;
@@ -74,7 +75,7 @@ export function LineageExplorer() {
     () => (chain.data ? [...chain.data.ancestors, chain.data.message, ...chain.data.descendants] : []),
     [chain.data],
   );
-  const { nodes, edges } = useMemo(() => {
+  const { computed, edges } = useMemo(() => {
     const graph = chainGraph(messages, expanded);
     const positions = layoutGraph(
       graph.nodes.map((node) => ({ id: node.id, width: NODE_W, height: NODE_H })),
@@ -101,8 +102,9 @@ export function LineageExplorer() {
       };
     });
     const edges: Edge[] = graph.edges.map((edge) => ({ id: `${edge.source}>${edge.target}`, ...edge }));
-    return { nodes, edges };
+    return { computed: nodes, edges };
   }, [messages, expanded, selected]);
+  const { nodes, onNodesChange } = useFlowNodes(computed);
 
   if (chain.error) return <ErrorBox error={chain.error} />;
   if (!chain.data) return <p>Loading…</p>;
@@ -123,6 +125,7 @@ export function LineageExplorer() {
         <ReactFlow
           nodes={nodes}
           edges={edges}
+          onNodesChange={onNodesChange}
           fitView
           nodesConnectable={false}
           onlyRenderVisibleElements
