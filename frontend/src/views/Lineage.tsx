@@ -1,6 +1,6 @@
 // Lineage explorer: a message's chain (ancestors and descendants) as a graph; wide fan-outs
 // are collapsed beyond a limit. A node opens its stage outputs beside their inputs.
-import { Background, Controls, ReactFlow, type Edge, type Node } from "@xyflow/react";
+import { Background, Controls, Position, ReactFlow, type Edge, type Node } from "@xyflow/react";
 import { useMemo, useState } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router";
 import { api, must, type LineageEntry, type LineageMessage } from "../api/client";
@@ -87,6 +87,8 @@ export function LineageExplorer() {
       return {
         id: node.id,
         position: positions.get(node.id) ?? { x: 0, y: 0 },
+        sourcePosition: Position.Right,
+        targetPosition: Position.Left,
         className: `lineage-node${node.id === selected ? " selected-node" : ""}${message ? ` status-${message.status}` : " more"}`,
         style: { width: NODE_W },
         data: {

@@ -6,7 +6,8 @@ import { ErrorBox } from "../components/common";
 import { formatDuration } from "../lib/format";
 import { useLoad, useThrottled } from "../lib/hooks";
 
-const LANE_HEIGHT = 22;
+const TRACK_HEIGHT = 8;
+const MAX_TRACKS = 8;
 const LABEL_WIDTH = 220;
 const COLORS: Record<string, string> = {
   completed: "#2e8b57",
@@ -20,6 +21,28 @@ const COLORS: Record<string, string> = {
 export interface Lane {
   key: string;
   rows: LineageEntry[];
+}
+
+export interface PackedLane extends Lane {
+  /** Track of each row (same order as `rows`): overlapping calls go on separate tracks. */
+  tracks: number[];
+  trackCount: number;
+}
+
+/** Greedy interval packing: each row on the first track free at its start, at most `max` tracks. */
+export function packLane(lane: Lane, now: number, max = MAX_TRACKS): PackedLane {
+  const ends: number[] = [];
+  const order = lane.rows.map((row, index) => ({ index, start: Date.parse(row.started_at), row }));
+  order.sort((a, b) => a.start - b.start);
+  const tracks = new Array<number>(lane.rows.length).fill(0);
+  for (const { index, start, row } of order) {
+    const end = row.completed_at ? Date.parse(row.completed_at) : now;
+    let track = ends.findIndex((trackEnd) => trackEnd <= start);
+    if (track < 0) track = ends.length < max ? ends.length : ends.indexOf(Math.min(...ends));
+    ends[track] = Math.max(ends[track] ?? 0, end);
+    tracks[index] = track;
+  }
+  return { ...lane, tracks, trackCount: Math.max(1, ends.length) };
 }
 
 /** Group rows into lanes by route and stage, in adapter order within a route. */
@@ -48,6 +71,10 @@ export function buildLanes(rows: LineageEntry[]): Lane[] {
     .map(({ key, rows: laneRows }) => ({ key, rows: laneRows }));
 }
 
+function laneHeight(lane: PackedLane): number {
+  return Math.max(22, lane.trackCount * TRACK_HEIGHT + 8);
+}
+
 export function Timeline({ executionId, tick }: { executionId: string; tick: number }) {
   const [version, setVersion] = useState(0);
   const bump = useThrottled(() => setVersion((value) => value + 1), 2000);
@@ -60,7 +87,17 @@ export function Timeline({ executionId, tick }: { executionId: string; tick: num
     [executionId, version],
   );
   const rows = useMemo(() => lineage.data?.entries ?? [], [lineage.data]);
-  const lanes = useMemo(() => buildLanes(rows), [rows]);
+  const lanes = useMemo(() => buildLanes(rows).map((lane) => packLane(lane, Date.now())), [rows]);
+  const tops = useMemo(() => {
+    const offsets: number[] = [];
+    let y = 0;
+    for (const lane of lanes) {
+      offsets.push(y);
+      y += laneHeight(lane);
+    }
+    offsets.push(y);
+    return offsets;
+  }, [lanes]);
   const canvas = useRef<HTMLCanvasElement>(null);
   const [hover, setHover] = useState<string>("");
 
@@ -80,7 +117,7 @@ export function Timeline({ executionId, tick }: { executionId: string; tick: num
     const element = canvas.current;
     if (!element) return;
     const width = element.clientWidth || 900;
-    const height = lanes.length * LANE_HEIGHT + 24;
+    const height = (tops.at(-1) ?? 0) + 24;
     const ratio = window.devicePixelRatio || 1;
     element.width = width * ratio;
     element.height = height * ratio;
@@ -93,26 +130,26 @@ export function Timeline({ executionId, tick }: { executionId: string; tick: num
     const span = range.end - range.start;
     const plot = width - LABEL_WIDTH - 10;
     lanes.forEach((lane, index) => {
-      const y = index * LANE_HEIGHT;
+      const y = tops[index] ?? 0;
       context.fillStyle = index % 2 ? "#f6f8fa" : "#ffffff";
-      context.fillRect(0, y, width, LANE_HEIGHT);
+      context.fillRect(0, y, width, laneHeight(lane));
       context.fillStyle = "#333";
       context.fillText(lane.key, 6, y + 15, LABEL_WIDTH - 12);
-      for (const row of lane.rows) {
+      lane.rows.forEach((row, rowIndex) => {
         const s = Date.parse(row.started_at);
         const e = row.completed_at ? Date.parse(row.completed_at) : Date.now();
         const x = LABEL_WIDTH + ((s - range.start) / span) * plot;
         const w = Math.max(1, ((e - s) / span) * plot);
         context.fillStyle = COLORS[row.stage_status] ?? "#666";
-        context.fillRect(x, y + 4, w, LANE_HEIGHT - 8);
-      }
+        context.fillRect(x, y + 4 + (lane.tracks[rowIndex] ?? 0) * TRACK_HEIGHT, w, TRACK_HEIGHT - 2);
+      });
     });
     context.fillStyle = "#555";
-    const axisY = lanes.length * LANE_HEIGHT + 16;
+    const axisY = (tops.at(-1) ?? 0) + 16;
     context.fillText("0", LABEL_WIDTH, axisY);
     const total = formatDuration(span);
     context.fillText(total, width - 10 - context.measureText(total).width, axisY);
-  }, [lanes, range]);
+  }, [lanes, range, tops]);
 
   if (lineage.error) return <ErrorBox error={lineage.error} />;
   if (!lineage.data) return <p>Loading…</p>;
@@ -128,7 +165,8 @@ export function Timeline({ executionId, tick }: { executionId: string; tick: num
         ref={canvas}
         style={{ width: "100%" }}
         onMouseMove={(event) => {
-          const lane = lanes[Math.floor(event.nativeEvent.offsetY / LANE_HEIGHT)];
+          const y = event.nativeEvent.offsetY;
+          const lane = lanes.find((_lane, index) => y >= (tops[index] ?? 0) && y < (tops[index + 1] ?? 0));
           setHover(lane ? `${lane.key}: ${lane.rows.length} rows` : "");
         }}
       />
