@@ -94,6 +94,8 @@ export function ExecutionDetail() {
   const status = live.status === "cancelling" ? "cancelling" : execution.status;
   const counts = { ...execution.message_counts, ...(execution.status === "running" ? live.counts : {}) };
   const isRunning = execution.status === "running";
+  // Lineage rows change only while running; one last refresh when it stops.
+  const rowsTick = isRunning ? stageTick : -1;
 
   const cancel = () => {
     setActionError(null);
@@ -184,8 +186,8 @@ export function ExecutionDetail() {
           {dag.data && <ReplayForm execution={execution} dag={dag.data} />}
         </>
       )}
-      {tab === "timeline" && <Timeline executionId={execution.id} tick={stageTick} />}
-      {tab === "failures" && <Failures executionId={execution.id} tick={stageTick} />}
+      {tab === "timeline" && <Timeline executionId={execution.id} tick={rowsTick} />}
+      {tab === "failures" && <Failures executionId={execution.id} tick={rowsTick} />}
       {tab === "replays" && <Replays executionId={execution.id} tick={stageTick} />}
     </section>
   );

@@ -125,6 +125,9 @@ export function LineageExplorer() {
       </p>
       <div className="lineage-graph">
         <ReactFlow
+          // Re-mounted when a fan-out expands, so the view fits the new graph.
+          key={[...expanded].join(",")}
+          minZoom={0.02}
           nodes={nodes}
           edges={edges}
           onNodesChange={onNodesChange}

@@ -78,8 +78,10 @@ function laneHeight(lane: PackedLane): number {
 export function Timeline({ executionId, tick }: { executionId: string; tick: number }) {
   const [version, setVersion] = useState(0);
   const bump = useThrottled(() => setVersion((value) => value + 1), 2000);
+  // Refetch (at most every 2 s) when the execution's rows changed after the first load.
+  const firstTick = useRef(tick);
   useEffect(() => {
-    if (tick > 0) bump();
+    if (tick !== firstTick.current) bump();
   }, [tick, bump]);
   const lineage = useLoad(
     () =>
