@@ -7,7 +7,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from factflow_server._console import CONSOLE_DIR, ConsoleFallback, is_reserved_path
+from factflow_server._console import CONSOLE_DIR, ConsoleFallback, is_console_path, is_reserved_path
 from factflow_server.testing import RunningServer, assert_error
 
 ASSETS = sorted(path.name for path in (CONSOLE_DIR / "assets").iterdir())
@@ -68,6 +68,12 @@ def test_api_and_operational_paths_keep_answering(factflow_server: RunningServer
         assert_error(client.delete("/api/v1/executions"), 405, "method_not_allowed")
 
 
+@pytest.mark.parametrize("path", ["/nothing-here", "/favicon.ico", "/executionsx/1"])
+def test_paths_outside_the_console_views_stay_404(factflow_server: RunningServer, path: str) -> None:
+    with factflow_server.client() as client:
+        assert_error(client.get(path), 404, "not_found")
+
+
 def test_only_get_and_head_reach_the_console(factflow_server: RunningServer) -> None:
     with factflow_server.client() as client:
         assert_error(client.post("/executions/x", json={}), 404, "not_found")
@@ -82,6 +88,14 @@ def test_with_a_token_the_console_is_public_and_the_api_is_not(
         assert anonymous.get("/executions/abc").status_code == 200
         assert_error(anonymous.get("/api/v1/executions"), 401, "unauthorized")
         assert authorized.get("/api/v1/executions").status_code == 200
+
+
+def test_console_paths() -> None:
+    assert is_console_path("/")
+    assert is_console_path("/executions")
+    assert is_console_path("/storage/object/executions/a/b.json")
+    assert not is_console_path("/index.htm")
+    assert not is_console_path("/assets/x.js")
 
 
 def test_reserved_paths() -> None:
@@ -120,4 +134,5 @@ async def test_paths_cannot_escape_the_console_directory(tmp_path: Path) -> None
             response = await client.get(path)
             assert "secret" not in response.text
         assert (await client.get("/index.html")).text == "<html>index</html>"
-        assert (await client.get("/anything/deep")).text == "<html>index</html>"
+        assert (await client.get("/lineage/deep")).text == "<html>index</html>"
+        assert (await client.get("/anything/deep")).status_code == 404

@@ -6,8 +6,9 @@ goes through `/api/v1` and its token check.
 
 The console is the router's *default* handler, reached only when no route matched: the API,
 `/metrics`, `/openapi.json` and `/docs` are never shadowed, and an unknown path under one of
-them keeps its 404 (or 405) error envelope. Any other `GET`/`HEAD` path that is not a file gets
-`index.html`, so a deep link such as `/executions/<id>` opens the right view.
+them keeps its 404 (or 405) error envelope. A `GET`/`HEAD` of `/` or of a path under one of the
+console's views (`CONSOLE_VIEWS`) gets `index.html`, so a deep link such as `/executions/<id>`
+opens the right view; other unknown paths stay 404 envelopes.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ("CONSOLE_DIR", "RESERVED_PREFIXES", "ConsoleFallback", "is_reserved_path")
+__all__ = (
+    "CONSOLE_DIR",
+    "CONSOLE_VIEWS",
+    "RESERVED_PREFIXES",
+    "ConsoleFallback",
+    "is_console_path",
+    "is_reserved_path",
+)
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +36,9 @@ CONSOLE_DIR = Path(__file__).parent / "console"
 
 RESERVED_PREFIXES = ("/api", "/metrics", "/openapi.json", "/docs", "/redoc")
 """Paths the console never answers, even when nothing else matched them."""
+
+CONSOLE_VIEWS = frozenset({"executions", "lineage", "storage", "configs", "pipelines", "system"})
+"""First path segments of the console's views (its client-side routes in `frontend/src/App.tsx`)."""
 
 _IMMUTABLE = "public, max-age=31536000, immutable"
 _REVALIDATE = "no-cache"
@@ -39,6 +50,12 @@ Run <code>make frontend</code>, or use the API under <code>/api/v1</code>.</p></
 def is_reserved_path(path: str) -> bool:
     """Whether `path` belongs to the API or an operational endpoint rather than the console."""
     return any(path == prefix or path.startswith(prefix + "/") for prefix in RESERVED_PREFIXES)
+
+
+def is_console_path(path: str) -> bool:
+    """Whether `path` is the console's home or a deep link into one of its views."""
+    first = path.lstrip("/").split("/", 1)[0]
+    return path == "/" or first in CONSOLE_VIEWS
 
 
 class ConsoleFallback:
@@ -74,12 +91,14 @@ class ConsoleFallback:
     def _response(self, path: str) -> Response:
         index = self._directory / "index.html"
         if not index.is_file():
+            if not is_console_path(path):
+                raise HTTPException(status_code=404)
             return HTMLResponse(_MISSING_PAGE, headers={"Cache-Control": _REVALIDATE})
         found = self._file_for(path)
-        if found is not None and found.name != "index.html":
+        if found is not None and found != index.resolve():
             cache = _IMMUTABLE if found.parent.name == "assets" else _REVALIDATE
             return FileResponse(found, headers={"Cache-Control": cache})
-        if path.startswith("/assets/"):
-            # A stale hashed asset must not turn into an HTML page the browser tries to run.
+        if found is None and not is_console_path(path):
+            # Not a view (a stale hashed asset included): the usual 404 envelope, not a page.
             raise HTTPException(status_code=404)
         return FileResponse(index, media_type="text/html", headers={"Cache-Control": _REVALIDATE})
