@@ -117,9 +117,12 @@ def test_getting_started_in_the_console(page: Page, console_server: RunningServe
     replay.get_by_label("replay tag").fill("console-replay")
     replay.get_by_role("button", name="Replay").click()
     page.wait_for_url(lambda url: "/executions/" in url and execution_id not in url)
+    replay_id = page.url.rsplit("/", 1)[1]
+    expect(detail).to_have_attribute("data-execution-id", replay_id)
     expect(detail).to_have_attribute("data-status", "completed")
     expect(detail).to_contain_text(f"Replay of{execution_id}")
     replayed = api.get("/api/v1/executions/console-replay").json()
+    assert replayed["id"] == replay_id
     assert replayed["parent_execution_id"] == execution_id
     assert replayed["status"] == "completed"
 
@@ -163,3 +166,23 @@ def test_config_editor_shows_issues_at_their_line(page: Page, console_server: Ru
     expect(report).to_contain_text("Invalid")
     expect(report.locator("li.error").first).to_contain_text("line 7")
     expect(page.locator(".gutter .error")).to_have_text("7")
+
+
+def test_executions_list_updates_live(page: Page, console_server: RunningServer, api: httpx.Client) -> None:
+    paused = api.patch("/api/v1/pipelines/pricing", json={"state": "paused", "reason": "test"})
+    assert paused.status_code == 200, paused.text
+    execution = api.post(f"/api/v1/configs/{demo_config_id(api)}/run", params={"tag": "live-list"}).json()
+
+    page.goto(f"{console_server.base_url}/?tag=live-list")
+    row = page.locator(f'tr[data-execution-id="{execution["id"]}"]')
+    expect(row.get_by_text("running")).to_be_visible()
+
+    # Resume from the Routes view in a second tab; the list in the first follows without a reload.
+    routes = page.context.new_page()
+    routes.goto(f"{console_server.base_url}/pipelines")
+    route_row = routes.get_by_role("row").filter(has_text="live-list").filter(has_text="pricing")
+    expect(route_row).to_contain_text("(paused)")
+    route_row.get_by_role("button", name="Resume").click()
+    expect(row.get_by_text("completed")).to_be_visible()
+    routes.close()
+    assert api.get("/api/v1/executions/live-list").json()["status"] == "completed"

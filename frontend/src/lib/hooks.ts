@@ -17,6 +17,11 @@ export function useLoad<T>(fn: () => Promise<T>, deps: unknown[]): Loaded<T> {
   const latest = useRef(0);
   // eslint-disable-next-line react-hooks/exhaustive-deps
   const stable = useCallback(fn, deps);
+  // New inputs (another execution, another page): never show the previous one's data meanwhile.
+  useEffect(() => {
+    setData(null);
+    setError(null);
+  }, [stable]);
   useEffect(() => {
     const call = ++latest.current;
     setLoading(true);
@@ -69,4 +74,14 @@ export function useNow(ms = 1000): number {
     return () => clearInterval(handle);
   }, [ms]);
   return now;
+}
+
+/** Call `fn` every `ms` (the latest `fn`, so re-renders do not restart the clock). */
+export function useInterval(fn: () => void, ms: number): void {
+  const saved = useRef(fn);
+  saved.current = fn;
+  useEffect(() => {
+    const handle = setInterval(() => saved.current(), ms);
+    return () => clearInterval(handle);
+  }, [ms]);
 }

@@ -106,7 +106,7 @@ export function ExecutionDetail() {
   };
 
   return (
-    <section data-testid="execution-detail" data-status={execution.status}>
+    <section data-testid="execution-detail" data-execution-id={execution.id} data-status={execution.status}>
       <h1>
         Execution <span className="mono">{execution.id}</span> <StatusBadge status={status} />
         <span className={`live-dot${live.connected ? " on" : ""}`} title={live.connected ? "live" : "not streaming"} />

@@ -6,7 +6,7 @@ import { api, must, type Execution, type ExecutionDetail } from "../api/client";
 import { openStream } from "../api/sse";
 import { ErrorBox, Pager, StatusBadge } from "../components/common";
 import { elapsedMs, formatDuration, formatTime, localInputToIso, shortId } from "../lib/format";
-import { useLoad, useNow, useThrottled } from "../lib/hooks";
+import { useInterval, useLoad, useNow, useThrottled } from "../lib/hooks";
 
 const PAGE_SIZE = 50;
 const STATUSES = ["running", "completed", "failed", "cancelled", "interrupted"] as const;
@@ -78,10 +78,7 @@ export function ExecutionsList() {
   }, [runningKey, refresh]);
 
   // New executions have no stream of their own: look for them every few seconds.
-  useEffect(() => {
-    const handle = setInterval(() => list.reload(), 5000);
-    return () => clearInterval(handle);
-  }, [list]);
+  useInterval(list.reload, 3000);
 
   const update = (changes: Record<string, string>) => {
     const next = new URLSearchParams(params);

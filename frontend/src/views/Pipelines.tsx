@@ -4,8 +4,8 @@ import { Link } from "react-router";
 import { api, must } from "../api/client";
 import { ErrorBox, Json } from "../components/common";
 import { formatTime, shortId } from "../lib/format";
-import { useLoad } from "../lib/hooks";
-import { useEffect } from "react";
+import { useInterval, useLoad } from "../lib/hooks";
+
 
 export function Pipelines() {
   const routes = useLoad(() => must(api.GET("/api/v1/pipelines")), []);
@@ -18,10 +18,7 @@ export function Pipelines() {
         : Promise.resolve(null),
     [metricsFor],
   );
-  useEffect(() => {
-    const handle = setInterval(() => routes.reload(), 2000);
-    return () => clearInterval(handle);
-  }, [routes]);
+  useInterval(routes.reload, 2000);
   const toggle = (routeId: string, pause: boolean) => {
     setError(null);
     must(

@@ -1,8 +1,8 @@
 // System: health (with the debug block for an authorized caller), metrics and adapters.
-import { useEffect, useState } from "react";
+import { useState } from "react";
 import { api, must } from "../api/client";
 import { ErrorBox, Json, StatusBadge } from "../components/common";
-import { useLoad } from "../lib/hooks";
+import { useInterval, useLoad } from "../lib/hooks";
 
 export function System() {
   const [debug, setDebug] = useState(false);
@@ -13,13 +13,10 @@ export function System() {
   }, [debug]);
   const metrics = useLoad(() => must(api.GET("/api/v1/system/metrics")), []);
   const adapters = useLoad(() => must(api.GET("/api/v1/adapters")), []);
-  useEffect(() => {
-    const handle = setInterval(() => {
-      health.reload();
-      metrics.reload();
-    }, 2000);
-    return () => clearInterval(handle);
-  }, [health, metrics]);
+  useInterval(() => {
+    health.reload();
+    metrics.reload();
+  }, 2000);
   return (
     <section>
       <h1>System</h1>
