@@ -177,12 +177,22 @@ def test_executions_list_updates_live(page: Page, console_server: RunningServer,
     row = page.locator(f'tr[data-execution-id="{execution["id"]}"]')
     expect(row.get_by_text("running")).to_be_visible()
 
-    # Resume from the Routes view in a second tab; the list in the first follows without a reload.
+    # Its storage in a second tab: only `intake` has written so far.
+    storage = page.context.new_page()
+    storage.goto(f"{console_server.base_url}/storage?execution={execution['id']}")
+    folders = storage.get_by_test_id("storage-table")
+    expect(folders.get_by_role("row", name="intake/")).to_be_visible()
+    expect(folders.get_by_role("row", name="pricing/")).to_have_count(0)
+
+    # Resume from the Routes view in a third; the list and the storage browser follow without a reload.
     routes = page.context.new_page()
     routes.goto(f"{console_server.base_url}/pipelines")
     route_row = routes.get_by_role("row").filter(has_text="live-list").filter(has_text="pricing")
     expect(route_row).to_contain_text("(paused)")
     route_row.get_by_role("button", name="Resume").click()
     expect(row.get_by_text("completed")).to_be_visible()
+    expect(folders.get_by_role("row", name="pricing/")).to_be_visible()
+    expect(folders.get_by_role("row", name="review/")).to_be_visible()
     routes.close()
+    storage.close()
     assert api.get("/api/v1/executions/live-list").json()["status"] == "completed"
