@@ -12,6 +12,8 @@ import { useFlowNodes } from "../lib/flow";
 import { layoutGraph } from "../lib/layout";
 
 export const FANOUT_LIMIT = 8;
+/** How many more children one click on a "+N more" node shows. */
+export const FANOUT_STEP = 50;
 const NODE_W = 200;
 const NODE_H = 56;
 
@@ -24,8 +26,15 @@ export interface ChainGraph {
   edges: { source: string; target: string }[];
 }
 
-/** Nodes and edges of a chain; children beyond `limit` of a parent not in `expanded` become one "+N" node. */
-export function chainGraph(messages: LineageMessage[], expanded: Set<string>, limit = FANOUT_LIMIT): ChainGraph {
+/**
+ * Nodes and edges of a chain. A parent shows its first `limit` children, or as many as
+ * `expanded` says for it; the rest (with their subtrees) become one "+N more" node.
+ */
+export function chainGraph(
+  messages: LineageMessage[],
+  expanded: ReadonlyMap<string, number>,
+  limit = FANOUT_LIMIT,
+): ChainGraph {
   const byId = new Map(messages.map((message) => [message.correlation_id, message]));
   const children = new Map<string, LineageMessage[]>();
   for (const message of messages) {
@@ -35,8 +44,9 @@ export function chainGraph(messages: LineageMessage[], expanded: Set<string>, li
   const hidden = new Set<string>();
   const graph: ChainGraph = { nodes: [], edges: [] };
   for (const [parent, kids] of children) {
-    if (kids.length > limit && !expanded.has(parent)) {
-      const rest = kids.slice(limit);
+    const shown = expanded.get(parent) ?? limit;
+    if (kids.length > shown) {
+      const rest = kids.slice(shown);
       const stack = [...rest];
       while (stack.length) {
         const next = stack.pop()!;
@@ -61,7 +71,7 @@ export function LineageExplorer() {
   const [params, setParams] = useSearchParams();
   const navigate = useNavigate();
   const selected = params.get("message") ?? id;
-  const [expanded, setExpanded] = useState<Set<string>>(new Set());
+  const [expanded, setExpanded] = useState<ReadonlyMap<string, number>>(new Map());
   const chain = useLoad(
     () =>
       must(
@@ -98,7 +108,9 @@ export function LineageExplorer() {
               <div className="small muted">{routes}</div>
             </div>
           ) : (
-            <div data-testid="fanout-more">+{node.hidden} more</div>
+            <div data-testid="fanout-more" title={`show ${Math.min(FANOUT_STEP, node.hidden)} more`}>
+              +{node.hidden} more
+            </div>
           ),
         },
       };
@@ -126,7 +138,7 @@ export function LineageExplorer() {
       <div className="lineage-graph">
         <ReactFlow
           // Re-mounted when a fan-out expands, so the view fits the new graph.
-          key={[...expanded].join(",")}
+          key={[...expanded].map(([parent, shown]) => `${parent}:${shown}`).join(",")}
           minZoom={0.02}
           nodes={nodes}
           edges={edges}
@@ -137,7 +149,8 @@ export function LineageExplorer() {
           proOptions={{ hideAttribution: true }}
           onNodeClick={(_event, node) => {
             if (node.id.startsWith("more:")) {
-              setExpanded((old) => new Set([...old, node.id.slice(5)]));
+              const parent = node.id.slice(5);
+              setExpanded((old) => new Map([...old, [parent, (old.get(parent) ?? FANOUT_LIMIT) + FANOUT_STEP]]));
             } else {
               setParams({ message: node.id });
             }

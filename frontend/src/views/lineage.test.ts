@@ -16,7 +16,7 @@ describe("chainGraph", () => {
   const grandchild = message("grand", "kid11");
 
   it("collapses a fan-out beyond the limit, with the hidden subtree", () => {
-    const graph = chainGraph([root, ...kids, grandchild], new Set(), 8);
+    const graph = chainGraph([root, ...kids, grandchild], new Map(), 8);
     const ids = graph.nodes.map((node) => node.id);
     expect(ids).toContain("kid7");
     expect(ids).not.toContain("kid8");
@@ -26,10 +26,12 @@ describe("chainGraph", () => {
     expect(graph.edges).toContainEqual({ source: "root", target: "more:root" });
   });
 
-  it("shows every child of an expanded parent", () => {
-    const graph = chainGraph([root, ...kids, grandchild], new Set(["root"]), 8);
-    expect(graph.nodes).toHaveLength(14);
-    expect(graph.edges).toContainEqual({ source: "kid11", target: "grand" });
+  it("shows as many children of an expanded parent as asked", () => {
+    const some = chainGraph([root, ...kids, grandchild], new Map([["root", 10]]), 8);
+    expect(some.nodes.find((node) => node.id === "more:root")?.hidden).toBe(2);
+    const all = chainGraph([root, ...kids, grandchild], new Map([["root", 58]]), 8);
+    expect(all.nodes).toHaveLength(14);
+    expect(all.edges).toContainEqual({ source: "kid11", target: "grand" });
   });
 });
 
