@@ -8,6 +8,10 @@ UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 SOAK_RUNS ?= 20
 BENCH_ARGS ?=
+# The web console: sources in frontend/, built assets committed into the server package.
+CONSOLE_DIR := backend/packages/factflow-server/src/factflow_server/console
+HAVE_NODE := $(shell command -v npm >/dev/null 2>&1 && echo yes)
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: help
 help: ## Show this help
@@ -39,7 +43,7 @@ format: install ## Apply ruff fixes and formatting
 	@$(UV) run --frozen ruff check --fix . && $(UV) run --frozen ruff format .
 
 .PHONY: test
-test: lint ## Install everything, lint, then run the whole test suite (the docs site build included)
+test: lint chromium frontend-check ## Install everything, lint, check the console build, then run the whole test suite (docs site included)
 	@$(UV) run --frozen pytest -n 2 backend/packages workflows $(PYTEST_ARGS)
 	@$(UV) run --frozen pytest tests --ignore=tests/faults $(PYTEST_ARGS)
 	@$(UV) run --frozen pytest -n 3 tests/faults $(PYTEST_ARGS)
@@ -51,6 +55,37 @@ soak: install ## Every fault scenario SOAK_RUNS times (default 20): pass counts 
 .PHONY: release-check
 release-check: uv ## Build every wheel, install each alone into a fresh venv, import it and load its entry points
 	@UV="$(UV)" ./scripts/release-check.sh
+
+.PHONY: chromium
+chromium: ## Install Debian's chromium (for the console's browser tests) when it is missing
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+.PHONY: frontend
+frontend: install ## Build the web console (needs Node) and copy it into the server package
+	@$(UV) run --frozen python scripts/export_openapi.py frontend/openapi.json
+	@cd frontend && npm ci --no-audit --no-fund && npm run --silent api && npm run --silent build
+	@rm -rf $(CONSOLE_DIR) && cp -r frontend/dist $(CONSOLE_DIR)
+
+.PHONY: frontend-check
+frontend-check: install ## With Node: console unit tests, tsc, and committed assets == a fresh build
+ifeq ($(HAVE_NODE),yes)
+	@$(UV) run --frozen python scripts/export_openapi.py --check frontend/openapi.json
+	@cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	@cd frontend && npx openapi-typescript openapi.json -o .check-schema.d.ts >/dev/null && \
+		{ cmp -s .check-schema.d.ts src/api/schema.d.ts || { rm -f .check-schema.d.ts; echo "frontend/src/api/schema.d.ts is stale: run make frontend" >&2; exit 1; }; }; \
+		rm -f .check-schema.d.ts
+	@cd frontend && npm run --silent typecheck && npm test --silent
+	@rm -rf frontend/.check-dist && cd frontend && npx vite build --logLevel error --outDir .check-dist --emptyOutDir
+	@diff -r frontend/.check-dist $(CONSOLE_DIR) >/dev/null || { rm -rf frontend/.check-dist; \
+		echo "$(CONSOLE_DIR) differs from a fresh build of frontend/: run make frontend and commit it" >&2; exit 1; }
+	@rm -rf frontend/.check-dist
+else
+	@echo "frontend-check: Node.js not found, console sources not checked (the committed build is served as is)"
+endif
+
+.PHONY: screenshots
+screenshots: install chromium ## Regenerate the console screenshots in docs/console/
+	@$(UV) run --frozen python -m tests.console.screenshots docs/console
 
 .PHONY: bench
 bench: install ## Throughput benchmark: memory/Redis, storage+lineage off/on, vs a redis-py ceiling (BENCH_ARGS=--quick)

@@ -31,6 +31,7 @@ demo_id=$("$venv_bin/factflow" config list -o json | "$venv_bin/python" -c \
 cat >&2 <<TEXT
 
   factflow is running at $FACTFLOW_SERVER_URL (embedded: data under ./.factflow). Ctrl+C stops it.
+  Web console: $FACTFLOW_SERVER_URL/ (run the demo pipeline from Configs → demo → Run).
   In another terminal, from this directory:
 
     source .venv/bin/activate

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from factflow_foundation import FactflowSettings
 
+from ._console import ConsoleFallback
 from ._errors import install_error_handlers
 from ._lifespan import build_container
 from ._middleware import AuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
@@ -79,6 +80,8 @@ def create_app(settings: FactflowSettings, *, embedded: bool = False, lock_key: 
     install_error_handlers(app)
     for router in _ROUTERS:
         app.include_router(router)
+    # The web console answers only what no route matched (never `/api`, `/metrics`, `/docs`).
+    app.router.default = ConsoleFallback(app.router.default)
     # Added innermost first: the last one added wraps all others.
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(AuthMiddleware, token=settings.api_token_value)
