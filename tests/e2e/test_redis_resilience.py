@@ -3,10 +3,6 @@ nothing, and a paused route keeps its messages in Redis until it is resumed."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from factflow_infra.testing import RedisServer
 from factflow_server.testing import embedded_settings, run_config, serve_in_thread, store_config, wait_execution
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
@@ -47,77 +44,10 @@ init_message:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class RedisProcess:
-    """A redis-server of the test's own (AOF, fsync always), so it can be restarted."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = _free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            if os.environ.get("CI") == "true":
-                pytest.fail("redis-server is not installed")
-            pytest.skip("redis-server is not installed")
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.directory),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self._ping():
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"redis-server on port {self.port} did not start")
-
-    def _ping(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
-                conn.sendall(b"PING\r\n")
-                return conn.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()  # SIGTERM: redis flushes the AOF and exits
-        self.process.wait(timeout=20)
-        self.process = None
-
-
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    redis = RedisProcess(tmp_path / "redis")
-    redis.directory.mkdir()
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of the test's own (AOF, fsync always), so it can be restarted."""
+    redis = RedisServer(tmp_path / "redis", persistent=True)
     redis.start()
     try:
         yield redis
@@ -152,7 +82,7 @@ def _completed_messages(client: httpx.Client, execution_id: str, route_id: str) 
     return {row["correlation_id"] for row in rows}
 
 
-def test_redis_restart_mid_execution_loses_nothing(own_redis: RedisProcess, tmp_path: Path) -> None:
+def test_redis_restart_mid_execution_loses_nothing(own_redis: RedisServer, tmp_path: Path) -> None:
     # The stall detector effectively off: completion must not depend on the safety net.
     settings = embedded_settings(tmp_path / "server", queue_url=own_redis.url, stall_timeout_seconds=600)
     with serve_in_thread(settings) as server, server.client() as client:
@@ -175,7 +105,7 @@ def test_redis_restart_mid_execution_loses_nothing(own_redis: RedisProcess, tmp_
 
 
 def test_paused_route_keeps_its_messages_in_redis_and_drains_after_resume(
-    own_redis: RedisProcess, tmp_path: Path
+    own_redis: RedisServer, tmp_path: Path
 ) -> None:
     settings = embedded_settings(tmp_path / "server", queue_url=own_redis.url)
     with serve_in_thread(settings) as server, server.client() as client:

@@ -19,7 +19,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +36,7 @@ __all__ = (
     "FaultRecord",
     "Pipeline",
     "ServerHandle",
+    "finish_and_measure",
     "verify_outcome",
 )
 
@@ -301,6 +302,28 @@ def measure_recovery(
     record.remaining_work_seconds = round(baseline * left, 2)
 
 
+def finish_and_measure(
+    record: FaultRecord,
+    client: httpx.Client,
+    execution_id: str,
+    *,
+    back_at: float,
+    pipeline: Pipeline,
+    baseline: float,
+    resumed: bool = False,
+) -> None:
+    """After the fault: wait for completion, check the outcome (and the resume), fill the record's figures."""
+    handled_at_back = wait_for_answer(client, execution_id)
+    result = wait_done(client, execution_id)
+    done_at = time.monotonic()
+    verify_outcome(client, execution_id, result, pipeline)
+    if resumed:  # it was left `interrupted` (or `running` by the dead process) and resumed once
+        assert client.get(f"/api/v1/executions/{execution_id}").json()["recovery_count"] == 1
+    measure_recovery(
+        record, back_at=back_at, done_at=done_at, handled_at_back=handled_at_back, pipeline=pipeline, baseline=baseline
+    )
+
+
 def undisturbed_seconds(
     tmp_path: Path, env: dict[str, str], pipeline: Pipeline, cache: dict[str, float], key: str
 ) -> float:
@@ -312,6 +335,3 @@ def undisturbed_seconds(
             assert result["status"] == "completed", result
             cache[key] = float(result["duration_ms"]) / 1000
     return cache[key]
-
-
-Step = Callable[[], None]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,14 +20,11 @@ from ._harness import (
     FAST,
     SLOW,
     Pipeline,
-    measure_recovery,
+    finish_and_measure,
     recorded,
     server,
     start_run,
     undisturbed_seconds,
-    verify_outcome,
-    wait_done,
-    wait_for_answer,
     wait_for_progress,
 )
 
@@ -65,11 +62,10 @@ def _outage(
     env: dict[str, str],
     baseline_env: dict[str, str],
     pipeline: Pipeline,
-    cut: object,
-    restore: object,
+    cut: Callable[[], None],
+    restore: Callable[[], None],
 ) -> None:
     """Break a backend at 30 % for `OUTAGE_SECONDS`, bring it back, and check and measure the rest."""
-    assert callable(cut) and callable(restore)
     baseline = undisturbed_seconds(tmp_path, baseline_env, pipeline, _baselines, "slow")
     with recorded(scenario) as record, server(tmp_path / "run", env) as handle, handle.client() as client:
         execution_id = start_run(client, pipeline)
@@ -77,19 +73,7 @@ def _outage(
         cut()
         time.sleep(OUTAGE_SECONDS)  # the outage itself, not a wait for something to happen
         restore()
-        back_at = time.monotonic()
-        handled_at_back = wait_for_answer(client, execution_id)
-        result = wait_done(client, execution_id)
-        done_at = time.monotonic()
-        verify_outcome(client, execution_id, result, pipeline)
-        measure_recovery(
-            record,
-            back_at=back_at,
-            done_at=done_at,
-            handled_at_back=handled_at_back,
-            pipeline=pipeline,
-            baseline=baseline,
-        )
+        finish_and_measure(record, client, execution_id, back_at=time.monotonic(), pipeline=pipeline, baseline=baseline)
 
 
 @pytest.mark.parametrize("run", RUNS)
@@ -102,14 +86,7 @@ def test_redis_restarted_without_persistence(
         execution_id = start_run(client, SLOW)
         wait_for_progress(client, execution_id, 0.3, SLOW)
         redis_server.restart()  # every stream, group and dedupe record is gone
-        back_at = time.monotonic()
-        handled_at_back = wait_for_answer(client, execution_id)
-        result = wait_done(client, execution_id)
-        done_at = time.monotonic()
-        verify_outcome(client, execution_id, result, SLOW)
-        measure_recovery(
-            record, back_at=back_at, done_at=done_at, handled_at_back=handled_at_back, pipeline=SLOW, baseline=baseline
-        )
+        finish_and_measure(record, client, execution_id, back_at=time.monotonic(), pipeline=SLOW, baseline=baseline)
 
 
 @pytest.mark.parametrize("run", RUNS)
@@ -159,20 +136,18 @@ def test_server_killed_at_40_percent(
         with handle.client() as client:
             execution_id = start_run(client, FAST)
             wait_for_progress(client, execution_id, 0.4, FAST)
-        handled_at_kill = 0
         handle.kill()
         handle.start()
-        back_at = handle.launched_at
         with handle.client() as client:
-            handled_at_kill = wait_for_answer(client, execution_id)
-            result = wait_done(client, execution_id)
-            done_at = time.monotonic()
-            verify_outcome(client, execution_id, result, FAST)
-            detail = client.get(f"/api/v1/executions/{execution_id}").json()
-            assert detail["recovery_count"] == 1
-        measure_recovery(
-            record, back_at=back_at, done_at=done_at, handled_at_back=handled_at_kill, pipeline=FAST, baseline=baseline
-        )
+            finish_and_measure(
+                record,
+                client,
+                execution_id,
+                back_at=handle.launched_at,
+                pipeline=FAST,
+                baseline=baseline,
+                resumed=True,
+            )
 
 
 @pytest.mark.parametrize("run", RUNS)
@@ -190,14 +165,13 @@ def test_server_stopped_with_sigterm_drains_and_resumes(
         # Running invocations drain within the grace period (5 s here), then the process exits.
         assert time.monotonic() - stopping_at < 5 + 10, handle.output()
         handle.start()
-        back_at = handle.launched_at
         with handle.client() as client:
-            handled_at_back = wait_for_answer(client, execution_id)
-            result = wait_done(client, execution_id)
-            done_at = time.monotonic()
-            verify_outcome(client, execution_id, result, SLOW)
-            detail = client.get(f"/api/v1/executions/{execution_id}").json()
-            assert detail["recovery_count"] == 1  # it was left `interrupted` and resumed
-        measure_recovery(
-            record, back_at=back_at, done_at=done_at, handled_at_back=handled_at_back, pipeline=SLOW, baseline=baseline
-        )
+            finish_and_measure(
+                record,
+                client,
+                execution_id,
+                back_at=handle.launched_at,
+                pipeline=SLOW,
+                baseline=baseline,
+                resumed=True,
+            )
