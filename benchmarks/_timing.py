@@ -22,6 +22,7 @@ from factflow_protocols import (
     QueueHealth,
     QueueMessage,
     QueueProtocol,
+    SettledCallback,
     Subscription,
 )
 
@@ -93,6 +94,7 @@ class TimingQueue:
         dead_letter_queue: str,
         on_dead_letter: DeadLetterCallback | None = None,
         on_lost_state: LostStateCallback | None = None,
+        on_settled: SettledCallback | None = None,
     ) -> Subscription:
         samples = self.latencies.setdefault(queue, [])
 
@@ -115,6 +117,7 @@ class TimingQueue:
             dead_letter_queue=dead_letter_queue,
             on_dead_letter=on_dead_letter,
             on_lost_state=on_lost_state,
+            on_settled=on_settled,
         )
 
     async def depth(self, queue: str, subscription: str) -> QueueDepth:
