@@ -317,12 +317,21 @@ class TcpProxy:
         await self.cut()
 
     async def _accept(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        server = self._server
+        if server is None:  # accepted just before a cut: the link is down
+            client_writer.transport.abort()
+            return
         self._writers.add(client_writer)
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(self.target_host, self.target_port)
         except OSError:
             client_writer.transport.abort()
             self._writers.discard(client_writer)
+            return
+        if self._server is not server:  # cut while connecting upstream
+            for writer in (client_writer, upstream_writer):
+                writer.transport.abort()
+                self._writers.discard(writer)
             return
         self._writers.add(upstream_writer)
         for source, sink in ((client_reader, upstream_writer), (upstream_reader, client_writer)):
