@@ -196,7 +196,7 @@ async def _acquire_postgres(engine: AsyncEngine, *, owned: bool, holder: str, lo
                 rows = list(await connection.execute(_PG_HOLDER_QUERY, _key_parts(lock_key)))
                 raise ServerLockHeldError(
                     f"Another factflow server holds the start-up lock on {where}: {_describe_pg_holders(rows)}. "
-                    "Stop it first; only one server may run per database.",
+                    "Stop it first; only one server may run per database schema.",
                     context={"location": where, "holder": _describe_pg_holders(rows), "lock_key": lock_key},
                 )
             # Named so a second server (and `pg_stat_activity`) can tell who holds it.
