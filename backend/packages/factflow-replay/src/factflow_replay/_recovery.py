@@ -437,14 +437,11 @@ class _RecoverySeed:
         # The streams keep what every group read and settled, so the counts start where the dead
         # process left them; an entry it handled but never acked is still pending and counts once,
         # when it settles now.
-        pending = published = handled = 0
+        pending = 0
         for route_id in config.routes:
             processor = config.processor_config(route_id)
-            depth = await scoped.depth(processor.inbound_queue, processor.subscription)
-            pending += depth.pending
-            published += depth.settled + depth.pending + depth.ready
-            handled += depth.settled
-        context.seed_counts(published=published, handled=handled)
+            pending += (await scoped.depth(processor.inbound_queue, processor.subscription)).pending
+        await context.seed_counts_from_queues()
         context.record_failures(failures)
         execution = self.execution
         init = config.init_message

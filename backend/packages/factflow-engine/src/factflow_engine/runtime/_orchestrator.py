@@ -12,7 +12,7 @@ from factflow_engine._ports import FinalStatus, OrchestratorCallbacks
 from factflow_engine.config import PipelineGlobalConfig
 from factflow_foundation import new_id
 from factflow_lineage import LineageService
-from factflow_protocols import PipelineAdapter, QueueError, QueueMessage
+from factflow_protocols import PipelineAdapter, QueueDepth, QueueError, QueueMessage
 
 from ..storage import StorageBackendAdapter
 from ._accounting import CompletionAccountant
@@ -440,16 +440,8 @@ class PipelineOrchestrator:
 
     async def total_depth(self) -> int | None:
         """Ready plus pending entries across the consumed queues; None if any depth is unknown."""
-        total = 0
-        for processor in self.processors.values():
-            try:
-                depth = await self.scoped_queue.depth(
-                    processor.processor.inbound_queue, processor.processor.subscription
-                )
-            except QueueError:
-                return None
-            total += depth.total
-        return total
+        depths = await self._depths()
+        return None if depths is None else sum(depth.total for depth in depths)
 
     def has_local_work(self) -> bool:
         """A seed task or a delivery of the execution is running here."""
@@ -554,9 +546,57 @@ class PipelineOrchestrator:
     async def resync_from_queues(self) -> bool:
         """Make in-flight equal the entries the consumed queues hold, read while no count is in transit.
 
+        False when no quiet read was possible (the counters stay as they were; the next check
+        tries again).
+        """
+        depths = await self._quiet_depths()
+        if depths is None:
+            logger.warning("Execution %r: no quiet moment to re-sync its counters; trying later", self.execution_id)
+            return False
+        depth = sum(entry.total for entry in depths)
+        if depth != self.accountant.in_flight:
+            logger.warning(
+                "Execution %r: re-syncing in-flight from %d to the queue depth %d",
+                self.execution_id,
+                self.accountant.in_flight,
+                depth,
+            )
+            self.accountant.resync(depth)
+        return True
+
+    async def seed_from_queues(self) -> None:
+        """Start the counters from what the consumed queues kept (a resumed execution, Redis mode).
+
+        `published` is every entry the queues hold or settled, `handled` every settled one; read at
+        a quiet moment, so a publish or settlement in transit is neither lost nor counted twice.
+        """
+        depths = await self._quiet_depths()
+        if depths is None:  # no quiet moment: the best reading there is
+            depths = await self._depths()
+            if depths is None:
+                logger.warning("Execution %r: queue depths unknown; counts start at zero", self.execution_id)
+                return
+        self.accountant.seed(
+            published=sum(entry.settled + entry.total for entry in depths),
+            handled=sum(entry.settled for entry in depths),
+        )
+
+    async def _depths(self) -> list[QueueDepth] | None:
+        depths: list[QueueDepth] = []
+        for processor in self.processors.values():
+            try:
+                depths.append(
+                    await self.scoped_queue.depth(processor.processor.inbound_queue, processor.processor.subscription)
+                )
+            except QueueError:
+                return None
+        return depths
+
+    async def _quiet_depths(self) -> list[QueueDepth] | None:
+        """The consumed queues' depths read while no publish or settlement was in transit, or None.
+
         Reading is held meanwhile, so no new delivery starts; deliveries already running may publish
-        or settle, and a read they overlap is taken again. False when no quiet read was possible
-        (the counters stay as they were; the next check tries again).
+        or settle, and a read they overlap is taken again.
         """
         for processor in self.processors.values():
             processor.hold_reading(True)
@@ -567,21 +607,12 @@ class PipelineOrchestrator:
                     await accountant.wait_changed(0.05)
                     continue
                 before = accountant.transitions()
-                depth = await self.total_depth()
-                if depth is None:
-                    return False
+                depths = await self._depths()
+                if depths is None:
+                    return None
                 if accountant.quiet and accountant.transitions() == before:
-                    if depth != accountant.in_flight:
-                        logger.warning(
-                            "Execution %r: re-syncing in-flight from %d to the queue depth %d",
-                            self.execution_id,
-                            accountant.in_flight,
-                            depth,
-                        )
-                        accountant.resync(depth)
-                    return True
-            logger.warning("Execution %r: no quiet moment to re-sync its counters; trying later", self.execution_id)
-            return False
+                    return depths
+            return None
         finally:
             for processor in self.processors.values():
                 processor.hold_reading(False)

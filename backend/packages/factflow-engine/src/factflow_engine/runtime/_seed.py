@@ -112,9 +112,9 @@ class SeedContext:
         """Set the in-flight count from the provider's view (recovery in Redis mode)."""
         self._orchestrator.accountant.resync(in_flight)
 
-    def seed_counts(self, *, published: int, handled: int) -> None:
+    async def seed_counts_from_queues(self) -> None:
         """Start the counters from what the queues kept (a resumed execution in Redis mode)."""
-        self._orchestrator.accountant.seed(published=published, handled=handled)
+        await self._orchestrator.seed_from_queues()
 
     async def resync_from_queues(self) -> bool:
         """Make in-flight equal what the consumed queues hold, read while no count is in transit."""
