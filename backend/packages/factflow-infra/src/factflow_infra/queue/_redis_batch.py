@@ -77,7 +77,6 @@ class CommandBatcher:
         self._max_batch = max_batch
         self._max_in_flight = max_in_flight
         self._commands: list[_Command] = []
-        self._queued = 0
         self._in_flight: set[asyncio.Task[None]] = set()
         self._scheduled = False
         self._closed = False
@@ -91,7 +90,6 @@ class CommandBatcher:
         """
         future = self._future()
         self._commands.append(_Command(args, future))
-        self._queued += 1
         self._schedule()
         return await future
 
@@ -105,18 +103,17 @@ class CommandBatcher:
         return asyncio.get_running_loop().create_future()
 
     def _schedule(self) -> None:
-        if self._closed or self._scheduled or not self._queued or len(self._in_flight) >= self._max_in_flight:
+        if self._closed or self._scheduled or not self._commands or len(self._in_flight) >= self._max_in_flight:
             return
         self._scheduled = True
         asyncio.get_running_loop().call_soon(self._start_batch)
 
     def _start_batch(self) -> None:
         self._scheduled = False
-        if self._closed or not self._queued or len(self._in_flight) >= self._max_in_flight:
+        if self._closed or not self._commands or len(self._in_flight) >= self._max_in_flight:
             return
         commands = self._commands[: self._max_batch]
         del self._commands[: self._max_batch]
-        self._queued -= len(commands)
         task = asyncio.create_task(self._send(commands), name="queue-redis-batch")
         self._in_flight.add(task)
         task.add_done_callback(self._batch_done)
@@ -180,7 +177,7 @@ class CommandBatcher:
         while self._in_flight:
             await asyncio.wait(set(self._in_flight))
         pending = [command.future for command in self._commands]
-        self._commands, self._queued = [], 0
+        self._commands = []
         for future in pending:
             if not future.done():
                 future.set_exception(RedisConnectionError("the Redis queue was closed"))
