@@ -10,8 +10,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from factflow_infra.database import Base, JSONType, UTCDateTime
-
-from ._record import LineageRecord
+from factflow_protocols import LineageRecord
 
 __all__ = ("PipelineLineageEntry", "format_timestamp", "record_values")
 

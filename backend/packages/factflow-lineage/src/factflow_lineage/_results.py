@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from factflow_protocols import StageStatus
+
 from ._model import PipelineLineageEntry, format_timestamp
-from ._record import StageStatus
 
 __all__ = (
     "AdapterStats",

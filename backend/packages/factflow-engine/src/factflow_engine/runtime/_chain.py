@@ -17,15 +17,17 @@ from typing import Any
 from factflow_engine.conditions import evaluate_condition
 from factflow_engine.config import ProcessorConfig, RouteConfig
 from factflow_foundation import StagePaths
-from factflow_lineage import LineageRecord, StageInvocation, build_error_info
 from factflow_protocols import (
     AdapterResult,
+    LineageRecord,
     MessageStatus,
     NonRetryableError,
     PipelineContext,
     PublishStatus,
     QueueError,
     QueueMessage,
+    StageInvocation,
+    build_error_info,
     utc_now_rfc3339,
 )
 

@@ -10,8 +10,15 @@ from typing import Any, Protocol, runtime_checkable
 
 from factflow_engine._ports import EngineEventSink
 from factflow_engine.config import AdapterConfig, ConditionConfig, PipelineGlobalConfig
-from factflow_lineage import LineageRecord, LineageService, StageStatus
-from factflow_protocols import PipelineAdapter, QueueProtocol, StorageProtocol
+from factflow_protocols import (
+    LineageRecord,
+    LineageService,
+    LineageSink,
+    PipelineAdapter,
+    QueueProtocol,
+    StageStatus,
+    StorageProtocol,
+)
 
 from ..storage import StageStorageAdapter, StorageBackendAdapter, StorageCounters
 from ._accounting import CompletionAccountant
@@ -26,7 +33,6 @@ __all__ = (
     "AdapterSlot",
     "ExecutionRuntime",
     "LineageLookup",
-    "LineageSink",
     "RuntimeDependencies",
     "RuntimeOptions",
     "StageCountingSink",
@@ -46,13 +52,6 @@ class AdapterFactory(Protocol):
             FactflowError: the type is unknown or broken, or the config is invalid.
         """
         ...
-
-
-@runtime_checkable
-class LineageSink(Protocol):
-    """Takes lineage row states without blocking or raising (`LineageRecorder`)."""
-
-    def record(self, entry: LineageRecord) -> None: ...
 
 
 LineageLookup = Callable[[str, str], Awaitable[Sequence[Any]]]

@@ -11,8 +11,7 @@ from typing import Any, Literal
 from factflow_engine._ports import FinalStatus, OrchestratorCallbacks
 from factflow_engine.config import PipelineGlobalConfig
 from factflow_foundation import new_id
-from factflow_lineage import LineageService
-from factflow_protocols import PipelineAdapter, QueueDepth, QueueError, QueueMessage
+from factflow_protocols import LineageService, PipelineAdapter, QueueDepth, QueueError, QueueMessage
 
 from ..storage import StorageBackendAdapter
 from ._accounting import CompletionAccountant

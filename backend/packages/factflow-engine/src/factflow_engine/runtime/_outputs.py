@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from factflow_foundation import derive_message_id
-from factflow_lineage import LineageRecord
-from factflow_protocols import AdapterResult
+from factflow_protocols import AdapterResult, LineageRecord
 
 from ..storage import StorageBackendAdapter, WriteProvenance
 from ._context import AdapterSlot

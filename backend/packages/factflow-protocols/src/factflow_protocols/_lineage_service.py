@@ -3,69 +3,31 @@
 from __future__ import annotations
 
 import logging
-import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, Protocol, runtime_checkable
+from typing import Any, Final, Literal
 
 from factflow_foundation import content_hash, new_id
-from factflow_protocols import AdapterResult, NonRetryableError
 
-from ._model import format_timestamp
-from ._record import LineageRecord, StageStatus
+from ._adapter import AdapterResult
+from ._error_info import build_error_info
+from ._lineage import LineageEventSink, LineageRecord, LineageSink, StageInvocation, StageStatus
 
-__all__ = (
-    "LineageEventSink",
-    "LineageService",
-    "LineageSink",
-    "StageInvocation",
-    "build_error_info",
-)
+__all__ = ("LineageService",)
 
 logger = logging.getLogger(__name__)
 
-TRACEBACK_MAX_BYTES: Final = 16 * 1024
 _PROVENANCE_KEYS: Final = ("url", "title", "document_id", "origin")
 _PROVENANCE_MAX_CHARS: Final = 2048
 
 
-@runtime_checkable
-class LineageSink(Protocol):
-    """Takes row states; `LineageRecorder` is the real one. Must never block or raise."""
-
-    def record(self, entry: LineageRecord) -> None: ...
-
-
-@runtime_checkable
-class LineageEventSink(Protocol):
-    """Receives `stage.<status>` events; the engine's `EngineEventSink` matches this shape."""
-
-    def emit(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class StageInvocation:
-    """Which message meets which adapter: everything a row needs besides its status and payloads."""
-
-    execution_id: str
-    route_id: str
-    stage_name: str
-    adapter_name: str
-    """Adapter `type`."""
-    adapter_index: int
-    correlation_id: str
-    parent_correlation_id: str | None = None
-    delivery_count: int = 1
-    replay_batch_id: str | None = None
-    trace_id: str | None = None
-    """Envelope `trace_id`."""
-    recovered: bool = False
-    """Envelope `recovered` (re-injected at recovery)."""
-
-
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _format_timestamp(value: datetime) -> str:
+    """RFC 3339 UTC with microseconds and `Z` (docs/reference/http-api.md)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _hash(value: Any) -> str | None:
@@ -74,31 +36,6 @@ def _hash(value: Any) -> str | None:
     except Exception:  # an unhashable payload costs the hash, never the message
         logger.debug("lineage could not hash a payload", exc_info=True)
         return None
-
-
-def _traceback_text(exc: BaseException) -> str:
-    """The formatted traceback, cut from the front to at most 16 KiB of UTF-8 (the end matters most)."""
-    text = "".join(traceback.format_exception(exc))
-    data = text.encode("utf-8")
-    if len(data) <= TRACEBACK_MAX_BYTES:
-        return text
-    marker = "…\n"
-    keep = TRACEBACK_MAX_BYTES - len(marker.encode("utf-8"))
-    return marker + data[-keep:].decode("utf-8", errors="ignore")
-
-
-def build_error_info(exc: BaseException, *, attempts: int, retryable: bool | None = None) -> dict[str, Any]:
-    """The HTTP API `error_info` object for `exc`: `{error_type, message, traceback, attempts, retryable}`.
-
-    `retryable` defaults to "not a `NonRetryableError`"; the traceback is at most 16 KiB.
-    """
-    return {
-        "error_type": type(exc).__name__,
-        "message": str(exc),
-        "traceback": _traceback_text(exc),
-        "attempts": attempts,
-        "retryable": not isinstance(exc, NonRetryableError) if retryable is None else retryable,
-    }
 
 
 def _provenance(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -250,7 +187,7 @@ class LineageService:
         """
         metadata = dict(record.metadata)
         if deferred_until is not None:
-            metadata["deferred_until"] = format_timestamp(deferred_until)
+            metadata["deferred_until"] = _format_timestamp(deferred_until)
             wait_ms = max(0.0, (deferred_until - self._clock()).total_seconds() * 1000)
             metadata["deferred_ms"] = float(metadata.get("deferred_ms", 0.0)) + wait_ms
         error_info = record.error_info if error is None else self._error_info(record, error, None)
