@@ -1,4 +1,4 @@
-"""The resume walk (runtime.md §5.5) and seed tasks, driven through real executions."""
+"""The resume walk (docs/guides/recovery.md) and seed tasks, driven through real executions."""
 
 from __future__ import annotations
 
