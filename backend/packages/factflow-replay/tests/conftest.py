@@ -250,7 +250,7 @@ QueueKind = Literal["memory", "redis"]
 
 @dataclass
 class Process:
-    """The components of one server process (runtime.md §8 steps 6–11)."""
+    """The components of one server process, wired as the server wires them (docs/guides/deployment.md)."""
 
     engine: AsyncEngine
     queue: QueueProtocol
