@@ -27,7 +27,7 @@ RESERVED_METADATA_KEYS = frozenset(
 
 
 _second_text: tuple[int, str] = (-1, "")
-"""The last whole second formatted, and its text: `strftime` costs more than the rest of a message."""
+"""The last whole second formatted, and its text: `strftime` costs more than the rest of a stamp."""
 
 
 def utc_now_rfc3339() -> str:
@@ -39,10 +39,6 @@ def utc_now_rfc3339() -> str:
         text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
         _second_text = (seconds, text)
     return f"{text}.{nanos // 1000:06d}Z"
-
-
-_FIELDS = ("id", "parent_id", "execution_id", "route_id", "payload", "metadata", "created_at")
-_OPTIONAL_TEXT = ("parent_id", "execution_id", "route_id")
 
 
 class QueueMessage(BaseModel):
@@ -113,66 +109,8 @@ class QueueMessage(BaseModel):
             raise ValueError(f"undecodable envelope: {exc}") from exc
         if not isinstance(raw, dict):
             raise ValueError("undecodable envelope: not a mapping")
-        if _well_formed(raw):
-            # Every field present with exactly the type validation would accept unchanged: building
-            # the model without validation gives the same object for a fraction of the cost.
-            return cls.model_construct(**raw)
-        try:
-            return cls.model_validate(raw)
-        except ValueError as exc:  # pydantic's ValidationError is a ValueError; say what it is
-            raise ValueError(f"undecodable envelope: {exc}") from exc
-
-    @classmethod
-    def internal(
-        cls,
-        *,
-        id: str,
-        parent_id: str | None,
-        execution_id: str | None,
-        route_id: str | None,
-        payload: dict[str, Any],
-        metadata: dict[str, Any],
-        created_at: str | None = None,
-    ) -> QueueMessage:
-        """An envelope built without validation, for the engine's own outputs.
-
-        The caller vouches for the types (`payload` a checked JSON object, `metadata` a dict);
-        anything taken from outside goes through the constructor or `decode` instead.
-        """
-        return cls.model_construct(
-            id=id,
-            parent_id=parent_id,
-            execution_id=execution_id,
-            route_id=route_id,
-            payload=payload,
-            metadata=metadata,
-            created_at=utc_now_rfc3339() if created_at is None else created_at,
-        )
+        return cls.model_validate(raw)
 
     def with_metadata(self, **updates: Any) -> QueueMessage:
         """A copy whose metadata has `updates` applied."""
         return self.model_copy(update={"metadata": {**self.metadata, **updates}})
-
-
-def _well_formed(raw: dict[Any, Any]) -> bool:
-    """Whether `raw` holds exactly the envelope's fields, each of the type it is stored as.
-
-    Such a mapping validates to the same values, so it may skip validation; anything else (a
-    missing or unknown field, another type) takes the validating path and its coercions or errors.
-    """
-    if len(raw) != len(_FIELDS):
-        return False
-    for name in _FIELDS:
-        if name not in raw:
-            return False
-    if type(raw["id"]) is not str or type(raw["created_at"]) is not str:
-        return False
-    for name in _OPTIONAL_TEXT:
-        value = raw[name]
-        if value is not None and type(value) is not str:
-            return False
-    payload, metadata = raw["payload"], raw["metadata"]
-    if type(payload) is not dict or type(metadata) is not dict:
-        return False
-    # Keys may arrive as msgpack bin (bytes), which validation would turn into str.
-    return all(type(key) is str for key in payload) and all(type(key) is str for key in metadata)

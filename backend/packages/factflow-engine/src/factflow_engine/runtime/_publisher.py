@@ -119,7 +119,7 @@ class OutboundPublisher:
             if condition is not None and not evaluate_condition(condition, payload):
                 continue
             self._cancellation.check()
-            envelope = QueueMessage.internal(
+            envelope = QueueMessage(
                 id=branch.message_id,
                 parent_id=branch.parent_id,
                 execution_id=self.execution_id,
@@ -158,7 +158,7 @@ class OutboundPublisher:
                 created_at = utc_now_rfc3339()
                 for queue, condition in self.outbound:
                     envelopes = [
-                        QueueMessage.internal(
+                        QueueMessage(
                             id=child_id,
                             parent_id=parent.message_id,
                             execution_id=execution_id,
@@ -187,7 +187,7 @@ class OutboundPublisher:
         self, delivery: Delivery, branch: Branch, payload: dict[str, Any], record: dict[str, Any]
     ) -> None:
         """Send the branch's input with `metadata.dead_letter = record` to the route's DLQ."""
-        envelope = QueueMessage.internal(
+        envelope = QueueMessage(
             id=branch.message_id,
             parent_id=branch.parent_id,
             execution_id=self.execution_id,
