@@ -5,8 +5,8 @@ Usage:
     uv run --frozen python -m benchmarks.run [--messages N | --quick] [--only memory|redis] [--strict]
 
 Every scenario runs in a child process of its own (so its peak RSS is its own), one after the
-other: the redis-py ceiling, then factflow in Redis mode and in memory mode, each with storage and
-lineage off and on. The results are printed as a table, followed by the performance goals with
+other: the redis-py ceiling, then factflow in Redis mode (storage and lineage off, lineage only, both
+on) and in memory mode (both off, both on). The results are printed as a table, followed by the performance goals with
 PASS or FAIL. See docs/performance.md for what is measured and the figures on the reference
 machine.
 """
