@@ -102,6 +102,9 @@ class LineageService:
         event_sink: Receives `emit(execution_id, "stage.<status>", data)` per change; `data` holds
             exactly the docs/reference/http-api.md fields.
         clock: Current UTC time; injectable for tests.
+        payload_facts: Whether rows carry facts about the payloads (`input_hash`, `output_hash`,
+            provenance fields). Off when the rows are only counted or announced, never stored:
+            hashing is the largest part of a row's cost.
 
     Example:
         ```python
@@ -117,26 +120,42 @@ class LineageService:
         *,
         event_sink: LineageEventSink | None = None,
         clock: Callable[[], datetime] = _utc_now,
+        payload_facts: bool = True,
     ) -> None:
         self._recorder = recorder
         self._event_sink = event_sink
         self._clock = clock
+        self._payload_facts = payload_facts
 
     # ------------------------------------------------------------------ new rows
 
     def begin(
-        self, invocation: StageInvocation, input_payload: Mapping[str, Any], *, entry_id: str | None = None
+        self,
+        invocation: StageInvocation,
+        input_payload: Mapping[str, Any],
+        *,
+        entry_id: str | None = None,
+        input_hash: str | None = None,
     ) -> LineageRecord:
-        """Open a `processing` row for an adapter about to be called (attempt 1)."""
-        record = self._new(invocation, input_payload, StageStatus.PROCESSING, entry_id)
+        """Open a `processing` row for an adapter about to be called (attempt 1).
+
+        `input_hash`, when the caller knows it (the previous stage's `output_hash` of the same
+        payload), saves hashing the payload again.
+        """
+        record = self._new(invocation, input_payload, StageStatus.PROCESSING, entry_id, input_hash)
         record.metadata["attempts"] = 1
         return self._publish(record)
 
     def skip(
-        self, invocation: StageInvocation, input_payload: Mapping[str, Any], *, entry_id: str | None = None
+        self,
+        invocation: StageInvocation,
+        input_payload: Mapping[str, Any],
+        *,
+        entry_id: str | None = None,
+        input_hash: str | None = None,
     ) -> LineageRecord:
         """Write a `skipped` row: the adapter's condition was false and the input passes through."""
-        record = self._new(invocation, input_payload, StageStatus.SKIPPED, entry_id)
+        record = self._new(invocation, input_payload, StageStatus.SKIPPED, entry_id, input_hash)
         record.output_hash = record.input_hash
         record.completed_at = record.started_at
         record.duration_ms = 0.0
@@ -148,8 +167,12 @@ class LineageService:
         input_payload: Mapping[str, Any],
         status: StageStatus,
         entry_id: str | None,
+        input_hash: str | None,
     ) -> LineageRecord:
-        metadata = _provenance(input_payload)
+        facts = self._payload_facts
+        metadata = _provenance(input_payload) if facts else {}
+        if facts and input_hash is None:
+            input_hash = _hash(input_payload)
         if invocation.trace_id is not None:
             metadata["trace_id"] = invocation.trace_id
         if invocation.recovered:
@@ -165,7 +188,7 @@ class LineageService:
             stage_name=invocation.stage_name,
             stage_status=status,
             started_at=self._clock(),
-            input_hash=_hash(input_payload),
+            input_hash=input_hash,
             replay_batch_id=invocation.replay_batch_id,
             delivery_count=invocation.delivery_count,
             metadata=metadata,
@@ -219,14 +242,18 @@ class LineageService:
         emitted = [] if result is None else result.emitted
         outcome: Literal["message", "emitted", "both", "none"]
         if emitted:
+            outcome = "emitted" if message is None else "both"
+        else:
+            outcome = "none" if message is None else "message"
+        output_hash: str | None = None
+        if not self._payload_facts or outcome == "none":
+            pass
+        elif emitted:
             child_hashes = [_hash(child) for child in emitted]
             hashes = child_hashes if message is None else [*child_hashes, _hash(message)]
             output_hash = None if None in hashes else _hash(hashes)
-            outcome = "emitted" if message is None else "both"
-        elif message is not None:
-            output_hash, outcome = _hash(message), "message"
         else:
-            output_hash, outcome = None, "none"
+            output_hash = _hash(message)
         metadata = {**record.metadata, "result": outcome, "emitted_count": len(emitted)}
         metadata.pop("deferred_until", None)
         return self._finish(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 import msgpack
@@ -26,9 +26,19 @@ RESERVED_METADATA_KEYS = frozenset(
 )
 
 
+_second_text: tuple[int, str] = (-1, "")
+"""The last whole second formatted, and its text: `strftime` costs more than the rest of a stamp."""
+
+
 def utc_now_rfc3339() -> str:
     """The current time as RFC 3339 UTC with microseconds and `Z`."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    global _second_text
+    seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
+    cached_second, text = _second_text
+    if seconds != cached_second:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _second_text = (seconds, text)
+    return f"{text}.{nanos // 1000:06d}Z"
 
 
 class QueueMessage(BaseModel):
