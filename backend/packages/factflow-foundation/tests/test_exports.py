@@ -30,6 +30,7 @@ def test_public_surface_is_pinned() -> None:
         "SIDECAR_SUFFIX",
         "log_context",
         "LOG_CONTEXT_FIELDS",
+        "Backoff",
     }
 
 
