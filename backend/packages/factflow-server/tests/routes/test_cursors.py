@@ -134,3 +134,13 @@ def test_a_running_execution_cannot_be_deleted(client: httpx.Client, slow_yaml: 
     assert client.post(f"/api/v1/executions/{execution_id}/cancel").status_code == 202
     wait_execution(client, execution_id)
     assert client.delete(f"/api/v1/executions/{execution_id}").status_code == 200
+
+
+def test_lineage_retention_days_on_start(client: httpx.Client, demo: dict[str, Any]) -> None:
+    body = {"config_id": demo["config_id"], "skip_init_message": True}
+    for bad in (0, -1, 40000, "soon"):
+        response = client.post("/api/v1/executions", json={**body, "lineage_retention_days": bad})
+        assert_error(response, 422, "request_validation_error")
+    assert client.post("/api/v1/executions", json={**body, "lineage_retention_days": 7}).status_code == 201
+    run = client.post(f"/api/v1/configs/{demo['config_id']}/run", json={"lineage_retention_days": 0.5})
+    assert run.status_code == 201, run.text

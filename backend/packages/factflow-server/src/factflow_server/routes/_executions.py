@@ -90,6 +90,7 @@ async def create_execution(
         metadata=body.metadata,
         init_payload_overrides=body.init_payload_overrides,
         skip_init_message=body.skip_init_message,
+        lineage_retention_days=body.lineage_retention_days,
     )
 
 
