@@ -108,6 +108,8 @@ class PipelineExecutionRow(Base):
     """When the janitor purged the DLQs."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     """Last change of any field."""
+    route_counts: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    """Per-route message counts (`RouteStatus` lineage part) by route id, frozen at the end."""
 
 
 class RoutePauseRow(Base):

@@ -70,6 +70,7 @@ SCHEMA_DOC: dict[str, TableShape] = {
             "queues_purged_at": TIME_NULL,
             "dlq_purged_at": TIME_NULL,
             "updated_at": TIME,
+            "route_counts": JSON_NULL,
         },
         primary_key=("id",),
         indexes=frozenset(
