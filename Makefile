@@ -89,8 +89,12 @@ screenshots: install chromium ## Regenerate the console screenshots in docs/cons
 	@$(UV) run --frozen python -m tests.console.screenshots docs/console
 
 .PHONY: bench
-bench: install ## Throughput benchmark: memory/Redis, storage+lineage off/on, vs a redis-py ceiling (BENCH_ARGS=--quick)
+bench: install ## Throughput benchmark (memory/Redis, storage+lineage off/on, vs a redis-py ceiling), then bench-scale (BENCH_ARGS=--quick)
 	@$(UV) run --frozen python -m benchmarks.run $(BENCH_ARGS)
+
+.PHONY: bench-scale
+bench-scale: install ## Read endpoints against 1,000,000 lineage rows and 100,000 executions on PostgreSQL (p50/p99, bytes per row)
+	@$(UV) run --frozen python -m benchmarks.run --only scale $(BENCH_ARGS)
 
 
 .PHONY: docs

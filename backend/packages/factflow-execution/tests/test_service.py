@@ -29,6 +29,7 @@ from factflow_execution import (
     RoutePauseRepository,
     TagConflictError,
 )
+from factflow_execution._stats import route_counts_to_json
 from factflow_foundation import ServiceUnavailableError, new_id
 from factflow_infra.database import create_database_engine, create_session_factory, run_migrations
 from factflow_infra.queue import MemoryQueueProvider
@@ -445,3 +446,58 @@ async def _processing(world: World, execution_id: str) -> None:
                 await subscription.wait(None)
                 if any(e.event == "stage.processing" for e in subscription.drain()):
                     return
+
+
+async def test_stopped_execution_reads_frozen_route_counts_not_lineage(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_id = await world.config(TWO_ROUTES)
+    execution = await world.service.create(config_id)
+    done = await world.wait(execution.execution_id)
+    aggregated = await world.lineage.route_message_counts(execution.execution_id)
+    assert done.route_counts == route_counts_to_json(aggregated)
+    assert done.route_counts["first"]["total_messages"] == 1 and done.route_counts["second"]["completed"] == 1
+    detail = await world.service.detail(execution.execution_id)
+    snapshot = await world.service.event_snapshot(done)
+    assert snapshot["stage_counts"] == (await world.lineage.stage_counts(execution.execution_id)).to_api_dict()
+
+    async def no_aggregates(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a stopped execution must not aggregate its lineage")
+
+    monkeypatch.setattr(world.lineage, "route_message_counts", no_aggregates)
+    monkeypatch.setattr(world.lineage, "stage_counts", no_aggregates)
+    assert await world.service.detail(execution.execution_id) == detail
+    assert [route.to_api() for route in await world.service.routes(execution.execution_id)] == detail["routes"]
+    assert await world.service.event_snapshot(done) == snapshot
+
+
+async def test_final_execution_without_frozen_route_counts_gets_them_once(world: World) -> None:
+    config_id = await world.config(TWO_ROUTES)
+    execution = await world.service.create(config_id)
+    await world.wait(execution.execution_id)
+    # As a row stopped before route counts were frozen (revision 0004) looks.
+    await world.executions.update_fields(execution.execution_id, {"route_counts": None})
+    before = await world.service.detail(execution.execution_id)
+    stored = await world.service.get(execution.execution_id)
+    assert stored.route_counts == route_counts_to_json(await world.lineage.route_message_counts(stored.execution_id))
+    assert await world.service.detail(execution.execution_id) == before
+
+
+async def test_admin_status_change_freezes_route_counts(world: World) -> None:
+    config_id = await world.config(TWO_ROUTES)
+    live = await world.service.create(config_id)
+    await world.wait(live.execution_id)
+    interrupted = await world.executions.insert(
+        PipelineExecution(
+            execution_id=new_id(),
+            config_id=config_id,
+            config_name="two-routes",
+            config_version=1,
+            status="interrupted",
+            source=ConfigSourceType.API,
+            started_at=datetime.now(UTC),
+            config_snapshot=(await world.service.get(live.execution_id)).config_snapshot,
+        )
+    )
+    await world.service.cancel(interrupted.execution_id)
+    assert (await world.service.get(interrupted.execution_id)).route_counts == {}

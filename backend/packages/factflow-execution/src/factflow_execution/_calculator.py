@@ -9,7 +9,7 @@ from typing import Any
 from factflow_lineage import LineageRepository
 
 from ._models import PipelineExecution
-from ._stats import ExecutionStats, build_execution_stats
+from ._stats import ExecutionStats, build_execution_stats, route_counts_to_json
 from ._types import ExecutionStatus
 
 __all__ = ("StatsCalculator", "route_order")
@@ -52,3 +52,7 @@ class StatsCalculator:
             completed_at=completed_at,
             now=now,
         )
+
+    async def route_counts(self, execution: PipelineExecution) -> dict[str, Any]:
+        """Per-route message counts from lineage, in the stored `route_counts` shape (frozen at the end)."""
+        return route_counts_to_json(await self.lineage.route_message_counts(execution.execution_id))

@@ -33,9 +33,10 @@ class ExecutionStatusCallbackAdapter:
     `on_started` emits `execution.status` (`running`). `on_stopped` runs, in order:
 
     1. flush the execution's lineage (up to 5 s);
-    2. compute the stats;
+    2. compute the stats and the per-route message counts (read later by the detail, routes and
+       event snapshot of the stopped execution instead of its lineage rows);
     3. the conditional update `running` → final status, with `completed_at`, `duration_ms`,
-       `error_info`, `message_counts` and the frozen stats — retried with backoff (0.5 s doubling
+       `error_info`, `message_counts`, the frozen stats and route counts — retried with backoff (0.5 s doubling
        up to 30 s) for as long as the process lives while the database is unavailable;
     4. emit `execution.status` and end the execution's streams (`terminal`, or `shutdown`
        while the server stops);
@@ -102,6 +103,7 @@ class ExecutionStatusCallbackAdapter:
         """
         completed_at = utc_now()
         stats: ExecutionStats | None = None
+        route_counts: dict[str, Any] | None = None
         counts: dict[str, object] | None = None
         backoff = Backoff(self._retry_initial_delay, self._retry_max_delay)
         while True:
@@ -112,6 +114,8 @@ class ExecutionStatusCallbackAdapter:
                 counts = {**normalize_counts(message_counts, tolerated_failures=execution.tolerated_failures)}
                 if stats is None:
                     stats = await self._stats_or_none(execution, counts, status, completed_at)
+                if route_counts is None:
+                    route_counts = await self._route_counts_or_none(execution)
                 changed = await self._executions.finish(
                     execution_id,
                     status,
@@ -120,6 +124,7 @@ class ExecutionStatusCallbackAdapter:
                     error_info=error_info,
                     message_counts=counts,
                     stats=stats.to_api() if stats is not None else None,
+                    route_counts=route_counts,
                 )
                 break
             except ServiceUnavailableError as exc:
@@ -137,6 +142,15 @@ class ExecutionStatusCallbackAdapter:
             return
         logger.info("Execution %s ended %s", execution_id, status)
         self._hub.finish(execution_id, status=status, previous_status="running", error_info=error_info)
+
+    async def _route_counts_or_none(self, execution: Any) -> dict[str, Any] | None:
+        try:
+            return await self._stats.route_counts(execution)
+        except ServiceUnavailableError:
+            raise
+        except Exception:  # like the stats: the status must still be stored (reads fall back to lineage)
+            logger.exception("Computing the route counts of execution %s failed", execution.execution_id)
+            return None
 
     async def _stats_or_none(
         self, execution: Any, counts: dict[str, object], status: FinalStatus, completed_at: Any

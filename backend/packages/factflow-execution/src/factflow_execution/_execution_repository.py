@@ -33,6 +33,7 @@ _SETTABLE = {
     "error_info",
     "message_counts",
     "stats",
+    "route_counts",
     "cancel_requested",
     "recovered_at",
     "recovery_count",
@@ -70,6 +71,7 @@ def _to_domain(row: PipelineExecutionRow) -> PipelineExecution:
         recovered_at=row.recovered_at,
         recovery_count=row.recovery_count,
         stats=row.stats,
+        route_counts=row.route_counts,
         queues_purged_at=row.queues_purged_at,
         dlq_purged_at=row.dlq_purged_at,
         updated_at=row.updated_at,
@@ -139,6 +141,7 @@ class PipelineExecutionRepository:
             recovered_at=execution.recovered_at,
             recovery_count=execution.recovery_count,
             stats=execution.stats,
+            route_counts=execution.route_counts,
             queues_purged_at=execution.queues_purged_at,
             dlq_purged_at=execution.dlq_purged_at,
             updated_at=now,
@@ -332,11 +335,12 @@ class PipelineExecutionRepository:
         error_info: dict[str, Any] | None = None,
         message_counts: Mapping[str, Any] | None = None,
         stats: Mapping[str, Any] | None = None,
+        route_counts: Mapping[str, Any] | None = None,
     ) -> bool:
         """Move the row to a stopped status with `completed_at`, `duration_ms` and frozen figures.
 
-        `duration_ms` is computed from the stored `started_at`. `message_counts` and `stats` are
-        written only when given (so earlier frozen values survive an admin update).
+        `duration_ms` is computed from the stored `started_at`. `message_counts`, `stats` and
+        `route_counts` are written only when given (so earlier frozen values survive an admin update).
 
         Returns:
             Whether the row changed (see `transition`).
@@ -359,6 +363,8 @@ class PipelineExecutionRepository:
                 values["message_counts"] = dict(message_counts)
             if stats is not None:
                 values["stats"] = dict(stats)
+            if route_counts is not None:
+                values["route_counts"] = dict(route_counts)
             result = await session.execute(
                 update(PipelineExecutionRow)
                 .where(PipelineExecutionRow.id == execution_id, PipelineExecutionRow.status.in_(list(from_statuses)))

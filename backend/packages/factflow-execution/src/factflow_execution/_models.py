@@ -178,6 +178,8 @@ class PipelineExecution:
     """Resumes so far."""
     stats: dict[str, Any] | None = None
     """ExecutionStats (api shape), frozen at the end."""
+    route_counts: dict[str, Any] | None = None
+    """Per-route message counts by route id (`RouteStatus` lineage part), frozen at the end."""
     queues_purged_at: datetime | None = None
     """When the janitor purged the non-DLQ queues."""
     dlq_purged_at: datetime | None = None

@@ -115,6 +115,8 @@ class PipelineExecutionRow(Base):
     """The execution's own lineage retention in days; `None` follows `FACTFLOW_LINEAGE_RETENTION_DAYS`."""
     lineage_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     """When lineage retention deleted the execution's lineage rows."""
+    route_counts: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    """Per-route message counts (`RouteStatus` lineage part) by route id, frozen at the end."""
 
 
 class RoutePauseRow(Base):

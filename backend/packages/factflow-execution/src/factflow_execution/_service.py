@@ -11,7 +11,7 @@ from typing import Any, Final, Literal
 
 from factflow_engine._ports import OrchestratorCallbacks
 from factflow_foundation import FactflowError, ServiceUnavailableError, new_id
-from factflow_lineage import LineageRecorder, LineageRepository, PipelineLineageEntry
+from factflow_lineage import LineageRecorder, LineageRepository, PipelineLineageEntry, RouteMessageCounts
 
 from ._calculator import StatsCalculator
 from ._callbacks import ExecutionStatusCallbackAdapter
@@ -25,7 +25,15 @@ from ._models import PipelineExecution, normalize_counts
 from ._pause_repository import RoutePauseRepository
 from ._ports import ExecutionManager, ReplayCoordinator
 from ._snapshot import ENGINE_VERSION, build_snapshot
-from ._stats import ExecutionStats, LiveRouteState, RouteStatus, build_route_statuses
+from ._stats import (
+    STAGE_COUNT_KEYS,
+    ExecutionStats,
+    LiveRouteState,
+    RouteStatus,
+    build_route_statuses,
+    route_counts_from_json,
+    route_counts_to_json,
+)
 from ._types import FINAL_STATUSES, ConfigSourceType, ExecutionStatus, utc_now
 from .errors import InvalidStatusTransitionError, ReplayUnavailableError, TagConflictError
 
@@ -348,8 +356,25 @@ class ExecutionService:
         paused: dict[str, bool] = {}
         if self.pauses is not None:
             paused = {route_id: pause.paused for route_id, pause in (await self.pauses.load_paused()).items()}
-        counts = await self.lineage_repository.route_message_counts(execution.execution_id)
+        counts = await self._route_counts(execution)
         return build_route_statuses(execution, live=live, paused=paused, route_counts=counts)
+
+    async def _route_counts(self, execution: PipelineExecution) -> dict[str, RouteMessageCounts]:
+        """Per-route message counts: frozen with a final execution, else aggregated from its lineage.
+
+        A final execution stopped before the counts were frozen gets them computed once and stored.
+        """
+        if execution.is_final and execution.route_counts is not None:
+            try:
+                return route_counts_from_json(execution.route_counts)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                logger.warning("Route counts of execution %s are unreadable; recomputing", execution.execution_id)
+        counts = await self.lineage_repository.route_message_counts(execution.execution_id)
+        if execution.is_final:
+            await self.executions.update_fields(
+                execution.execution_id, {"route_counts": route_counts_to_json(counts)}, when_status=(execution.status,)
+            )
+        return counts
 
     async def lineage(
         self, ref: str, limit: int = 1000, offset: int = 0, *, after: tuple[datetime, str] | None = None
@@ -369,16 +394,28 @@ class ExecutionService:
     async def event_snapshot(self, execution: PipelineExecution) -> dict[str, Any]:
         """`execution.snapshot` data: `execution`, `message_counts`, `stage_counts`, `routes`."""
         counts = self._live_counts(execution)
-        stage_counts = await self.lineage_repository.stage_counts(execution.execution_id)
+        stage_counts = self._frozen_stage_counts(execution)
+        if stage_counts is None:
+            stage_counts = (await self.lineage_repository.stage_counts(execution.execution_id)).to_api_dict()
         routes = await self._routes_of(execution)
         return {
             "execution": execution.to_api(),
             "message_counts": dict(
                 normalize_counts(counts or execution.message_counts, tolerated_failures=execution.tolerated_failures)
             ),
-            "stage_counts": stage_counts.to_api_dict(),
+            "stage_counts": stage_counts,
             "routes": [route.to_snapshot_item() for route in routes],
         }
+
+    @staticmethod
+    def _frozen_stage_counts(execution: PipelineExecution) -> dict[str, int] | None:
+        """`stage_counts` of the stats frozen with a final execution, or `None` (aggregate lineage then)."""
+        if not execution.is_final or not isinstance(execution.stats, dict):
+            return None
+        frozen = execution.stats.get("stage_counts")
+        if not isinstance(frozen, dict) or any(not isinstance(frozen.get(key), int) for key in STAGE_COUNT_KEYS):
+            return None
+        return {key: int(frozen[key]) for key in STAGE_COUNT_KEYS}
 
     # ------------------------------------------------------------------ replay
 
@@ -477,6 +514,7 @@ class ExecutionService:
         now = utc_now()
         counts = dict(normalize_counts(execution.message_counts, tolerated_failures=execution.tolerated_failures))
         stats = await self._final_stats(execution, counts, requested, now)
+        route_counts = await self._final_route_counts(execution)
         if not await self.executions.finish(
             execution_id,
             requested,
@@ -485,6 +523,7 @@ class ExecutionService:
             error_info=stored_error,
             message_counts=counts,
             stats=stats,
+            route_counts=route_counts,
         ):
             return None
         if requested == "cancelled":
@@ -506,6 +545,13 @@ class ExecutionService:
             "message": reason or f"Status set to {requested} by an administrator (was {execution.status}).",
             "details": dict(error_info or {}),
         }
+
+    async def _final_route_counts(self, execution: PipelineExecution) -> dict[str, Any] | None:
+        try:
+            return await self.stats_calculator.route_counts(execution)
+        except FactflowError as exc:
+            logger.warning("Route counts of execution %s could not be frozen: %s", execution.execution_id, exc)
+            return None
 
     async def _final_stats(
         self, execution: PipelineExecution, counts: dict[str, Any], status: ExecutionStatus, now: datetime

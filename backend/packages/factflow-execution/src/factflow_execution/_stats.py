@@ -23,6 +23,8 @@ __all__ = (
     "build_adapter_stats",
     "build_execution_stats",
     "build_route_statuses",
+    "route_counts_from_json",
+    "route_counts_to_json",
     "scoped_queue_name",
 )
 
@@ -374,3 +376,39 @@ def build_route_statuses(
             )
         )
     return statuses
+
+
+def route_counts_to_json(counts: Mapping[str, RouteMessageCounts]) -> dict[str, Any]:
+    """Per-route message counts as stored in `pipeline_executions.route_counts`."""
+    return {
+        route_id: {
+            "total_messages": value.total_messages,
+            "completed": value.completed,
+            "failed": value.failed,
+            "cancelled": value.cancelled,
+            "in_progress": value.in_progress,
+            "avg_duration_ms": value.avg_duration_ms,
+        }
+        for route_id, value in counts.items()
+    }
+
+
+def route_counts_from_json(stored: Mapping[str, Any]) -> dict[str, RouteMessageCounts]:
+    """The stored `route_counts` back as `RouteMessageCounts` by route id.
+
+    Raises:
+        KeyError, TypeError, ValueError: The stored value is not in the shape `route_counts_to_json` writes.
+    """
+    counts: dict[str, RouteMessageCounts] = {}
+    for route_id, value in stored.items():
+        avg = value["avg_duration_ms"]
+        counts[route_id] = RouteMessageCounts(
+            route_id=route_id,
+            total_messages=int(value["total_messages"]),
+            completed=int(value["completed"]),
+            failed=int(value["failed"]),
+            cancelled=int(value["cancelled"]),
+            in_progress=int(value["in_progress"]),
+            avg_duration_ms=None if avg is None else float(avg),
+        )
+    return counts

@@ -72,6 +72,7 @@ SCHEMA_DOC: dict[str, TableShape] = {
             "updated_at": TIME,
             "lineage_retention_days": col("float", True),
             "lineage_purged_at": TIME_NULL,
+            "route_counts": JSON_NULL,
         },
         primary_key=("id",),
         indexes=frozenset(
