@@ -32,7 +32,7 @@ def test_help_lists_global_options_and_groups() -> None:
 
 COMMANDS = {
     "config": ["create", "delete", "edit", "get", "list", "run", "validate"],
-    "execution": ["cancel", "dag", "get", "list", "replay", "routes", "stats", "wait"],
+    "execution": ["cancel", "dag", "delete", "get", "list", "replay", "routes", "stats", "wait"],
     "pipeline": ["list", "metrics", "pause", "resume"],
     "storage": ["browse", "download", "get", "list", "metadata", "watch"],
     "lineage": ["batch", "chain", "children", "failures", "get", "list", "stats"],
