@@ -38,7 +38,6 @@ EXTRAS = {
     "ReplayInfo",
     "build_dag",
     "deep_merge",
-    "format_timestamp",
     "is_uuid_shaped",
     # services and seams
     "PipelineConfigService",

@@ -30,7 +30,6 @@ from ._types import (
     ExecutionSource,
     ExecutionStatus,
     ReplaySource,
-    format_timestamp,
     is_uuid_shaped,
 )
 from ._waiter import ExecutionWaiter, ExecutionWaitResult
@@ -68,7 +67,6 @@ __all__ = (
     "DAGResponse",
     "build_dag",
     "deep_merge",
-    "format_timestamp",
     "is_uuid_shaped",
     # services
     "ExecutionService",

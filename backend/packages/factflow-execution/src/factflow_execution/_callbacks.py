@@ -7,7 +7,7 @@ import logging
 from typing import Any, Final
 
 from factflow_engine._ports import FinalStatus
-from factflow_foundation import ServiceUnavailableError
+from factflow_foundation import ServiceUnavailableError, utc_now
 from factflow_lineage import LineageRecorder
 
 from ._calculator import StatsCalculator
@@ -15,7 +15,7 @@ from ._execution_repository import PipelineExecutionRepository
 from ._hub import ExecutionEventHub
 from ._models import normalize_counts
 from ._stats import ExecutionStats
-from ._types import ExecutionStatus, utc_now
+from ._types import ExecutionStatus
 
 __all__ = ("LINEAGE_FLUSH_SECONDS", "ExecutionStatusCallbackAdapter")
 

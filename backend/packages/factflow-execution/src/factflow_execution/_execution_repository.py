@@ -11,12 +11,13 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from factflow_foundation import utc_now
 from factflow_infra.errors import DatabaseIntegrityError
 
 from ._db import Page, session_scope
 from ._models import PipelineExecution
 from ._orm import PipelineExecutionRow
-from ._types import ConfigSourceType, ExecutionStatus, is_uuid_shaped, utc_now
+from ._types import ConfigSourceType, ExecutionStatus, is_uuid_shaped
 from .errors import ExecutionNotFoundError, TagConflictError
 
 __all__ = ("PipelineExecutionRepository", "SortOrder")

@@ -11,10 +11,9 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from factflow_foundation import new_id
+from factflow_foundation import new_id, rfc3339, utc_now
 
 from ._events import EndReason, EventKind, StreamEnd, StreamEvent, event_kind
-from ._types import format_timestamp, utc_now
 from .errors import EventStreamerUnavailableError
 
 __all__ = (
@@ -230,7 +229,7 @@ class ExecutionEventHub:
 
     def make_event(self, execution_id: str | None, event_type: str, data: dict[str, Any]) -> StreamEvent:
         """An unbuffered event with the standard fields (`type`, `timestamp`, `execution_id`) and a new id."""
-        body = {"type": event_type, "timestamp": format_timestamp(utc_now()), "execution_id": execution_id}
+        body = {"type": event_type, "timestamp": rfc3339(utc_now()), "execution_id": execution_id}
         body.update({key: value for key, value in data.items() if key not in body})
         return StreamEvent(id=self.new_event_id(), event=event_type, data=body)
 

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from ._types import ConfigSourceType, ExecutionStatus, format_optional_timestamp, format_timestamp
+from factflow_foundation import rfc3339, rfc3339_or_none
+
+from ._types import ConfigSourceType, ExecutionStatus
 
 if TYPE_CHECKING:
     from factflow_engine.config import ValidationReport
@@ -116,8 +118,8 @@ class PipelineConfig:
             "config_hash": self.config_hash,
             "version": self.version,
             "is_active": self.is_active,
-            "created_at": format_timestamp(self.created_at),
-            "updated_at": format_timestamp(self.updated_at),
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
             "validation_report": self.validation_report.to_dict(),
             "is_runnable": self.is_runnable,
         }
@@ -216,8 +218,8 @@ class PipelineExecution:
             "parent_execution_id": self.parent_execution_id,
             "replay_batch_id": self.replay_batch_id,
             "replay_source": self.replay_source,
-            "started_at": format_timestamp(self.started_at),
-            "completed_at": format_optional_timestamp(self.completed_at),
+            "started_at": rfc3339(self.started_at),
+            "completed_at": rfc3339_or_none(self.completed_at),
             "duration_ms": self.duration_ms,
             "error_info": self.error_info,
         }
@@ -246,7 +248,7 @@ class PipelineExecution:
                 "message_counts": dict(normalize_counts(counts, tolerated_failures=self.tolerated_failures)),
                 "routes": [route.to_api() for route in routes],
                 "replay": self.replay,
-                "recovered_at": format_optional_timestamp(self.recovered_at),
+                "recovered_at": rfc3339_or_none(self.recovered_at),
                 "recovery_count": self.recovery_count,
             }
         )

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from factflow_engine._ports import OrchestratorCallbacks
-from factflow_foundation import FactflowError, ServiceUnavailableError, new_id
+from factflow_foundation import FactflowError, ServiceUnavailableError, new_id, utc_now
 from factflow_lineage import LineageRecorder, LineageRepository, PipelineLineageEntry
 
 from ._calculator import StatsCalculator
@@ -26,7 +26,7 @@ from ._pause_repository import RoutePauseRepository
 from ._ports import ExecutionManager, ReplayCoordinator
 from ._snapshot import ENGINE_VERSION, build_snapshot
 from ._stats import ExecutionStats, LiveRouteState, RouteStatus, build_route_statuses
-from ._types import FINAL_STATUSES, ConfigSourceType, ExecutionStatus, utc_now
+from ._types import FINAL_STATUSES, ConfigSourceType, ExecutionStatus
 from .errors import InvalidStatusTransitionError, ReplayUnavailableError, TagConflictError
 
 __all__ = ("ExecutionLineagePage", "ExecutionService", "RequestedStatus", "StatusChangeResult")

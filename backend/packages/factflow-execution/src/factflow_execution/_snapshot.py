@@ -7,9 +7,9 @@ from importlib import metadata
 from typing import Any
 
 from factflow_engine.config import PipelineGlobalConfig
+from factflow_foundation import rfc3339, utc_now
 
 from ._models import PipelineConfig
-from ._types import format_timestamp, utc_now
 
 __all__ = ("ENGINE_VERSION", "build_snapshot")
 
@@ -43,6 +43,6 @@ def build_snapshot(
         "config_hash": config.config_hash,
         "config_version": config.version,
         "config_name": config.name,
-        "captured_at": format_timestamp(captured_at or utc_now()),
+        "captured_at": rfc3339(captured_at or utc_now()),
         "engine_version": engine_version,
     }

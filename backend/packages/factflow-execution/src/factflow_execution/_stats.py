@@ -8,11 +8,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from factflow_engine.config import normalize_queue_name
+from factflow_foundation import parse_rfc3339, rfc3339, utc_now
 from factflow_lineage import AdapterStats as LineageAdapterStats
 from factflow_lineage import RouteMessageCounts, StageCounts
 
 from ._models import MessageCounts, PipelineExecution, normalize_counts
-from ._types import ExecutionStatus, format_timestamp, utc_now
+from ._types import ExecutionStatus
 
 __all__ = (
     "STAGE_COUNT_KEYS",
@@ -141,7 +142,7 @@ class ExecutionStats:
         return {
             "execution_id": self.execution_id,
             "status": self.status,
-            "computed_at": format_timestamp(self.computed_at),
+            "computed_at": rfc3339(self.computed_at),
             "elapsed_ms": self.elapsed_ms,
             "message_counts": dict(self.message_counts),
             "stage_counts": dict(self.stage_counts),
@@ -157,7 +158,7 @@ class ExecutionStats:
         return cls(
             execution_id=data["execution_id"],
             status=data["status"],
-            computed_at=datetime.fromisoformat(str(data["computed_at"]).replace("Z", "+00:00")),
+            computed_at=parse_rfc3339(str(data["computed_at"])),
             elapsed_ms=float(data["elapsed_ms"]),
             message_counts=normalize_counts(data.get("message_counts")),
             stage_counts={key: int((data.get("stage_counts") or {}).get(key, 0)) for key in STAGE_COUNT_KEYS},

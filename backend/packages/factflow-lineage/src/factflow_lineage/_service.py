@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
-from factflow_foundation import content_hash, new_id
+from factflow_foundation import content_hash, new_id, rfc3339
 from factflow_protocols import AdapterResult, NonRetryableError
 
-from ._model import format_timestamp
 from ._record import LineageRecord, StageStatus
 
 __all__ = (
@@ -250,7 +249,7 @@ class LineageService:
         """
         metadata = dict(record.metadata)
         if deferred_until is not None:
-            metadata["deferred_until"] = format_timestamp(deferred_until)
+            metadata["deferred_until"] = rfc3339(deferred_until)
             wait_ms = max(0.0, (deferred_until - self._clock()).total_seconds() * 1000)
             metadata["deferred_ms"] = float(metadata.get("deferred_ms", 0.0)) + wait_ms
         error_info = record.error_info if error is None else self._error_info(record, error, None)

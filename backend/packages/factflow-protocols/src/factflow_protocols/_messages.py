@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import msgpack
 from pydantic import BaseModel, ConfigDict, Field
 
-from factflow_foundation import new_id
+from factflow_foundation import new_id, utc_now_rfc3339
 
 __all__ = ("RESERVED_METADATA_KEYS", "QueueMessage", "utc_now_rfc3339")
 
@@ -24,11 +23,6 @@ RESERVED_METADATA_KEYS = frozenset(
         "dead_letter",
     }
 )
-
-
-def utc_now_rfc3339() -> str:
-    """The current time as RFC 3339 UTC with microseconds and `Z`."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class QueueMessage(BaseModel):

@@ -6,7 +6,6 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from factflow_engine.config import PipelineGlobalConfig
@@ -19,7 +18,7 @@ from factflow_engine.runtime import (
     TooManyConcurrentExecutionsError,
 )
 from factflow_execution import ExecutionService, ExecutionStatus, PipelineExecution
-from factflow_foundation import FactflowError, ServiceUnavailableError, new_id
+from factflow_foundation import FactflowError, ServiceUnavailableError, new_id, utc_now_rfc3339
 from factflow_protocols import QueueMessage, QueueProtocol, StorageProtocol
 
 from ._lineage_index import LineageIndex
@@ -92,10 +91,6 @@ class RecoveryReport:
     """Executions whose accepted cancel is now applied instead of resuming them."""
     errors: Mapping[str, str] = field(default_factory=dict)
     """Executions that could not be resumed now (a dependency failed); they stay `interrupted`."""
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _all_queues(config: PipelineGlobalConfig) -> list[str]:
@@ -395,7 +390,7 @@ class _RecoverySeed:
         self.lineage_reconstructed = lineage_reconstructed
 
     async def __call__(self, context: SeedContext) -> None:
-        at = _now()
+        at = utc_now_rfc3339()
         scoped = ExecutionScopedQueue(self.recovery.queue, self.execution.execution_id)
         reclaimed = reinjected = unrecoverable = 0
         mode: RecoveryMode

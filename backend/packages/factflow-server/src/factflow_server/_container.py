@@ -29,7 +29,7 @@ from factflow_execution import (
     RoutePauseRepository,
     StorageEventStreamer,
 )
-from factflow_foundation import FactflowSettings
+from factflow_foundation import FactflowSettings, utc_now
 from factflow_infra.database import ServerLock
 from factflow_infra.queue import MemoryQueueProvider, RedisStreamsQueueProvider
 from factflow_infra.storage import StorageProvider
@@ -39,7 +39,6 @@ from factflow_replay import RecoveryManager
 from ._health import Probe
 from ._janitor import QueueJanitor
 from ._metrics import ServerMetrics
-from .schemas._common import utc_now
 
 __all__ = ("DrainStep", "ServiceContainer")
 

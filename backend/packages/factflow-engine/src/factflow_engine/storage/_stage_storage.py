@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from factflow_engine.config import StorageMetadataConfig
-from factflow_foundation import ExecutionPathResolver, bytes_checksum
-from factflow_protocols import StorageNotFoundError, StorageUnavailableError, utc_now_rfc3339
+from factflow_foundation import ExecutionPathResolver, bytes_checksum, utc_now_rfc3339
+from factflow_protocols import StorageNotFoundError, StorageUnavailableError
 
 from ._backend import JSON_CONTENT_TYPE, StorageBackendAdapter
 from ._metadata import SidecarKind, StageIdentity, WriteProvenance, build_sidecar, extract_metadata_fields

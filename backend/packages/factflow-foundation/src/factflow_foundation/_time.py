@@ -1,0 +1,46 @@
+"""The clock and the one timestamp format of factflow.
+
+Every timestamp factflow writes — API bodies, events, sidecars, envelopes, snapshots — is RFC 3339
+UTC with microseconds and `Z`, e.g. `2025-03-01T09:30:12.345678Z`
+(docs/reference/http-api.md#transport).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+__all__ = ("parse_rfc3339", "rfc3339", "rfc3339_or_none", "utc_now", "utc_now_rfc3339")
+
+_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def rfc3339(value: datetime) -> str:
+    """`value` as RFC 3339 UTC with microseconds and `Z`; a naive datetime is taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime(_FORMAT)
+
+
+def rfc3339_or_none(value: datetime | None) -> str | None:
+    """`rfc3339`, passing `None` through."""
+    return None if value is None else rfc3339(value)
+
+
+def utc_now_rfc3339() -> str:
+    """The current time as RFC 3339 UTC with microseconds and `Z`."""
+    return rfc3339(utc_now())
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """An RFC 3339 timestamp (any offset, `Z` included) as an aware datetime; naive text is taken as UTC.
+
+    Raises:
+        ValueError: `text` is not an ISO 8601 timestamp.
+    """
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
