@@ -149,7 +149,7 @@ async def test_create_runs_to_completed_with_frozen_counts_and_stats(world: Worl
     assert execution.status == "running" and execution.source is ConfigSourceType.CLI
     assert execution.init_payload == {"text": "yo", "nested": {"keep": 1, "change": 2, "added": True}, "items": [9]}
     assert execution.root_correlation_id is not None
-    snapshot = execution.config_snapshot
+    snapshot = execution.config_snapshot.model_dump()
     assert set(snapshot) == {
         "config_yaml",
         "config",

@@ -49,7 +49,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from factflow_engine._ports import FinalStatus, RoutePause
-from factflow_engine.config import PipelineConfigLoader, PipelineGlobalConfig
+from factflow_engine.config import ConfigSnapshot, PipelineConfigLoader, PipelineGlobalConfig
 from factflow_engine.registry import ValidatingAdapterRegistry
 from factflow_engine.runtime import (
     OrchestratorManager,
@@ -376,17 +376,17 @@ class PipelineRunResult:
 # ---------------------------------------------------------------------------------------- harness
 
 
-def build_snapshot(config_yaml: str, config: PipelineGlobalConfig, *, config_version: int = 1) -> dict[str, Any]:
-    """An execution `config_snapshot` the way the execution service freezes it."""
-    return {
-        "config_yaml": config_yaml,
-        "config": config.model_dump(mode="json", by_alias=True),
-        "config_hash": config_hash(config_yaml),
-        "config_version": config_version,
-        "config_name": config.name,
-        "captured_at": utc_now_rfc3339(),
-        "engine_version": ENGINE_VERSION,
-    }
+def build_snapshot(config_yaml: str, config: PipelineGlobalConfig, *, config_version: int = 1) -> ConfigSnapshot:
+    """An execution's `ConfigSnapshot` the way the execution service freezes it."""
+    return ConfigSnapshot.capture(
+        config,
+        config_yaml=config_yaml,
+        config_hash=config_hash(config_yaml),
+        config_version=config_version,
+        config_name=config.name,
+        captured_at=utc_now_rfc3339(),
+        engine_version=ENGINE_VERSION,
+    )
 
 
 class PipelineExecution:

@@ -83,7 +83,7 @@ async def test_shutdown_interrupts_and_cancels_rows(harness: PipelineHarness) ->
     await harness.events.wait_count("stage.processing", 3, lambda event: event["route_id"] == "slow")
     await harness.manager.shutdown(0.05)
     with pytest.raises(ExecutionStartError):  # its slot was given back at shutdown
-        await harness.manager.start(reserved, {}, callbacks=harness.callbacks)
+        await harness.manager.start(reserved, execution.orchestrator.snapshot, callbacks=harness.callbacks)
     status, _, counts = harness.callbacks.stopped[execution.execution_id]
     assert status == "interrupted"
     assert counts["in_flight"] == 6  # nothing acked: the six messages stay for recovery

@@ -17,8 +17,7 @@ __all__ = ("StatsCalculator", "route_order")
 
 def route_order(execution: PipelineExecution) -> list[str]:
     """Route ids in the snapshot's declaration order."""
-    config = execution.config_snapshot.get("config") or {}
-    return list((config.get("routes") or {}).keys())
+    return execution.config_snapshot.route_ids()
 
 
 class StatsCalculator:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from factflow_engine.config import normalize_queue_name
+from factflow_engine.config import ConditionConfig, ConfigSnapshot
 
 __all__ = ("DAGEdge", "DAGNode", "DAGResponse", "build_dag", "condition_as_written")
 
 
-def condition_as_written(condition: Any) -> dict[str, Any] | None:
+def condition_as_written(condition: ConditionConfig | None) -> dict[str, Any] | None:
     """The condition mapping as the YAML wrote it, from its snapshot form.
 
     The snapshot holds the parsed model with every field present (`all`/`any` as null on
@@ -18,15 +18,15 @@ def condition_as_written(condition: Any) -> dict[str, Any] | None:
     `value` unless it is null on an `exists` test, where null means "omitted" (a null operand
     is not a valid `exists` value).
     """
-    if not isinstance(condition, dict):
+    if condition is None:
         return None
-    if condition.get("all") is not None:
-        return {"all": [condition_as_written(item) for item in condition["all"]]}
-    if condition.get("any") is not None:
-        return {"any": [condition_as_written(item) for item in condition["any"]]}
-    written: dict[str, Any] = {"field": condition.get("field"), "operator": condition.get("operator")}
-    if "value" in condition and not (condition["value"] is None and condition.get("operator") == "exists"):
-        written["value"] = condition["value"]
+    if condition.all_ is not None:
+        return {"all": [condition_as_written(item) for item in condition.all_]}
+    if condition.any_ is not None:
+        return {"any": [condition_as_written(item) for item in condition.any_]}
+    written: dict[str, Any] = {"field": condition.field, "operator": condition.operator}
+    if "value" in condition.model_fields_set and not (condition.value is None and condition.operator == "exists"):
+        written["value"] = condition.value
     return written
 
 
@@ -102,43 +102,33 @@ class DAGResponse:
         }
 
 
-def build_dag(execution_id: str, snapshot: dict[str, Any]) -> DAGResponse:
-    """Build the DAG from a snapshot's parsed `config` (never the live config)."""
-    config = snapshot.get("config") or {}
-    routes: dict[str, Any] = dict(config.get("routes") or {})
-    consumers = {
-        normalize_queue_name((route.get("inbound") or {}).get("queue", "")): route_id
-        for route_id, route in routes.items()
-    }
-    init = config.get("init_message") or None
-    init_route = init.get("route") if isinstance(init, dict) else None
-    init_queue = None
-    if init_route is not None and init_route in routes:
-        init_queue = normalize_queue_name(routes[init_route]["inbound"]["queue"])
+def build_dag(execution_id: str, snapshot: ConfigSnapshot) -> DAGResponse:
+    """Build the DAG from an execution's snapshot (never the live config)."""
+    routes = snapshot.config.routes
+    consumers = snapshot.consumers()
+    init_route = snapshot.init_route
+    init_queue = routes[init_route].inbound.queue_name if init_route is not None and init_route in routes else None
 
     nodes: list[DAGNode] = []
     edges: list[DAGEdge] = []
     for route_id, route in routes.items():
-        targets = [
-            (normalize_queue_name(item["queue"]), condition_as_written(item.get("condition")))
-            for item in route.get("outbound") or ()
-        ]
+        targets = [(item.queue_name, condition_as_written(item.condition)) for item in route.outbound]
         outbound = tuple({"queue": queue, "condition": condition} for queue, condition in targets)
         adapters = tuple(
             {
                 "index": index,
-                "type": adapter["type"],
-                "stage": adapter.get("stage") or adapter["type"],
-                "condition": condition_as_written(adapter.get("condition")),
+                "type": adapter.type,
+                "stage": adapter.stage_name,
+                "condition": condition_as_written(adapter.condition),
             }
-            for index, adapter in enumerate(route.get("adapters") or ())
+            for index, adapter in enumerate(route.adapters)
         )
         nodes.append(
             DAGNode(
                 route_id=route_id,
-                name=route.get("name") or route_id,
-                description=route.get("description"),
-                inbound_queue=normalize_queue_name(route["inbound"]["queue"]),
+                name=route.name or route_id,
+                description=route.description,
+                inbound_queue=route.inbound.queue_name,
                 adapters=adapters,
                 outbound=outbound,
                 is_init_route=route_id == init_route,

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from factflow_engine.config import ConfigSnapshot
 from factflow_foundation import utc_now
 from factflow_infra.errors import DatabaseIntegrityError
 
@@ -52,7 +53,7 @@ def _to_domain(row: PipelineExecutionRow) -> PipelineExecution:
         status=row.status,  # type: ignore[arg-type]  # the column only ever holds ExecutionStatus values
         source=ConfigSourceType(row.source),
         started_at=row.started_at,
-        config_snapshot=dict(row.config_snapshot),
+        config_snapshot=ConfigSnapshot.model_validate(row.config_snapshot),
         tag=row.tag,
         parent_execution_id=row.parent_execution_id,
         replay_batch_id=row.replay_batch_id,
@@ -121,7 +122,7 @@ class PipelineExecutionRepository:
             completed_at=execution.completed_at,
             duration_ms=execution.duration_ms,
             error_info=execution.error_info,
-            config_snapshot=execution.config_snapshot,
+            config_snapshot=execution.config_snapshot.model_dump(),
             root_correlation_id=execution.root_correlation_id,
             init_payload=execution.init_payload,
             execution_metadata=dict(execution.metadata),

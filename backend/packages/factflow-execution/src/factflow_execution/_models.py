@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from factflow_engine.config import ConfigSnapshot
 from factflow_foundation import rfc3339, rfc3339_or_none
 
 from ._types import ConfigSourceType, ExecutionStatus
@@ -146,8 +147,8 @@ class PipelineExecution:
     """`api`, `cli` or `replay`."""
     started_at: datetime
     """When the row was inserted."""
-    config_snapshot: dict[str, Any]
-    """Frozen snapshot (docs/concepts/executions.md)."""
+    config_snapshot: ConfigSnapshot
+    """Frozen config (docs/concepts/executions.md)."""
     tag: str | None = None
     """Unique user label."""
     parent_execution_id: str | None = None
@@ -200,9 +201,7 @@ class PipelineExecution:
     @property
     def tolerated_failures(self) -> int:
         """`error_handling.tolerated_failures` of the snapshot."""
-        config = self.config_snapshot.get("config") or {}
-        handling = config.get("error_handling") or {}
-        return int(handling.get("tolerated_failures") or 0)
+        return self.config_snapshot.tolerated_failures
 
     def to_api(self, *, include_replay: bool = False) -> dict[str, Any]:
         """The HTTP API ExecutionResponse (plus `replay` for replay answers) as JSON-ready values."""
@@ -240,7 +239,7 @@ class PipelineExecution:
         body = self.to_api()
         body.update(
             {
-                "config_snapshot": self.config_snapshot,
+                "config_snapshot": self.config_snapshot.model_dump(),
                 "root_correlation_id": self.root_correlation_id,
                 "init_payload": self.init_payload,
                 "metadata": dict(self.metadata),

@@ -247,12 +247,6 @@ class RouteStatus:
 # ---------------------------------------------------------------- computation
 
 
-def _snapshot_routes(execution: PipelineExecution) -> dict[str, Any]:
-    config = execution.config_snapshot.get("config") or {}
-    routes = config.get("routes") or {}
-    return dict(routes)
-
-
 def build_adapter_stats(execution: PipelineExecution, rows: Sequence[LineageAdapterStats]) -> tuple[AdapterStats, ...]:
     """Every adapter of the snapshot (zeros when it has no rows), by declaration order then index.
 
@@ -262,15 +256,15 @@ def build_adapter_stats(execution: PipelineExecution, rows: Sequence[LineageAdap
     # `from_api` for frozen stats.
     by_key = {(row.route_id, row.adapter_index): AdapterStats.from_api(row.to_api_dict()) for row in rows}
     result: list[AdapterStats] = []
-    for route_id, route in _snapshot_routes(execution).items():
-        for index, adapter in enumerate(route.get("adapters") or ()):
+    for route_id, route in execution.config_snapshot.config.routes.items():
+        for index, adapter in enumerate(route.adapters):
             row = by_key.pop((route_id, index), None)
             if row is None:
                 row = AdapterStats(
                     route_id=route_id,
-                    adapter_name=adapter["type"],
+                    adapter_name=adapter.type,
                     adapter_index=index,
-                    stage_name=adapter.get("stage") or adapter.get("type"),
+                    stage_name=adapter.stage_name,
                 )
             result.append(row)
     result.extend(row for _, row in sorted(by_key.items(), key=lambda item: item[0]))
@@ -338,9 +332,9 @@ def build_route_statuses(
         route_counts: Lineage per-message counts by route id.
     """
     statuses: list[RouteStatus] = []
-    for route_id, route in _snapshot_routes(execution).items():
-        inbound = normalize_queue_name((route.get("inbound") or {}).get("queue", ""))
-        outbound = tuple(normalize_queue_name(item["queue"]) for item in route.get("outbound") or ())
+    for route_id, route in execution.config_snapshot.config.routes.items():
+        inbound = route.inbound.queue_name
+        outbound = tuple(item.queue_name for item in route.outbound)
         state = live.get(route_id) if live is not None else None
         counts = route_counts.get(route_id)
         if state is not None:
@@ -357,7 +351,7 @@ def build_route_statuses(
         statuses.append(
             RouteStatus(
                 route_id=route_id,
-                name=route.get("name") or route_id,
+                name=route.name or route_id,
                 inbound_queue=inbound,
                 outbound_queues=outbound,
                 scoped_queue=scoped_queue_name(execution.execution_id, inbound),

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from factflow_engine.config import PipelineGlobalConfig
 from factflow_engine.runtime import (
     AdapterFactory,
     ExecutionReservation,
@@ -25,7 +24,6 @@ from ._lineage_index import LineageIndex
 from ._lineage_rebuild import close_interrupted_rows, rebuild_lineage
 from ._publisher import ReplayPublisher
 from ._reinject import Reinjector
-from ._routes import pipeline_from_snapshot
 
 __all__ = ("RecoveryManager", "RecoveryMode", "RecoveryRecord", "RecoveryReport")
 
@@ -91,17 +89,6 @@ class RecoveryReport:
     """Executions whose accepted cancel is now applied instead of resuming them."""
     errors: Mapping[str, str] = field(default_factory=dict)
     """Executions that could not be resumed now (a dependency failed); they stay `interrupted`."""
-
-
-def _all_queues(config: PipelineGlobalConfig) -> list[str]:
-    """Every logical queue of the pipeline: inbound, outbound and dead-letter queues."""
-    queues: dict[str, None] = {}
-    for route_id, route in config.routes.items():
-        queues[route.inbound.queue_name] = None
-        for entry in route.outbound:
-            queues[entry.queue_name] = None
-        queues[config.processor_config(route_id).dead_letter_queue] = None
-    return list(queues)
 
 
 class RecoveryManager:
@@ -293,10 +280,7 @@ class RecoveryManager:
         """Why the execution must stay `interrupted`, or None when it can resume."""
         if execution.recovery_count >= self.max_attempts:
             return f"it was already recovered {execution.recovery_count} time(s) (limit {self.max_attempts})"
-        try:
-            config = pipeline_from_snapshot(execution.config_snapshot)
-        except Exception as exc:
-            return f"its snapshot cannot be read: {exc}"
+        config = execution.config_snapshot.config
         for route_id, route in config.routes.items():
             for position, adapter in enumerate(route.adapters):
                 try:
@@ -343,7 +327,7 @@ class RecoveryManager:
         executions = self.service.executions
         execution_id = execution.execution_id
         try:
-            config = pipeline_from_snapshot(execution.config_snapshot)
+            config = execution.config_snapshot.config
             index = await LineageIndex.load(self.service.lineage_repository, execution_id)
             rebuilt = await rebuild_lineage(execution_id=execution_id, config=config, storage=self.storage, index=index)
             closed = close_interrupted_rows(index, rebuilt)
@@ -418,7 +402,7 @@ class _RecoverySeed:
 
     async def _streams_exist(self, context: SeedContext, scoped: ExecutionScopedQueue) -> bool:
         """Whether any queue of the execution still holds entries (Redis streams are never trimmed)."""
-        for queue in _all_queues(context.config):
+        for queue in context.snapshot.all_queues():
             depth = await scoped.depth(queue, _PROBE_SUBSCRIPTION)
             if depth.ready + depth.pending > 0:
                 return True

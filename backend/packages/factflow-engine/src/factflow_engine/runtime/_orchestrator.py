@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from factflow_engine._ports import FinalStatus, OrchestratorCallbacks
-from factflow_engine.config import PipelineGlobalConfig
+from factflow_engine.config import ConfigSnapshot, PipelineGlobalConfig
 from factflow_foundation import new_id
 from factflow_lineage import LineageService
 from factflow_protocols import PipelineAdapter, QueueDepth, QueueError, QueueMessage
@@ -52,7 +52,7 @@ class PipelineOrchestrator:
 
     Args:
         execution_id: The execution.
-        snapshot: Its `config_snapshot` (`config` is the parsed pipeline with defaults filled in).
+        snapshot: Its frozen config.
         callbacks: Told about the start and the final status.
         dependencies: Providers, adapter factory, lineage, events, metrics and options.
         paused_routes: Route ids globally paused right now.
@@ -68,7 +68,7 @@ class PipelineOrchestrator:
         self,
         *,
         execution_id: str,
-        snapshot: Mapping[str, Any],
+        snapshot: ConfigSnapshot,
         callbacks: OrchestratorCallbacks,
         dependencies: RuntimeDependencies,
         paused_routes: set[str] | frozenset[str] = frozenset(),
@@ -167,7 +167,7 @@ class PipelineOrchestrator:
         self.phase = "starting"
         step = "configuration"
         try:
-            self.config = PipelineGlobalConfig.model_validate(self.snapshot["config"])
+            self.config = self.snapshot.config
             self._build_runtime()
             step = "adapters"
             for route_id, route in self.config.routes.items():
@@ -206,14 +206,12 @@ class PipelineOrchestrator:
         )
         self.scoped_queue = ExecutionScopedQueue(self.deps.queue, self.execution_id, accountant=self.accountant)
         self._stage_counts = StageCountingSink(self.deps.lineage, on_change=self.progress.changed)
-        snapshot = self.snapshot
-        version = snapshot.get("config_version")
         self.runtime = ExecutionRuntime(
             execution_id=self.execution_id,
             config=config,
-            config_hash=snapshot.get("config_hash"),
+            config_hash=self.snapshot.config_hash,
             config_id=self.config_id,
-            config_version=int(version) if isinstance(version, int) else None,
+            config_version=self.snapshot.config_version,
             replay_batch_id=self.replay_batch_id,
             queue=self.scoped_queue,
             accountant=self.accountant,
@@ -657,14 +655,8 @@ class PipelineOrchestrator:
 
     async def _purge_queues(self) -> None:
         """Drop the execution's non-DLQ queues at once (DLQs stay for the janitor)."""
-        config = self.config
-        dead_letter_queues = {config.processor_config(route_id).dead_letter_queue for route_id in config.routes}
-        queues: set[str] = set()
-        for route in config.routes.values():
-            queues.add(route.inbound.queue_name)
-            queues.update(entry.queue_name for entry in route.outbound)
         try:
-            await self.scoped_queue.delete_queues(sorted(queues - dead_letter_queues))
+            await self.scoped_queue.delete_queues(sorted(self.snapshot.queues()))
         except QueueError:
             logger.warning("Could not purge the queues of cancelled execution %r", self.execution_id, exc_info=True)
 

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from factflow_engine.config import PipelineGlobalConfig, normalize_queue_name
+from factflow_engine.config import ConfigSnapshot, PipelineGlobalConfig, normalize_queue_name
 from factflow_protocols import PublishStatus, QueueMessage, StorageProtocol
 
 from ._accounting import MessageCounts
@@ -46,8 +46,8 @@ class SeedContext:
         return self._orchestrator.config
 
     @property
-    def snapshot(self) -> Mapping[str, Any]:
-        """The execution's `config_snapshot`."""
+    def snapshot(self) -> ConfigSnapshot:
+        """The execution's frozen config."""
         return self._orchestrator.snapshot
 
     @property
