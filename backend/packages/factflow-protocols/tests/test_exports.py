@@ -7,6 +7,7 @@ SPEC_EXPORTS = {
     "PipelineContext",
     "AdapterResult",
     "NonRetryableError",
+    "ErrorInfo",
     "QueueMessage",
     "QueueProtocol",
     "MessageHandler",

@@ -48,7 +48,7 @@ from factflow_infra.queue import MemoryQueueProvider, RedisStreamsQueueProvider
 from factflow_infra.storage import FilesystemStorageProvider
 from factflow_infra.testing.plugin import database_url, db_engine, redis_db, redis_url, sqlite_database_url
 from factflow_lineage import LineageRecord, LineageRecorder, LineageRepository, PipelineLineageEntry
-from factflow_protocols import AdapterResult, PipelineAdapter, PipelineContext, QueueProtocol
+from factflow_protocols import AdapterResult, ErrorInfo, PipelineAdapter, PipelineContext, QueueProtocol
 from factflow_replay import RecoveryManager, Reinjector, ReplayService
 
 __all__ = ("database_url", "db_engine", "redis_db", "redis_url", "sqlite_database_url")
@@ -205,7 +205,7 @@ class _CrashableCallbacks:
         await self.inner.on_started(execution_id)
 
     async def on_stopped(
-        self, execution_id: str, status: FinalStatus, error_info: dict[str, Any] | None, message_counts: dict[str, int]
+        self, execution_id: str, status: FinalStatus, error_info: ErrorInfo | None, message_counts: dict[str, int]
     ) -> None:
         if not self.manager.crashed:  # a dead process writes no final status
             await self.inner.on_stopped(execution_id, status, error_info, message_counts)

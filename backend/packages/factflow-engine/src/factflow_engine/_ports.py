@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from factflow_protocols import ErrorInfo
+
 __all__ = (
     "EngineEventSink",
     "FinalStatus",
@@ -42,7 +44,7 @@ class OrchestratorCallbacks(Protocol):
         self,
         execution_id: str,
         status: FinalStatus,
-        error_info: dict[str, Any] | None,
+        error_info: ErrorInfo | None,
         message_counts: dict[str, int],
     ) -> None: ...
 

@@ -66,6 +66,7 @@ from factflow_infra.storage import FilesystemStorageProvider
 from factflow_lineage import LineageRecorder, LineageRepository
 from factflow_protocols import (
     AdapterResult,
+    ErrorInfo,
     MessageStatus,
     PipelineAdapter,
     PipelineContext,
@@ -265,7 +266,7 @@ class RecordedCallbacks:
 
     def __init__(self) -> None:
         self.started: list[str] = []
-        self.stopped: dict[str, tuple[FinalStatus, dict[str, Any] | None, dict[str, int]]] = {}
+        self.stopped: dict[str, tuple[FinalStatus, ErrorInfo | None, dict[str, int]]] = {}
         self._done: dict[str, asyncio.Event] = {}
 
     def _event(self, execution_id: str) -> asyncio.Event:
@@ -278,13 +279,13 @@ class RecordedCallbacks:
         self,
         execution_id: str,
         status: FinalStatus,
-        error_info: dict[str, Any] | None,
+        error_info: ErrorInfo | None,
         message_counts: dict[str, int],
     ) -> None:
         self.stopped[execution_id] = (status, error_info, dict(message_counts))
         self._event(execution_id).set()
 
-    async def wait(self, execution_id: str) -> tuple[FinalStatus, dict[str, Any] | None, dict[str, int]]:
+    async def wait(self, execution_id: str) -> tuple[FinalStatus, ErrorInfo | None, dict[str, int]]:
         await self._event(execution_id).wait()
         return self.stopped[execution_id]
 
@@ -308,7 +309,7 @@ class PipelineRunResult:
 
     execution_id: str
     status: FinalStatus
-    error_info: dict[str, Any] | None
+    error_info: ErrorInfo | None
     message_counts: dict[str, int]
     """`published, handled, in_flight, dead_lettered, tolerated_failures` at the end."""
     objects: dict[str, StoredItem]
@@ -569,7 +570,7 @@ class PipelineHarness:
         self,
         execution_id: str,
         status: FinalStatus,
-        error_info: dict[str, Any] | None,
+        error_info: ErrorInfo | None,
         counts: dict[str, int],
         config: PipelineGlobalConfig,
     ) -> PipelineRunResult:

@@ -222,8 +222,8 @@ async def test_start_failure_reports_start_failed_and_frees_the_slot(tmp_path: P
         assert caught.value.code == "orchestrator_unavailable"
         status, error_info, counts = harness.callbacks.stopped["0190a000-0000-7000-8000-000000000abc"]
         assert status == "failed"
-        assert error_info is not None and error_info["code"] == "start_failed"
-        assert "cannot connect" in error_info["message"]
+        assert error_info is not None and error_info.code == "start_failed"
+        assert "cannot connect" in error_info.message
         assert counts["published"] == 0
         assert Stoppable.stopped == 2  # every adapter that started was stopped
         assert harness.manager.slots_in_use == 0

@@ -9,6 +9,7 @@ from typing import Any, Final
 from factflow_engine._ports import FinalStatus
 from factflow_foundation import ServiceUnavailableError, utc_now
 from factflow_lineage import LineageRecorder
+from factflow_protocols import ErrorInfo
 
 from ._calculator import StatsCalculator
 from ._execution_repository import PipelineExecutionRepository
@@ -92,7 +93,7 @@ class ExecutionStatusCallbackAdapter:
         self,
         execution_id: str,
         status: FinalStatus,
-        error_info: dict[str, Any] | None,
+        error_info: ErrorInfo | None,
         message_counts: dict[str, int],
     ) -> None:
         """Flush lineage, freeze stats and counts, store the final status, then announce it.

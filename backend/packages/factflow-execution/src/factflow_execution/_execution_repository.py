@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from factflow_engine.config import ConfigSnapshot
 from factflow_foundation import utc_now
 from factflow_infra.errors import DatabaseIntegrityError
+from factflow_protocols import ErrorInfo
 
 from ._db import Page, session_scope
 from ._models import PipelineExecution
@@ -297,7 +298,7 @@ class PipelineExecutionRepository:
         *,
         from_statuses: Collection[ExecutionStatus] = _RUNNING,
         completed_at: datetime | None = None,
-        error_info: dict[str, Any] | None = None,
+        error_info: ErrorInfo | None = None,
         message_counts: Mapping[str, Any] | None = None,
         stats: Mapping[str, Any] | None = None,
     ) -> bool:
@@ -321,7 +322,7 @@ class PipelineExecutionRepository:
             values: dict[str, Any] = {
                 "completed_at": completed,
                 "duration_ms": max((completed - started).total_seconds() * 1000.0, 0.0),
-                "error_info": error_info,
+                "error_info": error_info.as_dict() if error_info is not None else None,
             }
             if message_counts is not None:
                 values["message_counts"] = dict(message_counts)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from factflow_foundation import new_id, rfc3339, utc_now
+from factflow_protocols import ErrorInfo
 
 from ._events import EndReason, EventKind, StreamEnd, StreamEvent, event_kind
 from .errors import EventStreamerUnavailableError
@@ -326,7 +327,7 @@ class ExecutionEventHub:
         *,
         status: str,
         previous_status: str | None,
-        error_info: dict[str, Any] | None = None,
+        error_info: ErrorInfo | None = None,
         reason: EndReason | None = None,
     ) -> None:
         """Announce that an execution stopped (the row must already hold `status`).
@@ -338,14 +339,18 @@ class ExecutionEventHub:
             execution_id: The execution.
             status: The stopped status now stored.
             previous_status: The status before (normally `running`).
-            error_info: The stored `error_info`.
+            error_info: Why it failed, as stored.
             reason: End reason; defaults to `shutdown` while the server stops, else `terminal`.
         """
         try:
             self.emit(
                 execution_id,
                 "execution.status",
-                {"status": status, "previous_status": previous_status, "error_info": error_info},
+                {
+                    "status": status,
+                    "previous_status": previous_status,
+                    "error_info": error_info.as_dict() if error_info is not None else None,
+                },
             )
             self.emit(execution_id, "execution.finished", {"status": status})
             end = StreamEnd(reason=reason or ("shutdown" if self.shutting_down else "terminal"), status=status)

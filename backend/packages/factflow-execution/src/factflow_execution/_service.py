@@ -12,6 +12,7 @@ from typing import Any, Final, Literal
 from factflow_engine._ports import OrchestratorCallbacks
 from factflow_foundation import FactflowError, ServiceUnavailableError, new_id, utc_now
 from factflow_lineage import LineageRecorder, LineageRepository, PipelineLineageEntry
+from factflow_protocols import ErrorInfo
 
 from ._calculator import StatsCalculator
 from ._callbacks import ExecutionStatusCallbackAdapter
@@ -238,7 +239,7 @@ class ExecutionService:
         except Exception as exc:
             logger.exception("Execution %s could not start", execution_id)
             reservation.release()
-            error_info = {"code": "start_failed", "message": f"The execution could not start: {exc}", "details": {}}
+            error_info = ErrorInfo("start_failed", f"The execution could not start: {exc}")
             if await self.executions.finish(execution_id, "failed", error_info=error_info):
                 self.hub.finish(execution_id, status="failed", previous_status="running", error_info=error_info)
             raise ServiceUnavailableError(
@@ -482,14 +483,14 @@ class ExecutionService:
         requested: ExecutionStatus,
         reason: str | None,
         error_info: Mapping[str, Any] | None,
-    ) -> dict[str, Any] | None:
+    ) -> ErrorInfo | None:
         if execution.status == "interrupted" and requested == "cancelled" and error_info is None:
             return None  # a user cancelling an interrupted execution: no error
-        return {
-            "code": "admin_update",
-            "message": reason or f"Status set to {requested} by an administrator (was {execution.status}).",
-            "details": dict(error_info or {}),
-        }
+        return ErrorInfo(
+            "admin_update",
+            reason or f"Status set to {requested} by an administrator (was {execution.status}).",
+            dict(error_info or {}),
+        )
 
     async def _final_stats(
         self, execution: PipelineExecution, counts: dict[str, Any], status: ExecutionStatus, now: datetime

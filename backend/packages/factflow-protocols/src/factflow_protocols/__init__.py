@@ -6,6 +6,7 @@ Depends only on factflow-foundation.
 from __future__ import annotations
 
 from ._adapter import AdapterResult, PipelineAdapter, PipelineContext
+from ._error_info import ErrorInfo
 from ._messages import RESERVED_METADATA_KEYS, QueueMessage, utc_now_rfc3339
 from ._queue import (
     DeadLetterCallback,
@@ -37,6 +38,8 @@ __all__ = (
     "PipelineContext",
     "AdapterResult",
     "NonRetryableError",
+    # executions
+    "ErrorInfo",
     # queue
     "QueueMessage",
     "RESERVED_METADATA_KEYS",

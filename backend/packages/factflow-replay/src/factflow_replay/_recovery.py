@@ -18,7 +18,7 @@ from factflow_engine.runtime import (
 )
 from factflow_execution import ExecutionService, ExecutionStatus, PipelineExecution
 from factflow_foundation import FactflowError, ServiceUnavailableError, new_id, utc_now_rfc3339
-from factflow_protocols import QueueMessage, QueueProtocol, StorageProtocol
+from factflow_protocols import ErrorInfo, QueueMessage, QueueProtocol, StorageProtocol
 
 from ._lineage_index import LineageIndex
 from ._lineage_rebuild import close_interrupted_rows, rebuild_lineage
@@ -290,14 +290,14 @@ class RecoveryManager:
         return None
 
     async def _mark_failed(self, execution: PipelineExecution, reason: str) -> None:
-        error_info = {
-            "code": "recovery_failed",
-            "message": f"Execution {execution.execution_id} cannot be recovered: {reason}.",
-            "details": {"recovery_count": execution.recovery_count, "max_attempts": self.max_attempts},
-        }
-        logger.error("%s", error_info["message"])
+        error_info = ErrorInfo(
+            "recovery_failed",
+            f"Execution {execution.execution_id} cannot be recovered: {reason}.",
+            {"recovery_count": execution.recovery_count, "max_attempts": self.max_attempts},
+        )
+        logger.error("%s", error_info.message)
         await self.service.executions.update_fields(
-            execution.execution_id, {"error_info": error_info}, when_status=_INTERRUPTED
+            execution.execution_id, {"error_info": error_info.as_dict()}, when_status=_INTERRUPTED
         )
 
     async def _resume_when_free(self, execution_id: str) -> None:

@@ -295,7 +295,7 @@ class OrchestratorManager:
             source: Execution source for metrics (`api`, `cli`, `replay`, ...).
 
         Raises:
-            ExecutionStartError: start-up failed; `on_stopped(id, "failed", {"code": "start_failed", ...})`
+            ExecutionStartError: start-up failed; `on_stopped(id, "failed", ErrorInfo("start_failed", ...))`
                 was called and the slot is free again.
         """
         execution_id = reservation.execution_id

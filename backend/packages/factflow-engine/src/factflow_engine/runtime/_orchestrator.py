@@ -12,7 +12,7 @@ from factflow_engine._ports import FinalStatus, OrchestratorCallbacks
 from factflow_engine.config import ConfigSnapshot, PipelineGlobalConfig
 from factflow_foundation import new_id
 from factflow_lineage import LineageService
-from factflow_protocols import PipelineAdapter, QueueDepth, QueueError, QueueMessage
+from factflow_protocols import ErrorInfo, PipelineAdapter, QueueDepth, QueueError, QueueMessage
 
 from ..storage import StorageBackendAdapter
 from ._accounting import CompletionAccountant
@@ -109,11 +109,11 @@ class PipelineOrchestrator:
         self._seed_task: asyncio.Task[None] | None = None
         self._run_task: asyncio.Task[None] | None = None
         self._stop_request: tuple[FinalStatus, float | None] | None = None
-        self._failure: dict[str, Any] | None = None
+        self._failure: ErrorInfo | None = None
         self._lost_state = False
         self._finished = asyncio.Event()
         self.final_status: FinalStatus | None = None
-        self.final_error: dict[str, Any] | None = None
+        self.final_error: ErrorInfo | None = None
         self.started_at = time.monotonic()
         self._stage_counts: StageCountingSink | None = None
 
@@ -320,11 +320,11 @@ class PipelineOrchestrator:
         code: Literal["orchestrator_unavailable", "queue_unavailable"] = (
             "queue_unavailable" if isinstance(exc, QueueError) or _has_queue_error(exc) else "orchestrator_unavailable"
         )
-        error_info = {
-            "code": "start_failed",
-            "message": f"The execution could not start ({step}): {_describe(exc)}",
-            "details": {"step": step, "error_type": type(exc).__name__, "error_code": code},
-        }
+        error_info = ErrorInfo(
+            "start_failed",
+            f"The execution could not start ({step}): {_describe(exc)}",
+            {"step": step, "error_type": type(exc).__name__, "error_code": code},
+        )
         self.progress.close()
         self.phase = "finished"
         self.final_status = "failed"
@@ -370,7 +370,7 @@ class PipelineOrchestrator:
     def _stopping_requested(self) -> bool:
         return self._stop_request is not None
 
-    def set_failure(self, error_info: dict[str, Any]) -> None:
+    def set_failure(self, error_info: ErrorInfo) -> None:
         """End `failed` with `error_info` once in-flight work drains (seed tasks)."""
         if self._failure is None:
             self._failure = error_info
@@ -404,7 +404,7 @@ class PipelineOrchestrator:
 
     async def _run(self) -> None:
         status: FinalStatus = "failed"
-        error_info: dict[str, Any] | None = None
+        error_info: ErrorInfo | None = None
         grace: float | None = 0
         try:
             self._start_seed()
@@ -414,7 +414,7 @@ class PipelineOrchestrator:
             raise
         except Exception as exc:
             logger.exception("Execution %r failed in the orchestrator", self.execution_id)
-            status, error_info = "failed", {"code": "orchestrator_error", "message": _describe(exc), "details": {}}
+            status, error_info = "failed", ErrorInfo("orchestrator_error", _describe(exc))
         await self._finish(status, error_info, grace)
 
     def _start_seed(self) -> None:
@@ -431,7 +431,7 @@ class PipelineOrchestrator:
             raise
         except Exception as exc:
             logger.exception("Seed task of execution %r failed", self.execution_id)
-            self.set_failure({"code": "start_failed", "message": f"Seed task failed: {_describe(exc)}", "details": {}})
+            self.set_failure(ErrorInfo("start_failed", f"Seed task failed: {_describe(exc)}"))
         finally:
             self._seeded = True
             self._wakeup.set()
@@ -449,7 +449,7 @@ class PipelineOrchestrator:
         seed_running = self._seed_task is not None and not self._seed_task.done()
         return seed_running or any(p.in_flight or p.outstanding() for p in self.processors.values())
 
-    async def _supervise(self) -> tuple[FinalStatus, dict[str, Any] | None, float | None]:
+    async def _supervise(self) -> tuple[FinalStatus, ErrorInfo | None, float | None]:
         options = self.deps.options
         loop = asyncio.get_running_loop()
         recheck = _RECHECK_INITIAL_SECONDS
@@ -488,7 +488,7 @@ class PipelineOrchestrator:
             except TimeoutError:
                 pass
 
-    def _outcome(self) -> tuple[FinalStatus, dict[str, Any] | None, float | None]:
+    def _outcome(self) -> tuple[FinalStatus, ErrorInfo | None, float | None]:
         if self._failure is not None:
             return "failed", self._failure, 0
         failed = self.accountant.failed_messages
@@ -496,11 +496,11 @@ class PipelineOrchestrator:
         if failed > tolerated:
             return (
                 "failed",
-                {
-                    "code": "dead_letter_threshold_exceeded",
-                    "message": f"{failed} message(s) failed; at most {tolerated} tolerated.",
-                    "details": {"failed_messages": failed, "tolerated_failures": tolerated},
-                },
+                ErrorInfo(
+                    "dead_letter_threshold_exceeded",
+                    f"{failed} message(s) failed; at most {tolerated} tolerated.",
+                    {"failed_messages": failed, "tolerated_failures": tolerated},
+                ),
                 0,
             )
         return "completed", None, 0
@@ -617,7 +617,7 @@ class PipelineOrchestrator:
 
     # ------------------------------------------------------------------ finish
 
-    async def _finish(self, status: FinalStatus, error_info: dict[str, Any] | None, grace: float | None) -> None:
+    async def _finish(self, status: FinalStatus, error_info: ErrorInfo | None, grace: float | None) -> None:
         self.phase = "stopping"
         try:
             if status == "cancelled":
