@@ -25,7 +25,7 @@ async def test_already_final_returns_at_once(
     assert result.completed and result.status == "failed"
     assert result.error_info == {"code": "start_failed", "message": "boom", "details": {}}
     assert result.duration_ms is not None
-    body = result.to_api()
+    body = result.model_dump(mode="json")
     assert set(body) == {
         "execution_id",
         "completed",

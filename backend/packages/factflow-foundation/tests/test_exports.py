@@ -35,6 +35,7 @@ def test_public_surface_is_pinned() -> None:
         "rfc3339",
         "rfc3339_or_none",
         "parse_rfc3339",
+        "Timestamp",
     }
 
 

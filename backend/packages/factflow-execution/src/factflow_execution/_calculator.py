@@ -9,8 +9,9 @@ from typing import Any
 from factflow_lineage import LineageRepository
 
 from ._models import PipelineExecution
-from ._stats import ExecutionStats, build_execution_stats
+from ._stats import build_execution_stats
 from ._types import ExecutionStatus
+from .views import ExecutionStats
 
 __all__ = ("StatsCalculator", "route_order")
 

@@ -14,9 +14,8 @@ from factflow_protocols import ErrorInfo
 from ._calculator import StatsCalculator
 from ._execution_repository import PipelineExecutionRepository
 from ._hub import ExecutionEventHub
-from ._models import normalize_counts
-from ._stats import ExecutionStats
 from ._types import ExecutionStatus
+from .views import ExecutionStats, MessageCounts
 
 __all__ = ("LINEAGE_FLUSH_SECONDS", "ExecutionStatusCallbackAdapter")
 
@@ -110,7 +109,9 @@ class ExecutionStatusCallbackAdapter:
                 execution = await self._executions.get(execution_id)
                 # The database answers: the execution's buffered lineage can be written now.
                 await self._flush_lineage(execution_id)
-                counts = {**normalize_counts(message_counts, tolerated_failures=execution.tolerated_failures)}
+                counts = MessageCounts.normalize(
+                    message_counts, tolerated_failures=execution.tolerated_failures
+                ).model_dump()
                 if stats is None:
                     stats = await self._stats_or_none(execution, counts, status, completed_at)
                 changed = await self._executions.finish(
@@ -120,7 +121,7 @@ class ExecutionStatusCallbackAdapter:
                     completed_at=completed_at,
                     error_info=error_info,
                     message_counts=counts,
-                    stats=stats.to_api() if stats is not None else None,
+                    stats=stats.model_dump(mode="json") if stats is not None else None,
                 )
                 break
             except ServiceUnavailableError as exc:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from factflow_engine.config import ConditionConfig, ConfigSnapshot
 
-__all__ = ("DAGEdge", "DAGNode", "DAGResponse", "build_dag", "condition_as_written")
+from .views import DAGAdapter, DAGEdge, DAGNode, DAGOutbound, DAGResponse
+
+__all__ = ("build_dag", "condition_as_written")
 
 
 def condition_as_written(condition: ConditionConfig | None) -> dict[str, Any] | None:
@@ -30,78 +31,6 @@ def condition_as_written(condition: ConditionConfig | None) -> dict[str, Any] | 
     return written
 
 
-@dataclass(frozen=True, slots=True)
-class DAGNode:
-    """One route of the graph."""
-
-    route_id: str
-    name: str
-    description: str | None
-    inbound_queue: str
-    """Logical (normalised) name."""
-    adapters: tuple[dict[str, Any], ...]
-    """`{index, type, stage, condition}` per adapter entry."""
-    outbound: tuple[dict[str, Any], ...]
-    """`{queue, condition}` per outbound entry, consumed or not."""
-    is_init_route: bool
-    is_terminal: bool
-    """True when the route has no outbound queues."""
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "route_id": self.route_id,
-            "name": self.name,
-            "description": self.description,
-            "inbound_queue": self.inbound_queue,
-            "adapters": [dict(item) for item in self.adapters],
-            "outbound": [dict(item) for item in self.outbound],
-            "is_init_route": self.is_init_route,
-            "is_terminal": self.is_terminal,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class DAGEdge:
-    """Route `from_route` feeds `to_route` through `queue` (A's outbound is B's inbound)."""
-
-    from_route: str
-    to_route: str
-    queue: str
-    condition: dict[str, Any] | None
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "from_route": self.from_route,
-            "to_route": self.to_route,
-            "queue": self.queue,
-            "condition": self.condition,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class DAGResponse:
-    """The route graph of one execution (docs/reference/http-api.md `DAGResponse`)."""
-
-    execution_id: str
-    init_route: str | None
-    """Route receiving the init message; `None` without one."""
-    init_queue: str | None
-    """Its inbound queue; `None` without an init message."""
-    nodes: tuple[DAGNode, ...]
-    """In declaration order."""
-    edges: tuple[DAGEdge, ...]
-    """In declaration order of the producing route, then of its outbound entries."""
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "execution_id": self.execution_id,
-            "init_route": self.init_route,
-            "init_queue": self.init_queue,
-            "nodes": [node.to_api() for node in self.nodes],
-            "edges": [edge.to_api() for edge in self.edges],
-        }
-
-
 def build_dag(execution_id: str, snapshot: ConfigSnapshot) -> DAGResponse:
     """Build the DAG from an execution's snapshot (never the live config)."""
     routes = snapshot.config.routes
@@ -113,16 +42,16 @@ def build_dag(execution_id: str, snapshot: ConfigSnapshot) -> DAGResponse:
     edges: list[DAGEdge] = []
     for route_id, route in routes.items():
         targets = [(item.queue_name, condition_as_written(item.condition)) for item in route.outbound]
-        outbound = tuple({"queue": queue, "condition": condition} for queue, condition in targets)
-        adapters = tuple(
-            {
-                "index": index,
-                "type": adapter.type,
-                "stage": adapter.stage_name,
-                "condition": condition_as_written(adapter.condition),
-            }
+        outbound = [DAGOutbound(queue=queue, condition=condition) for queue, condition in targets]
+        adapters = [
+            DAGAdapter(
+                index=index,
+                type=adapter.type,
+                stage=adapter.stage_name,
+                condition=condition_as_written(adapter.condition),
+            )
             for index, adapter in enumerate(route.adapters)
-        )
+        ]
         nodes.append(
             DAGNode(
                 route_id=route_id,
@@ -143,6 +72,6 @@ def build_dag(execution_id: str, snapshot: ConfigSnapshot) -> DAGResponse:
         execution_id=execution_id,
         init_route=init_route,
         init_queue=init_queue,
-        nodes=tuple(nodes),
-        edges=tuple(edges),
+        nodes=nodes,
+        edges=edges,
     )

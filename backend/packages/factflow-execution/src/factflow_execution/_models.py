@@ -10,25 +10,14 @@ from factflow_engine.config import ConfigSnapshot
 from factflow_foundation import rfc3339, rfc3339_or_none
 
 from ._types import ConfigSourceType, ExecutionStatus
+from .views import MessageCounts
 
 if TYPE_CHECKING:
     from factflow_engine.config import ValidationReport
 
-    from ._stats import RouteStatus
+    from .views import RouteStatus
 
-__all__ = ("MESSAGE_COUNT_KEYS", "MessageCounts", "PipelineConfig", "PipelineExecution", "ReplayInfo", "zero_counts")
-
-MESSAGE_COUNT_KEYS = ("published", "handled", "in_flight", "dead_lettered", "tolerated_failures")
-
-
-class MessageCounts(TypedDict):
-    """Completion counters of one execution (docs/concepts/executions.md)."""
-
-    published: int
-    handled: int
-    in_flight: int
-    dead_lettered: int
-    tolerated_failures: int
+__all__ = ("PipelineConfig", "PipelineExecution", "ReplayInfo")
 
 
 class ReplayInfo(TypedDict, total=False):
@@ -48,20 +37,6 @@ class ReplayInfo(TypedDict, total=False):
     objects_published: int
     objects_failed: int
     publish_status: str
-
-
-def zero_counts(tolerated_failures: int = 0) -> MessageCounts:
-    """Counters of an execution that has not published anything."""
-    return MessageCounts(published=0, handled=0, in_flight=0, dead_lettered=0, tolerated_failures=tolerated_failures)
-
-
-def normalize_counts(raw: dict[str, Any] | None, *, tolerated_failures: int = 0) -> MessageCounts:
-    """Coerce any counts mapping (from the manager or a row) into the five docs/reference/http-api.md keys."""
-    counts = zero_counts(tolerated_failures)
-    for key in MESSAGE_COUNT_KEYS:
-        if raw is not None and raw.get(key) is not None:
-            counts[key] = int(raw[key])  # type: ignore[literal-required]  # key is one of MESSAGE_COUNT_KEYS
-    return counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +210,10 @@ class PipelineExecution:
             routes: Current route statuses (`ExecutionService.routes`).
             message_counts: Live counters while running; defaults to the frozen ones (or zeros).
         """
-        counts = message_counts if message_counts is not None else self.message_counts
+        counts = MessageCounts.normalize(
+            message_counts if message_counts is not None else self.message_counts,
+            tolerated_failures=self.tolerated_failures,
+        )
         body = self.to_api()
         body.update(
             {
@@ -244,8 +222,8 @@ class PipelineExecution:
                 "init_payload": self.init_payload,
                 "metadata": dict(self.metadata),
                 "cancel_requested": self.cancel_requested,
-                "message_counts": dict(normalize_counts(counts, tolerated_failures=self.tolerated_failures)),
-                "routes": [route.to_api() for route in routes],
+                "message_counts": counts.model_dump(),
+                "routes": [route.model_dump(mode="json") for route in routes],
                 "replay": self.replay,
                 "recovered_at": rfc3339_or_none(self.recovered_at),
                 "recovery_count": self.recovery_count,

@@ -17,18 +17,19 @@ from factflow_protocols import ErrorInfo
 from ._calculator import StatsCalculator
 from ._callbacks import ExecutionStatusCallbackAdapter
 from ._config_service import PipelineConfigService
-from ._dag import DAGResponse, build_dag
+from ._dag import build_dag
 from ._db import Page
 from ._execution_repository import PipelineExecutionRepository, SortOrder
 from ._hub import ExecutionEventHub
 from ._merge import deep_merge
-from ._models import PipelineExecution, normalize_counts
+from ._models import PipelineExecution
 from ._pause_repository import RoutePauseRepository
 from ._ports import ExecutionManager, ReplayCoordinator
 from ._snapshot import ENGINE_VERSION, build_snapshot
-from ._stats import ExecutionStats, LiveRouteState, RouteStatus, build_route_statuses
+from ._stats import LiveRouteState, build_route_statuses
 from ._types import FINAL_STATUSES, ConfigSourceType, ExecutionStatus
 from .errors import InvalidStatusTransitionError, ReplayUnavailableError, TagConflictError
+from .views import DAGResponse, ExecutionStats, MessageCounts, RouteStatus, StageCounts
 
 __all__ = ("ExecutionLineagePage", "ExecutionService", "RequestedStatus", "StatusChangeResult")
 
@@ -316,12 +317,15 @@ class ExecutionService:
         execution = await self.get(ref)
         if execution.stats is not None and execution.is_stopped:
             try:
-                return ExecutionStats.from_api(execution.stats).with_status(execution.status)
-            except (KeyError, TypeError, ValueError):
+                frozen = ExecutionStats.model_validate(execution.stats)
+                return frozen.model_copy(update={"status": execution.status})
+            except ValueError:  # pydantic's ValidationError included
                 logger.warning("Frozen stats of execution %s are unreadable; recomputing", execution.execution_id)
         counts = self._live_counts(execution)
         if counts is None:
-            counts = dict(normalize_counts(execution.message_counts, tolerated_failures=execution.tolerated_failures))
+            counts = MessageCounts.normalize(
+                execution.message_counts, tolerated_failures=execution.tolerated_failures
+            ).model_dump()
         return await self.stats_calculator.compute(execution, message_counts=counts)
 
     async def dag(self, ref: str) -> DAGResponse:
@@ -358,11 +362,11 @@ class ExecutionService:
         routes = await self._routes_of(execution)
         return {
             "execution": execution.to_api(),
-            "message_counts": dict(
-                normalize_counts(counts or execution.message_counts, tolerated_failures=execution.tolerated_failures)
-            ),
-            "stage_counts": stage_counts.to_api_dict(),
-            "routes": [route.to_snapshot_item() for route in routes],
+            "message_counts": MessageCounts.normalize(
+                counts or execution.message_counts, tolerated_failures=execution.tolerated_failures
+            ).model_dump(),
+            "stage_counts": StageCounts.model_validate(stage_counts, from_attributes=True).model_dump(),
+            "routes": [route.snapshot_item() for route in routes],
         }
 
     # ------------------------------------------------------------------ replay
@@ -460,7 +464,9 @@ class ExecutionService:
         # A stale `running` row (no orchestrator in this process) or an `interrupted` one: apply now.
         stored_error = self._admin_error(execution, requested, reason, error_info)
         now = utc_now()
-        counts = dict(normalize_counts(execution.message_counts, tolerated_failures=execution.tolerated_failures))
+        counts = MessageCounts.normalize(
+            execution.message_counts, tolerated_failures=execution.tolerated_failures
+        ).model_dump()
         stats = await self._final_stats(execution, counts, requested, now)
         if not await self.executions.finish(
             execution_id,
@@ -502,4 +508,4 @@ class ExecutionService:
         except FactflowError as exc:
             logger.warning("Stats of execution %s could not be frozen: %s", execution.execution_id, exc)
             return None
-        return stats.to_api()
+        return stats.model_dump(mode="json")

@@ -8,8 +8,11 @@ UTC with microseconds and `Z`, e.g. `2025-03-01T09:30:12.345678Z`
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-__all__ = ("parse_rfc3339", "rfc3339", "rfc3339_or_none", "utc_now", "utc_now_rfc3339")
+from pydantic import PlainSerializer
+
+__all__ = ("Timestamp", "parse_rfc3339", "rfc3339", "rfc3339_or_none", "utc_now", "utc_now_rfc3339")
 
 _FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -44,3 +47,7 @@ def parse_rfc3339(text: str) -> datetime:
     """
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+Timestamp = Annotated[datetime, PlainSerializer(rfc3339, return_type=str, when_used="json")]
+"""A pydantic datetime field that serialises to JSON as `rfc3339` (API bodies, events)."""

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from factflow_execution import is_uuid_shaped
-from factflow_foundation import rfc3339
+from factflow_foundation import Timestamp
 
 __all__ = (
     "TAG_PATTERN",
@@ -19,10 +18,6 @@ __all__ = (
     "ValidationIssue",
     "ValidationReport",
 )
-
-
-Timestamp = Annotated[datetime, PlainSerializer(rfc3339, return_type=str, when_used="json")]
-"""A datetime that serialises as RFC 3339 UTC with microseconds and `Z`."""
 
 
 TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
