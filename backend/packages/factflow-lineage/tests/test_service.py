@@ -21,7 +21,7 @@ from factflow_lineage import (
     build_error_info,
 )
 from factflow_lineage._service import _evolve
-from factflow_protocols import AdapterResult, NonRetryableError
+from factflow_protocols import AdapterResult, NonRetryableError, StageChanged
 
 START = datetime(2026, 3, 1, 9, 30, 0, 250000, tzinfo=UTC)
 EVENT_FIELDS = {
@@ -62,8 +62,8 @@ class EventLog:
     def __init__(self) -> None:
         self.events: list[tuple[str, str, dict[str, Any]]] = []
 
-    def emit(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
-        self.events.append((execution_id, event_type, data))
+    def emit(self, execution_id: str, event: StageChanged) -> None:
+        self.events.append((execution_id, event.event_type, event.data()))
 
 
 class Clock:
@@ -325,7 +325,7 @@ def test_cancel(harness: Harness) -> None:
 
 def test_a_failing_event_sink_or_recorder_never_breaks_the_caller(caplog: pytest.LogCaptureFixture) -> None:
     class BrokenEvents:
-        def emit(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
+        def emit(self, execution_id: str, event: StageChanged) -> None:
             raise RuntimeError("hub down")
 
     class BrokenRecorder:

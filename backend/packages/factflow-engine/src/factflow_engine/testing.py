@@ -66,6 +66,7 @@ from factflow_infra.storage import FilesystemStorageProvider
 from factflow_lineage import LineageRecorder, LineageRepository
 from factflow_protocols import (
     AdapterResult,
+    EngineEvent,
     ErrorInfo,
     MessageStatus,
     PipelineAdapter,
@@ -203,11 +204,11 @@ class RecordingEventSink:
 
     def __init__(self) -> None:
         self.events: list[tuple[str, str, dict[str, Any]]] = []
-        """`(execution_id, event_type, data)` in emission order."""
+        """`(execution_id, event_type, data)` in emission order, `data` as the event streams send it."""
         self._changed = asyncio.Event()
 
-    def emit(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
-        self.events.append((execution_id, event_type, dict(data)))
+    def emit(self, execution_id: str, event: EngineEvent) -> None:
+        self.events.append((execution_id, event.event_type, event.data()))
         self._changed.set()
         self._changed = asyncio.Event()
 

@@ -9,7 +9,7 @@ from typing import Any, Final
 from factflow_engine._ports import FinalStatus
 from factflow_foundation import ServiceUnavailableError, utc_now
 from factflow_lineage import LineageRecorder
-from factflow_protocols import ErrorInfo
+from factflow_protocols import ErrorInfo, ExecutionStatusChanged
 
 from ._calculator import StatsCalculator
 from ._execution_repository import PipelineExecutionRepository
@@ -84,9 +84,7 @@ class ExecutionStatusCallbackAdapter:
 
     async def on_started(self, execution_id: str) -> None:
         """Announce the running execution on its stream."""
-        self._hub.emit(
-            execution_id, "execution.status", {"status": "running", "previous_status": None, "error_info": None}
-        )
+        self._hub.emit(execution_id, ExecutionStatusChanged("running", None))
 
     async def on_stopped(
         self,

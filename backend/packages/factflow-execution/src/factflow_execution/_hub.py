@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from factflow_foundation import new_id, rfc3339, utc_now
-from factflow_protocols import ErrorInfo
+from factflow_protocols import EngineEvent, ErrorInfo, ExecutionStatusChanged
 
 from ._events import EndReason, EventKind, StreamEnd, StreamEvent, event_kind
 from .errors import EventStreamerUnavailableError
@@ -236,8 +236,17 @@ class ExecutionEventHub:
 
     # ------------------------------------------------------------------ EngineEventSink
 
-    def emit(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
+    def emit(self, execution_id: str, event: EngineEvent) -> None:
         """Accept one engine event; never raises."""
+        try:
+            event_type, data = event.event_type, event.data()
+        except Exception:  # observers never break message processing
+            logger.exception("Event hub could not read %r for execution %r", event, execution_id)
+            return
+        self.publish(execution_id, event_type, data)
+
+    def publish(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
+        """Accept one event by name and `data` fields (the hub's own events; any thread); never raises."""
         try:
             if not self._on_loop_thread():
                 assert self._loop is not None
@@ -343,16 +352,8 @@ class ExecutionEventHub:
             reason: End reason; defaults to `shutdown` while the server stops, else `terminal`.
         """
         try:
-            self.emit(
-                execution_id,
-                "execution.status",
-                {
-                    "status": status,
-                    "previous_status": previous_status,
-                    "error_info": error_info.as_dict() if error_info is not None else None,
-                },
-            )
-            self.emit(execution_id, "execution.finished", {"status": status})
+            self.emit(execution_id, ExecutionStatusChanged(status, previous_status, error_info))
+            self.publish(execution_id, "execution.finished", {"status": status})
             end = StreamEnd(reason=reason or ("shutdown" if self.shutting_down else "terminal"), status=status)
             state = self._state(execution_id)
             state.ended = end

@@ -12,7 +12,7 @@ from typing import Any, Final, Literal
 from factflow_engine._ports import OrchestratorCallbacks
 from factflow_foundation import FactflowError, ServiceUnavailableError, new_id, utc_now
 from factflow_lineage import LineageRecorder, LineageRepository, PipelineLineageEntry
-from factflow_protocols import ErrorInfo
+from factflow_protocols import ErrorInfo, ExecutionStatusChanged
 
 from ._calculator import StatsCalculator
 from ._callbacks import ExecutionStatusCallbackAdapter
@@ -452,11 +452,7 @@ class ExecutionService:
                 return StatusChangeResult(
                     True, execution_id, current, "cancelling", "The execution is already stopping.", True
                 )
-            self.hub.emit(
-                execution_id,
-                "execution.status",
-                {"status": "cancelling", "previous_status": current, "error_info": None},
-            )
+            self.hub.emit(execution_id, ExecutionStatusChanged("cancelling", current))
             logger.info("Cancelling execution %s%s", execution_id, f" ({reason})" if reason else "")
             return StatusChangeResult(
                 True, execution_id, current, "cancelling", "Cancellation accepted; the execution is stopping.", True

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 from factflow_foundation import content_hash, new_id, rfc3339
-from factflow_protocols import AdapterResult, NonRetryableError
+from factflow_protocols import AdapterResult, NonRetryableError, StageChanged
 
 from ._record import LineageRecord, StageStatus
 
@@ -40,7 +40,7 @@ class LineageSink(Protocol):
 class LineageEventSink(Protocol):
     """Receives `stage.<status>` events; the engine's `EngineEventSink` matches this shape."""
 
-    def emit(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None: ...
+    def emit(self, execution_id: str, event: StageChanged) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +161,7 @@ class LineageService:
 
     Args:
         recorder: Where row states go (`LineageRecorder`).
-        event_sink: Receives `emit(execution_id, "stage.<status>", data)` per change; `data` holds
+        event_sink: Receives `emit(execution_id, StageChanged(...))` per change; the event holds
             exactly the docs/reference/http-api.md fields.
         clock: Current UTC time; injectable for tests.
 
@@ -358,22 +358,22 @@ class LineageService:
         except Exception:  # the recorder promises not to raise; a stand-in might
             logger.exception("lineage recorder failed for row %r", record.id)
         if self._event_sink is not None:
-            data = {
-                "entry_id": record.id,
-                "correlation_id": record.correlation_id,
-                "parent_correlation_id": record.parent_correlation_id,
-                "route_id": record.route_id,
-                "adapter_name": record.adapter_name,
-                "adapter_index": record.adapter_index,
-                "stage_name": record.stage_name,
-                "stage_status": record.stage_status.value,
-                "duration_ms": record.duration_ms,
-                "delivery_count": record.delivery_count,
-                "storage_key": record.storage_key,
-                "error_info": record.error_info,
-            }
+            event = StageChanged(
+                entry_id=record.id,
+                correlation_id=record.correlation_id,
+                parent_correlation_id=record.parent_correlation_id,
+                route_id=record.route_id,
+                adapter_name=record.adapter_name,
+                adapter_index=record.adapter_index,
+                stage_name=record.stage_name,
+                stage_status=record.stage_status.value,
+                duration_ms=record.duration_ms,
+                delivery_count=record.delivery_count,
+                storage_key=record.storage_key,
+                error_info=record.error_info,
+            )
             try:
-                self._event_sink.emit(record.execution_id, f"stage.{record.stage_status.value}", data)
+                self._event_sink.emit(record.execution_id, event)
             except Exception:  # observers never break message processing
                 logger.exception("event sink failed for stage event of row %r", record.id)
         return record

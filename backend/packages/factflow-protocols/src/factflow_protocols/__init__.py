@@ -6,6 +6,16 @@ Depends only on factflow-foundation.
 from __future__ import annotations
 
 from ._adapter import AdapterResult, PipelineAdapter, PipelineContext
+from ._engine_events import (
+    EngineEvent,
+    ExecutionProgress,
+    ExecutionStatusChanged,
+    MessageDeadLettered,
+    ReplayProgress,
+    RouteStateChanged,
+    StageChanged,
+    StorageObjectCreated,
+)
 from ._error_info import ErrorInfo
 from ._messages import RESERVED_METADATA_KEYS, QueueMessage, utc_now_rfc3339
 from ._queue import (
@@ -40,6 +50,14 @@ __all__ = (
     "NonRetryableError",
     # executions
     "ErrorInfo",
+    "EngineEvent",
+    "ExecutionStatusChanged",
+    "ExecutionProgress",
+    "RouteStateChanged",
+    "StageChanged",
+    "MessageDeadLettered",
+    "StorageObjectCreated",
+    "ReplayProgress",
     # queue
     "QueueMessage",
     "RESERVED_METADATA_KEYS",

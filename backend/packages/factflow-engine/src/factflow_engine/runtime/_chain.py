@@ -20,6 +20,7 @@ from factflow_foundation import StagePaths
 from factflow_lineage import LineageRecord, StageInvocation, build_error_info
 from factflow_protocols import (
     AdapterResult,
+    MessageDeadLettered,
     MessageStatus,
     NonRetryableError,
     PipelineContext,
@@ -508,14 +509,13 @@ class ChainRunner:
         self.counters.dead_lettered += 1
         self.counters.failed_by_adapter[slot.adapter_name] += 1
         self.runtime.events(
-            "message.dead_lettered",
-            {
-                "correlation_id": branch.message_id,
-                "route_id": self.route_id,
-                "adapter_name": slot.adapter_name,
-                "dead_letter_queue": self.dead_letter_queue,
-                "error_info": error_info,
-            },
+            MessageDeadLettered(
+                correlation_id=branch.message_id,
+                route_id=self.route_id,
+                adapter_name=slot.adapter_name,
+                dead_letter_queue=self.dead_letter_queue,
+                error_info=error_info,
+            )
         )
 
     # ------------------------------------------------------------------ publishing

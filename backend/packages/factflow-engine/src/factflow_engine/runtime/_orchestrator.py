@@ -12,7 +12,7 @@ from factflow_engine._ports import FinalStatus, OrchestratorCallbacks
 from factflow_engine.config import ConfigSnapshot, PipelineGlobalConfig
 from factflow_foundation import new_id
 from factflow_lineage import LineageService
-from factflow_protocols import ErrorInfo, PipelineAdapter, QueueDepth, QueueError, QueueMessage
+from factflow_protocols import ErrorInfo, ExecutionProgress, PipelineAdapter, QueueDepth, QueueError, QueueMessage
 
 from ..storage import StorageBackendAdapter
 from ._accounting import CompletionAccountant
@@ -126,17 +126,17 @@ class PipelineOrchestrator:
             self._wakeup.set()
         self.progress.changed()
 
-    def _progress_data(self) -> dict[str, Any]:
+    def _progress_data(self) -> ExecutionProgress:
         counts = self.accountant.counts()
         stages = self._stage_counts
-        return {
-            "published": counts.published,
-            "handled": counts.handled,
-            "in_flight": counts.in_flight,
-            "dead_lettered": counts.dead_lettered,
-            "completed_stages": stages.completed if stages is not None else 0,
-            "failed_stages": stages.failed if stages is not None else 0,
-        }
+        return ExecutionProgress(
+            published=counts.published,
+            handled=counts.handled,
+            in_flight=counts.in_flight,
+            dead_lettered=counts.dead_lettered,
+            completed_stages=stages.completed if stages is not None else 0,
+            failed_stages=stages.failed if stages is not None else 0,
+        )
 
     @property
     def is_finished(self) -> bool:

@@ -13,7 +13,15 @@ from typing import Any
 
 from factflow_engine.config import CircuitBreakerConfig, ProcessorConfig, RouteConfig
 from factflow_foundation import log_context
-from factflow_protocols import MessageStatus, PipelineAdapter, QueueError, QueueMessage, Subscription
+from factflow_protocols import (
+    MessageDeadLettered,
+    MessageStatus,
+    PipelineAdapter,
+    QueueError,
+    QueueMessage,
+    RouteStateChanged,
+    Subscription,
+)
 
 from ..storage import StageIdentity, StageStorageAdapter, StorageBackoff
 from ._backpressure import BackpressureController
@@ -171,7 +179,7 @@ class ReactiveRouteProcessor:
                 identity=identity,
                 config=entry.storage,
                 backoff=self.storage_backoff,
-                on_object_created=lambda data: runtime.events("storage.object.created", data),
+                on_object_created=runtime.events,
             ),
         )
 
@@ -235,9 +243,7 @@ class ReactiveRouteProcessor:
         if key == self._last_event:
             return
         self._last_event = key
-        self.runtime.events(
-            "route.state", {"route_id": self.route_id, "processor_state": self._state.value, "paused": self._paused}
-        )
+        self.runtime.events(RouteStateChanged(self.route_id, self._state.value, self._paused))
 
     def _set_blocker(self, reason: str, active: bool) -> None:
         if active:
@@ -397,14 +403,13 @@ class ReactiveRouteProcessor:
         self.counters.failed += 1
         self.execution_counts.failed += 1
         self.runtime.events(
-            "message.dead_lettered",
-            {
-                "correlation_id": message.id,
-                "route_id": self.route_id,
-                "adapter_name": None,
-                "dead_letter_queue": self.processor.dead_letter_queue,
-                "error_info": record["error_info"],
-            },
+            MessageDeadLettered(
+                correlation_id=message.id,
+                route_id=self.route_id,
+                adapter_name=None,
+                dead_letter_queue=self.processor.dead_letter_queue,
+                error_info=record["error_info"],
+            )
         )
         return MessageStatus.DEAD_LETTER
 

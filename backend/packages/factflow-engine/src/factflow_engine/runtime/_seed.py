@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from factflow_engine.config import ConfigSnapshot, PipelineGlobalConfig, normalize_queue_name
-from factflow_protocols import ErrorInfo, PublishStatus, QueueMessage, StorageProtocol
+from factflow_protocols import EngineEvent, ErrorInfo, PublishStatus, QueueMessage, StorageProtocol
 
 from ._accounting import MessageCounts
 
@@ -132,9 +132,9 @@ class SeedContext:
         """End the execution `failed` with `ErrorInfo(code, message, details)` once it drains."""
         self._orchestrator.set_failure(ErrorInfo(code, message, dict(details or {})))
 
-    def emit(self, event_type: str, data: dict[str, Any]) -> None:
-        """Send an event (e.g. `replay.progress`) to the execution's event sink."""
-        self._orchestrator.runtime.events(event_type, data)
+    def emit(self, event: EngineEvent) -> None:
+        """Send an event (e.g. `ReplayProgress`) to the execution's event sink."""
+        self._orchestrator.runtime.events(event)
 
 
 SeedCallable = Callable[[SeedContext], Awaitable[None]]
