@@ -16,7 +16,7 @@ from ._engine_events import (
     StageChanged,
     StorageObjectCreated,
 )
-from ._error_info import ErrorInfo
+from ._execution_error import ErrorInfo
 from ._messages import RESERVED_METADATA_KEYS, QueueMessage, utc_now_rfc3339
 from ._queue import (
     DeadLetterCallback,

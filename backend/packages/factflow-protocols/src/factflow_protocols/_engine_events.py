@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ._error_info import ErrorInfo
+from ._execution_error import ErrorInfo
 
 __all__ = (
     "EngineEvent",
