@@ -30,9 +30,10 @@ run: install ## Start the embedded server (SQLite, memory queue, ./.factflow) wi
 	@./scripts/run-embedded.sh
 
 .PHONY: lint
-lint: install ## ruff check, ruff format --check and mypy --strict
+lint: install ## ruff check, ruff format --check, import-linter (the package layering) and mypy --strict
 	@$(UV) run --frozen ruff check . && \
 	$(UV) run --frozen ruff format --check . && \
+	$(UV) run --frozen lint-imports && \
 	$(UV) run --frozen mypy backend/packages/*/src workflows/*/src && \
 	for tests in backend/packages/*/tests workflows/*/tests tests benchmarks; do \
 		[ -z "$$(find $$tests -name '*.py' 2>/dev/null | head -1)" ] || $(UV) run --frozen mypy $$tests || exit 1; \

@@ -98,6 +98,7 @@ class ScenarioResult:
     name: str
     mode: str
     persistence: bool
+    """Lineage recorded (and, unless `storage` is off, stage outputs stored)."""
     messages: int
     status: str
     elapsed_seconds: float
@@ -114,6 +115,8 @@ class ScenarioResult:
     storage_writes: int = 0
     cpu_seconds: float = 0.0
     """CPU time (user + system) this process spent from the start to the end of the measurement."""
+    storage: bool = False
+    """Stage outputs stored."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -177,17 +180,26 @@ async def _lineage_database(mode: Mode, workdir: Path, postgres_url: str) -> Asy
 
 
 async def run_scenario(
-    *, mode: Mode, persistence: bool, messages: int, redis_url: str, postgres_url: str, time_limit: float = 600.0
+    *,
+    mode: Mode,
+    storage: bool,
+    lineage: bool,
+    messages: int,
+    redis_url: str,
+    postgres_url: str,
+    time_limit: float = 600.0,
 ) -> ScenarioResult:
-    """Run the pipeline once with `messages` items and measure it."""
-    name = f"{mode} / {'storage+lineage' if persistence else 'no storage, no lineage'}"
+    """Run the pipeline once with `messages` items and measure it (`storage` needs `lineage`)."""
+    persistence = lineage
+    kept = "storage+lineage" if storage else "lineage" if lineage else "no storage, no lineage"
+    name = f"{mode} / {kept}"
     with tempfile.TemporaryDirectory(prefix="factflow-bench-") as tmp:
         workdir = Path(tmp)
         inner: QueueProtocol = MemoryQueueProvider() if mode == "memory" else RedisStreamsQueueProvider(redis_url)
         queue = TimingQueue(inner)
-        storage = FilesystemStorageProvider(workdir / "storage")
+        store = FilesystemStorageProvider(workdir / "storage")
         await queue.connect()
-        await storage.start()
+        await store.start()
         recorder: LineageRecorder | None = None
         async with contextlib.AsyncExitStack() as stack:
             if persistence:
@@ -196,12 +208,14 @@ async def run_scenario(
                 recorder = LineageRecorder(database_url)
                 await recorder.start()
             try:
-                return await _run(name, mode, persistence, messages, queue, storage, recorder, time_limit=time_limit)
+                return await _run(
+                    name, mode, persistence, storage, messages, queue, store, recorder, time_limit=time_limit
+                )
             finally:
                 if recorder is not None:
                     await recorder.shutdown(timeout=30.0)
                 await queue.close()
-                await storage.shutdown()
+                await store.shutdown()
     raise AssertionError("unreachable")
 
 
@@ -209,6 +223,7 @@ async def _run(
     name: str,
     mode: Mode,
     persistence: bool,
+    stored: bool,
     messages: int,
     queue: TimingQueue,
     storage: FilesystemStorageProvider,
@@ -221,7 +236,7 @@ async def _run(
     registry = ValidatingAdapterRegistry()
     for adapter in (SplitAdapter, PassthroughAdapter, SetFieldsAdapter):
         registry.register(adapter, name=adapter.adapter_type)
-    pipeline = pipeline_yaml(storage=persistence)
+    pipeline = pipeline_yaml(storage=stored)
     config = PipelineConfigLoader(registry).load(pipeline)
     manager = OrchestratorManager(
         queue=queue,
@@ -277,6 +292,7 @@ async def _run(
         lineage_lag_seconds=lineage_lag,
         storage_writes=manager.storage_counters.writes_total,
         cpu_seconds=cpu,
+        storage=stored,
     )
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 
@@ -84,3 +85,19 @@ def test_importing_the_validator_does_not_load_the_runtime() -> None:
 
 def test_lazy_map_and_all_agree() -> None:
     assert set(factflow_engine._EXPORTS) == set(factflow_engine.__all__)
+
+
+def test_importing_the_engine_loads_no_driver_and_no_storage_layer() -> None:
+    # The engine depends on foundation and protocols only; infra and lineage come with the
+    # `testing` extra and are imported when a `PipelineHarness` is built, not before.
+    code = (
+        "import sys, factflow_engine, factflow_engine.runtime, factflow_engine.storage, factflow_engine.testing; "
+        "[getattr(factflow_engine, name) for name in factflow_engine.__all__]; "
+        "print(sorted({m.split('.')[0] for m in sys.modules}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(ast.literal_eval(result.stdout))
+    layers = {"factflow_infra", "factflow_lineage"}
+    drivers = {"sqlalchemy", "alembic", "redis", "minio", "asyncpg", "aiosqlite"}
+    assert loaded & (layers | drivers) == set()
+    assert {"factflow_foundation", "factflow_protocols", "factflow_engine"} <= loaded

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from factflow_foundation import new_id
 from factflow_infra.database import Base, create_database_engine
 from factflow_infra.testing import plugin as infra_fixtures
-from factflow_lineage import LineageRecord, StageStatus
+from factflow_protocols import LineageRecord, StageStatus
 
 # infra's database fixtures, made visible to pytest by naming them here.
 database_url = infra_fixtures.database_url

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import factflow_lineage
+import factflow_protocols
 
 SPEC_EXPORTS = {
     "LineageRecorder",
@@ -18,11 +19,6 @@ SPEC_EXPORTS = {
 
 def test_public_surface_is_pinned() -> None:
     assert set(factflow_lineage.__all__) == SPEC_EXPORTS | {
-        "LineageRecord",
-        "LineageSink",
-        "LineageEventSink",
-        "StageInvocation",
-        "build_error_info",
         "LineageSortField",
         "SortOrder",
         "LineageMessage",
@@ -40,6 +36,12 @@ def test_public_surface_is_pinned() -> None:
 def test_every_exported_name_imports() -> None:
     for name in factflow_lineage.__all__:
         assert getattr(factflow_lineage, name) is not None
+
+
+def test_row_states_are_the_protocols_ones() -> None:
+    # One copy: the engine reports rows with factflow-protocols' types, and this package stores them.
+    assert factflow_lineage.LineageService is factflow_protocols.LineageService
+    assert factflow_lineage.StageStatus is factflow_protocols.StageStatus
 
 
 def test_importing_lineage_loads_nothing_above_it() -> None:

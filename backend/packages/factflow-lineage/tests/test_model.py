@@ -7,7 +7,8 @@ from sqlalchemy import JSON, DateTime, Float, Integer, String, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from factflow_infra.database import Base, UTCDateTime
-from factflow_lineage import LineageRecord, LineageRecorder, PipelineLineageEntry, StageStatus
+from factflow_lineage import LineageRecorder, PipelineLineageEntry
+from factflow_protocols import LineageRecord, StageStatus
 
 RecordFactory = Callable[..., LineageRecord]
 

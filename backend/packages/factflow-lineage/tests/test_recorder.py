@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from factflow_foundation import new_id, rfc3339_or_none
 from factflow_infra.database import create_database_engine, run_migrations
-from factflow_lineage import LineageRecord, LineageRecorder, PipelineLineageEntry, StageStatus
+from factflow_lineage import LineageRecorder, PipelineLineageEntry
 from factflow_lineage._model import record_values
+from factflow_protocols import LineageRecord, StageStatus
 
 RecordFactory = Callable[..., LineageRecord]
 

@@ -11,15 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from factflow_foundation import ServiceUnavailableError
 from factflow_infra.database import create_database_engine, create_session_factory, run_migrations
-from factflow_lineage import (
-    LineageRecorder,
-    LineageRepository,
-    LineageService,
-    PipelineLineageEntry,
-    StageInvocation,
-    StageStatus,
-)
-from factflow_protocols import AdapterResult, NonRetryableError
+from factflow_lineage import LineageRecorder, LineageRepository, PipelineLineageEntry
+from factflow_protocols import AdapterResult, LineageService, NonRetryableError, StageInvocation, StageStatus
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 

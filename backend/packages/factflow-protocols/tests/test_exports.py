@@ -43,6 +43,14 @@ EXTRAS = {
     "StorageError",
     "validate_storage_key",
     "MAX_KEY_BYTES",
+    # moved down from factflow-lineage so the engine needs no ORM (factflow_lineage re-exports the spec's two)
+    "LineageRecord",
+    "StageStatus",
+    "StageInvocation",
+    "LineageSink",
+    "LineageEventSink",
+    "LineageService",
+    "build_error_info",
 }
 
 

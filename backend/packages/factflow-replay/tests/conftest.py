@@ -47,8 +47,8 @@ from factflow_infra.database import create_database_engine, create_session_facto
 from factflow_infra.queue import MemoryQueueProvider, RedisStreamsQueueProvider
 from factflow_infra.storage import FilesystemStorageProvider
 from factflow_infra.testing.plugin import database_url, db_engine, redis_db, redis_url, sqlite_database_url
-from factflow_lineage import LineageRecord, LineageRecorder, LineageRepository, PipelineLineageEntry
-from factflow_protocols import AdapterResult, ErrorInfo, PipelineAdapter, PipelineContext, QueueProtocol
+from factflow_lineage import LineageRecorder, LineageRepository, PipelineLineageEntry
+from factflow_protocols import AdapterResult, ErrorInfo, LineageRecord, PipelineAdapter, PipelineContext, QueueProtocol
 from factflow_replay import RecoveryManager, Reinjector, ReplayService
 
 __all__ = ("database_url", "db_engine", "redis_db", "redis_url", "sqlite_database_url")
@@ -250,7 +250,7 @@ QueueKind = Literal["memory", "redis"]
 
 @dataclass
 class Process:
-    """The components of one server process (runtime.md §8 steps 6–11)."""
+    """The components of one server process, wired as the server wires them (docs/guides/deployment.md)."""
 
     engine: AsyncEngine
     queue: QueueProtocol

@@ -38,7 +38,7 @@ dependencies = [
 
 [project.optional-dependencies]
 test = [
-    "factflow-engine",
+    "factflow-engine[testing]",
     "pytest>=8.3",
     "pytest-asyncio>=0.25",
 ]

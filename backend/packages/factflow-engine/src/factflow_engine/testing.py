@@ -32,6 +32,11 @@ Two entry points:
 
 Adapters are found through the `factflow.adapters` entry points of the installed packages, plus
 any classes passed in `adapters`.
+
+`run_adapter` needs nothing beyond the engine. `PipelineHarness` and `run_pipeline` use
+factflow-infra (memory queue, filesystem storage, SQLite) and factflow-lineage (recorder,
+queries), which the engine itself does not depend on: install `factflow-engine[testing]`.
+They are imported when a harness is built, so importing this module never needs them.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -60,10 +65,6 @@ from factflow_engine.runtime import (
 )
 from factflow_engine.storage import ENGINE_VERSION
 from factflow_foundation import SIDECAR_SUFFIX, ExecutionPathResolver, config_hash, new_id
-from factflow_infra.database import create_database_engine, create_session_factory, run_migrations
-from factflow_infra.queue import MemoryQueueProvider
-from factflow_infra.storage import FilesystemStorageProvider
-from factflow_lineage import LineageRecorder, LineageRepository
 from factflow_protocols import (
     AdapterResult,
     EngineEvent,
@@ -75,6 +76,10 @@ from factflow_protocols import (
     StorageProtocol,
     utc_now_rfc3339,
 )
+
+if TYPE_CHECKING:
+    from factflow_infra.queue import MemoryQueueProvider
+    from factflow_lineage import LineageRecorder, LineageRepository
 
 __all__ = (
     "PipelineExecution",
@@ -452,6 +457,10 @@ class PipelineHarness:
         reconciler: SeedCallable | None = None,
         storage: StorageProtocol | None = None,
     ) -> None:
+        # The `testing` extra: infra and lineage are not dependencies of the engine itself.
+        from factflow_infra.queue import MemoryQueueProvider
+        from factflow_infra.storage import FilesystemStorageProvider
+
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         if workdir is None:
             self._tempdir = tempfile.TemporaryDirectory(prefix="factflow-test-")
@@ -462,9 +471,11 @@ class PipelineHarness:
             self.registry.register(cls, name=name)
         self.loader = PipelineConfigLoader(self.registry)
         self.options = options or TEST_OPTIONS
-        self.queue = MemoryQueueProvider(redelivery_delay_seconds=redelivery_delay_seconds)
-        self._own_storage = storage is None
-        self.storage: StorageProtocol = storage or FilesystemStorageProvider(self.workdir / "storage")
+        self.queue: MemoryQueueProvider = MemoryQueueProvider(redelivery_delay_seconds=redelivery_delay_seconds)
+        self._own_storage: FilesystemStorageProvider | None = None
+        if storage is None:
+            storage = self._own_storage = FilesystemStorageProvider(self.workdir / "storage")
+        self.storage: StorageProtocol = storage
         self.database_url = f"sqlite+aiosqlite:///{self.workdir / 'factflow.db'}"
         self._lineage_enabled = lineage
         self._lineage_buffer_size = lineage_buffer_size
@@ -479,9 +490,12 @@ class PipelineHarness:
         self.paused: dict[str, RoutePause] = {}
 
     async def __aenter__(self) -> PipelineHarness:
+        from factflow_infra.database import create_database_engine, create_session_factory, run_migrations
+        from factflow_lineage import LineageRecorder, LineageRepository
+
         await self.queue.connect()
-        if self._own_storage and isinstance(self.storage, FilesystemStorageProvider):
-            await self.storage.start()
+        if self._own_storage is not None:
+            await self._own_storage.start()
         if self._lineage_enabled:
             self._engine = create_database_engine(self.database_url, pool_size=2)
             await run_migrations(self._engine)
@@ -517,8 +531,8 @@ class PipelineHarness:
                 if self._engine is not None:
                     await self._engine.dispose()
                 await self.queue.close()
-                if self._own_storage and isinstance(self.storage, FilesystemStorageProvider):
-                    await self.storage.shutdown()
+                if self._own_storage is not None:
+                    await self._own_storage.shutdown()
             finally:
                 if self._tempdir is not None:
                     self._tempdir.cleanup()

@@ -1,4 +1,4 @@
-"""The resume walk (runtime.md §5.5) and seed tasks, driven through real executions."""
+"""The resume walk (docs/guides/recovery.md) and seed tasks, driven through real executions."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from factflow_engine.runtime import SeedContext
 from factflow_engine.storage import StageIdentity, StageStorageAdapter, StorageBackendAdapter, WriteProvenance
 from factflow_engine.testing import TEST_OPTIONS, PipelineHarness
 from factflow_foundation import derive_message_id, new_id
-from factflow_lineage import LineageRecord, StageStatus
-from factflow_protocols import AdapterResult, PipelineAdapter, PipelineContext, QueueMessage
+from factflow_protocols import AdapterResult, LineageRecord, PipelineAdapter, PipelineContext, QueueMessage, StageStatus
 
 
 class Counting(PipelineAdapter):

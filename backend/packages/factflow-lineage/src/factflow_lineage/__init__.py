@@ -1,13 +1,19 @@
 """Lineage rows, the batched recorder and lineage queries.
 
+The row states (`LineageRecord`, `StageStatus`), the sink contract and the row-state machine
+(`LineageService`) live in factflow-protocols, so the engine needs no ORM; this package writes and
+reads the `pipeline_lineage` table. `LineageService` and `StageStatus` are re-exported here because
+they belong to this package's documented surface.
+
 Depends on factflow-foundation, factflow-protocols and factflow-infra; must not import the
 engine or anything above it.
 """
 
 from __future__ import annotations
 
+from factflow_protocols import LineageService, StageStatus
+
 from ._model import PipelineLineageEntry
-from ._record import LineageRecord, StageStatus
 from ._recorder import LineageRecorder
 from ._repository import LineageRepository, LineageSortField, SortOrder
 from ._results import (
@@ -21,20 +27,14 @@ from ._results import (
     RouteMessageCounts,
     StageCounts,
 )
-from ._service import LineageEventSink, LineageService, LineageSink, StageInvocation, build_error_info
 
 __all__ = (
     # rows
     "PipelineLineageEntry",
-    "LineageRecord",
     "StageStatus",
     # writing
     "LineageRecorder",
-    "LineageSink",
     "LineageService",
-    "LineageEventSink",
-    "StageInvocation",
-    "build_error_info",
     # queries
     "LineageRepository",
     "LineageSortField",

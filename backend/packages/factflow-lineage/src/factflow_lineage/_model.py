@@ -11,8 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from factflow_foundation import rfc3339_or_none
 from factflow_infra.database import Base, JSONType, UTCDateTime
-
-from ._record import LineageRecord
+from factflow_protocols import LineageRecord
 
 __all__ = ("PipelineLineageEntry", "record_values")
 

@@ -18,9 +18,9 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from factflow_infra.database import create_database_engine
+from factflow_protocols import LineageRecord
 
 from ._model import PipelineLineageEntry, record_values
-from ._record import LineageRecord
 from ._sqlite_writer import RowRejectedError, SqliteBatchWriter
 
 __all__ = ("LineageRecorder",)

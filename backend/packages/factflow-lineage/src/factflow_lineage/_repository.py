@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
 from factflow_infra.errors import DatabaseUnavailableError
+from factflow_protocols import StageStatus
 
 from ._model import PipelineLineageEntry
-from ._record import StageStatus
 from ._results import (
     AdapterStats,
     LineageBatch,

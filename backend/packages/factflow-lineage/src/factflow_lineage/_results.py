@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 from factflow_foundation import rfc3339_or_none
+from factflow_protocols import StageStatus
 
 from ._model import PipelineLineageEntry
-from ._record import StageStatus
 
 __all__ = (
     "AdapterStats",

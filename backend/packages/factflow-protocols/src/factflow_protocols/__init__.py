@@ -1,6 +1,6 @@
-"""Adapter, queue and storage contracts shared by every factflow package.
+"""Adapter, queue, storage and lineage contracts shared by every factflow package.
 
-Depends only on factflow-foundation.
+Depends only on factflow-foundation (and pydantic, msgpack): no driver, no ORM.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from ._engine_events import (
     StageChanged,
     StorageObjectCreated,
 )
+from ._error_info import build_error_info
 from ._execution_error import ErrorInfo
+from ._lineage import LineageEventSink, LineageRecord, LineageSink, StageInvocation, StageStatus
+from ._lineage_service import LineageService
 from ._messages import RESERVED_METADATA_KEYS, QueueMessage, utc_now_rfc3339
 from ._queue import (
     DeadLetterCallback,
@@ -85,4 +88,12 @@ __all__ = (
     "InvalidStorageKeyError",
     "validate_storage_key",
     "MAX_KEY_BYTES",
+    # lineage
+    "LineageRecord",
+    "StageStatus",
+    "StageInvocation",
+    "LineageSink",
+    "LineageEventSink",
+    "LineageService",
+    "build_error_info",
 )

@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from factflow_lineage import LineageRecord, LineageRepository, PipelineLineageEntry
+from factflow_lineage import LineageRepository, PipelineLineageEntry
+from factflow_protocols import LineageRecord
 
 __all__ = ("LineageIndex", "RowFact")
 

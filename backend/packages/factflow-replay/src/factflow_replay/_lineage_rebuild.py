@@ -13,8 +13,7 @@ from typing import Any
 from factflow_engine.config import PipelineGlobalConfig
 from factflow_foundation import ExecutionPathResolver, content_hash, derive_message_id, parse_rfc3339, utc_now
 from factflow_infra.storage import ObjectEntry, StorageProvider
-from factflow_lineage import LineageRecord, StageStatus
-from factflow_protocols import StorageNotFoundError, StorageProtocol
+from factflow_protocols import LineageRecord, StageStatus, StorageNotFoundError, StorageProtocol
 
 from ._lineage_index import LineageIndex
 from ._objects import output_message_id

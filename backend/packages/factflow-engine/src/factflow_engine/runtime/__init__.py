@@ -10,7 +10,6 @@ from ._context import (
     AdapterSlot,
     ExecutionRuntime,
     LineageLookup,
-    LineageSink,
     RuntimeDependencies,
     RuntimeOptions,
 )
@@ -52,7 +51,6 @@ __all__ = (
     "SeedContext",
     "SeedCallable",
     "AdapterFactory",
-    "LineageSink",
     "LineageLookup",
     # routes
     "ReactiveRouteProcessor",

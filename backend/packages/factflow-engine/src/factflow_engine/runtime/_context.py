@@ -10,8 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from factflow_engine._ports import EngineEventSink
 from factflow_engine.config import AdapterConfig, ConditionConfig, PipelineGlobalConfig
-from factflow_lineage import LineageRecord, LineageService, StageStatus
-from factflow_protocols import PipelineAdapter, QueueProtocol, StorageProtocol
+from factflow_protocols import LineageSink, PipelineAdapter, QueueProtocol, StorageProtocol
 
 from ..storage import StageStorageAdapter, StorageBackendAdapter, StorageCounters
 from ._accounting import CompletionAccountant
@@ -20,16 +19,15 @@ from ._events import EventEmitter
 from ._metrics import MetricsRegistry
 from ._scoped_queue import ExecutionScopedQueue
 from ._seed import SeedCallable
+from ._stages import StageCounts, StageFacts
 
 __all__ = (
     "AdapterFactory",
     "AdapterSlot",
     "ExecutionRuntime",
     "LineageLookup",
-    "LineageSink",
     "RuntimeDependencies",
     "RuntimeOptions",
-    "StageCountingSink",
 )
 
 logger = logging.getLogger(__name__)
@@ -48,13 +46,6 @@ class AdapterFactory(Protocol):
         ...
 
 
-@runtime_checkable
-class LineageSink(Protocol):
-    """Takes lineage row states without blocking or raising (`LineageRecorder`)."""
-
-    def record(self, entry: LineageRecord) -> None: ...
-
-
 LineageLookup = Callable[[str, str], Awaitable[Sequence[Any]]]
 """`(correlation_id, route_id) -> rows` for the resume walk (`LineageRepository.rows_for_message`).
 
@@ -70,7 +61,7 @@ class RuntimeOptions:
     """
 
     max_message_bytes: int = 4 * 1024 * 1024
-    """Largest output payload (canonical JSON bytes); larger outputs are dead-lettered."""
+    """Largest output payload (its msgpack encoding, as the queue carries it); larger outputs are dead-lettered."""
     sample_interval_seconds: float = 1.0
     """Pressure and queue-depth sampling period of each route."""
     stall_check_interval_seconds: float = 10.0
@@ -89,37 +80,6 @@ class RuntimeOptions:
     """Minimum spacing of `execution.progress` events."""
     completion_recheck_max_seconds: float = 1.0
     """Longest pause between queue-depth re-checks while in-flight is zero but queues are not empty."""
-
-
-class _NullSink:
-    def record(self, entry: LineageRecord) -> None:
-        return None
-
-
-class StageCountingSink:
-    """Forwards row states to the recorder and counts rows reaching `completed` and `failed`.
-
-    The counts feed `execution.progress` (`completed_stages`, `failed_stages`) without a query.
-    """
-
-    def __init__(self, inner: LineageSink | None, on_change: Callable[[], None] | None = None) -> None:
-        self._inner: LineageSink = inner if inner is not None else _NullSink()
-        self._on_change = on_change
-        self.completed = 0
-        self.failed = 0
-
-    def record(self, entry: LineageRecord) -> None:
-        status = entry.stage_status
-        if status is StageStatus.COMPLETED:
-            self.completed += 1
-        elif status is StageStatus.FAILED:
-            self.failed += 1
-        try:
-            self._inner.record(entry)
-        except Exception:  # the recorder promises never to raise; a stand-in might
-            logger.exception("Lineage sink failed on row %r", entry.id)
-        if self._on_change is not None and status in (StageStatus.COMPLETED, StageStatus.FAILED):
-            self._on_change()
 
 
 @dataclass(slots=True)
@@ -161,8 +121,9 @@ class ExecutionRuntime:
     replay_batch_id: str | None
     queue: ExecutionScopedQueue
     accountant: CompletionAccountant
-    lineage: LineageService
-    stage_counts: StageCountingSink
+    stages: StageFacts
+    """The lineage facts of every invocation (rows recorded, or only counted)."""
+    stage_counts: StageCounts
     events: EventEmitter
     storage: StorageProtocol
     storage_backend: StorageBackendAdapter

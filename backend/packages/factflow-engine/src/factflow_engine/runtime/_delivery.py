@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgpack
 
@@ -12,11 +12,15 @@ from factflow_protocols import RESERVED_METADATA_KEYS, QueueMessage
 
 from ._tasks import SiblingTasks
 
+if TYPE_CHECKING:
+    from ._context import AdapterSlot
+
 __all__ = (
     "BadOutput",
     "Branch",
     "DeadLetterReason",
     "Delivery",
+    "Invocation",
     "Outcome",
     "RouteExecutionCounts",
     "Stopped",
@@ -93,10 +97,27 @@ class Delivery:
 
 
 @dataclass(slots=True)
+class Invocation:
+    """One adapter meeting one branch's payload: what every step of a call needs, in one object."""
+
+    route_id: str
+    delivery: Delivery
+    branch: Branch
+    slot: AdapterSlot
+    payload: dict[str, Any]
+    input_hash: str | None = None
+    """The payload's content hash when an earlier stage of this walk computed it already."""
+
+
+@dataclass(slots=True)
 class Outcome:
+    """What a successful stage hands on: the continuing message, the children and the metadata."""
+
     message: dict[str, Any] | None
     children: list[tuple[str, dict[str, Any]]]
     metadata: dict[str, Any]
+    message_hash: str | None = None
+    """The continuing message's content hash, when lineage computed it (the next stage's input hash)."""
 
 
 def carried_metadata(metadata: dict[str, Any]) -> dict[str, Any]:

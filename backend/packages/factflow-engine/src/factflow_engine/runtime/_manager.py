@@ -12,12 +12,12 @@ from typing import Any
 
 from factflow_engine._ports import EngineEventSink, OrchestratorCallbacks, PauseStateStore, RoutePause
 from factflow_engine.config import ConfigSnapshot
-from factflow_protocols import QueueProtocol, StorageProtocol
+from factflow_protocols import LineageSink, QueueProtocol, StorageProtocol
 
 from ..storage import StorageCounters
 from ._accounting import MessageCounts
 from ._circuit_breaker import AdapterCircuitMetrics
-from ._context import AdapterFactory, LineageLookup, LineageSink, RuntimeDependencies, RuntimeOptions
+from ._context import AdapterFactory, LineageLookup, RuntimeDependencies, RuntimeOptions
 from ._errors import ExecutionStartError, TooManyConcurrentExecutionsError
 from ._metrics import (
     METRICS_WINDOW_SECONDS,

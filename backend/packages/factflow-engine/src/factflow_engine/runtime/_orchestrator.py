@@ -11,18 +11,18 @@ from typing import Any, Literal
 from factflow_engine._ports import FinalStatus, OrchestratorCallbacks
 from factflow_engine.config import ConfigSnapshot, PipelineGlobalConfig
 from factflow_foundation import new_id
-from factflow_lineage import LineageService
 from factflow_protocols import ErrorInfo, ExecutionProgress, PipelineAdapter, QueueDepth, QueueError, QueueMessage
 
 from ..storage import StorageBackendAdapter
 from ._accounting import CompletionAccountant
 from ._backpressure import pressure_queues
-from ._context import ExecutionRuntime, RuntimeDependencies, StageCountingSink
+from ._context import ExecutionRuntime, RuntimeDependencies
 from ._errors import ExecutionStartError
 from ._events import EventEmitter, ProgressReporter
 from ._route import ReactiveRouteProcessor, RouteRuntimeStatus
 from ._scoped_queue import ExecutionScopedQueue
 from ._seed import SeedCallable, SeedContext
+from ._stages import StageCounts, stage_facts
 from ._tasks import run_siblings
 
 __all__ = ("OrchestratorPhase", "PipelineOrchestrator")
@@ -115,7 +115,7 @@ class PipelineOrchestrator:
         self.final_status: FinalStatus | None = None
         self.final_error: ErrorInfo | None = None
         self.started_at = time.monotonic()
-        self._stage_counts: StageCountingSink | None = None
+        self._stage_counts: StageCounts | None = None
 
     # ------------------------------------------------------------------ observation
 
@@ -205,7 +205,7 @@ class PipelineOrchestrator:
             on_change=self._counts_changed,
         )
         self.scoped_queue = ExecutionScopedQueue(self.deps.queue, self.execution_id, accountant=self.accountant)
-        self._stage_counts = StageCountingSink(self.deps.lineage, on_change=self.progress.changed)
+        self._stage_counts = StageCounts(on_change=self.progress.changed)
         self.runtime = ExecutionRuntime(
             execution_id=self.execution_id,
             config=config,
@@ -215,9 +215,12 @@ class PipelineOrchestrator:
             replay_batch_id=self.replay_batch_id,
             queue=self.scoped_queue,
             accountant=self.accountant,
-            # Without an event sink, stage events would be built for nothing at every transition.
-            lineage=LineageService(
-                self._stage_counts, event_sink=self.events if self.deps.events is not None else None
+            # Rows are built only for a recorder or an event sink, and hashed only for a recorder.
+            stages=stage_facts(
+                execution_id=self.execution_id,
+                counts=self._stage_counts,
+                recorder=self.deps.lineage,
+                event_sink=self.events if self.deps.events is not None else None,
             ),
             stage_counts=self._stage_counts,
             events=self.events,

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
+import msgpack
+
 from factflow_foundation import derive_message_id
-from factflow_lineage import LineageRecord
 from factflow_protocols import AdapterResult
 
 from ..storage import StorageBackendAdapter, WriteProvenance
 from ._context import AdapterSlot
 from ._delivery import BadOutput, Branch, Delivery
+from ._stages import StageRow
 from ._tasks import run_siblings
 
 __all__ = ("CheckedOutputs", "check_result", "store_outputs")
@@ -19,23 +22,34 @@ __all__ = ("CheckedOutputs", "check_result", "store_outputs")
 _STORAGE_WRITE_CONCURRENCY = 16
 """Child outputs of one fan-out written at once."""
 
+_MAYBE_NOT_JSON = re.compile(rb"[\xc4-\xc6\xca\xcb]")
+"""msgpack type bytes of binary data (bin 8/16/32) and floats (float 32/64).
+
+JSON cannot hold bytes, NaN or the infinities; msgpack can. Every such value is encoded starting
+with one of these bytes, so an encoding without any of them holds none, and only an encoding with
+one (a float somewhere, or the byte inside a string or integer) needs the JSON check.
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class CheckedOutputs:
-    """An adapter's outputs, with their ids and canonical JSON bodies."""
+    """An adapter's outputs, with their ids (and canonical JSON bodies when the stage stores them)."""
 
     message: dict[str, Any] | None
     """The continuing message (same id), if any."""
     children: list[tuple[str, dict[str, Any]]]
     """`(child id, payload)` of every emitted message, in emit order."""
     bodies: dict[str, bytes]
-    """Canonical JSON of every output, by message id."""
+    """Canonical JSON of every output, by message id; empty when the stage stores nothing."""
 
 
 def check_result(result: Any, *, message_id: str, route_id: str, slot: AdapterSlot, max_bytes: int) -> CheckedOutputs:
     """Validate a non-empty adapter result and give each child its deterministic id.
 
-    Child `i` gets `derive_message_id(message_id, route_id, str(adapter_index), str(i))`.
+    Child `i` gets `derive_message_id(message_id, route_id, str(adapter_index), str(i))`. The
+    size limit applies to the msgpack encoding the queue carries; an output must also be
+    something JSON can hold (checked on the canonical JSON the stage stores, or, without storage,
+    only when the encoding may hold bytes or a float).
 
     Raises:
         BadOutput: the result is not an `AdapterResult`, an output is not a JSON object, or an
@@ -47,6 +61,7 @@ def check_result(result: Any, *, message_id: str, route_id: str, slot: AdapterSl
             f"Adapter {slot.adapter_name!r} returned {type(result).__name__}, not an `AdapterResult` or None.",
         )
     bodies: dict[str, bytes] = {}
+    stores = slot.storage.enabled
 
     def encode(output_id: str, value: Any, what: str) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -55,18 +70,21 @@ def check_result(result: Any, *, message_id: str, route_id: str, slot: AdapterSl
                 f"Adapter {slot.adapter_name!r} returned a {what} that is a {type(value).__name__}, not a mapping.",
             )
         try:
-            body = StorageBackendAdapter.encode(value)
-        except ValueError as exc:
+            packed = msgpack.packb(value, use_bin_type=True)
+            if stores:
+                bodies[output_id] = StorageBackendAdapter.encode(value)
+            elif _MAYBE_NOT_JSON.search(packed) is not None:
+                StorageBackendAdapter.encode(value)
+        except (ValueError, TypeError, OverflowError) as exc:
             raise BadOutput(
                 "output_not_serializable",
                 f"Adapter {slot.adapter_name!r} returned a {what} JSON cannot hold: {exc}",
             ) from exc
-        if len(body) > max_bytes:
+        if len(packed) > max_bytes:
             raise BadOutput(
                 "output_too_large",
-                f"Adapter {slot.adapter_name!r} returned a {what} of {len(body)} bytes (limit {max_bytes}).",
+                f"Adapter {slot.adapter_name!r} returned a {what} of {len(packed)} bytes (limit {max_bytes}).",
             )
-        bodies[output_id] = body
         return value
 
     message = None if result.message is None else encode(message_id, result.message, "message")
@@ -81,7 +99,7 @@ async def store_outputs(
     delivery: Delivery,
     branch: Branch,
     slot: AdapterSlot,
-    row: LineageRecord,
+    row: StageRow,
     result: AdapterResult,
     outputs: CheckedOutputs,
 ) -> str | None:

@@ -15,7 +15,7 @@ from ._context import AdapterSlot, LineageLookup
 from ._delivery import Branch, Delivery, row_metadata, row_value
 
 if TYPE_CHECKING:
-    from ._chain import ChainRunner
+    from ._chain import ChainWalk
 
 __all__ = ("ResumeWalk",)
 
@@ -43,7 +43,7 @@ class ResumeWalk:
 
     def __init__(
         self,
-        runner: ChainRunner,
+        runner: ChainWalk,
         *,
         slots: Sequence[AdapterSlot],
         storage_backoff: StorageBackoff,

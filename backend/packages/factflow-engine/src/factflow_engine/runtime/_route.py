@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -14,7 +13,6 @@ from typing import Any
 from factflow_engine.config import CircuitBreakerConfig, ProcessorConfig, RouteConfig
 from factflow_foundation import log_context
 from factflow_protocols import (
-    MessageDeadLettered,
     MessageStatus,
     PipelineAdapter,
     QueueError,
@@ -25,12 +23,16 @@ from factflow_protocols import (
 
 from ..storage import StageIdentity, StageStorageAdapter, StorageBackoff
 from ._backpressure import BackpressureController
-from ._chain import ChainRunner
+from ._cancel import Cancellation
+from ._chain import ChainWalk, refusal_record
 from ._circuit_breaker import AdapterCircuitMetrics, CircuitBreaker, CircuitState
 from ._context import AdapterSlot, ExecutionRuntime
 from ._delivery import DeadLetterReason, RouteExecutionCounts
 from ._gates import FanoutBudget
+from ._invoke import ContextFactory, Invoker
 from ._metrics import RouteCounters
+from ._observers import DeliveryObservers
+from ._publisher import OutboundPublisher, PublishRetry
 
 __all__ = ("ReactiveRouteProcessor", "RouteRuntimeStatus", "RouteState")
 
@@ -139,17 +141,64 @@ class ReactiveRouteProcessor:
             self._slot(index, adapter, breaker)
             for index, (adapter, breaker) in enumerate(zip(adapters, breakers, strict=True))
         ]
-        self.chain = ChainRunner(
+        self.observers = DeliveryObservers(
             route_id=route_id,
-            route=route,
-            processor=processor,
+            dead_letter_queue=processor.dead_letter_queue,
+            counters=counters,
+            execution_counts=self.execution_counts,
+            accountant=runtime.accountant,
+            events=runtime.events,
+        )
+        self.chain = self._chain()
+
+    def _chain(self) -> ChainWalk:
+        """The route's delivery path: the walk and the parts it delegates to."""
+        runtime, processor, options = self.runtime, self.processor, self.runtime.options
+        cancellation = Cancellation(runtime.cancelling)
+        invoker = Invoker(
+            policy=processor.error_handling,
+            execution_gate=runtime.execution_gate,
+            limiter=self.backpressure.limiter,
+            cancellation=cancellation,
+            stages=runtime.stages,
+            observers=self.observers,
+            contexts=ContextFactory(
+                execution_id=runtime.execution_id,
+                route_id=self.route_id,
+                config_hash=runtime.config_hash,
+                storage=runtime.storage,
+            ),
+        )
+        publisher = OutboundPublisher(
+            route_id=self.route_id,
+            execution_id=runtime.execution_id,
+            queue=runtime.queue,
+            outbound=[(entry.queue_name, entry.condition) for entry in self.route.outbound],
+            dead_letter_queue=processor.dead_letter_queue,
+            consumed_queues=runtime.consumed_queues,
+            budget=self.budget,
+            cancellation=cancellation,
+            retry=PublishRetry(
+                initial_seconds=options.publish_retry_initial_seconds,
+                max_seconds=options.publish_retry_max_seconds,
+                cancellation=cancellation,
+            ),
+        )
+        return ChainWalk(
+            route_id=self.route_id,
             slots=self.slots,
-            runtime=runtime,
+            invoker=invoker,
+            publisher=publisher,
+            stages=runtime.stages,
+            observers=self.observers,
+            cancellation=cancellation,
             backpressure=self.backpressure,
             budget=self.budget,
             storage_backoff=self.storage_backoff,
-            counters=counters,
-            execution_counts=self.execution_counts,
+            replay_batch_id=runtime.replay_batch_id,
+            max_message_bytes=options.max_message_bytes,
+            lineage_lookup=runtime.lineage_lookup,
+            lookup_timeout=options.lineage_lookup_timeout_seconds,
         )
 
     def _slot(self, index: int, adapter: PipelineAdapter, breaker_config: CircuitBreakerConfig) -> AdapterSlot:
@@ -356,9 +405,7 @@ class ReactiveRouteProcessor:
         if runtime.cancelling.is_set():
             return MessageStatus.RETRY
         self._in_flight += 1
-        self.counters.received += 1
-        self.execution_counts.received += 1
-        started = time.perf_counter()
+        started = self.observers.received()
         try:
             with log_context(execution_id=runtime.execution_id, route_id=self.route_id, correlation_id=message.id):
                 status = await self._process(message)
@@ -370,13 +417,11 @@ class ReactiveRouteProcessor:
         finally:
             self._in_flight -= 1
         if status is not MessageStatus.RETRY:
-            runtime.accountant.settle_begin()
-            self.counters.observe_delivery((time.perf_counter() - started) * 1000.0)
+            self.observers.settling(started)
         return status
 
     def _on_settled(self, message: QueueMessage, status: MessageStatus, acknowledged: bool) -> None:
-        if not self.runtime.accountant.settle_end(self.route.inbound.queue_name, message.id):
-            self.counters.deduplicated += 1
+        self.observers.settled(self.route.inbound.queue_name, message.id)
 
     async def _process(self, message: QueueMessage) -> MessageStatus:
         policy = self.processor.error_handling
@@ -395,30 +440,17 @@ class ReactiveRouteProcessor:
 
     def _refuse(self, message: QueueMessage, reason: DeadLetterReason, detail: str) -> MessageStatus:
         """Dead-letter a whole delivery before any adapter runs (the provider moves it atomically)."""
-        record = self.chain.dead_letter_record(message, reason, detail)
+        record = refusal_record(self.route_id, reason, detail)
         message.metadata["dead_letter"] = record
         logger.warning("Dead-lettering %r in route %r: %s", message.id, self.route_id, detail)
-        self.runtime.accountant.dead_lettered(message.id)
-        self.counters.dead_lettered += 1
-        self.counters.failed += 1
-        self.execution_counts.failed += 1
-        self.runtime.events(
-            MessageDeadLettered(
-                correlation_id=message.id,
-                route_id=self.route_id,
-                adapter_name=None,
-                dead_letter_queue=self.processor.dead_letter_queue,
-                error_info=record["error_info"],
-            )
-        )
+        self.observers.dead_lettered(message.id, adapter_name=None, error_info=record["error_info"])
+        self.observers.delivery_done(failed=True)
         return MessageStatus.DEAD_LETTER
 
     async def _on_provider_dead_letter(self, envelope: QueueMessage | None, reason: str) -> None:
         """An entry the provider dead-lettered itself (undecodable): it counts as handled."""
         logger.warning("Queue entry of route %r dead-lettered by the provider (%s)", self.route_id, reason)
-        self.runtime.accountant.delivery_handled()
-        if envelope is not None:
-            self.runtime.accountant.dead_lettered(envelope.id)
+        self.observers.provider_dead_lettered(envelope.id if envelope is not None else None)
 
     # ------------------------------------------------------------------ sampling and AIMD
 

@@ -1,13 +1,20 @@
-"""The state of one lineage row as the engine reports it."""
+"""Lineage rows as the engine reports them, and the sinks that take them.
+
+The row-state machine is `LineageService` (`_lineage_service.py`); `factflow_lineage.LineageRecorder`
+is the sink that writes rows to the `pipeline_lineage` table.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-__all__ = ("LineageRecord", "StageStatus")
+if TYPE_CHECKING:
+    from ._engine_events import StageChanged
+
+__all__ = ("LineageEventSink", "LineageRecord", "LineageSink", "StageInvocation", "StageStatus")
 
 
 class StageStatus(StrEnum):
@@ -53,3 +60,37 @@ class LineageRecord:
     delivery_count: int = 1
     storage_key: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class LineageSink(Protocol):
+    """Takes row states; `factflow_lineage.LineageRecorder` is the real one. Must never block or raise."""
+
+    def record(self, entry: LineageRecord) -> None: ...
+
+
+@runtime_checkable
+class LineageEventSink(Protocol):
+    """Receives `stage.<status>` events; the engine's `EngineEventSink` matches this shape."""
+
+    def emit(self, execution_id: str, event: StageChanged) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StageInvocation:
+    """Which message meets which adapter: everything a row needs besides its status and payloads."""
+
+    execution_id: str
+    route_id: str
+    stage_name: str
+    adapter_name: str
+    """Adapter `type`."""
+    adapter_index: int
+    correlation_id: str
+    parent_correlation_id: str | None = None
+    delivery_count: int = 1
+    replay_batch_id: str | None = None
+    trace_id: str | None = None
+    """Envelope `trace_id`."""
+    recovered: bool = False
+    """Envelope `recovered` (re-injected at recovery)."""

@@ -6,22 +6,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from factflow_foundation import content_hash
-from factflow_lineage import (
+from factflow_protocols import (
+    AdapterResult,
     LineageEventSink,
     LineageRecord,
-    LineageRecorder,
     LineageService,
     LineageSink,
-    PipelineLineageEntry,
+    NonRetryableError,
+    StageChanged,
     StageInvocation,
     StageStatus,
     build_error_info,
 )
-from factflow_lineage._service import _evolve
-from factflow_protocols import AdapterResult, NonRetryableError, StageChanged
+from factflow_protocols._lineage_service import _evolve
 
 START = datetime(2026, 3, 1, 9, 30, 0, 250000, tzinfo=UTC)
 EVENT_FIELDS = {
@@ -334,7 +333,7 @@ def test_a_failing_event_sink_or_recorder_never_breaks_the_caller(caplog: pytest
 
     sink = MemorySink()
     service = LineageService(sink, event_sink=BrokenEvents())
-    with caplog.at_level(logging.ERROR, logger="factflow_lineage"):
+    with caplog.at_level(logging.ERROR, logger="factflow_protocols"):
         row = service.begin(INVOCATION, PAYLOAD)
         service.complete(row, None)
         LineageService(BrokenRecorder()).begin(INVOCATION, PAYLOAD)
@@ -347,33 +346,6 @@ def test_a_failing_event_sink_or_recorder_never_breaks_the_caller(caplog: pytest
 def test_an_unhashable_payload_costs_only_the_hash(harness: Harness) -> None:
     row = harness.service.begin(INVOCATION, {"when": object(), "url": "u"})
     assert row.input_hash is None and row.metadata["url"] == "u"
-
-
-async def test_rows_reach_the_database_through_the_recorder(
-    db_engine: AsyncEngine, db_session_factory: async_sessionmaker[AsyncSession]
-) -> None:
-    events = EventLog()
-    async with LineageRecorder(db_engine) as recorder:
-        service = LineageService(recorder, event_sink=events)
-        row = service.begin(INVOCATION, PAYLOAD)
-        row = service.set_pending(row, error=TimeoutError("slow"))
-        row = service.resume(row, attempt=2)
-        done = service.complete(row, AdapterResult(emitted=[{"i": 0}, {"i": 1}]), storage_key="k.fanout.json")
-        skipped = service.skip(INVOCATION, PAYLOAD)
-        assert await recorder.flush(INVOCATION.execution_id)
-        assert recorder.written_total == 2  # five transitions, two rows
-
-    async with db_session_factory() as session:
-        stored = await session.get(PipelineLineageEntry, done.id)
-        stored_skip = await session.get(PipelineLineageEntry, skipped.id)
-    assert stored is not None and stored_skip is not None
-    assert stored.stage_status == "completed"
-    assert stored.output_hash == done.output_hash
-    assert stored.storage_key == "k.fanout.json"
-    assert stored.entry_metadata["attempts"] == 2 and stored.entry_metadata["result"] == "emitted"
-    assert stored.error_info is None  # the retried failure does not stick to a completed row
-    assert stored_skip.stage_status == "skipped" and stored_skip.output_hash == stored_skip.input_hash
-    assert len(events.events) == 5
 
 
 def test_transitions_copy_every_field_of_a_row() -> None:

@@ -3,64 +3,23 @@
 from __future__ import annotations
 
 import logging
-import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, Protocol, runtime_checkable
+from typing import Any, Final, Literal
 
 from factflow_foundation import content_hash, new_id, rfc3339
-from factflow_protocols import AdapterResult, NonRetryableError, StageChanged
 
-from ._record import LineageRecord, StageStatus
+from ._adapter import AdapterResult
+from ._engine_events import StageChanged
+from ._error_info import build_error_info
+from ._lineage import LineageEventSink, LineageRecord, LineageSink, StageInvocation, StageStatus
 
-__all__ = (
-    "LineageEventSink",
-    "LineageService",
-    "LineageSink",
-    "StageInvocation",
-    "build_error_info",
-)
+__all__ = ("LineageService",)
 
 logger = logging.getLogger(__name__)
 
-TRACEBACK_MAX_BYTES: Final = 16 * 1024
 _PROVENANCE_KEYS: Final = ("url", "title", "document_id", "origin")
 _PROVENANCE_MAX_CHARS: Final = 2048
-
-
-@runtime_checkable
-class LineageSink(Protocol):
-    """Takes row states; `LineageRecorder` is the real one. Must never block or raise."""
-
-    def record(self, entry: LineageRecord) -> None: ...
-
-
-@runtime_checkable
-class LineageEventSink(Protocol):
-    """Receives `stage.<status>` events; the engine's `EngineEventSink` matches this shape."""
-
-    def emit(self, execution_id: str, event: StageChanged) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class StageInvocation:
-    """Which message meets which adapter: everything a row needs besides its status and payloads."""
-
-    execution_id: str
-    route_id: str
-    stage_name: str
-    adapter_name: str
-    """Adapter `type`."""
-    adapter_index: int
-    correlation_id: str
-    parent_correlation_id: str | None = None
-    delivery_count: int = 1
-    replay_batch_id: str | None = None
-    trace_id: str | None = None
-    """Envelope `trace_id`."""
-    recovered: bool = False
-    """Envelope `recovered` (re-injected at recovery)."""
 
 
 def _utc_now() -> datetime:
@@ -73,31 +32,6 @@ def _hash(value: Any) -> str | None:
     except Exception:  # an unhashable payload costs the hash, never the message
         logger.debug("lineage could not hash a payload", exc_info=True)
         return None
-
-
-def _traceback_text(exc: BaseException) -> str:
-    """The formatted traceback, cut from the front to at most 16 KiB of UTF-8 (the end matters most)."""
-    text = "".join(traceback.format_exception(exc))
-    data = text.encode("utf-8")
-    if len(data) <= TRACEBACK_MAX_BYTES:
-        return text
-    marker = "…\n"
-    keep = TRACEBACK_MAX_BYTES - len(marker.encode("utf-8"))
-    return marker + data[-keep:].decode("utf-8", errors="ignore")
-
-
-def build_error_info(exc: BaseException, *, attempts: int, retryable: bool | None = None) -> dict[str, Any]:
-    """The HTTP API `error_info` object for `exc`: `{error_type, message, traceback, attempts, retryable}`.
-
-    `retryable` defaults to "not a `NonRetryableError`"; the traceback is at most 16 KiB.
-    """
-    return {
-        "error_type": type(exc).__name__,
-        "message": str(exc),
-        "traceback": _traceback_text(exc),
-        "attempts": attempts,
-        "retryable": not isinstance(exc, NonRetryableError) if retryable is None else retryable,
-    }
 
 
 def _provenance(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -164,6 +98,9 @@ class LineageService:
         event_sink: Receives `emit(execution_id, StageChanged(...))` per change; the event holds
             exactly the docs/reference/http-api.md fields.
         clock: Current UTC time; injectable for tests.
+        payload_facts: Whether rows carry facts about the payloads (`input_hash`, `output_hash`,
+            provenance fields). Off when the rows are only counted or announced, never stored:
+            hashing is the largest part of a row's cost.
 
     Example:
         ```python
@@ -179,26 +116,42 @@ class LineageService:
         *,
         event_sink: LineageEventSink | None = None,
         clock: Callable[[], datetime] = _utc_now,
+        payload_facts: bool = True,
     ) -> None:
         self._recorder = recorder
         self._event_sink = event_sink
         self._clock = clock
+        self._payload_facts = payload_facts
 
     # ------------------------------------------------------------------ new rows
 
     def begin(
-        self, invocation: StageInvocation, input_payload: Mapping[str, Any], *, entry_id: str | None = None
+        self,
+        invocation: StageInvocation,
+        input_payload: Mapping[str, Any],
+        *,
+        entry_id: str | None = None,
+        input_hash: str | None = None,
     ) -> LineageRecord:
-        """Open a `processing` row for an adapter about to be called (attempt 1)."""
-        record = self._new(invocation, input_payload, StageStatus.PROCESSING, entry_id)
+        """Open a `processing` row for an adapter about to be called (attempt 1).
+
+        `input_hash`, when the caller knows it (the previous stage's `output_hash` of the same
+        payload), saves hashing the payload again.
+        """
+        record = self._new(invocation, input_payload, StageStatus.PROCESSING, entry_id, input_hash)
         record.metadata["attempts"] = 1
         return self._publish(record)
 
     def skip(
-        self, invocation: StageInvocation, input_payload: Mapping[str, Any], *, entry_id: str | None = None
+        self,
+        invocation: StageInvocation,
+        input_payload: Mapping[str, Any],
+        *,
+        entry_id: str | None = None,
+        input_hash: str | None = None,
     ) -> LineageRecord:
         """Write a `skipped` row: the adapter's condition was false and the input passes through."""
-        record = self._new(invocation, input_payload, StageStatus.SKIPPED, entry_id)
+        record = self._new(invocation, input_payload, StageStatus.SKIPPED, entry_id, input_hash)
         record.output_hash = record.input_hash
         record.completed_at = record.started_at
         record.duration_ms = 0.0
@@ -210,8 +163,12 @@ class LineageService:
         input_payload: Mapping[str, Any],
         status: StageStatus,
         entry_id: str | None,
+        input_hash: str | None,
     ) -> LineageRecord:
-        metadata = _provenance(input_payload)
+        facts = self._payload_facts
+        metadata = _provenance(input_payload) if facts else {}
+        if facts and input_hash is None:
+            input_hash = _hash(input_payload)
         if invocation.trace_id is not None:
             metadata["trace_id"] = invocation.trace_id
         if invocation.recovered:
@@ -227,7 +184,7 @@ class LineageService:
             stage_name=invocation.stage_name,
             stage_status=status,
             started_at=self._clock(),
-            input_hash=_hash(input_payload),
+            input_hash=input_hash,
             replay_batch_id=invocation.replay_batch_id,
             delivery_count=invocation.delivery_count,
             metadata=metadata,
@@ -281,14 +238,18 @@ class LineageService:
         emitted = [] if result is None else result.emitted
         outcome: Literal["message", "emitted", "both", "none"]
         if emitted:
+            outcome = "emitted" if message is None else "both"
+        else:
+            outcome = "none" if message is None else "message"
+        output_hash: str | None = None
+        if not self._payload_facts or outcome == "none":
+            pass
+        elif emitted:
             child_hashes = [_hash(child) for child in emitted]
             hashes = child_hashes if message is None else [*child_hashes, _hash(message)]
             output_hash = None if None in hashes else _hash(hashes)
-            outcome = "emitted" if message is None else "both"
-        elif message is not None:
-            output_hash, outcome = _hash(message), "message"
         else:
-            output_hash, outcome = None, "none"
+            output_hash = _hash(message)
         metadata = {**record.metadata, "result": outcome, "emitted_count": len(emitted)}
         metadata.pop("deferred_until", None)
         return self._finish(
