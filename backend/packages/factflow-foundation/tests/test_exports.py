@@ -36,6 +36,7 @@ def test_public_surface_is_pinned() -> None:
         "rfc3339_or_none",
         "parse_rfc3339",
         "Timestamp",
+        "Backoff",
     }
 
 

@@ -7,7 +7,7 @@ import logging
 from typing import Any, Final
 
 from factflow_engine._ports import FinalStatus
-from factflow_foundation import ServiceUnavailableError, utc_now
+from factflow_foundation import Backoff, ServiceUnavailableError, utc_now
 from factflow_lineage import LineageRecorder
 from factflow_protocols import ErrorInfo, ExecutionStatusChanged
 
@@ -101,7 +101,7 @@ class ExecutionStatusCallbackAdapter:
         completed_at = utc_now()
         stats: ExecutionStats | None = None
         counts: dict[str, object] | None = None
-        delay = self._retry_initial_delay
+        backoff = Backoff(self._retry_initial_delay, self._retry_max_delay)
         while True:
             try:
                 execution = await self._executions.get(execution_id)
@@ -123,6 +123,7 @@ class ExecutionStatusCallbackAdapter:
                 )
                 break
             except ServiceUnavailableError as exc:
+                delay = backoff.next_delay()
                 logger.warning(
                     "Could not store status %r of execution %s (%s); retrying in %.1f s",
                     status,
@@ -131,7 +132,6 @@ class ExecutionStatusCallbackAdapter:
                     delay,
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self._retry_max_delay)
         if not changed:
             logger.info("Execution %s was no longer running; its status %r was not stored", execution_id, status)
             return

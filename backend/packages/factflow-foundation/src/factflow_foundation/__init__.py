@@ -1,10 +1,11 @@
-"""Settings, ids, hashing, time, storage paths, logging and the error root.
+"""Settings, ids, hashing, time, storage paths, logging, backoff and the error root.
 
 Must not import any other factflow package.
 """
 
 from __future__ import annotations
 
+from ._backoff import Backoff
 from ._hashing import bytes_checksum, canonical_json, config_hash, content_hash
 from ._ids import derive_message_id, new_id
 from ._logging import LOG_CONTEXT_FIELDS, configure_logging, get_logger, log_context
@@ -44,6 +45,8 @@ __all__ = (
     "get_logger",
     "log_context",
     "LOG_CONTEXT_FIELDS",
+    # retries
+    "Backoff",
     # errors
     "FactflowError",
     "NotFoundError",

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from factflow_foundation import Backoff
 from factflow_infra.database import create_database_engine
 from factflow_protocols import LineageRecord
 
@@ -359,7 +360,7 @@ class LineageRecorder:
     # ------------------------------------------------------------------ the flush task
 
     async def _run(self) -> None:
-        delay = _BACKOFF_INITIAL_SECONDS
+        backoff = Backoff(_BACKOFF_INITIAL_SECONDS, _BACKOFF_MAX_SECONDS)
         while True:
             try:
                 if not self._batch:
@@ -370,12 +371,11 @@ class LineageRecorder:
                 # A flush arriving during this attempt cuts the following backoff short.
                 self._retry_now.clear()
                 if await self._write_batch():
-                    delay = _BACKOFF_INITIAL_SECONDS
+                    backoff.reset()
                     continue
             except Exception:  # a bug here must not end lineage for the whole process
                 logger.exception("lineage flush task failed; retrying")
-            await self._wait_retry(delay)
-            delay = min(delay * 2, _BACKOFF_MAX_SECONDS)
+            await self._wait_retry(backoff.next_delay())
 
     async def _wait_for_events(self) -> None:
         """Return once events wait and the interval passed, the batch is full or a flush asks."""

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from factflow_foundation import Backoff
 from factflow_infra.storage import ObjectEntry, StorageProvider
 from factflow_protocols import StorageNotFoundError, StorageProtocol, StorageUnavailableError
 
@@ -113,11 +114,11 @@ async def read_output_patiently(
 
     Storage problems never fail a replay or a recovery; cancelling the caller ends the wait.
     """
-    delay = initial_delay
+    backoff = Backoff(initial_delay, max_delay)
     while True:
         try:
             return await read_output(storage, key)
         except StorageUnavailableError as exc:
+            delay = backoff.next_delay()
             logger.warning("Storage unavailable reading %r (%s); retrying in %.1fs", key, exc, delay)
             await asyncio.sleep(delay)
-            delay = min(max_delay, delay * 2)

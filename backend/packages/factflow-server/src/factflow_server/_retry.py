@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from factflow_foundation import ServiceUnavailableError
+from factflow_foundation import Backoff, ServiceUnavailableError
 
 __all__ = ("StartupAborted", "retry_startup_step")
 
@@ -39,7 +39,7 @@ async def retry_startup_step(
         Exception: the last error once `budget_seconds` are used up, or any other error at once.
     """
     deadline = time.monotonic() + budget_seconds
-    delay = 0.5
+    backoff = Backoff(0.5, 5.0)
     tries = 0
     while True:
         tries += 1
@@ -50,10 +50,10 @@ async def retry_startup_step(
             if remaining <= 0:
                 logger.error("%s: giving up after %d attempts: %s", name, tries, exc)
                 raise
+            delay = backoff.next_delay()
             logger.warning("%s: not reachable yet (%s); retrying in %.1f s", name, exc, min(delay, remaining))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(delay, remaining)):
                     await stop.wait()
             if stop.is_set():
                 raise StartupAborted(f"shutdown requested while waiting for {name}") from exc
-            delay = min(delay * 2, 5.0)

@@ -16,6 +16,7 @@ from factflow_protocols import ErrorInfo, ExecutionProgress, PipelineAdapter, Qu
 from ..storage import StorageBackendAdapter
 from ._accounting import CompletionAccountant
 from ._backpressure import pressure_queues
+from ._completion import CompletionTimings, CompletionWatcher, ExecutionSignals
 from ._context import ExecutionRuntime, RuntimeDependencies
 from ._errors import ExecutionStartError
 from ._events import EventEmitter, ProgressReporter
@@ -33,14 +34,6 @@ OrchestratorPhase = Literal["created", "starting", "running", "stopping", "finis
 
 _FINISH_GRACE_SECONDS = 5.0
 """Grace for handlers still settling when an execution completes (their work is already counted)."""
-_RECHECK_INITIAL_SECONDS = 0.02
-_RESYNC_AFTER_SECONDS = 5.0
-"""How long queues may hold entries while in-flight is zero before the counters are re-synced."""
-_LOST_STATE_SETTLE_SECONDS = 0.2
-"""Lost-state reports arriving within this window (every queue of an execution after one Redis
-restart) are served by one reconciliation."""
-_QUIET_READ_ATTEMPTS = 200
-"""Tries at reading the queue depths while no publish or settlement is in transit."""
 
 
 class PipelineOrchestrator:
@@ -104,13 +97,11 @@ class PipelineOrchestrator:
         self.progress = ProgressReporter(
             self.events, self._progress_data, interval=dependencies.options.progress_interval_seconds
         )
-        self._wakeup = asyncio.Event()
-        self._seeded = False
+        self.signals = ExecutionSignals()
+        self.watcher: CompletionWatcher | None = None
+        """Built with the runtime, once the config is known (`start()`)."""
         self._seed_task: asyncio.Task[None] | None = None
         self._run_task: asyncio.Task[None] | None = None
-        self._stop_request: tuple[FinalStatus, float | None] | None = None
-        self._failure: ErrorInfo | None = None
-        self._lost_state = False
         self._finished = asyncio.Event()
         self.final_status: FinalStatus | None = None
         self.final_error: ErrorInfo | None = None
@@ -123,7 +114,7 @@ class PipelineOrchestrator:
         # The supervisor only acts on counters once nothing is in flight; waking it on every
         # publish and ack would cost a loop turn (and a timeout) per message.
         if self.accountant.in_flight <= 0:
-            self._wakeup.set()
+            self.signals.wakeup.set()
         self.progress.changed()
 
     def _progress_data(self) -> ExecutionProgress:
@@ -144,7 +135,7 @@ class PipelineOrchestrator:
 
     @property
     def seeded(self) -> bool:
-        return self._seeded
+        return self.signals.seeded
 
     def route_statuses(self) -> list[RouteRuntimeStatus]:
         return [processor.status() for processor in self.processors.values()]
@@ -235,6 +226,21 @@ class PipelineOrchestrator:
             execution_gate=asyncio.Semaphore(config.orchestrator.max_handlers),
             lineage_lookup=self.deps.lineage_lookup,
             consumed_queues=consumed,
+        )
+        options = self.deps.options
+        self.watcher = CompletionWatcher(
+            execution_id=self.execution_id,
+            accountant=self.accountant,
+            signals=self.signals,
+            depths=self._depths,
+            local_work=self.has_local_work,
+            hold_reading=self._hold_reading,
+            reconcile=self._run_reconciler if self.deps.reconciler is not None else None,
+            timings=CompletionTimings(
+                stall_check_interval_seconds=options.stall_check_interval_seconds,
+                stall_timeout_seconds=options.stall_timeout_seconds,
+                recheck_max_seconds=options.completion_recheck_max_seconds,
+            ),
         )
 
     async def _start_adapters(self) -> None:
@@ -353,31 +359,23 @@ class PipelineOrchestrator:
 
     def request_cancel(self) -> bool:
         """Start cancelling (returns at once); False if the execution is already ending."""
-        if self._stop_request is not None or self.is_finished:
+        if self.signals.stop_request is not None or self.is_finished:
             return False
         config = getattr(self, "config", None)
         grace = config.orchestrator.cancel_grace_seconds if config is not None else 30.0
-        self._stop_request = ("cancelled", grace)
-        self._wakeup.set()
+        self.signals.request_stop("cancelled", grace)
         return True
 
     def request_stop(self, grace_seconds: float | None) -> bool:
         """Stop for shutdown: the execution ends `interrupted` after up to `grace_seconds` of draining."""
         if self.is_finished:
             return False
-        if self._stop_request is None or self._stop_request[0] != "cancelled":
-            self._stop_request = ("interrupted", grace_seconds)
-        self._wakeup.set()
+        self.signals.request_stop("interrupted", grace_seconds)
         return True
-
-    def _stopping_requested(self) -> bool:
-        return self._stop_request is not None
 
     def set_failure(self, error_info: ErrorInfo) -> None:
         """End `failed` with `error_info` once in-flight work drains (seed tasks)."""
-        if self._failure is None:
-            self._failure = error_info
-        self._wakeup.set()
+        self.signals.fail(error_info)
 
     def set_paused(self, route_id: str, paused: bool) -> bool:
         """Apply a global pause flag; returns whether this execution has the route."""
@@ -400,8 +398,7 @@ class PipelineOrchestrator:
     async def _on_lost_state(self, queue: str, subscription: str) -> None:
         # A report during a reconciliation schedules at most one more pass (the flag is one bit).
         logger.warning("Queue %r of execution %r lost its state; reconciling", queue, self.execution_id)
-        self._lost_state = True
-        self._wakeup.set()
+        self.signals.report_lost_state()
 
     # ------------------------------------------------------------------ run
 
@@ -411,7 +408,8 @@ class PipelineOrchestrator:
         grace: float | None = 0
         try:
             self._start_seed()
-            status, error_info, grace = await self._supervise()
+            assert self.watcher is not None  # built by start(), which launched this task
+            status, error_info, grace = await self.watcher.watch()
         except asyncio.CancelledError:
             await self._finish("interrupted", None, 0)
             raise
@@ -422,7 +420,7 @@ class PipelineOrchestrator:
 
     def _start_seed(self) -> None:
         if self._seed is None:
-            self._seeded = True
+            self.signals.mark_seeded()
             return
         context = SeedContext(self)
         self._seed_task = asyncio.create_task(self._run_seed(self._seed, context), name=f"seed:{self.execution_id}")
@@ -436,151 +434,38 @@ class PipelineOrchestrator:
             logger.exception("Seed task of execution %r failed", self.execution_id)
             self.set_failure(ErrorInfo("start_failed", f"Seed task failed: {_describe(exc)}"))
         finally:
-            self._seeded = True
-            self._wakeup.set()
+            self.signals.mark_seeded()
 
     async def total_depth(self) -> int | None:
         """Ready plus pending entries across the consumed queues; None if any depth is unknown."""
-        depths = await self._depths()
-        return None if depths is None else sum(depth.total for depth in depths)
+        return await self._watcher().total_depth()
 
     def has_local_work(self) -> bool:
         """A seed task or a delivery of the execution is running here."""
-        return self._local_work()
-
-    def _local_work(self) -> bool:
         seed_running = self._seed_task is not None and not self._seed_task.done()
         return seed_running or any(p.in_flight or p.outstanding() for p in self.processors.values())
 
-    async def _supervise(self) -> tuple[FinalStatus, ErrorInfo | None, float | None]:
-        options = self.deps.options
-        loop = asyncio.get_running_loop()
-        recheck = _RECHECK_INITIAL_SECONDS
-        nonempty_since: float | None = None
-        stalled_since: float | None = None
-        next_stall_check = loop.time() + options.stall_check_interval_seconds
-        while True:
-            self._wakeup.clear()
-            if self._stop_request is not None:
-                return self._stop_request[0], None, self._stop_request[1]
-            wait = max(0.0, next_stall_check - loop.time())
-            if self._seeded and self.accountant.in_flight <= 0:
-                depth = await self.total_depth()
-                if self._stopping_requested():
-                    continue
-                if depth == 0 and self.accountant.in_flight <= 0:
-                    return self._outcome()
-                if depth is not None and depth > 0 and self.accountant.in_flight <= 0:
-                    nonempty_since = nonempty_since if nonempty_since is not None else loop.time()
-                    if loop.time() - nonempty_since >= _RESYNC_AFTER_SECONDS:
-                        # Entries nobody counted (recovery, a crashed publisher): count them.
-                        await self.resync_from_queues()
-                        nonempty_since = None
-                wait = min(wait, recheck)
-                recheck = min(options.completion_recheck_max_seconds, recheck * 2)
-            else:
-                recheck = _RECHECK_INITIAL_SECONDS
-                nonempty_since = None
-            if self._lost_state or loop.time() >= next_stall_check:
-                stalled_since = await self._check_stall(stalled_since, loop.time())
-                next_stall_check = loop.time() + options.stall_check_interval_seconds
-                continue
-            try:
-                async with asyncio.timeout(wait):
-                    await self._wakeup.wait()
-            except TimeoutError:
-                pass
-
-    def _outcome(self) -> tuple[FinalStatus, ErrorInfo | None, float | None]:
-        if self._failure is not None:
-            return "failed", self._failure, 0
-        failed = self.accountant.failed_messages
-        tolerated = self.accountant.tolerated_failures
-        if failed > tolerated:
-            return (
-                "failed",
-                ErrorInfo(
-                    "dead_letter_threshold_exceeded",
-                    f"{failed} message(s) failed; at most {tolerated} tolerated.",
-                    {"failed_messages": failed, "tolerated_failures": tolerated},
-                ),
-                0,
-            )
-        return "completed", None, 0
-
-    async def _check_stall(self, stalled_since: float | None, now: float) -> float | None:
-        """The stall detector: in-flight > 0 while the queues are empty and nothing runs locally."""
-        lost = self._lost_state
-        if lost:
-            # Let the other queues of the execution report the same loss: one pass serves them all.
-            await asyncio.sleep(_LOST_STATE_SETTLE_SECONDS)
-        self._lost_state = False
-        if self.accountant.in_flight <= 0 and not lost:
-            return None
-        depth = await self.total_depth()
-        stalled = depth == 0 and not self._local_work()
-        if not stalled and not lost:
-            return None
-        since = stalled_since if stalled_since is not None else now
-        if not lost and now - since < self.deps.options.stall_timeout_seconds:
-            return since
-        await self._reconcile(resync=not lost)
-        return None
-
-    async def _reconcile(self, *, resync: bool) -> None:
-        """Re-inject what the queues lost; after a stall, also re-sync the counters to the queues.
-
-        After lost queue state the counters need no re-sync: they count each message once, and
-        every lost message comes back under its own id. Messages that cannot come back are counted
-        as failures, and only then do the counters follow the queues.
-        """
-        failures = self.accountant.failed_messages
-        reconciler = self.deps.reconciler
-        if reconciler is not None:
-            try:
-                await reconciler(SeedContext(self))
-            except Exception:
-                logger.exception("Reconciliation of execution %r failed", self.execution_id)
-        if resync or self.accountant.failed_messages > failures:
-            await self.resync_from_queues()
-
     async def resync_from_queues(self) -> bool:
-        """Make in-flight equal the entries the consumed queues hold, read while no count is in transit.
-
-        False when no quiet read was possible (the counters stay as they were; the next check
-        tries again).
-        """
-        depths = await self._quiet_depths()
-        if depths is None:
-            logger.warning("Execution %r: no quiet moment to re-sync its counters; trying later", self.execution_id)
-            return False
-        depth = sum(entry.total for entry in depths)
-        if depth != self.accountant.in_flight:
-            logger.warning(
-                "Execution %r: re-syncing in-flight from %d to the queue depth %d",
-                self.execution_id,
-                self.accountant.in_flight,
-                depth,
-            )
-            self.accountant.resync(depth)
-        return True
+        """Make in-flight equal the entries the consumed queues hold (`CompletionWatcher`)."""
+        return await self._watcher().resync_from_queues()
 
     async def seed_from_queues(self) -> None:
-        """Start the counters from what the consumed queues kept (a resumed execution, Redis mode).
+        """Start the counters from what the consumed queues kept (a resumed execution, Redis mode)."""
+        await self._watcher().seed_from_queues()
 
-        `published` is every entry the queues hold or settled, `handled` every settled one; read at
-        a quiet moment, so a publish or settlement in transit is neither lost nor counted twice.
-        """
-        depths = await self._quiet_depths()
-        if depths is None:  # no quiet moment: the best reading there is
-            depths = await self._depths()
-            if depths is None:
-                logger.warning("Execution %r: queue depths unknown; counts start at zero", self.execution_id)
-                return
-        self.accountant.seed(
-            published=sum(entry.settled + entry.total for entry in depths),
-            handled=sum(entry.settled for entry in depths),
-        )
+    def _watcher(self) -> CompletionWatcher:
+        if self.watcher is None:
+            raise RuntimeError(f"Execution {self.execution_id!r} has not started")
+        return self.watcher
+
+    async def _run_reconciler(self) -> None:
+        reconciler = self.deps.reconciler
+        if reconciler is not None:
+            await reconciler(SeedContext(self))
+
+    def _hold_reading(self, held: bool) -> None:
+        for processor in self.processors.values():
+            processor.hold_reading(held)
 
     async def _depths(self) -> list[QueueDepth] | None:
         depths: list[QueueDepth] = []
@@ -592,31 +477,6 @@ class PipelineOrchestrator:
             except QueueError:
                 return None
         return depths
-
-    async def _quiet_depths(self) -> list[QueueDepth] | None:
-        """The consumed queues' depths read while no publish or settlement was in transit, or None.
-
-        Reading is held meanwhile, so no new delivery starts; deliveries already running may publish
-        or settle, and a read they overlap is taken again.
-        """
-        for processor in self.processors.values():
-            processor.hold_reading(True)
-        try:
-            accountant = self.accountant
-            for _ in range(_QUIET_READ_ATTEMPTS):
-                if not accountant.quiet:
-                    await accountant.wait_changed(0.05)
-                    continue
-                before = accountant.transitions()
-                depths = await self._depths()
-                if depths is None:
-                    return None
-                if accountant.quiet and accountant.transitions() == before:
-                    return depths
-            return None
-        finally:
-            for processor in self.processors.values():
-                processor.hold_reading(False)
 
     # ------------------------------------------------------------------ finish
 

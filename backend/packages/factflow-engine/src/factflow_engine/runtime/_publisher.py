@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from factflow_engine.conditions import evaluate_condition
 from factflow_engine.config import ConditionConfig
+from factflow_foundation import Backoff
 from factflow_protocols import QueueError, QueueMessage, utc_now_rfc3339
 
 from ._cancel import Cancellation
@@ -46,14 +47,14 @@ class PublishRetry:
 
     async def run(self, send: Callable[[], Awaitable[T]], what: str) -> T:
         """`send()` until it does not raise `QueueError`; `what` names it in the warning."""
-        delay = self._initial
+        backoff = Backoff(self._initial, self._max)
         while True:
             try:
                 return await send()
             except QueueError as exc:
+                delay = backoff.next_delay()
                 logger.warning("Publish of %s failed (%s); retrying in %.1fs", what, exc, delay)
                 await self._cancellation.sleep(delay)
-                delay = min(self._max, delay * 2)
 
 
 class OutboundPublisher:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from factflow_engine.config import StorageMetadataConfig
-from factflow_foundation import ExecutionPathResolver, bytes_checksum, utc_now_rfc3339
+from factflow_foundation import Backoff, ExecutionPathResolver, bytes_checksum, utc_now_rfc3339
 from factflow_protocols import StorageNotFoundError, StorageObjectCreated, StorageUnavailableError
 
 from ._backend import JSON_CONTENT_TYPE, StorageBackendAdapter
@@ -78,7 +78,7 @@ class StorageBackoff:
 
     async def run(self, operation: Callable[[], Awaitable[T]], *, what: str) -> T:
         """Run `operation`, retrying `StorageUnavailableError` for as long as it persists."""
-        delay = self._initial_delay
+        backoff = Backoff(self._initial_delay, self._max_delay)
         backing_off = False
         try:
             while True:
@@ -88,9 +88,9 @@ class StorageBackoff:
                     if not backing_off:
                         backing_off = True
                         self._set_waiting(+1)
+                    delay = backoff.next_delay()
                     logger.warning("Storage unavailable for %s (%s); backing off %.1fs", what, exc, delay)
                     await asyncio.sleep(delay)
-                    delay = min(self._max_delay, delay * 2)
         finally:
             if backing_off:
                 self._set_waiting(-1)

@@ -11,14 +11,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from factflow_foundation import new_id, utc_now_rfc3339
+from factflow_foundation import Backoff, new_id, utc_now_rfc3339
 from factflow_protocols import QueueMessage
 
 __all__ = (
     "BACKOFF_INITIAL_SECONDS",
     "BACKOFF_MAX_SECONDS",
+    "redis_backoff",
     "DEDUPE_SET_NAME",
-    "Backoff",
     "Delivery",
     "ProviderStats",
     "consumer_name",
@@ -36,6 +36,13 @@ BACKOFF_INITIAL_SECONDS = 0.5
 """First wait after a failed Redis call (docs/guides/deployment.md, connection loss)."""
 BACKOFF_MAX_SECONDS = 30.0
 """Longest wait between attempts."""
+
+
+def redis_backoff() -> Backoff:
+    """The wait between attempts of a failed Redis call: 0.5 s doubling to 30 s."""
+    return Backoff(BACKOFF_INITIAL_SECONDS, BACKOFF_MAX_SECONDS)
+
+
 DEDUPE_SET_NAME = "_dedupe"
 """Last segment of the per-scope dedupe record `factflow:{<scope>}:_dedupe` (a Redis hash)."""
 
@@ -133,24 +140,6 @@ def undecodable_envelope(queue: str, delivery: Delivery, error: str) -> QueueMes
             },
         },
     )
-
-
-@dataclass(slots=True)
-class Backoff:
-    """Doubling wait from `initial` to `maximum` seconds, reset on success."""
-
-    initial: float = BACKOFF_INITIAL_SECONDS
-    maximum: float = BACKOFF_MAX_SECONDS
-    _next: float = 0.0
-
-    def next_delay(self) -> float:
-        """The wait before the next attempt."""
-        delay = self._next or self.initial
-        self._next = min(delay * 2, self.maximum)
-        return delay
-
-    def reset(self) -> None:
-        self._next = 0.0
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
+from factflow_foundation import Backoff
 from factflow_protocols import (
     DeadLetterCallback,
     LostStateCallback,
@@ -30,7 +31,7 @@ from factflow_protocols import (
     SettledCallback,
 )
 
-from ._common import Backoff, ProviderStats, consumer_name, dedupe_key, dedupe_member, new_boot_id
+from ._common import ProviderStats, consumer_name, dedupe_key, dedupe_member, new_boot_id, redis_backoff
 from ._redis_batch import CommandBatcher
 from ._redis_subscription import RedisSubscription
 from ._redis_support import (
@@ -298,7 +299,7 @@ class RedisStreamsQueueProvider:
             except QueueUnavailableError as exc:
                 self.stats.note_failure(exc, what)
                 back_online = self.outage()
-                backoff = backoff or Backoff()
+                backoff = backoff or redis_backoff()
                 delay = backoff.next_delay()
                 if give_up_after is not None and time.monotonic() - started + delay > give_up_after:
                     raise

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from factflow_protocols import QueueError, QueueMessage, QueueUnavailableError
 
-from ._common import Backoff, Delivery
+from ._common import Delivery, redis_backoff
 from ._redis_support import NoGroupError, text
 from ._subscription import BaseSubscription
 
@@ -61,7 +61,7 @@ class RedisSubscription(BaseSubscription[Delivery]):
         self._reclaim_due = 0.0  # reclaim at once: the subscribe-time claim made orphans eligible
         self._reclaim_cursor = "0-0"
         self._expect_missing = False
-        self._backoff = Backoff()
+        self._backoff = redis_backoff()
         self._lease_task: asyncio.Task[None] | None = None
         self._own_pending_cursor: str | None = None
         """Where the walk of this consumer's pending list continues; None when no walk is due."""
