@@ -145,7 +145,7 @@ export interface paths {
         };
         /**
          * List executions
-         * @description By `started_at` (then `id`), newest first by default.
+         * @description By `started_at` (then `id`), newest first by default; follow `next_cursor` for deep pages.
          */
         get: operations["list_executions"];
         put?: never;
@@ -174,7 +174,13 @@ export interface paths {
         get: operations["get_execution"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete a finished execution
+         * @description Remove a finished execution with its lineage rows, queues and stored objects.
+         *
+         *     409 `execution_not_finished` while it is `running` or `interrupted`; 404 once it is gone.
+         */
+        delete: operations["delete_execution"];
         options?: never;
         head?: never;
         /**
@@ -253,7 +259,7 @@ export interface paths {
         };
         /**
          * Lineage rows
-         * @description The execution's lineage rows by `started_at`, then `id`.
+         * @description The execution's lineage rows by `started_at`, then `id`; follow `next_cursor` for deep pages.
          */
         get: operations["list_execution_lineage"];
         put?: never;
@@ -293,7 +299,7 @@ export interface paths {
         };
         /**
          * Child replays
-         * @description Executions whose parent is `{ref}`, newest first.
+         * @description Executions whose parent is `{ref}`, newest first; follow `next_cursor` for deep pages.
          */
         get: operations["list_execution_replays"];
         put?: never;
@@ -394,6 +400,8 @@ export interface paths {
         /**
          * Filtered lineage rows
          * @description Rows matching every filter; `execution_id` is an id or a tag (404 when unknown).
+         *
+         *     Follow `next_cursor` for deep pages.
          */
         get: operations["list_lineage"];
         put?: never;
@@ -433,7 +441,7 @@ export interface paths {
         };
         /**
          * Failed rows
-         * @description Rows with `stage_status = failed`, newest `completed_at` first.
+         * @description Rows with `stage_status = failed`, newest `completed_at` first; follow `next_cursor` for deep pages.
          */
         get: operations["list_lineage_failures"];
         put?: never;
@@ -634,6 +642,8 @@ export interface paths {
         /**
          * List objects
          * @description Objects (and, with `delimiter=/`, sub-folders) in key order, paged together.
+         *
+         *     Follow `next_cursor` to continue after the last key of a page.
          */
         get: operations["list_storage_objects"];
         put?: never;
@@ -935,6 +945,8 @@ export interface components {
             init_payload_overrides?: {
                 [key: string]: unknown;
             } | null;
+            /** Lineage Retention Days */
+            lineage_retention_days?: number | null;
             /** Metadata */
             metadata?: {
                 [key: string]: unknown;
@@ -1156,6 +1168,8 @@ export interface components {
             init_payload_overrides?: {
                 [key: string]: unknown;
             } | null;
+            /** Lineage Retention Days */
+            lineage_retention_days?: number | null;
             /** Metadata */
             metadata?: {
                 [key: string]: unknown;
@@ -1167,6 +1181,22 @@ export interface components {
             skip_init_message: boolean;
             /** Tag */
             tag?: string | null;
+        };
+        /**
+         * ExecutionDeleteResponse
+         * @description What deleting an execution removed.
+         */
+        ExecutionDeleteResponse: {
+            /** Deleted Lineage Rows */
+            deleted_lineage_rows: number;
+            /** Deleted Objects */
+            deleted_objects: number;
+            /** Deleted Queue Keys */
+            deleted_queue_keys: number;
+            /** Execution Id */
+            execution_id: string;
+            /** Status */
+            status: string;
         };
         /**
          * ExecutionDetailResponse
@@ -1249,6 +1279,8 @@ export interface components {
             has_more: boolean;
             /** Limit */
             limit: number;
+            /** Next Cursor */
+            next_cursor?: string | null;
             /** Offset */
             offset: number;
             /** Total */
@@ -1265,6 +1297,8 @@ export interface components {
             has_more: boolean;
             /** Limit */
             limit: number;
+            /** Next Cursor */
+            next_cursor?: string | null;
             /** Offset */
             offset: number;
             /** Total */
@@ -1470,6 +1504,8 @@ export interface components {
             kind: "replay" | "adapter" | "mixed";
             /** Limit */
             limit: number;
+            /** Next Cursor */
+            next_cursor?: string | null;
             /** Offset */
             offset: number;
             /** Total */
@@ -1600,6 +1636,8 @@ export interface components {
             has_more: boolean;
             /** Limit */
             limit: number;
+            /** Next Cursor */
+            next_cursor?: string | null;
             /** Offset */
             offset: number;
             /** Total */
@@ -1684,6 +1722,8 @@ export interface components {
             has_more: boolean;
             /** Limit */
             limit: number;
+            /** Next Cursor */
+            next_cursor?: string | null;
             /** Objects */
             objects: components["schemas"]["ObjectInfo"][];
             /** Offset */
@@ -3053,7 +3093,10 @@ export interface operations {
                 started_before?: string | null;
                 sort_order?: "asc" | "desc";
                 limit?: number;
+                /** @description Rows to skip; slow for deep pages, prefer `cursor`. */
                 offset?: number;
+                /** @description Continue after the page that returned this `next_cursor` (not together with `offset`). */
+                cursor?: string | null;
             };
             header?: never;
             path?: never;
@@ -3246,6 +3289,82 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Malformed input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected fault */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is down or not started */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_execution: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionDeleteResponse"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3603,7 +3722,10 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description Rows to skip; slow for deep pages, prefer `cursor`. */
                 offset?: number;
+                /** @description Continue after the page that returned this `next_cursor` (not together with `offset`). */
+                cursor?: string | null;
             };
             header?: never;
             path: {
@@ -3771,7 +3893,10 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description Rows to skip; slow for deep pages, prefer `cursor`. */
                 offset?: number;
+                /** @description Continue after the page that returned this `next_cursor` (not together with `offset`). */
+                cursor?: string | null;
             };
             header?: never;
             path: {
@@ -4140,7 +4265,10 @@ export interface operations {
                 sort_by?: "started_at" | "completed_at" | "duration_ms" | "route_id" | "stage_name";
                 sort_order?: "asc" | "desc";
                 limit?: number;
+                /** @description Rows to skip; slow for deep pages, prefer `cursor`. */
                 offset?: number;
+                /** @description Continue after the page that returned this `next_cursor` (not together with `offset`). */
+                cursor?: string | null;
             };
             header?: never;
             path?: never;
@@ -4282,7 +4410,10 @@ export interface operations {
                 adapter_name?: string | null;
                 started_after?: string | null;
                 limit?: number;
+                /** @description Rows to skip; slow for deep pages, prefer `cursor`. */
                 offset?: number;
+                /** @description Continue after the page that returned this `next_cursor` (not together with `offset`). */
+                cursor?: string | null;
             };
             header?: never;
             path?: never;
@@ -5011,7 +5142,10 @@ export interface operations {
                 include_metadata?: boolean;
                 include_execution_info?: boolean;
                 limit?: number;
+                /** @description Rows to skip; slow for deep pages, prefer `cursor`. */
                 offset?: number;
+                /** @description Continue after the page that returned this `next_cursor` (not together with `offset`). */
+                cursor?: string | null;
             };
             header?: never;
             path?: never;

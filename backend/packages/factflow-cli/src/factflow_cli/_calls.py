@@ -115,25 +115,45 @@ PAGE_LIMIT = 1000
 
 
 async def fetch_all_pages(
-    api: ApiClient, path: str, *, items: str, params: Mapping[str, Any] | None = None, limit: int = PAGE_LIMIT
+    api: ApiClient,
+    path: str,
+    *,
+    items: str,
+    params: Mapping[str, Any] | None = None,
+    limit: int = PAGE_LIMIT,
+    cursor: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Every page of a paged list, merged into one document shaped like a single page.
 
-    The first page's fields are kept; `items` holds every item, `offset` is 0, `limit` the
-    `has_more` false.
+    Lists that answer `next_cursor` are followed by cursor (from `cursor`, when given), others by
+    offset. The first page's fields are kept; `items` holds every item, `offset` is 0,
+    `has_more` false and `next_cursor` (when the list has it) null. `progress(done, total)` is
+    called after each page.
     """
     merged: dict[str, Any] | None = None
     collected: list[Any] = []
     offset = 0
     while True:
-        page = await api.get_json(path, params={**(params or {}), "limit": limit, "offset": offset})
+        position: dict[str, Any] = {"cursor": cursor} if cursor is not None else {"offset": offset}
+        page = await api.get_json(path, params={**(params or {}), "limit": limit, **position})
         if not isinstance(page, dict) or not isinstance(page.get(items), list):
             raise CliError(f"the server's answer to GET {path} is not a page of {items!r}")
         merged = merged if merged is not None else page
         batch = page[items]
         collected.extend(batch)
         offset += len(batch)
+        if progress is not None:
+            progress(len(collected), int(page.get("total", len(collected))))
+        if "next_cursor" in page:
+            cursor = page["next_cursor"]
+            if not batch or cursor is None:
+                break
+            continue
         if not batch or not page.get("has_more") or offset >= int(page.get("total", 0)):
             break
     assert merged is not None
-    return {**merged, items: collected, "offset": 0, "has_more": False}
+    done = {**merged, items: collected, "offset": 0, "has_more": False}
+    if "next_cursor" in merged:
+        done["next_cursor"] = None
+    return done

@@ -144,6 +144,10 @@ class ApiClient:
         """DELETE; a 204 is success."""
         await self.request("DELETE", path)
 
+    async def delete_json(self, path: str) -> Any:
+        """DELETE and decode the JSON answer (None for an empty body)."""
+        return _decode(await self.request("DELETE", path))
+
     @contextlib.asynccontextmanager
     async def stream(
         self,

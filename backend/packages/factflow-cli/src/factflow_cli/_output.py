@@ -290,8 +290,16 @@ def format_size(size: int | None) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def paging_footer(*, offset: int, shown: int, total: int) -> str:
-    """`showing 51–100 of 120 (next: --offset 100)` under a paged table."""
+def paging_footer(
+    *, offset: int, shown: int, total: int, next_cursor: str | None = None, by_cursor: bool = False
+) -> str:
+    """`showing 51–100 of 120 (next: --offset 100)` under a paged table.
+
+    A page read with `--cursor` has no known position: `showing 50 of 120 (next: --cursor …)`.
+    """
+    if by_cursor:
+        text = f"showing {shown} of {total}"
+        return text + (f" (next: --cursor {next_cursor})" if next_cursor else "")
     if shown == 0:
         return f"showing 0 of {total}"
     end = offset + shown

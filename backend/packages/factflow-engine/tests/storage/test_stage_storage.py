@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -250,3 +251,50 @@ def test_build_embedding_metadata() -> None:
         "embedding_count": 1,
     }
     assert build_embedding_metadata({})["embedding_count"] == 0
+
+
+async def test_backoff_ends_its_wait_once_the_probe_finds_storage_back() -> None:
+    back = asyncio.Event()
+    attempts = 0
+    probes = 0
+
+    async def write() -> str:
+        nonlocal attempts
+        attempts += 1
+        if not back.is_set():
+            raise StorageUnavailableError("store down")
+        return "stored"
+
+    async def probe() -> bool:
+        nonlocal probes
+        probes += 1
+        return back.is_set()
+
+    # A 60 s wait (what a long outage doubles up to) is cut short within one probe period.
+    backoff = StorageBackoff(initial_delay=60.0, max_delay=60.0, probe=probe, probe_interval=0.02)
+    task = asyncio.create_task(backoff.run(write, what="k"))
+    await asyncio.sleep(0.1)
+    assert not task.done() and attempts == 1 and probes >= 1
+    back.set()
+    assert await asyncio.wait_for(task, 5) == "stored"
+    assert attempts == 2
+
+
+async def test_backoff_without_a_probe_or_with_a_failing_probe_waits_its_delay() -> None:
+    async def broken_probe() -> bool:
+        raise OSError("probe failed")
+
+    for probe in (None, broken_probe):
+        calls = 0
+
+        async def write() -> int:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise StorageUnavailableError("down")
+            return calls
+
+        backoff = StorageBackoff(initial_delay=0.2, max_delay=0.2, probe=probe, probe_interval=0.05)
+        started = asyncio.get_running_loop().time()
+        assert await backoff.run(write, what="k") == 2
+        assert asyncio.get_running_loop().time() - started >= 0.19

@@ -8,11 +8,12 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from factflow_engine.config import ConfigSnapshot
 from factflow_foundation import utc_now
+from factflow_infra.database import keyset_after
 from factflow_infra.errors import DatabaseIntegrityError
 from factflow_protocols import ErrorInfo
 
@@ -42,6 +43,7 @@ _SETTABLE = {
     "queues_purged_at",
     "dlq_purged_at",
     "metadata",
+    "lineage_purged_at",
 }
 
 
@@ -101,8 +103,15 @@ class PipelineExecutionRepository:
 
     # ------------------------------------------------------------------ create and read
 
-    async def insert(self, execution: PipelineExecution) -> PipelineExecution:
+    async def insert(
+        self, execution: PipelineExecution, *, lineage_retention_days: float | None = None
+    ) -> PipelineExecution:
         """Insert a new row.
+
+        Args:
+            execution: The row's values.
+            lineage_retention_days: The execution's own lineage retention in days (`None`: the
+                server's `FACTFLOW_LINEAGE_RETENTION_DAYS`).
 
         Raises:
             TagConflictError: Another execution already has `execution.tag`.
@@ -136,6 +145,7 @@ class PipelineExecutionRepository:
             queues_purged_at=execution.queues_purged_at,
             dlq_purged_at=execution.dlq_purged_at,
             updated_at=now,
+            lineage_retention_days=lineage_retention_days,
         )
         try:
             async with session_scope(self._sessions) as session:
@@ -208,6 +218,7 @@ class PipelineExecutionRepository:
         sort_order: SortOrder = "desc",
         limit: int = 100,
         offset: int = 0,
+        after: tuple[datetime, str] | None = None,
     ) -> Page[PipelineExecution]:
         """Executions matching every given filter, by `started_at` then `id` (`list_executions`).
 
@@ -222,6 +233,8 @@ class PipelineExecutionRepository:
             sort_order: `desc` (default) or `asc`.
             limit: Page size.
             offset: Rows to skip.
+            after: Keyset paging: only rows after this `(started_at, id)` in the chosen order
+                (`total` still counts every match).
         """
         conditions: list[ColumnElement[bool]] = []
         if status is not None:
@@ -243,13 +256,24 @@ class PipelineExecutionRepository:
             order = (PipelineExecutionRow.started_at.asc(), PipelineExecutionRow.id.asc())
         else:
             order = (PipelineExecutionRow.started_at.desc(), PipelineExecutionRow.id.desc())
+        seek: list[ColumnElement[bool]] = []
+        if after is not None:
+            seek.append(
+                keyset_after(
+                    PipelineExecutionRow.started_at,
+                    PipelineExecutionRow.id,
+                    value=after[0],
+                    row_id=after[1],
+                    direction=sort_order,
+                )
+            )
         async with session_scope(self._sessions) as session:
             total = (
                 await session.execute(select(func.count()).select_from(PipelineExecutionRow).where(*conditions))
             ).scalar_one()
             rows = (
                 await session.execute(
-                    select(PipelineExecutionRow).where(*conditions).order_by(*order).limit(limit).offset(offset)
+                    select(PipelineExecutionRow).where(*conditions, *seek).order_by(*order).limit(limit).offset(offset)
                 )
             ).scalars()
             return Page(items=tuple(_to_domain(row) for row in rows), total=int(total), limit=limit, offset=offset)
@@ -257,6 +281,16 @@ class PipelineExecutionRepository:
     async def children(self, parent_execution_id: str, *, limit: int = 100, offset: int = 0) -> Page[PipelineExecution]:
         """Executions whose parent is `parent_execution_id` (replays), newest first."""
         return await self.list(parent_execution_id=parent_execution_id, limit=limit, offset=offset)
+
+    async def delete(self, execution_id: str, *, when_status: Collection[ExecutionStatus]) -> bool:
+        """Delete the row while it is in one of `when_status`; whether a row was deleted."""
+        async with session_scope(self._sessions) as session:
+            result = await session.execute(
+                delete(PipelineExecutionRow)
+                .where(PipelineExecutionRow.id == execution_id, PipelineExecutionRow.status.in_(list(when_status)))
+                .execution_options(synchronize_session=False)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]  # CursorResult of a DELETE
 
     # ------------------------------------------------------------------ transitions
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, Integer, String, Text, UniqueConstraint, false, text, true
+from sqlalchemy import Boolean, Float, Index, Integer, String, Text, UniqueConstraint, false, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from factflow_infra.database import Base, JSONType, OrderedJSONType, UTCDateTime
@@ -50,7 +50,10 @@ class PipelineExecutionRow(Base):
     """One execution; `config_snapshot` is frozen at insert."""
 
     __tablename__ = "pipeline_executions"
-    __table_args__ = (UniqueConstraint("tag", name="uq_pipeline_executions_tag"),)
+    __table_args__ = (
+        UniqueConstraint("tag", name="uq_pipeline_executions_tag"),
+        Index("ix_pipeline_executions_started_at_id", "started_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     """Execution id (UUIDv7)."""
@@ -108,6 +111,10 @@ class PipelineExecutionRow(Base):
     """When the janitor purged the DLQs."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     """Last change of any field."""
+    lineage_retention_days: Mapped[float | None] = mapped_column(Float, nullable=True)
+    """The execution's own lineage retention in days; `None` follows `FACTFLOW_LINEAGE_RETENTION_DAYS`."""
+    lineage_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """When lineage retention deleted the execution's lineage rows."""
 
 
 class RoutePauseRow(Base):

@@ -158,8 +158,12 @@ class ExecutionService:
         metadata: Mapping[str, Any] | None = None,
         init_payload_overrides: Mapping[str, Any] | None = None,
         skip_init: bool = False,
+        lineage_retention_days: float | None = None,
     ) -> PipelineExecution:
         """Start an execution of a stored config (`run_config`, `create_execution`, docs/concepts/executions.md).
+
+        `lineage_retention_days` overrides the server's lineage retention for this execution
+        (docs/guides/retention.md).
 
         Steps: load the active config; run gate against the live registry; reserve a slot;
         check the tag; build the snapshot and the merged init payload; insert the row
@@ -199,7 +203,8 @@ class ExecutionService:
                     root_correlation_id=new_id() if publishes_init else None,
                     init_payload=init_payload,
                     metadata=dict(metadata or {}),
-                )
+                ),
+                lineage_retention_days=lineage_retention_days,
             )
         except BaseException:
             reservation.release()
@@ -279,8 +284,11 @@ class ExecutionService:
         sort_order: SortOrder = "desc",
         limit: int = 100,
         offset: int = 0,
+        after: tuple[datetime, str] | None = None,
     ) -> Page[PipelineExecution]:
         """Executions matching every filter (`list_executions`); `parent_execution_id` is a ref.
+
+        `after` continues a keyset page after that `(started_at, id)`.
 
         Raises:
             ExecutionNotFoundError: `parent_execution_id` names no execution.
@@ -299,6 +307,7 @@ class ExecutionService:
             sort_order=sort_order,
             limit=limit,
             offset=offset,
+            after=after,
         )
 
     async def replays(self, ref: str, limit: int = 100, offset: int = 0) -> Page[PipelineExecution]:
@@ -347,10 +356,17 @@ class ExecutionService:
         counts = await self.lineage_repository.route_message_counts(execution.execution_id)
         return build_route_statuses(execution, live=live, paused=paused, route_counts=counts)
 
-    async def lineage(self, ref: str, limit: int = 1000, offset: int = 0) -> ExecutionLineagePage:
-        """One page of the execution's lineage rows by `started_at`, then `id` (`list_execution_lineage`)."""
+    async def lineage(
+        self, ref: str, limit: int = 1000, offset: int = 0, *, after: tuple[datetime, str] | None = None
+    ) -> ExecutionLineagePage:
+        """One page of the execution's lineage rows by `started_at`, then `id` (`list_execution_lineage`).
+
+        `after` continues a keyset page after that `(started_at, id)`.
+        """
         execution = await self.get(ref)
-        rows, total = await self.lineage_repository.execution_rows(execution.execution_id, limit=limit, offset=offset)
+        rows, total = await self.lineage_repository.execution_rows(
+            execution.execution_id, limit=limit, offset=offset, after=after
+        )
         return ExecutionLineagePage(
             execution_id=execution.execution_id, entries=tuple(rows), total=total, limit=limit, offset=offset
         )

@@ -69,6 +69,11 @@ class FactflowSettings(BaseSettings):
     """Janitor delay before ordinary queues of finished executions are purged."""
     dlq_retention_seconds: float = Field(default=604800, ge=0)
     """Janitor delay before dead-letter queues of finished executions are purged."""
+    lineage_retention_days: float | None = Field(default=None, gt=0)
+    """Days after an execution finished until its lineage rows are deleted; unset keeps lineage forever.
+    An execution started with its own `lineage_retention_days` uses that instead."""
+    lineage_retention_interval_seconds: float = Field(default=3600, gt=0)
+    """Time between two lineage retention passes."""
     max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     """Largest HTTP request body the server reads; a bigger one is refused with 413."""
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)

@@ -17,6 +17,7 @@ def test_database_exports_are_pinned() -> None:
         "is_sqlite",
         "SEARCH_PATH_OPTION",
         "SQLITE_BUSY_TIMEOUT_MS",
+        "keyset_after",
         "translate_database_error",
         "translate_database_errors",
         "run_migrations",

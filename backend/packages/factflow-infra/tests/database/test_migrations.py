@@ -70,10 +70,19 @@ SCHEMA_DOC: dict[str, TableShape] = {
             "queues_purged_at": TIME_NULL,
             "dlq_purged_at": TIME_NULL,
             "updated_at": TIME,
+            "lineage_retention_days": col("float", True),
+            "lineage_purged_at": TIME_NULL,
         },
         primary_key=("id",),
         indexes=frozenset(
-            {("config_id",), ("status",), ("parent_execution_id",), ("replay_batch_id",), ("started_at",)}
+            {
+                ("config_id",),
+                ("status",),
+                ("parent_execution_id",),
+                ("replay_batch_id",),
+                ("started_at",),
+                ("started_at", "id"),
+            }
         ),
         unique=frozenset({("tag",)}),
     ),
@@ -107,6 +116,8 @@ SCHEMA_DOC: dict[str, TableShape] = {
                 ("parent_correlation_id",),
                 ("execution_id", "started_at"),
                 ("execution_id", "stage_status"),
+                ("started_at", "id"),
+                ("stage_status", "completed_at", "id"),
                 ("replay_batch_id",),
                 ("batch_id",),
             }

@@ -31,6 +31,8 @@ class PipelineLineageEntry(Base):
     __table_args__ = (
         Index("ix_pipeline_lineage_execution_id_started_at", "execution_id", "started_at"),
         Index("ix_pipeline_lineage_execution_id_stage_status", "execution_id", "stage_status"),
+        Index("ix_pipeline_lineage_started_at_id", "started_at", "id"),
+        Index("ix_pipeline_lineage_stage_status_completed_at_id", "stage_status", "completed_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

@@ -8,11 +8,12 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from sqlalchemy import ColumnElement, Integer, and_, case, distinct, func, literal, or_, select
+from sqlalchemy import ColumnElement, Integer, and_, case, delete, distinct, func, literal, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
+from factflow_infra.database import keyset_after
 from factflow_infra.errors import DatabaseUnavailableError
 from factflow_protocols import StageStatus
 
@@ -27,7 +28,10 @@ from ._results import (
     StageCounts,
 )
 
-__all__ = ("LineageRepository", "LineageSortField", "SortOrder")
+__all__ = ("DELETE_BATCH_ROWS", "LineageRepository", "LineageSortField", "SortOrder")
+
+DELETE_BATCH_ROWS: Final = 5000
+"""Rows one `DELETE` statement removes when an execution's lineage is deleted in batches."""
 
 LineageSortField = Literal["started_at", "completed_at", "duration_ms", "route_id", "stage_name"]
 """Columns `GET /lineage` sorts by (ties by `id`)."""
@@ -45,6 +49,7 @@ _SORT_COLUMNS: Final[dict[str, InstrumentedAttribute[Any]]] = {
     "route_id": _Entry.route_id,
     "stage_name": _Entry.stage_name,
 }
+_NULLABLE_SORT: Final = frozenset({"completed_at", "duration_ms"})
 _STATUSES: Final = tuple(StageStatus)
 _ID_CHUNK: Final = 1000
 _ACTIVE: Final = (StageStatus.PENDING.value, StageStatus.PROCESSING.value)
@@ -127,12 +132,14 @@ class LineageRepository:
         sort_order: SortOrder = "asc",
         limit: int = 100,
         offset: int = 0,
+        after: tuple[Any, str] | None = None,
     ) -> _Page:
         """Rows matching every given filter (`list_lineage`), one page, and the total over all pages.
 
         `url`, `title` and `origin` match a case-insensitive substring of that `metadata` field,
         `document_id` its exact value. `started_after` is inclusive, `started_before` exclusive.
-        Rows without a value for `sort_by` come last in either order; ties go by `id`.
+        Rows without a value for `sort_by` come last in either order; ties go by `id`. `after`
+        continues a keyset page after that `(sort value, id)`; `total` still counts every match.
         """
         conditions: list[ColumnElement[bool]] = []
         for column, value in (
@@ -166,14 +173,32 @@ class LineageRepository:
             order = (column.desc().nulls_last(), _Entry.id.desc())
         else:
             order = (column.asc().nulls_last(), _Entry.id.asc())
-        return await self._page(conditions, order, limit, offset)
+        seek = self._seek(column, after, sort_order, nullable=sort_by in _NULLABLE_SORT)
+        return await self._page(conditions, order, limit, offset, seek=seek)
+
+    @staticmethod
+    def _seek(
+        column: Any, after: tuple[Any, str] | None, direction: SortOrder, *, nullable: bool
+    ) -> tuple[ColumnElement[bool], ...]:
+        if after is None:
+            return ()
+        value, row_id = after
+        return (keyset_after(column, _Entry.id, value=value, row_id=row_id, direction=direction, nullable=nullable),)
 
     async def _page(
-        self, conditions: Sequence[ColumnElement[bool]], order: Sequence[Any], limit: int, offset: int
+        self,
+        conditions: Sequence[ColumnElement[bool]],
+        order: Sequence[Any],
+        limit: int,
+        offset: int,
+        *,
+        seek: Sequence[ColumnElement[bool]] = (),
     ) -> _Page:
         async with self._session() as session:
             total = await session.scalar(select(func.count()).select_from(_Entry).where(*conditions))
-            rows = await session.scalars(select(_Entry).where(*conditions).order_by(*order).limit(limit).offset(offset))
+            rows = await session.scalars(
+                select(_Entry).where(*conditions, *seek).order_by(*order).limit(limit).offset(offset)
+            )
             return list(rows), int(total or 0)
 
     async def get(self, correlation_id: str) -> _Rows:
@@ -205,9 +230,17 @@ class LineageRepository:
         async with self._session() as session:
             return list(await session.scalars(query))
 
-    async def execution_rows(self, execution_id: str, *, limit: int = 1000, offset: int = 0) -> _Page:
-        """One page of an execution's rows by `started_at`, then `id` (`list_execution_lineage`)."""
-        return await self._page([_Entry.execution_id == execution_id], (_Entry.started_at, _Entry.id), limit, offset)
+    async def execution_rows(
+        self, execution_id: str, *, limit: int = 1000, offset: int = 0, after: tuple[Any, str] | None = None
+    ) -> _Page:
+        """One page of an execution's rows by `started_at`, then `id` (`list_execution_lineage`).
+
+        `after` continues a keyset page after that `(started_at, id)`.
+        """
+        seek = self._seek(_Entry.started_at, after, "asc", nullable=False)
+        return await self._page(
+            [_Entry.execution_id == execution_id], (_Entry.started_at, _Entry.id), limit, offset, seek=seek
+        )
 
     async def failures(
         self,
@@ -218,8 +251,12 @@ class LineageRepository:
         started_after: datetime | None = None,
         limit: int = 100,
         offset: int = 0,
+        after: tuple[Any, str] | None = None,
     ) -> _Page:
-        """Failed rows, newest `completed_at` first; `execution_id=None` means all executions."""
+        """Failed rows, newest `completed_at` first; `execution_id=None` means all executions.
+
+        `after` continues a keyset page after that `(completed_at, id)`.
+        """
         conditions: list[ColumnElement[bool]] = [_Entry.stage_status == StageStatus.FAILED.value]
         if execution_id is not None:
             conditions.append(_Entry.execution_id == execution_id)
@@ -229,7 +266,30 @@ class LineageRepository:
             conditions.append(_Entry.adapter_name == adapter_name)
         if started_after is not None:
             conditions.append(_Entry.started_at >= started_after)
-        return await self._page(conditions, (_Entry.completed_at.desc().nulls_last(), _Entry.id.desc()), limit, offset)
+        order = (_Entry.completed_at.desc().nulls_last(), _Entry.id.desc())
+        seek = self._seek(_Entry.completed_at, after, "desc", nullable=True)
+        return await self._page(conditions, order, limit, offset, seek=seek)
+
+    async def delete_execution_rows(
+        self, execution_id: str, *, batch_size: int = DELETE_BATCH_ROWS, pause_seconds: float = 0.05
+    ) -> int:
+        """Delete every lineage row of one execution, `batch_size` rows per statement; the rows deleted.
+
+        Each batch is its own short transaction followed by a pause of `pause_seconds`, so the
+        lineage writer and readers never wait long behind it (PostgreSQL and SQLite alike).
+        """
+        deleted = 0
+        while True:
+            batch = select(_Entry.id).where(_Entry.execution_id == execution_id).limit(batch_size).scalar_subquery()
+            async with self._session() as session, session.begin():
+                result = await session.execute(
+                    delete(_Entry).where(_Entry.id.in_(batch)).execution_options(synchronize_session=False)
+                )
+            count = int(result.rowcount or 0)  # type: ignore[attr-defined]  # CursorResult of a DELETE
+            deleted += count
+            if count < batch_size:
+                return deleted
+            await asyncio.sleep(pause_seconds)
 
     async def batch(self, batch_id: str, *, limit: int = 1000, offset: int = 0) -> LineageBatch | None:
         """Rows whose `replay_batch_id` or `batch_id` is `batch_id`; `None` when there are none."""

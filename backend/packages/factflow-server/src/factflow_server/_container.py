@@ -39,6 +39,7 @@ from factflow_replay import RecoveryManager
 from ._health import Probe
 from ._janitor import QueueJanitor
 from ._metrics import ServerMetrics
+from ._retention import LineageRetention
 
 __all__ = ("DrainStep", "ServiceContainer")
 
@@ -83,6 +84,7 @@ class ServiceContainer:
     storage_streamer: StorageEventStreamer
     janitor: QueueJanitor
     recovery: RecoveryManager
+    lineage_retention: LineageRetention
     started_at: datetime = field(default_factory=utc_now)
     started_monotonic: float = field(default_factory=time.monotonic)
     probes: dict[str, Probe] = field(default_factory=dict)

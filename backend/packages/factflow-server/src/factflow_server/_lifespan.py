@@ -2,7 +2,7 @@
 
 Steps, in order: settings are logged → database (retry ≤ 60 s) → start-up lock → migrations →
 queue and storage (retry ≤ 60 s) → adapter discovery → shipped pipelines → pause flags →
-lineage recorder and manager → recovery → janitor. Each started component registers its
+lineage recorder and manager → recovery → janitor → lineage retention. Each started component registers its
 close on the container's exit stack, so shutdown runs in reverse order.
 """
 
@@ -41,6 +41,7 @@ from factflow_replay import RecoveryManager, Reinjector, ReplayService
 from ._container import DrainStep, ServiceContainer
 from ._janitor import QueueJanitor
 from ._observe import engine_sample, install_probes
+from ._retention import LineageRetention
 from ._retry import retry_startup_step
 from ._runtime import ServerRuntime
 from ._settings import settings_summary
@@ -185,6 +186,17 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         )
         janitor.start()
         stack.push_async_callback(janitor.shutdown)
+        # 13. lineage retention
+        step = "lineage retention"
+        lineage_retention = LineageRetention(
+            sessions=session_factory,
+            executions=execution_repository,
+            lineage=lineage_repository,
+            retention_days=settings.lineage_retention_days,
+            interval_seconds=settings.lineage_retention_interval_seconds,
+        )
+        lineage_retention.start()
+        stack.push_async_callback(lineage_retention.shutdown)
 
         container = ServiceContainer(
             settings=settings,
@@ -211,6 +223,7 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             storage_streamer=StorageEventStreamer(hub, execution_service),
             janitor=janitor,
             recovery=recovery,
+            lineage_retention=lineage_retention,
         )
         container.drain_steps.extend(_drain_steps(container))
         install_probes(container)
@@ -230,6 +243,7 @@ def _drain_steps(container: ServiceContainer) -> list[tuple[str, DrainStep]]:
 
     async def stop_janitor() -> None:
         await container.janitor.shutdown()
+        await container.lineage_retention.shutdown()
 
     async def stop_recovery() -> None:
         # Backlog executions waiting for a slot stay `interrupted` for the next start.

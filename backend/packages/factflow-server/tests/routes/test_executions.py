@@ -242,7 +242,7 @@ def test_failed_execution_reports_dead_letters(client: httpx.Client, failing_yam
 
 def test_replays_of_an_execution_without_replays(client: httpx.Client, finished: dict[str, Any]) -> None:
     page = client.get("/api/v1/executions/demo-done/replays").json()
-    assert page == {"total": 0, "limit": 100, "offset": 0, "has_more": False, "executions": []}
+    assert page == {"total": 0, "limit": 100, "offset": 0, "has_more": False, "next_cursor": None, "executions": []}
     assert_error(client.get(f"/api/v1/executions/{MISSING}/replays"), 404, "execution_not_found")
 
 

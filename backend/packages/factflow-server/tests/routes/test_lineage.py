@@ -75,7 +75,7 @@ def test_stats_failures_and_batches(client: httpx.Client, demo: dict[str, Any]) 
     assert_error(client.get("/api/v1/lineage/stats"), 422, "request_validation_error")
     assert_error(client.get("/api/v1/lineage/stats", params={"execution_id": MISSING}), 404, "execution_not_found")
     failures = client.get("/api/v1/lineage/failures", params={"execution_id": demo["id"]}).json()
-    assert failures == {"total": 0, "limit": 100, "offset": 0, "has_more": False, "entries": []}
+    assert failures == {"total": 0, "limit": 100, "offset": 0, "has_more": False, "next_cursor": None, "entries": []}
     assert_error(client.get(f"/api/v1/lineage/batch/{MISSING}"), 404, "batch_not_found")
 
 

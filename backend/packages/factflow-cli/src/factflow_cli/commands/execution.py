@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .._calls import call, get_json, segment
+from .._listing import cursor_options, fetch_list, footer_args
 from .._output import (
     Column,
     format_concurrency,
@@ -95,20 +96,31 @@ def execution() -> None:
 @paging_options(default=20)
 @click.option("--config", "config_id", default=None, metavar="CONFIG_ID", help="Only executions of this config.")
 @click.option("--parent", default=None, metavar="EXEC_ID", help="Only replays of this execution (id or tag).")
+@cursor_options
 @output_option
 @pass_state
 def list_executions(
-    state: CliState, status: str | None, limit: int, offset: int, config_id: str | None, parent: str | None
+    state: CliState,
+    status: str | None,
+    limit: int,
+    offset: int,
+    config_id: str | None,
+    parent: str | None,
+    cursor: str | None,
+    all_pages: bool,
 ) -> None:
     """List executions, newest first (GET /executions)."""
-    params = {
-        "status": status,
-        "limit": limit,
-        "offset": offset,
-        "config_id": config_id,
-        "parent_execution_id": parent,
-    }
-    page = get_json(state, "/executions", params=params)
+    params = {"status": status, "config_id": config_id, "parent_execution_id": parent}
+    page = fetch_list(
+        state,
+        "/executions",
+        items="executions",
+        params=params,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
+        all_pages=all_pages,
+    )
     if state.mode == "json":
         print_json(page)
         return
@@ -126,7 +138,12 @@ def list_executions(
         for item in page.get("executions", [])
     ]
     print_renderable(make_table(_LIST_COLUMNS, rows))
-    print_line(paging_footer(offset=offset, shown=len(rows), total=int(page.get("total", len(rows)))))
+    total = int(page.get("total", len(rows)))
+    print_line(
+        paging_footer(
+            shown=len(rows), total=total, **footer_args(page, offset=offset, cursor=cursor, all_pages=all_pages)
+        )
+    )
 
 
 def _messages_text(counts: object) -> str:
@@ -224,6 +241,39 @@ def wait(state: CliState, exec_id: str) -> None:
     from .._waiting import wait_command
 
     wait_command(state, exec_id)
+
+
+@execution.command("delete")
+@click.argument("exec_id")
+@click.option("--yes", "-y", "confirmed", is_flag=True, help="Do not ask for confirmation.")
+@output_option
+@pass_state
+def delete(state: CliState, exec_id: str, confirmed: bool) -> None:
+    """Delete a finished execution with its lineage, queues and stored objects (DELETE /executions/{ref}).
+
+    Asks for confirmation on a terminal; elsewhere `--yes` is required. Exit 1 while the
+    execution is running or interrupted, 7 when it does not exist.
+    """
+    import sys
+
+    if not confirmed:
+        if not sys.stdin.isatty():
+            raise click.UsageError("deleting an execution needs --yes when not run from a terminal.")
+        click.confirm(
+            f"Delete execution {exec_id} with its lineage, queues and stored objects? This cannot be undone",
+            abort=True,
+            err=True,
+        )
+    body = call(state, lambda api: api.delete_json(f"/executions/{segment(exec_id)}"))
+    if state.mode == "json":
+        print_json(body)
+        return
+    print_line(
+        f"Execution {body.get('execution_id')} deleted ({body.get('status')}): "
+        f"{format_count(body.get('deleted_objects'))} stored objects, "
+        f"{format_count(body.get('deleted_lineage_rows'))} lineage rows, "
+        f"{format_count(body.get('deleted_queue_keys'))} queue keys."
+    )
 
 
 @execution.command("cancel")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .._calls import call, fetch_all_pages, get_json, segment
+from .._listing import cursor_options, fetch_list, footer_args
 from .._output import (
     Column,
     format_duration_ms,
@@ -108,10 +109,20 @@ def _entry_rows(entries: list[dict[str, Any]]) -> list[tuple[object, ...]]:
     ]
 
 
-def _print_entries(page: dict[str, Any], offset: int, *, title: str | None = None) -> None:
+def _print_entries(
+    page: dict[str, Any],
+    offset: int,
+    *,
+    title: str | None = None,
+    next_cursor: str | None = None,
+    by_cursor: bool = False,
+) -> None:
     entries = page.get("entries") or []
     print_renderable(make_table(_ENTRY_COLUMNS, _entry_rows(entries), title=title))
-    print_line(paging_footer(offset=offset, shown=len(entries), total=int(page.get("total", len(entries)))))
+    total = int(page.get("total", len(entries)))
+    print_line(
+        paging_footer(offset=offset, shown=len(entries), total=total, next_cursor=next_cursor, by_cursor=by_cursor)
+    )
 
 
 @click.group()
@@ -126,6 +137,7 @@ def lineage() -> None:
 @click.option("--route", default=None, metavar="R", help="Only rows of this route.")
 @click.option("--stage", default=None, metavar="S", help="Only rows of this stage.")
 @paging_options(default=100, maximum=1000)
+@cursor_options
 @output_option
 @pass_state
 def list_entries(
@@ -137,6 +149,8 @@ def list_entries(
     stage: str | None,
     limit: int,
     offset: int,
+    cursor: str | None,
+    all_pages: bool,
 ) -> None:
     """List an execution's lineage rows (GET /lineage)."""
     params = {
@@ -145,14 +159,22 @@ def list_entries(
         "adapter_name": adapter,
         "route_id": route,
         "stage_name": stage,
-        "limit": limit,
-        "offset": offset,
     }
-    page = get_json(state, "/lineage", params=params)
+    page = fetch_list(
+        state,
+        "/lineage",
+        items="entries",
+        params=params,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
+        all_pages=all_pages,
+    )
     if state.mode == "json":
         print_json(page)
         return
-    _print_entries(page, offset)
+    footer = footer_args(page, offset=offset, cursor=cursor, all_pages=all_pages)
+    _print_entries(page, footer["offset"], next_cursor=footer["next_cursor"], by_cursor=footer["by_cursor"])
 
 
 @lineage.command("get")
@@ -298,12 +320,23 @@ def children_of(state: CliState, lineage_id: str) -> None:
 @click.option("--route", default=None, metavar="R", help="Only this route.")
 @click.option("--adapter", default=None, metavar="NAME", help="Only this adapter type.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True, help="Rows to show.")
+@cursor_options
 @output_option
 @pass_state
-def failures(state: CliState, execution_ref: str | None, route: str | None, adapter: str | None, limit: int) -> None:
+def failures(
+    state: CliState,
+    execution_ref: str | None,
+    route: str | None,
+    adapter: str | None,
+    limit: int,
+    cursor: str | None,
+    all_pages: bool,
+) -> None:
     """List failed rows, newest first (GET /lineage/failures); exit 0 even when there are some."""
-    params = {"execution_id": execution_ref, "route_id": route, "adapter_name": adapter, "limit": limit}
-    page = get_json(state, "/lineage/failures", params=params)
+    params = {"execution_id": execution_ref, "route_id": route, "adapter_name": adapter}
+    page = fetch_list(
+        state, "/lineage/failures", items="entries", params=params, limit=limit, cursor=cursor, all_pages=all_pages
+    )
     if state.mode == "json":
         print_json(page)
         return
@@ -321,7 +354,8 @@ def failures(state: CliState, execution_ref: str | None, route: str | None, adap
         for entry in page.get("entries") or []
     ]
     print_renderable(make_table(_FAILURE_COLUMNS, rows))
-    print_line(paging_footer(offset=0, shown=len(rows), total=int(page.get("total", len(rows)))))
+    footer = footer_args(page, offset=0, cursor=cursor, all_pages=all_pages)
+    print_line(paging_footer(shown=len(rows), total=int(page.get("total", len(rows))), **footer))
 
 
 @lineage.command("stats")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from .._calls import call, fetch_all_pages, get_json, object_path
+from .._calls import get_json, object_path
+from .._listing import cursor_options, fetch_list, footer_args
 from .._output import (
     OUTPUT_MODES,
     Column,
@@ -45,7 +46,7 @@ def storage() -> None:
 @click.option("--route", default=None, metavar="R", help="Only this route's objects.")
 @click.option("--stage", default=None, metavar="S", help="Only this stage's objects.")
 @paging_options(default=100, maximum=1000)
-@click.option("--all", "all_pages", is_flag=True, help="Follow every page (JSON: one merged document).")
+@cursor_options
 @output_option
 @pass_state
 def list_objects(
@@ -55,14 +56,21 @@ def list_objects(
     stage: str | None,
     limit: int,
     offset: int,
+    cursor: str | None,
     all_pages: bool,
 ) -> None:
     """List an execution's stored objects in key order (GET /storage/objects)."""
     params = {"execution_id": execution_ref, "route_id": route, "stage": stage, "include_metadata": False}
-    if all_pages:
-        page = call(state, lambda api: fetch_all_pages(api, "/storage/objects", items="objects", params=params))
-    else:
-        page = get_json(state, "/storage/objects", params={**params, "limit": limit, "offset": offset})
+    page = fetch_list(
+        state,
+        "/storage/objects",
+        items="objects",
+        params=params,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
+        all_pages=all_pages,
+    )
     if state.mode == "json":
         print_json(page)
         return
@@ -76,8 +84,8 @@ def list_objects(
         for item in page.get("objects", [])
     ]
     print_renderable(make_table(_LIST_COLUMNS, rows))
-    shown_from = 0 if all_pages else offset
-    print_line(paging_footer(offset=shown_from, shown=len(rows), total=int(page.get("total", len(rows)))))
+    footer = footer_args(page, offset=offset, cursor=cursor, all_pages=all_pages)
+    print_line(paging_footer(shown=len(rows), total=int(page.get("total", len(rows))), **footer))
 
 
 @storage.command("browse")

@@ -9,16 +9,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from factflow_engine._ports import EngineEventSink
-from factflow_engine.config import AdapterConfig, ConditionConfig, PipelineGlobalConfig
+from factflow_engine.config import PipelineGlobalConfig
 from factflow_protocols import LineageSink, PipelineAdapter, QueueProtocol, StorageProtocol
 
-from ..storage import StageStorageAdapter, StorageBackendAdapter, StorageCounters
+from ..storage import StorageBackendAdapter, StorageCounters
 from ._accounting import CompletionAccountant
-from ._circuit_breaker import CircuitBreaker
 from ._events import EventEmitter
 from ._metrics import MetricsRegistry
 from ._scoped_queue import ExecutionScopedQueue
 from ._seed import SeedCallable
+from ._slot import AdapterSlot
 from ._stages import StageCounts, StageFacts
 
 __all__ = (
@@ -80,33 +80,6 @@ class RuntimeOptions:
     """Minimum spacing of `execution.progress` events."""
     completion_recheck_max_seconds: float = 1.0
     """Longest pause between queue-depth re-checks while in-flight is zero but queues are not empty."""
-
-
-@dataclass(slots=True)
-class AdapterSlot:
-    """One adapter entry of a route, as the chain runs it."""
-
-    index: int
-    config: AdapterConfig
-    adapter: PipelineAdapter
-    breaker: CircuitBreaker
-    storage: StageStorageAdapter
-
-    @property
-    def adapter_name(self) -> str:
-        return self.config.type
-
-    @property
-    def stage(self) -> str:
-        return self.config.stage_name
-
-    @property
-    def condition(self) -> ConditionConfig | None:
-        return self.config.condition
-
-    @property
-    def timeout_seconds(self) -> float | None:
-        return self.config.timeout_seconds
 
 
 @dataclass(slots=True)

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import msgpack
 
 from factflow_protocols import RESERVED_METADATA_KEYS, QueueMessage
 
+from ._slot import AdapterSlot
 from ._tasks import SiblingTasks
-
-if TYPE_CHECKING:
-    from ._context import AdapterSlot
 
 __all__ = (
     "BadOutput",

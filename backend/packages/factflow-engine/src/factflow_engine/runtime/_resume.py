@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from factflow_engine.conditions import evaluate_condition
 
@@ -14,8 +14,16 @@ from ..storage import StorageBackoff
 from ._context import AdapterSlot, LineageLookup
 from ._delivery import Branch, Delivery, row_metadata, row_value
 
-if TYPE_CHECKING:
-    from ._chain import ChainWalk
+
+class ResumeHost(Protocol):
+    """What the resume walk needs of the chain walk that runs it."""
+
+    route_id: str
+
+    def check_stopped(self) -> None: ...
+
+    async def spawn(self, delivery: Delivery, parent: Branch, child: Branch) -> None: ...
+
 
 __all__ = ("ResumeWalk",)
 
@@ -43,7 +51,7 @@ class ResumeWalk:
 
     def __init__(
         self,
-        runner: ChainWalk,
+        runner: ResumeHost,
         *,
         slots: Sequence[AdapterSlot],
         storage_backoff: StorageBackoff,

@@ -127,6 +127,7 @@ class ReactiveRouteProcessor:
             initial_delay=runtime.options.storage_backoff_initial_seconds,
             max_delay=runtime.options.storage_backoff_max_seconds,
             on_change=lambda active: self._set_blocker("storage", active),
+            probe=self._storage_writable,
         )
         self.backpressure = BackpressureController(
             processor.backpressure,
@@ -293,6 +294,10 @@ class ReactiveRouteProcessor:
             return
         self._last_event = key
         self.runtime.events(RouteStateChanged(self.route_id, self._state.value, self._paused))
+
+    async def _storage_writable(self) -> bool:
+        """The storage backoff's probe: a write may be tried again."""
+        return (await self.runtime.storage.health()).writable
 
     def _set_blocker(self, reason: str, active: bool) -> None:
         if active:

@@ -47,7 +47,9 @@ class StorageBackoff:
 
     While any write of the route is backing off, `active` is true and `on_change(True)` has been
     called, so the route stops reading; `on_change(False)` follows once every write succeeded.
-    Waits start at `initial_delay` and double up to `max_delay`; cancellation ends them.
+    Waits start at `initial_delay` and double up to `max_delay`; cancellation ends them. With a
+    `probe` (is storage writable again?), asked every `probe_interval` seconds, a wait ends as soon
+    as storage is back rather than at the end of a doubling that may have reached `max_delay`.
     """
 
     def __init__(
@@ -56,7 +58,11 @@ class StorageBackoff:
         initial_delay: float = 1.0,
         max_delay: float = 30.0,
         on_change: Callable[[bool], None] | None = None,
+        probe: Callable[[], Awaitable[bool]] | None = None,
+        probe_interval: float = 0.5,
     ) -> None:
+        self._probe = probe
+        self._probe_interval = probe_interval
         self._initial_delay = initial_delay
         self._max_delay = max_delay
         self._on_change = on_change
@@ -90,10 +96,24 @@ class StorageBackoff:
                         self._set_waiting(+1)
                     delay = backoff.next_delay()
                     logger.warning("Storage unavailable for %s (%s); backing off %.1fs", what, exc, delay)
-                    await asyncio.sleep(delay)
+                    await self._wait(delay)
         finally:
             if backing_off:
                 self._set_waiting(-1)
+
+    async def _wait(self, delay: float) -> None:
+        probe = self._probe
+        if probe is None or delay <= self._probe_interval:
+            await asyncio.sleep(delay)
+            return
+        deadline = asyncio.get_running_loop().time() + delay
+        while (remaining := deadline - asyncio.get_running_loop().time()) > 0:
+            await asyncio.sleep(min(self._probe_interval, remaining))
+            try:
+                if await probe():
+                    return
+            except Exception:  # a failing probe only means "not back yet"
+                logger.debug("Storage probe failed", exc_info=True)
 
 
 class StageStorageAdapter:

@@ -12,6 +12,7 @@ from ._engine import (
     ping_database,
 )
 from ._errors import translate_database_error, translate_database_errors
+from ._keyset import keyset_after
 from ._lock import SERVER_LOCK_KEY, SQLITE_LOCK_FILENAME, ServerLock, acquire_server_lock, schema_lock_key
 from ._migrate import MIGRATIONS_DIR, alembic_config, current_revision, head_revision, run_migrations
 
@@ -28,6 +29,8 @@ __all__ = (
     "is_sqlite",
     "SEARCH_PATH_OPTION",
     "SQLITE_BUSY_TIMEOUT_MS",
+    # keyset paging
+    "keyset_after",
     # errors
     "translate_database_error",
     "translate_database_errors",

@@ -153,6 +153,7 @@ async def start_execution(
     metadata: dict[str, Any] | None,
     init_payload_overrides: dict[str, Any] | None,
     skip_init_message: bool,
+    lineage_retention_days: float | None = None,
 ) -> ExecutionResponse:
     """C7 and E1: run gate, slot, tag, row, start; 201 with `Location`."""
     check_metadata_size(metadata)
@@ -164,6 +165,7 @@ async def start_execution(
         metadata=metadata,
         init_payload_overrides=init_payload_overrides,
         skip_init=skip_init_message,
+        lineage_retention_days=lineage_retention_days,
     )
     response.headers["Location"] = f"{API_PREFIX}/executions/{execution.execution_id}"
     return ExecutionResponse.model_validate(execution.to_api())
@@ -196,4 +198,5 @@ async def run_config(
         metadata=body.metadata if body is not None else None,
         init_payload_overrides=body.init_payload_overrides if body is not None else None,
         skip_init_message=skip_init_message,
+        lineage_retention_days=body.lineage_retention_days if body is not None else None,
     )

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from factflow_execution import EventStreamerUnavailableError, ExecutionWaiter, PipelineExecution
 
+from .._cursor import CursorParam, CursorScope, OptionalOffset, check_paging
+from .._deletion import delete_execution as remove_execution
 from .._deps import ContainerDep
 from .._params import (
     ExecutionSourceHeader,
     LastEventId,
-    Offset,
     QueryBool,
     QueryDatetime,
     TimeoutSeconds,
@@ -21,6 +22,7 @@ from .._params import (
     source_of,
 )
 from .._sse import event_stream_response
+from ..schemas._deletion import ExecutionDeleteResponse
 from ..schemas._executions import (
     CancelRequest,
     CrossPipelineReplayRequest,
@@ -39,9 +41,10 @@ from ..schemas._executions import (
     WaitRequest,
     WaitResult,
 )
+from ..schemas._lineage import LineageEntry
 from ._common import API_PREFIX, ERROR_RESPONSES, EXECUTION_LINKS, errors, links
 from ._configs import start_execution
-from ._paging import page_fields
+from ._paging import keyset_page_fields, split_extra
 from ._storage import storage_event_stream
 
 __all__ = ("replay_router", "router")
@@ -87,6 +90,7 @@ async def create_execution(
         metadata=body.metadata,
         init_payload_overrides=body.init_payload_overrides,
         skip_init_message=body.skip_init_message,
+        lineage_retention_days=body.lineage_retention_days,
     )
 
 
@@ -99,6 +103,7 @@ async def create_execution(
 )
 async def list_executions(
     container: ContainerDep,
+    request: Request,
     status: ExecutionStatusFilter | None = None,
     config_id: str | None = None,
     parent_execution_id: str | None = None,
@@ -108,9 +113,25 @@ async def list_executions(
     started_before: QueryDatetime | None = None,
     sort_order: Literal["asc", "desc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Offset = 0,
+    offset: OptionalOffset = 0,
+    cursor: CursorParam = None,
 ) -> ExecutionListResponse:
-    """By `started_at` (then `id`), newest first by default."""
+    """By `started_at` (then `id`), newest first by default; follow `next_cursor` for deep pages."""
+    skip = check_paging(request, cursor, offset)
+    scope = CursorScope(
+        "executions",
+        {
+            "status": status,
+            "config_id": config_id,
+            "parent_execution_id": parent_execution_id,
+            "tag": tag,
+            "source": source,
+            "started_after": started_after,
+            "started_before": started_before,
+            "sort_order": sort_order,
+        },
+    )
+    after = scope.decode(cursor) if cursor is not None else None
     page = await container.execution_service.list(
         status=status,
         config_id=config_id,
@@ -120,12 +141,35 @@ async def list_executions(
         started_after=started_after,
         started_before=started_before,
         sort_order=sort_order,
-        limit=limit,
-        offset=offset,
+        limit=limit + 1,
+        offset=skip,
+        after=after,
     )
+    return _execution_page(scope, page.items, total=page.total, limit=limit, offset=skip, cursor=cursor)
+
+
+def _execution_page(
+    scope: CursorScope,
+    items: tuple[PipelineExecution, ...],
+    *,
+    total: int,
+    limit: int,
+    offset: int,
+    cursor: str | None,
+) -> ExecutionListResponse:
+    rows, more = split_extra(items, limit)
+    next_cursor = scope.encode(rows[-1].started_at, rows[-1].execution_id) if more and rows else None
     return ExecutionListResponse(
-        **page_fields(total=page.total, limit=limit, offset=offset, count=len(page.items)),
-        executions=[_summary(execution) for execution in page.items],
+        **keyset_page_fields(
+            total=total,
+            limit=limit,
+            offset=offset,
+            count=len(rows),
+            cursor=cursor,
+            more=more,
+            next_cursor=next_cursor,
+        ),
+        executions=[_summary(execution) for execution in rows],
     )
 
 
@@ -155,6 +199,28 @@ async def patch_execution(ref: str, body: StatusChangeRequest, container: Contai
     )
     payload = StatusChangeResponse.model_validate(result.to_api()).model_dump(mode="json")
     return JSONResponse(payload, status_code=202 if result.accepted else 200)
+
+
+@router.delete(
+    "/{ref}",
+    response_model=ExecutionDeleteResponse,
+    responses=errors(404, 409),
+    summary="Delete a finished execution",
+    operation_id="delete_execution",
+)
+async def delete_execution(ref: str, container: ContainerDep) -> ExecutionDeleteResponse:
+    """Remove a finished execution with its lineage rows, queues and stored objects.
+
+    409 `execution_not_finished` while it is `running` or `interrupted`; 404 once it is gone.
+    """
+    deletion = await remove_execution(container, ref)
+    return ExecutionDeleteResponse(
+        execution_id=deletion.execution_id,
+        status=deletion.status,
+        deleted_objects=deletion.objects,
+        deleted_queue_keys=deletion.queues,
+        deleted_lineage_rows=deletion.lineage_rows,
+    )
 
 
 @router.post(
@@ -259,12 +325,32 @@ async def execution_routes(ref: str, container: ContainerDep) -> ExecutionRoutes
 async def execution_lineage(
     ref: str,
     container: ContainerDep,
+    request: Request,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
-    offset: Offset = 0,
+    offset: OptionalOffset = 0,
+    cursor: CursorParam = None,
 ) -> ExecutionLineageResponse:
-    """The execution's lineage rows by `started_at`, then `id`."""
-    page = await container.execution_service.lineage(ref, limit=limit, offset=offset)
-    return ExecutionLineageResponse.model_validate(page.to_api())
+    """The execution's lineage rows by `started_at`, then `id`; follow `next_cursor` for deep pages."""
+    skip = check_paging(request, cursor, offset)
+    execution = await container.execution_service.get(ref)
+    scope = CursorScope("execution_lineage", {"execution_id": execution.execution_id})
+    after = scope.decode(cursor) if cursor is not None else None
+    page = await container.execution_service.lineage(execution.execution_id, limit=limit + 1, offset=skip, after=after)
+    rows, more = split_extra(page.entries, limit)
+    next_cursor = scope.encode(rows[-1].started_at, rows[-1].id) if more and rows else None
+    return ExecutionLineageResponse(
+        execution_id=page.execution_id,
+        **keyset_page_fields(
+            total=page.total,
+            limit=limit,
+            offset=skip,
+            count=len(rows),
+            cursor=cursor,
+            more=more,
+            next_cursor=next_cursor,
+        ),
+        entries=[LineageEntry.model_validate(row.to_api_dict()) for row in rows],
+    )
 
 
 async def _replay(container: ContainerDep, ref: str, request: dict[str, Any], response: Response) -> Any:
@@ -300,15 +386,20 @@ async def replay_execution(
 async def execution_replays(
     ref: str,
     container: ContainerDep,
+    request: Request,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Offset = 0,
+    offset: OptionalOffset = 0,
+    cursor: CursorParam = None,
 ) -> ExecutionListResponse:
-    """Executions whose parent is `{ref}`, newest first."""
-    page = await container.execution_service.replays(ref, limit=limit, offset=offset)
-    return ExecutionListResponse(
-        **page_fields(total=page.total, limit=limit, offset=offset, count=len(page.items)),
-        executions=[_summary(execution) for execution in page.items],
+    """Executions whose parent is `{ref}`, newest first; follow `next_cursor` for deep pages."""
+    skip = check_paging(request, cursor, offset)
+    parent = await container.execution_service.get(ref)
+    scope = CursorScope("replays", {"parent_execution_id": parent.execution_id})
+    after = scope.decode(cursor) if cursor is not None else None
+    page = await container.execution_service.list(
+        parent_execution_id=parent.execution_id, limit=limit + 1, offset=skip, after=after
     )
+    return _execution_page(scope, page.items, total=page.total, limit=limit, offset=skip, cursor=cursor)
 
 
 @router.get(

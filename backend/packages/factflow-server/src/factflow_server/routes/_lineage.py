@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from factflow_lineage import PipelineLineageEntry
 
+from .._cursor import CursorParam, CursorScope, OptionalOffset, PositionType, check_paging
 from .._deps import ContainerDep
 from .._errors import ApiError
 from .._params import Offset, QueryBool, QueryDatetime
@@ -26,7 +27,7 @@ from ..schemas._lineage import (
     StageStatus,
 )
 from ._common import API_PREFIX, ERROR_RESPONSES, LINEAGE_LINKS, errors, links
-from ._paging import page_fields
+from ._paging import keyset_page_fields, page_fields, split_extra
 
 __all__ = ("router",)
 
@@ -34,6 +35,13 @@ router = APIRouter(prefix=f"{API_PREFIX}/lineage", tags=["lineage"], responses=E
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
 SortField = Literal["started_at", "completed_at", "duration_ms", "route_id", "stage_name"]
+_POSITION_TYPES: dict[str, PositionType] = {
+    "started_at": "datetime",
+    "completed_at": "datetime",
+    "duration_ms": "float",
+    "route_id": "str",
+    "stage_name": "str",
+}
 
 
 def _entries(rows: list[PipelineLineageEntry] | tuple[PipelineLineageEntry, ...]) -> list[LineageEntry]:
@@ -55,6 +63,7 @@ async def _execution_id(container: ContainerDep, ref: str | None) -> str | None:
 )
 async def list_lineage(
     container: ContainerDep,
+    request: Request,
     execution_id: str | None = None,
     route_id: str | None = None,
     adapter_name: str | None = None,
@@ -74,11 +83,43 @@ async def list_lineage(
     sort_by: SortField = "started_at",
     sort_order: Literal["asc", "desc"] = "asc",
     limit: Limit = 100,
-    offset: Offset = 0,
+    offset: OptionalOffset = 0,
+    cursor: CursorParam = None,
 ) -> LineageListResponse:
-    """Rows matching every filter; `execution_id` is an id or a tag (404 when unknown)."""
-    rows, total = await container.lineage_repository.list(
-        execution_id=await _execution_id(container, execution_id),
+    """Rows matching every filter; `execution_id` is an id or a tag (404 when unknown).
+
+    Follow `next_cursor` for deep pages.
+    """
+    skip = check_paging(request, cursor, offset)
+    resolved = await _execution_id(container, execution_id)
+    scope = CursorScope(
+        "lineage",
+        {
+            "execution_id": resolved,
+            "route_id": route_id,
+            "adapter_name": adapter_name,
+            "stage_name": stage_name,
+            "status": status,
+            "correlation_id": correlation_id,
+            "parent_correlation_id": parent_correlation_id,
+            "is_root": is_root,
+            "replay_batch_id": replay_batch_id,
+            "batch_id": batch_id,
+            "url": url,
+            "title": title,
+            "origin": origin,
+            "document_id": document_id,
+            "started_after": started_after,
+            "started_before": started_before,
+            "sort_by": sort_by,
+            "sort_order": sort_order,
+        },
+        position_type=_POSITION_TYPES[sort_by],
+        nullable=sort_by in ("completed_at", "duration_ms"),
+    )
+    after = scope.decode(cursor) if cursor is not None else None
+    fetched, total = await container.lineage_repository.list(
+        execution_id=resolved,
         route_id=route_id,
         adapter_name=adapter_name,
         stage_name=stage_name,
@@ -96,12 +137,29 @@ async def list_lineage(
         started_before=started_before,
         sort_by=sort_by,
         sort_order=sort_order,
-        limit=limit,
-        offset=offset,
+        limit=limit + 1,
+        offset=skip,
+        after=after,
     )
-    return LineageListResponse(
-        **page_fields(total=total, limit=limit, offset=offset, count=len(rows)), entries=_entries(rows)
+    return _keyset_page(scope, fetched, sort_by, total=total, limit=limit, offset=skip, cursor=cursor)
+
+
+def _keyset_page(
+    scope: CursorScope,
+    fetched: list[PipelineLineageEntry],
+    sort_by: str,
+    *,
+    total: int,
+    limit: int,
+    offset: int,
+    cursor: str | None,
+) -> LineageListResponse:
+    rows, more = split_extra(fetched, limit)
+    next_cursor = scope.encode(getattr(rows[-1], sort_by), rows[-1].id) if more and rows else None
+    fields = keyset_page_fields(
+        total=total, limit=limit, offset=offset, count=len(rows), cursor=cursor, more=more, next_cursor=next_cursor
     )
+    return LineageListResponse(**fields, entries=_entries(rows))
 
 
 @router.get(
@@ -113,25 +171,34 @@ async def list_lineage(
 )
 async def list_failures(
     container: ContainerDep,
+    request: Request,
     execution_id: str | None = None,
     route_id: str | None = None,
     adapter_name: str | None = None,
     started_after: QueryDatetime | None = None,
     limit: Limit = 100,
-    offset: Offset = 0,
+    offset: OptionalOffset = 0,
+    cursor: CursorParam = None,
 ) -> LineageListResponse:
-    """Rows with `stage_status = failed`, newest `completed_at` first."""
-    rows, total = await container.lineage_repository.failures(
-        execution_id=await _execution_id(container, execution_id),
+    """Rows with `stage_status = failed`, newest `completed_at` first; follow `next_cursor` for deep pages."""
+    skip = check_paging(request, cursor, offset)
+    resolved = await _execution_id(container, execution_id)
+    scope = CursorScope(
+        "lineage_failures",
+        {"execution_id": resolved, "route_id": route_id, "adapter_name": adapter_name, "started_after": started_after},
+        nullable=True,
+    )
+    after = scope.decode(cursor) if cursor is not None else None
+    fetched, total = await container.lineage_repository.failures(
+        execution_id=resolved,
         route_id=route_id,
         adapter_name=adapter_name,
         started_after=started_after,
-        limit=limit,
-        offset=offset,
+        limit=limit + 1,
+        offset=skip,
+        after=after,
     )
-    return LineageListResponse(
-        **page_fields(total=total, limit=limit, offset=offset, count=len(rows)), entries=_entries(rows)
-    )
+    return _keyset_page(scope, fetched, "completed_at", total=total, limit=limit, offset=skip, cursor=cursor)
 
 
 @router.get(

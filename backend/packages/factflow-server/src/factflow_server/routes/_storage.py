@@ -8,27 +8,29 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from datetime import UTC
 from email.utils import format_datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from factflow_execution import EventStreamerUnavailableError
 from factflow_foundation import SIDECAR_SUFFIX
-from factflow_infra.storage import ListingPage, ObjectEntry
+from factflow_infra.storage import Delimiter, ListingEntry, ListingPage, ObjectEntry
 from factflow_protocols import InvalidStorageKeyError, StorageNotFoundError, validate_storage_key
 
 from .._container import ServiceContainer
+from .._cursor import CursorParam, CursorScope, OptionalOffset, check_paging
 from .._deps import ContainerDep
 from .._errors import ApiError
-from .._params import LastEventId, Offset, QueryBool, TimeoutSeconds
+from .._params import LastEventId, QueryBool, TimeoutSeconds
 from .._sse import event_stream_response
 from .._storage_view import KeyFilter, object_metadata, parse_extensions
 from ..schemas._storage import ExecutionPrefix, ListObjectsResponse, ObjectInfo, ObjectMetadata
 from ._common import API_PREFIX, ERROR_RESPONSES, errors
-from ._paging import page_fields
+from ._paging import keyset_page_fields
 
 __all__ = ("router", "storage_event_stream")
 
@@ -85,6 +87,7 @@ async def _execution_prefixes(container: ServiceContainer, page: ListingPage) ->
 )
 async def list_objects(
     container: ContainerDep,
+    request: Request,
     prefix: str = "",
     delimiter: Literal["/"] | None = None,
     execution_id: str | None = None,
@@ -95,13 +98,32 @@ async def list_objects(
     include_metadata: Annotated[QueryBool, Query()] = True,
     include_execution_info: Annotated[QueryBool, Query()] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Offset = 0,
+    offset: OptionalOffset = 0,
+    cursor: CursorParam = None,
 ) -> ListObjectsResponse:
-    """Objects (and, with `delimiter=/`, sub-folders) in key order, paged together."""
+    """Objects (and, with `delimiter=/`, sub-folders) in key order, paged together.
+
+    Follow `next_cursor` to continue after the last key of a page.
+    """
+    skip = check_paging(request, cursor, offset)
     _check_key(prefix, allow_prefix=True)
     resolved_execution = None
     if execution_id is not None:
         resolved_execution = (await container.execution_repository.resolve(execution_id)).execution_id
+    scope = CursorScope(
+        "storage_objects",
+        {
+            "prefix": prefix,
+            "delimiter": delimiter,
+            "execution_id": resolved_execution,
+            "route_id": route_id,
+            "stage": stage,
+            "correlation_id": correlation_id,
+            "extension": extension,
+        },
+        position_type="str",
+    )
+    after_key = scope.decode(cursor)[0] if cursor is not None else None
     key_filter = KeyFilter(
         execution_id=resolved_execution,
         route_id=route_id,
@@ -110,30 +132,69 @@ async def list_objects(
         extensions=parse_extensions(extension),
     )
     listing_prefix: str | None = prefix if delimiter is not None else key_filter.narrowest_prefix(prefix)
+    include = None if key_filter.is_empty else key_filter.accepts
     if listing_prefix is None:
-        page = ListingPage(prefix=prefix, delimiter=delimiter, entries=(), total=0, limit=limit, offset=offset)
+        page = ListingPage(prefix=prefix, delimiter=delimiter, entries=(), total=0, limit=limit, offset=skip)
+        more = False
+    elif after_key is not None:
+        page, more = await _page_after(container, listing_prefix, delimiter, include, after_key=after_key, limit=limit)
     else:
         page = await container.storage.list_page(
-            listing_prefix,
-            delimiter=delimiter,
-            limit=limit,
-            offset=offset,
-            include=None if key_filter.is_empty else key_filter.accepts,
+            listing_prefix, delimiter=delimiter, limit=limit, offset=skip, include=include
         )
+        more = page.has_more
     objects: list[ObjectInfo] = []
     metadata: list[ObjectMetadata | None] = [None] * len(page.objects)
     if include_metadata and page.objects:
         metadata = list(await asyncio.gather(*(_metadata_or_none(container, entry.key) for entry in page.objects)))
     for entry, meta in zip(page.objects, metadata, strict=True):
         objects.append(_object_info(entry, meta))
+    last = page.entries[-1].sort_key if page.entries else None
+    next_cursor = scope.encode(last, last) if more and last is not None else None
     return ListObjectsResponse(
         prefix=prefix,
         delimiter=delimiter,
-        **page_fields(total=page.total, limit=limit, offset=offset, count=len(page.entries)),
+        **keyset_page_fields(
+            total=page.total,
+            limit=limit,
+            offset=skip,
+            count=len(page.entries),
+            cursor=cursor,
+            more=more,
+            next_cursor=next_cursor,
+        ),
         objects=objects,
         common_prefixes=list(page.common_prefixes),
         execution_prefixes=await _execution_prefixes(container, page) if include_execution_info else [],
     )
+
+
+async def _page_after(
+    container: ServiceContainer,
+    listing_prefix: str,
+    delimiter: Delimiter | None,
+    include: Callable[[ListingEntry], bool] | None,
+    *,
+    after_key: str,
+    limit: int,
+) -> tuple[ListingPage, bool]:
+    """The entries after `after_key` (at most `limit`), the total over all pages, and whether more follow."""
+    window: list[ListingEntry] = []
+    total = 0
+    more = False
+    async for entry in container.storage.list_entries(listing_prefix, delimiter=delimiter):
+        if include is not None and not include(entry):
+            continue
+        total += 1
+        if entry.sort_key > after_key:
+            if len(window) < limit:
+                window.append(entry)
+            else:
+                more = True
+    page = ListingPage(
+        prefix=listing_prefix, delimiter=delimiter, entries=tuple(window), total=total, limit=limit, offset=0
+    )
+    return page, more
 
 
 def _object_info(entry: ObjectEntry, metadata: ObjectMetadata | None) -> ObjectInfo:

@@ -133,3 +133,5 @@ class ConfigRunRequest(_Request):
     """Deep-merged into `init_message.payload`."""
     metadata: dict[str, Any] | None = None
     """Stored on the row; ≤ 64 KiB serialized."""
+    lineage_retention_days: float | None = Field(default=None, gt=0, le=36500)
+    """Keep this execution's lineage rows this many days after it finished (null: the server setting)."""

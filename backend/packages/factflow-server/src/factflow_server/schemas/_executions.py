@@ -134,6 +134,8 @@ class ExecutionListResponse(BaseModel):
     offset: int
     has_more: bool
     executions: list[ExecutionResponse]
+    next_cursor: str | None = None
+    """Opaque token for the page after this one (pass it as `cursor`); null on the last page."""
 
 
 class ExecutionCreateRequest(_Request):
@@ -149,6 +151,8 @@ class ExecutionCreateRequest(_Request):
     """Deep-merged into `init_message.payload`."""
     skip_init_message: bool = False
     """Start all routes without publishing the init message."""
+    lineage_retention_days: float | None = Field(default=None, gt=0, le=36500)
+    """Keep this execution's lineage rows this many days after it finished (null: the server setting)."""
 
 
 class StatusChangeRequest(_Request):
@@ -202,6 +206,8 @@ class ExecutionLineageResponse(BaseModel):
     offset: int
     has_more: bool
     entries: list[LineageEntry]
+    next_cursor: str | None = None
+    """Opaque token for the page after this one (pass it as `cursor`); null on the last page."""
 
 
 class ReplayRequest(_Request):

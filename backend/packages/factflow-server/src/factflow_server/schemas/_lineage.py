@@ -80,6 +80,8 @@ class LineageListResponse(BaseModel):
     offset: int
     has_more: bool
     entries: list[LineageEntry]
+    next_cursor: str | None = None
+    """Opaque token for the page after this one (pass it as `cursor`); null on the last page."""
 
 
 class LineageBatchResponse(LineageListResponse):

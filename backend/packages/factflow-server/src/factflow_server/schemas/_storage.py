@@ -89,3 +89,5 @@ class ListObjectsResponse(BaseModel):
     """Each ending in `/`."""
     execution_prefixes: list[ExecutionPrefix]
     """Filled only with `include_execution_info=true`."""
+    next_cursor: str | None = None
+    """Opaque token for the page after this one (pass it as `cursor`); null on the last page."""

@@ -1,0 +1,135 @@
+"""Keyset paging (`after=`) and batched deletion of `LineageRepository`, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from factflow_lineage import LineageRepository, PipelineLineageEntry
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+EXEC_A = "0195e000-0000-7000-8000-0000000000a1"
+EXEC_B = "0195e000-0000-7000-8000-0000000000b1"
+SORTS = ("started_at", "completed_at", "duration_ms", "route_id", "stage_name")
+
+
+def _row(number: int, *, execution_id: str = EXEC_A, rng: random.Random) -> PipelineLineageEntry:
+    # Few distinct values per column, so most pages end inside a run of ties; some NULLs.
+    finished = rng.random() > 0.2
+    return PipelineLineageEntry(
+        id=f"0195c000-0000-7000-8000-{number:012d}",
+        correlation_id=f"0195d000-0000-7000-8000-{number:012d}",
+        execution_id=execution_id,
+        route_id=rng.choice(("crawl", "embed", "index")),
+        adapter_name="a",
+        adapter_index=0,
+        stage_name=rng.choice(("fetch", "split", "store")),
+        stage_status="failed" if rng.random() < 0.5 else "completed",
+        started_at=T0 + timedelta(seconds=rng.randrange(8)),
+        completed_at=T0 + timedelta(seconds=10 + rng.randrange(5)) if finished else None,
+        duration_ms=float(rng.randrange(4)) * 0.5 if finished else None,
+    )
+
+
+async def _insert(factory: async_sessionmaker[AsyncSession], rows: list[PipelineLineageEntry]) -> None:
+    async with factory() as session, session.begin():
+        session.add_all(rows)
+
+
+@pytest.fixture
+async def repo(db_session_factory: async_sessionmaker[AsyncSession]) -> LineageRepository:
+    rng = random.Random(7)
+    await _insert(db_session_factory, [_row(n, rng=rng) for n in range(1, 131)])
+    return LineageRepository(db_session_factory)
+
+
+async def _follow(fetch: Any, sort_by: str, limit: int) -> list[str]:
+    seen: list[str] = []
+    after: tuple[Any, str] | None = None
+    while True:
+        rows, _ = await fetch(limit=limit + 1, after=after)
+        page = rows[:limit]
+        seen.extend(row.id for row in page)
+        if len(rows) <= limit:
+            return seen
+        after = (getattr(page[-1], sort_by), page[-1].id)
+
+
+@pytest.mark.parametrize("sort_by", SORTS)
+@pytest.mark.parametrize("sort_order", ["asc", "desc"])
+async def test_following_after_gives_the_offset_order(repo: LineageRepository, sort_by: Any, sort_order: Any) -> None:
+    everything, total = await repo.list(sort_by=sort_by, sort_order=sort_order, limit=1000)
+    assert total == 130
+
+    async def fetch(*, limit: int, after: tuple[Any, str] | None) -> Any:
+        return await repo.list(sort_by=sort_by, sort_order=sort_order, limit=limit, after=after)
+
+    assert await _follow(fetch, sort_by, 7) == [row.id for row in everything]
+
+
+async def test_failures_and_execution_rows_follow_after(repo: LineageRepository) -> None:
+    failures, _ = await repo.failures(limit=1000)
+    assert len(failures) > 20
+
+    async def fetch_failures(*, limit: int, after: tuple[Any, str] | None) -> Any:
+        return await repo.failures(limit=limit, after=after)
+
+    assert await _follow(fetch_failures, "completed_at", 6) == [row.id for row in failures]
+    rows, _ = await repo.execution_rows(EXEC_A, limit=1000)
+
+    async def fetch_rows(*, limit: int, after: tuple[Any, str] | None) -> Any:
+        return await repo.execution_rows(EXEC_A, limit=limit, after=after)
+
+    assert await _follow(fetch_rows, "started_at", 9) == [row.id for row in rows]
+
+
+async def test_rows_inserted_while_paging_never_repeat_or_hide_existing_ones(
+    repo: LineageRepository, db_session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    existing = {row.id for row in (await repo.execution_rows(EXEC_A, limit=1000))[0]}
+    rng = random.Random(11)
+    done = asyncio.Event()
+
+    async def writer() -> None:
+        number = 1000
+        while not done.is_set():
+            # New rows land anywhere in the order: before, inside and after the pages read so far.
+            await _insert(db_session_factory, [_row(number + k, rng=rng) for k in range(5)])
+            number += 5
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(writer(), name="lineage-writer")
+    try:
+        for sort_by, sort_order in (("started_at", "asc"), ("completed_at", "desc"), ("route_id", "asc")):
+
+            async def fetch(*, limit: int, after: tuple[Any, str] | None, s: Any = sort_by, o: Any = sort_order) -> Any:
+                return await repo.list(execution_id=EXEC_A, sort_by=s, sort_order=o, limit=limit, after=after)
+
+            seen = await _follow(fetch, sort_by, 8)
+            assert len(seen) == len(set(seen)), f"{sort_by}: a row came twice"
+            assert existing <= set(seen), f"{sort_by}: an existing row was skipped"
+    finally:
+        done.set()
+        await task
+    total = (await repo.execution_rows(EXEC_A, limit=1))[1]
+    assert total > len(existing), "the writer inserted rows while the pages were read"
+
+
+async def test_delete_execution_rows_in_batches(
+    repo: LineageRepository, db_session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    rng = random.Random(3)
+    await _insert(db_session_factory, [_row(n, execution_id=EXEC_B, rng=rng) for n in range(500, 523)])
+    assert await repo.delete_execution_rows(EXEC_A, batch_size=40, pause_seconds=0) == 130
+    assert await repo.delete_execution_rows(EXEC_A, batch_size=40, pause_seconds=0) == 0
+    async with db_session_factory() as session:
+        left = await session.execute(
+            select(PipelineLineageEntry.execution_id, func.count()).group_by(PipelineLineageEntry.execution_id)
+        )
+        assert {execution_id: count for execution_id, count in left.all()} == {EXEC_B: 23}

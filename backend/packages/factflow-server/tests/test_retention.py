@@ -1,0 +1,150 @@
+"""Lineage retention over a migrated database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from factflow_engine.config import ConfigSnapshot
+from factflow_execution import (
+    ConfigSourceType,
+    ExecutionStatus,
+    PipelineExecution,
+    PipelineExecutionRepository,
+    PipelineExecutionRow,
+)
+from factflow_foundation import new_id
+from factflow_infra.testing.plugin import database_url, db_engine, db_session_factory
+from factflow_lineage import LineageRepository, PipelineLineageEntry
+from factflow_server._retention import LineageRetention
+
+__all__ = ("database_url", "db_engine", "db_session_factory")
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+ROWS = 23
+
+
+async def _execution(
+    sessions: async_sessionmaker[AsyncSession],
+    status: ExecutionStatus,
+    finished_days_ago: float | None,
+    *,
+    own_days: float | None = None,
+) -> str:
+    execution_id = new_id()
+    started = NOW - timedelta(days=60)
+    await PipelineExecutionRepository(sessions).insert(
+        PipelineExecution(
+            execution_id=execution_id,
+            config_id=new_id(),
+            config_name="retention",
+            config_version=1,
+            status=status,
+            source=ConfigSourceType.API,
+            started_at=started,
+            completed_at=None if finished_days_ago is None else NOW - timedelta(days=finished_days_ago),
+            config_snapshot=ConfigSnapshot.model_validate({"config": {"version": "1.0", "routes": {}}}),
+        ),
+        lineage_retention_days=own_days,
+    )
+    async with sessions() as session, session.begin():
+        session.add_all(
+            PipelineLineageEntry(
+                id=new_id(),
+                correlation_id=new_id(),
+                execution_id=execution_id,
+                route_id="r",
+                adapter_name="a",
+                adapter_index=0,
+                stage_name="a",
+                stage_status="completed",
+                # Rows as old as the execution: retention goes by when the execution finished.
+                started_at=started + timedelta(seconds=n),
+            )
+            for n in range(ROWS)
+        )
+    return execution_id
+
+
+async def _rows(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+    async with sessions() as session:
+        result = await session.execute(
+            select(PipelineLineageEntry.execution_id, func.count()).group_by(PipelineLineageEntry.execution_id)
+        )
+        return {execution_id: count for execution_id, count in result.all()}
+
+
+async def test_retention_deletes_only_lineage_of_executions_finished_before_their_horizon(
+    db_session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    sessions = db_session_factory
+    old = await _execution(sessions, "completed", 40)
+    old_failed = await _execution(sessions, "failed", 31)
+    recent = await _execution(sessions, "completed", 2)
+    running = await _execution(sessions, "running", None)
+    interrupted = await _execution(sessions, "interrupted", None)
+    keeps_longer = await _execution(sessions, "cancelled", 40, own_days=365)
+    expires_sooner = await _execution(sessions, "completed", 2, own_days=1)
+    clock = [NOW]
+    retention = LineageRetention(
+        sessions=sessions,
+        executions=PipelineExecutionRepository(sessions),
+        lineage=LineageRepository(sessions),
+        retention_days=30,
+        batch_pause_seconds=0,
+        clock=lambda: clock[0],
+    )
+    assert await retention.sweep() == 3 * ROWS
+    remaining = await _rows(sessions)
+    assert remaining == {recent: ROWS, running: ROWS, interrupted: ROWS, keeps_longer: ROWS}
+    assert {old, old_failed, expires_sooner}.isdisjoint(remaining)
+    async with sessions() as session:
+        purged = await session.scalars(
+            select(PipelineExecutionRow.id).where(PipelineExecutionRow.lineage_purged_at.is_not(None))
+        )
+        assert set(purged) == {old, old_failed, expires_sooner}
+    assert await retention.sweep() == 0, "a second pass finds nothing"
+    clock[0] = NOW + timedelta(days=400)
+    assert await retention.sweep() == 2 * ROWS
+    assert await _rows(sessions) == {running: ROWS, interrupted: ROWS}
+
+
+async def test_without_a_setting_only_own_horizons_apply(db_session_factory: async_sessionmaker[AsyncSession]) -> None:
+    sessions = db_session_factory
+    kept = await _execution(sessions, "completed", 4000)
+    own = await _execution(sessions, "completed", 8, own_days=7)
+    retention = LineageRetention(
+        sessions=sessions,
+        executions=PipelineExecutionRepository(sessions),
+        lineage=LineageRepository(sessions),
+        retention_days=None,
+        batch_pause_seconds=0,
+        clock=lambda: NOW,
+    )
+    assert await retention.sweep() == ROWS
+    assert await _rows(sessions) == {kept: ROWS}
+    assert own not in await _rows(sessions)
+
+
+async def test_the_loop_starts_and_stops(db_session_factory: async_sessionmaker[AsyncSession]) -> None:
+    retention = LineageRetention(
+        sessions=db_session_factory,
+        executions=PipelineExecutionRepository(db_session_factory),
+        lineage=LineageRepository(db_session_factory),
+        retention_days=1,
+        interval_seconds=3600,
+    )
+    await retention.shutdown()  # safe before start
+    retention = LineageRetention(
+        sessions=db_session_factory,
+        executions=PipelineExecutionRepository(db_session_factory),
+        lineage=LineageRepository(db_session_factory),
+        retention_days=1,
+        interval_seconds=3600,
+    )
+    retention.start()
+    retention.start()
+    await retention.shutdown()
+    await retention.shutdown()
