@@ -41,7 +41,7 @@ from factflow_infra.database import SEARCH_PATH_OPTION, run_migrations
 from factflow_infra.queue import MemoryQueueProvider, RedisStreamsQueueProvider
 from factflow_infra.storage import FilesystemStorageProvider
 from factflow_lineage import LineageRecorder
-from factflow_protocols import QueueProtocol
+from factflow_protocols import ErrorInfo, QueueProtocol
 
 __all__ = ("HOP_QUEUES", "ScenarioResult", "pipeline_yaml", "run_scenario")
 
@@ -132,7 +132,7 @@ class _Callbacks:
         return None
 
     async def on_stopped(
-        self, execution_id: str, status: FinalStatus, error_info: dict[str, Any] | None, message_counts: dict[str, int]
+        self, execution_id: str, status: FinalStatus, error_info: ErrorInfo | None, message_counts: dict[str, int]
     ) -> None:
         self.status = status
         self.counts = dict(message_counts)

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from factflow_engine.config import ConfigSnapshot
 from factflow_engine.registry import ValidatingAdapterRegistry
 from factflow_execution import ConfigSourceType, ExecutionStats, PipelineExecution, PipelineExecutionRepository
 from factflow_execution._stats import build_execution_stats
@@ -59,7 +60,9 @@ def make_execution() -> Callable[..., PipelineExecution]:
             "status": "running",
             "source": ConfigSourceType.API,
             "started_at": datetime.now(UTC),
-            "config_snapshot": {"config": SNAPSHOT_CONFIG, "config_yaml": "x", "config_hash": "sha256:0"},
+            "config_snapshot": ConfigSnapshot.model_validate(
+                {"config": SNAPSHOT_CONFIG, "config_yaml": "x", "config_hash": "sha256:0"}
+            ),
         }
         values.update(overrides)
         return PipelineExecution(**values)

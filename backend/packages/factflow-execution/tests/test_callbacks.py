@@ -20,6 +20,7 @@ from factflow_foundation import ServiceUnavailableError
 from factflow_infra.database import create_database_engine
 from factflow_infra.errors import DatabaseUnavailableError
 from factflow_lineage import LineageRepository
+from factflow_protocols import ErrorInfo
 
 MakeExecution = Callable[..., PipelineExecution]
 
@@ -57,7 +58,7 @@ async def test_on_stopped_retries_until_the_database_is_back_then_announces(
         await adapter.on_stopped(
             execution.execution_id,
             "failed",
-            {"code": "dead_letter_threshold_exceeded", "message": "3 > 2", "details": {}},
+            ErrorInfo("dead_letter_threshold_exceeded", "3 > 2"),
             {"published": 4, "handled": 4, "in_flight": 0, "dead_lettered": 3},
         )
         # By the time on_stopped returns, the row holds the final status and streams were told.

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from factflow_engine.config import ConfigSnapshot
 from factflow_execution import build_dag
 
 LEAF = {"field": "url", "operator": "matches", "value": "^https://", "all": None, "any": None}
@@ -54,7 +55,9 @@ def _snapshot(init: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def test_dag_nodes_edges_and_flags_from_snapshot() -> None:
-    dag = build_dag("exec-1", _snapshot({"route": "scrape", "payload": {}})).to_api()
+    dag = build_dag("exec-1", ConfigSnapshot.model_validate(_snapshot({"route": "scrape", "payload": {}}))).model_dump(
+        mode="json"
+    )
     assert dag["execution_id"] == "exec-1"
     assert dag["init_route"] == "scrape"
     assert dag["init_queue"] == "site.scrape"
@@ -101,7 +104,7 @@ def test_dag_nodes_edges_and_flags_from_snapshot() -> None:
 
 
 def test_dag_without_init_message() -> None:
-    dag = build_dag("exec-2", _snapshot(None)).to_api()
+    dag = build_dag("exec-2", ConfigSnapshot.model_validate(_snapshot(None))).model_dump(mode="json")
     assert dag["init_route"] is None and dag["init_queue"] is None
     assert not any(node["is_init_route"] for node in dag["nodes"])
 
@@ -115,5 +118,5 @@ def test_explicit_null_value_is_kept_for_eq() -> None:
         "all": None,
         "any": None,
     }
-    node = build_dag("e", snapshot).nodes[2]
-    assert node.adapters[0]["condition"] == {"field": "x", "operator": "eq", "value": None}
+    node = build_dag("e", ConfigSnapshot.model_validate(snapshot)).nodes[2]
+    assert node.adapters[0].condition == {"field": "x", "operator": "eq", "value": None}

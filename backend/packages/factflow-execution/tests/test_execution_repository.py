@@ -14,6 +14,7 @@ from factflow_execution import (
     PipelineExecutionRepository,
     TagConflictError,
 )
+from factflow_protocols import ErrorInfo
 
 MakeExecution = Callable[..., PipelineExecution]
 
@@ -134,7 +135,7 @@ async def test_racing_finishers_only_one_wins(repo: PipelineExecutionRepository,
     results = await asyncio.gather(
         repo.finish(execution.execution_id, "completed", message_counts={"published": 1}),
         repo.finish(execution.execution_id, "cancelled"),
-        repo.finish(execution.execution_id, "failed", error_info={"code": "dead_letter_threshold_exceeded"}),
+        repo.finish(execution.execution_id, "failed", error_info=ErrorInfo("dead_letter_threshold_exceeded", "x")),
     )
     assert sorted(results) == [False, False, True]
     loaded = await repo.get(execution.execution_id)
@@ -158,7 +159,7 @@ async def test_finish_sets_completion_fields(repo: PipelineExecutionRepository, 
     assert loaded.message_counts == counts and loaded.stats == stats
     assert loaded.error_info is None
     # A second finisher loses and changes nothing.
-    assert not await repo.finish(execution.execution_id, "failed", error_info={"code": "x"})
+    assert not await repo.finish(execution.execution_id, "failed", error_info=ErrorInfo("x", "x"))
     assert (await repo.get(execution.execution_id)).status == "completed"
 
 

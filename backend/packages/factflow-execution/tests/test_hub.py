@@ -17,8 +17,8 @@ async def test_emit_stamps_fields_and_increasing_ids() -> None:
     hub = ExecutionEventHub()
     with hub.subscribe(["e1"]) as subscription:
         for index in range(50):
-            hub.emit("e1", "stage.completed", {"entry_id": str(index)})
-        hub.emit("e2", "stage.completed", {"entry_id": "other"})
+            hub.publish("e1", "stage.completed", {"entry_id": str(index)})
+        hub.publish("e2", "stage.completed", {"entry_id": "other"})
         events = subscription.drain()
     assert [e.data["entry_id"] for e in events] == [str(i) for i in range(50)]
     assert [e.id for e in events] == sorted(e.id for e in events)
@@ -36,8 +36,8 @@ async def test_emit_stamps_fields_and_increasing_ids() -> None:
 async def test_buffers_keep_last_events_per_kind_for_resume() -> None:
     hub = ExecutionEventHub()
     for index in range(1_005):
-        hub.emit("e1", "stage.processing", {"n": index})
-    hub.emit("e1", "storage.object.created", {"key": "k"})
+        hub.publish("e1", "stage.processing", {"n": index})
+    hub.publish("e1", "storage.object.created", {"key": "k"})
     execution_events = hub.buffered("e1", kind="execution")
     assert len(execution_events) == 1_000
     assert execution_events[0].data["n"] == 5
@@ -51,7 +51,7 @@ async def test_subscriber_overflow_drops_oldest_but_keeps_end_signal() -> None:
     hub = ExecutionEventHub()
     with hub.subscribe(["e1"], max_queue=3) as subscription:
         for index in range(10):
-            hub.emit("e1", "route.state", {"n": index})
+            hub.publish("e1", "route.state", {"n": index})
         hub.finish("e1", status="completed", previous_status="running")
         events = subscription.drain()
         assert subscription.dropped == 8
@@ -66,9 +66,9 @@ async def test_progress_is_throttled_coalesced_and_flushed_before_final_status()
     interval = 0.2
     hub = ExecutionEventHub(progress_interval=interval)
     with hub.subscribe(["e1"]) as subscription:
-        hub.emit("e1", "execution.progress", {"published": 1})
-        hub.emit("e1", "execution.progress", {"published": 2})
-        hub.emit("e1", "execution.progress", {"published": 3})
+        hub.publish("e1", "execution.progress", {"published": 1})
+        hub.publish("e1", "execution.progress", {"published": 2})
+        hub.publish("e1", "execution.progress", {"published": 3})
         first = subscription.drain()
         assert [e.data["published"] for e in first] == [1]
         sent_at = time.monotonic()
@@ -77,7 +77,7 @@ async def test_progress_is_throttled_coalesced_and_flushed_before_final_status()
         assert time.monotonic() - sent_at >= interval * 0.9
         assert [e.data["published"] for e in trailing] == [3]
 
-        hub.emit("e1", "execution.progress", {"published": 4})
+        hub.publish("e1", "execution.progress", {"published": 4})
         hub.finish("e1", status="completed", previous_status="running")
         final = subscription.drain()
         assert [(e.event, e.data.get("published")) for e in final] == [
@@ -93,7 +93,7 @@ async def test_wait_times_out_and_wakes_on_events() -> None:
     hub = ExecutionEventHub()
     with hub.subscribe(["e1"]) as subscription:
         assert not await subscription.wait(0.01)
-        asyncio.get_running_loop().call_soon(hub.emit, "e1", "route.state", {})
+        asyncio.get_running_loop().call_soon(hub.publish, "e1", "route.state", {})
         assert await subscription.wait(5)
         assert len(subscription.drain()) == 1
 
@@ -101,8 +101,8 @@ async def test_wait_times_out_and_wakes_on_events() -> None:
 async def test_emit_never_raises_and_accepts_other_threads() -> None:
     hub = ExecutionEventHub()
     with hub.subscribe(["e1"]) as subscription:
-        hub.emit("e1", "route.state", {"bad": object()})  # not JSON-able: still accepted, never raises
-        await asyncio.to_thread(hub.emit, "e1", "route.state", {"from": "thread"})
+        hub.publish("e1", "route.state", {"bad": object()})  # not JSON-able: still accepted, never raises
+        await asyncio.to_thread(hub.publish, "e1", "route.state", {"from": "thread"})
         assert await subscription.wait(5)
         events = subscription.drain()
         if len(events) < 2:

@@ -150,7 +150,7 @@ async def test_create_runs_to_completed_with_frozen_counts_and_stats(world: Worl
     assert execution.status == "running" and execution.source is ConfigSourceType.CLI
     assert execution.init_payload == {"text": "yo", "nested": {"keep": 1, "change": 2, "added": True}, "items": [9]}
     assert execution.root_correlation_id is not None
-    snapshot = execution.config_snapshot
+    snapshot = execution.config_snapshot.model_dump()
     assert set(snapshot) == {
         "config_yaml",
         "config",
@@ -183,7 +183,7 @@ async def test_create_runs_to_completed_with_frozen_counts_and_stats(world: Worl
     ]
 
     stats = await world.service.stats("run-1")
-    assert stats.to_api() == done.stats
+    assert stats.model_dump(mode="json") == done.stats
 
     detail = await world.service.detail(execution.execution_id)
     assert detail["metadata"] == {"who": "test"} and detail["tag"] == "run-1"
@@ -213,7 +213,7 @@ async def test_dag_comes_from_the_snapshot_not_the_live_config(world: World) -> 
     execution = await world.service.create(config_id)
     await world.wait(execution.execution_id)
     await world.configs.update(config_id, TWO_ROUTES.replace("second:", "renamed:"))
-    dag = (await world.service.dag(execution.execution_id)).to_api()
+    dag = (await world.service.dag(execution.execution_id)).model_dump(mode="json")
     assert [node["route_id"] for node in dag["nodes"]] == ["first", "second"]
     assert dag["edges"] == [{"from_route": "first", "to_route": "second", "queue": "mid", "condition": None}]
     assert dag["init_route"] == "first" and dag["init_queue"] == "in"
@@ -298,12 +298,13 @@ async def test_live_routes_counts_and_pause_flags(world: World, gate: asyncio.Ev
 
     routes = await world.service.routes(execution_id)
     assert [(r.route_id, r.processor_state, r.in_flight, r.paused) for r in routes] == [("wait", "running", 1, False)]
-    assert routes[0].concurrency == {"current": 1, "max": 1}
+    assert routes[0].concurrency is not None
+    assert routes[0].concurrency.model_dump() == {"current": 1, "max": 1}
     detail = await world.service.detail(execution_id)
     assert detail["status"] == "running" and detail["completed_at"] is None
     assert detail["message_counts"]["published"] == 1 and detail["message_counts"]["in_flight"] == 1
     live_stats = await world.service.stats(execution_id)
-    assert live_stats.status == "running" and live_stats.message_counts["in_flight"] == 1
+    assert live_stats.status == "running" and live_stats.message_counts.in_flight == 1
 
     await world.manager.pause_route("wait", reason="maintenance")
     assert [r.paused for r in await world.service.routes(execution_id)] == [True]
@@ -467,7 +468,9 @@ async def test_stopped_execution_reads_frozen_route_counts_not_lineage(
     monkeypatch.setattr(world.lineage, "route_message_counts", no_aggregates)
     monkeypatch.setattr(world.lineage, "stage_counts", no_aggregates)
     assert await world.service.detail(execution.execution_id) == detail
-    assert [route.to_api() for route in await world.service.routes(execution.execution_id)] == detail["routes"]
+    assert [route.model_dump(mode="json") for route in await world.service.routes(execution.execution_id)] == detail[
+        "routes"
+    ]
     assert await world.service.event_snapshot(done) == snapshot
 
 

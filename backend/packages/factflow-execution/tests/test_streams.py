@@ -56,9 +56,9 @@ async def test_snapshot_then_live_then_terminal(
     assert snapshot.data["execution"]["id"] == execution.execution_id
     assert snapshot.data["type"] == "execution.snapshot" and snapshot.data["execution_id"] == execution.execution_id
 
-    hub.emit(execution.execution_id, "stage.completed", {"entry_id": "a"})
-    hub.emit("someone-else", "stage.completed", {"entry_id": "x"})
-    hub.emit(execution.execution_id, "route.state", {"route_id": "first", "processor_state": "running"})
+    hub.publish(execution.execution_id, "stage.completed", {"entry_id": "a"})
+    hub.publish("someone-else", "stage.completed", {"entry_id": "x"})
+    hub.publish(execution.execution_id, "route.state", {"route_id": "first", "processor_state": "running"})
     await _finish(execution_repo, hub, execution.execution_id, "completed")
     rest = [event async for event in events]
     assert [e.event for e in rest] == ["stage.completed", "route.state", "execution.status", "stream.end"]
@@ -83,7 +83,7 @@ async def test_resume_sends_newer_buffered_events_then_snapshot(
     execution = await execution_repo.insert(make_execution())
     execution_id = execution.execution_id
     for name in ("a", "b", "c"):
-        hub.emit(execution_id, "stage.processing", {"entry_id": name})
+        hub.publish(execution_id, "stage.processing", {"entry_id": name})
     seen_up_to = hub.buffered(execution_id, kind="execution")[0].id
     streamer = ExecutionEventStreamer(hub, reader)  # type: ignore[arg-type]
     events = streamer.stream(execution_id, timeout=30, last_event_id=seen_up_to)
@@ -109,9 +109,9 @@ async def test_include_messages_false_drops_stage_events(
     streamer = ExecutionEventStreamer(hub, reader)  # type: ignore[arg-type]
     events = streamer.stream(execution.execution_id, timeout=30, include_messages=False)
     assert (await anext(events)).event == "execution.snapshot"
-    hub.emit(execution.execution_id, "stage.failed", {"entry_id": "a"})
-    hub.emit(execution.execution_id, "message.dead_lettered", {"correlation_id": "a"})
-    hub.emit(execution.execution_id, "execution.progress", {"published": 1})
+    hub.publish(execution.execution_id, "stage.failed", {"entry_id": "a"})
+    hub.publish(execution.execution_id, "message.dead_lettered", {"correlation_id": "a"})
+    hub.publish(execution.execution_id, "execution.progress", {"published": 1})
     await _finish(execution_repo, hub, execution.execution_id, "failed")
     assert [e.event async for e in events] == [
         "message.dead_lettered",
@@ -167,7 +167,7 @@ async def test_closing_the_stream_early_unsubscribes(
 
 
 def _written(hub: ExecutionEventHub, execution_id: str, key: str, route_id: str = "first", stage: str = "echo") -> None:
-    hub.emit(
+    hub.publish(
         execution_id,
         "storage.object.created",
         {
@@ -197,7 +197,7 @@ async def test_storage_stream_filters_and_multiplexes_until_all_finish(
     _written(hub, two, f"executions/{two}/second/echo/abd.json", route_id="second")  # route filtered out
     _written(hub, two, f"executions/{two}/first/echo/xyz.json")  # path filtered out
     _written(hub, two, f"executions/{two}/first/echo/abz.md")
-    hub.emit(one, "stage.completed", {})  # execution events never reach storage streams
+    hub.publish(one, "stage.completed", {})  # execution events never reach storage streams
     first = await first_task
     assert first.data["key"].endswith("abc.json")
     await _finish(execution_repo, hub, one, "completed")
@@ -259,7 +259,7 @@ async def test_overflow_drops_oldest_then_sends_a_fresh_snapshot(
     events = streamer.stream(execution.execution_id, timeout=30)
     assert (await anext(events)).event == "execution.snapshot"
     for index in range(5):
-        hub.emit(execution.execution_id, "route.state", {"n": index})
+        hub.publish(execution.execution_id, "route.state", {"n": index})
     head = [await anext(events) for _ in range(3)]
     assert [(e.event, e.data.get("n")) for e in head] == [
         ("route.state", 3),

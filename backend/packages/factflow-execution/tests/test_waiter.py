@@ -10,6 +10,7 @@ from factflow_execution import (
     PipelineExecution,
     PipelineExecutionRepository,
 )
+from factflow_protocols import ErrorInfo
 
 MakeExecution = Callable[..., PipelineExecution]
 
@@ -18,13 +19,13 @@ async def test_already_final_returns_at_once(
     reader: object, execution_repo: PipelineExecutionRepository, make_execution: MakeExecution
 ) -> None:
     execution = await execution_repo.insert(make_execution())
-    assert await execution_repo.finish(execution.execution_id, "failed", error_info={"code": "start_failed"})
+    assert await execution_repo.finish(execution.execution_id, "failed", error_info=ErrorInfo("start_failed", "boom"))
     hub = ExecutionEventHub()
     result = await ExecutionWaiter(execution.execution_id, service=reader, hub=hub).wait(None)  # type: ignore[arg-type]
     assert result.completed and result.status == "failed"
-    assert result.error_info == {"code": "start_failed"}
+    assert result.error_info == {"code": "start_failed", "message": "boom", "details": {}}
     assert result.duration_ms is not None
-    body = result.to_api()
+    body = result.model_dump(mode="json")
     assert set(body) == {
         "execution_id",
         "completed",

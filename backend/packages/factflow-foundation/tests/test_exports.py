@@ -30,6 +30,12 @@ def test_public_surface_is_pinned() -> None:
         "SIDECAR_SUFFIX",
         "log_context",
         "LOG_CONTEXT_FIELDS",
+        "utc_now",
+        "utc_now_rfc3339",
+        "rfc3339",
+        "rfc3339_or_none",
+        "parse_rfc3339",
+        "Timestamp",
         "Backoff",
     }
 

@@ -64,6 +64,8 @@ def test_indexes_follow_the_schema_document() -> None:
         "ix_pipeline_lineage_parent_correlation_id": ["parent_correlation_id"],
         "ix_pipeline_lineage_execution_id_started_at": ["execution_id", "started_at"],
         "ix_pipeline_lineage_execution_id_stage_status": ["execution_id", "stage_status"],
+        "ix_pipeline_lineage_started_at_id": ["started_at", "id"],
+        "ix_pipeline_lineage_stage_status_completed_at_id": ["stage_status", "completed_at", "id"],
         "ix_pipeline_lineage_replay_batch_id": ["replay_batch_id"],
         "ix_pipeline_lineage_batch_id": ["batch_id"],
     }

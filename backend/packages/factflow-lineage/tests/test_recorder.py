@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import func, make_url, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from factflow_foundation import new_id
+from factflow_foundation import new_id, rfc3339_or_none
 from factflow_infra.database import create_database_engine, run_migrations
 from factflow_lineage import LineageRecorder, PipelineLineageEntry
-from factflow_lineage._model import format_timestamp, record_values
+from factflow_lineage._model import record_values
 from factflow_protocols import LineageRecord, StageStatus
 
 RecordFactory = Callable[..., LineageRecord]
@@ -228,8 +228,8 @@ async def test_every_field_reads_back_as_written(db_engine: AsyncEngine, make_re
         assert stored == {
             **record_values(record),
             "stage_status": str(record.stage_status),
-            "started_at": format_timestamp(record.started_at),
-            "completed_at": format_timestamp(record.completed_at),
+            "started_at": rfc3339_or_none(record.started_at),
+            "completed_at": rfc3339_or_none(record.completed_at),
             "metadata": record.metadata,
         }
 

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from factflow_lineage import LineageRecorder, PipelineLineageEntry
-from factflow_protocols import AdapterResult, LineageService, LineageSink, StageInvocation
+from factflow_protocols import AdapterResult, LineageService, LineageSink, StageChanged, StageInvocation
 
 INVOCATION = StageInvocation(
     execution_id="0195a000-0000-7000-8000-000000000e01",
@@ -24,8 +24,8 @@ class EventLog:
     def __init__(self) -> None:
         self.events: list[tuple[str, str, dict[str, Any]]] = []
 
-    def emit(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
-        self.events.append((execution_id, event_type, data))
+    def emit(self, execution_id: str, event: StageChanged) -> None:
+        self.events.append((execution_id, event.event_type, event.data()))
 
 
 async def test_the_recorder_is_a_lineage_sink(db_engine: AsyncEngine) -> None:

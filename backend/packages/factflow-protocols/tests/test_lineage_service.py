@@ -15,6 +15,7 @@ from factflow_protocols import (
     LineageService,
     LineageSink,
     NonRetryableError,
+    StageChanged,
     StageInvocation,
     StageStatus,
     build_error_info,
@@ -60,8 +61,8 @@ class EventLog:
     def __init__(self) -> None:
         self.events: list[tuple[str, str, dict[str, Any]]] = []
 
-    def emit(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
-        self.events.append((execution_id, event_type, data))
+    def emit(self, execution_id: str, event: StageChanged) -> None:
+        self.events.append((execution_id, event.event_type, event.data()))
 
 
 class Clock:
@@ -323,7 +324,7 @@ def test_cancel(harness: Harness) -> None:
 
 def test_a_failing_event_sink_or_recorder_never_breaks_the_caller(caplog: pytest.LogCaptureFixture) -> None:
     class BrokenEvents:
-        def emit(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
+        def emit(self, execution_id: str, event: StageChanged) -> None:
             raise RuntimeError("hub down")
 
     class BrokenRecorder:

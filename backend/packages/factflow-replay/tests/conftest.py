@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -28,7 +28,7 @@ from factflow_builtins import (
     SplitAdapter,
 )
 from factflow_engine._ports import FinalStatus, OrchestratorCallbacks
-from factflow_engine.config import PipelineConfigLoader
+from factflow_engine.config import ConfigSnapshot, PipelineConfigLoader
 from factflow_engine.registry import ValidatingAdapterRegistry
 from factflow_engine.runtime import ExecutionReservation, OrchestratorManager, RuntimeOptions
 from factflow_engine.testing import TEST_OPTIONS
@@ -48,7 +48,7 @@ from factflow_infra.queue import MemoryQueueProvider, RedisStreamsQueueProvider
 from factflow_infra.storage import FilesystemStorageProvider
 from factflow_infra.testing.plugin import database_url, db_engine, redis_db, redis_url, sqlite_database_url
 from factflow_lineage import LineageRecorder, LineageRepository, PipelineLineageEntry
-from factflow_protocols import AdapterResult, LineageRecord, PipelineAdapter, PipelineContext, QueueProtocol
+from factflow_protocols import AdapterResult, ErrorInfo, LineageRecord, PipelineAdapter, PipelineContext, QueueProtocol
 from factflow_replay import RecoveryManager, Reinjector, ReplayService
 
 __all__ = ("database_url", "db_engine", "redis_db", "redis_url", "sqlite_database_url")
@@ -142,12 +142,12 @@ def registry() -> ValidatingAdapterRegistry:
 
 
 @pytest.fixture
-def snapshot_of(registry: ValidatingAdapterRegistry) -> Callable[[str], dict[str, Any]]:
-    """A `config_snapshot`-shaped mapping of a pipeline text (its parsed `config`)."""
+def snapshot_of(registry: ValidatingAdapterRegistry) -> Callable[[str], ConfigSnapshot]:
+    """A `ConfigSnapshot` of a pipeline text (only its parsed `config`)."""
     loader = PipelineConfigLoader(registry)
 
-    def build(text: str) -> dict[str, Any]:
-        return {"config": loader.load(text).model_dump(by_alias=True, mode="json")}
+    def build(text: str) -> ConfigSnapshot:
+        return ConfigSnapshot.model_validate({"config": loader.load(text).model_dump(by_alias=True, mode="json")})
 
     return build
 
@@ -205,7 +205,7 @@ class _CrashableCallbacks:
         await self.inner.on_started(execution_id)
 
     async def on_stopped(
-        self, execution_id: str, status: FinalStatus, error_info: dict[str, Any] | None, message_counts: dict[str, int]
+        self, execution_id: str, status: FinalStatus, error_info: ErrorInfo | None, message_counts: dict[str, int]
     ) -> None:
         if not self.manager.crashed:  # a dead process writes no final status
             await self.inner.on_stopped(execution_id, status, error_info, message_counts)
@@ -222,7 +222,7 @@ class CrashableManager:
         return self.inner.reserve(execution_id)
 
     async def start(
-        self, reservation: Any, snapshot: Mapping[str, Any], *, callbacks: OrchestratorCallbacks, **kwargs: Any
+        self, reservation: Any, snapshot: ConfigSnapshot, *, callbacks: OrchestratorCallbacks, **kwargs: Any
     ) -> Any:
         return await self.inner.start(reservation, snapshot, callbacks=_CrashableCallbacks(callbacks, self), **kwargs)
 

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 from factflow_foundation import ExecutionPathResolver
 from factflow_replay._lineage_index import LineageIndex
 from factflow_replay._lineage_rebuild import rebuild_lineage
-from factflow_replay._routes import pipeline_from_snapshot
 
 if TYPE_CHECKING:
     from conftest import Process, World
@@ -45,7 +44,7 @@ async def rebuild(process: Process, execution_id: str) -> list[tuple[str, str, s
     index = await LineageIndex.load(process.lineage, execution_id)
     records = await rebuild_lineage(
         execution_id=execution_id,
-        config=pipeline_from_snapshot(execution.config_snapshot),
+        config=execution.config_snapshot.config,
         storage=process.storage,
         index=index,
     )

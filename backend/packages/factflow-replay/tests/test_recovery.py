@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from factflow_engine.config import ConfigSnapshot
 from factflow_engine.runtime import TooManyConcurrentExecutionsError
 from factflow_execution import ConfigSourceType, PipelineExecution, build_snapshot
 from factflow_foundation import new_id
@@ -204,7 +205,7 @@ async def insert_running(
     process: Process, config_text: str, *, recovery_count: int = 0, cancel_requested: bool = False, **snapshot: Any
 ) -> str:
     config, parsed = await process.configs.run_gate(await process.config(config_text))
-    built = build_snapshot(config, parsed)
+    built = build_snapshot(config, parsed).model_dump()
     built["config"] = {**built["config"], **snapshot}
     execution = await process.executions.insert(
         PipelineExecution(
@@ -215,7 +216,7 @@ async def insert_running(
             status="running",
             source=ConfigSourceType.API,
             started_at=datetime.now(UTC),
-            config_snapshot=built,
+            config_snapshot=ConfigSnapshot.model_validate(built),
             root_correlation_id=new_id(),
             init_payload={"items": [{"n": 1}]},
             recovery_count=recovery_count,
@@ -228,7 +229,7 @@ async def insert_running(
 async def test_max_attempts_unbuildable_snapshots_and_accepted_cancels(sqlite_world: World) -> None:
     process = await sqlite_world.process(max_attempts=2)
     exhausted = await insert_running(process, CRASHY, recovery_count=2)
-    routes = (await process.executions.get(exhausted)).config_snapshot["config"]["routes"]
+    routes = (await process.executions.get(exhausted)).config_snapshot.model_dump()["config"]["routes"]
     broken_routes = {
         **routes,
         "sink": {**routes["sink"], "adapters": [{**routes["sink"]["adapters"][0], "type": "gone_adapter"}]},

@@ -6,14 +6,13 @@ from collections import Counter
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from factflow_engine.config import ConfigSnapshot
 from factflow_engine.runtime import scoped_queue_name
 from factflow_engine.testing import TEST_OPTIONS
 from factflow_replay._reinject import route_order
-from factflow_replay._routes import pipeline_from_snapshot
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
 
     from conftest import Counting, Process, World
 
@@ -75,6 +74,6 @@ async def test_lost_messages_of_a_producer_without_storage_are_failures(
     assert done.message_counts["dead_lettered"] == 4 - len(delivered) > 0
 
 
-def test_route_order_serves_downstream_routes_first(snapshot_of: Callable[[str], dict[str, Any]]) -> None:
-    config = pipeline_from_snapshot(snapshot_of(STALLING.replace("STORED", "true")))
+def test_route_order_serves_downstream_routes_first(snapshot_of: Callable[[str], ConfigSnapshot]) -> None:
+    config = snapshot_of(STALLING.replace("STORED", "true")).config
     assert route_order(config) == ["two", "one"]

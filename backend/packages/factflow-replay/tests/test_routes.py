@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
+from factflow_engine.config import ConfigSnapshot
 from factflow_replay import (
     AmbiguousStageError,
     NothingToReplayError,
@@ -52,7 +52,7 @@ routes:
 
 SOURCE_ID = "0190b000-0000-7000-8000-0000000000aa"
 
-Snapshot = Callable[[str], dict[str, Any]]
+Snapshot = Callable[[str], ConfigSnapshot]
 
 
 def test_same_pipeline_mid_chain_enters_r_at_the_next_adapter(snapshot_of: Snapshot) -> None:

@@ -7,25 +7,29 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from factflow_engine.config import ConfigSnapshot
 from factflow_engine.runtime import scoped_queue_name
 from factflow_execution import ConfigSourceType, ExecutionStatus, PipelineExecution, PipelineExecutionRepository
 from factflow_foundation import new_id
 from factflow_infra.queue import MemoryQueueProvider
 from factflow_infra.testing.plugin import database_url, db_engine, db_session_factory
 from factflow_protocols import QueueMessage
-from factflow_server._janitor import QueueJanitor, snapshot_queues
+from factflow_server._janitor import QueueJanitor
 
 __all__ = ("database_url", "db_engine", "db_session_factory")
 
 CONFIG: dict[str, Any] = {
+    "version": "1.0",
     "routes": {
         "first": {
             "inbound": {"queue": "/queue/in"},
+            "adapters": [{"type": "echo"}],
             "outbound": [{"queue": "mid"}, {"queue": "site.embeddings"}],
             "error_handling": {"dead_letter_queue": None},
         },
         "second": {
             "inbound": {"queue": "mid"},
+            "adapters": [{"type": "echo"}],
             "outbound": [],
             "error_handling": {"dead_letter_queue": "site.embeddings.dlq"},
         },
@@ -36,9 +40,9 @@ QUEUES = ("in", "mid", "site.embeddings", "dlq.first", "site.embeddings.dlq")
 
 
 def test_snapshot_queues_split_ordinary_and_dead_letter() -> None:
-    ordinary, dead_letter = snapshot_queues({"config": CONFIG})
-    assert ordinary == {"in", "mid", "site.embeddings"}
-    assert dead_letter == {"dlq.first", "site.embeddings.dlq"}
+    snapshot = ConfigSnapshot.model_validate({"config": CONFIG})
+    assert set(snapshot.queues()) == {"in", "mid", "site.embeddings"}
+    assert set(snapshot.dlqs()) == {"dlq.first", "site.embeddings.dlq"}
 
 
 async def _execution(repo: PipelineExecutionRepository, status: ExecutionStatus, completed_at: datetime | None) -> str:
@@ -53,7 +57,7 @@ async def _execution(repo: PipelineExecutionRepository, status: ExecutionStatus,
             source=ConfigSourceType.API,
             started_at=datetime.now(UTC) - timedelta(days=30),
             completed_at=completed_at,
-            config_snapshot={"config": CONFIG},
+            config_snapshot=ConfigSnapshot.model_validate({"config": CONFIG}),
         )
     )
     return execution_id

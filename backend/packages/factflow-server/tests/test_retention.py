@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from factflow_engine.config import ConfigSnapshot
 from factflow_execution import (
     ConfigSourceType,
     ExecutionStatus,
@@ -44,7 +45,7 @@ async def _execution(
             source=ConfigSourceType.API,
             started_at=started,
             completed_at=None if finished_days_ago is None else NOW - timedelta(days=finished_days_ago),
-            config_snapshot={"config": {"routes": {}}},
+            config_snapshot=ConfigSnapshot.model_validate({"config": {"version": "1.0", "routes": {}}}),
         ),
         lineage_retention_days=own_days,
     )

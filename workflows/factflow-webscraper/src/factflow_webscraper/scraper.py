@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from html import unescape
 from typing import ClassVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from factflow_protocols import AdapterResult, NonRetryableError, PipelineAdapter, PipelineContext
+from factflow_protocols import AdapterResult, NonRetryableError, PipelineAdapter, PipelineContext, utc_now_rfc3339
 
 from ._http import USER_AGENT, fetch, new_client
 
@@ -85,6 +84,6 @@ class WebScraperAdapter(PipelineAdapter):
                 "content_type": page.content_type,
                 "html": html,
                 "title": title,
-                "fetched_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "fetched_at": utc_now_rfc3339(),
             }
         )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
+
+from factflow_protocols import EngineEvent, ErrorInfo
 
 __all__ = (
     "EngineEventSink",
@@ -21,13 +23,11 @@ FinalStatus = Literal["completed", "failed", "cancelled", "interrupted"]
 class EngineEventSink(Protocol):
     """Receives engine events; must never block or raise (the hub swallows and logs)."""
 
-    def emit(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
-        """Deliver one event.
+    def emit(self, execution_id: str, event: EngineEvent) -> None:
+        """Deliver one event (`factflow_protocols.EngineEvent`, the closed set of them).
 
-        `event_type` is one of `stage.pending|processing|completed|failed|skipped|cancelled`,
-        `route.state`, `message.dead_lettered`, `execution.progress`, `storage.object.created`,
-        `replay.progress`, `execution.status`; `data` holds the fields docs/reference/http-api.md lists for it
-        (the sink adds `type`, `timestamp` and `execution_id`).
+        The sink adds `type`, `timestamp` and `execution_id` to `event.data()`
+        (docs/reference/http-api.md#server-sent-events).
         """
         ...
 
@@ -42,7 +42,7 @@ class OrchestratorCallbacks(Protocol):
         self,
         execution_id: str,
         status: FinalStatus,
-        error_info: dict[str, Any] | None,
+        error_info: ErrorInfo | None,
         message_counts: dict[str, int],
     ) -> None: ...
 

@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from factflow_engine._ports import FinalStatus, RoutePause
-from factflow_engine.config import PipelineConfigLoader, PipelineGlobalConfig
+from factflow_engine.config import ConfigSnapshot, PipelineConfigLoader, PipelineGlobalConfig
 from factflow_engine.registry import ValidatingAdapterRegistry
 from factflow_engine.runtime import (
     OrchestratorManager,
@@ -67,6 +67,8 @@ from factflow_engine.storage import ENGINE_VERSION
 from factflow_foundation import SIDECAR_SUFFIX, ExecutionPathResolver, config_hash, new_id
 from factflow_protocols import (
     AdapterResult,
+    EngineEvent,
+    ErrorInfo,
     MessageStatus,
     PipelineAdapter,
     PipelineContext,
@@ -207,11 +209,11 @@ class RecordingEventSink:
 
     def __init__(self) -> None:
         self.events: list[tuple[str, str, dict[str, Any]]] = []
-        """`(execution_id, event_type, data)` in emission order."""
+        """`(execution_id, event_type, data)` in emission order, `data` as the event streams send it."""
         self._changed = asyncio.Event()
 
-    def emit(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
-        self.events.append((execution_id, event_type, dict(data)))
+    def emit(self, execution_id: str, event: EngineEvent) -> None:
+        self.events.append((execution_id, event.event_type, event.data()))
         self._changed.set()
         self._changed = asyncio.Event()
 
@@ -270,7 +272,7 @@ class RecordedCallbacks:
 
     def __init__(self) -> None:
         self.started: list[str] = []
-        self.stopped: dict[str, tuple[FinalStatus, dict[str, Any] | None, dict[str, int]]] = {}
+        self.stopped: dict[str, tuple[FinalStatus, ErrorInfo | None, dict[str, int]]] = {}
         self._done: dict[str, asyncio.Event] = {}
 
     def _event(self, execution_id: str) -> asyncio.Event:
@@ -283,13 +285,13 @@ class RecordedCallbacks:
         self,
         execution_id: str,
         status: FinalStatus,
-        error_info: dict[str, Any] | None,
+        error_info: ErrorInfo | None,
         message_counts: dict[str, int],
     ) -> None:
         self.stopped[execution_id] = (status, error_info, dict(message_counts))
         self._event(execution_id).set()
 
-    async def wait(self, execution_id: str) -> tuple[FinalStatus, dict[str, Any] | None, dict[str, int]]:
+    async def wait(self, execution_id: str) -> tuple[FinalStatus, ErrorInfo | None, dict[str, int]]:
         await self._event(execution_id).wait()
         return self.stopped[execution_id]
 
@@ -313,7 +315,7 @@ class PipelineRunResult:
 
     execution_id: str
     status: FinalStatus
-    error_info: dict[str, Any] | None
+    error_info: ErrorInfo | None
     message_counts: dict[str, int]
     """`published, handled, in_flight, dead_lettered, tolerated_failures` at the end."""
     objects: dict[str, StoredItem]
@@ -381,17 +383,17 @@ class PipelineRunResult:
 # ---------------------------------------------------------------------------------------- harness
 
 
-def build_snapshot(config_yaml: str, config: PipelineGlobalConfig, *, config_version: int = 1) -> dict[str, Any]:
-    """An execution `config_snapshot` the way the execution service freezes it."""
-    return {
-        "config_yaml": config_yaml,
-        "config": config.model_dump(mode="json", by_alias=True),
-        "config_hash": config_hash(config_yaml),
-        "config_version": config_version,
-        "config_name": config.name,
-        "captured_at": utc_now_rfc3339(),
-        "engine_version": ENGINE_VERSION,
-    }
+def build_snapshot(config_yaml: str, config: PipelineGlobalConfig, *, config_version: int = 1) -> ConfigSnapshot:
+    """An execution's `ConfigSnapshot` the way the execution service freezes it."""
+    return ConfigSnapshot.capture(
+        config,
+        config_yaml=config_yaml,
+        config_hash=config_hash(config_yaml),
+        config_version=config_version,
+        config_name=config.name,
+        captured_at=utc_now_rfc3339(),
+        engine_version=ENGINE_VERSION,
+    )
 
 
 class PipelineExecution:
@@ -583,7 +585,7 @@ class PipelineHarness:
         self,
         execution_id: str,
         status: FinalStatus,
-        error_info: dict[str, Any] | None,
+        error_info: ErrorInfo | None,
         counts: dict[str, int],
         config: PipelineGlobalConfig,
     ) -> PipelineRunResult:

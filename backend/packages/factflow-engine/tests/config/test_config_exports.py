@@ -38,6 +38,7 @@ EXPORTS = {
     "StorageMetadataField",
     "ProcessorConfig",
     "normalize_queue_name",
+    "ConfigSnapshot",
     "ROUTE_ID_PATTERN",
     "QUEUE_NAME_PATTERN",
     "SUBSCRIPTION_PATTERN",

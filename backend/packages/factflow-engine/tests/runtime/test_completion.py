@@ -8,7 +8,7 @@ import pytest
 
 from factflow_engine.runtime import CompletionAccountant
 from factflow_engine.runtime._completion import CompletionTimings, CompletionWatcher, ExecutionSignals
-from factflow_protocols import PublishStatus, QueueDepth
+from factflow_protocols import ErrorInfo, PublishStatus, QueueDepth
 
 QUEUE = "q.items"
 FAST = CompletionTimings(
@@ -116,8 +116,8 @@ async def test_too_many_dead_letters_fail_the_execution() -> None:
     signals.mark_seeded()
     status, error_info, _ = await asyncio.wait_for(watcher.watch(), 2)
     assert status == "failed"
-    assert error_info is not None and error_info["code"] == "dead_letter_threshold_exceeded"
-    assert error_info["details"] == {"failed_messages": 2, "tolerated_failures": 1}
+    assert error_info is not None and error_info.code == "dead_letter_threshold_exceeded"
+    assert error_info.details == {"failed_messages": 2, "tolerated_failures": 1}
 
 
 async def test_dead_letters_within_the_tolerance_complete() -> None:
@@ -133,14 +133,14 @@ async def test_a_reported_failure_ends_failed_once_work_drains() -> None:
     watcher, accountant, signals, _, _ = build()
     publish(accountant, "m1")
     signals.mark_seeded()
-    signals.fail({"code": "start_failed", "message": "seed", "details": {}})
-    signals.fail({"code": "other", "message": "second", "details": {}})
+    signals.fail(ErrorInfo("start_failed", "seed"))
+    signals.fail(ErrorInfo("other", "second"))
     task = asyncio.create_task(watcher.watch())
     await asyncio.sleep(0.05)
     assert not task.done(), "the failure waits for in-flight work"
     settle(accountant, "m1")
     status, error_info, _ = await asyncio.wait_for(task, 2)
-    assert (status, error_info and error_info["code"]) == ("failed", "start_failed")
+    assert (status, error_info and error_info.code) == ("failed", "start_failed")
 
 
 async def test_a_stop_request_ends_the_watch_with_its_grace_and_a_cancel_is_never_downgraded() -> None:

@@ -83,7 +83,7 @@ async def test_shutdown_interrupts_and_cancels_rows(harness: PipelineHarness) ->
     await harness.events.wait_count("stage.processing", 3, lambda event: event["route_id"] == "slow")
     await harness.manager.shutdown(0.05)
     with pytest.raises(ExecutionStartError):  # its slot was given back at shutdown
-        await harness.manager.start(reserved, {}, callbacks=harness.callbacks)
+        await harness.manager.start(reserved, execution.orchestrator.snapshot, callbacks=harness.callbacks)
     status, _, counts = harness.callbacks.stopped[execution.execution_id]
     assert status == "interrupted"
     assert counts["in_flight"] == 6  # nothing acked: the six messages stay for recovery
@@ -222,8 +222,8 @@ async def test_start_failure_reports_start_failed_and_frees_the_slot(tmp_path: P
         assert caught.value.code == "orchestrator_unavailable"
         status, error_info, counts = harness.callbacks.stopped["0190a000-0000-7000-8000-000000000abc"]
         assert status == "failed"
-        assert error_info is not None and error_info["code"] == "start_failed"
-        assert "cannot connect" in error_info["message"]
+        assert error_info is not None and error_info.code == "start_failed"
+        assert "cannot connect" in error_info.message
         assert counts["published"] == 0
         assert Stoppable.stopped == 2  # every adapter that started was stopped
         assert harness.manager.slots_in_use == 0

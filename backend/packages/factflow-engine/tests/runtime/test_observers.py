@@ -10,6 +10,7 @@ from factflow_engine.runtime import CompletionAccountant, RouteCounters
 from factflow_engine.runtime._delivery import RouteExecutionCounts
 from factflow_engine.runtime._events import EventEmitter
 from factflow_engine.runtime._observers import DeliveryObservers
+from factflow_protocols import EngineEvent
 
 EXEC = "0190a000-0000-7000-8000-000000000001"
 
@@ -18,8 +19,8 @@ class Sink:
     def __init__(self) -> None:
         self.events: list[tuple[str, dict[str, Any]]] = []
 
-    def emit(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
-        self.events.append((event_type, data))
+    def emit(self, execution_id: str, event: EngineEvent) -> None:
+        self.events.append((event.event_type, event.data()))
 
 
 def _observers(accountant: CompletionAccountant | None = None) -> tuple[DeliveryObservers, Sink]:

@@ -296,8 +296,8 @@ async def test_poisoned_message_is_dead_lettered_and_tolerated_failures_decide(
     assert result.status == expected
     if expected == "failed":
         assert result.error_info is not None
-        assert result.error_info["code"] == "dead_letter_threshold_exceeded"
-        assert result.error_info["details"] == {"failed_messages": 1, "tolerated_failures": 0}
+        assert result.error_info.code == "dead_letter_threshold_exceeded"
+        assert result.error_info.details == {"failed_messages": 1, "tolerated_failures": 0}
     else:
         assert result.error_info is None
     assert result.message_counts == {

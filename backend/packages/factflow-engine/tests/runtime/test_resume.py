@@ -153,7 +153,8 @@ async def test_seed_failure_and_explicit_fail(harness: PipelineHarness) -> None:
         execution = await harness.start(PIPELINE, execution_id=EXEC, skip_init=True, seed=nothing_to_publish)
         result = await execution.wait(10)
         assert result.status == "failed"
-        assert result.error_info == {
+        assert result.error_info is not None
+        assert result.error_info.as_dict() == {
             "code": "replay_publish_failed",
             "message": "No replay message could be published.",
             "details": {},
@@ -167,8 +168,8 @@ async def test_seed_failure_and_explicit_fail(harness: PipelineHarness) -> None:
         result = await execution.wait(10)
         assert result.status == "failed"
         assert result.error_info is not None
-        assert result.error_info["code"] == "start_failed"
-        assert "source vanished" in result.error_info["message"]
+        assert result.error_info.code == "start_failed"
+        assert "source vanished" in result.error_info.message
         assert result.message_counts["handled"] == 3  # what it published still ran to the end
 
 

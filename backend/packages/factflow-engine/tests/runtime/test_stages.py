@@ -9,7 +9,7 @@ from factflow_engine.runtime._context import AdapterSlot
 from factflow_engine.runtime._delivery import Branch, Delivery, Invocation
 from factflow_engine.runtime._stages import CountedStages, RecordedStages, StageCounts, stage_facts
 from factflow_foundation import content_hash
-from factflow_protocols import AdapterResult, LineageRecord, QueueMessage, StageStatus
+from factflow_protocols import AdapterResult, LineageRecord, QueueMessage, StageChanged, StageStatus
 
 EXEC = "0190a000-0000-7000-8000-000000000001"
 
@@ -26,8 +26,8 @@ class Events:
     def __init__(self) -> None:
         self.types: list[str] = []
 
-    def emit(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
-        self.types.append(event_type)
+    def emit(self, execution_id: str, event: StageChanged) -> None:
+        self.types.append(event.event_type)
 
 
 def _invocation(payload: dict[str, Any], input_hash: str | None = None) -> Invocation:

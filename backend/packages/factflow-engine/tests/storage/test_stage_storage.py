@@ -21,7 +21,7 @@ from factflow_engine.storage import (
 )
 from factflow_foundation import bytes_checksum, canonical_json
 from factflow_infra.storage import FilesystemStorageProvider
-from factflow_protocols import StorageUnavailableError, StoredObject
+from factflow_protocols import StorageObjectCreated, StorageUnavailableError, StoredObject
 
 EXEC = "0190a000-0000-7000-8000-000000000001"
 MSG = "0190a000-0000-7000-8000-0000000000aa"
@@ -62,7 +62,7 @@ def _provenance() -> WriteProvenance:
 
 
 async def test_write_output_stores_canonical_json_and_exact_sidecar(storage: FilesystemStorageProvider) -> None:
-    events: list[dict[str, Any]] = []
+    events: list[StorageObjectCreated] = []
     adapter = StageStorageAdapter(
         StorageBackendAdapter(storage),
         identity=_identity(),
@@ -112,7 +112,7 @@ async def test_write_output_stores_canonical_json_and_exact_sidecar(storage: Fil
         "link": "https://a.example",
         "extra": True,
     }
-    assert events == [
+    assert [event.data() for event in events] == [
         {
             "key": key,
             "route_id": "scrape",

@@ -9,19 +9,18 @@ from ._calculator import StatsCalculator
 from ._callbacks import ExecutionStatusCallbackAdapter
 from ._config_repository import UNSET, ConfigState, PipelineConfigRepository, Unset
 from ._config_service import PipelineConfigService
-from ._dag import DAGEdge, DAGNode, DAGResponse, build_dag
+from ._dag import build_dag
 from ._db import Page
 from ._events import EndReason, EventKind, StreamEnd, StreamEvent
 from ._execution_repository import PipelineExecutionRepository, SortOrder
 from ._hub import ExecutionEventHub, HubSubscription
 from ._merge import deep_merge
-from ._models import MessageCounts, PipelineConfig, PipelineExecution, ReplayInfo
+from ._models import PipelineConfig, PipelineExecution, ReplayInfo
 from ._orm import PipelineConfigRow, PipelineExecutionRow, RoutePauseRow
 from ._pause_repository import RoutePauseRepository
 from ._ports import ExecutionManager, ExecutionSlot, ReplayCoordinator
 from ._service import ExecutionLineagePage, ExecutionService, RequestedStatus, StatusChangeResult
 from ._snapshot import ENGINE_VERSION, build_snapshot
-from ._stats import AdapterStats, ExecutionStats, RouteStatus
 from ._streams import ExecutionEventStreamer, ExecutionReader, StorageEventStreamer
 from ._types import (
     FINAL_STATUSES,
@@ -30,10 +29,9 @@ from ._types import (
     ExecutionSource,
     ExecutionStatus,
     ReplaySource,
-    format_timestamp,
     is_uuid_shaped,
 )
-from ._waiter import ExecutionWaiter, ExecutionWaitResult
+from ._waiter import ExecutionWaiter
 from .errors import (
     ConfigInactiveError,
     ConfigNameRequiredError,
@@ -46,6 +44,21 @@ from .errors import (
     TagConflictError,
     VersionConflictError,
     YamlParseError,
+)
+from .views import (
+    AdapterStats,
+    ConcurrencyInfo,
+    DAGAdapter,
+    DAGEdge,
+    DAGNode,
+    DAGOutbound,
+    DAGResponse,
+    ExecutionStats,
+    ExecutionWaitResult,
+    MessageCounts,
+    RouteStatus,
+    StageCounts,
+    WaitResult,
 )
 
 __all__ = (
@@ -66,9 +79,13 @@ __all__ = (
     "DAGNode",
     "DAGEdge",
     "DAGResponse",
+    "DAGAdapter",
+    "DAGOutbound",
+    "StageCounts",
+    "ConcurrencyInfo",
+    "WaitResult",
     "build_dag",
     "deep_merge",
-    "format_timestamp",
     "is_uuid_shaped",
     # services
     "ExecutionService",

@@ -9,16 +9,16 @@ from typing import Any
 from factflow_lineage import LineageRepository
 
 from ._models import PipelineExecution
-from ._stats import ExecutionStats, build_execution_stats, route_counts_to_json
+from ._stats import build_execution_stats, route_counts_to_json
 from ._types import ExecutionStatus
+from .views import ExecutionStats
 
 __all__ = ("StatsCalculator", "route_order")
 
 
 def route_order(execution: PipelineExecution) -> list[str]:
     """Route ids in the snapshot's declaration order."""
-    config = execution.config_snapshot.get("config") or {}
-    return list((config.get("routes") or {}).keys())
+    return execution.config_snapshot.route_ids()
 
 
 class StatsCalculator:

@@ -7,15 +7,15 @@ import logging
 from typing import Any, Final
 
 from factflow_engine._ports import FinalStatus
-from factflow_foundation import Backoff, ServiceUnavailableError
+from factflow_foundation import Backoff, ServiceUnavailableError, utc_now
 from factflow_lineage import LineageRecorder
+from factflow_protocols import ErrorInfo, ExecutionStatusChanged
 
 from ._calculator import StatsCalculator
 from ._execution_repository import PipelineExecutionRepository
 from ._hub import ExecutionEventHub
-from ._models import normalize_counts
-from ._stats import ExecutionStats
-from ._types import ExecutionStatus, utc_now
+from ._types import ExecutionStatus
+from .views import ExecutionStats, MessageCounts
 
 __all__ = ("LINEAGE_FLUSH_SECONDS", "ExecutionStatusCallbackAdapter")
 
@@ -85,15 +85,13 @@ class ExecutionStatusCallbackAdapter:
 
     async def on_started(self, execution_id: str) -> None:
         """Announce the running execution on its stream."""
-        self._hub.emit(
-            execution_id, "execution.status", {"status": "running", "previous_status": None, "error_info": None}
-        )
+        self._hub.emit(execution_id, ExecutionStatusChanged("running", None))
 
     async def on_stopped(
         self,
         execution_id: str,
         status: FinalStatus,
-        error_info: dict[str, Any] | None,
+        error_info: ErrorInfo | None,
         message_counts: dict[str, int],
     ) -> None:
         """Flush lineage, freeze stats and counts, store the final status, then announce it.
@@ -111,7 +109,9 @@ class ExecutionStatusCallbackAdapter:
                 execution = await self._executions.get(execution_id)
                 # The database answers: the execution's buffered lineage can be written now.
                 await self._flush_lineage(execution_id)
-                counts = {**normalize_counts(message_counts, tolerated_failures=execution.tolerated_failures)}
+                counts = MessageCounts.normalize(
+                    message_counts, tolerated_failures=execution.tolerated_failures
+                ).model_dump()
                 if stats is None:
                     stats = await self._stats_or_none(execution, counts, status, completed_at)
                 if route_counts is None:
@@ -123,7 +123,7 @@ class ExecutionStatusCallbackAdapter:
                     completed_at=completed_at,
                     error_info=error_info,
                     message_counts=counts,
-                    stats=stats.to_api() if stats is not None else None,
+                    stats=stats.model_dump(mode="json") if stats is not None else None,
                     route_counts=route_counts,
                 )
                 break

@@ -8,12 +8,12 @@ from typing import Literal
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from factflow_foundation import config_hash, new_id
+from factflow_foundation import config_hash, new_id, utc_now
 
 from ._db import Page, session_scope
 from ._models import PipelineConfig
 from ._orm import PipelineConfigRow
-from ._types import ConfigSourceType, utc_now
+from ._types import ConfigSourceType
 from .errors import ConfigInactiveError, ConfigNotFoundError, VersionConflictError
 
 __all__ = ("UNSET", "ConfigState", "PipelineConfigRepository", "Unset")

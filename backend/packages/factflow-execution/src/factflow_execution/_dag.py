@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from factflow_engine.config import normalize_queue_name
+from factflow_engine.config import ConditionConfig, ConfigSnapshot
 
-__all__ = ("DAGEdge", "DAGNode", "DAGResponse", "build_dag", "condition_as_written")
+from .views import DAGAdapter, DAGEdge, DAGNode, DAGOutbound, DAGResponse
+
+__all__ = ("build_dag", "condition_as_written")
 
 
-def condition_as_written(condition: Any) -> dict[str, Any] | None:
+def condition_as_written(condition: ConditionConfig | None) -> dict[str, Any] | None:
     """The condition mapping as the YAML wrote it, from its snapshot form.
 
     The snapshot holds the parsed model with every field present (`all`/`any` as null on
@@ -18,127 +19,45 @@ def condition_as_written(condition: Any) -> dict[str, Any] | None:
     `value` unless it is null on an `exists` test, where null means "omitted" (a null operand
     is not a valid `exists` value).
     """
-    if not isinstance(condition, dict):
+    if condition is None:
         return None
-    if condition.get("all") is not None:
-        return {"all": [condition_as_written(item) for item in condition["all"]]}
-    if condition.get("any") is not None:
-        return {"any": [condition_as_written(item) for item in condition["any"]]}
-    written: dict[str, Any] = {"field": condition.get("field"), "operator": condition.get("operator")}
-    if "value" in condition and not (condition["value"] is None and condition.get("operator") == "exists"):
-        written["value"] = condition["value"]
+    if condition.all_ is not None:
+        return {"all": [condition_as_written(item) for item in condition.all_]}
+    if condition.any_ is not None:
+        return {"any": [condition_as_written(item) for item in condition.any_]}
+    written: dict[str, Any] = {"field": condition.field, "operator": condition.operator}
+    if "value" in condition.model_fields_set and not (condition.value is None and condition.operator == "exists"):
+        written["value"] = condition.value
     return written
 
 
-@dataclass(frozen=True, slots=True)
-class DAGNode:
-    """One route of the graph."""
-
-    route_id: str
-    name: str
-    description: str | None
-    inbound_queue: str
-    """Logical (normalised) name."""
-    adapters: tuple[dict[str, Any], ...]
-    """`{index, type, stage, condition}` per adapter entry."""
-    outbound: tuple[dict[str, Any], ...]
-    """`{queue, condition}` per outbound entry, consumed or not."""
-    is_init_route: bool
-    is_terminal: bool
-    """True when the route has no outbound queues."""
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "route_id": self.route_id,
-            "name": self.name,
-            "description": self.description,
-            "inbound_queue": self.inbound_queue,
-            "adapters": [dict(item) for item in self.adapters],
-            "outbound": [dict(item) for item in self.outbound],
-            "is_init_route": self.is_init_route,
-            "is_terminal": self.is_terminal,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class DAGEdge:
-    """Route `from_route` feeds `to_route` through `queue` (A's outbound is B's inbound)."""
-
-    from_route: str
-    to_route: str
-    queue: str
-    condition: dict[str, Any] | None
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "from_route": self.from_route,
-            "to_route": self.to_route,
-            "queue": self.queue,
-            "condition": self.condition,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class DAGResponse:
-    """The route graph of one execution (docs/reference/http-api.md `DAGResponse`)."""
-
-    execution_id: str
-    init_route: str | None
-    """Route receiving the init message; `None` without one."""
-    init_queue: str | None
-    """Its inbound queue; `None` without an init message."""
-    nodes: tuple[DAGNode, ...]
-    """In declaration order."""
-    edges: tuple[DAGEdge, ...]
-    """In declaration order of the producing route, then of its outbound entries."""
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "execution_id": self.execution_id,
-            "init_route": self.init_route,
-            "init_queue": self.init_queue,
-            "nodes": [node.to_api() for node in self.nodes],
-            "edges": [edge.to_api() for edge in self.edges],
-        }
-
-
-def build_dag(execution_id: str, snapshot: dict[str, Any]) -> DAGResponse:
-    """Build the DAG from a snapshot's parsed `config` (never the live config)."""
-    config = snapshot.get("config") or {}
-    routes: dict[str, Any] = dict(config.get("routes") or {})
-    consumers = {
-        normalize_queue_name((route.get("inbound") or {}).get("queue", "")): route_id
-        for route_id, route in routes.items()
-    }
-    init = config.get("init_message") or None
-    init_route = init.get("route") if isinstance(init, dict) else None
-    init_queue = None
-    if init_route is not None and init_route in routes:
-        init_queue = normalize_queue_name(routes[init_route]["inbound"]["queue"])
+def build_dag(execution_id: str, snapshot: ConfigSnapshot) -> DAGResponse:
+    """Build the DAG from an execution's snapshot (never the live config)."""
+    routes = snapshot.config.routes
+    consumers = snapshot.consumers()
+    init_route = snapshot.init_route
+    init_queue = routes[init_route].inbound.queue_name if init_route is not None and init_route in routes else None
 
     nodes: list[DAGNode] = []
     edges: list[DAGEdge] = []
     for route_id, route in routes.items():
-        targets = [
-            (normalize_queue_name(item["queue"]), condition_as_written(item.get("condition")))
-            for item in route.get("outbound") or ()
+        targets = [(item.queue_name, condition_as_written(item.condition)) for item in route.outbound]
+        outbound = [DAGOutbound(queue=queue, condition=condition) for queue, condition in targets]
+        adapters = [
+            DAGAdapter(
+                index=index,
+                type=adapter.type,
+                stage=adapter.stage_name,
+                condition=condition_as_written(adapter.condition),
+            )
+            for index, adapter in enumerate(route.adapters)
         ]
-        outbound = tuple({"queue": queue, "condition": condition} for queue, condition in targets)
-        adapters = tuple(
-            {
-                "index": index,
-                "type": adapter["type"],
-                "stage": adapter.get("stage") or adapter["type"],
-                "condition": condition_as_written(adapter.get("condition")),
-            }
-            for index, adapter in enumerate(route.get("adapters") or ())
-        )
         nodes.append(
             DAGNode(
                 route_id=route_id,
-                name=route.get("name") or route_id,
-                description=route.get("description"),
-                inbound_queue=normalize_queue_name(route["inbound"]["queue"]),
+                name=route.name or route_id,
+                description=route.description,
+                inbound_queue=route.inbound.queue_name,
                 adapters=adapters,
                 outbound=outbound,
                 is_init_route=route_id == init_route,
@@ -153,6 +72,6 @@ def build_dag(execution_id: str, snapshot: dict[str, Any]) -> DAGResponse:
         execution_id=execution_id,
         init_route=init_route,
         init_queue=init_queue,
-        nodes=tuple(nodes),
-        edges=tuple(edges),
+        nodes=nodes,
+        edges=edges,
     )

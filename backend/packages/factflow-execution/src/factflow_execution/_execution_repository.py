@@ -11,13 +11,16 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from factflow_engine.config import ConfigSnapshot
+from factflow_foundation import utc_now
 from factflow_infra.database import keyset_after
 from factflow_infra.errors import DatabaseIntegrityError
+from factflow_protocols import ErrorInfo
 
 from ._db import Page, session_scope
 from ._models import PipelineExecution
 from ._orm import PipelineExecutionRow
-from ._types import ConfigSourceType, ExecutionStatus, is_uuid_shaped, utc_now
+from ._types import ConfigSourceType, ExecutionStatus, is_uuid_shaped
 from .errors import ExecutionNotFoundError, TagConflictError
 
 __all__ = ("PipelineExecutionRepository", "SortOrder")
@@ -54,7 +57,7 @@ def _to_domain(row: PipelineExecutionRow) -> PipelineExecution:
         status=row.status,  # type: ignore[arg-type]  # the column only ever holds ExecutionStatus values
         source=ConfigSourceType(row.source),
         started_at=row.started_at,
-        config_snapshot=dict(row.config_snapshot),
+        config_snapshot=ConfigSnapshot.model_validate(row.config_snapshot),
         tag=row.tag,
         parent_execution_id=row.parent_execution_id,
         replay_batch_id=row.replay_batch_id,
@@ -131,7 +134,7 @@ class PipelineExecutionRepository:
             completed_at=execution.completed_at,
             duration_ms=execution.duration_ms,
             error_info=execution.error_info,
-            config_snapshot=execution.config_snapshot,
+            config_snapshot=execution.config_snapshot.model_dump(),
             root_correlation_id=execution.root_correlation_id,
             init_payload=execution.init_payload,
             execution_metadata=dict(execution.metadata),
@@ -332,7 +335,7 @@ class PipelineExecutionRepository:
         *,
         from_statuses: Collection[ExecutionStatus] = _RUNNING,
         completed_at: datetime | None = None,
-        error_info: dict[str, Any] | None = None,
+        error_info: ErrorInfo | None = None,
         message_counts: Mapping[str, Any] | None = None,
         stats: Mapping[str, Any] | None = None,
         route_counts: Mapping[str, Any] | None = None,
@@ -357,7 +360,7 @@ class PipelineExecutionRepository:
             values: dict[str, Any] = {
                 "completed_at": completed,
                 "duration_ms": max((completed - started).total_seconds() * 1000.0, 0.0),
-                "error_info": error_info,
+                "error_info": error_info.as_dict() if error_info is not None else None,
             }
             if message_counts is not None:
                 values["message_counts"] = dict(message_counts)

@@ -11,10 +11,10 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from factflow_foundation import new_id
+from factflow_foundation import new_id, rfc3339, utc_now
+from factflow_protocols import EngineEvent, ErrorInfo, ExecutionStatusChanged
 
 from ._events import EndReason, EventKind, StreamEnd, StreamEvent, event_kind
-from ._types import format_timestamp, utc_now
 from .errors import EventStreamerUnavailableError
 
 __all__ = (
@@ -230,14 +230,23 @@ class ExecutionEventHub:
 
     def make_event(self, execution_id: str | None, event_type: str, data: dict[str, Any]) -> StreamEvent:
         """An unbuffered event with the standard fields (`type`, `timestamp`, `execution_id`) and a new id."""
-        body = {"type": event_type, "timestamp": format_timestamp(utc_now()), "execution_id": execution_id}
+        body = {"type": event_type, "timestamp": rfc3339(utc_now()), "execution_id": execution_id}
         body.update({key: value for key, value in data.items() if key not in body})
         return StreamEvent(id=self.new_event_id(), event=event_type, data=body)
 
     # ------------------------------------------------------------------ EngineEventSink
 
-    def emit(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
+    def emit(self, execution_id: str, event: EngineEvent) -> None:
         """Accept one engine event; never raises."""
+        try:
+            event_type, data = event.event_type, event.data()
+        except Exception:  # observers never break message processing
+            logger.exception("Event hub could not read %r for execution %r", event, execution_id)
+            return
+        self.publish(execution_id, event_type, data)
+
+    def publish(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
+        """Accept one event by name and `data` fields (the hub's own events; any thread); never raises."""
         try:
             if not self._on_loop_thread():
                 assert self._loop is not None
@@ -327,7 +336,7 @@ class ExecutionEventHub:
         *,
         status: str,
         previous_status: str | None,
-        error_info: dict[str, Any] | None = None,
+        error_info: ErrorInfo | None = None,
         reason: EndReason | None = None,
     ) -> None:
         """Announce that an execution stopped (the row must already hold `status`).
@@ -339,16 +348,12 @@ class ExecutionEventHub:
             execution_id: The execution.
             status: The stopped status now stored.
             previous_status: The status before (normally `running`).
-            error_info: The stored `error_info`.
+            error_info: Why it failed, as stored.
             reason: End reason; defaults to `shutdown` while the server stops, else `terminal`.
         """
         try:
-            self.emit(
-                execution_id,
-                "execution.status",
-                {"status": status, "previous_status": previous_status, "error_info": error_info},
-            )
-            self.emit(execution_id, "execution.finished", {"status": status})
+            self.emit(execution_id, ExecutionStatusChanged(status, previous_status, error_info))
+            self.publish(execution_id, "execution.finished", {"status": status})
             end = StreamEnd(reason=reason or ("shutdown" if self.shutting_down else "terminal"), status=status)
             state = self._state(execution_id)
             state.ended = end

@@ -6,26 +6,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from ._types import ConfigSourceType, ExecutionStatus, format_optional_timestamp, format_timestamp
+from factflow_engine.config import ConfigSnapshot
+from factflow_foundation import rfc3339, rfc3339_or_none
+
+from ._types import ConfigSourceType, ExecutionStatus
+from .views import MessageCounts
 
 if TYPE_CHECKING:
     from factflow_engine.config import ValidationReport
 
-    from ._stats import RouteStatus
+    from .views import RouteStatus
 
-__all__ = ("MESSAGE_COUNT_KEYS", "MessageCounts", "PipelineConfig", "PipelineExecution", "ReplayInfo", "zero_counts")
-
-MESSAGE_COUNT_KEYS = ("published", "handled", "in_flight", "dead_lettered", "tolerated_failures")
-
-
-class MessageCounts(TypedDict):
-    """Completion counters of one execution (docs/concepts/executions.md)."""
-
-    published: int
-    handled: int
-    in_flight: int
-    dead_lettered: int
-    tolerated_failures: int
+__all__ = ("PipelineConfig", "PipelineExecution", "ReplayInfo")
 
 
 class ReplayInfo(TypedDict, total=False):
@@ -45,20 +37,6 @@ class ReplayInfo(TypedDict, total=False):
     objects_published: int
     objects_failed: int
     publish_status: str
-
-
-def zero_counts(tolerated_failures: int = 0) -> MessageCounts:
-    """Counters of an execution that has not published anything."""
-    return MessageCounts(published=0, handled=0, in_flight=0, dead_lettered=0, tolerated_failures=tolerated_failures)
-
-
-def normalize_counts(raw: dict[str, Any] | None, *, tolerated_failures: int = 0) -> MessageCounts:
-    """Coerce any counts mapping (from the manager or a row) into the five docs/reference/http-api.md keys."""
-    counts = zero_counts(tolerated_failures)
-    for key in MESSAGE_COUNT_KEYS:
-        if raw is not None and raw.get(key) is not None:
-            counts[key] = int(raw[key])  # type: ignore[literal-required]  # key is one of MESSAGE_COUNT_KEYS
-    return counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +94,8 @@ class PipelineConfig:
             "config_hash": self.config_hash,
             "version": self.version,
             "is_active": self.is_active,
-            "created_at": format_timestamp(self.created_at),
-            "updated_at": format_timestamp(self.updated_at),
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
             "validation_report": self.validation_report.to_dict(),
             "is_runnable": self.is_runnable,
         }
@@ -144,8 +122,8 @@ class PipelineExecution:
     """`api`, `cli` or `replay`."""
     started_at: datetime
     """When the row was inserted."""
-    config_snapshot: dict[str, Any]
-    """Frozen snapshot (docs/concepts/executions.md)."""
+    config_snapshot: ConfigSnapshot
+    """Frozen config (docs/concepts/executions.md)."""
     tag: str | None = None
     """Unique user label."""
     parent_execution_id: str | None = None
@@ -200,9 +178,7 @@ class PipelineExecution:
     @property
     def tolerated_failures(self) -> int:
         """`error_handling.tolerated_failures` of the snapshot."""
-        config = self.config_snapshot.get("config") or {}
-        handling = config.get("error_handling") or {}
-        return int(handling.get("tolerated_failures") or 0)
+        return self.config_snapshot.tolerated_failures
 
     def to_api(self, *, include_replay: bool = False) -> dict[str, Any]:
         """The HTTP API ExecutionResponse (plus `replay` for replay answers) as JSON-ready values."""
@@ -218,8 +194,8 @@ class PipelineExecution:
             "parent_execution_id": self.parent_execution_id,
             "replay_batch_id": self.replay_batch_id,
             "replay_source": self.replay_source,
-            "started_at": format_timestamp(self.started_at),
-            "completed_at": format_optional_timestamp(self.completed_at),
+            "started_at": rfc3339(self.started_at),
+            "completed_at": rfc3339_or_none(self.completed_at),
             "duration_ms": self.duration_ms,
             "error_info": self.error_info,
         }
@@ -236,19 +212,22 @@ class PipelineExecution:
             routes: Current route statuses (`ExecutionService.routes`).
             message_counts: Live counters while running; defaults to the frozen ones (or zeros).
         """
-        counts = message_counts if message_counts is not None else self.message_counts
+        counts = MessageCounts.normalize(
+            message_counts if message_counts is not None else self.message_counts,
+            tolerated_failures=self.tolerated_failures,
+        )
         body = self.to_api()
         body.update(
             {
-                "config_snapshot": self.config_snapshot,
+                "config_snapshot": self.config_snapshot.model_dump(),
                 "root_correlation_id": self.root_correlation_id,
                 "init_payload": self.init_payload,
                 "metadata": dict(self.metadata),
                 "cancel_requested": self.cancel_requested,
-                "message_counts": dict(normalize_counts(counts, tolerated_failures=self.tolerated_failures)),
-                "routes": [route.to_api() for route in routes],
+                "message_counts": counts.model_dump(),
+                "routes": [route.model_dump(mode="json") for route in routes],
                 "replay": self.replay,
-                "recovered_at": format_optional_timestamp(self.recovered_at),
+                "recovered_at": rfc3339_or_none(self.recovered_at),
                 "recovery_count": self.recovery_count,
             }
         )

@@ -7,10 +7,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from factflow_engine._ports import RoutePause
+from factflow_foundation import utc_now
 
 from ._db import session_scope
 from ._orm import RoutePauseRow
-from ._types import utc_now
 
 __all__ = ("RoutePauseRepository",)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from factflow_engine._ports import OrchestratorCallbacks
+from factflow_engine.config import ConfigSnapshot
 
 from ._models import PipelineExecution
 from ._stats import LiveRouteState
@@ -40,7 +41,7 @@ class ExecutionManager(Protocol):
     async def start(
         self,
         reservation: Any,
-        snapshot: Mapping[str, Any],
+        snapshot: ConfigSnapshot,
         *,
         callbacks: OrchestratorCallbacks,
         skip_init: bool = False,

@@ -9,33 +9,29 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
 
+from pydantic import ValidationError
+
 from factflow_engine._ports import OrchestratorCallbacks
-from factflow_foundation import FactflowError, ServiceUnavailableError, new_id
+from factflow_foundation import FactflowError, ServiceUnavailableError, new_id, utc_now
 from factflow_lineage import LineageRecorder, LineageRepository, PipelineLineageEntry, RouteMessageCounts
+from factflow_protocols import ErrorInfo, ExecutionStatusChanged
 
 from ._calculator import StatsCalculator
 from ._callbacks import ExecutionStatusCallbackAdapter
 from ._config_service import PipelineConfigService
-from ._dag import DAGResponse, build_dag
+from ._dag import build_dag
 from ._db import Page
 from ._execution_repository import PipelineExecutionRepository, SortOrder
 from ._hub import ExecutionEventHub
 from ._merge import deep_merge
-from ._models import PipelineExecution, normalize_counts
+from ._models import PipelineExecution
 from ._pause_repository import RoutePauseRepository
 from ._ports import ExecutionManager, ReplayCoordinator
 from ._snapshot import ENGINE_VERSION, build_snapshot
-from ._stats import (
-    STAGE_COUNT_KEYS,
-    ExecutionStats,
-    LiveRouteState,
-    RouteStatus,
-    build_route_statuses,
-    route_counts_from_json,
-    route_counts_to_json,
-)
-from ._types import FINAL_STATUSES, ConfigSourceType, ExecutionStatus, utc_now
+from ._stats import LiveRouteState, build_route_statuses, route_counts_from_json, route_counts_to_json
+from ._types import FINAL_STATUSES, ConfigSourceType, ExecutionStatus
 from .errors import InvalidStatusTransitionError, ReplayUnavailableError, TagConflictError
+from .views import DAGResponse, ExecutionStats, MessageCounts, RouteStatus, StageCounts
 
 __all__ = ("ExecutionLineagePage", "ExecutionService", "RequestedStatus", "StatusChangeResult")
 
@@ -251,7 +247,7 @@ class ExecutionService:
         except Exception as exc:
             logger.exception("Execution %s could not start", execution_id)
             reservation.release()
-            error_info = {"code": "start_failed", "message": f"The execution could not start: {exc}", "details": {}}
+            error_info = ErrorInfo("start_failed", f"The execution could not start: {exc}")
             if await self.executions.finish(execution_id, "failed", error_info=error_info):
                 self.hub.finish(execution_id, status="failed", previous_status="running", error_info=error_info)
             raise ServiceUnavailableError(
@@ -332,12 +328,15 @@ class ExecutionService:
         execution = await self.get(ref)
         if execution.stats is not None and execution.is_stopped:
             try:
-                return ExecutionStats.from_api(execution.stats).with_status(execution.status)
-            except (KeyError, TypeError, ValueError):
+                frozen = ExecutionStats.model_validate(execution.stats)
+                return frozen.model_copy(update={"status": execution.status})
+            except ValueError:  # pydantic's ValidationError included
                 logger.warning("Frozen stats of execution %s are unreadable; recomputing", execution.execution_id)
         counts = self._live_counts(execution)
         if counts is None:
-            counts = dict(normalize_counts(execution.message_counts, tolerated_failures=execution.tolerated_failures))
+            counts = MessageCounts.normalize(
+                execution.message_counts, tolerated_failures=execution.tolerated_failures
+            ).model_dump()
         return await self.stats_calculator.compute(execution, message_counts=counts)
 
     async def dag(self, ref: str) -> DAGResponse:
@@ -400,11 +399,11 @@ class ExecutionService:
         routes = await self._routes_of(execution)
         return {
             "execution": execution.to_api(),
-            "message_counts": dict(
-                normalize_counts(counts or execution.message_counts, tolerated_failures=execution.tolerated_failures)
-            ),
+            "message_counts": MessageCounts.normalize(
+                counts or execution.message_counts, tolerated_failures=execution.tolerated_failures
+            ).model_dump(),
             "stage_counts": stage_counts,
-            "routes": [route.to_snapshot_item() for route in routes],
+            "routes": [route.snapshot_item() for route in routes],
         }
 
     @staticmethod
@@ -412,10 +411,10 @@ class ExecutionService:
         """`stage_counts` of the stats frozen with a final execution, or `None` (aggregate lineage then)."""
         if not execution.is_final or not isinstance(execution.stats, dict):
             return None
-        frozen = execution.stats.get("stage_counts")
-        if not isinstance(frozen, dict) or any(not isinstance(frozen.get(key), int) for key in STAGE_COUNT_KEYS):
+        try:
+            return StageCounts.model_validate(execution.stats.get("stage_counts")).model_dump()
+        except ValidationError:
             return None
-        return {key: int(frozen[key]) for key in STAGE_COUNT_KEYS}
 
     # ------------------------------------------------------------------ replay
 
@@ -500,11 +499,7 @@ class ExecutionService:
                 return StatusChangeResult(
                     True, execution_id, current, "cancelling", "The execution is already stopping.", True
                 )
-            self.hub.emit(
-                execution_id,
-                "execution.status",
-                {"status": "cancelling", "previous_status": current, "error_info": None},
-            )
+            self.hub.emit(execution_id, ExecutionStatusChanged("cancelling", current))
             logger.info("Cancelling execution %s%s", execution_id, f" ({reason})" if reason else "")
             return StatusChangeResult(
                 True, execution_id, current, "cancelling", "Cancellation accepted; the execution is stopping.", True
@@ -512,7 +507,9 @@ class ExecutionService:
         # A stale `running` row (no orchestrator in this process) or an `interrupted` one: apply now.
         stored_error = self._admin_error(execution, requested, reason, error_info)
         now = utc_now()
-        counts = dict(normalize_counts(execution.message_counts, tolerated_failures=execution.tolerated_failures))
+        counts = MessageCounts.normalize(
+            execution.message_counts, tolerated_failures=execution.tolerated_failures
+        ).model_dump()
         stats = await self._final_stats(execution, counts, requested, now)
         route_counts = await self._final_route_counts(execution)
         if not await self.executions.finish(
@@ -537,14 +534,14 @@ class ExecutionService:
         requested: ExecutionStatus,
         reason: str | None,
         error_info: Mapping[str, Any] | None,
-    ) -> dict[str, Any] | None:
+    ) -> ErrorInfo | None:
         if execution.status == "interrupted" and requested == "cancelled" and error_info is None:
             return None  # a user cancelling an interrupted execution: no error
-        return {
-            "code": "admin_update",
-            "message": reason or f"Status set to {requested} by an administrator (was {execution.status}).",
-            "details": dict(error_info or {}),
-        }
+        return ErrorInfo(
+            "admin_update",
+            reason or f"Status set to {requested} by an administrator (was {execution.status}).",
+            dict(error_info or {}),
+        )
 
     async def _final_route_counts(self, execution: PipelineExecution) -> dict[str, Any] | None:
         try:
@@ -563,4 +560,4 @@ class ExecutionService:
         except FactflowError as exc:
             logger.warning("Stats of execution %s could not be frozen: %s", execution.execution_id, exc)
             return None
-        return stats.to_api()
+        return stats.model_dump(mode="json")

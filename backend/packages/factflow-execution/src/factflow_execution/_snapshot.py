@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from importlib import metadata
-from typing import Any
 
-from factflow_engine.config import PipelineGlobalConfig
+from factflow_engine.config import ConfigSnapshot, PipelineGlobalConfig
+from factflow_foundation import rfc3339, utc_now
 
 from ._models import PipelineConfig
-from ._types import format_timestamp, utc_now
 
 __all__ = ("ENGINE_VERSION", "build_snapshot")
 
@@ -31,18 +30,14 @@ def build_snapshot(
     *,
     captured_at: datetime | None = None,
     engine_version: str = ENGINE_VERSION,
-) -> dict[str, Any]:
-    """`{config_yaml, config, config_hash, config_version, config_name, captured_at, engine_version}`.
-
-    `config` is the parsed pipeline with every default filled in, as JSON
-    (`model_dump(by_alias=True, mode="json")`); nothing later changes the snapshot.
-    """
-    return {
-        "config_yaml": config.config_yaml,
-        "config": parsed.model_dump(by_alias=True, mode="json"),
-        "config_hash": config.config_hash,
-        "config_version": config.version,
-        "config_name": config.name,
-        "captured_at": format_timestamp(captured_at or utc_now()),
-        "engine_version": engine_version,
-    }
+) -> ConfigSnapshot:
+    """The `ConfigSnapshot` of a stored config and its parsed pipeline, taken now; nothing later changes it."""
+    return ConfigSnapshot.capture(
+        parsed,
+        config_yaml=config.config_yaml,
+        config_hash=config.config_hash,
+        config_version=config.version,
+        config_name=config.name,
+        captured_at=rfc3339(captured_at or utc_now()),
+        engine_version=engine_version,
+    )

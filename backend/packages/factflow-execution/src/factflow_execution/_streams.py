@@ -15,7 +15,7 @@ from ._hub import ExecutionEventHub, HubSubscription
 from ._models import PipelineExecution
 
 if TYPE_CHECKING:
-    from ._stats import ExecutionStats
+    from .views import ExecutionStats
 
 __all__ = (
     "DEFAULT_STREAM_TIMEOUT_SECONDS",

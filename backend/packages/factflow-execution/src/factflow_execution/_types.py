@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Final, Literal, get_args
 
@@ -14,9 +13,7 @@ __all__ = (
     "ExecutionSource",
     "ExecutionStatus",
     "ReplaySource",
-    "format_timestamp",
     "is_uuid_shaped",
-    "utc_now",
 )
 
 ExecutionStatus = Literal["running", "completed", "failed", "cancelled", "interrupted"]
@@ -58,23 +55,6 @@ class ReplaySource(StrEnum):
     """Reserved (failures only); rejected in v1."""
     MANUAL = "manual"
     """Reserved (explicit keys); rejected in v1."""
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
-
-
-def format_timestamp(value: datetime) -> str:
-    """RFC 3339 UTC with microseconds and `Z` (docs/reference/http-api.md), e.g. `2025-03-01T09:30:12.345678Z`."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def format_optional_timestamp(value: datetime | None) -> str | None:
-    """`format_timestamp`, passing `None` through."""
-    return None if value is None else format_timestamp(value)
 
 
 def is_uuid_shaped(ref: str) -> bool:

@@ -3,47 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from ._events import EventKind
 from ._hub import ExecutionEventHub
-from ._stats import ExecutionStats
 from ._streams import ExecutionReader
-from ._types import ExecutionStatus
+from .views import WaitResult
 
-__all__ = ("ExecutionWaitResult", "ExecutionWaiter")
+__all__ = ("ExecutionWaiter",)
 
 _NO_EVENTS: tuple[EventKind, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutionWaitResult:
-    """The `wait_for_execution` `WaitResult`."""
-
-    execution_id: str
-    completed: bool
-    """False when the wait timed out (the execution is still running)."""
-    status: ExecutionStatus
-    duration_ms: float | None
-    """`None` while running."""
-    waited_ms: float
-    message: str
-    error_info: dict[str, Any] | None
-    stats: ExecutionStats
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "execution_id": self.execution_id,
-            "completed": self.completed,
-            "status": self.status,
-            "duration_ms": self.duration_ms,
-            "waited_ms": self.waited_ms,
-            "message": self.message,
-            "error_info": self.error_info,
-            "stats": self.stats.to_api(),
-        }
 
 
 def _seconds(timeout: timedelta | float | None) -> float | None:
@@ -71,7 +40,7 @@ class ExecutionWaiter:
         self._service = service
         self._hub = hub
 
-    async def wait(self, timeout: timedelta | float | None = 300.0) -> ExecutionWaitResult:  # noqa: ASYNC109  (contract name)
+    async def wait(self, timeout: timedelta | float | None = 300.0) -> WaitResult:  # noqa: ASYNC109  (contract name)
         """Wait up to `timeout` (a `timedelta`, seconds, or `None` for no limit).
 
         Raises:
@@ -100,7 +69,7 @@ class ExecutionWaiter:
         else:
             waited = f"{waited_ms / 1000.0:.1f} s"
             message = f"Timed out after {waited}; execution {self.execution_id} is still {execution.status}."
-        return ExecutionWaitResult(
+        return WaitResult(
             execution_id=self.execution_id,
             completed=completed,
             status=execution.status,

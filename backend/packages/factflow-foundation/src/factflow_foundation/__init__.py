@@ -1,4 +1,4 @@
-"""Settings, ids, hashing, storage paths, logging, backoff and the error root.
+"""Settings, ids, hashing, time, storage paths, logging, backoff and the error root.
 
 Must not import any other factflow package.
 """
@@ -11,6 +11,7 @@ from ._ids import derive_message_id, new_id
 from ._logging import LOG_CONTEXT_FIELDS, configure_logging, get_logger, log_context
 from ._paths import SIDECAR_SUFFIX, ExecutionPathResolver, StagePaths
 from ._settings import FactflowSettings, get_settings, override_settings, reset_settings
+from ._time import Timestamp, parse_rfc3339, rfc3339, rfc3339_or_none, utc_now, utc_now_rfc3339
 from .errors import ConflictError, FactflowError, InvalidStateError, NotFoundError, ServiceUnavailableError
 
 __version__ = "0.1.0"
@@ -28,6 +29,13 @@ __all__ = (
     "content_hash",
     "config_hash",
     "bytes_checksum",
+    # time
+    "utc_now",
+    "utc_now_rfc3339",
+    "rfc3339",
+    "rfc3339_or_none",
+    "parse_rfc3339",
+    "Timestamp",
     # storage paths
     "ExecutionPathResolver",
     "StagePaths",

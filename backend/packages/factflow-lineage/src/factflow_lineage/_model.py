@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Float, Index, Integer, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from factflow_foundation import rfc3339_or_none
 from factflow_infra.database import Base, JSONType, UTCDateTime
 from factflow_protocols import LineageRecord
 
-__all__ = ("PipelineLineageEntry", "format_timestamp", "record_values")
+__all__ = ("PipelineLineageEntry", "record_values")
 
 
 _NULLABLE_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 """`JSONType` storing `None` as SQL NULL rather than JSON `null` (so `error_info IS NULL` holds)."""
-
-
-def format_timestamp(value: datetime | None) -> str | None:
-    """RFC 3339 UTC with microseconds and `Z` (docs/reference/http-api.md), or `None`."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class PipelineLineageEntry(Base):
@@ -98,8 +92,8 @@ class PipelineLineageEntry(Base):
             "stage_status": self.stage_status,
             "input_hash": self.input_hash,
             "output_hash": self.output_hash,
-            "started_at": format_timestamp(self.started_at),
-            "completed_at": format_timestamp(self.completed_at),
+            "started_at": rfc3339_or_none(self.started_at),
+            "completed_at": rfc3339_or_none(self.completed_at),
             "duration_ms": self.duration_ms,
             "error_info": self.error_info,
             "replay_batch_id": self.replay_batch_id,

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from factflow_foundation import rfc3339_or_none
 from factflow_protocols import StageStatus
 
-from ._model import PipelineLineageEntry, format_timestamp
+from ._model import PipelineLineageEntry
 
 __all__ = (
     "AdapterStats",
@@ -95,8 +96,8 @@ class LineageMessage:
             "parent_correlation_id": self.parent_correlation_id,
             "execution_id": self.execution_id,
             "status": self.status,
-            "started_at": format_timestamp(self.started_at),
-            "completed_at": format_timestamp(self.completed_at),
+            "started_at": rfc3339_or_none(self.started_at),
+            "completed_at": rfc3339_or_none(self.completed_at),
             "depth": self.depth,
             "entries": [entry.to_api_dict() for entry in self.entries],
         }

@@ -6,7 +6,18 @@ Depends only on factflow-foundation (and pydantic, msgpack): no driver, no ORM.
 from __future__ import annotations
 
 from ._adapter import AdapterResult, PipelineAdapter, PipelineContext
+from ._engine_events import (
+    EngineEvent,
+    ExecutionProgress,
+    ExecutionStatusChanged,
+    MessageDeadLettered,
+    ReplayProgress,
+    RouteStateChanged,
+    StageChanged,
+    StorageObjectCreated,
+)
 from ._error_info import build_error_info
+from ._execution_error import ErrorInfo
 from ._lineage import LineageEventSink, LineageRecord, LineageSink, StageInvocation, StageStatus
 from ._lineage_service import LineageService
 from ._messages import RESERVED_METADATA_KEYS, QueueMessage, utc_now_rfc3339
@@ -40,6 +51,16 @@ __all__ = (
     "PipelineContext",
     "AdapterResult",
     "NonRetryableError",
+    # executions
+    "ErrorInfo",
+    "EngineEvent",
+    "ExecutionStatusChanged",
+    "ExecutionProgress",
+    "RouteStateChanged",
+    "StageChanged",
+    "MessageDeadLettered",
+    "StorageObjectCreated",
+    "ReplayProgress",
     # queue
     "QueueMessage",
     "RESERVED_METADATA_KEYS",

@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from ._engine_events import StageChanged
 
 __all__ = ("LineageEventSink", "LineageRecord", "LineageSink", "StageInvocation", "StageStatus")
 
@@ -70,7 +73,7 @@ class LineageSink(Protocol):
 class LineageEventSink(Protocol):
     """Receives `stage.<status>` events; the engine's `EngineEventSink` matches this shape."""
 
-    def emit(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None: ...
+    def emit(self, execution_id: str, event: StageChanged) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,10 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from factflow_foundation import content_hash, new_id
+from factflow_foundation import content_hash, new_id, rfc3339
 
 from ._adapter import AdapterResult
+from ._engine_events import StageChanged
 from ._error_info import build_error_info
 from ._lineage import LineageEventSink, LineageRecord, LineageSink, StageInvocation, StageStatus
 
@@ -23,11 +24,6 @@ _PROVENANCE_MAX_CHARS: Final = 2048
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _format_timestamp(value: datetime) -> str:
-    """RFC 3339 UTC with microseconds and `Z` (docs/reference/http-api.md)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _hash(value: Any) -> str | None:
@@ -99,7 +95,7 @@ class LineageService:
 
     Args:
         recorder: Where row states go (`LineageRecorder`).
-        event_sink: Receives `emit(execution_id, "stage.<status>", data)` per change; `data` holds
+        event_sink: Receives `emit(execution_id, StageChanged(...))` per change; the event holds
             exactly the docs/reference/http-api.md fields.
         clock: Current UTC time; injectable for tests.
         payload_facts: Whether rows carry facts about the payloads (`input_hash`, `output_hash`,
@@ -210,7 +206,7 @@ class LineageService:
         """
         metadata = dict(record.metadata)
         if deferred_until is not None:
-            metadata["deferred_until"] = _format_timestamp(deferred_until)
+            metadata["deferred_until"] = rfc3339(deferred_until)
             wait_ms = max(0.0, (deferred_until - self._clock()).total_seconds() * 1000)
             metadata["deferred_ms"] = float(metadata.get("deferred_ms", 0.0)) + wait_ms
         error_info = record.error_info if error is None else self._error_info(record, error, None)
@@ -323,22 +319,22 @@ class LineageService:
         except Exception:  # the recorder promises not to raise; a stand-in might
             logger.exception("lineage recorder failed for row %r", record.id)
         if self._event_sink is not None:
-            data = {
-                "entry_id": record.id,
-                "correlation_id": record.correlation_id,
-                "parent_correlation_id": record.parent_correlation_id,
-                "route_id": record.route_id,
-                "adapter_name": record.adapter_name,
-                "adapter_index": record.adapter_index,
-                "stage_name": record.stage_name,
-                "stage_status": record.stage_status.value,
-                "duration_ms": record.duration_ms,
-                "delivery_count": record.delivery_count,
-                "storage_key": record.storage_key,
-                "error_info": record.error_info,
-            }
+            event = StageChanged(
+                entry_id=record.id,
+                correlation_id=record.correlation_id,
+                parent_correlation_id=record.parent_correlation_id,
+                route_id=record.route_id,
+                adapter_name=record.adapter_name,
+                adapter_index=record.adapter_index,
+                stage_name=record.stage_name,
+                stage_status=record.stage_status.value,
+                duration_ms=record.duration_ms,
+                delivery_count=record.delivery_count,
+                storage_key=record.storage_key,
+                error_info=record.error_info,
+            )
             try:
-                self._event_sink.emit(record.execution_id, f"stage.{record.stage_status.value}", data)
+                self._event_sink.emit(record.execution_id, event)
             except Exception:  # observers never break message processing
                 logger.exception("event sink failed for stage event of row %r", record.id)
         return record

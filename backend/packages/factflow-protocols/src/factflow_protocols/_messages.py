@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import msgpack
 from pydantic import BaseModel, ConfigDict, Field
 
-from factflow_foundation import new_id
+from factflow_foundation import new_id, utc_now_rfc3339
 
 __all__ = ("RESERVED_METADATA_KEYS", "QueueMessage", "utc_now_rfc3339")
 
@@ -24,21 +23,6 @@ RESERVED_METADATA_KEYS = frozenset(
         "dead_letter",
     }
 )
-
-
-_second_text: tuple[int, str] = (-1, "")
-"""The last whole second formatted, and its text: `strftime` costs more than the rest of a stamp."""
-
-
-def utc_now_rfc3339() -> str:
-    """The current time as RFC 3339 UTC with microseconds and `Z`."""
-    global _second_text
-    seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
-    cached_second, text = _second_text
-    if seconds != cached_second:
-        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-        _second_text = (seconds, text)
-    return f"{text}.{nanos // 1000:06d}Z"
 
 
 class QueueMessage(BaseModel):

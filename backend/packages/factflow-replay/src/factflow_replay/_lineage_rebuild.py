@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Mapping
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from factflow_engine.config import PipelineGlobalConfig
-from factflow_foundation import ExecutionPathResolver, content_hash, derive_message_id
+from factflow_foundation import ExecutionPathResolver, content_hash, derive_message_id, parse_rfc3339, utc_now
 from factflow_infra.storage import ObjectEntry, StorageProvider
 from factflow_protocols import LineageRecord, StageStatus, StorageNotFoundError, StorageProtocol
 
@@ -26,13 +27,9 @@ _MANIFEST_SUFFIX = ".fanout.json"
 
 def _parse_time(value: Any) -> datetime:
     if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            pass
-        else:
-            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-    return datetime.now(UTC)
+        with contextlib.suppress(ValueError):
+            return parse_rfc3339(value)
+    return utc_now()
 
 
 def _text(sidecar: Mapping[str, Any], name: str) -> str | None:

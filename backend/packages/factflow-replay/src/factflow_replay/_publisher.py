@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from factflow_engine.runtime import SeedContext
 from factflow_execution import PipelineExecution, PipelineExecutionRepository
 from factflow_foundation import ServiceUnavailableError
-from factflow_protocols import QueueMessage, StorageProtocol
+from factflow_protocols import QueueMessage, ReplayProgress, StorageProtocol
 
 from ._messages import replay_message
 from ._objects import StoredOutput, list_stage_outputs, read_output_patiently
@@ -27,24 +26,6 @@ PROGRESS_INTERVAL_SECONDS = 0.5
 """`replay.progress` at most twice a second (plus once at the end)."""
 
 ReplayPublishStatus = Literal["publishing", "completed", "failed"]
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayProgress:
-    """The publisher's counters (ReplayInfo `objects_*` and `publish_status`)."""
-
-    objects_found: int
-    objects_published: int
-    objects_failed: int
-    publish_status: ReplayPublishStatus
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "objects_found": self.objects_found,
-            "objects_published": self.objects_published,
-            "objects_failed": self.objects_failed,
-            "publish_status": self.publish_status,
-        }
 
 
 def resolved_route_of(execution: PipelineExecution) -> ResolvedRoute:
@@ -167,7 +148,7 @@ class ReplayPublisher:
 
     def replay_info(self) -> dict[str, Any]:
         """The ReplayInfo with the current counters."""
-        return {**self._info, **self.progress.as_dict()}
+        return {**self._info, **self.progress.data()}
 
     async def message_for(self, storage: StorageProtocol, key: str) -> tuple[StoredOutput, QueueMessage] | None:
         """The stored object at `key` and its replay message, or None when the object is gone."""
@@ -225,7 +206,7 @@ class ReplayPublisher:
         if not final and self._last_report is not None and now - self._last_report < self._interval:
             return
         self._last_report = now
-        context.emit("replay.progress", self.progress.as_dict())
+        context.emit(self.progress)
         if self._executions is None:
             return
         try:

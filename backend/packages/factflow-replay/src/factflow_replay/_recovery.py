@@ -6,10 +6,8 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
 
-from factflow_engine.config import PipelineGlobalConfig
 from factflow_engine.runtime import (
     AdapterFactory,
     ExecutionReservation,
@@ -19,14 +17,13 @@ from factflow_engine.runtime import (
     TooManyConcurrentExecutionsError,
 )
 from factflow_execution import ExecutionService, ExecutionStatus, PipelineExecution
-from factflow_foundation import FactflowError, ServiceUnavailableError, new_id
-from factflow_protocols import QueueMessage, QueueProtocol, StorageProtocol
+from factflow_foundation import FactflowError, ServiceUnavailableError, new_id, utc_now_rfc3339
+from factflow_protocols import ErrorInfo, QueueMessage, QueueProtocol, StorageProtocol
 
 from ._lineage_index import LineageIndex
 from ._lineage_rebuild import close_interrupted_rows, rebuild_lineage
 from ._publisher import ReplayPublisher
 from ._reinject import Reinjector
-from ._routes import pipeline_from_snapshot
 
 __all__ = ("RecoveryManager", "RecoveryMode", "RecoveryRecord", "RecoveryReport")
 
@@ -92,21 +89,6 @@ class RecoveryReport:
     """Executions whose accepted cancel is now applied instead of resuming them."""
     errors: Mapping[str, str] = field(default_factory=dict)
     """Executions that could not be resumed now (a dependency failed); they stay `interrupted`."""
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _all_queues(config: PipelineGlobalConfig) -> list[str]:
-    """Every logical queue of the pipeline: inbound, outbound and dead-letter queues."""
-    queues: dict[str, None] = {}
-    for route_id, route in config.routes.items():
-        queues[route.inbound.queue_name] = None
-        for entry in route.outbound:
-            queues[entry.queue_name] = None
-        queues[config.processor_config(route_id).dead_letter_queue] = None
-    return list(queues)
 
 
 class RecoveryManager:
@@ -298,10 +280,7 @@ class RecoveryManager:
         """Why the execution must stay `interrupted`, or None when it can resume."""
         if execution.recovery_count >= self.max_attempts:
             return f"it was already recovered {execution.recovery_count} time(s) (limit {self.max_attempts})"
-        try:
-            config = pipeline_from_snapshot(execution.config_snapshot)
-        except Exception as exc:
-            return f"its snapshot cannot be read: {exc}"
+        config = execution.config_snapshot.config
         for route_id, route in config.routes.items():
             for position, adapter in enumerate(route.adapters):
                 try:
@@ -311,14 +290,14 @@ class RecoveryManager:
         return None
 
     async def _mark_failed(self, execution: PipelineExecution, reason: str) -> None:
-        error_info = {
-            "code": "recovery_failed",
-            "message": f"Execution {execution.execution_id} cannot be recovered: {reason}.",
-            "details": {"recovery_count": execution.recovery_count, "max_attempts": self.max_attempts},
-        }
-        logger.error("%s", error_info["message"])
+        error_info = ErrorInfo(
+            "recovery_failed",
+            f"Execution {execution.execution_id} cannot be recovered: {reason}.",
+            {"recovery_count": execution.recovery_count, "max_attempts": self.max_attempts},
+        )
+        logger.error("%s", error_info.message)
         await self.service.executions.update_fields(
-            execution.execution_id, {"error_info": error_info}, when_status=_INTERRUPTED
+            execution.execution_id, {"error_info": error_info.as_dict()}, when_status=_INTERRUPTED
         )
 
     async def _resume_when_free(self, execution_id: str) -> None:
@@ -348,7 +327,7 @@ class RecoveryManager:
         executions = self.service.executions
         execution_id = execution.execution_id
         try:
-            config = pipeline_from_snapshot(execution.config_snapshot)
+            config = execution.config_snapshot.config
             index = await LineageIndex.load(self.service.lineage_repository, execution_id)
             rebuilt = await rebuild_lineage(execution_id=execution_id, config=config, storage=self.storage, index=index)
             closed = close_interrupted_rows(index, rebuilt)
@@ -395,7 +374,7 @@ class _RecoverySeed:
         self.lineage_reconstructed = lineage_reconstructed
 
     async def __call__(self, context: SeedContext) -> None:
-        at = _now()
+        at = utc_now_rfc3339()
         scoped = ExecutionScopedQueue(self.recovery.queue, self.execution.execution_id)
         reclaimed = reinjected = unrecoverable = 0
         mode: RecoveryMode
@@ -423,7 +402,7 @@ class _RecoverySeed:
 
     async def _streams_exist(self, context: SeedContext, scoped: ExecutionScopedQueue) -> bool:
         """Whether any queue of the execution still holds entries (Redis streams are never trimmed)."""
-        for queue in _all_queues(context.config):
+        for queue in context.snapshot.all_queues():
             depth = await scoped.depth(queue, _PROBE_SUBSCRIPTION)
             if depth.ready + depth.pending > 0:
                 return True

@@ -18,7 +18,7 @@ from factflow_engine.runtime import SeedContext
 from factflow_execution import PipelineExecution, PipelineExecutionRepository
 from factflow_foundation import ExecutionPathResolver, derive_message_id
 from factflow_lineage import LineageRecorder, LineageRepository
-from factflow_protocols import PublishStatus, QueueMessage, StorageNotFoundError, StorageProtocol
+from factflow_protocols import PublishStatus, QueueMessage, ReplayProgress, StorageNotFoundError, StorageProtocol
 
 from ._lineage_index import LineageIndex
 from ._objects import StoredOutput, list_stage_outputs, read_output_patiently
@@ -417,10 +417,14 @@ class Reinjector:
             publish_status="completed",
         )
         await self.executions.update_replay(execution.execution_id, info)
-        context.emit("replay.progress", {name: info[name] for name in _PROGRESS_FIELDS})
-
-
-_PROGRESS_FIELDS = ("objects_found", "objects_published", "objects_failed", "publish_status")
+        context.emit(
+            ReplayProgress(
+                objects_found=int(info["objects_found"]),
+                objects_published=int(info["objects_published"]),
+                objects_failed=int(info["objects_failed"]),
+                publish_status=str(info["publish_status"]),
+            )
+        )
 
 
 def _passes(condition: ConditionConfig | None, payload: dict[str, Any]) -> bool:

@@ -7,24 +7,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from factflow_engine.conditions import evaluate_condition
-from factflow_engine.config import ConditionConfig, PipelineGlobalConfig
+from factflow_engine.config import ConditionConfig, ConfigSnapshot, PipelineGlobalConfig
 from factflow_foundation import ExecutionPathResolver
 
 from .errors import AmbiguousStageError, NothingToReplayError, ReplayRouteNotFoundError, ReplayStageNotFoundError
 
-__all__ = ("ReplayMode", "ReplayTarget", "ResolvedRoute", "RouteResolver", "pipeline_from_snapshot")
+__all__ = ("ReplayMode", "ReplayTarget", "ResolvedRoute", "RouteResolver")
 
 ReplayMode = Literal["same_pipeline", "cross_pipeline"]
-
-
-def pipeline_from_snapshot(snapshot: Mapping[str, Any]) -> PipelineGlobalConfig:
-    """The parsed pipeline of an execution's `config_snapshot` (its `config`, defaults filled in).
-
-    Raises:
-        KeyError: the snapshot has no `config`.
-        pydantic.ValidationError: the stored config no longer parses.
-    """
-    return PipelineGlobalConfig.model_validate(snapshot["config"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,13 +79,13 @@ class RouteResolver:
     to the snapshot it belongs to.
 
     Args:
-        source_snapshot: The parent execution's `config_snapshot`.
+        source_snapshot: The parent execution's snapshot.
         target_snapshot: The snapshot the new execution runs; the source's when omitted.
     """
 
-    def __init__(self, source_snapshot: Mapping[str, Any], target_snapshot: Mapping[str, Any] | None = None) -> None:
-        self.source = pipeline_from_snapshot(source_snapshot)
-        self.target = self.source if target_snapshot is None else pipeline_from_snapshot(target_snapshot)
+    def __init__(self, source_snapshot: ConfigSnapshot, target_snapshot: ConfigSnapshot | None = None) -> None:
+        self.source: PipelineGlobalConfig = source_snapshot.config
+        self.target: PipelineGlobalConfig = self.source if target_snapshot is None else target_snapshot.config
 
     @staticmethod
     def _stage_index(config: PipelineGlobalConfig, route_id: str, stage: str) -> int | None:

@@ -185,7 +185,7 @@ class ReplayService:
                     status="running",
                     source=ConfigSourceType.REPLAY,
                     started_at=datetime.now(UTC),
-                    config_snapshot=dict(target_snapshot),
+                    config_snapshot=target_snapshot,
                     tag=req.tag,
                     parent_execution_id=source.execution_id,
                     replay_batch_id=replay_batch_id,

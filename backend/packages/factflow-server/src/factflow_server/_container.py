@@ -29,7 +29,7 @@ from factflow_execution import (
     RoutePauseRepository,
     StorageEventStreamer,
 )
-from factflow_foundation import FactflowSettings
+from factflow_foundation import FactflowSettings, utc_now
 from factflow_infra.database import ServerLock
 from factflow_infra.queue import MemoryQueueProvider, RedisStreamsQueueProvider
 from factflow_infra.storage import StorageProvider
@@ -40,7 +40,6 @@ from ._health import Probe
 from ._janitor import QueueJanitor
 from ._metrics import ServerMetrics
 from ._retention import LineageRetention
-from .schemas._common import utc_now
 
 __all__ = ("DrainStep", "ServiceContainer")
 

@@ -17,7 +17,6 @@ from factflow_execution import FINAL_STATUSES, PipelineExecution
 
 from ._container import ServiceContainer
 from ._errors import ApiError
-from ._janitor import snapshot_queues
 
 __all__ = ("ExecutionDeletion", "delete_execution")
 
@@ -66,8 +65,8 @@ async def _delete_objects(container: ServiceContainer, execution_id: str) -> int
 
 
 async def _delete_queues(container: ServiceContainer, execution: PipelineExecution) -> int:
-    ordinary, dead_letter = snapshot_queues(execution.config_snapshot)
-    names = [scoped_queue_name(execution.execution_id, name) for name in sorted(ordinary | dead_letter)]
+    queues = execution.config_snapshot.all_queues()
+    names = [scoped_queue_name(execution.execution_id, name) for name in sorted(queues)]
     deleted = await container.queue.delete_queues(names) if names else 0
     return deleted + await container.queue.purge_prefix(scoped_queue_prefix(execution.execution_id))
 

@@ -17,11 +17,18 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from factflow_foundation import ConflictError, FactflowError, InvalidStateError, NotFoundError, ServiceUnavailableError
+from factflow_foundation import (
+    ConflictError,
+    FactflowError,
+    InvalidStateError,
+    NotFoundError,
+    ServiceUnavailableError,
+    utc_now,
+)
 from factflow_protocols import InvalidStorageKeyError, StorageNotFoundError
 from factflow_replay import ReplayError
 
-from .schemas._common import ErrorItem, ErrorResponse, utc_now
+from .schemas._common import ErrorItem, ErrorResponse
 
 __all__ = (
     "ApiError",

@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from .schemas._common import utc_now
+from factflow_foundation import utc_now
+
 from .schemas._system import ComponentHealth
 
 __all__ = (

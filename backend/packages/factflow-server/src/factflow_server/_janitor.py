@@ -17,42 +17,21 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from factflow_engine.config import normalize_queue_name
+from factflow_engine.config import ConfigSnapshot
 from factflow_engine.runtime import scoped_queue_name, scoped_queue_prefix
 from factflow_execution import ExecutionStatus, PipelineExecutionRepository, PipelineExecutionRow
 from factflow_protocols import QueueProtocol
 
-__all__ = ("QueueJanitor", "snapshot_queues")
+__all__ = ("QueueJanitor",)
 
 logger = logging.getLogger(__name__)
 
 _FINAL: tuple[ExecutionStatus, ...] = ("completed", "failed", "cancelled")
 _BATCH = 200
-
-
-def snapshot_queues(snapshot: dict[str, Any]) -> tuple[set[str], set[str]]:
-    """The `(ordinary, dead-letter)` logical queue names of an execution's snapshot."""
-    config = snapshot.get("config") or {}
-    routes: dict[str, Any] = config.get("routes") or {}
-    top_handling = config.get("error_handling") or {}
-    ordinary: set[str] = set()
-    dead_letter: set[str] = set()
-    for route_id, route in routes.items():
-        inbound = (route.get("inbound") or {}).get("queue")
-        if inbound:
-            ordinary.add(normalize_queue_name(inbound))
-        for outbound in route.get("outbound") or []:
-            if outbound.get("queue"):
-                ordinary.add(normalize_queue_name(outbound["queue"]))
-        handling = route.get("error_handling") or {}
-        dlq = handling.get("dead_letter_queue") or top_handling.get("dead_letter_queue") or f"dlq.{route_id}"
-        dead_letter.add(normalize_queue_name(dlq))
-    return ordinary - dead_letter, dead_letter
 
 
 class QueueJanitor:
@@ -117,10 +96,9 @@ class QueueJanitor:
         now = self._clock()
         purged = 0
         for row in await self._due(now):
-            snapshot = row.config_snapshot or {}
             finished_at = row.completed_at or row.updated_at or row.started_at
             if row.queues_purged_at is None and finished_at + self._queue_retention <= now:
-                ordinary, _ = snapshot_queues(snapshot)
+                ordinary = ConfigSnapshot.model_validate(row.config_snapshot).queues()
                 names = [scoped_queue_name(row.id, name) for name in sorted(ordinary)]
                 deleted = await self._queue.delete_queues(names) if names else 0
                 await self._executions.update_fields(row.id, {"queues_purged_at": now}, when_status=_FINAL)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from factflow_engine.runtime import DomainMetrics
+from factflow_foundation import utc_now
 from factflow_infra.database import ping_database
 
 from ._container import ServiceContainer
 from ._health import ComponentStatus, ProbeResult
 from ._metrics import AdapterSample, EngineMetricsSample, RouteSample
 from ._settings import settings_summary
-from .schemas._common import utc_now
 from .schemas._system import (
     AdaptersDebug,
     DatabaseDebug,

@@ -40,6 +40,7 @@ from ._models import (
 )
 from ._ports import AdapterConfigChecker
 from ._positions import PositionMap
+from ._snapshot import ConfigSnapshot
 from ._yaml import MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_NODES
 
 __all__ = (
@@ -71,6 +72,8 @@ __all__ = (
     "StorageMetadataField",
     "ProcessorConfig",
     "normalize_queue_name",
+    # the execution's frozen config
+    "ConfigSnapshot",
     "ROUTE_ID_PATTERN",
     "QUEUE_NAME_PATTERN",
     "SUBSCRIPTION_PATTERN",

@@ -13,10 +13,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from factflow_engine._ports import FinalStatus
-from factflow_protocols import QueueDepth
+from factflow_protocols import ErrorInfo, QueueDepth
 
 from ._accounting import CompletionAccountant
 
@@ -24,7 +23,7 @@ __all__ = ("CompletionTimings", "CompletionWatcher", "ExecutionSignals", "WatchO
 
 logger = logging.getLogger(__name__)
 
-WatchOutcome = tuple[FinalStatus, dict[str, Any] | None, float | None]
+WatchOutcome = tuple[FinalStatus, ErrorInfo | None, float | None]
 """Final status, its `error_info`, and the grace the routes get to drain."""
 
 DepthProbe = Callable[[], Awaitable[list[QueueDepth] | None]]
@@ -40,7 +39,7 @@ class ExecutionSignals:
 
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     stop_request: tuple[FinalStatus, float | None] | None = None
-    failure: dict[str, Any] | None = None
+    failure: ErrorInfo | None = None
     seeded: bool = False
     lost_state: bool = False
 
@@ -54,7 +53,7 @@ class ExecutionSignals:
             self.stop_request = (status, grace)
         self.wakeup.set()
 
-    def fail(self, error_info: dict[str, Any]) -> None:
+    def fail(self, error_info: ErrorInfo) -> None:
         """End `failed` with `error_info` once in-flight work drains; the first failure wins."""
         if self.failure is None:
             self.failure = error_info
@@ -175,11 +174,11 @@ class CompletionWatcher:
         if failed > tolerated:
             return (
                 "failed",
-                {
-                    "code": "dead_letter_threshold_exceeded",
-                    "message": f"{failed} message(s) failed; at most {tolerated} tolerated.",
-                    "details": {"failed_messages": failed, "tolerated_failures": tolerated},
-                },
+                ErrorInfo(
+                    "dead_letter_threshold_exceeded",
+                    f"{failed} message(s) failed; at most {tolerated} tolerated.",
+                    {"failed_messages": failed, "tolerated_failures": tolerated},
+                ),
                 0,
             )
         return "completed", None, 0

@@ -6,9 +6,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from factflow_engine._ports import EngineEventSink
+from factflow_protocols import EngineEvent, ExecutionProgress
 
 __all__ = ("PROGRESS_INTERVAL_SECONDS", "EventEmitter", "ProgressReporter")
 
@@ -29,18 +29,18 @@ class EventEmitter:
         self.execution_id = execution_id
         self._failures = 0
 
-    def __call__(self, event_type: str, data: dict[str, Any]) -> None:
-        self.emit(self.execution_id, event_type, data)
+    def __call__(self, event: EngineEvent) -> None:
+        self.emit(self.execution_id, event)
 
-    def emit(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
+    def emit(self, execution_id: str, event: EngineEvent) -> None:
         if self._sink is None:
             return
         try:
-            self._sink.emit(execution_id, event_type, data)
+            self._sink.emit(execution_id, event)
         except Exception:  # observers never break message processing
             self._failures += 1
             if self._failures == 1 or self._failures % 1000 == 0:
-                logger.exception("Event sink failed on %r (%d failures so far)", event_type, self._failures)
+                logger.exception("Event sink failed on %r (%d failures so far)", event.event_type, self._failures)
 
 
 class ProgressReporter:
@@ -51,15 +51,14 @@ class ProgressReporter:
 
     Args:
         emit: Sends one event.
-        snapshot: Builds the event data (`published`, `handled`, `in_flight`, `dead_lettered`,
-            `completed_stages`, `failed_stages`).
+        snapshot: Builds the current `ExecutionProgress`.
         interval: Minimum seconds between two events.
     """
 
     def __init__(
         self,
-        emit: Callable[[str, dict[str, Any]], None],
-        snapshot: Callable[[], dict[str, Any]],
+        emit: Callable[[EngineEvent], None],
+        snapshot: Callable[[], ExecutionProgress],
         *,
         interval: float = PROGRESS_INTERVAL_SECONDS,
     ) -> None:
@@ -68,7 +67,7 @@ class ProgressReporter:
         self._interval = interval
         self._last = float("-inf")
         self._timer: asyncio.TimerHandle | None = None
-        self._last_data: dict[str, Any] | None = None
+        self._last_data: ExecutionProgress | None = None
         self._closed = False
 
     def changed(self) -> None:
@@ -102,7 +101,7 @@ class ProgressReporter:
         if data == self._last_data:
             return
         self._last_data = data
-        self._emit("execution.progress", data)
+        self._emit(data)
 
     def flush(self) -> None:
         """Emit the current counters now (once before a final status), then stop."""

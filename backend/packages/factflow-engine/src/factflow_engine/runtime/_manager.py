@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
 from factflow_engine._ports import EngineEventSink, OrchestratorCallbacks, PauseStateStore, RoutePause
+from factflow_engine.config import ConfigSnapshot
 from factflow_protocols import LineageSink, QueueProtocol, StorageProtocol
 
 from ..storage import StorageCounters
@@ -268,7 +268,7 @@ class OrchestratorManager:
     async def start(
         self,
         reservation: ExecutionReservation,
-        snapshot: Mapping[str, Any],
+        snapshot: ConfigSnapshot,
         *,
         callbacks: OrchestratorCallbacks,
         skip_init: bool = False,
@@ -283,8 +283,7 @@ class OrchestratorManager:
 
         Args:
             reservation: From `reserve()` or `reserve_when_free()`.
-            snapshot: The execution's `config_snapshot` (`config_yaml`, `config`, `config_hash`,
-                `config_version`, `config_name`, `captured_at`, `engine_version`).
+            snapshot: The execution's frozen config.
             callbacks: Told `on_started` and, exactly once, `on_stopped`; the slot frees after it.
             skip_init: Do not publish the init message (replay, recovery).
             seed: A task owned by the execution (replay publisher, recovery re-injection); it gets
@@ -296,7 +295,7 @@ class OrchestratorManager:
             source: Execution source for metrics (`api`, `cli`, `replay`, ...).
 
         Raises:
-            ExecutionStartError: start-up failed; `on_stopped(id, "failed", {"code": "start_failed", ...})`
+            ExecutionStartError: start-up failed; `on_stopped(id, "failed", ErrorInfo("start_failed", ...))`
                 was called and the slot is free again.
         """
         execution_id = reservation.execution_id

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from factflow_foundation import rfc3339_or_none
+
 __all__ = (
     "DEFAULT_DURATION_BUCKETS",
     "METRICS_WINDOW_SECONDS",
@@ -53,10 +55,6 @@ DEFAULT_DURATION_BUCKETS: tuple[float, ...] = (
 """Upper bounds (seconds) of the adapter-duration histogram; +Inf is implied."""
 
 _WINDOW_MAX_SAMPLES = 200_000
-
-
-def _rfc3339(value: datetime | None) -> str | None:
-    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class AdapterDurationHistogram:
@@ -223,7 +221,7 @@ class RouteMetrics:
         """The docs/reference/http-api.md JSON object (timestamps as RFC 3339)."""
         data = asdict(self)
         for breaker in data["circuit_breakers"]:
-            breaker["opened_at"] = _rfc3339(breaker["opened_at"])
+            breaker["opened_at"] = rfc3339_or_none(breaker["opened_at"])
         return data
 
 
@@ -290,7 +288,7 @@ class DomainMetrics:
     def as_dict(self) -> dict[str, Any]:
         """The docs/reference/http-api-endpoints.md `MetricsSnapshot` fields the engine knows (no `lineage`)."""
         return {
-            "timestamp": _rfc3339(self.timestamp),
+            "timestamp": rfc3339_or_none(self.timestamp),
             "uptime_seconds": self.uptime_seconds,
             "executions": asdict(self.executions),
             "messages": asdict(self.messages),

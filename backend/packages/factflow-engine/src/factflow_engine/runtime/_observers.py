@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from factflow_protocols import MessageDeadLettered
+
 from ._accounting import CompletionAccountant
 from ._delivery import RouteExecutionCounts
 from ._events import EventEmitter
@@ -85,14 +87,13 @@ class DeliveryObservers:
                 self.counters.failed_by_adapter[adapter_name] += 1
             self.accountant.dead_lettered(message_id)
             self.events(
-                "message.dead_lettered",
-                {
-                    "correlation_id": message_id,
-                    "route_id": self.route_id,
-                    "adapter_name": adapter_name,
-                    "dead_letter_queue": self.dead_letter_queue,
-                    "error_info": error_info,
-                },
+                MessageDeadLettered(
+                    correlation_id=message_id,
+                    route_id=self.route_id,
+                    adapter_name=adapter_name,
+                    dead_letter_queue=self.dead_letter_queue,
+                    error_info=error_info,
+                )
             )
 
         self._guard("dead_lettered", update)

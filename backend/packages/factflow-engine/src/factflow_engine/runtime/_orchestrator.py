@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from factflow_engine._ports import FinalStatus, OrchestratorCallbacks
-from factflow_engine.config import PipelineGlobalConfig
+from factflow_engine.config import ConfigSnapshot, PipelineGlobalConfig
 from factflow_foundation import new_id
-from factflow_protocols import PipelineAdapter, QueueDepth, QueueError, QueueMessage
+from factflow_protocols import ErrorInfo, ExecutionProgress, PipelineAdapter, QueueDepth, QueueError, QueueMessage
 
 from ..storage import StorageBackendAdapter
 from ._accounting import CompletionAccountant
@@ -45,7 +45,7 @@ class PipelineOrchestrator:
 
     Args:
         execution_id: The execution.
-        snapshot: Its `config_snapshot` (`config` is the parsed pipeline with defaults filled in).
+        snapshot: Its frozen config.
         callbacks: Told about the start and the final status.
         dependencies: Providers, adapter factory, lineage, events, metrics and options.
         paused_routes: Route ids globally paused right now.
@@ -61,7 +61,7 @@ class PipelineOrchestrator:
         self,
         *,
         execution_id: str,
-        snapshot: Mapping[str, Any],
+        snapshot: ConfigSnapshot,
         callbacks: OrchestratorCallbacks,
         dependencies: RuntimeDependencies,
         paused_routes: set[str] | frozenset[str] = frozenset(),
@@ -104,7 +104,7 @@ class PipelineOrchestrator:
         self._run_task: asyncio.Task[None] | None = None
         self._finished = asyncio.Event()
         self.final_status: FinalStatus | None = None
-        self.final_error: dict[str, Any] | None = None
+        self.final_error: ErrorInfo | None = None
         self.started_at = time.monotonic()
         self._stage_counts: StageCounts | None = None
 
@@ -117,17 +117,17 @@ class PipelineOrchestrator:
             self.signals.wakeup.set()
         self.progress.changed()
 
-    def _progress_data(self) -> dict[str, Any]:
+    def _progress_data(self) -> ExecutionProgress:
         counts = self.accountant.counts()
         stages = self._stage_counts
-        return {
-            "published": counts.published,
-            "handled": counts.handled,
-            "in_flight": counts.in_flight,
-            "dead_lettered": counts.dead_lettered,
-            "completed_stages": stages.completed if stages is not None else 0,
-            "failed_stages": stages.failed if stages is not None else 0,
-        }
+        return ExecutionProgress(
+            published=counts.published,
+            handled=counts.handled,
+            in_flight=counts.in_flight,
+            dead_lettered=counts.dead_lettered,
+            completed_stages=stages.completed if stages is not None else 0,
+            failed_stages=stages.failed if stages is not None else 0,
+        )
 
     @property
     def is_finished(self) -> bool:
@@ -158,7 +158,7 @@ class PipelineOrchestrator:
         self.phase = "starting"
         step = "configuration"
         try:
-            self.config = PipelineGlobalConfig.model_validate(self.snapshot["config"])
+            self.config = self.snapshot.config
             self._build_runtime()
             step = "adapters"
             for route_id, route in self.config.routes.items():
@@ -197,14 +197,12 @@ class PipelineOrchestrator:
         )
         self.scoped_queue = ExecutionScopedQueue(self.deps.queue, self.execution_id, accountant=self.accountant)
         self._stage_counts = StageCounts(on_change=self.progress.changed)
-        snapshot = self.snapshot
-        version = snapshot.get("config_version")
         self.runtime = ExecutionRuntime(
             execution_id=self.execution_id,
             config=config,
-            config_hash=snapshot.get("config_hash"),
+            config_hash=self.snapshot.config_hash,
             config_id=self.config_id,
-            config_version=int(version) if isinstance(version, int) else None,
+            config_version=self.snapshot.config_version,
             replay_batch_id=self.replay_batch_id,
             queue=self.scoped_queue,
             accountant=self.accountant,
@@ -331,11 +329,11 @@ class PipelineOrchestrator:
         code: Literal["orchestrator_unavailable", "queue_unavailable"] = (
             "queue_unavailable" if isinstance(exc, QueueError) or _has_queue_error(exc) else "orchestrator_unavailable"
         )
-        error_info = {
-            "code": "start_failed",
-            "message": f"The execution could not start ({step}): {_describe(exc)}",
-            "details": {"step": step, "error_type": type(exc).__name__, "error_code": code},
-        }
+        error_info = ErrorInfo(
+            "start_failed",
+            f"The execution could not start ({step}): {_describe(exc)}",
+            {"step": step, "error_type": type(exc).__name__, "error_code": code},
+        )
         self.progress.close()
         self.phase = "finished"
         self.final_status = "failed"
@@ -375,7 +373,7 @@ class PipelineOrchestrator:
         self.signals.request_stop("interrupted", grace_seconds)
         return True
 
-    def set_failure(self, error_info: dict[str, Any]) -> None:
+    def set_failure(self, error_info: ErrorInfo) -> None:
         """End `failed` with `error_info` once in-flight work drains (seed tasks)."""
         self.signals.fail(error_info)
 
@@ -406,7 +404,7 @@ class PipelineOrchestrator:
 
     async def _run(self) -> None:
         status: FinalStatus = "failed"
-        error_info: dict[str, Any] | None = None
+        error_info: ErrorInfo | None = None
         grace: float | None = 0
         try:
             self._start_seed()
@@ -417,7 +415,7 @@ class PipelineOrchestrator:
             raise
         except Exception as exc:
             logger.exception("Execution %r failed in the orchestrator", self.execution_id)
-            status, error_info = "failed", {"code": "orchestrator_error", "message": _describe(exc), "details": {}}
+            status, error_info = "failed", ErrorInfo("orchestrator_error", _describe(exc))
         await self._finish(status, error_info, grace)
 
     def _start_seed(self) -> None:
@@ -434,7 +432,7 @@ class PipelineOrchestrator:
             raise
         except Exception as exc:
             logger.exception("Seed task of execution %r failed", self.execution_id)
-            self.set_failure({"code": "start_failed", "message": f"Seed task failed: {_describe(exc)}", "details": {}})
+            self.set_failure(ErrorInfo("start_failed", f"Seed task failed: {_describe(exc)}"))
         finally:
             self.signals.mark_seeded()
 
@@ -482,7 +480,7 @@ class PipelineOrchestrator:
 
     # ------------------------------------------------------------------ finish
 
-    async def _finish(self, status: FinalStatus, error_info: dict[str, Any] | None, grace: float | None) -> None:
+    async def _finish(self, status: FinalStatus, error_info: ErrorInfo | None, grace: float | None) -> None:
         self.phase = "stopping"
         try:
             if status == "cancelled":
@@ -520,14 +518,8 @@ class PipelineOrchestrator:
 
     async def _purge_queues(self) -> None:
         """Drop the execution's non-DLQ queues at once (DLQs stay for the janitor)."""
-        config = self.config
-        dead_letter_queues = {config.processor_config(route_id).dead_letter_queue for route_id in config.routes}
-        queues: set[str] = set()
-        for route in config.routes.values():
-            queues.add(route.inbound.queue_name)
-            queues.update(entry.queue_name for entry in route.outbound)
         try:
-            await self.scoped_queue.delete_queues(sorted(queues - dead_letter_queues))
+            await self.scoped_queue.delete_queues(sorted(self.snapshot.queues()))
         except QueueError:
             logger.warning("Could not purge the queues of cancelled execution %r", self.execution_id, exc_info=True)
 

@@ -12,7 +12,14 @@ from typing import Any
 
 from factflow_engine.config import CircuitBreakerConfig, ProcessorConfig, RouteConfig
 from factflow_foundation import log_context
-from factflow_protocols import MessageStatus, PipelineAdapter, QueueError, QueueMessage, Subscription
+from factflow_protocols import (
+    MessageStatus,
+    PipelineAdapter,
+    QueueError,
+    QueueMessage,
+    RouteStateChanged,
+    Subscription,
+)
 
 from ..storage import StageIdentity, StageStorageAdapter, StorageBackoff
 from ._backpressure import BackpressureController
@@ -222,7 +229,7 @@ class ReactiveRouteProcessor:
                 identity=identity,
                 config=entry.storage,
                 backoff=self.storage_backoff,
-                on_object_created=lambda data: runtime.events("storage.object.created", data),
+                on_object_created=runtime.events,
             ),
         )
 
@@ -286,9 +293,7 @@ class ReactiveRouteProcessor:
         if key == self._last_event:
             return
         self._last_event = key
-        self.runtime.events(
-            "route.state", {"route_id": self.route_id, "processor_state": self._state.value, "paused": self._paused}
-        )
+        self.runtime.events(RouteStateChanged(self.route_id, self._state.value, self._paused))
 
     async def _storage_writable(self) -> bool:
         """The storage backoff's probe: a write may be tried again."""

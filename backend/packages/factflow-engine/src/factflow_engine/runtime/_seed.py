@@ -6,8 +6,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from factflow_engine.config import PipelineGlobalConfig, normalize_queue_name
-from factflow_protocols import PublishStatus, QueueMessage, StorageProtocol
+from factflow_engine.config import ConfigSnapshot, PipelineGlobalConfig, normalize_queue_name
+from factflow_protocols import EngineEvent, ErrorInfo, PublishStatus, QueueMessage, StorageProtocol
 
 from ._accounting import MessageCounts
 
@@ -46,8 +46,8 @@ class SeedContext:
         return self._orchestrator.config
 
     @property
-    def snapshot(self) -> Mapping[str, Any]:
-        """The execution's `config_snapshot`."""
+    def snapshot(self) -> ConfigSnapshot:
+        """The execution's frozen config."""
         return self._orchestrator.snapshot
 
     @property
@@ -129,12 +129,12 @@ class SeedContext:
         return await self._orchestrator.total_depth()
 
     def fail(self, code: str, message: str, details: Mapping[str, Any] | None = None) -> None:
-        """End the execution `failed` with `error_info = {code, message, details}` once it drains."""
-        self._orchestrator.set_failure({"code": code, "message": message, "details": dict(details or {})})
+        """End the execution `failed` with `ErrorInfo(code, message, details)` once it drains."""
+        self._orchestrator.set_failure(ErrorInfo(code, message, dict(details or {})))
 
-    def emit(self, event_type: str, data: dict[str, Any]) -> None:
-        """Send an event (e.g. `replay.progress`) to the execution's event sink."""
-        self._orchestrator.runtime.events(event_type, data)
+    def emit(self, event: EngineEvent) -> None:
+        """Send an event (e.g. `ReplayProgress`) to the execution's event sink."""
+        self._orchestrator.runtime.events(event)
 
 
 SeedCallable = Callable[[SeedContext], Awaitable[None]]

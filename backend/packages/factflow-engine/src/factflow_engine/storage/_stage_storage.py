@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from factflow_engine.config import StorageMetadataConfig
-from factflow_foundation import Backoff, ExecutionPathResolver, bytes_checksum
-from factflow_protocols import StorageNotFoundError, StorageUnavailableError, utc_now_rfc3339
+from factflow_foundation import Backoff, ExecutionPathResolver, bytes_checksum, utc_now_rfc3339
+from factflow_protocols import StorageNotFoundError, StorageObjectCreated, StorageUnavailableError
 
 from ._backend import JSON_CONTENT_TYPE, StorageBackendAdapter
 from ._metadata import SidecarKind, StageIdentity, WriteProvenance, build_sidecar, extract_metadata_fields
@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-ObjectCreatedCallback = Callable[[dict[str, Any]], None]
+ObjectCreatedCallback = Callable[[StorageObjectCreated], None]
 """Told the `storage.object.created` event data of every object written; must not raise."""
 
 
@@ -128,7 +128,7 @@ class StageStorageAdapter:
         identity: Execution, route, stage, adapter and config of the objects.
         config: The adapter entry's `storage` settings.
         backoff: The route's storage backoff; a private one when omitted.
-        on_object_created: Told the `storage.object.created` data of every object written.
+        on_object_created: Told `StorageObjectCreated` for every object written.
     """
 
     def __init__(
@@ -237,16 +237,16 @@ class StageStorageAdapter:
         if self._on_object_created is not None:
             try:
                 self._on_object_created(
-                    {
-                        "key": key,
-                        "route_id": self.identity.route_id,
-                        "stage": self.identity.stage,
-                        "adapter_name": self.identity.adapter_name,
-                        "correlation_id": provenance.correlation_id,
-                        "content_type": JSON_CONTENT_TYPE,
-                        "size": len(data),
-                        "created_at": created_at,
-                    }
+                    StorageObjectCreated(
+                        key=key,
+                        route_id=self.identity.route_id,
+                        stage=self.identity.stage,
+                        adapter_name=self.identity.adapter_name,
+                        correlation_id=provenance.correlation_id,
+                        content_type=JSON_CONTENT_TYPE,
+                        size=len(data),
+                        created_at=created_at,
+                    )
                 )
             except Exception:  # observers never break a write
                 logger.exception("storage.object.created observer failed for %r", key)

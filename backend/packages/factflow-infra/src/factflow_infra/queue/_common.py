@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from factflow_foundation import Backoff, new_id
-from factflow_protocols import QueueMessage, utc_now_rfc3339
+from factflow_foundation import Backoff, new_id, utc_now_rfc3339
+from factflow_protocols import QueueMessage
 
 __all__ = (
     "BACKOFF_INITIAL_SECONDS",

@@ -6,10 +6,10 @@ import asyncio
 import json
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
-from factflow_foundation import bytes_checksum, canonical_json
+from factflow_foundation import bytes_checksum, canonical_json, rfc3339, utc_now_rfc3339
 
 __all__ = (
     "OBJECT_FACT_FIELDS",
@@ -18,7 +18,6 @@ __all__ = (
     "build_sidecar",
     "decode_sidecar",
     "encode_sidecar",
-    "format_timestamp",
     "guess_content_type",
     "iterate_in_thread",
     "merge_object_facts",
@@ -37,13 +36,6 @@ def guess_content_type(key: str) -> str:
     return "application/json" if key.endswith(".json") else "application/octet-stream"
 
 
-def format_timestamp(moment: datetime) -> str:
-    """RFC 3339 UTC with microseconds and `Z` (docs/reference/http-api.md)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def build_sidecar(key: str, data: bytes, metadata: dict[str, Any] | None, content_type: str) -> dict[str, Any]:
     """The sidecar written next to `key`: the caller's fields plus the object facts.
 
@@ -57,7 +49,7 @@ def build_sidecar(key: str, data: bytes, metadata: dict[str, Any] | None, conten
         content_length=len(data),
         checksum=bytes_checksum(data),
     )
-    sidecar.setdefault("created_at", format_timestamp(datetime.now(UTC)))
+    sidecar.setdefault("created_at", utc_now_rfc3339())
     return sidecar
 
 
@@ -88,7 +80,7 @@ def basic_metadata(key: str, *, content_type: str, content_length: int, modified
         "key": key,
         "content_type": content_type,
         "content_length": content_length,
-        "modified_at": format_timestamp(modified_at),
+        "modified_at": rfc3339(modified_at),
     }
 
 

@@ -250,8 +250,7 @@ async def wait_for_execution(ref: str, container: ContainerDep, body: WaitReques
     if container.event_hub.is_closed:
         raise EventStreamerUnavailableError("The server is shutting down.")
     waiter = ExecutionWaiter(execution.execution_id, service=container.execution_service, hub=container.event_hub)
-    result = await waiter.wait(body.timeout if body is not None else 300.0)
-    return WaitResult.model_validate(result.to_api())
+    return await waiter.wait(body.timeout if body is not None else 300.0)
 
 
 @router.get(
@@ -287,7 +286,7 @@ async def execution_events(
 )
 async def execution_dag(ref: str, container: ContainerDep) -> DAGResponse:
     """The route graph of the execution's snapshot."""
-    return DAGResponse.model_validate((await container.execution_service.dag(ref)).to_api())
+    return await container.execution_service.dag(ref)
 
 
 @router.get(
@@ -299,7 +298,7 @@ async def execution_dag(ref: str, container: ContainerDep) -> DAGResponse:
 )
 async def execution_stats(ref: str, container: ContainerDep) -> ExecutionStats:
     """Counters and per-adapter stats."""
-    return ExecutionStats.model_validate((await container.execution_service.stats(ref)).to_api())
+    return await container.execution_service.stats(ref)
 
 
 @router.get(
@@ -313,9 +312,7 @@ async def execution_routes(ref: str, container: ContainerDep) -> ExecutionRoutes
     """Every route of the execution in declaration order."""
     execution = await container.execution_service.get(ref)
     routes = await container.execution_service.routes(execution.execution_id)
-    return ExecutionRoutesResponse.model_validate(
-        {"execution_id": execution.execution_id, "routes": [route.to_api() for route in routes]}
-    )
+    return ExecutionRoutesResponse(execution_id=execution.execution_id, routes=routes)
 
 
 @router.get(

@@ -6,10 +6,9 @@ L2–L4 are declared before L5–L7 so `failures`, `stats` and `batch` are never
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from ruamel.yaml import YAML
 
 from factflow_lineage import PipelineLineageEntry
 
@@ -30,7 +29,7 @@ from ..schemas._lineage import (
 from ._common import API_PREFIX, ERROR_RESPONSES, LINEAGE_LINKS, errors, links
 from ._paging import keyset_page_fields, page_fields, split_extra
 
-__all__ = ("declared_route_order", "router")
+__all__ = ("router",)
 
 router = APIRouter(prefix=f"{API_PREFIX}/lineage", tags=["lineage"], responses=ERROR_RESPONSES)
 
@@ -43,28 +42,6 @@ _POSITION_TYPES: dict[str, PositionType] = {
     "route_id": "str",
     "stage_name": "str",
 }
-
-
-def declared_route_order(snapshot: dict[str, Any]) -> list[str]:
-    """Route ids in declaration order, read from the snapshot's YAML text.
-
-    The parsed `config.routes` mapping cannot be trusted for order: PostgreSQL's JSONB stores
-    object keys sorted by length, so only the YAML text keeps the author's order.
-    """
-    config = snapshot.get("config") or {}
-    fallback = list((config.get("routes") or {}).keys())
-    text = snapshot.get("config_yaml")
-    if not isinstance(text, str):
-        return fallback
-    try:
-        document = YAML(typ="safe", pure=True).load(text)
-    except Exception:  # a snapshot is validated YAML; this only guards against surprises
-        return fallback
-    routes = document.get("routes") if isinstance(document, dict) else None
-    if not isinstance(routes, dict):
-        return fallback
-    declared = [str(route_id) for route_id in routes]
-    return declared + [route_id for route_id in fallback if route_id not in declared]
 
 
 def _entries(rows: list[PipelineLineageEntry] | tuple[PipelineLineageEntry, ...]) -> list[LineageEntry]:
@@ -234,7 +211,7 @@ async def list_failures(
 async def lineage_stats(container: ContainerDep, execution_id: str) -> LineageStatsResponse:
     """Row counts per route and adapter of one execution (id or tag)."""
     execution = await container.execution_repository.resolve(execution_id)
-    route_order = await asyncio.to_thread(declared_route_order, execution.config_snapshot)
+    route_order = await asyncio.to_thread(execution.config_snapshot.declared_route_ids)
     stats = await container.lineage_repository.stats(execution.execution_id, route_order=route_order)
     return LineageStatsResponse.model_validate(stats.to_api_dict())
 

@@ -62,20 +62,17 @@ async def list_pipelines(
     routes: list[RunningRoute] = []
     for execution in executions:
         for status in await service.routes(execution.execution_id):
-            item = status.to_api()
-            if route_id is not None and item["route_id"] != route_id:
+            if route_id is not None and status.route_id != route_id:
                 continue
-            if state is not None and item["processor_state"] != state:
+            if state is not None and status.processor_state != state:
                 continue
             routes.append(
-                RunningRoute.model_validate(
-                    {
-                        **item,
-                        "execution_id": execution.execution_id,
-                        "execution_tag": execution.tag,
-                        "config_id": execution.config_id,
-                        "started_at": execution.started_at,
-                    }
+                RunningRoute(
+                    **dict(status),
+                    execution_id=execution.execution_id,
+                    execution_tag=execution.tag,
+                    config_id=execution.config_id,
+                    started_at=execution.started_at,
                 )
             )
     paused = [

@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from factflow_foundation import utc_now
+
 from .._deps import ContainerDep, RuntimeDep
 from .._health import overall_status, run_probes
 from .._observe import debug_info, metrics_snapshot
 from .._params import QueryBool
 from .._version import SERVER_VERSION
-from ..schemas._common import utc_now
 from ..schemas._system import HealthResponse, MetricsSnapshot
 from ._common import API_PREFIX, ERROR_RESPONSES
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from factflow_execution import is_uuid_shaped
+from factflow_foundation import Timestamp
 
 __all__ = (
     "TAG_PATTERN",
@@ -17,25 +17,7 @@ __all__ = (
     "Timestamp",
     "ValidationIssue",
     "ValidationReport",
-    "format_timestamp",
-    "utc_now",
 )
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
-
-
-def format_timestamp(value: datetime) -> str:
-    """RFC 3339 UTC with microseconds and `Z` (docs/reference/http-api.md), e.g. `2025-03-01T09:30:12.345678Z`."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str, when_used="json")]
-"""A datetime that serialises as RFC 3339 UTC with microseconds and `Z`."""
 
 
 TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"

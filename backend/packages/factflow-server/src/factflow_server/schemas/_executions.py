@@ -7,8 +7,23 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from factflow_execution.views import (
+    AdapterStats,
+    ConcurrencyInfo,
+    DAGAdapter,
+    DAGEdge,
+    DAGNode,
+    DAGOutbound,
+    DAGResponse,
+    ExecutionStats,
+    MessageCounts,
+    RouteStatus,
+    StageCounts,
+    WaitResult,
+)
+
 from ._common import Tag, Timestamp
-from ._lineage import AdapterStats, LineageEntry
+from ._lineage import LineageEntry
 
 __all__ = (
     "AdapterStats",
@@ -41,21 +56,10 @@ __all__ = (
 )
 
 ExecutionStatus = Literal["running", "completed", "failed", "cancelled", "interrupted"]
-ProcessorState = Literal["starting", "running", "paused", "stopping", "stopped", "failed"]
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class MessageCounts(BaseModel):
-    """Completion counters (live while running, persisted at the end)."""
-
-    published: int
-    handled: int
-    in_flight: int
-    dead_lettered: int
-    tolerated_failures: int
 
 
 class ReplayInfo(BaseModel):
@@ -104,35 +108,6 @@ class ExecutionReplayResponse(ExecutionResponse):
     """E12/R1 answer: the new execution plus its `replay` info."""
 
     replay: ReplayInfo | None
-
-
-class ConcurrencyInfo(BaseModel):
-    """A route's concurrency limit now."""
-
-    current: int
-    max: int
-
-
-class RouteStatus(BaseModel):
-    """One route of an execution: queue, processor and per-message progress."""
-
-    route_id: str
-    name: str
-    inbound_queue: str
-    outbound_queues: list[str]
-    scoped_queue: str
-    """Physical key `factflow:{<execution_id>}:<queue>`."""
-    processor_state: ProcessorState
-    paused: bool
-    concurrency: ConcurrencyInfo | None
-    in_flight: int
-    queue_depth: int | None
-    total_messages: int
-    completed: int
-    failed: int
-    cancelled: int
-    in_progress: int
-    avg_duration_ms: float | None
 
 
 class ExecutionDetailResponse(ExecutionResponse):
@@ -213,95 +188,6 @@ class WaitRequest(_Request):
 
     timeout: float = Field(default=300, ge=1, le=3600)
     """Seconds to wait at most."""
-
-
-class StageCounts(BaseModel):
-    """Lineage row counts per status."""
-
-    total: int
-    pending: int
-    processing: int
-    completed: int
-    failed: int
-    skipped: int
-    cancelled: int
-
-
-class ExecutionStats(BaseModel):
-    """E9 answer."""
-
-    execution_id: str
-    status: ExecutionStatus
-    computed_at: Timestamp
-    elapsed_ms: float
-    message_counts: MessageCounts
-    stage_counts: StageCounts
-    success_rate: float | None
-    avg_duration_ms: float | None
-    throughput_per_second: float | None
-    adapters: list[AdapterStats]
-
-
-class WaitResult(BaseModel):
-    """E6 answer (200 also on timeout)."""
-
-    execution_id: str
-    completed: bool
-    """False when the wait timed out."""
-    status: ExecutionStatus
-    duration_ms: float | None
-    waited_ms: float
-    message: str
-    error_info: dict[str, Any] | None
-    stats: ExecutionStats | None
-
-
-class DAGAdapter(BaseModel):
-    """One adapter entry of a DAG node."""
-
-    index: int
-    type: str
-    stage: str
-    condition: dict[str, Any] | None
-
-
-class DAGOutbound(BaseModel):
-    """One outbound queue of a DAG node."""
-
-    queue: str
-    condition: dict[str, Any] | None
-
-
-class DAGNode(BaseModel):
-    """One route of the snapshot."""
-
-    route_id: str
-    name: str
-    description: str | None
-    inbound_queue: str
-    adapters: list[DAGAdapter]
-    outbound: list[DAGOutbound]
-    is_init_route: bool
-    is_terminal: bool
-
-
-class DAGEdge(BaseModel):
-    """A queue linking two routes."""
-
-    from_route: str
-    to_route: str
-    queue: str
-    condition: dict[str, Any] | None
-
-
-class DAGResponse(BaseModel):
-    """E8 answer, built from the snapshot."""
-
-    execution_id: str
-    init_route: str | None
-    init_queue: str | None
-    nodes: list[DAGNode]
-    edges: list[DAGEdge]
 
 
 class ExecutionRoutesResponse(BaseModel):

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from factflow_execution.views import AdapterStats
+
 from ._common import Timestamp
 
 __all__ = (
@@ -22,24 +24,6 @@ __all__ = (
 )
 
 StageStatus = Literal["pending", "processing", "completed", "failed", "skipped", "cancelled"]
-
-
-class AdapterStats(BaseModel):
-    """Lineage row counts of one adapter of one route."""
-
-    route_id: str
-    adapter_name: str
-    adapter_index: int
-    stage_name: str
-    count: int
-    pending: int
-    processing: int
-    completed: int
-    failed: int
-    skipped: int
-    cancelled: int
-    avg_duration_ms: float | None
-    max_duration_ms: float | None
 
 
 class LineageEntry(BaseModel):

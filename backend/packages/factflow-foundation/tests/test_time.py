@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from factflow_foundation import parse_rfc3339, rfc3339, rfc3339_or_none, utc_now, utc_now_rfc3339
+
+
+def test_rfc3339_is_utc_with_microseconds_and_z() -> None:
+    moment = datetime(2025, 3, 1, 10, 30, 12, 345678, tzinfo=timezone(timedelta(hours=1)))
+    assert rfc3339(moment) == "2025-03-01T09:30:12.345678Z"
+    assert rfc3339(datetime(2025, 3, 1, 9, 30, 12)) == "2025-03-01T09:30:12.000000Z"
+    assert rfc3339_or_none(None) is None
+    assert rfc3339_or_none(moment) == "2025-03-01T09:30:12.345678Z"
+
+
+def test_now_is_aware_and_round_trips() -> None:
+    assert utc_now().tzinfo is UTC
+    text = utc_now_rfc3339()
+    assert text.endswith("Z") and len(text) == len("2025-03-01T09:30:12.345678Z")
+    assert rfc3339(parse_rfc3339(text)) == text
+
+
+def test_parse_accepts_offsets_and_naive_text() -> None:
+    assert parse_rfc3339("2025-03-01T10:30:12+01:00") == datetime(2025, 3, 1, 9, 30, 12, tzinfo=UTC)
+    assert parse_rfc3339("2025-03-01T09:30:12").tzinfo is UTC
+    with pytest.raises(ValueError):
+        parse_rfc3339("yesterday")
