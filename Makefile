@@ -96,6 +96,10 @@ bench: install ## Throughput benchmark (memory/Redis, storage+lineage off/on, vs
 bench-scale: install ## Read endpoints against 1,000,000 lineage rows and 100,000 executions on PostgreSQL (p50/p99, bytes per row)
 	@$(UV) run --frozen python -m benchmarks.run --only scale $(BENCH_ARGS)
 
+.PHONY: bench-layout
+bench-layout: install ## Bytes per lineage row of candidate table layouts on PostgreSQL (LAYOUT_ARGS=--ordered-ids --rows N)
+	@$(UV) run --frozen python -m benchmarks.lineage_layout $(LAYOUT_ARGS)
+
 
 .PHONY: docs
 docs: install ## Regenerate the generated reference pages and build the site into ./site (--strict, offline)
