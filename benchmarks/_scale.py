@@ -212,14 +212,14 @@ async def _seed(engine: AsyncEngine, *, messages: int, executions: int) -> str:
     snapshot = build_snapshot(PIPELINE, config)
     config_id, execution_id = str(uuid.uuid4()), str(uuid.uuid4())
     started = (await _now(engine)).replace(microsecond=0)
-    snapshot_json = json.dumps(snapshot)
+    snapshot_json = json.dumps(snapshot.model_dump())
     async with engine.begin() as connection:
         await connection.execute(
             text(
                 "INSERT INTO pipeline_configs (id, name, config_yaml, config_hash, version, source_type, is_active,"
                 " created_at, updated_at) VALUES (:id, 'scale', :yaml, :hash, 1, 'api', true, now(), now())"
             ),
-            {"id": config_id, "yaml": PIPELINE, "hash": snapshot["config_hash"]},
+            {"id": config_id, "yaml": PIPELINE, "hash": snapshot.config_hash},
         )
         await connection.execute(
             text(_SEED_EXECUTIONS),
