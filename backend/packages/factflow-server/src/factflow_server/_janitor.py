@@ -12,8 +12,6 @@ Every `interval` seconds it looks at executions that are `completed`, `failed` o
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -26,6 +24,8 @@ from factflow_engine.runtime import scoped_queue_name, scoped_queue_prefix
 from factflow_execution import ExecutionStatus, PipelineExecutionRepository, PipelineExecutionRow
 from factflow_protocols import QueueProtocol
 
+from ._sweeper import PeriodicSweep
+
 __all__ = ("QueueJanitor",)
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ _FINAL: tuple[ExecutionStatus, ...] = ("completed", "failed", "cancelled")
 _BATCH = 200
 
 
-class QueueJanitor:
+class QueueJanitor(PeriodicSweep):
     """Purges finished executions' queues after their retention; `run()` loops until `shutdown()`.
 
     Args:
@@ -58,38 +58,13 @@ class QueueJanitor:
         interval_seconds: float = 60.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        super().__init__(name="queue-janitor", interval_seconds=interval_seconds)
         self._queue = queue
         self._sessions = sessions
         self._executions = executions
         self._queue_retention = timedelta(seconds=queue_retention_seconds)
         self._dlq_retention = timedelta(seconds=dlq_retention_seconds)
-        self._interval = interval_seconds
         self._clock = clock
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        """Start the loop as a named task; idempotent."""
-        if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="queue-janitor")
-
-    async def run(self) -> None:
-        """Sweep every interval until `shutdown()`; a failed pass is logged and retried next time."""
-        while not self._stop.is_set():
-            try:
-                await self.sweep()
-            except Exception:
-                logger.warning("queue janitor pass failed; retrying in %.0f s", self._interval, exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._interval):
-                    await self._stop.wait()
-
-    async def shutdown(self) -> None:
-        """Stop the loop and wait for it; idempotent and safe before `start()`."""
-        self._stop.set()
-        task, self._task = self._task, None
-        if task is not None:
-            await task
 
     async def sweep(self) -> int:
         """One pass; returns how many purges it did."""

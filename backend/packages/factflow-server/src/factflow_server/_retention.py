@@ -12,8 +12,6 @@ statement with a short pause in between, so the lineage writer never waits long;
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -24,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from factflow_execution import ExecutionStatus, PipelineExecutionRepository, PipelineExecutionRow
 from factflow_lineage import LineageRepository
 
+from ._sweeper import PeriodicSweep
+
 __all__ = ("LineageRetention",)
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ _FINAL: tuple[ExecutionStatus, ...] = ("completed", "failed", "cancelled")
 _EXECUTIONS_PER_PASS = 100
 
 
-class LineageRetention:
+class LineageRetention(PeriodicSweep):
     """Deletes expired lineage; `run()` loops until `shutdown()`.
 
     Args:
@@ -57,38 +57,13 @@ class LineageRetention:
         batch_pause_seconds: float = 0.05,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        super().__init__(name="lineage-retention", interval_seconds=interval_seconds)
         self._sessions = sessions
         self._executions = executions
         self._lineage = lineage
         self._retention_days = retention_days
-        self._interval = interval_seconds
         self._pause = batch_pause_seconds
         self._clock = clock
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        """Start the loop as a named task; idempotent."""
-        if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="lineage-retention")
-
-    async def run(self) -> None:
-        """Sweep every interval until `shutdown()`; a failed pass is logged and retried next time."""
-        while not self._stop.is_set():
-            try:
-                await self.sweep()
-            except Exception:
-                logger.warning("lineage retention pass failed; retrying in %.0f s", self._interval, exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._interval):
-                    await self._stop.wait()
-
-    async def shutdown(self) -> None:
-        """Stop the loop and wait for it; idempotent and safe before `start()`."""
-        self._stop.set()
-        task, self._task = self._task, None
-        if task is not None:
-            await task
 
     async def sweep(self) -> int:
         """Delete the lineage of every execution past its horizon; returns the rows deleted."""
