@@ -448,6 +448,16 @@ class PipelineExecutionRepository:
                 )
             return ids
 
+    async def running_ids(self) -> dict[str, bool]:
+        """Every `running` execution id → its `cancel_requested` flag (what worker processes follow)."""
+        async with session_scope(self._sessions) as session:
+            rows = await session.execute(
+                select(PipelineExecutionRow.id, PipelineExecutionRow.cancel_requested).where(
+                    PipelineExecutionRow.status == "running"
+                )
+            )
+            return {execution_id: bool(cancel_requested) for execution_id, cancel_requested in rows}
+
     async def resume(self, execution_id: str) -> bool:
         """`interrupted` → `running` for recovery: `recovery_count` +1, `recovered_at` now."""
         async with session_scope(self._sessions) as session:

@@ -96,6 +96,14 @@ class FactflowSettings(BaseSettings):
     stall_timeout_seconds: float = Field(default=30, ge=0)
     """How long an execution must look stalled (in-flight > 0, queues empty, nothing running)
     before it is reconciled."""
+    local_worker: bool = True
+    """The server runs the `default` pool's routes itself; false leaves every route to worker processes."""
+    worker_pools: str = "default"
+    """Comma list of the pools a `factflow-server worker` runs (`--pool` wins)."""
+    worker_ttl_seconds: float = Field(default=10, gt=0)
+    """Heartbeat age at which a worker is dead; its unacked messages are claimed once idle this long."""
+    worker_id: str | None = None
+    """A worker's stable id (one live process per id); `<host>:<pid>:<boot>` when unset."""
 
     def with_embedded_defaults(self) -> FactflowSettings:
         """Fill unset backend URLs with the embedded defaults under `data_dir`."""

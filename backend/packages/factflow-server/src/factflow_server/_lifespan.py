@@ -41,6 +41,7 @@ from factflow_replay import RecoveryManager, Reinjector, ReplayService
 from ._container import DrainStep, ServiceContainer
 from ._janitor import QueueJanitor
 from ._observe import engine_sample, install_probes
+from ._pools import LocalWorkerHeartbeat, wire_worker_pools
 from ._retention import LineageRetention
 from ._retry import retry_startup_step
 from ._runtime import ServerRuntime
@@ -90,6 +91,7 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         storage = create_storage_provider(settings.storage_uri, settings)
         await retry_startup_step("storage", storage.start, stop=stop)
         stack.push_async_callback(storage.shutdown)
+        pools = wire_worker_pools(settings, queue, stack)
         # 7. adapters
         step = "adapter discovery"
         registry = await asyncio.to_thread(lambda: ValidatingAdapterRegistry().auto_discover_and_register())
@@ -139,7 +141,15 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
                 stall_timeout_seconds=settings.stall_timeout_seconds,
             ),
             reconciler=reinjector,
+            shared_state=pools.shared_state if pools is not None else None,
+            placement=pools.placement if pools is not None else None,
         )
+        if pools is not None and pools.local_pools:
+            local_worker = LocalWorkerHeartbeat(
+                registry=pools.registry, manager=manager, worker_id=pools.own_id, pools=pools.local_pools
+            )
+            await local_worker.start()
+            stack.push_async_callback(local_worker.shutdown)
         paused = await manager.load_paused_routes()
         if paused:
             logger.info("paused routes: %s", ", ".join(sorted(paused)))

@@ -39,6 +39,7 @@ from ._retry import JITTER_RANGE, retry_delay
 from ._route import ReactiveRouteProcessor, RouteRuntimeStatus, RouteState
 from ._scoped_queue import ExecutionScopedQueue, scoped_queue_name, scoped_queue_prefix
 from ._seed import SeedCallable, SeedContext
+from ._shared import ExecutionRole, Placement, SharedExecutionState
 
 __all__ = (
     # manager and orchestrator
@@ -50,6 +51,9 @@ __all__ = (
     "RuntimeOptions",
     "SeedContext",
     "SeedCallable",
+    "ExecutionRole",
+    "Placement",
+    "SharedExecutionState",
     "AdapterFactory",
     "LineageLookup",
     # routes

@@ -85,6 +85,8 @@ class CompletionAccountant:
         self._handled_keys: set[int] = set()
         self._dead_lettered_ids: set[str] = set()
         self.extra_failures = 0
+        self._shared_dead_lettered: int | None = None
+        """Dead letters counted from the queue's shared state (`adopt`); replaces the local id set."""
         # Created by the first waiter: counters change several times per message, waiters are rare.
         self._changed: asyncio.Event | None = None
 
@@ -95,6 +97,8 @@ class CompletionAccountant:
     @property
     def failed_messages(self) -> int:
         """Dead-lettered ids plus unrecoverable (or otherwise counted) failures."""
+        if self._shared_dead_lettered is not None:
+            return self._shared_dead_lettered + self.extra_failures
         return len(self._dead_lettered_ids) + self.extra_failures
 
     def is_consumed(self, queue: str) -> bool:
@@ -183,6 +187,16 @@ class CompletionAccountant:
         """
         self.published, self.handled = published, handled
         self._notify()
+
+    def adopt(self, *, published: int, handled: int, dead_lettered: int) -> None:
+        """Take the counts every process keeps in the queue (an execution whose routes run in workers).
+
+        There the local counters see only this process's share; the queue's atomic reading is the truth.
+        """
+        changed = (published, handled, dead_lettered) != (self.published, self.handled, self._shared_dead_lettered)
+        self.published, self.handled, self._shared_dead_lettered = published, handled, dead_lettered
+        if changed:
+            self._notify()
 
     def delivery_handled(self, count: int = 1) -> None:
         """Entries settled outside a handler (undecodable entries the provider dead-lettered)."""

@@ -18,6 +18,7 @@ from ._events import EventEmitter
 from ._metrics import MetricsRegistry
 from ._scoped_queue import ExecutionScopedQueue
 from ._seed import SeedCallable
+from ._shared import SharedExecutionState
 from ._slot import AdapterSlot
 from ._stages import StageCounts, StageFacts
 
@@ -126,3 +127,5 @@ class RuntimeDependencies:
     events: EngineEventSink | None = None
     reconciler: SeedCallable | None = None
     """Re-injects lost messages when the stall detector fires (implemented by factflow-replay)."""
+    shared_state: SharedExecutionState | None = None
+    """The queue's state shared across processes (Redis); needed by executions placed on workers."""

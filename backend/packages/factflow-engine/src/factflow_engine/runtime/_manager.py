@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -37,6 +38,7 @@ from ._metrics import (
 from ._orchestrator import PipelineOrchestrator
 from ._route import ReactiveRouteProcessor, RouteRuntimeStatus, RouteState
 from ._seed import SeedCallable
+from ._shared import ExecutionRole, Placement, SharedExecutionState
 
 __all__ = ("ExecutionReservation", "OrchestratorManager")
 
@@ -101,6 +103,10 @@ class OrchestratorManager:
         shutdown_grace_seconds: Default drain time of `shutdown()` (`SHUTDOWN_GRACE_SECONDS`).
         options: Runtime tunables (`max_message_bytes`, sampling and backoff periods).
         reconciler: Re-injects lost messages when an execution stalls (factflow-replay).
+        shared_state: The queue's cross-process state (Redis); needed for shared placements.
+        placement: Decides, per execution, which routes run here and whether its counts are
+            shared (the server's worker pools); every route runs here, counted locally, when omitted.
+        role: `worker` runs only route processors of the executions it is given (a worker process).
     """
 
     def __init__(
@@ -117,6 +123,9 @@ class OrchestratorManager:
         shutdown_grace_seconds: float = 30.0,
         options: RuntimeOptions | None = None,
         reconciler: SeedCallable | None = None,
+        shared_state: SharedExecutionState | None = None,
+        placement: Callable[[ConfigSnapshot], Awaitable[Placement]] | None = None,
+        role: ExecutionRole = "full",
     ) -> None:
         if max_concurrent_executions < 1:
             raise ValueError("max_concurrent_executions must be at least 1")
@@ -136,7 +145,10 @@ class OrchestratorManager:
             lineage_lookup=lineage_lookup,
             events=events,
             reconciler=reconciler,
+            shared_state=shared_state,
         )
+        self._placement = placement
+        self.role: ExecutionRole = role
         self._slots: dict[str, _Slot] = {}
         self._waiters: deque[tuple[str, asyncio.Future[ExecutionReservation]]] = deque()
         self._paused: dict[str, RoutePause] = {}
@@ -186,6 +198,15 @@ class OrchestratorManager:
         return RoutePause(
             route_id=route_id, paused=paused, paused_at=datetime.now(UTC) if paused else None, reason=reason
         )
+
+    def apply_stored_pauses(self, paused: dict[str, RoutePause]) -> None:
+        """Follow pause flags another process stored (a worker re-reading them), without storing them."""
+        before = set(self._paused)
+        self._paused = dict(paused)
+        for route_id in before - set(paused):
+            self._apply_pause(route_id, False)
+        for route_id in set(paused) - before:
+            self._apply_pause(route_id, True)
 
     def _apply_pause(self, route_id: str, paused: bool) -> list[str]:
         affected: list[str] = []
@@ -278,6 +299,7 @@ class OrchestratorManager:
         config_id: str | None = None,
         replay_batch_id: str | None = None,
         source: str | None = None,
+        placement: Placement | None = None,
     ) -> PipelineOrchestrator:
         """Start the reserved execution; returns once its init message is published.
 
@@ -293,6 +315,7 @@ class OrchestratorManager:
             config_id: The stored config (copied into sidecars).
             replay_batch_id: The batch of a replay execution.
             source: Execution source for metrics (`api`, `cli`, `replay`, ...).
+            placement: The routes run here (the manager's `placement` policy decides when omitted).
 
         Raises:
             ExecutionStartError: start-up failed; `on_stopped(id, "failed", ErrorInfo("start_failed", ...))`
@@ -306,6 +329,12 @@ class OrchestratorManager:
         if slot is None or slot.reservation is not reservation or reservation.started:
             raise ValueError(f"No open reservation for execution {execution_id!r}.")
         reservation.started = True
+        if placement is None and self._placement is not None:
+            try:
+                placement = await self._placement(snapshot)
+            except BaseException:
+                self._free(execution_id)
+                raise
         orchestrator = PipelineOrchestrator(
             execution_id=execution_id,
             snapshot=snapshot,
@@ -318,6 +347,8 @@ class OrchestratorManager:
             init_payload=init_payload,
             config_id=config_id,
             replay_batch_id=replay_batch_id,
+            role=self.role,
+            placement=placement,
         )
         slot.orchestrator = orchestrator
         self.metrics_registry.executions_started_total += 1

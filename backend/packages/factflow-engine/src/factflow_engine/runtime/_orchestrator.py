@@ -23,6 +23,7 @@ from ._events import EventEmitter, ProgressReporter
 from ._route import ReactiveRouteProcessor, RouteRuntimeStatus
 from ._scoped_queue import ExecutionScopedQueue
 from ._seed import SeedCallable, SeedContext
+from ._shared import ExecutionRole, Placement, SharedExecutionState
 from ._stages import StageCounts, stage_facts
 from ._tasks import run_siblings
 
@@ -34,6 +35,10 @@ OrchestratorPhase = Literal["created", "starting", "running", "stopping", "finis
 
 _FINISH_GRACE_SECONDS = 5.0
 """Grace for handlers still settling when an execution completes (their work is already counted)."""
+_SHARED_REFRESH_SECONDS = 0.5
+"""How often the control part of a shared execution reads the queue's shared counts."""
+_LINEAGE_FLUSH_WAIT_SECONDS = 10.0
+"""How long the leader waits for workers to flush an ending execution's lineage rows."""
 
 
 class PipelineOrchestrator:
@@ -55,6 +60,10 @@ class PipelineOrchestrator:
         init_payload: The init payload (the snapshot's `init_message.payload` when omitted).
         config_id: The stored config the snapshot came from (for sidecars).
         replay_batch_id: The replay batch of a replay execution.
+        role: `full` (control part plus the routes placed here) or `worker` (routes only: no init
+            message, no seed, no completion; it runs until stopped).
+        placement: The routes run here, and whether counts come from the queue's shared state
+            (`dependencies.shared_state`).
     """
 
     def __init__(
@@ -71,8 +80,16 @@ class PipelineOrchestrator:
         init_payload: dict[str, Any] | None = None,
         config_id: str | None = None,
         replay_batch_id: str | None = None,
+        role: ExecutionRole = "full",
+        placement: Placement | None = None,
     ) -> None:
         self.execution_id = execution_id
+        self.role: ExecutionRole = role
+        self.placement = placement or Placement()
+        self._shared: SharedExecutionState | None = dependencies.shared_state if self.placement.shared else None
+        if self.placement.shared and self._shared is None:
+            raise ValueError("A shared placement needs a queue with shared state (Redis).")
+        self._refresh_task: asyncio.Task[None] | None = None
         self.snapshot = snapshot
         self.callbacks = callbacks
         self.deps = dependencies
@@ -160,8 +177,13 @@ class PipelineOrchestrator:
         try:
             self.config = self.snapshot.config
             self._build_runtime()
+            if self._shared is not None and self.role == "full":
+                step = "routes"
+                await self._shared.mark_shared(self.execution_id)
             step = "adapters"
             for route_id, route in self.config.routes.items():
+                if not self.runs_route(route_id):
+                    continue
                 self.adapters[route_id] = [
                     self.deps.adapters.create(entry.type, entry.config or None) for entry in route.adapters
                 ]
@@ -186,6 +208,11 @@ class PipelineOrchestrator:
         except Exception:
             logger.exception("on_started callback failed for execution %r", self.execution_id)
         self._run_task = asyncio.create_task(self._run(), name=f"execution:{self.execution_id}")
+
+    def runs_route(self, route_id: str) -> bool:
+        """Whether this process runs `route_id` of the execution (its placement)."""
+        routes = self.placement.routes
+        return routes is None or route_id in routes
 
     def _build_runtime(self) -> None:
         config = self.config
@@ -260,6 +287,8 @@ class PipelineOrchestrator:
     def _build_processors(self) -> None:
         config = self.config
         for route_id, route in config.routes.items():
+            if not self.runs_route(route_id):
+                continue
             self.processors[route_id] = ReactiveRouteProcessor(
                 route_id=route_id,
                 route=route,
@@ -275,6 +304,8 @@ class PipelineOrchestrator:
 
     async def _publish_init(self) -> None:
         init = self.config.init_message
+        if self.role == "worker":
+            return
         if self.skip_init or init is None:
             self.root_correlation_id = None if init is None else self.root_correlation_id
             return
@@ -407,7 +438,15 @@ class PipelineOrchestrator:
         error_info: ErrorInfo | None = None
         grace: float | None = 0
         try:
+            if self.role == "worker":
+                status, grace = await self._wait_for_stop()
+                await self._finish(status, None, grace)
+                return
             self._start_seed()
+            if self._shared is not None:
+                self._refresh_task = asyncio.create_task(
+                    self._refresh_shared(), name=f"execution-counts:{self.execution_id}"
+                )
             assert self.watcher is not None  # built by start(), which launched this task
             status, error_info, grace = await self.watcher.watch()
         except asyncio.CancelledError:
@@ -417,6 +456,20 @@ class PipelineOrchestrator:
             logger.exception("Execution %r failed in the orchestrator", self.execution_id)
             status, error_info = "failed", ErrorInfo("orchestrator_error", _describe(exc))
         await self._finish(status, error_info, grace)
+
+    async def _wait_for_stop(self) -> tuple[FinalStatus, float | None]:
+        """A worker's part of an execution runs until it is stopped (the leader decides the end)."""
+        signals = self.signals
+        while signals.stop_request is None:
+            signals.wakeup.clear()
+            await signals.wakeup.wait()
+        return signals.stop_request
+
+    async def _refresh_shared(self) -> None:
+        """Keep the counters equal to the queue's shared state (a shared execution's control part)."""
+        while True:
+            await self._depths()
+            await asyncio.sleep(_SHARED_REFRESH_SECONDS)
 
     def _start_seed(self) -> None:
         if self._seed is None:
@@ -468,6 +521,8 @@ class PipelineOrchestrator:
             processor.hold_reading(held)
 
     async def _depths(self) -> list[QueueDepth] | None:
+        if self._shared is not None:
+            return await self._shared_depths(self._shared)
         depths: list[QueueDepth] = []
         for processor in self.processors.values():
             try:
@@ -478,10 +533,51 @@ class PipelineOrchestrator:
                 return None
         return depths
 
+    async def _shared_depths(self, shared: SharedExecutionState) -> list[QueueDepth] | None:
+        """Every route's inbound group and the DLQs, read atomically; the counters adopt the reading."""
+        config = self.config
+        scoped = self.scoped_queue.scoped
+        groups = []
+        for route_id in config.routes:
+            processor = config.processor_config(route_id)
+            groups.append((scoped(processor.inbound_queue), processor.subscription))
+        dead_letter_queues = [scoped(queue) for queue in self.snapshot.dlqs()]
+        try:
+            depths, dead_lettered = await shared.read(groups, dead_letter_queues)
+        except QueueError:
+            return None
+        self.accountant.adopt(
+            published=sum(depth.settled + depth.total for depth in depths),
+            handled=sum(depth.settled for depth in depths),
+            dead_lettered=dead_lettered,
+        )
+        return depths
+
+    async def _wait_for_worker_lineage(self, shared: SharedExecutionState) -> None:
+        """Ask the workers of the execution to flush its lineage rows, and wait (bounded) until they did."""
+        try:
+            await shared.request_flush(self.execution_id)
+            async with asyncio.timeout(_LINEAGE_FLUSH_WAIT_SECONDS):
+                while waiting := await shared.unflushed_workers(self.execution_id):
+                    logger.debug("Execution %r: waiting for lineage of %s", self.execution_id, sorted(waiting))
+                    await asyncio.sleep(0.1)
+        except TimeoutError:
+            logger.warning(
+                "Execution %r: workers did not flush lineage within %.0f s; stats may lag",
+                self.execution_id,
+                _LINEAGE_FLUSH_WAIT_SECONDS,
+            )
+        except QueueError as exc:
+            logger.warning("Execution %r: could not ask workers to flush lineage: %s", self.execution_id, exc)
+
     # ------------------------------------------------------------------ finish
 
     async def _finish(self, status: FinalStatus, error_info: ErrorInfo | None, grace: float | None) -> None:
         self.phase = "stopping"
+        refresh, self._refresh_task = self._refresh_task, None
+        if refresh is not None and not refresh.done():
+            refresh.cancel()
+            await asyncio.wait({refresh})
         try:
             if status == "cancelled":
                 # Cancelling stops every branch at its next step; a shutdown (`interrupted`)
@@ -496,8 +592,12 @@ class PipelineOrchestrator:
             stop_grace = grace if status in ("cancelled", "interrupted") else _FINISH_GRACE_SECONDS
             await self._stop_everything(stop_grace)
             self.runtime.cancelling.set()
-            if status == "cancelled":
+            if status == "cancelled" and self.role == "full":
                 await self._purge_queues()
+            if self._shared is not None and self.role == "full" and status != "interrupted":
+                await self._wait_for_worker_lineage(self._shared)
+                if status != "cancelled":  # a cancelled execution's queues are purged
+                    await self._depths()  # the final counts
         except Exception:
             logger.exception("Tearing down execution %r failed", self.execution_id)
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._factory import create_queue_provider
 from ._memory import MemoryQueueProvider, MemorySubscription
 from ._redis import RedisStreamsQueueProvider
+from ._redis_shared import RedisSharedState
 from ._redis_subscription import RedisSubscription
 
 __all__ = (
@@ -13,6 +14,8 @@ __all__ = (
     # providers
     "MemoryQueueProvider",
     "RedisStreamsQueueProvider",
+    # state shared by the processes of an execution
+    "RedisSharedState",
     # subscriptions
     "MemorySubscription",
     "RedisSubscription",

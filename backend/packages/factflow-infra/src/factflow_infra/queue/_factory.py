@@ -21,6 +21,7 @@ def create_queue_provider(
     visibility_timeout_seconds: float | None = None,
     operation_timeout_seconds: float = 5.0,
     publish_timeout_seconds: float | None = None,
+    consumer: str | None = None,
 ) -> MemoryQueueProvider | RedisStreamsQueueProvider:
     """The provider for `url`, not yet connected: `memory://` or `redis://` / `rediss://`.
 
@@ -31,6 +32,7 @@ def create_queue_provider(
         operation_timeout_seconds: Limit of one Redis call.
         publish_timeout_seconds: Redis: give up publishing after this long unreachable; `None`
             retries until the caller cancels.
+        consumer: Redis consumer name (a worker's id); `<host>:<pid>:<boot-id>` when omitted.
 
     Raises:
         UnsupportedProviderUrlError: any other scheme; start-up stops.
@@ -46,6 +48,7 @@ def create_queue_provider(
             visibility_timeout_seconds=visibility_timeout_seconds,
             operation_timeout_seconds=operation_timeout_seconds,
             publish_timeout_seconds=publish_timeout_seconds,
+            consumer=consumer,
         )
     raise UnsupportedProviderUrlError(
         f"Unsupported queue URL {mask_url(url)!r}: use `memory://`, `redis://…` or `rediss://…`.",

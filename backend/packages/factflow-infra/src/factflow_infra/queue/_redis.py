@@ -80,6 +80,7 @@ class RedisStreamsQueueProvider:
         operation_timeout_seconds: Limit of one Redis call (a blocking read adds its block time).
         publish_timeout_seconds: Give up publishing after this long unreachable and raise
             `QueueUnavailableError`; `None` retries until the caller cancels.
+        consumer: The consumer name (a worker's id); `<host>:<pid>:<boot-id>` when omitted.
     """
 
     def __init__(
@@ -89,6 +90,7 @@ class RedisStreamsQueueProvider:
         visibility_timeout_seconds: float = 300.0,
         operation_timeout_seconds: float = 5.0,
         publish_timeout_seconds: float | None = None,
+        consumer: str | None = None,
     ) -> None:
         if visibility_timeout_seconds <= 0:
             raise ValueError(f"visibility_timeout_seconds must be positive, got {visibility_timeout_seconds!r}")
@@ -100,7 +102,7 @@ class RedisStreamsQueueProvider:
         self.publish_timeout_seconds = publish_timeout_seconds
         self.boot_id = new_boot_id()
         """Random per instance; part of the consumer name."""
-        self.consumer_name = consumer_name(self.boot_id)
+        self.consumer_name = consumer or consumer_name(self.boot_id)
         """`<host>:<pid>:<boot-id>`; also the connection name (`factflow:<consumer>`) in `CLIENT LIST`."""
         self.stats = ProviderStats()
         self._client: Redis | None = None
@@ -112,6 +114,7 @@ class RedisStreamsQueueProvider:
         self._publish_tokens = itertools.count()
         self._back_online: asyncio.Event | None = None
         self._probe_task: asyncio.Task[None] | None = None
+        self._live_consumers: Callable[[], Awaitable[set[str]]] | None = None
 
     def __repr__(self) -> str:
         return f"RedisStreamsQueueProvider({mask_url(self._url)!r}, consumer={self.consumer_name!r})"
@@ -409,6 +412,16 @@ class RedisStreamsQueueProvider:
         running.start()
         return running
 
+    def set_live_consumers(self, live: Callable[[], Awaitable[set[str]]] | None) -> None:
+        """Name the consumers that are alive (the worker registry) once several processes share groups.
+
+        Without it every other consumer of a group is taken for an earlier boot of this process and
+        its pending entries are claimed at subscribe. With it only consumers `live` does not list
+        are; a live consumer's entries stay with it (a dead one's that is still listed wait for the
+        reclaim, once idle past the visibility timeout).
+        """
+        self._live_consumers = live
+
     def _forget(self, subscription: BaseSubscription[Any]) -> None:
         key = (subscription.queue, subscription.subscription)
         if self._subscriptions.get(key) is subscription:
@@ -435,10 +448,15 @@ class RedisStreamsQueueProvider:
         """
         me = self.consumer_name
         consumers = await self._call("listing consumers", lambda client: client.xinfo_consumers(queue, group))
+        live: set[str] = set()
+        if self._live_consumers is not None and any(text(row["name"]) != me for row in consumers):
+            live = await self._live_consumers()
         claimed = 0
         removed = 0
         for row in consumers:
             name = text(row["name"])
+            if name in live and name != me:
+                continue  # another live worker of the group: its entries are its own
             if int(row.get("pending", 0)):
                 claimed += await self._claim_pending_of(queue, group, name)
             if name != me:

@@ -1,0 +1,84 @@
+"""Executions whose routes run in several processes (docs/concepts/workers.md).
+
+When an execution's routes run in worker processes, no single process sees every publish and
+every settlement, so the in-process `CompletionAccountant` cannot tell when the execution is done.
+The queue can: each consumed queue's consumer group already records, atomically with the publish
+or ack that changed it, how many entries were added, are pending and were settled. A
+`SharedExecutionState` reads those figures for all of an execution's queues in one atomic step; the
+leader (the server that runs the execution's control part) counts and detects completion from that
+reading, whatever process published or acked. The same seam carries the little coordination the
+processes need: the mark that lets workers join, and the lineage flush before the final stats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+from factflow_protocols import QueueDepth
+
+__all__ = ("ExecutionRole", "Placement", "SharedExecutionState")
+
+ExecutionRole = Literal["full", "worker"]
+"""`full`: the execution's control part (init message, seed, completion) plus the routes it runs
+here; `worker`: only route processors, until told to stop."""
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Which routes of an execution this process runs, and where its counts come from."""
+
+    routes: frozenset[str] | None = None
+    """Route ids run here; None runs every route."""
+    shared: bool = False
+    """Counts and completion come from the queue's shared state (routes run in other processes too)."""
+
+
+@runtime_checkable
+class SharedExecutionState(Protocol):
+    """The queue-side state shared by every process of an execution (the Redis provider implements it).
+
+    Queue names are physical (scoped) names.
+    """
+
+    async def read(
+        self, groups: Sequence[tuple[str, str]], dead_letter_queues: Sequence[str]
+    ) -> tuple[list[QueueDepth], int]:
+        """One atomic reading: the depth of every (queue, group), in order, and the DLQs' entry count.
+
+        The DLQ count is one entry per dead-lettered message and queue (dead-letter publishes are
+        deduplicated).
+
+        Raises:
+            QueueError: the queue cannot be read.
+        """
+        ...
+
+    async def mark_shared(self, execution_id: str) -> None:
+        """Let workers join the execution (set before its first message is published)."""
+        ...
+
+    async def is_shared(self, execution_id: str) -> bool:
+        """Whether workers may join the execution."""
+        ...
+
+    async def joined(self, execution_id: str, worker_id: str) -> None:
+        """A worker runs routes of the execution (it is asked to flush lineage before the end)."""
+        ...
+
+    async def request_flush(self, execution_id: str) -> None:
+        """The leader is about to compute final stats: workers flush the execution's lineage rows."""
+        ...
+
+    async def flush_requested(self, execution_id: str) -> bool:
+        """Whether the leader asked for the execution's lineage flush."""
+        ...
+
+    async def flushed(self, execution_id: str, worker_id: str) -> None:
+        """A worker wrote every lineage row of the execution it had."""
+        ...
+
+    async def unflushed_workers(self, execution_id: str) -> set[str]:
+        """Workers that joined the execution and have not flushed since the request."""
+        ...

@@ -1,0 +1,178 @@
+"""Worker pools on the server side: where an execution's routes run, and the server's own local worker.
+
+An execution runs entirely in the server, counted in process, as before workers existed, when the
+server's local worker serves every route's pool and no worker process serves any of them. Otherwise
+it is **shared**: the server keeps its control part (init message, seed, completion, recovery) and
+the routes of its local pools, the worker processes run the rest, and every count comes from the
+queue's shared state (docs/concepts/workers.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from factflow_engine.config import ConfigSnapshot, RouteConfig
+from factflow_engine.runtime import OrchestratorManager, Placement
+from factflow_foundation import FactflowError, FactflowSettings
+from factflow_infra.queue import MemoryQueueProvider, RedisSharedState, RedisStreamsQueueProvider
+from factflow_infra.workers import HEARTBEAT_INTERVAL_SECONDS, WorkerRegistry, WorkerRoute, create_worker_registry
+
+from ._version import SERVER_VERSION
+
+__all__ = (
+    "DEFAULT_POOL",
+    "LocalWorkerHeartbeat",
+    "PoolPlacement",
+    "WorkerPools",
+    "live_worker_ids",
+    "route_pool",
+    "wire_worker_pools",
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_POOL = "default"
+
+
+def route_pool(route: RouteConfig) -> str:
+    """The pool a route runs in (`inbound.pool`, `default` when unset)."""
+    pool = getattr(route.inbound, "pool", None)
+    return pool if isinstance(pool, str) and pool else DEFAULT_POOL
+
+
+def live_worker_ids(registry: WorkerRegistry) -> Callable[[], Awaitable[set[str]]]:
+    """The ids of every live worker, as the queue's consumer liveness check wants them."""
+
+    async def live() -> set[str]:
+        by_pool = await registry.live_workers_by_pool()
+        return {worker_id for ids in by_pool.values() for worker_id in ids}
+
+    return live
+
+
+class PoolPlacement:
+    """Decides, when an execution starts on the server, which of its routes the server runs.
+
+    Args:
+        local_pools: Pools the server's local worker serves (empty with `--no-local-worker`).
+        registry: The worker membership registry (which pools worker processes serve now).
+        own_id: The server's own worker id (not an external worker).
+    """
+
+    def __init__(self, *, local_pools: frozenset[str], registry: WorkerRegistry, own_id: str) -> None:
+        self._local_pools = local_pools
+        self._registry = registry
+        self._own_id = own_id
+
+    async def __call__(self, snapshot: ConfigSnapshot) -> Placement:
+        pools = {route_id: route_pool(route) for route_id, route in snapshot.config.routes.items()}
+        local = frozenset(route_id for route_id, pool in pools.items() if pool in self._local_pools)
+        if len(local) == len(pools):
+            try:
+                live = await self._registry.live_workers_by_pool()
+            except (FactflowError, OSError) as exc:  # no registry reading: the execution stays local
+                logger.warning("worker registry unavailable (%s); running the execution locally", exc)
+                return Placement()
+            external = {worker_id for pool in set(pools.values()) for worker_id in live.get(pool, ())}
+            if not external - {self._own_id}:
+                return Placement()
+        return Placement(routes=local, shared=True)
+
+
+class LocalWorkerHeartbeat:
+    """Registers the server's local worker, so worker processes leave its unacked messages alone.
+
+    Args:
+        registry: The membership registry.
+        manager: The server's manager (what it runs, for the heartbeat).
+        worker_id: The server's queue consumer name.
+        pools: The local pools.
+    """
+
+    def __init__(
+        self, *, registry: WorkerRegistry, manager: OrchestratorManager, worker_id: str, pools: frozenset[str]
+    ) -> None:
+        self._registry = registry
+        self._manager = manager
+        self.worker_id = worker_id
+        self._pools = pools
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._registry.register(
+            worker_id=self.worker_id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            pools=sorted(self._pools),
+            version=SERVER_VERSION,
+        )
+        self._task = asyncio.create_task(self._beat(), name="local-worker-heartbeat")
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_INTERVAL_SECONDS / 2)
+            try:
+                await self._registry.heartbeat(
+                    self.worker_id,
+                    routes=[
+                        WorkerRoute(execution_id=status.execution_id, route_id=status.route_id)
+                        for status in self._manager.list_routes()
+                    ],
+                    in_flight=sum(status.in_flight for status in self._manager.list_routes()),
+                )
+            except (FactflowError, OSError, KeyError) as exc:
+                logger.warning("local worker heartbeat failed: %s", exc)
+
+    async def shutdown(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        try:
+            await self._registry.deregister(self.worker_id)
+        except (FactflowError, OSError) as exc:
+            logger.warning("could not deregister the local worker: %s", exc)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerPools:
+    """The server's side of worker pools: what the manager needs, and the registry (closed on exit)."""
+
+    registry: WorkerRegistry
+    shared_state: RedisSharedState
+    placement: PoolPlacement
+    local_pools: frozenset[str]
+    own_id: str
+    """The server's consumer name: its local worker's id."""
+
+
+def wire_worker_pools(
+    settings: FactflowSettings, queue: MemoryQueueProvider | RedisStreamsQueueProvider, stack: contextlib.AsyncExitStack
+) -> WorkerPools | None:
+    """Worker pools for a Redis queue (None for the one-process memory queue)."""
+    if not isinstance(queue, RedisStreamsQueueProvider):
+        if not settings.local_worker:
+            logger.warning("FACTFLOW_LOCAL_WORKER=false is ignored: a memory queue runs every route in this process")
+        return None
+    assert settings.queue_url
+    registry = create_worker_registry(settings.queue_url, ttl_seconds=settings.worker_ttl_seconds)
+    stack.push_async_callback(registry.close)
+    live = live_worker_ids(registry)
+    queue.set_live_consumers(live)
+    local_pools = frozenset({DEFAULT_POOL}) if settings.local_worker else frozenset()
+    if not local_pools:
+        logger.info("no local worker: worker processes run every route")
+    return WorkerPools(
+        registry=registry,
+        shared_state=RedisSharedState(queue, live_workers=live),
+        placement=PoolPlacement(local_pools=local_pools, registry=registry, own_id=queue.consumer_name),
+        local_pools=local_pools,
+        own_id=queue.consumer_name,
+    )
