@@ -28,6 +28,7 @@ EXTRAS = {
     "RecoveryMode",
     "Reinjector",
     "ReinjectionResult",
+    "LineageRepair",
 }
 
 

@@ -12,6 +12,7 @@ from ._reinject import ReinjectionResult, Reinjector
 from ._request import ReplayRequest, ReplayResult
 from ._routes import ReplayMode, ReplayTarget, ResolvedRoute, RouteResolver
 from ._service import ReplayService
+from ._worker_lineage import LineageRepair
 from .errors import (
     AmbiguousStageError,
     NothingToReplayError,
@@ -38,6 +39,7 @@ __all__ = (
     "RecoveryRecord",
     "RecoveryMode",
     "Reinjector",
+    "LineageRepair",
     "ReinjectionResult",
     # errors
     "ReplayError",

@@ -145,9 +145,7 @@ def worker(
     except MissingBackendsError as exc:
         click.echo(f"factflow-server: {exc}", err=True)
         sys.exit(2)
-    chosen = [pool.strip() for pool in pools] or [
-        pool.strip() for pool in settings.worker_pools.split(",") if pool.strip()
-    ]
+    chosen = [pool.strip() for pool in pools] or list(settings.worker_pools)
     bad = [pool for pool in chosen if not _POOL_NAME.fullmatch(pool)]
     if bad or not chosen:
         click.echo(f"factflow-server: invalid pool name(s): {', '.join(map(repr, bad)) or '(none)'}", err=True)

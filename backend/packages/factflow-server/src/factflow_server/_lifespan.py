@@ -36,7 +36,7 @@ from factflow_infra.database import (
 from factflow_infra.queue import create_queue_provider
 from factflow_infra.storage import create_storage_provider
 from factflow_lineage import LineageRecorder, LineageRepository
-from factflow_replay import RecoveryManager, Reinjector, ReplayService
+from factflow_replay import LineageRepair, RecoveryManager, Reinjector, ReplayService
 
 from ._container import DrainStep, ServiceContainer
 from ._janitor import QueueJanitor
@@ -142,6 +142,7 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             ),
             reconciler=reinjector,
             shared_state=pools.shared_state if pools is not None else None,
+            lineage_repair=LineageRepair(repository=lineage_repository, storage=storage, recorder=recorder),
             placement=pools.placement if pools is not None else None,
         )
         if pools is not None and pools.local_pools:

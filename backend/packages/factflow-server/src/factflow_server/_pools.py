@@ -17,7 +17,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from factflow_engine.config import ConfigSnapshot, RouteConfig
+from factflow_engine.config import DEFAULT_POOL, ConfigSnapshot, RouteConfig
 from factflow_engine.runtime import OrchestratorManager, Placement
 from factflow_foundation import FactflowError, FactflowSettings
 from factflow_infra.queue import MemoryQueueProvider, RedisSharedState, RedisStreamsQueueProvider
@@ -37,13 +37,10 @@ __all__ = (
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_POOL = "default"
-
 
 def route_pool(route: RouteConfig) -> str:
     """The pool a route runs in (`inbound.pool`, `default` when unset)."""
-    pool = getattr(route.inbound, "pool", None)
-    return pool if isinstance(pool, str) and pool else DEFAULT_POOL
+    return route.inbound.pool
 
 
 def live_worker_ids(registry: WorkerRegistry) -> Callable[[], Awaitable[set[str]]]:
@@ -166,7 +163,7 @@ def wire_worker_pools(
     stack.push_async_callback(registry.close)
     live = live_worker_ids(registry)
     queue.set_live_consumers(live)
-    local_pools = frozenset({DEFAULT_POOL}) if settings.local_worker else frozenset()
+    local_pools = frozenset(settings.worker_pools) if settings.local_worker else frozenset()
     if not local_pools:
         logger.info("no local worker: worker processes run every route")
     return WorkerPools(

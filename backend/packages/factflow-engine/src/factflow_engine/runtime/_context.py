@@ -18,7 +18,7 @@ from ._events import EventEmitter
 from ._metrics import MetricsRegistry
 from ._scoped_queue import ExecutionScopedQueue
 from ._seed import SeedCallable
-from ._shared import SharedExecutionState
+from ._shared import LineageRepairCallable, SharedExecutionState
 from ._slot import AdapterSlot
 from ._stages import StageCounts, StageFacts
 
@@ -129,3 +129,5 @@ class RuntimeDependencies:
     """Re-injects lost messages when the stall detector fires (implemented by factflow-replay)."""
     shared_state: SharedExecutionState | None = None
     """The queue's state shared across processes (Redis); needed by executions placed on workers."""
+    lineage_repair: LineageRepairCallable | None = None
+    """Writes back lineage rows a dead worker lost, before a shared execution's final stats (factflow-replay)."""

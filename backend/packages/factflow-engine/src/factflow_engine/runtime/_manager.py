@@ -38,7 +38,7 @@ from ._metrics import (
 from ._orchestrator import PipelineOrchestrator
 from ._route import ReactiveRouteProcessor, RouteRuntimeStatus, RouteState
 from ._seed import SeedCallable
-from ._shared import ExecutionRole, Placement, SharedExecutionState
+from ._shared import ExecutionRole, LineageRepairCallable, Placement, SharedExecutionState
 
 __all__ = ("ExecutionReservation", "OrchestratorManager")
 
@@ -104,6 +104,7 @@ class OrchestratorManager:
         options: Runtime tunables (`max_message_bytes`, sampling and backoff periods).
         reconciler: Re-injects lost messages when an execution stalls (factflow-replay).
         shared_state: The queue's cross-process state (Redis); needed for shared placements.
+        lineage_repair: Writes back lineage rows a dead worker lost (factflow-replay `LineageRepair`).
         placement: Decides, per execution, which routes run here and whether its counts are
             shared (the server's worker pools); every route runs here, counted locally, when omitted.
         role: `worker` runs only route processors of the executions it is given (a worker process).
@@ -124,6 +125,7 @@ class OrchestratorManager:
         options: RuntimeOptions | None = None,
         reconciler: SeedCallable | None = None,
         shared_state: SharedExecutionState | None = None,
+        lineage_repair: LineageRepairCallable | None = None,
         placement: Callable[[ConfigSnapshot], Awaitable[Placement]] | None = None,
         role: ExecutionRole = "full",
     ) -> None:
@@ -146,6 +148,7 @@ class OrchestratorManager:
             events=events,
             reconciler=reconciler,
             shared_state=shared_state,
+            lineage_repair=lineage_repair,
         )
         self._placement = placement
         self.role: ExecutionRole = role

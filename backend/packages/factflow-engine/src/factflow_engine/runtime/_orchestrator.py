@@ -570,6 +570,23 @@ class PipelineOrchestrator:
         except QueueError as exc:
             logger.warning("Execution %r: could not ask workers to flush lineage: %s", self.execution_id, exc)
 
+    async def _repair_lineage(self, shared: SharedExecutionState) -> None:
+        """A worker that joined and never flushed died with rows in its buffer: write them back."""
+        repair = self.deps.lineage_repair
+        if repair is None:
+            return
+        try:
+            lost = await shared.unflushed_workers(self.execution_id, live_only=False)
+            if lost:
+                logger.warning(
+                    "Execution %r: worker(s) %s died before flushing lineage; rebuilding it",
+                    self.execution_id,
+                    ", ".join(sorted(lost)),
+                )
+                await repair(self.execution_id, self.config)
+        except Exception:
+            logger.exception("Execution %r: repairing lineage after a dead worker failed", self.execution_id)
+
     # ------------------------------------------------------------------ finish
 
     async def _finish(self, status: FinalStatus, error_info: ErrorInfo | None, grace: float | None) -> None:
@@ -598,6 +615,7 @@ class PipelineOrchestrator:
                 await self._wait_for_worker_lineage(self._shared)
                 if status != "cancelled":  # a cancelled execution's queues are purged
                     await self._depths()  # the final counts
+                    await self._repair_lineage(self._shared)
         except Exception:
             logger.exception("Tearing down execution %r failed", self.execution_id)
         finally:

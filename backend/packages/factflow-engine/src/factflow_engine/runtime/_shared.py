@@ -12,13 +12,18 @@ processes need: the mark that lets workers join, and the lineage flush before th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
+from factflow_engine.config import PipelineGlobalConfig
 from factflow_protocols import QueueDepth
 
-__all__ = ("ExecutionRole", "Placement", "SharedExecutionState")
+__all__ = ("ExecutionRole", "LineageRepairCallable", "Placement", "SharedExecutionState")
+
+LineageRepairCallable = Callable[[str, PipelineGlobalConfig], Awaitable[int]]
+"""Writes back the lineage rows of an execution that a dead worker lost (rebuilt from stored
+outputs), and closes the rows it left open; returns how many rows it wrote."""
 
 ExecutionRole = Literal["full", "worker"]
 """`full`: the execution's control part (init message, seed, completion) plus the routes it runs
@@ -79,6 +84,6 @@ class SharedExecutionState(Protocol):
         """A worker wrote every lineage row of the execution it had."""
         ...
 
-    async def unflushed_workers(self, execution_id: str) -> set[str]:
-        """Workers that joined the execution and have not flushed since the request."""
+    async def unflushed_workers(self, execution_id: str, *, live_only: bool = True) -> set[str]:
+        """Workers that joined the execution and have not flushed since the request (only live ones)."""
         ...

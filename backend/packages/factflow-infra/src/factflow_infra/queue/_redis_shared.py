@@ -134,11 +134,11 @@ class RedisSharedState:
             "reporting a lineage flush", lambda c: c.sadd(_key(execution_id, "flushed"), worker_id.encode())
         )
 
-    async def unflushed_workers(self, execution_id: str) -> set[str]:
+    async def unflushed_workers(self, execution_id: str, *, live_only: bool = True) -> set[str]:
         async def run(client: Redis) -> Any:
             return await client.sdiff([_key(execution_id, "workers"), _key(execution_id, "flushed")])
 
         waiting = {member.decode() for member in await self._provider._call("reading lineage flushes", run)}
-        if waiting and self._live_workers is not None:
+        if waiting and live_only and self._live_workers is not None:
             waiting &= await self._live_workers()
         return waiting

@@ -1,0 +1,310 @@
+"""One pipeline on several processes: a server that runs no routes itself (`--no-local-worker`) and
+`factflow-server worker` processes sharing the routes' Redis consumer groups, on PostgreSQL and
+Redis — exact counts, a worker killed mid-run, and routes that wait for their pool's worker."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from factflow_infra.testing.plugin import postgres_database_url, redis_db, redis_url
+from factflow_infra.workers import RedisWorkerRegistry, WorkerRecord
+from factflow_server.testing import ServerProcess, run_config, store_config, wait_execution
+
+__all__ = ("postgres_database_url", "redis_db", "redis_url")
+
+pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
+
+ITEMS = 100
+FLAKY_ITEM = 7
+POISON_ITEM = 13
+FAN_OUT = f"""
+version: "1.0"
+name: workers-fan-out
+error_handling: {{retry_delay_seconds: 0.05, max_retry_delay_seconds: 0.2, tolerated_failures: 1}}
+routes:
+  ingest:
+    inbound: {{queue: w.ingest, concurrency: 2, prefetch: 4}}
+    adapters:
+      - type: split
+        config: {{field: items, keep_fields: [batch]}}
+    outbound: [{{queue: w.enrich}}]
+  enrich:
+    inbound: {{queue: w.enrich, concurrency: 8, prefetch: 16}}
+    adapters:
+      - type: delay
+        config: {{ms: 100}}
+      - type: fail
+        stage: flaky
+        config: {{condition: {{field: item.n, operator: eq, value: {FLAKY_ITEM}}}, times: 2}}
+      - type: fail
+        stage: poison
+        config:
+          condition: {{field: item.n, operator: eq, value: {POISON_ITEM}}}
+          retryable: false
+          message: poisoned item
+    outbound: [{{queue: w.store}}]
+  store:
+    inbound: {{queue: w.store, concurrency: 8, prefetch: 16}}
+    adapters:
+      - type: set_fields
+        config: {{values: {{stored: true}}}}
+init_message:
+  route: ingest
+  payload: {{batch: b1, items: {[{"n": n} for n in range(ITEMS)]}}}
+"""
+
+SLOW_ITEMS = 40
+SLOW = f"""
+version: "1.0"
+name: workers-slow
+routes:
+  fanout:
+    inbound: {{queue: s.in}}
+    adapters:
+      - type: split
+        config: {{field: items}}
+    outbound: [{{queue: s.work}}]
+  work:
+    inbound: {{queue: s.work, concurrency: 4, prefetch: 4, pool: POOL}}
+    adapters:
+      - type: delay
+        config: {{ms: 150}}
+      - type: set_fields
+        config: {{values: {{worked: true}}}}
+    outbound: [{{queue: s.done}}]
+  sink:
+    inbound: {{queue: s.done}}
+    adapters:
+      - type: passthrough
+init_message:
+  route: fanout
+  payload: {{items: {list(range(SLOW_ITEMS))}}}
+"""
+
+
+@pytest.fixture
+def env(tmp_path: Path, postgres_database_url: str, redis_url: str) -> dict[str, str]:
+    (tmp_path / "pipelines").mkdir()
+    return {
+        "FACTFLOW_DATABASE_URL": postgres_database_url,
+        "FACTFLOW_QUEUE_URL": redis_url,
+        "FACTFLOW_STORAGE_URI": f"file://{tmp_path / 'storage'}",
+        "FACTFLOW_DATA_DIR": str(tmp_path / "data"),
+        "FACTFLOW_PIPELINES_DIR": str(tmp_path / "pipelines"),
+        "FACTFLOW_SHUTDOWN_GRACE_SECONDS": "2",
+        "FACTFLOW_WORKER_TTL_SECONDS": "4",
+        "FACTFLOW_LOG_LEVEL": "WARNING",
+    }
+
+
+class Cluster:
+    """Child processes of one test: the server and its workers; every one is stopped at teardown."""
+
+    def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
+        self.tmp_path = tmp_path
+        self.env = env
+        self.processes: dict[str, ServerProcess] = {}
+
+    def server(self, *args: str) -> str:
+        server = ServerProcess.start(["serve", "--port", "0", *args], env=self.env, cwd=self.tmp_path)
+        self.processes["server"] = server
+        return server.wait_until_listening()
+
+    def worker(self, worker_id: str, *args: str, log_level: str = "WARNING") -> ServerProcess:
+        process = ServerProcess.start(
+            ["worker", "--id", worker_id, *args], env={**self.env, "FACTFLOW_LOG_LEVEL": log_level}, cwd=self.tmp_path
+        )
+        self.processes[worker_id] = process
+        process.wait_for_line(lambda line: f"worker {worker_id} serving pools" in line)
+        return process
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=60)
+            finally:
+                process.kill()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, env: dict[str, str]) -> Iterator[Cluster]:
+    running = Cluster(tmp_path, env)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def _all(client: httpx.Client, path: str, items: str, **params: Any) -> list[dict[str, Any]]:
+    collected: list[dict[str, Any]] = []
+    while True:
+        page = client.get(path, params={**params, "limit": 1000, "offset": len(collected)}).json()
+        collected.extend(page[items])
+        if not page["has_more"]:
+            return collected
+
+
+def _completed_once(rows: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
+    """Completed rows per (route, stage), asserting that no (route, stage, message) completed twice."""
+    completed = Counter(
+        (row["route_id"], row["stage_name"], row["correlation_id"]) for row in rows if row["stage_status"] == "completed"
+    )
+    assert set(completed.values()) == {1}, [key for key, count in completed.items() if count > 1]
+    return Counter((route, stage) for route, stage, _ in completed)
+
+
+def _worker(redis_url: str, worker_id: str) -> WorkerRecord | None:
+    async def read() -> WorkerRecord | None:
+        registry = RedisWorkerRegistry.from_url(redis_url)
+        try:
+            return await registry.get(worker_id)
+        finally:
+            await registry.close()
+
+    return asyncio.run(read())
+
+
+def _worker_handled(redis_url: str, worker_id: str) -> int:
+    record = _worker(redis_url, worker_id)
+    return record.handled if record is not None else 0
+
+
+def _wait_until_joined(redis_url: str, execution_id: str, *worker_ids: str) -> None:
+    deadline = time.monotonic() + 60
+    for worker_id in worker_ids:
+        while True:
+            record = _worker(redis_url, worker_id)
+            if record is not None and any(route.execution_id == execution_id for route in record.routes):
+                break
+            assert time.monotonic() < deadline, f"worker {worker_id} never took up {execution_id}"
+            time.sleep(0.2)
+
+
+def _pending_of(redis_url: str, execution_id: str, consumer: str) -> int:
+    """Unacked deliveries `consumer` holds in the `work` route's group."""
+    with redis.Redis.from_url(redis_url) as client:
+        summary = client.xpending(f"factflow:{{{execution_id}}}:s.work", "work")
+    return sum(int(row["pending"]) for row in summary.get("consumers") or [] if row["name"] == consumer.encode())
+
+
+def _set_paused(client: httpx.Client, route_id: str, paused: bool) -> None:
+    response = client.patch(f"/api/v1/pipelines/{route_id}", json={"state": "paused" if paused else "running"})
+    assert response.status_code == 200, response.text
+
+
+def test_two_workers_run_the_fan_out_pipeline_with_exact_counts(cluster: Cluster, redis_url: str) -> None:
+    base_url = cluster.server("--no-local-worker")
+    cluster.worker("w1")
+    cluster.worker("w2")
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        config_id = store_config(client, FAN_OUT)
+        # Held until both workers run the execution's routes, so both take part (a pause set in
+        # PostgreSQL reaches workers that start afterwards, too).
+        _set_paused(client, "enrich", True)
+        execution_id = run_config(client, config_id)["execution_id"]
+        _wait_until_joined(redis_url, execution_id, "w1", "w2")
+        _set_paused(client, "enrich", False)
+        result = wait_execution(client, execution_id, timeout=240)
+        detail = client.get(f"/api/v1/executions/{execution_id}").json()
+        rows = _all(client, f"/api/v1/executions/{execution_id}/lineage", "entries")
+        stored = _all(
+            client, "/api/v1/storage/objects", "objects", execution_id=execution_id, route_id="store"
+        )
+    handled_by = {worker_id: _worker_handled(redis_url, worker_id) for worker_id in ("w1", "w2")}
+
+    assert result["status"] == "completed", result
+    counts = detail["message_counts"]
+    # The init message, one child per item, and every item but the poisoned one onward to `store`.
+    assert counts["published"] == counts["handled"] == 1 + ITEMS + (ITEMS - 1), counts
+    assert counts["in_flight"] == 0
+    assert counts["dead_lettered"] == 1
+    per_stage = _completed_once(rows)
+    assert per_stage[("ingest", "split")] == 1
+    assert per_stage[("enrich", "delay")] == ITEMS
+    assert per_stage[("enrich", "flaky")] == ITEMS
+    assert per_stage[("enrich", "poison")] == ITEMS - 1
+    assert per_stage[("store", "set_fields")] == ITEMS - 1
+    assert len([entry for entry in stored if not entry["key"].endswith(".meta.json")]) == ITEMS - 1
+    # The final stats were computed after every worker flushed its lineage rows.
+    assert result["stats"]["message_counts"] == counts
+    assert result["stats"]["stage_counts"]["total"] == len(rows), result["stats"]
+    assert result["stats"]["stage_counts"]["failed"] == 1
+    # Both workers took part: the server ran no route itself.
+    assert all(handled > 0 for handled in handled_by.values()), handled_by
+    assert sum(handled_by.values()) == counts["handled"], handled_by
+
+
+def test_a_killed_worker_s_messages_are_claimed_and_the_execution_completes_exactly(
+    cluster: Cluster, redis_url: str
+) -> None:
+    base_url = cluster.server("--no-local-worker")
+    doomed = cluster.worker("doomed")
+    cluster.worker("survivor", log_level="INFO")
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        execution_id = run_config(client, store_config(client, SLOW.replace("POOL", "default")))["execution_id"]
+        deadline = time.monotonic() + 120
+        # Killed while it holds unacked deliveries of `work`.
+        while _worker_handled(redis_url, "doomed") < 4 or _pending_of(redis_url, execution_id, "doomed") == 0:
+            assert time.monotonic() < deadline, "the doomed worker made no progress"
+            time.sleep(0.05)
+        doomed.process.send_signal(signal.SIGKILL)
+        doomed.wait(timeout=30)
+        killed_at = time.monotonic()
+        result = wait_execution(client, execution_id, timeout=240)
+        finished_after = time.monotonic() - killed_at
+        detail = client.get(f"/api/v1/executions/{execution_id}").json()
+        rows = _all(client, f"/api/v1/executions/{execution_id}/lineage", "entries")
+        sink = _all(client, "/api/v1/storage/objects", "objects", execution_id=execution_id, route_id="sink")
+
+    assert result["status"] == "completed", result
+    counts = detail["message_counts"]
+    assert counts["published"] == counts["handled"] == 1 + 2 * SLOW_ITEMS, counts
+    assert counts["dead_lettered"] == 0
+    per_stage = _completed_once(rows)  # a stage that completed never ran again
+    assert per_stage == {
+        ("fanout", "split"): 1,
+        ("work", "delay"): SLOW_ITEMS,
+        ("work", "set_fields"): SLOW_ITEMS,
+        ("sink", "passthrough"): SLOW_ITEMS,
+    }
+    assert len([entry for entry in sink if not entry["key"].endswith(".meta.json")]) == SLOW_ITEMS
+    survivor = cluster.processes["survivor"]
+    survivor.drain()
+    # The dead worker's unacked entries went to the survivor (at subscribe, or once idle past the lease).
+    assert any("Reclaimed" in line for line in survivor.lines), survivor.output()
+    assert finished_after < 120
+
+
+def test_a_route_of_a_pool_without_workers_waits_until_one_starts(cluster: Cluster) -> None:
+    base_url = cluster.server()  # the local worker serves `default`
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        execution_id = run_config(client, store_config(client, SLOW.replace("POOL", "gpu")))["execution_id"]
+        waited = client.post(f"/api/v1/executions/{execution_id}/wait", json={"timeout": 6}, timeout=40).json()
+        detail = client.get(f"/api/v1/executions/{execution_id}").json()
+        assert waited["completed"] is False and detail["status"] == "running", waited
+        # The fan-out ran here; its children wait in the `gpu` route's queue, nothing failed.
+        assert detail["message_counts"]["handled"] == 1, detail["message_counts"]
+        assert detail["message_counts"]["in_flight"] == SLOW_ITEMS
+        assert detail["message_counts"]["dead_lettered"] == 0
+
+        cluster.worker("gpu-1", "--pool", "gpu")
+        result = wait_execution(client, execution_id, timeout=240)
+        detail = client.get(f"/api/v1/executions/{execution_id}").json()
+        rows = _all(client, f"/api/v1/executions/{execution_id}/lineage", "entries")
+
+    assert result["status"] == "completed", result
+    assert detail["message_counts"]["handled"] == 1 + 2 * SLOW_ITEMS
+    assert _completed_once(rows)[("work", "delay")] == SLOW_ITEMS
