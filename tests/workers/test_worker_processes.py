@@ -160,7 +160,9 @@ def _all(client: httpx.Client, path: str, items: str, **params: Any) -> list[dic
 def _completed_once(rows: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
     """Completed rows per (route, stage), asserting that no (route, stage, message) completed twice."""
     completed = Counter(
-        (row["route_id"], row["stage_name"], row["correlation_id"]) for row in rows if row["stage_status"] == "completed"
+        (row["route_id"], row["stage_name"], row["correlation_id"])
+        for row in rows
+        if row["stage_status"] == "completed"
     )
     assert set(completed.values()) == {1}, [key for key, count in completed.items() if count > 1]
     return Counter((route, stage) for route, stage, _ in completed)
@@ -220,9 +222,7 @@ def test_two_workers_run_the_fan_out_pipeline_with_exact_counts(cluster: Cluster
         result = wait_execution(client, execution_id, timeout=240)
         detail = client.get(f"/api/v1/executions/{execution_id}").json()
         rows = _all(client, f"/api/v1/executions/{execution_id}/lineage", "entries")
-        stored = _all(
-            client, "/api/v1/storage/objects", "objects", execution_id=execution_id, route_id="store"
-        )
+        stored = _all(client, "/api/v1/storage/objects", "objects", execution_id=execution_id, route_id="store")
     handled_by = {worker_id: _worker_handled(redis_url, worker_id) for worker_id in ("w1", "w2")}
 
     assert result["status"] == "completed", result
@@ -308,3 +308,58 @@ def test_a_route_of_a_pool_without_workers_waits_until_one_starts(cluster: Clust
     assert result["status"] == "completed", result
     assert detail["message_counts"]["handled"] == 1 + 2 * SLOW_ITEMS
     assert _completed_once(rows)[("work", "delay")] == SLOW_ITEMS
+
+
+def _execution_handled(client: httpx.Client, execution_id: str) -> int:
+    counts: dict[str, int] = client.get(f"/api/v1/executions/{execution_id}").json()["message_counts"]
+    return counts["handled"]
+
+
+def test_a_pause_set_while_no_worker_ran_holds_and_a_cancel_stops_the_workers_routes(
+    cluster: Cluster, redis_url: str
+) -> None:
+    base_url = cluster.server("--no-local-worker")
+    first = cluster.worker("first")
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        config_id = store_config(client, SLOW.replace("POOL", "default"))
+        execution_id = run_config(client, config_id)["execution_id"]
+        deadline = time.monotonic() + 120
+        while _execution_handled(client, execution_id) < 5:
+            assert time.monotonic() < deadline, "no progress"
+            time.sleep(0.1)
+        # A graceful stop: running invocations finish, the worker leaves the registry.
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=60) == 0
+        assert _worker(redis_url, "first") is None
+        _set_paused(client, "work", True)  # while no worker runs
+
+        cluster.worker("second")
+        _wait_until_joined(redis_url, execution_id, "second")
+        held_at = _execution_handled(client, execution_id)
+        time.sleep(3)  # a few reconcile periods: the stored pause holds on the returning worker
+        assert _execution_handled(client, execution_id) == held_at
+        assert client.get(f"/api/v1/executions/{execution_id}").json()["status"] == "running"
+
+        _set_paused(client, "work", False)
+        result = wait_execution(client, execution_id, timeout=240)
+        assert result["status"] == "completed", result
+        detail = client.get(f"/api/v1/executions/{execution_id}").json()
+        assert detail["message_counts"]["handled"] == 1 + 2 * SLOW_ITEMS
+        rows = _all(client, f"/api/v1/executions/{execution_id}/lineage", "entries")
+        assert _completed_once(rows)[("sink", "passthrough")] == SLOW_ITEMS
+
+        # A cancel reaches the worker through PostgreSQL: it lets go of the execution's routes.
+        cancelled_id = run_config(client, config_id)["execution_id"]
+        _wait_until_joined(redis_url, cancelled_id, "second")
+        response = client.post(f"/api/v1/executions/{cancelled_id}/cancel")
+        assert response.status_code in (200, 202), response.text
+        result = wait_execution(client, cancelled_id, timeout=120)
+        assert result["status"] == "cancelled", result
+        deadline = time.monotonic() + 30
+        while True:
+            record = _worker(redis_url, "second")
+            assert record is not None
+            if not any(route.execution_id == cancelled_id for route in record.routes):
+                break
+            assert time.monotonic() < deadline, "the worker kept running a cancelled execution"
+            time.sleep(0.2)

@@ -11,6 +11,7 @@ def test_queue_exports_are_pinned() -> None:
         "RedisStreamsQueueProvider",
         "MemorySubscription",
         "RedisSubscription",
+        "RedisSharedState",
     }
     for name in factflow_infra.queue.__all__:
         assert hasattr(factflow_infra.queue, name), name
