@@ -17,7 +17,7 @@ LogFormat = Literal["auto", "json", "console"]
 
 _POOL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 """A worker pool name: the charset of queue names (`inbound.pool` in pipeline YAML)."""
-_WORKER_ID = re.compile(r"^[A-Za-z0-9._:@/-]{1,200}$")
+_WORKER_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,200}$")
 
 
 class FactflowSettings(BaseSettings):
@@ -132,7 +132,7 @@ class FactflowSettings(BaseSettings):
     @classmethod
     def _check_worker_id(cls, value: str | None) -> str | None:
         if value and not _WORKER_ID.match(value):
-            raise ValueError(f"invalid worker id {value!r}: 1-200 characters of letters, digits and `. _ : @ / -`")
+            raise ValueError(f"invalid worker id {value!r}: 1-200 characters of letters, digits and `. _ : @ -`")
         return value or None
 
     def with_embedded_defaults(self) -> FactflowSettings:

@@ -2,7 +2,8 @@
 
 Steps, in order: settings are logged → database (retry ≤ 60 s) → start-up lock → migrations →
 queue and storage (retry ≤ 60 s) → adapter discovery → shipped pipelines → pause flags →
-lineage recorder and manager → recovery → janitor → lineage retention. Each started component registers its
+lineage recorder and manager → recovery → janitor → lineage retention → worker registry (the local
+worker registered). Each started component registers its
 close on the container's exit stack, so shutdown runs in reverse order.
 """
 
@@ -46,6 +47,8 @@ from ._retry import retry_startup_step
 from ._runtime import ServerRuntime
 from ._settings import settings_summary
 from ._shipped import register_shipped_pipelines
+from ._version import SERVER_VERSION
+from ._workers import build_worker_monitor
 
 __all__ = ("build_container",)
 
@@ -197,6 +200,12 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         )
         lineage_retention.start()
         stack.push_async_callback(lineage_retention.shutdown)
+        # 14. worker membership: the local worker's registration and heartbeat
+        step = "worker registry"
+        workers = build_worker_monitor(settings, embedded=runtime.embedded, manager=manager, version=SERVER_VERSION)
+        stack.push_async_callback(workers.shutdown)
+        await retry_startup_step("worker registry", workers.start, stop=stop)
+        execution_service.route_workers = workers
 
         container = ServiceContainer(
             settings=settings,
@@ -224,6 +233,7 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             janitor=janitor,
             recovery=recovery,
             lineage_retention=lineage_retention,
+            workers=workers,
         )
         container.drain_steps.extend(_drain_steps(container))
         install_probes(container)
