@@ -25,7 +25,14 @@ async def test_slow_or_missing_probes_are_unhealthy() -> None:
         limit_seconds=0.05,
     )
     by_name = {component.name: component for component in components}
-    assert [component.name for component in components] == ["database", "queue", "storage", "orchestrator", "lineage", "workers"]
+    assert [component.name for component in components] == [
+        "database",
+        "queue",
+        "storage",
+        "orchestrator",
+        "lineage",
+        "workers",
+    ]
     assert by_name["queue"].status == "unhealthy" and "did not answer" in str(by_name["queue"].message)
     assert by_name["orchestrator"].status == "unhealthy"
     assert by_name["storage"].status == "degraded"

@@ -251,6 +251,9 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
 def _drain_steps(container: ServiceContainer) -> list[tuple[str, DrainStep]]:
     """Shutdown phase one (docs/guides/deployment.md)."""
 
+    async def mark_draining() -> None:
+        await container.workers.begin_draining()
+
     async def stop_janitor() -> None:
         await container.janitor.shutdown()
         await container.lineage_retention.shutdown()
@@ -268,6 +271,7 @@ def _drain_steps(container: ServiceContainer) -> list[tuple[str, DrainStep]]:
         await container.event_hub.shutdown()
 
     return [
+        ("mark the local worker draining", mark_draining),
         ("stop janitor", stop_janitor),
         ("stop recovery backlog", stop_recovery),
         ("stop executions", stop_executions),

@@ -152,6 +152,7 @@ class WorkerMonitor:
         self._records_read_at: float | None = None
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        self._draining = False
 
     @property
     def local_worker_id(self) -> str | None:
@@ -191,6 +192,15 @@ class WorkerMonitor:
                 logger.warning("could not deregister local worker %r (it will show as dead): %s", local.worker_id, exc)
         await self.registry.close()
 
+    async def begin_draining(self) -> None:
+        """Report the local worker `draining` from now on (the server is stopping); one heartbeat at once."""
+        self._draining = True
+        try:
+            async with asyncio.timeout(_DEREGISTER_SECONDS):
+                await self.beat()
+        except (FactflowError, TimeoutError) as exc:
+            logger.debug("draining heartbeat failed: %s", exc)
+
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.interval_seconds)
@@ -212,7 +222,7 @@ class WorkerMonitor:
             activity = self.activity_source()
             await self.registry.heartbeat(
                 local.worker_id,
-                draining=activity.draining,
+                draining=activity.draining or self._draining,
                 routes=activity.routes,
                 in_flight=activity.in_flight,
                 handled=activity.handled,
