@@ -245,3 +245,30 @@ def test_workers_need_the_token(factflow_server_factory: Callable[..., RunningSe
         assert_error(anonymous.get("/api/v1/workers/x"), 401, "unauthorized")
     with server.client(token="s3cret") as client:
         assert client.get("/api/v1/workers").status_code == 200
+
+
+def test_embedded_mode_always_has_its_local_worker(factflow_server_factory: Callable[..., RunningServer]) -> None:
+    server = factflow_server_factory(local_worker=False, worker_pools=("default", "io"))
+    with server.client() as client:
+        worker = local_worker(client)
+        assert (worker["local"], worker["pools"]) == (True, ["default", "io"])
+
+
+@pytest.mark.redis
+def test_production_without_a_local_worker_lists_none_and_waits(
+    redis_url: str, factflow_server_factory: Callable[..., RunningServer], slow_yaml: str
+) -> None:
+    server = factflow_server_factory(queue_url=redis_url, embedded=False, local_worker=False)
+    with server.client() as client:
+        assert client.get("/api/v1/workers").json() == {"workers": []}
+        execution_id = run_config(client, store_config(client, slow_yaml))["id"]
+        try:
+            [route] = client.get(f"/api/v1/executions/{execution_id}/routes").json()["routes"]
+            assert (route["pool"], route["workers"], route["waiting_for_worker"]) == ("default", [], True)
+            workers = component(client.get("/api/v1/system/health").json(), "workers")
+            assert (workers["status"], workers["message"]) == (
+                "degraded",
+                "pool 'default' has no live worker (1 route of 1 running execution wait)",
+            )
+        finally:
+            client.post(f"/api/v1/executions/{execution_id}/cancel")
