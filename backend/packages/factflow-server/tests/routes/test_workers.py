@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -41,7 +42,7 @@ def client(factflow_server: RunningServer) -> Iterator[httpx.Client]:
         yield c
 
 
-def local_worker(client: httpx.Client) -> dict[str, object]:
+def local_worker(client: httpx.Client) -> dict[str, Any]:
     [worker] = client.get("/api/v1/workers").json()["workers"]
     return dict(worker)
 
@@ -213,7 +214,7 @@ def local_worker_state(client: httpx.Client, worker_id: object) -> str:
     return str(client.get(f"/api/v1/workers/{worker_id}").json()["state"])
 
 
-def component(health: dict[str, object], name: str) -> dict[str, object]:
+def component(health: dict[str, Any], name: str) -> dict[str, Any]:
     components = health["components"]
     assert isinstance(components, list)
     return dict(next(item for item in components if item["name"] == name))
