@@ -102,10 +102,10 @@ class FactflowSettings(BaseSettings):
     """How long an execution must look stalled (in-flight > 0, queues empty, nothing running)
     before it is reconciled."""
     local_worker: bool = True
-    """The server runs route processors itself, for the pools in `FACTFLOW_WORKER_POOLS` (`serve
-    --no-local-worker` turns it off in production mode; embedded mode needs it)."""
+    """The server runs the routes of the `default` pool itself (`serve --no-local-worker` turns it off
+    in production mode; embedded mode needs it)."""
     worker_pools: Annotated[tuple[str, ...], NoDecode] = ("default",)
-    """Comma-separated pools whose routes a worker (and the server's local worker) runs; `--pool` wins."""
+    """Comma-separated pools whose routes a `factflow-server worker` runs; `--pool` wins."""
     worker_ttl_seconds: float = Field(default=10, gt=0)
     """Heartbeat age at which a worker counts as dead; workers renew every 2 s."""
     worker_id: str | None = None

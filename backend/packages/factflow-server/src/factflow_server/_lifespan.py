@@ -34,7 +34,7 @@ from factflow_infra.database import (
     ping_database,
     run_migrations,
 )
-from factflow_infra.queue import create_queue_provider
+from factflow_infra.queue import RedisStreamsQueueProvider, create_queue_provider
 from factflow_infra.storage import create_storage_provider
 from factflow_lineage import LineageRecorder, LineageRepository
 from factflow_replay import RecoveryManager, Reinjector, ReplayService
@@ -202,7 +202,13 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         stack.push_async_callback(lineage_retention.shutdown)
         # 14. worker membership: the local worker's registration and heartbeat
         step = "worker registry"
-        workers = build_worker_monitor(settings, embedded=runtime.embedded, manager=manager, version=SERVER_VERSION)
+        workers = build_worker_monitor(
+            settings,
+            embedded=runtime.embedded,
+            manager=manager,
+            version=SERVER_VERSION,
+            worker_id=queue.consumer_name if isinstance(queue, RedisStreamsQueueProvider) else None,
+        )
         stack.push_async_callback(workers.shutdown)
         await retry_startup_step("worker registry", workers.start, stop=stop)
         execution_service.route_workers = workers

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
+from factflow_engine.config import DEFAULT_POOL
 from factflow_engine.runtime import OrchestratorManager
 from factflow_execution import PipelineExecution, PipelineExecutionRepository, RouteWorkers
 from factflow_foundation import FactflowError, FactflowSettings
@@ -318,20 +319,27 @@ def describe_waits(waits: Sequence[PoolWait]) -> str:
 
 
 def build_worker_monitor(
-    settings: FactflowSettings, *, embedded: bool, manager: OrchestratorManager, version: str
+    settings: FactflowSettings,
+    *,
+    embedded: bool,
+    manager: OrchestratorManager,
+    version: str,
+    worker_id: str | None = None,
 ) -> WorkerMonitor:
     """The monitor for this server, not started.
 
     The registry lives beside the queue (memory for `memory://`, else the queue's Redis). The
-    local worker runs `FACTFLOW_WORKER_POOLS` unless `FACTFLOW_LOCAL_WORKER` is off; embedded mode
-    always has it, since nothing else could run its routes.
+    local worker runs the `default` pool unless `FACTFLOW_LOCAL_WORKER` is off; embedded mode always
+    has it, since nothing else could run its routes. Its id is `worker_id` (the queue's consumer
+    name, so the local worker and the server's consumer are one identity), else `FACTFLOW_WORKER_ID`
+    or `<host>:<pid>:<boot>`.
     """
     assert settings.queue_url, "backend URLs are resolved first"
     registry = create_worker_registry(settings.queue_url, ttl_seconds=settings.worker_ttl_seconds)
     local: LocalWorker | None = None
     if embedded or settings.local_worker:
         local = LocalWorker.of_this_process(
-            worker_id=default_worker_id(settings.worker_id), pools=settings.worker_pools, version=version
+            worker_id=worker_id or default_worker_id(settings.worker_id), pools=(DEFAULT_POOL,), version=version
         )
     activity = manager_activity(manager, local.pools) if local is not None else None
     # Three heartbeats per TTL at least, so one late renewal never reads as a death.

@@ -143,6 +143,8 @@ def test_workers_of_other_processes_serve_pools_and_die_without_heartbeats(
     server = factflow_server_factory(queue_url=redis_url, worker_ttl_seconds=1.5)
     with server.client() as client:
         local_id = local_worker(client)["id"]
+        # One identity: the local worker is the server's consumer in every consumer group.
+        assert local_id == server.app.state.runtime.container.queue.consumer_name
         execution_id = run_config(client, store_config(client, GPU_YAML))["id"]
         gpu_worker = "gpu-box:77:feed"
 
@@ -249,10 +251,11 @@ def test_workers_need_the_token(factflow_server_factory: Callable[..., RunningSe
 
 
 def test_embedded_mode_always_has_its_local_worker(factflow_server_factory: Callable[..., RunningServer]) -> None:
-    server = factflow_server_factory(local_worker=False, worker_pools=("default", "io"))
+    server = factflow_server_factory(local_worker=False, worker_pools=("gpu", "io"))
     with server.client() as client:
         worker = local_worker(client)
-        assert (worker["local"], worker["pools"]) == (True, ["default", "io"])
+        # The local worker runs the `default` pool; FACTFLOW_WORKER_POOLS is for worker processes.
+        assert (worker["local"], worker["pools"]) == (True, ["default"])
 
 
 @pytest.mark.redis
