@@ -89,7 +89,7 @@ class EngineMetricsSample:
     storage_writes_ok: float = 0
     storage_writes_error: float = 0
     workers_live_by_pool: dict[str, int] = field(default_factory=dict)
-    """Live workers per pool (0 for a pool whose listed workers are all dead)."""
+    """Live workers per pool (0 for a pool running executions need, or whose listed workers are all dead)."""
     workers: Sequence[WorkerSample] = ()
 
 

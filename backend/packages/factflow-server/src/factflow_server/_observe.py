@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict
 
 from factflow_engine.runtime import DomainMetrics
@@ -15,7 +15,7 @@ from ._container import ServiceContainer
 from ._health import ComponentStatus, ProbeResult
 from ._metrics import AdapterSample, EngineMetricsSample, RouteSample, WorkerSample
 from ._settings import settings_summary
-from ._workers import describe_waits
+from ._workers import describe_waits, pools_in_use
 from .schemas._system import (
     AdaptersDebug,
     DatabaseDebug,
@@ -170,9 +170,12 @@ def _database_debug(container: ServiceContainer) -> DatabaseDebug:
     )
 
 
-def worker_figures(records: Sequence[WorkerRecord], *, now: float) -> WorkerFigures:
-    """Live workers per pool and each worker's figures, from registry records."""
-    live_by_pool: dict[str, int] = {}
+def worker_figures(records: Sequence[WorkerRecord], *, now: float, pools_needed: Collection[str] = ()) -> WorkerFigures:
+    """Live workers per pool and each worker's figures, from registry records.
+
+    `pools_needed` (the pools of running executions) show 0 when no listed worker serves them.
+    """
+    live_by_pool: dict[str, int] = dict.fromkeys(pools_needed, 0)
     for record in records:
         for pool in record.pools:
             live_by_pool[pool] = live_by_pool.get(pool, 0) + (1 if record.live else 0)
@@ -201,7 +204,9 @@ def _heartbeat_age(record: WorkerRecord, now: float) -> float:
 async def metrics_snapshot(container: ServiceContainer) -> MetricsSnapshot:
     """Y2: the orchestrator's counters plus lineage, storage and worker figures."""
     try:
-        workers: WorkerFigures | None = worker_figures(await container.workers.records(), now=time.time())
+        workers: WorkerFigures | None = worker_figures(
+            await container.workers.records(), now=time.time(), pools_needed=pools_in_use(container.manager)
+        )
     except FactflowError:
         workers = None
     domain = container.manager.metrics()
@@ -276,7 +281,7 @@ def engine_sample(container: ServiceContainer) -> EngineMetricsSample:
     # The records of the last heartbeat: a scrape runs outside the event loop and cannot read Redis.
     records = container.workers.cached_records()
     now = time.time()
-    figures = worker_figures(records, now=now)
+    figures = worker_figures(records, now=now, pools_needed=pools_in_use(container.manager))
     return EngineMetricsSample(
         routes=route_samples,
         adapters=[adapter_samples[key] for key in sorted(adapter_samples)],

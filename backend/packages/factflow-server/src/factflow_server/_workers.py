@@ -38,6 +38,7 @@ __all__ = (
     "build_worker_monitor",
     "describe_waits",
     "manager_activity",
+    "pools_in_use",
     "pools_waiting",
 )
 
@@ -103,6 +104,16 @@ def manager_activity(manager: OrchestratorManager, pools: Collection[str]) -> Ac
         return WorkerActivity(routes=tuple(routes), in_flight=in_flight, handled=handled)
 
     return activity
+
+
+def pools_in_use(manager: OrchestratorManager) -> set[str]:
+    """The pools of every route of the executions this server runs (their control part, at least)."""
+    pools: set[str] = set()
+    for execution_id in manager.live_execution_ids():
+        orchestrator = manager.orchestrator(execution_id)
+        if orchestrator is not None:
+            pools.update(orchestrator.snapshot.pools().values())
+    return pools
 
 
 @dataclass(frozen=True, slots=True)

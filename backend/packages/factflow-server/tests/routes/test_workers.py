@@ -129,6 +129,9 @@ def test_a_route_whose_pool_has_no_worker_waits_and_degrades_health(
             workers = component(health.json(), "workers")
             assert workers["status"] == "degraded"
             assert "pool 'gpu' has no live worker (1 route of 1 running execution wait)" == workers["message"]
+            # A pool running executions need shows 0 live workers, for alerting.
+            assert client.get("/api/v1/system/metrics").json()["workers"]["live_by_pool"] == {"default": 1, "gpu": 0}
+            assert 'factflow_workers_live{pool="gpu"} 0.0' in client.get("/metrics").text
         finally:
             client.post(f"/api/v1/executions/{execution_id}/cancel")
         wait_for(lambda: component(client.get("/api/v1/system/health").json(), "workers")["status"] == "healthy")

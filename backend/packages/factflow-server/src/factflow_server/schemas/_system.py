@@ -195,7 +195,7 @@ class WorkerFigures(_Model):
     dead: int
     """Workers listed as dead (kept for an hour)."""
     live_by_pool: dict[str, int]
-    """Pool → its live workers; a pool whose workers are all dead shows 0."""
+    """Pool → its live workers; 0 for a pool that running executions need or whose workers are all dead."""
     workers: list[WorkerMetrics]
     """Every listed worker, by `id`."""
 
