@@ -17,7 +17,7 @@ LogFormat = Literal["auto", "json", "console"]
 
 _POOL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 """A worker pool name: the charset of queue names (`inbound.pool` in pipeline YAML)."""
-_WORKER_ID = re.compile(r"^[A-Za-z0-9._:@/-]{1,200}$")
+_WORKER_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,200}$")
 
 
 class FactflowSettings(BaseSettings):
@@ -102,10 +102,10 @@ class FactflowSettings(BaseSettings):
     """How long an execution must look stalled (in-flight > 0, queues empty, nothing running)
     before it is reconciled."""
     local_worker: bool = True
-    """The server runs route processors itself, for the pools in `FACTFLOW_WORKER_POOLS` (`serve
-    --no-local-worker` turns it off in production mode; embedded mode needs it)."""
+    """The server runs the routes of the `default` pool itself (`serve --no-local-worker` turns it off
+    in production mode; embedded mode needs it)."""
     worker_pools: Annotated[tuple[str, ...], NoDecode] = ("default",)
-    """Comma-separated pools whose routes a worker (and the server's local worker) runs; `--pool` wins."""
+    """Comma-separated pools whose routes a `factflow-server worker` runs; `--pool` wins."""
     worker_ttl_seconds: float = Field(default=10, gt=0)
     """Heartbeat age at which a worker counts as dead; workers renew every 2 s."""
     worker_id: str | None = None
@@ -132,7 +132,7 @@ class FactflowSettings(BaseSettings):
     @classmethod
     def _check_worker_id(cls, value: str | None) -> str | None:
         if value and not _WORKER_ID.match(value):
-            raise ValueError(f"invalid worker id {value!r}: 1-200 characters of letters, digits and `. _ : @ / -`")
+            raise ValueError(f"invalid worker id {value!r}: 1-200 characters of letters, digits and `. _ : @ -`")
         return value or None
 
     def with_embedded_defaults(self) -> FactflowSettings:

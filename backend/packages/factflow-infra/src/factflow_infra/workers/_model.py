@@ -34,7 +34,7 @@ operator to see what died and when."""
 
 WorkerState = Literal["running", "draining", "dead"]
 
-_WORKER_ID = re.compile(r"[A-Za-z0-9._:@/-]{1,200}")
+_WORKER_ID = re.compile(r"[A-Za-z0-9._:@-]{1,200}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,13 +132,13 @@ def worker_state(*, age_seconds: float, ttl_seconds: float, draining: bool) -> W
 
 
 def validate_worker_id(worker_id: str) -> str:
-    """`worker_id` if it is 1–200 characters of letters, digits and `. _ : @ / -`.
+    """`worker_id` if it is 1–200 characters of letters, digits and `. _ : @ -`.
 
     Raises:
         ValueError: it is not.
     """
     if not _WORKER_ID.fullmatch(worker_id):
-        raise ValueError(f"Invalid worker id {worker_id!r}: use 1-200 characters of letters, digits and `. _ : @ / -`.")
+        raise ValueError(f"Invalid worker id {worker_id!r}: use 1-200 characters of letters, digits and `. _ : @ -`.")
     return worker_id
 
 
