@@ -42,7 +42,7 @@ from factflow_replay import LineageRepair, RecoveryManager, Reinjector, ReplaySe
 from ._container import DrainStep, ServiceContainer
 from ._janitor import QueueJanitor
 from ._observe import engine_sample, install_probes
-from ._pools import LocalWorkerHeartbeat, wire_worker_pools
+from ._pools import wire_worker_pools
 from ._retention import LineageRetention
 from ._retry import retry_startup_step
 from ._runtime import ServerRuntime
@@ -148,12 +148,6 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             lineage_repair=LineageRepair(repository=lineage_repository, storage=storage, recorder=recorder),
             placement=pools.placement if pools is not None else None,
         )
-        if pools is not None and pools.local_pools:
-            local_worker = LocalWorkerHeartbeat(
-                registry=pools.registry, manager=manager, worker_id=pools.own_id, pools=pools.local_pools
-            )
-            await local_worker.start()
-            stack.push_async_callback(local_worker.shutdown)
         paused = await manager.load_paused_routes()
         if paused:
             logger.info("paused routes: %s", ", ".join(sorted(paused)))

@@ -1,4 +1,6 @@
-"""Worker pools on the server side: where an execution's routes run, and the server's own local worker.
+"""Worker pools on the server side: where the routes of an execution run (docs/concepts/workers.md).
+
+(The local worker's registration and heartbeat are `WorkerMonitor`'s, in `_workers.py`.)
 
 An execution runs entirely in the server, counted in process, as before workers existed, when the
 server's local worker serves every route's pool and no worker process serves any of them. Otherwise
@@ -9,25 +11,19 @@ queue's shared state (docs/concepts/workers.md).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import os
-import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from factflow_engine.config import DEFAULT_POOL, ConfigSnapshot, RouteConfig
-from factflow_engine.runtime import OrchestratorManager, Placement
+from factflow_engine.runtime import Placement
 from factflow_foundation import FactflowError, FactflowSettings
 from factflow_infra.queue import MemoryQueueProvider, RedisSharedState, RedisStreamsQueueProvider
-from factflow_infra.workers import HEARTBEAT_INTERVAL_SECONDS, WorkerRegistry, WorkerRoute, create_worker_registry
-
-from ._version import SERVER_VERSION
+from factflow_infra.workers import WorkerRegistry, create_worker_registry
 
 __all__ = (
     "DEFAULT_POOL",
-    "LocalWorkerHeartbeat",
     "PoolPlacement",
     "WorkerPools",
     "live_worker_ids",
@@ -82,62 +78,6 @@ class PoolPlacement:
         return Placement(routes=local, shared=True)
 
 
-class LocalWorkerHeartbeat:
-    """Registers the server's local worker, so worker processes leave its unacked messages alone.
-
-    Args:
-        registry: The membership registry.
-        manager: The server's manager (what it runs, for the heartbeat).
-        worker_id: The server's queue consumer name.
-        pools: The local pools.
-    """
-
-    def __init__(
-        self, *, registry: WorkerRegistry, manager: OrchestratorManager, worker_id: str, pools: frozenset[str]
-    ) -> None:
-        self._registry = registry
-        self._manager = manager
-        self.worker_id = worker_id
-        self._pools = pools
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self._registry.register(
-            worker_id=self.worker_id,
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            pools=sorted(self._pools),
-            version=SERVER_VERSION,
-        )
-        self._task = asyncio.create_task(self._beat(), name="local-worker-heartbeat")
-
-    async def _beat(self) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_INTERVAL_SECONDS / 2)
-            try:
-                await self._registry.heartbeat(
-                    self.worker_id,
-                    routes=[
-                        WorkerRoute(execution_id=status.execution_id, route_id=status.route_id)
-                        for status in self._manager.list_routes()
-                    ],
-                    in_flight=sum(status.in_flight for status in self._manager.list_routes()),
-                )
-            except (FactflowError, OSError, KeyError) as exc:
-                logger.warning("local worker heartbeat failed: %s", exc)
-
-    async def shutdown(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        try:
-            await self._registry.deregister(self.worker_id)
-        except (FactflowError, OSError) as exc:
-            logger.warning("could not deregister the local worker: %s", exc)
-
-
 @dataclass(frozen=True, slots=True)
 class WorkerPools:
     """The server's side of worker pools: what the manager needs, and the registry (closed on exit)."""
@@ -163,7 +103,7 @@ def wire_worker_pools(
     stack.push_async_callback(registry.close)
     live = live_worker_ids(registry)
     queue.set_live_consumers(live)
-    local_pools = frozenset(settings.worker_pools) if settings.local_worker else frozenset()
+    local_pools = frozenset({DEFAULT_POOL}) if settings.local_worker else frozenset()
     if not local_pools:
         logger.info("no local worker: worker processes run every route")
     return WorkerPools(
