@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Final
 
-from sqlalchemy import URL, Executable, make_url
+from sqlalchemy import URL, Executable, Insert, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,7 +21,8 @@ from factflow_foundation import Backoff
 from factflow_infra.database import create_database_engine
 from factflow_protocols import LineageRecord
 
-from ._model import PipelineLineageEntry, record_values
+from ._codec import StageIdentity, row_values, stage_identity
+from ._model import LineageRow, LineageStageRow
 from ._sqlite_writer import RowRejectedError, SqliteBatchWriter
 
 __all__ = ("LineageRecorder",)
@@ -33,6 +34,9 @@ _WRITE_TIMEOUT_SECONDS: Final = 15.0
 _BACKOFF_INITIAL_SECONDS: Final = 0.5
 _BACKOFF_MAX_SECONDS: Final = 30.0
 _POOL_SIZE: Final = 2
+_STAGE_CACHE_SIZE: Final = 4096
+"""Stage keys remembered (one per execution × route × adapter); the cache starts over past this."""
+_STAGE_COLUMNS: Final = ("execution_id", "route_id", "adapter_name", "adapter_index", "stage_name")
 
 
 @dataclass(slots=True)
@@ -64,20 +68,34 @@ class _RateLimitedWarning:
         self._suppressed = 0
 
 
-def _upsert_statement(dialect_name: str) -> Executable:
-    """`INSERT … ON CONFLICT (id) DO UPDATE` of every column, for PostgreSQL or SQLite."""
-    columns = [column.name for column in PipelineLineageEntry.__table__.c if column.name != "id"]
+def _upsert_statement(dialect_name: str, values: list[dict[str, Any]]) -> Executable:
+    """One multi-row `INSERT … ON CONFLICT (id) DO UPDATE` of every column, for PostgreSQL or SQLite.
+
+    One statement per batch, not one per row: the counter triggers of `pipeline_lineage` then run
+    once per batch on PostgreSQL (they are statement-level there).
+    """
+    table = LineageRow.__table__
+    columns = [column.name for column in table.c if column.name != "id"]
     if dialect_name == "postgresql":
-        pg_insert = postgresql.insert(PipelineLineageEntry)
+        pg_insert = postgresql.insert(table).values(values)
         return pg_insert.on_conflict_do_update(
             index_elements=["id"], set_={name: pg_insert.excluded[name] for name in columns}
         )
     if dialect_name == "sqlite":
-        lite_insert = sqlite.insert(PipelineLineageEntry)
+        lite_insert = sqlite.insert(table).values(values)
         return lite_insert.on_conflict_do_update(
             index_elements=["id"], set_={name: lite_insert.excluded[name] for name in columns}
         )
     raise ValueError(f"lineage supports PostgreSQL and SQLite, not {dialect_name!r}")
+
+
+def _insert_stages(dialect_name: str, identities: list[StageIdentity]) -> Insert:
+    """`INSERT … ON CONFLICT DO NOTHING` of stage rows (the counters start at their defaults)."""
+    table = LineageStageRow.__table__
+    rows = [dict(zip(_STAGE_COLUMNS, identity, strict=True)) for identity in identities]
+    if dialect_name == "postgresql":
+        return postgresql.insert(table).values(rows).on_conflict_do_nothing()
+    return sqlite.insert(table).values(rows).on_conflict_do_nothing()
 
 
 def _describe(exc: BaseException) -> str:
@@ -149,7 +167,10 @@ class LineageRecorder:
             self._engine = None
             self._url = make_url(engine_or_url)
             self._owns_engine = True
-        self._upsert = _upsert_statement(self._url.get_backend_name())
+        self._dialect_name = self._url.get_backend_name()
+        if self._dialect_name not in ("postgresql", "sqlite"):
+            raise ValueError(f"lineage supports PostgreSQL and SQLite, not {self._dialect_name!r}")
+        self._stage_keys: dict[StageIdentity, int] = {}
         self._sqlite_writer: SqliteBatchWriter | None = None
         self._buffer_size = buffer_size
         self._batch_size = batch_size
@@ -415,7 +436,7 @@ class LineageRecorder:
         """Write the batch in one transaction; on a row-level error, row by row. True when all done."""
         rows = list(self._batch.values())
         try:
-            await self._execute([record_values(row.record) for row in rows])
+            await self._execute([row.record for row in rows])
         except Exception as exc:
             if not _is_row_error(exc):
                 self._failed(exc)
@@ -431,7 +452,7 @@ class LineageRecorder:
             if self._batch.get(row.record.id) is not row:
                 continue  # discarded by a timed-out flush meanwhile
             try:
-                await self._execute([record_values(row.record)])
+                await self._execute([row.record])
             except Exception as exc:
                 if not _is_row_error(exc):
                     self._failed(exc)
@@ -445,16 +466,45 @@ class LineageRecorder:
         self._notify()
         return True
 
-    async def _execute(self, values: list[dict[str, Any]]) -> None:
+    async def _execute(self, records: list[LineageRecord]) -> None:
         engine = self._engine
         if engine is None:  # only between shutdown's dispose and the task's end
             raise RuntimeError("lineage recorder is stopped")
+        missing = list(dict.fromkeys(stage_identity(record) for record in records) - self._stage_keys.keys())
         if self._sqlite_writer is not None:
             async with asyncio.timeout(_WRITE_TIMEOUT_SECONDS):
-                await self._sqlite_writer.write(values)
+                if missing:
+                    self._remember(await self._sqlite_writer.stage_keys(missing))
+                await self._sqlite_writer.write(self._values(records, {}))
             return
+        created: dict[StageIdentity, int] = {}
         async with asyncio.timeout(_WRITE_TIMEOUT_SECONDS), engine.begin() as connection:
-            await connection.execute(self._upsert, values)
+            if missing:
+                await connection.execute(_insert_stages(self._dialect_name, missing))
+                stages = LineageStageRow.__table__.c
+                found = await connection.execute(
+                    select(stages.stage_key, *(stages[name] for name in _STAGE_COLUMNS)).where(
+                        stages.execution_id.in_({identity[0] for identity in missing})
+                    )
+                )
+                created = {
+                    (execution, route, name, index, stage): key for key, execution, route, name, index, stage in found
+                }
+            await connection.execute(_upsert_statement(self._dialect_name, self._values(records, created)))
+        # Remembered once committed: a rolled-back batch may have created (and lost) stage rows.
+        self._remember(created)
+
+    def _remember(self, keys: dict[StageIdentity, int]) -> None:
+        if len(self._stage_keys) + len(keys) > _STAGE_CACHE_SIZE:
+            self._stage_keys.clear()
+        self._stage_keys.update(keys)
+
+    def _values(self, records: list[LineageRecord], created: dict[StageIdentity, int]) -> list[dict[str, Any]]:
+        values = []
+        for record in records:
+            identity = stage_identity(record)
+            values.append(row_values(record, created.get(identity) or self._stage_keys[identity]))
+        return values
 
     def _written(self, rows: list[_Row]) -> None:
         for row in rows:
