@@ -99,9 +99,8 @@ SCHEMA_DOC: dict[str, TableShape] = {
             "delivery_count": col("integer", False),
             "emitted_count": col("integer", True),
             "stage_status": col("integer", False),
-            "storage_kind": col("integer", False),
+            "outcome": col("integer", False),
             "attempts": col("integer", True),
-            "result": col("integer", True),
             "id": UUID,
             "correlation_id": UUID,
             "parent_correlation_id": UUID_NULL,
@@ -125,7 +124,6 @@ SCHEMA_DOC: dict[str, TableShape] = {
             {
                 ("correlation_id",),
                 ("parent_correlation_id",),
-                ("stage_key",),
                 ("started_at", "stage_key"),
                 ("completed_at", "id"),
                 ("replay_batch_id",),

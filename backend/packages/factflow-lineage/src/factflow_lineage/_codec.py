@@ -47,8 +47,8 @@ RESULTS: Final = (None, "message", "emitted", "both", "none")
 _UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _HASH: Final = re.compile(r"sha256:[0-9a-f]{64}")
 _STAND_IN_PREFIX: Final = "factflow-lineage:"
-_MAX_ATTEMPTS: Final = 10_000
-_MAX_EMITTED: Final = 1_000_000_000
+_SMALL_LIMIT: Final = 10_000
+"""`attempts` and `emitted_count` below this move to their smallint columns."""
 
 _STORAGE_NONE: Final = 0
 _STORAGE_OUTPUT: Final = 1
@@ -112,10 +112,10 @@ def stage_identity(record: LineageRecord) -> StageIdentity:
 def row_values(record: LineageRecord, stage_key: int) -> dict[str, Any]:
     """Column values (keyed by column name) of `record` in the compact layout, for an upsert."""
     metadata = dict(record.metadata)
-    attempts = _small(metadata.get("attempts"), _MAX_ATTEMPTS)
+    attempts = _small(metadata.get("attempts"), _SMALL_LIMIT)
     result_name = metadata.get("result")
     result = RESULTS.index(result_name) if isinstance(result_name, str) and result_name in RESULTS else None
-    emitted = _small(metadata.get("emitted_count"), _MAX_EMITTED)
+    emitted = _small(metadata.get("emitted_count"), _SMALL_LIMIT)
     for key, value in (("attempts", attempts), ("result", result), ("emitted_count", emitted)):
         if value is not None:
             del metadata[key]
@@ -138,9 +138,8 @@ def row_values(record: LineageRecord, stage_key: int) -> dict[str, Any]:
         "delivery_count": record.delivery_count,
         "emitted_count": emitted,
         "stage_status": status_code(record.stage_status),
-        "storage_kind": kind,
+        "outcome": kind | (result or 0) << 2,
         "attempts": attempts,
-        "result": result,
         "storage_key": key if kind == _STORAGE_LITERAL else None,
         "error_info": record.error_info,
         "metadata": metadata or None,
@@ -162,7 +161,7 @@ def entry_from(row: Mapping[str, Any]) -> PipelineLineageEntry:
     """The API row from one result row of `pipeline_lineage` joined with its stage (`ENTRY_COLUMNS`)."""
     correlation_id = _id_text(row["correlation_id"], row["correlation_id_text"])
     assert correlation_id is not None  # a NOT NULL column
-    kind = row["storage_kind"]
+    kind, result = row["outcome"] & 3, row["outcome"] >> 2
     if kind in (_STORAGE_OUTPUT, _STORAGE_MANIFEST):
         args = (row["execution_id"], row["route_id"], row["stage_name"], correlation_id)
         output = ExecutionPathResolver.output_key if kind == _STORAGE_OUTPUT else ExecutionPathResolver.manifest_key
@@ -172,8 +171,8 @@ def entry_from(row: Mapping[str, Any]) -> PipelineLineageEntry:
     metadata = dict(row["metadata"] or {})
     if row["attempts"] is not None:
         metadata["attempts"] = row["attempts"]
-    if row["result"] is not None:
-        metadata["result"] = RESULTS[row["result"]]
+    if result:
+        metadata["result"] = RESULTS[result]
     if row["emitted_count"] is not None:
         metadata["emitted_count"] = row["emitted_count"]
     started_at: datetime = row["started_at"]

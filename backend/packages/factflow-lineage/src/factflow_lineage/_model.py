@@ -70,14 +70,13 @@ class LineageRow(Base):
     """One stored lineage row in the compact layout (revision 0005; `.claude/database-schema.md`).
 
     Read it as a `PipelineLineageEntry` (`_codec.entry_from`); write it from a `LineageRecord`
-    (`_codec.row_values`). Columns are ordered for alignment (8-byte values first).
+    (`_codec.row_values`). Columns are ordered for alignment (8-byte values first), so a typical row fits in 184 bytes.
     """
 
     __tablename__ = "pipeline_lineage"
     __table_args__ = (
         Index("ix_pipeline_lineage_correlation_id", "correlation_id"),
         Index("ix_pipeline_lineage_parent_correlation_id", "parent_correlation_id"),
-        Index("ix_pipeline_lineage_stage_key", "stage_key"),
         Index("ix_pipeline_lineage_started_at_stage_key", "started_at", "stage_key"),
         Index(
             "ix_pipeline_lineage_failed",
@@ -104,12 +103,14 @@ class LineageRow(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     duration_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     stage_key: Mapped[int] = mapped_column(Integer, nullable=False)
-    delivery_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
-    emitted_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    delivery_count: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default=text("1"))
+    emitted_count: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
+    """`metadata.emitted_count` when it is an integer from 0 to 9,999 (else it stays in `metadata`)."""
     stage_status: Mapped[int] = mapped_column(SmallInteger, nullable=False)
-    storage_kind: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default=text("0"))
+    outcome: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default=text("0"))
+    """Low two bits: where the storage key comes from; the bits above: the `metadata.result` code."""
     attempts: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
-    result: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
+    """`metadata.attempts` when it is an integer from 0 to 9,999 (else it stays in `metadata`)."""
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     correlation_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
     parent_correlation_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)

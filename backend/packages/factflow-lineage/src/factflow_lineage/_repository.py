@@ -193,7 +193,7 @@ class LineageRepository:
         conditions: list[ColumnElement[bool]] = [_R.stage_key.in_([stage.stage_key for stage in stages])]
         firsts = [stage.first_started_at for stage in stages if stage.first_started_at is not None]
         lasts = [stage.last_started_at for stage in stages if stage.last_started_at is not None]
-        if firsts and lasts and len(stages) <= 64:
+        if firsts and lasts:
             conditions += [_R.started_at >= min(firsts), _R.started_at <= max(lasts)]
         return conditions
 
@@ -417,12 +417,14 @@ class LineageRepository:
         execution's stage rows (and their counters) go last.
         """
         async with self._session() as session:
-            keys = list(await session.scalars(select(_S.stage_key).where(_S.execution_id == execution_id)))
-        if not keys:
+            stages = await self._stages(session, execution_id=execution_id)
+        if not stages:
             return 0
+        keys = [stage.stage_key for stage in stages]
+        in_stages = self._in_stages(stages)
         deleted = 0
         while True:
-            batch = select(_R.id).where(_R.stage_key.in_(keys)).limit(batch_size).scalar_subquery()
+            batch = select(_R.id).where(*in_stages).limit(batch_size).scalar_subquery()
             async with self._session() as session, session.begin():
                 result = await session.execute(
                     delete(LineageRow).where(_R.id.in_(batch)).execution_options(synchronize_session=False)

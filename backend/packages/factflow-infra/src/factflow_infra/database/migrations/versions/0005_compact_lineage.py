@@ -10,12 +10,13 @@ text hashes, a stored storage key, JSON metadata on every row, nine indexes). No
 - Execution, route, adapter and stage names live once per execution × stage in
   `pipeline_lineage_stages`; a row references them by `stage_key`.
 - The storage key is derived on read when it is the stage's output or fan-out manifest key
-  (`storage_kind` 1 or 2); any other key stays in `storage_key` (kind 3).
-- `attempts`, `result` and `emitted_count` leave `metadata` for small columns; `metadata` holds
-  what is left, or NULL.
+  (the low two bits of `outcome`: 1 or 2); any other key stays in `storage_key` (3).
+- `attempts` and `emitted_count` (integers below 10,000) leave `metadata` for `smallint` columns,
+  `result` for the bits of `outcome` above the storage kind; `metadata` holds what is left, or NULL.
+- `delivery_count` is a `smallint`.
 - `stage_status` is a `smallint` (pending 0, processing 1, completed 2, failed 3, skipped 4,
   cancelled 5).
-- Indexes: the primary key, `correlation_id`, `parent_correlation_id`, `stage_key`,
+- Indexes: the primary key, `correlation_id`, `parent_correlation_id`,
   `(started_at, stage_key)` (time order within and across executions, read without the heap),
   and partial ones for failures and the two batch ids.
 
@@ -105,12 +106,11 @@ def _compact_table(name: str) -> None:
         sa.Column("completed_at", TIME, nullable=True),
         sa.Column("duration_ms", sa.Float(), nullable=True),
         sa.Column("stage_key", sa.Integer(), nullable=False),
-        sa.Column("delivery_count", sa.Integer(), nullable=False, server_default=sa.text("1")),
-        sa.Column("emitted_count", sa.Integer(), nullable=True),
+        sa.Column("delivery_count", sa.SmallInteger(), nullable=False, server_default=sa.text("1")),
+        sa.Column("emitted_count", sa.SmallInteger(), nullable=True),
         sa.Column("stage_status", sa.SmallInteger(), nullable=False),
-        sa.Column("storage_kind", sa.SmallInteger(), nullable=False, server_default=sa.text("0")),
+        sa.Column("outcome", sa.SmallInteger(), nullable=False, server_default=sa.text("0")),
         sa.Column("attempts", sa.SmallInteger(), nullable=True),
-        sa.Column("result", sa.SmallInteger(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("correlation_id", sa.Uuid(), nullable=False),
         sa.Column("parent_correlation_id", sa.Uuid(), nullable=True),
@@ -132,7 +132,6 @@ def _compact_indexes() -> None:
     table = "pipeline_lineage"
     op.create_index("ix_pipeline_lineage_correlation_id", table, ["correlation_id"])
     op.create_index("ix_pipeline_lineage_parent_correlation_id", table, ["parent_correlation_id"])
-    op.create_index("ix_pipeline_lineage_stage_key", table, ["stage_key"])
     op.create_index("ix_pipeline_lineage_started_at_stage_key", table, ["started_at", "stage_key"])
     op.create_index(
         "ix_pipeline_lineage_failed",
@@ -187,7 +186,6 @@ _OLD_INDEXES: Final = (
 _NEW_INDEXES: Final = (
     "ix_pipeline_lineage_correlation_id",
     "ix_pipeline_lineage_parent_correlation_id",
-    "ix_pipeline_lineage_stage_key",
     "ix_pipeline_lineage_started_at_stage_key",
     "ix_pipeline_lineage_failed",
     "ix_pipeline_lineage_replay_batch_id",
@@ -353,14 +351,14 @@ _PG_RESULT: Final = (
 _PG_OUTPUT_KEY: Final = "'executions/' || o.execution_id || '/' || o.route_id || '/' || o.stage_name || '/' || o.correlation_id"
 _PG_UPGRADE: Final = f"""
 INSERT INTO {_NEW} (
-    started_at, completed_at, duration_ms, stage_key, delivery_count, emitted_count, stage_status, storage_kind,
-    attempts, result, id, correlation_id, parent_correlation_id, replay_batch_id, batch_id, input_hash, output_hash,
+    started_at, completed_at, duration_ms, stage_key, delivery_count, emitted_count, stage_status, outcome,
+    attempts, id, correlation_id, parent_correlation_id, replay_batch_id, batch_id, input_hash, output_hash,
     id_text, correlation_id_text, parent_correlation_id_text, replay_batch_id_text, batch_id_text,
     input_hash_text, output_hash_text, storage_key, error_info, metadata)
 SELECT
     o.started_at, o.completed_at, o.duration_ms, k.stage_key, o.delivery_count, m.emitted_count,
     CASE o.stage_status {" ".join(f"WHEN '{name}' THEN {code}" for code, name in enumerate(STATUSES))} END,
-    d.storage_kind, m.attempts, m.result,
+    d.storage_kind + 4 * coalesce(m.result, 0), m.attempts,
     {", ".join(_pg_uuid(f"o.{column}") for column in _UUID_IDS)},
     CASE WHEN o.input_hash ~ '{_HASH_RE}' THEN decode(substr(o.input_hash, 8), 'hex') END,
     CASE WHEN o.output_hash ~ '{_HASH_RE}' THEN decode(substr(o.output_hash, 8), 'hex') END,
@@ -380,7 +378,7 @@ JOIN pipeline_lineage_stages AS k
 CROSS JOIN LATERAL (SELECT
     {_pg_small_int("attempts", 4)} AS attempts,
     {_PG_RESULT} AS result,
-    {_pg_small_int("emitted_count", 9)} AS emitted_count) AS m
+    {_pg_small_int("emitted_count", 4)} AS emitted_count) AS m
 CROSS JOIN LATERAL (SELECT CASE
     WHEN o.storage_key IS NULL THEN 0
     WHEN o.storage_key = {_PG_OUTPUT_KEY} || '.json' THEN 1
@@ -409,11 +407,11 @@ SELECT
     coalesce(n.output_hash_text, 'sha256:' || encode(n.output_hash, 'hex')),
     n.started_at, n.completed_at, n.duration_ms, n.error_info,
     {_pg_text("replay_batch_id")}, {_pg_text("batch_id")}, n.delivery_count,
-    CASE n.storage_kind WHEN 1 THEN {_PG_NEW_OUTPUT_KEY} || '.json' WHEN 2 THEN {_PG_NEW_OUTPUT_KEY} || '.fanout.json'
+    CASE n.outcome & 3 WHEN 1 THEN {_PG_NEW_OUTPUT_KEY} || '.json' WHEN 2 THEN {_PG_NEW_OUTPUT_KEY} || '.fanout.json'
          ELSE n.storage_key END,
     coalesce(n.metadata, '{{}}'::jsonb) || jsonb_strip_nulls(jsonb_build_object(
         'attempts', n.attempts,
-        'result', (ARRAY[{", ".join(f"'{name}'" for name in RESULTS if name)}])[n.result],
+        'result', (ARRAY[{", ".join(f"'{name}'" for name in RESULTS if name)}])[n.outcome >> 2],
         'emitted_count', n.emitted_count))
 FROM pipeline_lineage AS n JOIN pipeline_lineage_stages AS k ON k.stage_key = n.stage_key
 """
@@ -464,7 +462,7 @@ def _encode_old(row: dict[str, Any], stage_key: int) -> dict[str, Any]:
     attempts = _small(metadata.get("attempts"), 10_000)
     result_name = metadata.get("result")
     result = RESULTS.index(result_name) if isinstance(result_name, str) and result_name in RESULTS else None
-    emitted = _small(metadata.get("emitted_count"), 1_000_000_000)
+    emitted = _small(metadata.get("emitted_count"), 10_000)
     for key, value in (("attempts", attempts), ("result", result), ("emitted_count", emitted)):
         if value is not None:
             del metadata[key]
@@ -479,9 +477,8 @@ def _encode_old(row: dict[str, Any], stage_key: int) -> dict[str, Any]:
         "delivery_count": row["delivery_count"],
         "emitted_count": emitted,
         "stage_status": STATUSES.index(row["stage_status"]),
-        "storage_kind": kind,
+        "outcome": kind + 4 * (result or 0),
         "attempts": attempts,
-        "result": result,
         "storage_key": key if kind == 3 else None,
         "error_info": row["error_info"],
         "metadata": metadata or None,
@@ -504,12 +501,12 @@ def _decode_new(row: dict[str, Any], stage: dict[str, Any]) -> dict[str, Any]:
 
     correlation_id = text("correlation_id")
     prefix = f"executions/{stage['execution_id']}/{stage['route_id']}/{stage['stage_name']}/{correlation_id}"
-    kind = row["storage_kind"]
+    kind, result = row["outcome"] & 3, row["outcome"] >> 2
     metadata = dict(row["metadata"] or {})
     if row["attempts"] is not None:
         metadata["attempts"] = row["attempts"]
-    if row["result"] is not None:
-        metadata["result"] = RESULTS[row["result"]]
+    if result:
+        metadata["result"] = RESULTS[result]
     if row["emitted_count"] is not None:
         metadata["emitted_count"] = row["emitted_count"]
     return {
