@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -15,10 +16,10 @@ from factflow_infra.database import create_session_factory
 from factflow_lineage import AdapterStats, LineageRecorder, LineageRepository, LineageRow, StageStatus
 from factflow_protocols import LineageRecord
 
-from .conftest import BASE_TIME, RecordFactory
-
 EXEC_A = "0195e000-0000-7000-8000-0000000000a1"
 EXEC_B = "0195e000-0000-7000-8000-0000000000b1"
+BASE_TIME = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+RecordFactory = Callable[..., LineageRecord]
 FINAL = (StageStatus.COMPLETED, StageStatus.FAILED, StageStatus.SKIPPED, StageStatus.CANCELLED)
 
 

@@ -57,7 +57,9 @@ def test_columns_follow_the_schema_document() -> None:
         assert column.nullable is nullable, column.name
     assert [column.name for column in table.primary_key.columns] == ["id"]
     assert table.c.delivery_count.server_default is not None
-    assert isinstance(table.c.started_at.type.impl, DateTime) and table.c.started_at.type.impl.timezone
+    started_at = table.c.started_at.type
+    assert isinstance(started_at, UTCDateTime)
+    assert isinstance(started_at.impl, DateTime) and started_at.impl.timezone
 
 
 def test_indexes_follow_the_schema_document() -> None:

@@ -77,7 +77,7 @@ def _entry(spec: tuple[Any, ...]) -> PipelineLineageEntry:
         adapter_index=index,
         stage_name=adapter,
         stage_status=status,
-        started_at=_at(start),
+        started_at=T0 + timedelta(seconds=start),
         completed_at=_at(end),
         duration_ms=duration,
         entry_metadata=extras.pop("metadata", {}),

@@ -119,14 +119,14 @@ def row_values(record: LineageRecord, stage_key: int) -> dict[str, Any]:
     for key, value in (("attempts", attempts), ("result", result), ("emitted_count", emitted)):
         if value is not None:
             del metadata[key]
-    key = record.storage_key
-    if key is None:
+    storage_key = record.storage_key
+    if storage_key is None:
         kind = _STORAGE_NONE
     else:
         args = (record.execution_id, record.route_id, record.stage_name, record.correlation_id)
-        if key == ExecutionPathResolver.output_key(*args):
+        if storage_key == ExecutionPathResolver.output_key(*args):
             kind = _STORAGE_OUTPUT
-        elif key == ExecutionPathResolver.manifest_key(*args):
+        elif storage_key == ExecutionPathResolver.manifest_key(*args):
             kind = _STORAGE_MANIFEST
         else:
             kind = _STORAGE_LITERAL
@@ -140,7 +140,7 @@ def row_values(record: LineageRecord, stage_key: int) -> dict[str, Any]:
         "stage_status": status_code(record.stage_status),
         "outcome": kind | (result or 0) << 2,
         "attempts": attempts,
-        "storage_key": key if kind == _STORAGE_LITERAL else None,
+        "storage_key": storage_key if kind == _STORAGE_LITERAL else None,
         "error_info": record.error_info,
         "metadata": metadata or None,
     }

@@ -10,9 +10,9 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import URL, Executable, Insert, make_url, select
+from sqlalchemy import URL, Executable, Insert, Table, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -74,7 +74,7 @@ def _upsert_statement(dialect_name: str, values: list[dict[str, Any]]) -> Execut
     One statement per batch, not one per row: the counter triggers of `pipeline_lineage` then run
     once per batch on PostgreSQL (they are statement-level there).
     """
-    table = LineageRow.__table__
+    table = cast(Table, LineageRow.__table__)
     columns = [column.name for column in table.c if column.name != "id"]
     if dialect_name == "postgresql":
         pg_insert = postgresql.insert(table).values(values)
@@ -91,7 +91,7 @@ def _upsert_statement(dialect_name: str, values: list[dict[str, Any]]) -> Execut
 
 def _insert_stages(dialect_name: str, identities: list[StageIdentity]) -> Insert:
     """`INSERT … ON CONFLICT DO NOTHING` of stage rows (the counters start at their defaults)."""
-    table = LineageStageRow.__table__
+    table = cast(Table, LineageStageRow.__table__)
     rows = [dict(zip(_STAGE_COLUMNS, identity, strict=True)) for identity in identities]
     if dialect_name == "postgresql":
         return postgresql.insert(table).values(rows).on_conflict_do_nothing()
