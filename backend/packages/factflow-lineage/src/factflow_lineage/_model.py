@@ -79,13 +79,6 @@ class LineageRow(Base):
         Index("ix_pipeline_lineage_parent_correlation_id", "parent_correlation_id"),
         Index("ix_pipeline_lineage_started_at_stage_key", "started_at", "stage_key"),
         Index(
-            "ix_pipeline_lineage_failed",
-            "completed_at",
-            "id",
-            postgresql_where=text(f"stage_status = {_FAILED}"),
-            sqlite_where=text(f"stage_status = {_FAILED}"),
-        ),
-        Index(
             "ix_pipeline_lineage_replay_batch_id",
             "replay_batch_id",
             postgresql_where=text("replay_batch_id IS NOT NULL"),
@@ -128,6 +121,17 @@ class LineageRow(Base):
     storage_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     error_info: Mapped[dict[str, Any] | None] = mapped_column(_NULLABLE_JSON, nullable=True)
     row_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", _NULLABLE_JSON, nullable=True)
+
+
+# In the failures list's order (newest first, NULLs last), so its first page reads only its own
+# rows. Declared for PostgreSQL; on SQLite the migration writes `completed_at DESC` (NULLs sort last
+# there already, and SQLite has no NULLS LAST in an index).
+Index(
+    "ix_pipeline_lineage_failed",
+    LineageRow.completed_at.desc().nulls_last(),
+    LineageRow.id.desc(),
+    postgresql_where=text(f"stage_status = {_FAILED}"),
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,7 +18,7 @@ text hashes, a stored storage key, JSON metadata on every row, nine indexes). No
   cancelled 5).
 - Indexes: the primary key, `correlation_id`, `parent_correlation_id`,
   `(started_at, stage_key)` (time order within and across executions, read without the heap),
-  and partial ones for failures and the two batch ids.
+  and partial ones for failures (in their list's order) and the two batch ids.
 
 `pipeline_lineage_stages` also holds each stage's row counts per status, completed durations and
 first/last `started_at`, kept exact by triggers on `pipeline_lineage` (statement-level with
@@ -128,15 +128,18 @@ def _compact_table(name: str) -> None:
     )
 
 
-def _compact_indexes() -> None:
+def _compact_indexes(dialect: str) -> None:
     table = "pipeline_lineage"
     op.create_index("ix_pipeline_lineage_correlation_id", table, ["correlation_id"])
     op.create_index("ix_pipeline_lineage_parent_correlation_id", table, ["parent_correlation_id"])
     op.create_index("ix_pipeline_lineage_started_at_stage_key", table, ["started_at", "stage_key"])
+    # The failures list's order (newest first, NULLs last), so a page reads only its rows.
+    # SQLite sorts NULLs last in DESC already and has no NULLS LAST in an index.
+    nulls = " NULLS LAST" if dialect == "postgresql" else ""
     op.create_index(
         "ix_pipeline_lineage_failed",
         table,
-        ["completed_at", "id"],
+        [sa.text(f"completed_at DESC{nulls}"), sa.text("id DESC")],
         postgresql_where=sa.text("stage_status = 3"),
         sqlite_where=sa.text("stage_status = 3"),
     )
@@ -600,7 +603,7 @@ def upgrade() -> None:
         _compact_table("pipeline_lineage")
         op.execute(f"INSERT INTO pipeline_lineage SELECT * FROM {_NEW}")
         op.drop_table(_NEW)
-    _compact_indexes()
+    _compact_indexes(dialect)
     op.execute(_COUNT_STAGES)
     if dialect == "postgresql":
         _postgres_triggers()
