@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 import time
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Final, cast
 
-from sqlalchemy import URL, Executable, Insert, Table, make_url, select
+from sqlalchemy import URL, Executable, Insert, Table, Uuid, make_url, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -68,25 +69,76 @@ class _RateLimitedWarning:
         self._suppressed = 0
 
 
-def _upsert_statement(dialect_name: str, values: list[dict[str, Any]]) -> Executable:
-    """One multi-row `INSERT … ON CONFLICT (id) DO UPDATE` of every column, for PostgreSQL or SQLite.
+_PG_ARRAY_TYPES: Final = {
+    "started_at": "timestamptz[]",
+    "completed_at": "timestamptz[]",
+    "duration_ms": "float8[]",
+    "stage_key": "int4[]",
+    "delivery_count": "int2[]",
+    "emitted_count": "int2[]",
+    "stage_status": "int2[]",
+    "outcome": "int2[]",
+    "attempts": "int2[]",
+    "input_hash": "bytea[]",
+    "output_hash": "bytea[]",
+    "error_info": "text[]",  # JSON text, cast to jsonb below
+    "metadata": "text[]",
+}
+_JSON_COLUMNS: Final = ("error_info", "metadata")
 
-    One statement per batch, not one per row: the counter triggers of `pipeline_lineage` then run
-    once per batch on PostgreSQL (they are statement-level there).
+
+def _pg_upsert_sql() -> str:
+    """One `INSERT … SELECT FROM unnest(<one array per column>) ON CONFLICT (id) DO UPDATE` per batch.
+
+    A constant statement (prepared once) whose parameters are one array per column: the batch is
+    one statement, so the counter triggers of `pipeline_lineage` run once per batch (they are
+    statement-level on PostgreSQL), and nothing is compiled per row count.
     """
     table = cast(Table, LineageRow.__table__)
+    names = [column.name for column in table.c]
+    arrays = []
+    for name in names:
+        kind = _PG_ARRAY_TYPES.get(name) or ("uuid[]" if isinstance(table.c[name].type, Uuid) else "text[]")
+        array = f"CAST(:{name} AS {kind})"
+        arrays.append(f"{array}::jsonb[]" if name in _JSON_COLUMNS else array)
+    quoted = ", ".join(f'"{name}"' for name in names)
+    updates = ", ".join(f'"{name}" = excluded."{name}"' for name in names if name != "id")
+    return (
+        f"INSERT INTO {table.name} ({quoted}) SELECT * FROM unnest({', '.join(arrays)})"
+        f" ON CONFLICT (id) DO UPDATE SET {updates}"
+    )
+
+
+def _pg_arrays(values: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The parameters of `_pg_upsert_sql`: one list per column.
+
+    Raises:
+        RowRejectedError: a row holds a naive datetime or a value JSON cannot encode.
+    """
+    columns: dict[str, list[Any]] = {name: [] for name in values[0]} if values else {}
+    for row in values:
+        for name, value in row.items():
+            if name in _JSON_COLUMNS and value is not None:
+                try:
+                    value = json.dumps(value)
+                except (TypeError, ValueError) as exc:
+                    raise RowRejectedError(f"{name}: {exc}") from exc
+            elif isinstance(value, datetime):
+                if value.tzinfo is None:
+                    raise RowRejectedError(f"{name}: naive datetime given to a UTC column")
+                value = value.astimezone(UTC)
+            columns[name].append(value)
+    return columns
+
+
+def _sqlite_upsert_statement() -> Executable:
+    """`INSERT … ON CONFLICT (id) DO UPDATE` of every column (SQLite through the engine: tests, `:memory:`)."""
+    table = cast(Table, LineageRow.__table__)
+    lite_insert = sqlite.insert(table)
     columns = [column.name for column in table.c if column.name != "id"]
-    if dialect_name == "postgresql":
-        pg_insert = postgresql.insert(table).values(values)
-        return pg_insert.on_conflict_do_update(
-            index_elements=["id"], set_={name: pg_insert.excluded[name] for name in columns}
-        )
-    if dialect_name == "sqlite":
-        lite_insert = sqlite.insert(table).values(values)
-        return lite_insert.on_conflict_do_update(
-            index_elements=["id"], set_={name: lite_insert.excluded[name] for name in columns}
-        )
-    raise ValueError(f"lineage supports PostgreSQL and SQLite, not {dialect_name!r}")
+    return lite_insert.on_conflict_do_update(
+        index_elements=["id"], set_={name: lite_insert.excluded[name] for name in columns}
+    )
 
 
 def _insert_stages(dialect_name: str, identities: list[StageIdentity]) -> Insert:
@@ -171,6 +223,9 @@ class LineageRecorder:
         if self._dialect_name not in ("postgresql", "sqlite"):
             raise ValueError(f"lineage supports PostgreSQL and SQLite, not {self._dialect_name!r}")
         self._stage_keys: dict[StageIdentity, int] = {}
+        self._upsert: Executable = (
+            text(_pg_upsert_sql()) if self._dialect_name == "postgresql" else _sqlite_upsert_statement()
+        )
         self._sqlite_writer: SqliteBatchWriter | None = None
         self._buffer_size = buffer_size
         self._batch_size = batch_size
@@ -490,7 +545,11 @@ class LineageRecorder:
                 created = {
                     (execution, route, name, index, stage): key for key, execution, route, name, index, stage in found
                 }
-            await connection.execute(_upsert_statement(self._dialect_name, self._values(records, created)))
+            values = self._values(records, created)
+            if self._dialect_name == "postgresql":
+                await connection.execute(self._upsert, _pg_arrays(values))
+            else:
+                await connection.execute(self._upsert, values)
         # Remembered once committed: a rolled-back batch may have created (and lost) stage rows.
         self._remember(created)
 
