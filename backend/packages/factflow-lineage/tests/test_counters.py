@@ -110,3 +110,22 @@ async def test_counters_follow_every_write(db_engine: AsyncEngine, make_record: 
     assert _observed((await repository.stats(EXEC_B)).rows) == _aggregates(
         [row for row in latest.values() if row.execution_id == EXEC_B]
     )
+
+
+async def test_rows_of_a_stage_deleted_meanwhile_get_a_new_stage_row(
+    db_engine: AsyncEngine, make_record: RecordFactory
+) -> None:
+    # The recorder remembers stage keys; deleting an execution's lineage deletes its stage rows.
+    # A row written later with the remembered key is refused, and written again with a new one.
+    repository = LineageRepository(create_session_factory(db_engine))
+    async with LineageRecorder(db_engine) as recorder:
+        recorder.record(make_record(execution_id=EXEC_A))
+        assert await recorder.flush()
+        assert await repository.delete_execution_rows(EXEC_A, pause_seconds=0) == 1
+        late = make_record(execution_id=EXEC_A)
+        recorder.record(late)
+        assert await recorder.flush(timeout=10.0)
+        assert recorder.flush_failures_total == 1 and recorder.dropped_total == 0
+    rows, total = await repository.list(execution_id=EXEC_A)
+    assert [row.id for row in rows] == [late.id] and total == 1
+    assert (await repository.stats(EXEC_A)).total == 1

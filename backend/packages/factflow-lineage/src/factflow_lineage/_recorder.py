@@ -156,8 +156,20 @@ def _describe(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+_MISSING_STAGE_SQLSTATE: Final = "FF001"
+_MISSING_STAGE_MESSAGE: Final = "lineage rows name a stage row that does not exist"
+"""What revision 0005's triggers raise for rows whose stage row was deleted while its key was cached."""
+
+
+def _is_missing_stage(exc: BaseException) -> bool:
+    original = getattr(exc, "orig", None) or exc
+    return getattr(original, "sqlstate", None) == _MISSING_STAGE_SQLSTATE or _MISSING_STAGE_MESSAGE in str(original)
+
+
 def _is_row_error(exc: BaseException) -> bool:
     """Whether `exc` comes from the data of a row (retrying cannot help) rather than from the database."""
+    if _is_missing_stage(exc):
+        return False  # a stale stage key: written again once the keys are looked up afresh
     if isinstance(exc, DBAPIError):
         # PostgreSQL names the failure: class 22 is a data exception (a value too long, ...),
         # class 23 an integrity violation. asyncpg's executemany does not always map these to
@@ -582,6 +594,8 @@ class LineageRecorder:
 
     def _failed(self, exc: BaseException) -> None:
         self.flush_failures_total += 1
+        # A stage row may be gone (its execution's lineage deleted): look the keys up afresh.
+        self._stage_keys.clear()
         if self._failing_since is None:
             self._failing_since = time.monotonic()
         self._failure_warning.warn(

@@ -238,16 +238,32 @@ _TRANSITIONS: Final = {
 }
 
 
+MISSING_STAGE_SQLSTATE: Final = "FF001"
+"""Raised when written rows name a stage row that does not exist (deleted while a writer still held its key)."""
+MISSING_STAGE_MESSAGE: Final = "lineage rows name a stage row that does not exist"
+
+
 def _postgres_triggers() -> None:
     # One statement-level trigger per event: one UPDATE per touched stage per statement (the
-    # recorder writes a batch in one statement), not one per row.
+    # recorder writes a batch in one statement), not one per row. Written rows must name existing
+    # stage rows: a writer holding the key of a stage deleted meanwhile gets an error, forgets its
+    # keys and writes again (rows without their stage would be invisible and never deleted).
     for event, changed in _CHANGED.items():
         name = f"pipeline_lineage_count_{event.lower()}"
+        delta = f"SELECT {_DELTA_SELECT} FROM ({changed}) AS changed GROUP BY stage_key"
+        update = f"UPDATE pipeline_lineage_stages AS s SET {_DELTA_SET} FROM d WHERE s.stage_key = d.stage_key"
+        if event == "DELETE":
+            body = f"WITH d AS ({delta}) {update};"
+        else:
+            body = (
+                f"WITH d AS ({delta}), u AS ({update} RETURNING 1)"
+                " SELECT (SELECT count(*) FROM d) - (SELECT count(*) FROM u) INTO missing;"
+                f" IF missing > 0 THEN RAISE EXCEPTION '{MISSING_STAGE_MESSAGE}'"
+                f" USING ERRCODE = '{MISSING_STAGE_SQLSTATE}'; END IF;"
+            )
         op.execute(
-            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-            f" UPDATE pipeline_lineage_stages AS s SET {_DELTA_SET}"
-            f" FROM (SELECT {_DELTA_SELECT} FROM ({changed}) AS changed GROUP BY stage_key) AS d"
-            " WHERE s.stage_key = d.stage_key; RETURN NULL; END $$"
+            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ DECLARE missing bigint; BEGIN"
+            f" {body} RETURN NULL; END $$"
         )
         op.execute(
             f"CREATE TRIGGER {name} AFTER {event} ON pipeline_lineage {_TRANSITIONS[event]}"
@@ -299,6 +315,13 @@ def _sqlite_triggers() -> None:
             f"CREATE TRIGGER pipeline_lineage_count_{event} AFTER {event.upper()} ON pipeline_lineage"
             f" FOR EACH ROW BEGIN {body} END"
         )
+    for event in ("insert", "update"):
+        op.execute(
+            f"CREATE TRIGGER pipeline_lineage_stage_exists_{event} BEFORE {event.upper()} ON pipeline_lineage"
+            " FOR EACH ROW WHEN NOT EXISTS"
+            " (SELECT 1 FROM pipeline_lineage_stages WHERE stage_key = NEW.stage_key)"
+            f" BEGIN SELECT RAISE(ABORT, '{MISSING_STAGE_MESSAGE}'); END"
+        )
 
 
 def _drop_triggers(dialect: str) -> None:
@@ -309,6 +332,9 @@ def _drop_triggers(dialect: str) -> None:
             op.execute(f"DROP FUNCTION IF EXISTS {name}()")
         else:
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
+    if dialect != "postgresql":
+        for event in ("insert", "update"):
+            op.execute(f"DROP TRIGGER IF EXISTS pipeline_lineage_stage_exists_{event}")
 
 
 _FILL_STAGES: Final = f"""
