@@ -23,7 +23,9 @@ text hashes, a stored storage key, JSON metadata on every row, nine indexes). No
 `pipeline_lineage_stages` also holds each stage's row counts per status, completed durations and
 first/last `started_at`, kept exact by triggers on `pipeline_lineage` (statement-level with
 transition tables on PostgreSQL, row-level on SQLite) through every insert, update and delete,
-so lineage stats read a few counter rows instead of aggregating an execution's rows.
+so lineage stats read a few counter rows instead of aggregating an execution's rows. Rows must
+name an existing stage row (SQLSTATE `FF001` on PostgreSQL otherwise): a writer that cached the
+key of a stage deleted meanwhile looks its keys up again instead of writing invisible rows.
 
 Existing rows are converted (SQL on PostgreSQL, in batches in Python on SQLite); the downgrade
 converts them back.
@@ -36,7 +38,6 @@ Create Date: 2026-12-07
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import uuid
 from collections.abc import Iterator, Sequence
@@ -185,14 +186,6 @@ _OLD_INDEXES: Final = (
     ("ix_pipeline_lineage_batch_id", ("batch_id",)),
     ("ix_pipeline_lineage_started_at_id", ("started_at", "id")),
     ("ix_pipeline_lineage_stage_status_completed_at_id", ("stage_status", "completed_at", "id")),
-)
-_NEW_INDEXES: Final = (
-    "ix_pipeline_lineage_correlation_id",
-    "ix_pipeline_lineage_parent_correlation_id",
-    "ix_pipeline_lineage_started_at_stage_key",
-    "ix_pipeline_lineage_failed",
-    "ix_pipeline_lineage_replay_batch_id",
-    "ix_pipeline_lineage_batch_id",
 )
 
 
