@@ -81,7 +81,8 @@ async def test_publish_subscribe_and_ack(queue_provider: QueueProvider, queue_sc
         got = by_id[original.id]
         assert got.payload == original.payload
         assert (got.parent_id, got.route_id, got.created_at) == (original.parent_id, "route-a", original.created_at)
-        assert got.metadata == {"hop_count": 1, "trace_id": "t-1", "delivery_count": 1}
+        assert got.metadata == {}
+        assert (got.control.hop_count, got.control.trace_id, got.control.delivery_count) == (1, "t-1", 1)
     assert await queue_provider.depth(queue, GROUP) == QueueDepth(ready=0, pending=0)
     status = subscription.status()
     assert (status.queue, status.subscription, status.prefetch) == (queue, GROUP, 10)
@@ -206,7 +207,7 @@ async def test_dead_letter_moves_the_envelope_with_its_metadata(
     }
 
     def respond(m: QueueMessage) -> MessageStatus:
-        m.metadata["dead_letter"] = record
+        m.control.dead_letter = record
         return MessageStatus.DEAD_LETTER
 
     handler = RecordingHandler(respond)
@@ -225,8 +226,8 @@ async def test_dead_letter_moves_the_envelope_with_its_metadata(
     )
     (dead,) = await inspector.wait_for(1)
     assert (dead.id, dead.parent_id, dead.route_id, dead.payload) == (sent.id, sent.parent_id, "route-a", sent.payload)
-    assert dead.metadata["dead_letter"] == record
-    assert (dead.metadata["hop_count"], dead.metadata["trace_id"]) == (2, "trace")
+    assert dead.control.dead_letter == record
+    assert (dead.control.hop_count, dead.control.trace_id) == (2, "trace")
     assert len(handler.deliveries) == 1
 
 
@@ -245,9 +246,9 @@ async def test_dead_letter_without_a_record_gets_a_minimal_one(queue_provider: Q
     )
     (dead,) = await inspector.wait_for(1)
     assert dead.id == sent.id
-    assert dead.metadata["dead_letter"]["reason"] == "dead_lettered"
-    assert dead.metadata["dead_letter"]["route_id"] == "route-a"
-    assert dead.metadata["dead_letter"]["attempts"] == 1
+    assert (dead.control.dead_letter or {})["reason"] == "dead_lettered"
+    assert (dead.control.dead_letter or {})["route_id"] == "route-a"
+    assert (dead.control.dead_letter or {})["attempts"] == 1
 
 
 async def test_undecodable_entries_are_dead_lettered_and_reported(
@@ -281,7 +282,7 @@ async def test_undecodable_entries_are_dead_lettered_and_reported(
     envelopes = {envelope.id: envelope for envelope, _ in reported if envelope is not None}
     assert set(envelopes) == {"bad-1", "bad-2"}
     assert envelopes["bad-1"].execution_id == queue_scope
-    assert envelopes["bad-1"].metadata["dead_letter"]["reason"] == "undecodable"
+    assert (envelopes["bad-1"].control.dead_letter or {})["reason"] == "undecodable"
     assert await queue_provider.depth(queue, GROUP) == QueueDepth(ready=0, pending=0)
     inspector = RecordingHandler()
     await queue_provider.subscribe(
@@ -289,7 +290,7 @@ async def test_undecodable_entries_are_dead_lettered_and_reported(
     )
     dead = await inspector.wait_for(2)
     assert {m.id for m in dead} == {"bad-1", "bad-2"}
-    assert all(m.metadata["dead_letter"]["reason"] == "undecodable" for m in dead)
+    assert all((m.control.dead_letter or {})["reason"] == "undecodable" for m in dead)
 
 
 async def test_pause_keeps_messages_and_resume_drains(queue_provider: QueueProvider, queue_scope: str) -> None:

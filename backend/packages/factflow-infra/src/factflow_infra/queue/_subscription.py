@@ -269,7 +269,7 @@ class BaseSubscription(ABC, Generic[D]):
             await self._dead_letter_undecodable(delivery, str(exc))
             return
         # The envelope was decoded for this delivery alone: stamp the count in place, no copy.
-        message.metadata["delivery_count"] = delivery.delivery_count
+        message.control.delivery_count = delivery.delivery_count
         try:
             status: object = await self._handler(message)
         except Exception:
