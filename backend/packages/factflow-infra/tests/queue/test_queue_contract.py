@@ -436,6 +436,35 @@ async def test_stop_waits_for_running_handlers_within_the_grace(
     assert await queue_provider.depth(queue, GROUP) == QueueDepth(ready=0, pending=0)
 
 
+async def test_deliveries_run_up_to_prefetch_at_once_on_reused_workers(
+    queue_provider: QueueProvider, queue_scope: str
+) -> None:
+    queue, dlq = names(queue_scope)
+    all_running = asyncio.Event()
+    workers: set[asyncio.Task[object] | None] = set()
+
+    async def respond(m: QueueMessage) -> MessageStatus:
+        workers.add(asyncio.current_task())
+        if handler.running == 4:
+            all_running.set()
+        if m.payload["n"] < 4:  # the first four wait until four handlers run at once
+            await all_running.wait()
+        return MessageStatus.ACK
+
+    handler = RecordingHandler(respond)
+    await queue_provider.publish_batch(queue, [message(n) for n in range(40)])
+    subscription = await queue_provider.subscribe(queue, GROUP, handler, prefetch=4, dead_letter_queue=dlq)
+    await handler.wait_for(40, within=10)
+    await settled(subscription)
+
+    assert handler.max_running == 4
+    # A worker handles delivery after delivery: never more of them than `prefetch`.
+    assert 1 <= len(workers) <= 4
+    assert await queue_provider.depth(queue, GROUP) == QueueDepth(ready=0, pending=0)
+    await subscription.stop()
+    assert subscription.status().stopped
+
+
 async def test_close_never_acks(queue_provider_factory: QueueProviderFactory, queue_scope: str) -> None:
     provider = await queue_provider_factory()
     queue, dlq = names(queue_scope)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import hiredis
-
 from redis.asyncio import ConnectionPool
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
