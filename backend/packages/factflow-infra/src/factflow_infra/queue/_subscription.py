@@ -42,6 +42,8 @@ class BaseSubscription(ABC, Generic[D]):
     and torn down per delivery (task creation, its first step and its done callback cost about as
     much as the rest of the subscription's work per delivery). A delivery handed over while no
     worker is idle gets a new worker, so concurrency is what it was with a task per delivery.
+    Deliveries on one worker share its context variables: a handler that sets one must reset it
+    (as `log_context` does).
     """
 
     def __init__(
