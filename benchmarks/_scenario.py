@@ -250,7 +250,7 @@ async def _run(
     callbacks = _Callbacks()
     execution_id = str(uuid.uuid4())
     init_payload: dict[str, Any] = {"items": list(range(messages))}
-    # What `factflow serve` does once started: start-up objects never take part in a collection.
+    # What `factflow-server serve` does once started: start-up objects never take part in a collection.
     freeze_startup_heap()
     try:
         cpu_started = _cpu_seconds()
