@@ -2,7 +2,8 @@
 
 Steps, in order: settings are logged → database (retry ≤ 60 s) → start-up lock → migrations →
 queue and storage (retry ≤ 60 s) → adapter discovery → shipped pipelines → pause flags →
-lineage recorder and manager → recovery → janitor → lineage retention. Each started component registers its
+lineage recorder and manager → recovery → janitor → lineage retention → worker registry (the local
+worker registered). Each started component registers its
 close on the container's exit stack, so shutdown runs in reverse order.
 """
 
@@ -33,7 +34,7 @@ from factflow_infra.database import (
     ping_database,
     run_migrations,
 )
-from factflow_infra.queue import create_queue_provider
+from factflow_infra.queue import RedisStreamsQueueProvider, create_queue_provider
 from factflow_infra.storage import create_storage_provider
 from factflow_lineage import LineageRecorder, LineageRepository
 from factflow_replay import RecoveryManager, Reinjector, ReplayService
@@ -46,6 +47,8 @@ from ._retry import retry_startup_step
 from ._runtime import ServerRuntime
 from ._settings import settings_summary
 from ._shipped import register_shipped_pipelines
+from ._version import SERVER_VERSION
+from ._workers import build_worker_monitor
 
 __all__ = ("build_container",)
 
@@ -197,6 +200,18 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         )
         lineage_retention.start()
         stack.push_async_callback(lineage_retention.shutdown)
+        # 14. worker membership: the local worker's registration and heartbeat
+        step = "worker registry"
+        workers = build_worker_monitor(
+            settings,
+            embedded=runtime.embedded,
+            manager=manager,
+            version=SERVER_VERSION,
+            worker_id=queue.consumer_name if isinstance(queue, RedisStreamsQueueProvider) else None,
+        )
+        stack.push_async_callback(workers.shutdown)
+        await retry_startup_step("worker registry", workers.start, stop=stop)
+        execution_service.route_workers = workers
 
         container = ServiceContainer(
             settings=settings,
@@ -224,6 +239,7 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             janitor=janitor,
             recovery=recovery,
             lineage_retention=lineage_retention,
+            workers=workers,
         )
         container.drain_steps.extend(_drain_steps(container))
         install_probes(container)
@@ -240,6 +256,9 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
 
 def _drain_steps(container: ServiceContainer) -> list[tuple[str, DrainStep]]:
     """Shutdown phase one (docs/guides/deployment.md)."""
+
+    async def mark_draining() -> None:
+        await container.workers.begin_draining()
 
     async def stop_janitor() -> None:
         await container.janitor.shutdown()
@@ -258,6 +277,7 @@ def _drain_steps(container: ServiceContainer) -> list[tuple[str, DrainStep]]:
         await container.event_hub.shutdown()
 
     return [
+        ("mark the local worker draining", mark_draining),
         ("stop janitor", stop_janitor),
         ("stop recovery backlog", stop_recovery),
         ("stop executions", stop_executions),
