@@ -11,7 +11,15 @@ from typing import Any, Literal
 from factflow_engine._ports import FinalStatus, OrchestratorCallbacks
 from factflow_engine.config import ConfigSnapshot, PipelineGlobalConfig
 from factflow_foundation import new_id
-from factflow_protocols import ErrorInfo, ExecutionProgress, PipelineAdapter, QueueDepth, QueueError, QueueMessage
+from factflow_protocols import (
+    EnvelopeControl,
+    ErrorInfo,
+    ExecutionProgress,
+    PipelineAdapter,
+    QueueDepth,
+    QueueError,
+    QueueMessage,
+)
 
 from ..storage import StorageBackendAdapter
 from ._accounting import CompletionAccountant
@@ -318,7 +326,7 @@ class PipelineOrchestrator:
             execution_id=self.execution_id,
             route_id=init.route,
             payload=dict(payload),
-            metadata={"hop_count": 0, "trace_id": new_id()},
+            control=EnvelopeControl(trace_id=new_id()),
         )
         await self.scoped_queue.publish(self.config.routes[init.route].inbound.queue_name, message)
 
