@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -20,7 +22,7 @@ from factflow_engine.config import DEFAULT_POOL, ConfigSnapshot, RouteConfig
 from factflow_engine.runtime import Placement
 from factflow_foundation import FactflowError, FactflowSettings
 from factflow_infra.queue import MemoryQueueProvider, RedisSharedState, RedisStreamsQueueProvider
-from factflow_infra.workers import WorkerRegistry, create_worker_registry
+from factflow_infra.workers import WorkerRecord, WorkerRegistry, create_worker_registry
 
 __all__ = (
     "DEFAULT_POOL",
@@ -39,14 +41,35 @@ def route_pool(route: RouteConfig) -> str:
     return route.inbound.pool
 
 
-def live_worker_ids(registry: WorkerRegistry) -> Callable[[], Awaitable[set[str]]]:
-    """The ids of every live worker, as the queue's consumer liveness check wants them."""
+def live_worker_ids(registry: WorkerRegistry, *, own_id: str | None = None) -> Callable[[], Awaitable[set[str]]]:
+    """The ids of every live worker, as the queue's consumer liveness check wants them.
+
+    A record of this host whose process is gone, or that carries this very pid under another id
+    (an earlier boot of this process's container), is not live, even before its heartbeat ages
+    past the TTL: a server or worker restarted at once must claim its predecessor's unacked
+    entries at subscribe, not wait for their lease to run out.
+    """
+    host, pid = socket.gethostname(), os.getpid()
+
+    def restarted(record: WorkerRecord) -> bool:
+        if record.host != host or record.worker_id == own_id:
+            return False
+        return record.pid == pid or not _process_alive(record.pid)
 
     async def live() -> set[str]:
-        by_pool = await registry.live_workers_by_pool()
-        return {worker_id for ids in by_pool.values() for worker_id in ids}
+        return {record.worker_id for record in await registry.list() if record.live and not restarted(record)}
 
     return live
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 class PoolPlacement:
@@ -101,7 +124,7 @@ def wire_worker_pools(
     assert settings.queue_url
     registry = create_worker_registry(settings.queue_url, ttl_seconds=settings.worker_ttl_seconds)
     stack.push_async_callback(registry.close)
-    live = live_worker_ids(registry)
+    live = live_worker_ids(registry, own_id=queue.consumer_name)
     queue.set_live_consumers(live)
     local_pools = frozenset({DEFAULT_POOL}) if settings.local_worker else frozenset()
     if not local_pools:

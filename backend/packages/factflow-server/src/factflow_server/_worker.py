@@ -138,8 +138,8 @@ class WorkerProcess:
             stack.push_async_callback(storage.shutdown)
             registry = create_worker_registry(settings.queue_url, ttl_seconds=settings.worker_ttl_seconds)
             stack.push_async_callback(registry.close)
-            queue.set_live_consumers(live_worker_ids(registry))
-            shared = RedisSharedState(queue, live_workers=live_worker_ids(registry))
+            queue.set_live_consumers(live_worker_ids(registry, own_id=self.worker_id))
+            shared = RedisSharedState(queue, live_workers=live_worker_ids(registry, own_id=self.worker_id))
             adapters = await asyncio.to_thread(lambda: ValidatingAdapterRegistry().auto_discover_and_register())
             recorder = LineageRecorder(
                 settings.database_url,

@@ -1,0 +1,80 @@
+"""Placement of an execution's routes, and which consumers count as live workers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+from factflow_engine.config import ConfigSnapshot, PipelineConfigLoader
+from factflow_engine.registry import ValidatingAdapterRegistry
+from factflow_engine.runtime import Placement
+from factflow_infra.workers import MemoryWorkerRegistry
+from factflow_server._pools import PoolPlacement, live_worker_ids
+
+PIPELINE = """
+version: "1.0"
+name: pools
+routes:
+  split:
+    inbound: {queue: p.in}
+    adapters: [{type: passthrough}]
+    outbound: [{queue: p.gpu}]
+  embed:
+    inbound: {queue: p.gpu, pool: POOL}
+    adapters: [{type: passthrough}]
+init_message: {route: split, payload: {}}
+"""
+
+
+def _snapshot(pool: str) -> ConfigSnapshot:
+    loader = PipelineConfigLoader(ValidatingAdapterRegistry().auto_discover_and_register())
+    text = PIPELINE.replace("POOL", pool)
+    return ConfigSnapshot.capture(
+        loader.load(text),
+        config_yaml=text,
+        config_hash="sha256:0",
+        config_version=1,
+        config_name="pools",
+        captured_at="2026-01-01T00:00:00Z",
+        engine_version="test",
+    )
+
+
+def _gone_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+async def _register(registry: MemoryWorkerRegistry, worker_id: str, *, host: str, pid: int, pools: list[str]) -> None:
+    await registry.register(worker_id=worker_id, host=host, pid=pid, pools=pools, version="test")
+
+
+async def test_restarted_processes_of_this_host_are_not_live_workers() -> None:
+    registry = MemoryWorkerRegistry()
+    here = socket.gethostname()
+    await _register(registry, "me", host=here, pid=os.getpid(), pools=["default"])
+    await _register(registry, "earlier-boot", host=here, pid=os.getpid(), pools=["default"])
+    await _register(registry, "crashed", host=here, pid=_gone_pid(), pools=["default"])
+    await _register(registry, "elsewhere", host="another-host", pid=1, pools=["gpu"])
+    live = live_worker_ids(registry, own_id="me")
+    assert await live() == {"me", "elsewhere"}
+
+
+async def test_an_execution_stays_local_until_a_pool_needs_a_worker() -> None:
+    registry = MemoryWorkerRegistry()
+    placement = PoolPlacement(local_pools=frozenset({"default"}), registry=registry, own_id="server")
+    await _register(registry, "server", host="h", pid=1, pools=["default"])
+    assert await placement(_snapshot("default")) == Placement()
+    # A route of a pool only workers serve: the server runs the rest, counted from the queue.
+    assert await placement(_snapshot("gpu")) == Placement(routes=frozenset({"split"}), shared=True)
+    # A worker process of the server's own pool: shared too, so both consume the groups.
+    await _register(registry, "w1", host="h", pid=2, pools=["default"])
+    assert await placement(_snapshot("default")) == Placement(routes=frozenset({"split", "embed"}), shared=True)
+
+
+async def test_without_a_local_worker_every_route_runs_in_workers() -> None:
+    placement = PoolPlacement(local_pools=frozenset(), registry=MemoryWorkerRegistry(), own_id="server")
+    assert await placement(_snapshot("default")) == Placement(routes=frozenset(), shared=True)
