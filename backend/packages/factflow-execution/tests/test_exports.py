@@ -41,6 +41,7 @@ EXTRAS = {
     "DAGOutbound",
     "WaitResult",
     "ReplayInfo",
+    "StoredSnapshot",
     "build_dag",
     "deep_merge",
     "is_uuid_shaped",
@@ -80,6 +81,7 @@ EXTRAS = {
     "TagConflictError",
     "InvalidStatusTransitionError",
     "ReplayUnavailableError",
+    "SnapshotUnreadableError",
     "EventStreamerUnavailableError",
 }
 

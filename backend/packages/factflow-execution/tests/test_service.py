@@ -27,6 +27,7 @@ from factflow_execution import (
     PipelineExecution,
     PipelineExecutionRepository,
     RoutePauseRepository,
+    StoredSnapshot,
     TagConflictError,
 )
 from factflow_execution._stats import route_counts_to_json
@@ -357,7 +358,7 @@ async def test_stale_running_and_interrupted_rows_are_updated_at_once(world: Wor
             status=status,  # type: ignore[arg-type]
             source=ConfigSourceType.API,
             started_at=datetime.now(UTC),
-            config_snapshot=snapshot,
+            stored_snapshot=StoredSnapshot(snapshot),
         )
 
     stale = await world.executions.insert(row("running"))
@@ -401,7 +402,7 @@ async def test_replays_and_list_filters(world: World) -> None:
             status="completed",
             source=ConfigSourceType.REPLAY,
             started_at=datetime.now(UTC),
-            config_snapshot=parent.config_snapshot,
+            stored_snapshot=parent.stored_snapshot,
             parent_execution_id=parent.execution_id,
             replay_source="storage",
         )
@@ -499,7 +500,7 @@ async def test_admin_status_change_freezes_route_counts(world: World) -> None:
             status="interrupted",
             source=ConfigSourceType.API,
             started_at=datetime.now(UTC),
-            config_snapshot=(await world.service.get(live.execution_id)).config_snapshot,
+            stored_snapshot=(await world.service.get(live.execution_id)).stored_snapshot,
         )
     )
     await world.service.cancel(interrupted.execution_id)

@@ -68,7 +68,7 @@ async def start_replay(
             status="running",
             source=ConfigSourceType.REPLAY,
             started_at=datetime.now(UTC),
-            config_snapshot=source.config_snapshot,
+            stored_snapshot=source.stored_snapshot,
             parent_execution_id=source_id,
             replay_batch_id=batch,
             replay_source="storage",

@@ -12,7 +12,7 @@ import pytest
 
 from factflow_engine.config import ConfigSnapshot
 from factflow_engine.runtime import TooManyConcurrentExecutionsError
-from factflow_execution import ConfigSourceType, PipelineExecution, build_snapshot
+from factflow_execution import ConfigSourceType, PipelineExecution, StoredSnapshot, build_snapshot
 from factflow_foundation import new_id
 
 if TYPE_CHECKING:
@@ -216,7 +216,7 @@ async def insert_running(
             status="running",
             source=ConfigSourceType.API,
             started_at=datetime.now(UTC),
-            config_snapshot=ConfigSnapshot.model_validate(built),
+            stored_snapshot=StoredSnapshot(ConfigSnapshot.model_validate(built)),
             root_correlation_id=new_id(),
             init_payload={"items": [{"n": 1}]},
             recovery_count=recovery_count,

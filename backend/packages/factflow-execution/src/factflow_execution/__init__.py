@@ -21,6 +21,7 @@ from ._pause_repository import RoutePauseRepository
 from ._ports import ExecutionManager, ExecutionSlot, ReplayCoordinator
 from ._service import ExecutionLineagePage, ExecutionService, RequestedStatus, StatusChangeResult
 from ._snapshot import ENGINE_VERSION, build_snapshot
+from ._stored_snapshot import StoredSnapshot
 from ._streams import ExecutionEventStreamer, ExecutionReader, StorageEventStreamer
 from ._types import (
     FINAL_STATUSES,
@@ -41,6 +42,7 @@ from .errors import (
     ExecutionNotFoundError,
     InvalidStatusTransitionError,
     ReplayUnavailableError,
+    SnapshotUnreadableError,
     TagConflictError,
     VersionConflictError,
     YamlParseError,
@@ -65,6 +67,7 @@ __all__ = (
     # models and enumerations
     "PipelineConfig",
     "PipelineExecution",
+    "StoredSnapshot",
     "ConfigSourceType",
     "ReplaySource",
     "ExecutionStatus",
@@ -135,5 +138,6 @@ __all__ = (
     "TagConflictError",
     "InvalidStatusTransitionError",
     "ReplayUnavailableError",
+    "SnapshotUnreadableError",
     "EventStreamerUnavailableError",
 )

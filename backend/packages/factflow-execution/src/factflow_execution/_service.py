@@ -29,6 +29,7 @@ from ._pause_repository import RoutePauseRepository
 from ._ports import ExecutionManager, ReplayCoordinator
 from ._snapshot import ENGINE_VERSION, build_snapshot
 from ._stats import LiveRouteState, build_route_statuses, route_counts_from_json, route_counts_to_json
+from ._stored_snapshot import StoredSnapshot
 from ._types import FINAL_STATUSES, ConfigSourceType, ExecutionStatus
 from .errors import InvalidStatusTransitionError, ReplayUnavailableError, TagConflictError
 from .views import DAGResponse, ExecutionStats, MessageCounts, RouteStatus, StageCounts
@@ -200,7 +201,7 @@ class ExecutionService:
                     status="running",
                     source=ConfigSourceType(str(source)),
                     started_at=utc_now(),
-                    config_snapshot=snapshot,
+                    stored_snapshot=StoredSnapshot(snapshot),
                     tag=tag,
                     root_correlation_id=new_id() if publishes_init else None,
                     init_payload=init_payload,
@@ -349,6 +350,8 @@ class ExecutionService:
         return await self._routes_of(await self.get(ref))
 
     async def _routes_of(self, execution: PipelineExecution) -> builtins.list[RouteStatus]:
+        if execution.stored_snapshot.problem is not None:
+            return []  # an unreadable stored snapshot names no routes; the execution still reads
         live: dict[str, LiveRouteState] | None = None
         if execution.status == "running" and self.manager.is_live(execution.execution_id):
             live = {state.route_id: state for state in self.manager.route_statuses(execution.execution_id)}

@@ -280,6 +280,9 @@ class RecoveryManager:
         """Why the execution must stay `interrupted`, or None when it can resume."""
         if execution.recovery_count >= self.max_attempts:
             return f"it was already recovered {execution.recovery_count} time(s) (limit {self.max_attempts})"
+        problem = execution.stored_snapshot.problem
+        if problem is not None:
+            return f"its stored config snapshot does not validate ({problem})"
         config = execution.config_snapshot.config
         for route_id, route in config.routes.items():
             for position, adapter in enumerate(route.adapters):

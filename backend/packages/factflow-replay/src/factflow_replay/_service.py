@@ -13,6 +13,7 @@ from factflow_execution import (
     PipelineExecution,
     ReplayInfo,
     ReplaySource,
+    StoredSnapshot,
     TagConflictError,
     build_snapshot,
 )
@@ -185,7 +186,7 @@ class ReplayService:
                     status="running",
                     source=ConfigSourceType.REPLAY,
                     started_at=datetime.now(UTC),
-                    config_snapshot=target_snapshot,
+                    stored_snapshot=StoredSnapshot(target_snapshot),
                     tag=req.tag,
                     parent_execution_id=source.execution_id,
                     replay_batch_id=replay_batch_id,
