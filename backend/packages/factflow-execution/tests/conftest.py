@@ -67,7 +67,9 @@ def make_execution() -> Callable[..., PipelineExecution]:
             "source": ConfigSourceType.API,
             "started_at": datetime.now(UTC),
             "stored_snapshot": StoredSnapshot(
-                ConfigSnapshot.model_validate({"config": SNAPSHOT_CONFIG, "config_yaml": "x", "config_hash": "sha256:0"})
+                ConfigSnapshot.model_validate(
+                    {"config": SNAPSHOT_CONFIG, "config_yaml": "x", "config_hash": "sha256:0"}
+                )
             ),
         }
         values.update(overrides)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from factflow_engine.runtime import DomainMetrics
+from factflow_execution.views import domain_metrics
 from factflow_foundation import utc_now
 from factflow_infra.database import ping_database
 
@@ -147,7 +148,7 @@ def _database_debug(container: ServiceContainer) -> DatabaseDebug:
 
 def metrics_snapshot(container: ServiceContainer) -> MetricsSnapshot:
     """Y2: the orchestrator's counters plus lineage and storage totals."""
-    domain = container.manager.metrics()
+    domain = domain_metrics(container.manager)
     recorder = container.lineage_recorder
     return MetricsSnapshot(
         timestamp=utc_now(),
@@ -170,7 +171,7 @@ def _fields(value: object) -> dict[str, int]:
 
 def engine_sample(container: ServiceContainer) -> EngineMetricsSample:
     """Everything Prometheus shows about the engine, from one `DomainMetrics` snapshot."""
-    domain: DomainMetrics = container.manager.metrics()
+    domain: DomainMetrics = domain_metrics(container.manager)
     routes = set(domain.route_counters) | set(domain.route_paused) | set(domain.route_in_flight)
     route_samples = []
     adapter_samples: dict[tuple[str, str], AdapterSample] = {}

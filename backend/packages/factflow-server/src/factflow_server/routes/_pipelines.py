@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path
 
-from factflow_execution import ExecutionNotFoundError
+from factflow_execution import ExecutionNotFoundError, views
 
 from .._deps import ContainerDep
 from .._errors import ApiError
@@ -91,7 +91,7 @@ async def list_pipelines(
 )
 async def route_metrics(route_id: RouteId, container: ContainerDep) -> RouteMetrics:
     """One route name across running executions (counters since start, 60 s window)."""
-    metrics = container.manager.route_metrics(route_id)
+    metrics = views.route_metrics(container.manager, route_id)
     if metrics is None:
         raise _route_not_found(route_id)
     return RouteMetrics.model_validate(asdict(metrics))
