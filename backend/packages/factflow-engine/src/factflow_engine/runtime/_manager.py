@@ -8,7 +8,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from factflow_engine._ports import EngineEventSink, OrchestratorCallbacks, PauseStateStore, RoutePause
 from factflow_engine.config import ConfigSnapshot
@@ -16,6 +16,7 @@ from factflow_protocols import LineageSink, QueueProtocol, StorageProtocol
 
 from ..storage import StorageCounters
 from ._accounting import MessageCounts
+from ._builder import ExecutionBuilder, ExecutionBuildError, ExecutionPlan
 from ._circuit_breaker import AdapterCircuitMetrics
 from ._context import AdapterFactory, LineageLookup, RuntimeDependencies, RuntimeOptions
 from ._errors import ExecutionStartError, TooManyConcurrentExecutionsError
@@ -23,6 +24,7 @@ from ._metrics import MetricsRegistry
 from ._orchestrator import PipelineOrchestrator
 from ._route import ReactiveRouteProcessor, RouteRuntimeStatus
 from ._seed import SeedCallable
+from ._start_failure import start_failure
 
 __all__ = ("ExecutionReservation", "OrchestratorManager")
 
@@ -123,6 +125,7 @@ class OrchestratorManager:
             events=events,
             reconciler=reconciler,
         )
+        self._builder = ExecutionBuilder(self._dependencies)
         self._slots: dict[str, _Slot] = {}
         self._waiters: deque[tuple[str, asyncio.Future[ExecutionReservation]]] = deque()
         self._paused: dict[str, RoutePause] = {}
@@ -292,12 +295,9 @@ class OrchestratorManager:
         if slot is None or slot.reservation is not reservation or reservation.started:
             raise ValueError(f"No open reservation for execution {execution_id!r}.")
         reservation.started = True
-        orchestrator = PipelineOrchestrator(
+        plan = ExecutionPlan(
             execution_id=execution_id,
             snapshot=snapshot,
-            callbacks=callbacks,
-            dependencies=self._dependencies,
-            paused_routes=set(self._paused),
             skip_init=skip_init,
             seed=seed,
             root_correlation_id=root_correlation_id,
@@ -305,9 +305,15 @@ class OrchestratorManager:
             config_id=config_id,
             replay_batch_id=replay_batch_id,
         )
-        slot.orchestrator = orchestrator
         self.metrics_registry.executions_started_total += 1
         self.metrics_registry.executions_started_by_source[source or "unknown"] += 1
+        try:
+            built = self._builder.build(plan, paused_routes=set(self._paused))
+        except ExecutionBuildError as exc:
+            self._free(execution_id)
+            await _report_build_failure(plan, callbacks, exc)
+        orchestrator = PipelineOrchestrator(built, callbacks=callbacks, dependencies=self._dependencies)
+        slot.orchestrator = orchestrator
         try:
             await orchestrator.start()
         except BaseException:
@@ -415,6 +421,27 @@ class OrchestratorManager:
             freed = self._slot_freed
             await freed.wait()
         logger.info("Orchestrator manager stopped")
+
+
+async def _report_build_failure(
+    plan: ExecutionPlan, callbacks: OrchestratorCallbacks, failure: ExecutionBuildError
+) -> NoReturn:
+    """Report a build failure exactly like a failed start (`on_stopped(failed, start_failed)`), then raise."""
+    execution_id = plan.execution_id
+    counts = MessageCounts(
+        published=0,
+        handled=0,
+        in_flight=0,
+        dead_lettered=0,
+        tolerated_failures=plan.snapshot.config.error_handling.tolerated_failures,
+    )
+    logger.error("Execution %r failed to start at step %r: %s", execution_id, failure.step, failure.cause)
+    error_info, error = start_failure(execution_id, failure.step, failure.cause)
+    try:
+        await callbacks.on_stopped(execution_id, "failed", error_info, counts.as_dict())
+    except Exception:
+        logger.exception("on_stopped callback failed for execution %r", execution_id)
+    raise error from failure.cause
 
 
 def _shutting_down(execution_id: str) -> ExecutionStartError:
