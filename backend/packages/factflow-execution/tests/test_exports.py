@@ -46,6 +46,10 @@ EXTRAS = {
     "deep_merge",
     "is_uuid_shaped",
     # services and seams
+    "ExecutionLauncher",
+    "ExecutionServices",
+    "ExecutionStores",
+    "ReplayFactory",
     "PipelineConfigService",
     "ExecutionManager",
     "ExecutionSlot",

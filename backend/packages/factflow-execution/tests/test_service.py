@@ -12,7 +12,7 @@ import pytest
 
 from factflow_engine.config import PipelineConfigLoader
 from factflow_engine.registry import ValidatingAdapterRegistry
-from factflow_engine.runtime import OrchestratorManager, TooManyConcurrentExecutionsError
+from factflow_engine.runtime import EngineLimits, EngineWiring, OrchestratorManager, TooManyConcurrentExecutionsError
 from factflow_engine.testing import TEST_OPTIONS
 from factflow_execution import (
     ConfigSourceType,
@@ -20,9 +20,10 @@ from factflow_execution import (
     ExecutionEventHub,
     ExecutionEventStreamer,
     ExecutionService,
+    ExecutionServices,
+    ExecutionStores,
     ExecutionWaiter,
     InvalidStatusTransitionError,
-    PipelineConfigRepository,
     PipelineConfigService,
     PipelineExecution,
     PipelineExecutionRepository,
@@ -104,32 +105,21 @@ async def world(tmp_path: Path, registry: ValidatingAdapterRegistry) -> AsyncIte
     await storage.start()
     recorder = LineageRecorder(engine, flush_interval_ms=20)
     await recorder.start()
-    lineage = LineageRepository(sessions)
-    hub = ExecutionEventHub()
-    pauses = RoutePauseRepository(sessions)
-    manager = OrchestratorManager(
-        queue=queue,
-        storage=storage,
-        adapters=registry,
-        lineage=recorder,
-        lineage_lookup=lineage.rows_for_message,
-        events=hub,
-        pause_store=pauses,
-        max_concurrent_executions=2,
-        shutdown_grace_seconds=1.0,
-        options=TEST_OPTIONS,
-    )
-    configs = PipelineConfigService(PipelineConfigRepository(sessions), PipelineConfigLoader(registry))
-    executions = PipelineExecutionRepository(sessions)
-    service = ExecutionService(
-        configs=configs,
-        executions=executions,
-        manager=manager,
-        hub=hub,
-        lineage=lineage,
+    stores = ExecutionStores.open(sessions)
+    services = ExecutionServices.build(
+        engine=EngineWiring(
+            queue=queue,
+            storage=storage,
+            adapters=registry,
+            limits=EngineLimits(max_concurrent_executions=2, shutdown_grace_seconds=1.0, options=TEST_OPTIONS),
+        ),
+        stores=stores,
+        loader=PipelineConfigLoader(registry),
         recorder=recorder,
-        pauses=pauses,
     )
+    manager, hub = services.manager, services.hub
+    service, configs = services.service, services.config_service
+    executions, lineage, pauses = stores.executions, stores.lineage, stores.pauses
     try:
         yield World(service, configs, executions, manager, hub, lineage, pauses)
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ._calculator import StatsCalculator
 from ._callbacks import ExecutionStatusCallbackAdapter
+from ._compose import ExecutionServices, ExecutionStores, ReplayFactory
 from ._config_repository import UNSET, ConfigState, PipelineConfigRepository, Unset
 from ._config_service import PipelineConfigService
 from ._dag import build_dag
@@ -14,6 +15,7 @@ from ._db import Page
 from ._events import EndReason, EventKind, StreamEnd, StreamEvent
 from ._execution_repository import PipelineExecutionRepository, SortOrder
 from ._hub import ExecutionEventHub, HubSubscription
+from ._launcher import ExecutionLauncher
 from ._merge import deep_merge
 from ._models import PipelineConfig, PipelineExecution, ReplayInfo
 from ._orm import PipelineConfigRow, PipelineExecutionRow, RoutePauseRow
@@ -90,8 +92,12 @@ __all__ = (
     "build_dag",
     "deep_merge",
     "is_uuid_shaped",
-    # services
+    # services and their composition root
     "ExecutionService",
+    "ExecutionLauncher",
+    "ExecutionServices",
+    "ExecutionStores",
+    "ReplayFactory",
     "PipelineConfigService",
     "ExecutionStatusCallbackAdapter",
     "ReplayCoordinator",

@@ -40,6 +40,7 @@ from ._retry import JITTER_RANGE, retry_delay
 from ._route import ReactiveRouteProcessor, RouteRuntimeStatus, RouteState
 from ._scoped_queue import ExecutionScopedQueue, scoped_queue_name, scoped_queue_prefix
 from ._seed import SeedCallable, SeedContext, SeedHost
+from ._wiring import EngineLimits, EngineWiring
 
 __all__ = (
     # manager and orchestrator
@@ -47,6 +48,8 @@ __all__ = (
     "ExecutionReservation",
     "PipelineOrchestrator",
     "OrchestratorPhase",
+    "EngineWiring",
+    "EngineLimits",
     "ExecutionBuilder",
     "ExecutionPlan",
     "BuiltExecution",
