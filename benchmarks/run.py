@@ -2,12 +2,14 @@
 
 Usage:
 
-    uv run --frozen python -m benchmarks.run [--messages N | --quick] [--only memory|redis|scale] [--strict]
+    uv run --frozen python -m benchmarks.run [--messages N | --quick] [--only memory|redis|volume|scale] [--strict]
 
 Every scenario runs in a child process of its own (so its peak RSS is its own), one after the
 other: the redis-py ceiling, then factflow in Redis mode (storage and lineage off, lineage only, both
-on) and in memory mode (both off, both on), then the scale scenario (`benchmarks/_scale.py`: the
-read endpoints against one execution with 1,000,000 lineage rows on PostgreSQL). The results are
+on) and in memory mode (both off, both on), then the volume check (Redis + PostgreSQL lineage with
+100,000 messages against the same scenario with 10,000: throughput and peak RSS), then the scale
+scenario (`benchmarks/_scale.py`: the read endpoints against one execution with 1,000,000 lineage
+rows on PostgreSQL). The results are
 printed as tables, followed by the performance goals with PASS or FAIL. See docs/performance.md
 for what is measured and the figures on the reference machine.
 """
@@ -33,6 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MESSAGES = 10_000
 QUICK_MESSAGES = 1_000
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+VOLUME_SCENARIO = "redis-lineage"
+VOLUME_BASE_MESSAGES = 10_000
+VOLUME_MESSAGES = 100_000
+VOLUME_MIN_RATIO = 0.8
+"""A 100,000-message execution keeps its throughput within 20 % of the 10,000-message figure."""
+VOLUME_MAX_RSS_MB = 300.0
 
 SCENARIOS: dict[str, tuple[str, str]] = {
     # name: (mode, label)
@@ -228,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=None, help=f"messages per scenario ({DEFAULT_MESSAGES:,})")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_MESSAGES:,} messages")
     parser.add_argument(
-        "--only", choices=("memory", "redis", "scale"), help="run only the scenarios of one mode, or the scale scenario"
+        "--only",
+        choices=("memory", "redis", "volume", "scale"),
+        help="run only the scenarios of one mode, the volume check or the scale scenario",
     )
     parser.add_argument("--redis-url", default=default_redis_url())
     parser.add_argument("--postgres-url", default=os.environ.get("FACTFLOW_TEST_DATABASE_URL") or DEFAULT_POSTGRES_URL)
@@ -252,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     console = Console() if sys.stdout.isatty() else Console(width=200)
     if args.only == "scale":
         return run_scale_scenario(args.postgres_url, console, strict=args.strict, json_path=args.json)
+    if args.only == "volume":
+        return run_volume_check(args, console, base=None, json_path=args.json)
     selected = [name for name, (mode, _) in SCENARIOS.items() if args.only is None or mode == args.only]
     outcomes: dict[str, Outcome] = {}
     started = time.perf_counter()
@@ -286,10 +299,92 @@ def main(argv: list[str] | None = None) -> int:
     failed_run = any(outcome.result is None for outcome in outcomes.values())
     failed_goal = any(passed is False for _, passed, _ in goals)
     if args.only is None:
+        base = outcomes.get(VOLUME_SCENARIO) if messages == VOLUME_BASE_MESSAGES else None
+        volume_json = None if args.json is None else args.json.with_suffix(".volume.json")
+        if run_volume_check(args, console, base=base, json_path=volume_json):
+            failed_goal = True
         scale_json = None if args.json is None else args.json.with_suffix(".scale.json")
         if run_scale_scenario(args.postgres_url, console, strict=args.strict, json_path=scale_json):
             failed_goal = True
     return 1 if failed_run or (args.strict and failed_goal) else 0
+
+
+def run_volume_check(
+    args: argparse.Namespace, console: Console, *, base: Outcome | None, json_path: Path | None
+) -> int:
+    """Redis + PostgreSQL lineage at 100,000 messages against 10,000: throughput within 20 %, peak RSS < 300 MB.
+
+    `base` is the 10,000-message run of the same scenario when the main table measured it already.
+    Returns 1 when a run failed, or (with `--strict`) when a goal was missed.
+    """
+    label = SCENARIOS[VOLUME_SCENARIO][1]
+    runs: dict[int, Outcome] = {}
+    if base is not None and base.result is not None:
+        runs[VOLUME_BASE_MESSAGES] = base
+    for count in (VOLUME_BASE_MESSAGES, VOLUME_MESSAGES):
+        if count in runs:
+            continue
+        console.print(f"[dim]running {label} with {count:,} messages …[/dim]")
+        runs[count] = run_in_child(
+            VOLUME_SCENARIO,
+            messages=count,
+            redis_url=args.redis_url,
+            postgres_url=args.postgres_url,
+            verbose=args.verbose,
+            # The per-scenario timeout is sized for the default message count.
+            timeout=args.timeout * max(1.0, count / DEFAULT_MESSAGES),
+        )
+    table = Table(title=f"factflow volume · {label}", caption=f"{os.cpu_count()} CPU cores{_pressure()}")
+    for column in ("messages", "msgs/s", "elapsed s", "CPU µs/msg", "peak RSS MB", "lineage rows / dropped", "status"):
+        table.add_column(column, justify="left" if column == "status" else "right")
+    for count, outcome in runs.items():
+        if outcome.result is None:
+            table.add_row(f"{count:,}", "–", "–", "–", "–", "–", f"[red]error[/red]: {outcome.error}")
+            continue
+        result = outcome.result
+        table.add_row(
+            f"{count:,}",
+            _fmt(result["messages_per_second"], 0),
+            _fmt(result["elapsed_seconds"], 1),
+            _fmt(result["cpu_seconds"] / count * 1e6, 0),
+            _fmt(result["peak_rss_mb"], 0),
+            f"{result['lineage_written']:,} / {result['lineage_dropped']:,}",
+            str(result.get("status", "completed")),
+        )
+    console.print(table)
+    small, large = runs[VOLUME_BASE_MESSAGES].result, runs[VOLUME_MESSAGES].result
+    if small is None or large is None:
+        console.print("[yellow]n/a [/yellow] volume goals: a run failed")
+        if json_path is not None:
+            json_path.write_text(json.dumps({str(count): outcome.error for count, outcome in runs.items()}, indent=2))
+        return 1
+    valid = large.get("status", "completed") == "completed" and not large.get("lineage_dropped")
+    ratio = large["messages_per_second"] / max(small["messages_per_second"], 1e-9)
+    goals = (
+        (
+            valid and ratio >= VOLUME_MIN_RATIO,
+            f"{VOLUME_MESSAGES:,} messages keep ≥ {VOLUME_MIN_RATIO:.0%} of the {VOLUME_BASE_MESSAGES:,}-message"
+            f" throughput: measured {ratio:.0%}",
+        ),
+        (
+            large["peak_rss_mb"] < VOLUME_MAX_RSS_MB,
+            f"peak RSS with {VOLUME_MESSAGES:,} messages < {VOLUME_MAX_RSS_MB:.0f} MB: measured"
+            f" {large['peak_rss_mb']:,.0f} MB",
+        ),
+    )
+    for passed, text in goals:
+        console.print(f"{'[green]PASS[/green]' if passed else '[red]FAIL[/red]'}  {text}")
+    if json_path is not None:
+        json_path.write_text(
+            json.dumps(
+                {
+                    "results": {str(count): outcome.result for count, outcome in runs.items()},
+                    "goals": [{"goal": text, "passed": passed} for passed, text in goals],
+                },
+                indent=2,
+            )
+        )
+    return 1 if args.strict and not all(passed for passed, _ in goals) else 0
 
 
 def run_scale_scenario(postgres_url: str, console: Console, *, strict: bool, json_path: Path | None) -> int:
