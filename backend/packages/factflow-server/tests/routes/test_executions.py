@@ -291,5 +291,7 @@ def test_an_unreadable_stored_snapshot_still_lists_and_reads(
     assert detail.status_code == 200
     body = detail.json()
     assert (body["status"], body["config_snapshot"], body["routes"]) == ("completed", document, [])
+    assert client.get(f"/api/v1/executions/{execution['id']}/stats").status_code == 200  # frozen at the end
+    assert client.get(f"/api/v1/executions/{execution['id']}/routes").status_code == 200
     # Only what needs the typed snapshot reports it, with a stable code instead of a 500.
     assert_error(client.get(f"/api/v1/executions/{execution['id']}/dag"), 400, "config_invalid")
