@@ -16,7 +16,7 @@ TEXT = (REPO / "compose.yaml").read_text(encoding="utf-8")
 
 def test_the_compose_implementation_accepts_it() -> None:
     compose = PyCompose.from_yaml(TEXT)
-    assert sorted(compose.service_names()) == ["minio", "minio-init", "postgres", "redis", "server"]
+    assert sorted(compose.service_names()) == ["minio", "minio-init", "postgres", "redis", "server", "worker"]
 
 
 def test_the_parser_really_rejects_mistakes() -> None:
@@ -50,3 +50,17 @@ def test_the_server_service_is_built_from_the_dockerfile_with_every_backend_set(
     assert {"FACTFLOW_DATABASE_URL", "FACTFLOW_QUEUE_URL", "FACTFLOW_STORAGE_URI"} <= set(server["environment"])
     # Longer than the server's shutdown grace, so in-flight work drains before a SIGKILL.
     assert int(server["stop_grace_period"].rstrip("s")) >= 30 + 15
+
+
+def test_the_worker_service_runs_the_worker_command_with_the_servers_environment_and_scales() -> None:
+    services = _services()
+    server, worker = services["server"], services["worker"]
+    assert worker["build"] == server["build"] == "."
+    assert [*worker["entrypoint"], *worker["command"]] == ["factflow-server", "worker"]
+    assert worker["environment"] == server["environment"]
+    # Scaling needs no fixed host port and no fixed container name.
+    assert "ports" not in worker and "container_name" not in worker
+    # It starts once the server has migrated the database and answers.
+    assert worker["depends_on"] == {"server": {"condition": "service_healthy"}}
+    assert worker["healthcheck"] == {"disable": True}
+    assert int(worker["stop_grace_period"].rstrip("s")) >= 30 + 15

@@ -29,6 +29,8 @@ RUNNERS = {
 NOT_RUN = {
     "guides/deployment.md": "`make up` needs a Docker engine; the image is proven by tests/docker instead",
     "guides/container-image.md": "`docker build`/`docker run` need a Docker engine; tests/docker proves the steps",
+    "guides/scaling.md": "workers on several hosts, Compose and KEDA need Docker or a cluster; the worker list and the"
+    " pool and membership views are run by the server and CLI test suites",
     "performance.md": "`make bench` takes minutes; tests/bench runs a smoke run of the same benchmark",
     "reference/pipeline-yaml.md": "commands are checked for equality with the Makefile and CLI (test_docs.py)",
 }

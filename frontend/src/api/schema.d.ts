@@ -723,9 +723,49 @@ export interface paths {
         };
         /**
          * Orchestrator snapshot
-         * @description Execution, message, route, lineage and storage counters since process start.
+         * @description Execution, message, route, lineage and storage counters since process start, and worker figures.
          */
         get: operations["get_system_metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every known worker
+         * @description Running, draining and recently dead workers (dead ones stay listed for an hour), by `id`.
+         */
+        get: operations["list_workers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workers/{worker_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One worker
+         * @description One worker; 404 `worker_not_found` when it is unknown, deregistered or long dead.
+         */
+        get: operations["get_worker"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1781,6 +1821,7 @@ export interface components {
             timestamp: string;
             /** Uptime Seconds */
             uptime_seconds: number;
+            workers: components["schemas"]["WorkerFigures"] | null;
         };
         /**
          * ObjectInfo
@@ -2217,6 +2258,11 @@ export interface components {
             /** Paused */
             paused: boolean;
             /**
+             * Pool
+             * @default default
+             */
+            pool: string;
+            /**
              * Processor State
              * @enum {string}
              */
@@ -2229,6 +2275,16 @@ export interface components {
             scoped_queue: string;
             /** Total Messages */
             total_messages: number;
+            /**
+             * Waiting For Worker
+             * @default false
+             */
+            waiting_for_worker: boolean;
+            /**
+             * Workers
+             * @default []
+             */
+            workers: string[];
         };
         /**
          * RunningRoute
@@ -2263,6 +2319,11 @@ export interface components {
             /** Paused */
             paused: boolean;
             /**
+             * Pool
+             * @default default
+             */
+            pool: string;
+            /**
              * Processor State
              * @enum {string}
              */
@@ -2277,6 +2338,16 @@ export interface components {
             started_at: string;
             /** Total Messages */
             total_messages: number;
+            /**
+             * Waiting For Worker
+             * @default false
+             */
+            waiting_for_worker: boolean;
+            /**
+             * Workers
+             * @default []
+             */
+            workers: string[];
         };
         /**
          * StageCounts
@@ -2434,6 +2505,98 @@ export interface components {
             status: "running" | "completed" | "failed" | "cancelled" | "interrupted";
             /** Waited Ms */
             waited_ms: number;
+        };
+        /**
+         * Worker
+         * @description One worker process: the server's local worker or a `factflow-server worker`.
+         */
+        Worker: {
+            /** Handled */
+            handled: number;
+            /** Heartbeat Age Seconds */
+            heartbeat_age_seconds: number;
+            /** Host */
+            host: string;
+            /** Id */
+            id: string;
+            /** In Flight */
+            in_flight: number;
+            /** Last Heartbeat */
+            last_heartbeat: string;
+            /** Local */
+            local: boolean;
+            /** Pid */
+            pid: number;
+            /** Pools */
+            pools: string[];
+            /** Routes */
+            routes: components["schemas"]["WorkerRouteRef"][];
+            /** Started At */
+            started_at: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "running" | "draining" | "dead";
+            /** Version */
+            version: string;
+            /** Worker Id */
+            worker_id: string;
+        };
+        /**
+         * WorkerFigures
+         * @description Worker membership: live workers per pool and each worker's figures.
+         */
+        WorkerFigures: {
+            /** Dead */
+            dead: number;
+            /** Live */
+            live: number;
+            /** Live By Pool */
+            live_by_pool: {
+                [key: string]: number;
+            };
+            /** Workers */
+            workers: components["schemas"]["WorkerMetrics"][];
+        };
+        /**
+         * WorkerListResponse
+         * @description W1 answer.
+         */
+        WorkerListResponse: {
+            /** Workers */
+            workers: components["schemas"]["Worker"][];
+        };
+        /**
+         * WorkerMetrics
+         * @description One listed worker's figures.
+         */
+        WorkerMetrics: {
+            /** Handled */
+            handled: number;
+            /** Heartbeat Age Seconds */
+            heartbeat_age_seconds: number;
+            /** Id */
+            id: string;
+            /** In Flight */
+            in_flight: number;
+            /** Pools */
+            pools: string[];
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "running" | "draining" | "dead";
+        };
+        /**
+         * WorkerRouteRef
+         * @description A route of an execution that a worker runs.
+         */
+        WorkerRouteRef: {
+            /** Execution Id */
+            execution_id: string;
+            /** Route Id */
+            route_id: string;
         };
     };
     responses: never;
@@ -5421,6 +5584,129 @@ export interface operations {
             };
             /** @description Missing or wrong bearer token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Malformed input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected fault */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is down or not started */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_workers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkerListResponse"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Malformed input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected fault */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is down or not started */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_worker: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                worker_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Worker"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -38,6 +38,7 @@ COMMANDS = {
     "lineage": ["batch", "chain", "children", "failures", "get", "list", "stats"],
     "system": ["health", "metrics"],
     "adapter": ["list", "new", "show", "test"],
+    "worker": ["get", "list"],
 }
 
 

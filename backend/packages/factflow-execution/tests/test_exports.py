@@ -26,6 +26,8 @@ SPEC_EXPORTS = {
     "StorageEventStreamer",
     "ExecutionStatusCallbackAdapter",
     "ReplayCoordinator",
+    "RouteWorkerLookup",
+    "RouteWorkers",
     "ConfigValidationError",
 }
 

@@ -28,6 +28,7 @@ from factflow_execution import (
     PipelineExecution,
     PipelineExecutionRepository,
     RoutePauseRepository,
+    RouteWorkers,
     StoredSnapshot,
     TagConflictError,
 )
@@ -495,3 +496,48 @@ async def test_admin_status_change_freezes_route_counts(world: World) -> None:
     )
     await world.service.cancel(interrupted.execution_id)
     assert (await world.service.get(interrupted.execution_id)).route_counts == {}
+
+
+class FixedRouteWorkers:
+    """A `RouteWorkerLookup` answering what the test set (the server's is tested against a live server)."""
+
+    def __init__(self, answer: RouteWorkers | None) -> None:
+        self.answer = answer
+        self.asked: list[str] = []
+
+    async def route_workers(self, execution_id: str) -> RouteWorkers | None:
+        self.asked.append(execution_id)
+        return self.answer
+
+
+GPU_ROUTE = GATED.replace("inbound: {queue: in}", "inbound: {queue: in, pool: gpu}")
+
+
+async def test_routes_show_their_pool_workers_and_whether_they_wait(world: World, gate: asyncio.Event) -> None:
+    execution_id = (await world.service.create(await world.config(GPU_ROUTE))).execution_id
+    await _processing(world, execution_id)
+
+    # Without a lookup (or with one that cannot answer) nothing is claimed either way.
+    [route] = await world.service.routes(execution_id)
+    assert (route.pool, route.workers, route.waiting_for_worker) == ("gpu", [], False)
+    lookup = FixedRouteWorkers(None)
+    world.service.route_workers = lookup
+    [route] = await world.service.routes(execution_id)
+    assert (route.workers, route.waiting_for_worker) == ([], False)
+    assert lookup.asked == [execution_id]
+
+    lookup.answer = RouteWorkers(by_route={}, live_pools=frozenset({"default"}))
+    [route] = await world.service.routes(execution_id)
+    assert (route.workers, route.waiting_for_worker) == ([], True)
+    detail = await world.service.detail(execution_id)
+    assert detail["routes"][0]["waiting_for_worker"] is True
+
+    lookup.answer = RouteWorkers(by_route={"wait": ["w2", "w1"]}, live_pools=frozenset({"default", "gpu"}))
+    [route] = await world.service.routes(execution_id)
+    assert (route.workers, route.waiting_for_worker) == (["w1", "w2"], False)
+
+    gate.set()
+    await world.wait(execution_id)
+    lookup.answer = RouteWorkers(by_route={}, live_pools=frozenset())
+    [route] = await world.service.routes(execution_id)
+    assert (route.pool, route.waiting_for_worker) == ("gpu", False)  # only a running execution waits

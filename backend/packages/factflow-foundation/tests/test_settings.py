@@ -30,6 +30,35 @@ def test_defaults_match_the_settings_table(monkeypatch: pytest.MonkeyPatch, tmp_
         200,
     )
     assert settings.api_token_value is None
+    assert (settings.local_worker, settings.worker_pools) == (True, ("default",))
+    assert (settings.worker_ttl_seconds, settings.worker_id) == (10, None)
+
+
+def test_worker_settings_read_a_comma_list_of_pools(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACTFLOW_WORKER_POOLS", " gpu, io ,gpu,")
+    monkeypatch.setenv("FACTFLOW_LOCAL_WORKER", "false")
+    monkeypatch.setenv("FACTFLOW_WORKER_ID", "gpu-box-1")
+    settings = FactflowSettings()
+    assert settings.worker_pools == ("gpu", "io")
+    assert settings.local_worker is False
+    assert settings.worker_id == "gpu-box-1"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("FACTFLOW_WORKER_POOLS", "gpu,bad pool", "invalid pool name 'bad pool'"),
+        ("FACTFLOW_WORKER_POOLS", " , ", "at least one pool"),
+        ("FACTFLOW_WORKER_TTL_SECONDS", "0", "greater than 0"),
+        ("FACTFLOW_WORKER_ID", "has space", "invalid worker id"),
+    ],
+)
+def test_bad_worker_settings_are_refused(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=message):
+        FactflowSettings()
 
 
 def test_embedded_defaults_fill_only_unset_backends(tmp_path: Path) -> None:

@@ -20,6 +20,10 @@ def test_every_setting_is_described_with_its_variable() -> None:
     assert infos["FACTFLOW_API_TOKEN"].default == "unset"
     assert infos["FACTFLOW_DATABASE_URL"].default.startswith("unset")
     assert infos["FACTFLOW_LOG_FORMAT"].default == "auto"
+    assert infos["FACTFLOW_WORKER_POOLS"].default == "default"
+    assert infos["FACTFLOW_LOCAL_WORKER"].default == "1"
+    assert infos["FACTFLOW_WORKER_TTL_SECONDS"].default == "10"
+    assert infos["FACTFLOW_WORKER_ID"].default == "unset"
 
 
 def test_described_defaults_are_the_real_ones(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -25,14 +25,21 @@ async def test_slow_or_missing_probes_are_unhealthy() -> None:
         limit_seconds=0.05,
     )
     by_name = {component.name: component for component in components}
-    assert [component.name for component in components] == ["database", "queue", "storage", "orchestrator", "lineage"]
+    assert [component.name for component in components] == [
+        "database",
+        "queue",
+        "storage",
+        "orchestrator",
+        "lineage",
+        "workers",
+    ]
     assert by_name["queue"].status == "unhealthy" and "did not answer" in str(by_name["queue"].message)
     assert by_name["orchestrator"].status == "unhealthy"
     assert by_name["storage"].status == "degraded"
 
 
 async def test_overall_rule() -> None:
-    healthy = {name: _probe("healthy") for name in ("database", "queue", "storage", "orchestrator")}
+    healthy = {name: _probe("healthy") for name in ("database", "queue", "storage", "orchestrator", "workers")}
     lineage_down = await run_probes({**healthy, "lineage": _probe("unhealthy")})
     assert overall_status(lineage_down) == "degraded"
     queue_degraded = await run_probes({**healthy, "queue": _probe("degraded"), "lineage": _probe("healthy")})

@@ -84,6 +84,8 @@ ENDPOINTS = {
     ("get", "/api/v1/system/metrics"),
     ("get", "/api/v1/adapters"),
     ("get", "/api/v1/adapters/{adapter_type}"),
+    ("get", "/api/v1/workers"),
+    ("get", "/api/v1/workers/{worker_id}"),
     ("get", "/metrics"),
 }
 
@@ -155,6 +157,8 @@ OPERATION_IDS = {
     ("get", "/api/v1/system/metrics"): "get_system_metrics",
     ("get", "/api/v1/adapters"): "list_adapters",
     ("get", "/api/v1/adapters/{adapter_type}"): "get_adapter",
+    ("get", "/api/v1/workers"): "list_workers",
+    ("get", "/api/v1/workers/{worker_id}"): "get_worker",
     ("get", "/metrics"): "get_prometheus_metrics",
 }
 

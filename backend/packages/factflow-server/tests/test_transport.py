@@ -158,6 +158,10 @@ def test_prometheus_text_has_the_contract_families(client: httpx.Client) -> None
         "factflow_lineage_buffer_size",
         "factflow_adapter_duration_seconds",
         "factflow_http_request_duration_seconds",
+        "factflow_workers_live",
+        "factflow_worker_in_flight",
+        "factflow_worker_handled_total",
+        "factflow_worker_heartbeat_age_seconds",
     }
     assert 'factflow_http_requests_total{method="GET",path_template="/api/v1/system/health",status=' in text
     assert 'factflow_http_request_duration_seconds_count{method="GET",path_template="/api/v1/system/health"}' in text

@@ -26,6 +26,7 @@ from .commands.lineage import lineage
 from .commands.pipeline import pipeline
 from .commands.storage import storage
 from .commands.system import system
+from .commands.worker import worker
 
 __all__ = ("cli", "main")
 
@@ -91,7 +92,7 @@ def cli(ctx: click.Context, server: str, token: str | None, timeout: float | Non
     ctx.obj = CliState(server=server, token=token or None, timeout=timeout, output=output)
 
 
-for _group in (config, execution, pipeline, storage, lineage, system, adapter):
+for _group in (config, execution, pipeline, storage, lineage, system, adapter, worker):
     cli.add_command(_group)
 
 

@@ -233,14 +233,29 @@ def test_stats(ff: Cli, done: dict[str, Any]) -> None:
 def test_routes(ff: Cli, done: dict[str, Any], running: dict[str, Any]) -> None:
     body = ff.json("execution", "routes", done["id"])
     assert [route["route_id"] for route in body["routes"]] == ["exdone_intake", "exdone_sink"]
-    headers = ["ROUTE", "STATE", "PAUSED", "QUEUE", "IN FLIGHT", "DEPTH", "CONCURRENCY", "COMPLETED", "FAILED"]
+    headers = [
+        "ROUTE",
+        "STATE",
+        "PAUSED",
+        "QUEUE",
+        "POOL",
+        "WORKERS",
+        "IN FLIGHT",
+        "DEPTH",
+        "CONCURRENCY",
+        "COMPLETED",
+        "FAILED",
+    ]
     rows = ff.table_rows(ff.table("execution", "routes", running["id"]).stdout, headers)
+    [local_worker] = ff.json("worker", "list")["workers"]
     assert rows == [
         {
             "ROUTE": "exslow",
             "STATE": "running",
             "PAUSED": "no",
             "QUEUE": "exslow.in",
+            "POOL": "default",
+            "WORKERS": local_worker["id"],
             "IN FLIGHT": "1",
             "DEPTH": rows[0]["DEPTH"],  # the memory queue may not know it
             "CONCURRENCY": rows[0]["CONCURRENCY"],

@@ -10,7 +10,7 @@ import pytest
 if TYPE_CHECKING:
     from conftest import Cli
 
-COMPONENTS = ["database", "queue", "storage", "orchestrator", "lineage"]
+COMPONENTS = ["database", "queue", "storage", "orchestrator", "lineage", "workers"]
 
 
 def test_health_json_and_table(ff: Cli) -> None:
@@ -72,10 +72,26 @@ def test_health_unreachable_exits_6(ff: Cli, closed_port_url: str) -> None:
 def test_metrics(ff: Cli) -> None:
     ff.finish(ff.split_yaml("symetrics"))
     body = ff.json("system", "metrics")
-    assert set(body) == {"timestamp", "uptime_seconds", "executions", "messages", "routes", "lineage", "storage"}
+    assert set(body) == {
+        "timestamp",
+        "uptime_seconds",
+        "executions",
+        "messages",
+        "routes",
+        "lineage",
+        "storage",
+        "workers",
+    }
     assert body["executions"]["completed_total"] >= 1
     text = ff.table("system", "metrics").stdout
     assert "│ UPTIME " in text
-    for section in ("EXECUTIONS", "MESSAGES", "ROUTES", "LINEAGE", "STORAGE"):
+    for section in ("EXECUTIONS", "MESSAGES", "ROUTES", "LINEAGE", "STORAGE", "WORKERS"):
         assert f"╭─ {section} " in text
+    assert "│ live_by_pool  default 1" in text
+    [worker] = ff.table_rows(text, ["WORKER", "STATE", "POOLS", "IN FLIGHT", "HANDLED", "HEARTBEAT AGE S"])
+    assert (worker["WORKER"], worker["STATE"], worker["POOLS"]) == (
+        body["workers"]["workers"][0]["id"],
+        "running",
+        "default",
+    )
     assert f"│ completed_total    {body['executions']['completed_total']}" in text

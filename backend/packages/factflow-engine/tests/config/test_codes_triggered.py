@@ -272,6 +272,31 @@ ALL_CODES = [
 ]  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("pool", "suggested"), [("gpu pool", "gpu-pool"), ("", "default"), ("-gpu", "gpu"), ("x" * 129, "x" * 128)]
+)
+def test_an_invalid_pool_is_e201_with_a_valid_suggestion(
+    loader: PipelineConfigLoader, pool: str, suggested: str
+) -> None:
+    report = loader.validate(with_inbound(f"{{queue: site.scrape, pool: '{pool}'}}"))
+    [issue] = report.issues
+    assert (issue.code, issue.path, issue.line) == ("E201", "routes.scrape.inbound.pool", 4)
+    assert "pool name" in issue.message
+    assert f"'{suggested}'" in (issue.suggestion or "")
+
+
+@pytest.mark.parametrize("pool", ["null", "3", "[gpu]"])
+def test_a_pool_that_is_not_a_string_is_a_type_error(loader: PipelineConfigLoader, pool: str) -> None:
+    report = loader.validate(with_inbound(f"{{queue: site.scrape, pool: {pool}}}"))
+    assert [(issue.code, issue.path) for issue in report.issues] == [("E030", "routes.scrape.inbound.pool")]
+
+
+def test_a_valid_pool_is_kept_and_the_default_is_default(loader: PipelineConfigLoader) -> None:
+    config = loader.load(with_inbound("{queue: site.scrape, pool: gpu.a100_x-2}"))
+    assert config.routes["scrape"].inbound.pool == "gpu.a100_x-2"
+    assert loader.load(BASE).routes["scrape"].inbound.pool == "default"
+
+
 def test_every_code_has_a_case() -> None:
     assert [code for code, *_ in CASES] == ALL_CODES
 

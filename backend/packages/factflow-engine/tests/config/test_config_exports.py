@@ -40,6 +40,7 @@ EXPORTS = {
     "normalize_queue_name",
     "ConfigSnapshot",
     "ROUTE_ID_PATTERN",
+    "DEFAULT_POOL",
     "QUEUE_NAME_PATTERN",
     "SUBSCRIPTION_PATTERN",
     "STAGE_SEGMENT_PATTERN",

@@ -133,6 +133,18 @@ def test_queues_dlqs_and_route_order() -> None:
     assert snapshot.consumers() == {"site.scrape": "scrape", "site.markdown": "markdown"}
 
 
+def test_routes_stored_before_pools_run_in_the_default_pool() -> None:
+    snapshot = ConfigSnapshot.model_validate(STORED)
+    assert snapshot.pools() == {"scrape": "default", "markdown": "default"}
+    assert snapshot.model_dump() == STORED
+    document = copy.deepcopy(STORED)
+    document["config"]["routes"]["markdown"]["inbound"]["pool"] = "gpu"
+    snapshot = ConfigSnapshot.model_validate(document)
+    assert (snapshot.pool("scrape"), snapshot.pool("markdown")) == ("default", "gpu")
+    with pytest.raises(KeyError):
+        snapshot.pool("nope")
+
+
 def test_a_queue_that_is_also_a_dlq_counts_as_dlq() -> None:
     document = copy.deepcopy(STORED)
     document["config"]["error_handling"]["dead_letter_queue"] = "audit"
@@ -184,4 +196,5 @@ def test_capture_stores_todays_shape(loader: PipelineConfigLoader) -> None:
         "engine_version",
     ]
     assert dumped["config"] == pipeline.model_dump(by_alias=True, mode="json")
+    assert dumped["config"]["routes"]["only"]["inbound"]["pool"] == "default"
     assert ConfigSnapshot.model_validate(dumped) == snapshot

@@ -21,6 +21,7 @@ from ._models import PipelineConfig, PipelineExecution, ReplayInfo
 from ._orm import PipelineConfigRow, PipelineExecutionRow, RoutePauseRow
 from ._pause_repository import RoutePauseRepository
 from ._ports import ExecutionManager, ExecutionSlot, ReplayCoordinator
+from ._route_workers import RouteWorkerLookup, RouteWorkers
 from ._service import ExecutionLineagePage, ExecutionService, RequestedStatus, StatusChangeResult
 from ._snapshot import ENGINE_VERSION, build_snapshot
 from ._stored_snapshot import StoredSnapshot
@@ -101,6 +102,8 @@ __all__ = (
     "PipelineConfigService",
     "ExecutionStatusCallbackAdapter",
     "ReplayCoordinator",
+    "RouteWorkerLookup",
+    "RouteWorkers",
     "ExecutionManager",
     "ExecutionSlot",
     "StatusChangeResult",

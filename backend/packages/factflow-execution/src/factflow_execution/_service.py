@@ -26,6 +26,7 @@ from ._merge import deep_merge
 from ._models import PipelineExecution
 from ._pause_repository import RoutePauseRepository
 from ._ports import ExecutionManager, ReplayCoordinator
+from ._route_workers import RouteWorkerLookup
 from ._snapshot import ENGINE_VERSION, build_snapshot
 from ._stats import LiveRouteState, build_route_statuses, route_counts_from_json, route_counts_to_json
 from ._stored_snapshot import StoredSnapshot
@@ -134,6 +135,8 @@ class ExecutionService:
         self.recorder = recorder
         self.pauses = pauses
         self.replay_coordinator = replay_coordinator
+        self.route_workers: RouteWorkerLookup | None = None
+        """Set by the server: fills `workers` and `waiting_for_worker` of the routes view."""
         self.engine_version = engine_version
         self.stats_calculator = stats or StatsCalculator(lineage)
 
@@ -295,7 +298,8 @@ class ExecutionService:
         if self.pauses is not None:
             paused = {route_id: pause.paused for route_id, pause in (await self.pauses.load_paused()).items()}
         counts = await self._route_counts(execution)
-        return build_route_statuses(execution, live=live, paused=paused, route_counts=counts)
+        workers = await self.route_workers.route_workers(execution.execution_id) if self.route_workers else None
+        return build_route_statuses(execution, live=live, paused=paused, route_counts=counts, workers=workers)
 
     async def _route_counts(self, execution: PipelineExecution) -> dict[str, RouteMessageCounts]:
         """Per-route message counts: frozen with a final execution, else aggregated from its lineage.

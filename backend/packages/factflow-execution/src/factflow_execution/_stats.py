@@ -13,6 +13,7 @@ from factflow_lineage import RouteMessageCounts
 from factflow_lineage import StageCounts as LineageStageCounts
 
 from ._models import PipelineExecution
+from ._route_workers import RouteWorkers
 from ._types import ExecutionStatus
 from .views import (
     AdapterStats,
@@ -143,6 +144,7 @@ def build_route_statuses(
     live: Mapping[str, LiveRouteState] | None,
     paused: Mapping[str, bool],
     route_counts: Mapping[str, RouteMessageCounts],
+    workers: RouteWorkers | None = None,
 ) -> list[RouteStatus]:
     """RouteStatus of every snapshot route in declaration order.
 
@@ -152,6 +154,8 @@ def build_route_statuses(
             (finished executions then show `stopped`).
         paused: Global pause flags by route id.
         route_counts: Lineage per-message counts by route id.
+        workers: Who serves each route, or None when unknown (then nobody is reported, and no
+            route is said to wait).
     """
     statuses: list[RouteStatus] = []
     for route_id, route in execution.config_snapshot.config.routes.items():
@@ -190,6 +194,13 @@ def build_route_statuses(
                 cancelled=counts.cancelled if counts else 0,
                 in_progress=counts.in_progress if counts else 0,
                 avg_duration_ms=counts.avg_duration_ms if counts else None,
+                pool=route.inbound.pool,
+                workers=sorted(workers.by_route.get(route_id, ())) if workers is not None else [],
+                waiting_for_worker=(
+                    workers is not None
+                    and execution.status == "running"
+                    and route.inbound.pool not in workers.live_pools
+                ),
             )
         )
     return statuses

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ("FactflowSettings", "get_settings", "override_settings", "reset_settings")
 
 LogFormat = Literal["auto", "json", "console"]
+
+_POOL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+"""A worker pool name: the charset of queue names (`inbound.pool` in pipeline YAML)."""
+_WORKER_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,200}$")
 
 
 class FactflowSettings(BaseSettings):
@@ -96,6 +101,39 @@ class FactflowSettings(BaseSettings):
     stall_timeout_seconds: float = Field(default=30, ge=0)
     """How long an execution must look stalled (in-flight > 0, queues empty, nothing running)
     before it is reconciled."""
+    local_worker: bool = True
+    """The server runs the routes of the `default` pool itself (`serve --no-local-worker` turns it off
+    in production mode; embedded mode needs it)."""
+    worker_pools: Annotated[tuple[str, ...], NoDecode] = ("default",)
+    """Comma-separated pools whose routes a `factflow-server worker` runs; `--pool` wins."""
+    worker_ttl_seconds: float = Field(default=10, gt=0)
+    """Heartbeat age at which a worker counts as dead; workers renew every 2 s."""
+    worker_id: str | None = None
+    """Stable worker id (one live process per id); unset means `<host>:<pid>:<boot>`, new at each start."""
+
+    @field_validator("worker_pools", mode="before")
+    @classmethod
+    def _split_worker_pools(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            if not value:
+                raise ValueError("name at least one pool, e.g. `default`")
+            for pool in value:
+                if not isinstance(pool, str) or not _POOL_NAME.match(pool):
+                    raise ValueError(
+                        f"invalid pool name {pool!r}: up to 128 letters, digits, `.`, `_` and `-`,"
+                        " starting with a letter or digit"
+                    )
+            return tuple(dict.fromkeys(value))
+        return value
+
+    @field_validator("worker_id")
+    @classmethod
+    def _check_worker_id(cls, value: str | None) -> str | None:
+        if value and not _WORKER_ID.match(value):
+            raise ValueError(f"invalid worker id {value!r}: 1-200 characters of letters, digits and `. _ : @ -`")
+        return value or None
 
     def with_embedded_defaults(self) -> FactflowSettings:
         """Fill unset backend URLs with the embedded defaults under `data_dir`."""

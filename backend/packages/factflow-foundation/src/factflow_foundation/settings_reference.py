@@ -41,6 +41,8 @@ def _default_text(name: str, value: object) -> str:
         return "unset"
     if isinstance(value, bool):
         return "1" if value else "0"
+    if isinstance(value, tuple | list):
+        return ",".join(str(item) for item in value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)

@@ -1,4 +1,4 @@
-"""Queue, storage and database providers."""
+"""Queue, storage and database providers, and the worker registry."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from .storage import (
     StorageSettings,
     create_storage_provider,
 )
+from .workers import MemoryWorkerRegistry, RedisWorkerRegistry, create_worker_registry
 
 __all__: tuple[str, ...] = (
     # queue
@@ -28,4 +29,8 @@ __all__: tuple[str, ...] = (
     "create_session_factory",
     "run_migrations",
     "acquire_server_lock",
+    # workers
+    "create_worker_registry",
+    "MemoryWorkerRegistry",
+    "RedisWorkerRegistry",
 )

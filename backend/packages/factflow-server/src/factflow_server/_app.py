@@ -17,7 +17,7 @@ from ._middleware import AuthMiddleware, BodyLimitMiddleware, RequestContextMidd
 from ._runtime import ServerRuntime
 from ._version import SERVER_VERSION
 from .api_reference import TAG_DESCRIPTIONS
-from .routes import _adapters, _configs, _executions, _lineage, _pipelines, _root, _storage, _system
+from .routes import _adapters, _configs, _executions, _lineage, _pipelines, _root, _storage, _system, _workers
 
 __all__ = ("create_app",)
 
@@ -34,6 +34,7 @@ _ROUTERS = (
     _lineage.router,
     _system.router,
     _adapters.router,
+    _workers.router,
     _root.router,
 )
 

@@ -40,6 +40,7 @@ from ._health import Probe
 from ._janitor import QueueJanitor
 from ._metrics import ServerMetrics
 from ._retention import LineageRetention
+from ._workers import WorkerMonitor
 
 __all__ = ("DrainStep", "ServiceContainer")
 
@@ -85,6 +86,7 @@ class ServiceContainer:
     janitor: QueueJanitor
     recovery: RecoveryManager
     lineage_retention: LineageRetention
+    workers: WorkerMonitor
     started_at: datetime = field(default_factory=utc_now)
     started_monotonic: float = field(default_factory=time.monotonic)
     probes: dict[str, Probe] = field(default_factory=dict)

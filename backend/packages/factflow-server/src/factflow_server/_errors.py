@@ -57,6 +57,7 @@ _STATUS_BY_CODE: dict[str, int] = {
     "lineage_not_found": 404,
     "batch_not_found": 404,
     "adapter_not_found": 404,
+    "worker_not_found": 404,
     "replay_source_empty": 404,
     "method_not_allowed": 405,
     "config_inactive": 409,

@@ -22,7 +22,7 @@ __all__ = (
 )
 
 PROBE_TIMEOUT_SECONDS = 2.0
-COMPONENT_NAMES = ("database", "queue", "storage", "orchestrator", "lineage")
+COMPONENT_NAMES = ("database", "queue", "storage", "orchestrator", "lineage", "workers")
 
 ComponentStatus = Literal["healthy", "degraded", "unhealthy"]
 _RANK: dict[str, int] = {"healthy": 0, "degraded": 1, "unhealthy": 2}

@@ -3,8 +3,9 @@
 Steps, in order: settings are logged → back ends (`open_backends`: database with retry ≤ 60 s,
 start-up lock, migrations, queue and storage with retry ≤ 60 s) → adapter discovery → shipped
 pipelines → lineage recorder → the runtime graph (`compose_runtime`) and its pause flags →
-recovery → janitor → lineage retention. Every started component registers its close on the
-container's exit stack, so shutdown runs in reverse order.
+recovery → janitor → lineage retention → worker registry (the local worker registered). Every
+started component registers its close on the container's exit stack, so shutdown runs in
+reverse order.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from factflow_engine.registry import ValidatingAdapterRegistry
 from factflow_engine.runtime import EngineLimits, EngineWiring
 from factflow_execution import ExecutionEventStreamer, ExecutionStores, StorageEventStreamer
 from factflow_foundation import FactflowSettings
+from factflow_infra.queue import RedisStreamsQueueProvider
 from factflow_lineage import LineageRecorder
 from factflow_replay import RuntimeServices, compose_runtime
 
@@ -26,9 +28,12 @@ from ._container import DrainStep, ServiceContainer
 from ._janitor import QueueJanitor
 from ._observe import engine_sample, install_probes
 from ._retention import LineageRetention
+from ._retry import retry_startup_step
 from ._runtime import ServerRuntime
 from ._settings import settings_summary
 from ._shipped import register_shipped_pipelines
+from ._version import SERVER_VERSION
+from ._workers import build_worker_monitor
 
 __all__ = ("build_container", "compose")
 
@@ -145,6 +150,19 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         )
         lineage_retention.start()
         stack.push_async_callback(lineage_retention.shutdown)
+        # 14. worker membership: the local worker's registration and heartbeat
+        begin("worker registry")
+        queue = backends.queue
+        workers = build_worker_monitor(
+            settings,
+            embedded=runtime.embedded,
+            manager=execution.manager,
+            version=SERVER_VERSION,
+            worker_id=queue.consumer_name if isinstance(queue, RedisStreamsQueueProvider) else None,
+        )
+        stack.push_async_callback(workers.shutdown)
+        await retry_startup_step("worker registry", workers.start, stop=runtime.stop_requested)
+        execution.service.route_workers = workers
 
         container = ServiceContainer(
             settings=settings,
@@ -172,6 +190,7 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             janitor=janitor,
             recovery=services.recovery,
             lineage_retention=lineage_retention,
+            workers=workers,
         )
         container.drain_steps.extend(_drain_steps(container))
         install_probes(container)
@@ -188,6 +207,9 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
 
 def _drain_steps(container: ServiceContainer) -> list[tuple[str, DrainStep]]:
     """Shutdown phase one (docs/guides/deployment.md)."""
+
+    async def mark_draining() -> None:
+        await container.workers.begin_draining()
 
     async def stop_janitor() -> None:
         await container.janitor.shutdown()
@@ -206,6 +228,7 @@ def _drain_steps(container: ServiceContainer) -> list[tuple[str, DrainStep]]:
         await container.event_hub.shutdown()
 
     return [
+        ("mark the local worker draining", mark_draining),
         ("stop janitor", stop_janitor),
         ("stop recovery backlog", stop_recovery),
         ("stop executions", stop_executions),

@@ -26,6 +26,7 @@ __all__ = (
     "EngineMetricsSource",
     "RouteSample",
     "ServerMetrics",
+    "WorkerSample",
 )
 
 PROMETHEUS_CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
@@ -64,6 +65,16 @@ class AdapterSample:
     """Sum of the observed durations, seconds."""
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerSample:
+    """One listed worker's figures (from its last heartbeat)."""
+
+    worker: str
+    in_flight: float = 0
+    handled: float = 0
+    heartbeat_age_seconds: float = 0
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EngineMetricsSample:
     """What the engine, lineage recorder and storage report at one scrape."""
@@ -77,6 +88,9 @@ class EngineMetricsSample:
     lineage_buffer_size: float = 0
     storage_writes_ok: float = 0
     storage_writes_error: float = 0
+    workers_live_by_pool: dict[str, int] = field(default_factory=dict)
+    """Live workers per pool (0 for a pool running executions need, or whose listed workers are all dead)."""
+    workers: Sequence[WorkerSample] = ()
 
 
 EngineMetricsSource = Callable[[], EngineMetricsSample]
@@ -149,6 +163,7 @@ class ServerMetrics(Collector):
             yield from self._route_families(sample)
             yield from self._adapter_families(sample)
             yield from self._execution_families(sample)
+            yield from self._worker_families(sample)
             yield from self._http_families()
 
     def _route_families(self, sample: EngineMetricsSample) -> Iterator[Metric]:
@@ -223,6 +238,27 @@ class ServerMetrics(Collector):
         writes.add_metric(["ok"], sample.storage_writes_ok)
         writes.add_metric(["error"], sample.storage_writes_error)
         yield from (started, running, dropped, buffered, writes)
+
+    def _worker_families(self, sample: EngineMetricsSample) -> Iterator[Metric]:
+        live = GaugeMetricFamily(
+            "factflow_workers_live", "Live (running or draining) workers per pool.", labels=["pool"]
+        )
+        for pool, count in sorted(sample.workers_live_by_pool.items()):
+            live.add_metric([pool], float(count))
+        in_flight = GaugeMetricFamily(
+            "factflow_worker_in_flight", "Deliveries inside a worker's adapter chains.", labels=["worker"]
+        )
+        handled = CounterMetricFamily(
+            "factflow_worker_handled", "Deliveries a worker settled since it started.", labels=["worker"]
+        )
+        age = GaugeMetricFamily(
+            "factflow_worker_heartbeat_age_seconds", "Seconds since a worker's last heartbeat.", labels=["worker"]
+        )
+        for worker in sample.workers:
+            in_flight.add_metric([worker.worker], worker.in_flight)
+            handled.add_metric([worker.worker], worker.handled)
+            age.add_metric([worker.worker], worker.heartbeat_age_seconds)
+        yield from (live, in_flight, handled, age)
 
     def _http_families(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Collection, Sequence
 from dataclasses import asdict
 
 from factflow_engine.runtime import DomainMetrics
 from factflow_execution.views import domain_metrics
-from factflow_foundation import utc_now
+from factflow_foundation import FactflowError, utc_now
 from factflow_infra.database import ping_database
+from factflow_infra.workers import WorkerRecord
 
 from ._container import ServiceContainer
 from ._health import ComponentStatus, ProbeResult
-from ._metrics import AdapterSample, EngineMetricsSample, RouteSample
+from ._metrics import AdapterSample, EngineMetricsSample, RouteSample, WorkerSample
 from ._settings import settings_summary
+from ._workers import describe_waits, pools_in_use
 from .schemas._system import (
     AdaptersDebug,
     DatabaseDebug,
@@ -27,9 +31,11 @@ from .schemas._system import (
     RouteCounters,
     StorageCounters,
     StorageDebug,
+    WorkerFigures,
+    WorkerMetrics,
 )
 
-__all__ = ("debug_info", "engine_sample", "install_probes", "metrics_snapshot")
+__all__ = ("debug_info", "engine_sample", "install_probes", "metrics_snapshot", "worker_figures")
 
 _PROBE_SECONDS = 2.0
 _LINEAGE_PRESSURE = 0.8
@@ -72,8 +78,27 @@ def install_probes(container: ServiceContainer) -> None:
             return ProbeResult("degraded", f"lineage writer is behind: {note}")
         return ProbeResult("healthy", note)
 
+    async def workers() -> ProbeResult:
+        # A registry or database outage is reported by `queue` / `database`; here it only means
+        # membership is unknown for now.
+        try:
+            live_by_pool, waits = await container.workers.waiting_routes(container.execution_repository)
+        except FactflowError as exc:
+            return ProbeResult("degraded", f"worker membership unknown: {exc}")
+        if waits:
+            return ProbeResult("degraded", describe_waits(waits))
+        pools = ", ".join(f"{pool} ({count})" for pool, count in sorted(live_by_pool.items())) or "none"
+        return ProbeResult("healthy", f"live workers per pool: {pools}")
+
     container.probes.update(
-        {"database": database, "queue": queue, "storage": storage, "orchestrator": orchestrator, "lineage": lineage}
+        {
+            "database": database,
+            "queue": queue,
+            "storage": storage,
+            "orchestrator": orchestrator,
+            "lineage": lineage,
+            "workers": workers,
+        }
     )
 
 
@@ -146,8 +171,45 @@ def _database_debug(container: ServiceContainer) -> DatabaseDebug:
     )
 
 
-def metrics_snapshot(container: ServiceContainer) -> MetricsSnapshot:
-    """Y2: the orchestrator's counters plus lineage and storage totals."""
+def worker_figures(records: Sequence[WorkerRecord], *, now: float, pools_needed: Collection[str] = ()) -> WorkerFigures:
+    """Live workers per pool and each worker's figures, from registry records.
+
+    `pools_needed` (the pools of running executions) show 0 when no listed worker serves them.
+    """
+    live_by_pool: dict[str, int] = dict.fromkeys(pools_needed, 0)
+    for record in records:
+        for pool in record.pools:
+            live_by_pool[pool] = live_by_pool.get(pool, 0) + (1 if record.live else 0)
+    return WorkerFigures(
+        live=sum(1 for record in records if record.live),
+        dead=sum(1 for record in records if not record.live),
+        live_by_pool=dict(sorted(live_by_pool.items())),
+        workers=[
+            WorkerMetrics(
+                id=record.worker_id,
+                pools=list(record.pools),
+                state=record.state,
+                in_flight=record.in_flight,
+                handled=record.handled,
+                heartbeat_age_seconds=_heartbeat_age(record, now),
+            )
+            for record in records
+        ],
+    )
+
+
+def _heartbeat_age(record: WorkerRecord, now: float) -> float:
+    return round(max(0.0, now - record.last_heartbeat.timestamp()), 3)
+
+
+async def metrics_snapshot(container: ServiceContainer) -> MetricsSnapshot:
+    """Y2: the orchestrator's counters plus lineage, storage and worker figures."""
+    try:
+        workers: WorkerFigures | None = worker_figures(
+            await container.workers.records(), now=time.time(), pools_needed=pools_in_use(container.manager)
+        )
+    except FactflowError:
+        workers = None
     domain = domain_metrics(container.manager)
     recorder = container.lineage_recorder
     return MetricsSnapshot(
@@ -162,6 +224,7 @@ def metrics_snapshot(container: ServiceContainer) -> MetricsSnapshot:
         storage=StorageCounters(
             writes_total=domain.storage.writes_total, write_failures_total=domain.storage.write_failures_total
         ),
+        workers=workers,
     )
 
 
@@ -216,6 +279,10 @@ def engine_sample(container: ServiceContainer) -> EngineMetricsSample:
             duration_sum=current.duration_sum,
         )
     recorder = container.lineage_recorder
+    # The records of the last heartbeat: a scrape runs outside the event loop and cannot read Redis.
+    records = container.workers.cached_records()
+    now = time.time()
+    figures = worker_figures(records, now=now, pools_needed=pools_in_use(container.manager))
     return EngineMetricsSample(
         routes=route_samples,
         adapters=[adapter_samples[key] for key in sorted(adapter_samples)],
@@ -225,6 +292,16 @@ def engine_sample(container: ServiceContainer) -> EngineMetricsSample:
         lineage_buffer_size=recorder.buffered,
         storage_writes_ok=domain.storage.writes_total,
         storage_writes_error=domain.storage.write_failures_total,
+        workers_live_by_pool=figures.live_by_pool,
+        workers=[
+            WorkerSample(
+                worker=worker.id,
+                in_flight=worker.in_flight,
+                handled=worker.handled,
+                heartbeat_age_seconds=worker.heartbeat_age_seconds,
+            )
+            for worker in figures.workers
+        ],
     )
 
 

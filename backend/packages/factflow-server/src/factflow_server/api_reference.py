@@ -26,6 +26,7 @@ TAG_DESCRIPTIONS: Mapping[str, str] = {
     "lineage": "Per-message, per-stage lineage rows: lookups, chains, failures and counts.",
     "system": "Health and the orchestrator's counters.",
     "adapters": "Adapter types the server discovered through the `factflow.adapters` entry points.",
+    "workers": "The processes that run route processors: the server's local worker and `factflow-server worker`s.",
     "operations": "Operational paths outside `/api/v1` (no token needed).",
 }
 """Every OpenAPI tag in page order, with the sentence that introduces it."""

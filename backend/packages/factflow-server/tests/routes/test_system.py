@@ -7,7 +7,7 @@ import pytest
 
 from factflow_server.testing import RunningServer
 
-COMPONENTS = ["database", "queue", "storage", "orchestrator", "lineage"]
+COMPONENTS = ["database", "queue", "storage", "orchestrator", "lineage", "workers"]
 
 
 @pytest.fixture
@@ -51,7 +51,16 @@ def test_metrics_snapshot_shape(client: httpx.Client) -> None:
     response = client.get("/api/v1/system/metrics")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"timestamp", "uptime_seconds", "executions", "messages", "routes", "lineage", "storage"}
+    assert set(body) == {
+        "timestamp",
+        "uptime_seconds",
+        "executions",
+        "messages",
+        "routes",
+        "lineage",
+        "storage",
+        "workers",
+    }
     assert set(body["executions"]) == {
         "running",
         "max_concurrent",

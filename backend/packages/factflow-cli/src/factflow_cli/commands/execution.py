@@ -27,6 +27,7 @@ from .._state import CliState, output_option, paging_options, pass_state
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+    from rich.text import Text
 
 __all__ = ("execution",)
 
@@ -74,6 +75,8 @@ _ROUTES_COLUMNS = (
     Column("STATE"),
     Column("PAUSED"),
     Column("QUEUE", key=True),
+    Column("POOL"),
+    Column("WORKERS", key=True),
     Column("IN FLIGHT", justify="right"),
     Column("DEPTH", justify="right"),
     Column("CONCURRENCY", justify="right"),
@@ -405,6 +408,8 @@ def routes(state: CliState, exec_id: str) -> None:
             route.get("processor_state"),
             format_flag(route.get("paused")),
             route.get("inbound_queue"),
+            route.get("pool"),
+            _route_workers(route),
             route.get("in_flight"),
             route.get("queue_depth"),
             format_concurrency(route.get("concurrency")),
@@ -414,6 +419,15 @@ def routes(state: CliState, exec_id: str) -> None:
         for route in body.get("routes") or []
     ]
     print_renderable(make_table(_ROUTES_COLUMNS, rows))
+
+
+def _route_workers(route: dict[str, Any]) -> Text | str:
+    """The ids of the workers running a route, or a yellow `waiting for a worker` when its pool has none."""
+    if route.get("waiting_for_worker"):
+        from rich.text import Text
+
+        return Text("waiting for a worker", style="yellow")
+    return ",".join(route.get("workers") or [])
 
 
 @execution.command("replay")

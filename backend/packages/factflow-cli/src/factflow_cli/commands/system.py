@@ -139,4 +139,42 @@ def metrics(state: CliState) -> None:
         if isinstance(fields, dict):
             rows = [(name, _value(name, value)) for name, value in fields.items()]
             renderables.append(make_panel(rows, title=section.upper()))
+    renderables.extend(_worker_figures(body.get("workers")))
     print_renderable(*renderables)
+
+
+_WORKER_COLUMNS = (
+    Column("WORKER", key=True),
+    Column("STATE"),
+    Column("POOLS"),
+    Column("IN FLIGHT", justify="right"),
+    Column("HANDLED", justify="right"),
+    Column("HEARTBEAT AGE S", justify="right"),
+)
+
+
+def _worker_figures(figures: object) -> list[RenderableType]:
+    """The WORKERS panel (live, dead, live per pool) and one row per worker; nothing when unknown."""
+    if not isinstance(figures, dict):
+        return []
+    by_pool = figures.get("live_by_pool") or {}
+    panel = make_panel(
+        [
+            ("live", _value("live", figures.get("live"))),
+            ("dead", _value("dead", figures.get("dead"))),
+            ("live_by_pool", ", ".join(f"{pool} {count}" for pool, count in by_pool.items())),
+        ],
+        title="WORKERS",
+    )
+    rows = [
+        (
+            worker.get("id"),
+            worker.get("state"),
+            ",".join(worker.get("pools") or []),
+            worker.get("in_flight"),
+            worker.get("handled"),
+            worker.get("heartbeat_age_seconds"),
+        )
+        for worker in figures.get("workers") or []
+    ]
+    return [panel, make_table(_WORKER_COLUMNS, rows)]

@@ -16,6 +16,7 @@ from ._loader import (
     validate_route_config,
 )
 from ._models import (
+    DEFAULT_POOL,
     QUEUE_NAME_PATTERN,
     RESERVED_SIDECAR_FIELDS,
     ROUTE_ID_PATTERN,
@@ -75,6 +76,7 @@ __all__ = (
     # the execution's frozen config
     "ConfigSnapshot",
     "ROUTE_ID_PATTERN",
+    "DEFAULT_POOL",
     "QUEUE_NAME_PATTERN",
     "SUBSCRIPTION_PATTERN",
     "STAGE_SEGMENT_PATTERN",

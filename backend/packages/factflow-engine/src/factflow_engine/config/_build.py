@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ._models import (
+    DEFAULT_POOL,
     BackpressureConfig,
     CircuitBreakerConfig,
     ErrorHandlingConfig,
@@ -84,6 +85,7 @@ def _route(route_id: str, raw: Mapping[str, Any]) -> dict[str, Any]:
             "subscription": inbound.get("subscription") or route_id,
             "concurrency": inbound.get("concurrency", 1),
             "prefetch": inbound.get("prefetch", 10),
+            "pool": inbound.get("pool", DEFAULT_POOL),
         },
         "adapters": [_adapter(entry) for entry in raw["adapters"]],
         "outbound": [

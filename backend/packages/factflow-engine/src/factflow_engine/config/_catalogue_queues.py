@@ -33,12 +33,16 @@ def _config(config: str, adapter: str = "web_scraper") -> str:
 QUEUE_AND_CONFIG_CODES: tuple[CodeInfo, ...] = (
     CodeInfo(
         "E201",
-        "Invalid queue name (inbound, outbound or DLQ)",
+        "Invalid queue name (inbound, outbound or DLQ) or worker pool name (`inbound.pool`)",
         "Use letters, digits, '.', '_', '-', e.g. '/queue/site.markdown'.",
         BASE.replace("{queue: site.scrape}", '{queue: "site scrape"}'),
         "routes.scrape.inbound.queue",
         BASE,
-        note="After dropping a leading `/queue/`, a name matches `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`.",
+        note=(
+            "After dropping a leading `/queue/`, a name matches `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`."
+            " A pool name (`inbound.pool`, e.g. `gpu`) follows the same rule, and its suggestion is"
+            " the nearest valid name (`pool: \"gpu pool\"` → `'gpu-pool'`)."
+        ),
     ),
     CodeInfo(
         "E202",

@@ -18,6 +18,8 @@ __all__ = (
     "ROUTE_ID_PATTERN",
     "STAGE_SEGMENT_PATTERN",
     "SUBSCRIPTION_PATTERN",
+    "POOL_NAME_PATTERN",
+    "DEFAULT_POOL",
     "AdapterConfig",
     "AdapterStorageConfig",
     "BackpressureConfig",
@@ -39,6 +41,10 @@ __all__ = (
 ROUTE_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 QUEUE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 SUBSCRIPTION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+POOL_NAME_PATTERN = QUEUE_NAME_PATTERN
+"""A worker pool (`inbound.pool`): the charset of queue names."""
+DEFAULT_POOL = "default"
+"""The pool of a route that names none, and of a worker started without `--pool`."""
 STAGE_SEGMENT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 RESERVED_SIDECAR_FIELDS = frozenset(
@@ -223,6 +229,8 @@ class InboundConfig(_Strict):
     """Defaults to the route id."""
     concurrency: int = Field(default=1, ge=1, le=1000)
     prefetch: int = Field(default=10, ge=1, le=10_000)
+    pool: str = Field(default=DEFAULT_POOL, pattern=POOL_NAME_PATTERN.pattern)
+    """The worker pool that runs this route (docs/guides/scaling.md)."""
 
     @property
     def queue_name(self) -> str:

@@ -12,6 +12,7 @@ from factflow_engine.conditions._validate import validate_condition
 
 from ._fields import MISSING, Collector, FieldSpec, check_fields
 from ._models import (
+    POOL_NAME_PATTERN,
     ROUTE_ID_PATTERN,
     STAGE_SEGMENT_PATTERN,
     SUBSCRIPTION_PATTERN,
@@ -184,12 +185,32 @@ def _check_inbound(
                 f"Subscription {show(subscription)} is invalid.",
                 "Use letters, digits, '.', '_', '-' (max 128).",
             )
+    if "pool" in raw:
+        _check_pool(raw["pool"], f"{path}.pool", collector)
     clean = check_fields(raw, path, _INBOUND_FIELDS, collector)
     concurrency_ok = "concurrency" in clean or "concurrency" not in raw
     prefetch_ok = "prefetch" in clean or "prefetch" not in raw
     concurrency = (int(clean.get("concurrency", 1)), f"{path}.concurrency") if concurrency_ok else None
     prefetch = int(clean.get("prefetch", 10)) if prefetch_ok else None
     return concurrency, prefetch
+
+
+def _check_pool(value: Any, path: str, collector: Collector) -> None:
+    if not isinstance(value, str):
+        collector.type_error(path, "a pool name (a string)", value)
+    elif not POOL_NAME_PATTERN.match(value):
+        collector.add(
+            "E201",
+            path,
+            f"{show(value)} is not a valid pool name.",
+            f"Use letters, digits, '.', '_', '-', e.g. '{suggest_pool_name(value)}'.",
+        )
+
+
+def suggest_pool_name(raw: str) -> str:
+    """A valid pool name close to `raw` (`'GPU pool'` → `'GPU-pool'`)."""
+    candidate = re.sub(r"[^A-Za-z0-9._-]+", "-", raw.strip()).strip("._-")[:128]
+    return candidate or "default"
 
 
 def _check_adapters(raw: Any, path: str, collector: Collector, registry: AdapterConfigChecker | None) -> None:

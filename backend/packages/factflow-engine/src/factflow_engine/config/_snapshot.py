@@ -133,6 +133,18 @@ class ConfigSnapshot(BaseModel):
         """
         return self.config.routes[route_id]
 
+    def pool(self, route_id: str) -> str:
+        """The worker pool that runs a route: `inbound.pool`, else `default` (also in older rows).
+
+        Raises:
+            KeyError: no such route.
+        """
+        return self.config.routes[route_id].inbound.pool
+
+    def pools(self) -> dict[str, str]:
+        """Route id → its worker pool, in stored route order."""
+        return {route_id: route.inbound.pool for route_id, route in self.config.routes.items()}
+
     @property
     def init_route(self) -> str | None:
         """The route receiving the init message; `None` without one."""

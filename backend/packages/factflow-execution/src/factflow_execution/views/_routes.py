@@ -45,6 +45,12 @@ class RouteStatus(View):
     in_progress: int
     avg_duration_ms: float | None
     """Mean over completed rows of the route."""
+    pool: str = "default"
+    """The worker pool that runs the route (`inbound.pool`)."""
+    workers: list[str] = []
+    """Ids of the live workers running this route of this execution now."""
+    waiting_for_worker: bool = False
+    """The execution is running and no live worker serves the route's pool: its messages wait."""
 
     def snapshot_item(self) -> dict[str, Any]:
         """The short form in `execution.snapshot` events: `{route_id, processor_state, paused, in_flight}`."""

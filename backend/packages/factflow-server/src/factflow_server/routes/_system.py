@@ -53,5 +53,5 @@ async def get_health(
     "/metrics", response_model=MetricsSnapshot, summary="Orchestrator snapshot", operation_id="get_system_metrics"
 )
 async def get_metrics_snapshot(container: ContainerDep) -> MetricsSnapshot:
-    """Execution, message, route, lineage and storage counters since process start."""
-    return metrics_snapshot(container)
+    """Execution, message, route, lineage and storage counters since process start, and worker figures."""
+    return await metrics_snapshot(container)

@@ -22,6 +22,8 @@ __all__ = (
     "RouteCounters",
     "StorageCounters",
     "StorageDebug",
+    "WorkerFigures",
+    "WorkerMetrics",
     "AdaptersDebug",
     "OrchestratorDebug",
 )
@@ -37,7 +39,7 @@ class ComponentHealth(_Model):
     """One component's probe result."""
 
     name: str
-    """`database`, `queue`, `storage`, `orchestrator` or `lineage`."""
+    """`database`, `queue`, `storage`, `orchestrator`, `lineage` or `workers`."""
     status: HealthStatus
     """Probe verdict."""
     message: str | None
@@ -123,7 +125,8 @@ class HealthResponse(_Model):
     uptime_seconds: float
     """Seconds since the server started."""
     components: list[ComponentHealth]
-    """`database`, `queue`, `storage`, `orchestrator`, `lineage`."""
+    """`database`, `queue`, `storage`, `orchestrator`, `lineage`, `workers` (`degraded` naming the
+    pool when a route of a running execution waits for a worker)."""
     debug: HealthDebug | None
     """Only with `debug=true` for an authorized caller."""
 
@@ -173,6 +176,30 @@ class StorageCounters(_Model):
     write_failures_total: int
 
 
+class WorkerMetrics(_Model):
+    """One listed worker's figures."""
+
+    id: str
+    pools: list[str]
+    state: Literal["running", "draining", "dead"]
+    in_flight: int
+    handled: int
+    heartbeat_age_seconds: float
+
+
+class WorkerFigures(_Model):
+    """Worker membership: live workers per pool and each worker's figures."""
+
+    live: int
+    """Running or draining workers."""
+    dead: int
+    """Workers listed as dead (kept for an hour)."""
+    live_by_pool: dict[str, int]
+    """Pool → its live workers; 0 for a pool that running executions need or whose workers are all dead."""
+    workers: list[WorkerMetrics]
+    """Every listed worker, by `id`."""
+
+
 class MetricsSnapshot(_Model):
     """Y2 answer: the orchestrator's counters."""
 
@@ -183,3 +210,5 @@ class MetricsSnapshot(_Model):
     routes: RouteCounters
     lineage: LineageCounters
     storage: StorageCounters
+    workers: WorkerFigures | None
+    """Null when the worker registry cannot be read."""

@@ -1,0 +1,36 @@
+"""Worker membership: who runs route processors, in which pools, doing what (docs/guides/scaling.md)."""
+
+from __future__ import annotations
+
+from ._factory import create_worker_registry
+from ._memory import MemoryWorkerRegistry
+from ._model import (
+    DEFAULT_DEAD_RETENTION_SECONDS,
+    DEFAULT_WORKER_TTL_SECONDS,
+    HEARTBEAT_INTERVAL_SECONDS,
+    WorkerRecord,
+    WorkerRegistry,
+    WorkerRoute,
+    WorkerState,
+    default_worker_id,
+    validate_worker_id,
+)
+from ._redis import RedisWorkerRegistry
+
+__all__ = (
+    # model
+    "WorkerRecord",
+    "WorkerRoute",
+    "WorkerState",
+    "WorkerRegistry",
+    # registries
+    "create_worker_registry",
+    "MemoryWorkerRegistry",
+    "RedisWorkerRegistry",
+    # ids and timing
+    "default_worker_id",
+    "validate_worker_id",
+    "DEFAULT_WORKER_TTL_SECONDS",
+    "DEFAULT_DEAD_RETENTION_SECONDS",
+    "HEARTBEAT_INTERVAL_SECONDS",
+)
