@@ -30,6 +30,7 @@ from ._hub import ExecutionEventHub
 from ._launcher import ExecutionLauncher
 from ._pause_repository import RoutePauseRepository
 from ._ports import ExecutionManager, ReplayCoordinator
+from ._route_workers import RouteWorkerLookup
 from ._service import ExecutionService
 from ._snapshot import ENGINE_VERSION
 
@@ -79,6 +80,7 @@ class ExecutionServices:
     launcher: ExecutionLauncher
     service: ExecutionService
     replay: ReplayCoordinator | None
+    route_workers: RouteWorkerLookup | None
 
     @classmethod
     def build(
@@ -91,6 +93,7 @@ class ExecutionServices:
         hub: ExecutionEventHub | None = None,
         replay: ReplayFactory | None = None,
         manager_view: Callable[[OrchestratorManager], ExecutionManager] | None = None,
+        route_workers: Callable[[OrchestratorManager], RouteWorkerLookup] | None = None,
         engine_version: str = ENGINE_VERSION,
     ) -> ExecutionServices:
         """Build the graph (no I/O; load the manager's pause flags before the first start).
@@ -106,6 +109,8 @@ class ExecutionServices:
             replay: Builds the replay coordinator; replay is unavailable without it.
             manager_view: What the launcher and the service see of the manager (tests wrap it
                 to simulate a crash); the manager itself when omitted.
+            route_workers: Builds the routes view's worker lookup from the manager (the server's
+                worker monitor).
             engine_version: Recorded in snapshots.
         """
         hub = hub or ExecutionEventHub()
@@ -124,6 +129,7 @@ class ExecutionServices:
         )
         launcher = ExecutionLauncher(manager=seen, executions=stores.executions, hub=hub, callbacks=callbacks)
         replay_coordinator = replay(launcher, config_service) if replay is not None else None
+        workers = route_workers(manager) if route_workers is not None else None
         service = ExecutionService(
             configs=config_service,
             executions=stores.executions,
@@ -135,6 +141,7 @@ class ExecutionServices:
             recorder=recorder,
             pauses=stores.pauses,
             replay_coordinator=replay_coordinator,
+            route_workers=workers,
             engine_version=engine_version,
         )
         return cls(
@@ -147,4 +154,5 @@ class ExecutionServices:
             launcher=launcher,
             service=service,
             replay=replay_coordinator,
+            route_workers=workers,
         )

@@ -106,6 +106,8 @@ class ExecutionService:
         recorder: The lineage recorder, flushed before stats freeze.
         pauses: Pause flags (route `paused`); without it, only live flags are shown.
         replay_coordinator: Handles `replay()`; replay is unavailable without one.
+        route_workers: Which workers run each route (the server's worker monitor); without it the
+            routes view claims no workers and no wait.
         engine_version: Recorded in snapshots.
 
     Build the whole graph with `ExecutionServices.build(...)` rather than by hand.
@@ -124,6 +126,7 @@ class ExecutionService:
         recorder: LineageRecorder | None = None,
         pauses: RoutePauseRepository | None = None,
         replay_coordinator: ReplayCoordinator | None = None,
+        route_workers: RouteWorkerLookup | None = None,
         engine_version: str = ENGINE_VERSION,
     ) -> None:
         self.configs = configs
@@ -135,8 +138,8 @@ class ExecutionService:
         self.recorder = recorder
         self.pauses = pauses
         self.replay_coordinator = replay_coordinator
-        self.route_workers: RouteWorkerLookup | None = None
-        """Set by the server: fills `workers` and `waiting_for_worker` of the routes view."""
+        self.route_workers = route_workers
+        """Fills `workers` and `waiting_for_worker` of the routes view (the server's worker monitor)."""
         self.engine_version = engine_version
         self.stats_calculator = stats or StatsCalculator(lineage)
 

@@ -21,6 +21,7 @@ from factflow_execution import (
     ExecutionServices,
     ExecutionStores,
     PipelineConfigService,
+    RouteWorkerLookup,
 )
 from factflow_lineage import LineageRecorder
 
@@ -53,6 +54,7 @@ def compose_runtime(
     recovery_max_attempts: int = 3,
     replay_progress_interval_seconds: float = PROGRESS_INTERVAL_SECONDS,
     manager_view: Callable[[OrchestratorManager], ExecutionManager] | None = None,
+    route_workers: Callable[[OrchestratorManager], RouteWorkerLookup] | None = None,
 ) -> RuntimeServices:
     """Build the runtime graph (no I/O; run `recovery.recover_all()` before serving).
 
@@ -66,6 +68,7 @@ def compose_runtime(
         recovery_max_attempts: `RECOVERY_MAX_ATTEMPTS`.
         replay_progress_interval_seconds: Minimum spacing of replay progress reports.
         manager_view: See `ExecutionServices.build`.
+        route_workers: See `ExecutionServices.build`.
     """
     reinjector = Reinjector(executions=stores.executions, lineage=stores.lineage, recorder=recorder)
 
@@ -85,6 +88,7 @@ def compose_runtime(
         hub=hub,
         replay=replay,
         manager_view=manager_view,
+        route_workers=route_workers,
     )
     replays = execution.replay
     assert isinstance(replays, ReplayService)  # the factory above built it

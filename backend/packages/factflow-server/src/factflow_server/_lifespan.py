@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from factflow_engine.config import PipelineConfigLoader, configure_validation
 from factflow_engine.registry import ValidatingAdapterRegistry
-from factflow_engine.runtime import EngineLimits, EngineWiring
+from factflow_engine.runtime import EngineLimits, EngineWiring, OrchestratorManager
 from factflow_execution import ExecutionEventStreamer, ExecutionStores, StorageEventStreamer
 from factflow_foundation import FactflowSettings
 from factflow_infra.queue import RedisStreamsQueueProvider
@@ -33,7 +34,7 @@ from ._runtime import ServerRuntime
 from ._settings import settings_summary
 from ._shipped import register_shipped_pipelines
 from ._version import SERVER_VERSION
-from ._workers import build_worker_monitor
+from ._workers import WorkerMonitor, build_worker_monitor
 
 __all__ = ("build_container", "compose")
 
@@ -48,8 +49,9 @@ def compose(
     registry: ValidatingAdapterRegistry,
     loader: PipelineConfigLoader,
     recorder: LineageRecorder,
+    workers: Callable[[OrchestratorManager], WorkerMonitor] | None = None,
 ) -> RuntimeServices:
-    """The server's runtime graph over its back ends (no I/O)."""
+    """The server's runtime graph over its back ends (no I/O); `workers` builds the worker monitor."""
     return compose_runtime(
         engine=EngineWiring(
             queue=backends.queue,
@@ -62,6 +64,7 @@ def compose(
         recorder=recorder,
         recovery_enabled=settings.recovery_enabled,
         recovery_max_attempts=settings.recovery_max_attempts,
+        route_workers=workers,
     )
 
 
@@ -111,7 +114,23 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         await recorder.start()
         # Step 5 of shutdown: flush what is still buffered (10 s), after the manager stopped.
         stack.push_async_callback(recorder.shutdown)
-        services = compose(backends, settings, stores=stores, registry=registry, loader=loader, recorder=recorder)
+        queue = backends.queue
+        worker_id = queue.consumer_name if isinstance(queue, RedisStreamsQueueProvider) else None
+
+        def worker_monitor(manager: OrchestratorManager) -> WorkerMonitor:
+            return build_worker_monitor(
+                settings, embedded=runtime.embedded, manager=manager, version=SERVER_VERSION, worker_id=worker_id
+            )
+
+        services = compose(
+            backends,
+            settings,
+            stores=stores,
+            registry=registry,
+            loader=loader,
+            recorder=recorder,
+            workers=worker_monitor,
+        )
         execution = services.execution
         stack.push_async_callback(execution.hub.shutdown)
         paused = await execution.manager.load_paused_routes()
@@ -152,17 +171,10 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         stack.push_async_callback(lineage_retention.shutdown)
         # 14. worker membership: the local worker's registration and heartbeat
         begin("worker registry")
-        queue = backends.queue
-        workers = build_worker_monitor(
-            settings,
-            embedded=runtime.embedded,
-            manager=execution.manager,
-            version=SERVER_VERSION,
-            worker_id=queue.consumer_name if isinstance(queue, RedisStreamsQueueProvider) else None,
-        )
+        workers = execution.route_workers
+        assert isinstance(workers, WorkerMonitor)  # built by `worker_monitor` above
         stack.push_async_callback(workers.shutdown)
         await retry_startup_step("worker registry", workers.start, stop=runtime.stop_requested)
-        execution.service.route_workers = workers
 
         container = ServiceContainer(
             settings=settings,
