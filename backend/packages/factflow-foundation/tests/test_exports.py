@@ -37,6 +37,7 @@ def test_public_surface_is_pinned() -> None:
         "parse_rfc3339",
         "Timestamp",
         "Backoff",
+        "freeze_startup_heap",
     }
 
 

@@ -17,6 +17,7 @@ SPEC_EXPORTS = {
     "StorageObjectCreated",
     "ReplayProgress",
     "QueueMessage",
+    "EnvelopeControl",
     "QueueProtocol",
     "MessageHandler",
     "MessageStatus",

@@ -152,10 +152,10 @@ async def test_children_walk_on_as_branches_and_one_dead_letter_fails_the_delive
         outputs = provider.sent["out"]
         assert sorted(output.payload["n"] for output in outputs) == [2, 6, 8]
         assert {output.parent_id for output in outputs} == {ROOT}
-        assert all(output.metadata == {"k": "v", "hop_count": 2} for output in outputs)
+        assert all(output.wire_metadata() == {"k": "v", "hop_count": 2} for output in outputs)
         (dead,) = provider.sent["dlq.r"]
-        assert dead.payload == {"n": 2} and dead.metadata["dead_letter"]["reason"] == "non_retryable"
-        assert dead.metadata["dead_letter"]["adapter_index"] == 1
+        assert dead.payload == {"n": 2} and (dead.control.dead_letter or {})["reason"] == "non_retryable"
+        assert (dead.control.dead_letter or {})["adapter_index"] == 1
         assert observers.execution_counts.failed == 1 and observers.counters.dead_lettered == 1
         assert (counts.completed, counts.failed) == (4, 1)  # split once, double three times
         assert budget.in_use == 0

@@ -273,8 +273,8 @@ async def test_cycles_end_at_max_hops(harness: PipelineHarness) -> None:
     result = await (await harness.start(CYCLE)).wait(20)
     assert result.status == "completed"
     (entry,) = result.dead_letters["dlq.loop"]
-    assert entry.metadata["dead_letter"]["reason"] == "max_hops_exceeded"
-    assert entry.metadata["hop_count"] == 4
+    assert (entry.control.dead_letter or {})["reason"] == "max_hops_exceeded"
+    assert entry.control.hop_count == 4
     assert len(result.lineage) == 8  # hops 0..3 ran both adapters
     assert result.message_counts == {
         "published": 5,

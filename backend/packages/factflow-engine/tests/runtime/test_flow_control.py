@@ -154,7 +154,7 @@ async def test_oversized_and_unserialisable_outputs_are_dead_lettered(tmp_path: 
     async with PipelineHarness(workdir=tmp_path, options=options, adapters={"huge": Huge}) as harness:
         result = await (await harness.start(LIMITS)).wait(20)
     assert result.status == "completed"
-    reasons = sorted(entry.metadata["dead_letter"]["reason"] for entry in result.dead_letters["dlq.work"])
+    reasons = sorted((entry.control.dead_letter or {})["reason"] for entry in result.dead_letters["dlq.work"])
     assert reasons == ["output_not_serializable", "output_too_large"]
     assert all(row["metadata"]["attempts"] == 1 for row in result.rows(status="failed"))
     assert result.outputs("work", "huge") == {}

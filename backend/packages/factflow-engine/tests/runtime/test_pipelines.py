@@ -314,12 +314,13 @@ async def test_poisoned_message_is_dead_lettered_and_tolerated_failures_decide(
     assert entry.id == poisoned
     assert entry.route_id == "work"
     assert entry.payload == {"item": 3, "checked": True}  # the input to the failing adapter
-    dead_letter = entry.metadata["dead_letter"]
+    dead_letter = entry.control.dead_letter
+    assert dead_letter is not None
     assert dead_letter["reason"] == "retries_exhausted"
     assert (dead_letter["route_id"], dead_letter["adapter_index"], dead_letter["stage"]) == ("work", 1, "fail")
     assert dead_letter["attempts"] == 2
     assert dead_letter["error_info"]["error_type"] == "InducedFailureError"
-    assert entry.metadata["hop_count"] == 1
+    assert entry.control.hop_count == 1
     (failed_row,) = result.rows(status="failed")
     assert (failed_row["correlation_id"], failed_row["route_id"], failed_row["adapter_index"]) == (poisoned, "work", 1)
     assert failed_row["metadata"]["dead_lettered"] is True
@@ -352,7 +353,7 @@ async def test_non_retryable_error_dead_letters_at_once(harness: PipelineHarness
     assert row["metadata"]["attempts"] == 1
     assert row["error_info"]["retryable"] is False
     (entry,) = result.dead_letters["dlq.work"]
-    assert entry.metadata["dead_letter"]["reason"] == "non_retryable"
+    assert (entry.control.dead_letter or {})["reason"] == "non_retryable"
     assert result.events_of("stage.pending") == []
 
 
@@ -377,7 +378,7 @@ async def test_invocation_timeout_is_a_retryable_failure(harness: PipelineHarnes
     assert row["stage_status"] == "failed"
     assert row["error_info"]["error_type"] == "TimeoutError"
     assert row["metadata"]["attempts"] == 2
-    assert result.dead_letters["dlq.work"][0].metadata["dead_letter"]["reason"] == "retries_exhausted"
+    assert (result.dead_letters["dlq.work"][0].control.dead_letter or {})["reason"] == "retries_exhausted"
 
 
 class Fork(PipelineAdapter):

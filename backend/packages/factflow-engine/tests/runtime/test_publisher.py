@@ -107,7 +107,7 @@ async def test_outputs_go_to_every_queue_whose_condition_holds(provider: Flaky) 
     assert await _read(provider, "high") == []
     assert (sent.id, sent.parent_id, sent.execution_id, sent.route_id) == (MESSAGE_ID, "parent", EXEC, "next-route")
     assert sent.payload == {"n": 1}
-    assert sent.metadata == {"carried": 1, "hop_count": 3, "trace_id": "t"}
+    assert sent.wire_metadata() == {"carried": 1, "hop_count": 3, "trace_id": "t"}
 
 
 async def test_a_publish_is_retried_while_the_queue_is_down() -> None:
@@ -145,7 +145,7 @@ async def test_children_are_published_in_batches_each_holding_a_unit(provider: F
     sent = await _read(provider, "next")
     assert [message.payload["i"] for message in sent] == list(range(600))
     assert {message.parent_id for message in sent} == {MESSAGE_ID}
-    assert sent[0].metadata == {"m": 1, "hop_count": 3}
+    assert sent[0].wire_metadata() == {"m": 1, "hop_count": 3}
     assert budget.in_use == 0
 
 
@@ -156,4 +156,4 @@ async def test_a_dead_letter_carries_the_input_and_its_record(provider: Flaky) -
     await publisher.publish_dead_letter(_delivery(replay_batch_id="b"), branch, {"in": 1}, record)
     (sent,) = await _read(provider, "dlq.r")
     assert sent.route_id == "r" and sent.payload == {"in": 1}
-    assert sent.metadata == {"carried": 1, "hop_count": 2, "replay_batch_id": "b", "dead_letter": record}
+    assert sent.wire_metadata() == {"carried": 1, "hop_count": 2, "replay_batch_id": "b", "dead_letter": record}

@@ -1,4 +1,4 @@
-"""Settings, ids, hashing, time, storage paths, logging, backoff and the error root.
+"""Settings, ids, hashing, time, storage paths, logging, backoff, start-up heap and the error root.
 
 Must not import any other factflow package.
 """
@@ -6,6 +6,7 @@ Must not import any other factflow package.
 from __future__ import annotations
 
 from ._backoff import Backoff
+from ._gc import freeze_startup_heap
 from ._hashing import bytes_checksum, canonical_json, config_hash, content_hash
 from ._ids import derive_message_id, new_id
 from ._logging import LOG_CONTEXT_FIELDS, configure_logging, get_logger, log_context
@@ -47,6 +48,8 @@ __all__ = (
     "LOG_CONTEXT_FIELDS",
     # retries
     "Backoff",
+    # process
+    "freeze_startup_heap",
     # errors
     "FactflowError",
     "NotFoundError",

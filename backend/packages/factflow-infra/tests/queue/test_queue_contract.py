@@ -81,7 +81,8 @@ async def test_publish_subscribe_and_ack(queue_provider: QueueProvider, queue_sc
         got = by_id[original.id]
         assert got.payload == original.payload
         assert (got.parent_id, got.route_id, got.created_at) == (original.parent_id, "route-a", original.created_at)
-        assert got.metadata == {"hop_count": 1, "trace_id": "t-1", "delivery_count": 1}
+        assert got.metadata == {}
+        assert (got.control.hop_count, got.control.trace_id, got.control.delivery_count) == (1, "t-1", 1)
     assert await queue_provider.depth(queue, GROUP) == QueueDepth(ready=0, pending=0)
     status = subscription.status()
     assert (status.queue, status.subscription, status.prefetch) == (queue, GROUP, 10)
@@ -206,7 +207,7 @@ async def test_dead_letter_moves_the_envelope_with_its_metadata(
     }
 
     def respond(m: QueueMessage) -> MessageStatus:
-        m.metadata["dead_letter"] = record
+        m.control.dead_letter = record
         return MessageStatus.DEAD_LETTER
 
     handler = RecordingHandler(respond)
@@ -225,8 +226,8 @@ async def test_dead_letter_moves_the_envelope_with_its_metadata(
     )
     (dead,) = await inspector.wait_for(1)
     assert (dead.id, dead.parent_id, dead.route_id, dead.payload) == (sent.id, sent.parent_id, "route-a", sent.payload)
-    assert dead.metadata["dead_letter"] == record
-    assert (dead.metadata["hop_count"], dead.metadata["trace_id"]) == (2, "trace")
+    assert dead.control.dead_letter == record
+    assert (dead.control.hop_count, dead.control.trace_id) == (2, "trace")
     assert len(handler.deliveries) == 1
 
 
@@ -245,9 +246,9 @@ async def test_dead_letter_without_a_record_gets_a_minimal_one(queue_provider: Q
     )
     (dead,) = await inspector.wait_for(1)
     assert dead.id == sent.id
-    assert dead.metadata["dead_letter"]["reason"] == "dead_lettered"
-    assert dead.metadata["dead_letter"]["route_id"] == "route-a"
-    assert dead.metadata["dead_letter"]["attempts"] == 1
+    assert (dead.control.dead_letter or {})["reason"] == "dead_lettered"
+    assert (dead.control.dead_letter or {})["route_id"] == "route-a"
+    assert (dead.control.dead_letter or {})["attempts"] == 1
 
 
 async def test_undecodable_entries_are_dead_lettered_and_reported(
@@ -281,7 +282,7 @@ async def test_undecodable_entries_are_dead_lettered_and_reported(
     envelopes = {envelope.id: envelope for envelope, _ in reported if envelope is not None}
     assert set(envelopes) == {"bad-1", "bad-2"}
     assert envelopes["bad-1"].execution_id == queue_scope
-    assert envelopes["bad-1"].metadata["dead_letter"]["reason"] == "undecodable"
+    assert (envelopes["bad-1"].control.dead_letter or {})["reason"] == "undecodable"
     assert await queue_provider.depth(queue, GROUP) == QueueDepth(ready=0, pending=0)
     inspector = RecordingHandler()
     await queue_provider.subscribe(
@@ -289,7 +290,7 @@ async def test_undecodable_entries_are_dead_lettered_and_reported(
     )
     dead = await inspector.wait_for(2)
     assert {m.id for m in dead} == {"bad-1", "bad-2"}
-    assert all(m.metadata["dead_letter"]["reason"] == "undecodable" for m in dead)
+    assert all((m.control.dead_letter or {})["reason"] == "undecodable" for m in dead)
 
 
 async def test_pause_keeps_messages_and_resume_drains(queue_provider: QueueProvider, queue_scope: str) -> None:
@@ -433,6 +434,35 @@ async def test_stop_waits_for_running_handlers_within_the_grace(
 
     assert subscription.status().stopped
     assert await queue_provider.depth(queue, GROUP) == QueueDepth(ready=0, pending=0)
+
+
+async def test_deliveries_run_up_to_prefetch_at_once_on_reused_workers(
+    queue_provider: QueueProvider, queue_scope: str
+) -> None:
+    queue, dlq = names(queue_scope)
+    all_running = asyncio.Event()
+    workers: set[asyncio.Task[object] | None] = set()
+
+    async def respond(m: QueueMessage) -> MessageStatus:
+        workers.add(asyncio.current_task())
+        if handler.running == 4:
+            all_running.set()
+        if m.payload["n"] < 4:  # the first four wait until four handlers run at once
+            await all_running.wait()
+        return MessageStatus.ACK
+
+    handler = RecordingHandler(respond)
+    await queue_provider.publish_batch(queue, [message(n) for n in range(40)])
+    subscription = await queue_provider.subscribe(queue, GROUP, handler, prefetch=4, dead_letter_queue=dlq)
+    await handler.wait_for(40, within=10)
+    await settled(subscription)
+
+    assert handler.max_running == 4
+    # A worker handles delivery after delivery: never more of them than `prefetch`.
+    assert 1 <= len(workers) <= 4
+    assert await queue_provider.depth(queue, GROUP) == QueueDepth(ready=0, pending=0)
+    await subscription.stop()
+    assert subscription.status().stopped
 
 
 async def test_close_never_acks(queue_provider_factory: QueueProviderFactory, queue_scope: str) -> None:

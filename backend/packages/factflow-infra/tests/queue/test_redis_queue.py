@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from factflow_infra.queue import RedisStreamsQueueProvider
+from factflow_infra.queue._redis_batch import pack_commands
 from factflow_infra.queue._redis_support import glob_escape, mask_url
 from factflow_infra.testing import _queue as queue_fixtures
 from factflow_infra.testing._queue import (
@@ -559,3 +560,9 @@ def test_urls_are_masked() -> None:
     assert mask_url("redis://host:6379/0") == "redis://host:6379/0"
     provider = RedisStreamsQueueProvider("redis://user:secret@host:6379/0")
     assert "secret" not in repr(provider)
+
+
+def test_pack_commands_is_the_resp_encoding_of_each_command_in_order() -> None:
+    packed = pack_commands([("XACK", "q", b"g", 7), ("PING",)])
+    assert packed == b"*4\r\n$4\r\nXACK\r\n$1\r\nq\r\n$1\r\ng\r\n$1\r\n7\r\n*1\r\n$4\r\nPING\r\n"
+    assert pack_commands([]) == b""

@@ -20,7 +20,7 @@ from ._error_info import build_error_info
 from ._execution_error import ErrorInfo
 from ._lineage import LineageEventSink, LineageRecord, LineageSink, StageInvocation, StageStatus
 from ._lineage_service import LineageService
-from ._messages import RESERVED_METADATA_KEYS, QueueMessage, utc_now_rfc3339
+from ._messages import RESERVED_METADATA_KEYS, EnvelopeControl, QueueMessage, utc_now_rfc3339
 from ._queue import (
     DeadLetterCallback,
     LostStateCallback,
@@ -63,6 +63,7 @@ __all__ = (
     "ReplayProgress",
     # queue
     "QueueMessage",
+    "EnvelopeControl",
     "RESERVED_METADATA_KEYS",
     "utc_now_rfc3339",
     "QueueProtocol",

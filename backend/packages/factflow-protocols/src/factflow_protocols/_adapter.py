@@ -44,7 +44,8 @@ class PipelineContext:
     stage_name: str = "test_stage"
     adapter_index: int = 0
     metadata: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    """Envelope metadata, read-only."""
+    """Envelope metadata as it travels, read-only: the adapters' keys plus the envelope's control
+    fields that differ from their defaults (`hop_count`, `trace_id`, ...; see `EnvelopeControl`)."""
     delivery_count: int = 1
     """Deliveries of this message so far (1 = first)."""
     attempt: int = 1

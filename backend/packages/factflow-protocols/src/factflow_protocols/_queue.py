@@ -30,10 +30,10 @@ class MessageStatus(StrEnum):
     ACK = "ack"
     """Remove the delivery."""
     DEAD_LETTER = "dead_letter"
-    """Append the envelope (with `metadata.dead_letter`) to the DLQ and ack, atomically.
+    """Append the envelope (with `control.dead_letter`) to the DLQ and ack, atomically.
 
     The envelope written is the `QueueMessage` the handler received, as the handler left it: set
-    `message.metadata["dead_letter"]` before returning. Providers fill a minimal record
+    `message.control.dead_letter` before returning. Providers fill a minimal record
     (`reason="dead_lettered"`) when the handler set none.
     """
     RETRY = "retry"

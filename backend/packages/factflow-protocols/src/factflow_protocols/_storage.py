@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -13,6 +14,9 @@ from .errors import InvalidStorageKeyError
 __all__ = ("MAX_KEY_BYTES", "StorageHealth", "StorageProtocol", "StoredObject", "validate_storage_key")
 
 MAX_KEY_BYTES = 1024
+
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f]")
+"""One search instead of a Python loop over the key's characters (every stored object checks its key)."""
 
 
 def validate_storage_key(key: str, *, allow_sidecar: bool = False, allow_prefix: bool = False) -> str:
@@ -42,7 +46,7 @@ def validate_storage_key(key: str, *, allow_sidecar: bool = False, allow_prefix:
             raise InvalidStorageKeyError(f"Storage key {key!r} has an empty, '.' or '..' segment.")
     if not allow_sidecar and key.endswith(SIDECAR_SUFFIX):
         raise InvalidStorageKeyError(f"Storage key {key!r} ends in the reserved suffix '{SIDECAR_SUFFIX}'.")
-    if any(ord(char) < 0x20 for char in key):
+    if _CONTROL_CHARACTER.search(key):
         raise InvalidStorageKeyError(f"Storage key {key!r} contains a control character.")
     return key
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from factflow_foundation import derive_message_id
-from factflow_protocols import QueueMessage
+from factflow_protocols import EnvelopeControl, QueueMessage
 
 from ._objects import StoredOutput, output_message_id
 
@@ -39,17 +39,17 @@ def replay_message(
 ) -> QueueMessage:
     """The message replaying one stored object.
 
-    Metadata is `{replay_batch_id, replay_source_key, start_at_adapter}`; `route_id` is the
-    target route (None until a target is chosen).
+    Its control fields are `replay_batch_id`, `replay_source_key` and `start_at_adapter`;
+    `route_id` is the target route (None until a target is chosen).
     """
     return QueueMessage(
         id=replay_message_id(replay_batch_id, output.key),
         parent_id=replay_parent_id(output.key, output.sidecar),
         route_id=route_id,
         payload=replay_payload(output),
-        metadata={
-            "replay_batch_id": replay_batch_id,
-            "replay_source_key": output.key,
-            "start_at_adapter": start_at_adapter,
-        },
+        control=EnvelopeControl(
+            replay_batch_id=replay_batch_id,
+            replay_source_key=output.key,
+            start_at_adapter=start_at_adapter,
+        ),
     )

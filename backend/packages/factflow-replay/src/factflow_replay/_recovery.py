@@ -16,7 +16,7 @@ from factflow_engine.runtime import (
 )
 from factflow_execution import ExecutionLauncher, ExecutionService, ExecutionSlot, ExecutionStatus, PipelineExecution
 from factflow_foundation import FactflowError, ServiceUnavailableError, new_id, utc_now_rfc3339
-from factflow_protocols import ErrorInfo, QueueMessage, QueueProtocol, StorageProtocol
+from factflow_protocols import EnvelopeControl, ErrorInfo, QueueMessage, QueueProtocol, StorageProtocol
 
 from ._lineage_index import LineageIndex
 from ._lineage_rebuild import close_interrupted_rows, rebuild_lineage
@@ -433,7 +433,7 @@ class _RecoverySeed:
                 QueueMessage(
                     id=execution.root_correlation_id,
                     payload=dict(payload),
-                    metadata={"hop_count": 0, "trace_id": new_id()},
+                    control=EnvelopeControl(trace_id=new_id()),
                 ),
             )
         if execution.replay and execution.replay.get("publish_status") == "publishing":

@@ -385,7 +385,10 @@ class Reinjector:
                 continue
             _, message = found
             published += 1
-            metadata = {name: message.metadata[name] for name in ("replay_batch_id", "replay_source_key")}
+            metadata = {
+                "replay_batch_id": message.control.replay_batch_id,
+                "replay_source_key": message.control.replay_source_key,
+            }
             for target in route.targets_for(message.payload):
                 if target.route_id is None:
                     continue

@@ -131,22 +131,23 @@ class ChainWalk:
 
         Returns `RETRY` (leave unacked) when the execution started cancelling or stopping.
         """
-        metadata = message.metadata
+        control = message.control
         delivery = Delivery(
             message=message,
-            delivery_count=message.delivery_count,
-            hop_count=message.hop_count,
-            trace_id=metadata.get("trace_id"),
-            replay_batch_id=metadata.get("replay_batch_id") or self._replay_batch_id,
-            recovered=bool(metadata.get("recovered", False)),
-            original_object_key=metadata.get("replay_source_key"),
+            delivery_count=control.delivery_count,
+            hop_count=control.hop_count,
+            trace_id=control.trace_id,
+            replay_batch_id=control.replay_batch_id or self._replay_batch_id,
+            recovered=control.recovered,
+            original_object_key=control.replay_source_key,
         )
         root = Branch(
             message_id=message.id,
             parent_id=message.parent_id,
             payload=message.payload,
-            start_index=message.start_at_adapter,
-            metadata=carried_metadata(metadata),
+            start_index=control.start_at_adapter,
+            # The envelope's metadata holds no reserved key (they are `control`): a plain copy.
+            metadata=dict(message.metadata),
             resume=delivery.delivery_count > 1 or delivery.recovered,
         )
         branches = delivery.branches

@@ -80,7 +80,8 @@ class ContextFactory:
             route_id=route_id,
             stage_name=slot.stage,
             adapter_index=slot.index,
-            metadata=MappingProxyType(delivery.message.metadata),
+            # What adapters always saw: the metadata map as it travels, control fields included.
+            metadata=MappingProxyType(delivery.message.wire_metadata()),
             delivery_count=delivery.delivery_count,
             attempt=row.attempts,
             replay_batch_id=delivery.replay_batch_id,

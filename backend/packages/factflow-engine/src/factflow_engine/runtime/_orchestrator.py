@@ -10,7 +10,7 @@ from typing import Literal
 
 from factflow_engine._ports import FinalStatus, OrchestratorCallbacks
 from factflow_foundation import new_id
-from factflow_protocols import ErrorInfo, PipelineAdapter, QueueDepth, QueueError, QueueMessage
+from factflow_protocols import EnvelopeControl, ErrorInfo, PipelineAdapter, QueueDepth, QueueError, QueueMessage
 
 from ._builder import BuiltExecution
 from ._completion import CompletionTimings, CompletionWatcher
@@ -174,7 +174,7 @@ class PipelineOrchestrator:
             execution_id=self.execution_id,
             route_id=init.route,
             payload=dict(payload),
-            metadata={"hop_count": 0, "trace_id": new_id()},
+            control=EnvelopeControl(trace_id=new_id()),
         )
         await self.scoped_queue.publish(self.config.routes[init.route].inbound.queue_name, message)
 

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from factflow_engine.conditions import evaluate_condition
 from factflow_engine.config import ConditionConfig
 from factflow_foundation import Backoff
-from factflow_protocols import QueueError, QueueMessage, utc_now_rfc3339
+from factflow_protocols import EnvelopeControl, QueueError, QueueMessage, utc_now_rfc3339
 
 from ._cancel import Cancellation
 from ._delivery import Branch, Delivery
@@ -60,7 +60,7 @@ class PublishRetry:
 class OutboundPublisher:
     """Sends what a route's branches produce: outputs to outbound queues, children, dead letters.
 
-    Every envelope carries the branch's metadata and the delivery's `hop_count`, `trace_id` and
+    Every envelope carries the branch's metadata and, as `control`, the delivery's `hop_count`, `trace_id` and
     `replay_batch_id`; outputs hop one further. A publish holds a fan-out budget unit until the
     provider confirmed it (gate 3): the branch's own, or one taken for the publish.
 
@@ -100,14 +100,16 @@ class OutboundPublisher:
         self._retry = retry
 
     @staticmethod
-    def envelope_metadata(delivery: Delivery, hop_count: int) -> dict[str, Any]:
-        """The reserved keys every envelope of a delivery carries on."""
-        metadata: dict[str, Any] = {"hop_count": hop_count}
-        if delivery.trace_id is not None:
-            metadata["trace_id"] = delivery.trace_id
-        if delivery.replay_batch_id is not None:
-            metadata["replay_batch_id"] = delivery.replay_batch_id
-        return metadata
+    def envelope_control(
+        delivery: Delivery, hop_count: int, dead_letter: dict[str, Any] | None = None
+    ) -> EnvelopeControl:
+        """The control fields every envelope of a delivery carries on (one instance, shared by its envelopes)."""
+        return EnvelopeControl(
+            hop_count=hop_count,
+            trace_id=delivery.trace_id,
+            replay_batch_id=delivery.replay_batch_id,
+            dead_letter=dead_letter,
+        )
 
     # ------------------------------------------------------------------ outputs
 
@@ -115,7 +117,8 @@ class OutboundPublisher:
         """Send one final output to every outbound queue whose condition holds."""
         if not self.outbound:
             return
-        metadata = {**branch.metadata, **self.envelope_metadata(delivery, delivery.hop_count + 1)}
+        metadata = branch.metadata
+        control = self.envelope_control(delivery, delivery.hop_count + 1)
         for queue, condition in self.outbound:
             if condition is not None and not evaluate_condition(condition, payload):
                 continue
@@ -127,6 +130,7 @@ class OutboundPublisher:
                 route_id=self._consumed.get(queue),
                 payload=payload,
                 metadata=metadata,
+                control=control,
             )
             await self._publish_one(branch, queue, envelope)
 
@@ -149,7 +153,7 @@ class OutboundPublisher:
             return
         consumed = self._consumed
         execution_id = self.execution_id
-        metadata = {**metadata, **self.envelope_metadata(delivery, delivery.hop_count + 1)}
+        control = self.envelope_control(delivery, delivery.hop_count + 1)
         start = 0
         while start < len(children):
             self._cancellation.check()
@@ -166,6 +170,7 @@ class OutboundPublisher:
                             route_id=consumed.get(queue),
                             payload=child_payload,
                             metadata=metadata,
+                            control=control,
                             created_at=created_at,
                         )
                         for child_id, child_payload in chunk
@@ -187,18 +192,15 @@ class OutboundPublisher:
     async def publish_dead_letter(
         self, delivery: Delivery, branch: Branch, payload: dict[str, Any], record: dict[str, Any]
     ) -> None:
-        """Send the branch's input with `metadata.dead_letter = record` to the route's DLQ."""
+        """Send the branch's input with `control.dead_letter = record` to the route's DLQ."""
         envelope = QueueMessage(
             id=branch.message_id,
             parent_id=branch.parent_id,
             execution_id=self.execution_id,
             route_id=self.route_id,
             payload=payload,
-            metadata={
-                **branch.metadata,
-                **self.envelope_metadata(delivery, delivery.hop_count),
-                "dead_letter": record,
-            },
+            metadata=branch.metadata,
+            control=self.envelope_control(delivery, delivery.hop_count, dead_letter=record),
         )
         await self._publish_one(branch, self.dead_letter_queue, envelope)
 

@@ -446,7 +446,7 @@ class ReactiveRouteProcessor:
     def _refuse(self, message: QueueMessage, reason: DeadLetterReason, detail: str) -> MessageStatus:
         """Dead-letter a whole delivery before any adapter runs (the provider moves it atomically)."""
         record = refusal_record(self.route_id, reason, detail)
-        message.metadata["dead_letter"] = record
+        message.control.dead_letter = record
         logger.warning("Dead-lettering %r in route %r: %s", message.id, self.route_id, detail)
         self.observers.dead_lettered(message.id, adapter_name=None, error_info=record["error_info"])
         self.observers.delivery_done(failed=True)

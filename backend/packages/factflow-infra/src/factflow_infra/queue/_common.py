@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from factflow_foundation import Backoff, new_id, utc_now_rfc3339
-from factflow_protocols import QueueMessage
+from factflow_protocols import EnvelopeControl, QueueMessage
 
 __all__ = (
     "BACKOFF_INITIAL_SECONDS",
@@ -101,10 +101,10 @@ class Delivery:
 
 
 def dead_letter_envelope(message: QueueMessage) -> QueueMessage:
-    """`message` ready for the DLQ: `metadata.dead_letter` as the handler set it, or a minimal record."""
-    if isinstance(message.metadata.get("dead_letter"), dict):
+    """`message` ready for the DLQ: `control.dead_letter` as the handler set it, or a minimal record."""
+    if message.control.dead_letter is not None:
         return message
-    return message.with_metadata(
+    return message.with_control(
         dead_letter={
             "reason": "dead_lettered",
             "error_info": None,
@@ -127,9 +127,9 @@ def undecodable_envelope(queue: str, delivery: Delivery, error: str) -> QueueMes
         id=delivery.message_id or new_id(),
         execution_id=scope_of(queue),
         payload={},
-        metadata={
-            "delivery_count": delivery.delivery_count,
-            "dead_letter": {
+        control=EnvelopeControl(
+            delivery_count=delivery.delivery_count,
+            dead_letter={
                 "reason": "undecodable",
                 "error_info": {"message": error[:500], "queue": queue, "entry_id": delivery.entry_id},
                 "route_id": None,
@@ -138,7 +138,7 @@ def undecodable_envelope(queue: str, delivery: Delivery, error: str) -> QueueMes
                 "attempts": delivery.delivery_count,
                 "failed_at": utc_now_rfc3339(),
             },
-        },
+        ),
     )
 
 

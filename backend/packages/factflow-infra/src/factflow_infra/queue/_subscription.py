@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
+import itertools
 import logging
 from abc import ABC, abstractmethod
 from collections import deque
@@ -34,8 +34,16 @@ class BaseSubscription(ABC, Generic[D]):
     """A running consumer of one queue for one consumer group (the subscription name).
 
     Subclasses provide the read loop and the settlement primitives; this class owns everything the
-    handler sees: at most `prefetch` outstanding deliveries, one named task per delivery, the
-    handler's return as the acknowledgement, pause/resume and the stop/drain sequence.
+    handler sees: at most `prefetch` outstanding deliveries, each handled at once by a worker of
+    its own, the handler's return as the acknowledgement, pause/resume and the stop/drain sequence.
+
+    Workers (named tasks, at most `prefetch`) are kept between deliveries: a worker that finishes
+    one takes the next delivery handed over, or waits idle for one, instead of a task being made
+    and torn down per delivery (task creation, its first step and its done callback cost about as
+    much as the rest of the subscription's work per delivery). A delivery handed over while no
+    worker is idle gets a new worker, so concurrency is what it was with a task per delivery.
+    Deliveries on one worker share its context variables: a handler that sets one must reset it
+    (as `log_context` does).
     """
 
     def __init__(
@@ -64,7 +72,13 @@ class BaseSubscription(ABC, Generic[D]):
         self._on_settled = on_settled
         self._stats = stats
         self._on_stopped = on_stopped
-        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._inflight: dict[str, D] = {}
+        """Deliveries handed to the handler side: waiting for a worker (`_ready`) or being handled."""
+        self._ready: deque[D] = deque()
+        self._workers: set[asyncio.Task[None]] = set()
+        self._idle: deque[asyncio.Future[None]] = deque()
+        """One future per idle worker; setting it hands that worker the next ready delivery."""
+        self._worker_names = itertools.count(1)
         self._held: deque[D] = deque()
         self._callbacks: set[asyncio.Task[None]] = set()
         self._paused = False
@@ -168,7 +182,17 @@ class BaseSubscription(ABC, Generic[D]):
             logger.error("Queue reader of %r ended with an error", self._queue, exc_info=reader.exception())
 
     async def _drain(self, grace_seconds: float | None) -> None:
-        tasks = set(self._inflight.values()) | self._callbacks
+        # Idle workers end now; busy ones end once no delivery is ready (see `_work`).
+        self._wake_idle_workers()
+        try:
+            await self._wait_for_workers(grace_seconds)
+        finally:
+            # Handed over but never started (the workers were cancelled first): they stay pending.
+            while self._ready:
+                self._finish(self._ready.popleft())
+
+    async def _wait_for_workers(self, grace_seconds: float | None) -> None:
+        tasks = set(self._workers) | self._callbacks
         current = asyncio.current_task()
         if current is not None:  # stop() called from a handler must not wait for itself
             tasks.discard(current)
@@ -245,15 +269,54 @@ class BaseSubscription(ABC, Generic[D]):
         return entry_id in self._inflight or any(held.entry_id == entry_id for held in self._held)
 
     def _start_handler(self, delivery: D) -> None:
-        task = asyncio.create_task(
-            self._deliver(delivery), name=f"queue-handler:{self._queue}:{self._subscription}:{delivery.entry_id}"
-        )
-        self._inflight[delivery.entry_id] = task
+        self._inflight[delivery.entry_id] = delivery
+        self._ready.append(delivery)
         self._stats.note_delivery()
-        task.add_done_callback(functools.partial(self._handler_done, delivery))
+        while self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        worker = asyncio.create_task(
+            self._work(), name=f"queue-worker:{self._queue}:{self._subscription}:{next(self._worker_names)}"
+        )
+        self._workers.add(worker)
+        worker.add_done_callback(self._worker_done)
 
-    def _handler_done(self, delivery: D, task: asyncio.Task[None]) -> None:
-        # A done callback, not `finally`: a task cancelled before its first step never runs its body.
+    def _worker_done(self, worker: asyncio.Task[None]) -> None:
+        # Only the drain cancels workers; what they left ready is released there.
+        self._workers.discard(worker)
+
+    async def _work(self) -> None:
+        """Handle ready deliveries one after another; wait idle for more; end when stopping."""
+        loop = asyncio.get_running_loop()
+        while True:
+            while self._ready:
+                delivery = self._ready.popleft()
+                try:
+                    await self._deliver(delivery)
+                except Exception:
+                    logger.exception("Handling entry %s of %r failed; it stays pending", delivery.entry_id, self._queue)
+                finally:
+                    self._finish(delivery)
+            if self._stopping:
+                return
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._idle.append(waiter)
+            try:
+                await waiter
+            finally:
+                if not waiter.done():
+                    waiter.cancel()
+
+    def _wake_idle_workers(self) -> None:
+        while self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _finish(self, delivery: D) -> None:
+        """The handler side is done with `delivery`: unsettled, it stays pending; a slot is free."""
         self._inflight.pop(delivery.entry_id, None)
         if not delivery.settled:
             self._release(delivery)
@@ -269,7 +332,7 @@ class BaseSubscription(ABC, Generic[D]):
             await self._dead_letter_undecodable(delivery, str(exc))
             return
         # The envelope was decoded for this delivery alone: stamp the count in place, no copy.
-        message.metadata["delivery_count"] = delivery.delivery_count
+        message.control.delivery_count = delivery.delivery_count
         try:
             status: object = await self._handler(message)
         except Exception:

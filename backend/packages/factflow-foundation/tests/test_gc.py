@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_freeze_startup_heap_freezes_what_is_alive_and_spares_later_objects() -> None:
+    # In a child process: freezing is process-wide and must not leak into this test session.
+    script = """
+import gc
+from factflow_foundation import freeze_startup_heap
+survivor = [object() for _ in range(1000)]
+frozen = freeze_startup_heap()
+assert frozen >= 1000, frozen
+assert gc.get_freeze_count() == frozen
+later = [[] for _ in range(100)]
+assert gc.get_freeze_count() == frozen, "objects made after the freeze stay collectable"
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
