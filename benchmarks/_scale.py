@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import statistics
 import tempfile
@@ -72,39 +71,52 @@ routes:
         config: {values: {done: true}}
 """
 
-# `md5(text)::uuid` gives stable UUID-shaped ids without a function of our own.
-_SEED_LINEAGE = """
+
+# Ids as the product makes them: a row id is a UUIDv7 of the moment the row starts; message ids
+# derived from the root (`derive_message_id`) carry the root's timestamp and hash bits. md5 of a
+# label stands in for the random and hash bits.
+def _uuid7(moment: str, label: str) -> str:
+    return (
+        f"(lpad(to_hex(floor(extract(epoch FROM {moment}) * 1000)::bigint), 12, '0') || '7'"
+        f" || substr(md5({label}), 1, 3) || '8' || substr(md5({label}), 4, 15))::uuid"
+    )
+
+
+_SEED_STAGES = """
+INSERT INTO pipeline_lineage_stages (execution_id, route_id, adapter_name, adapter_index, stage_name)
+VALUES (:execution_id, 'ingest', 'passthrough', 0, 'fetch'), (:execution_id, 'enrich', 'set_fields', 0, 'tag')
+"""
+
+# Rows in `started_at` order, as the recorder writes them; the counter triggers fill the stage rows.
+_SEED_LINEAGE = f"""
 INSERT INTO pipeline_lineage (
-    id, correlation_id, parent_correlation_id, execution_id, route_id, adapter_name, adapter_index,
-    stage_name, stage_status, input_hash, output_hash, started_at, completed_at, duration_ms, error_info,
-    replay_batch_id, batch_id, delivery_count, storage_key, metadata)
+    started_at, completed_at, duration_ms, stage_key, delivery_count, emitted_count, stage_status, outcome,
+    attempts, id, correlation_id, parent_correlation_id, input_hash, output_hash, error_info, metadata)
 SELECT
-    md5('row' || s.stage || ':' || m.i)::uuid::text,
-    md5('msg' || m.i)::uuid::text,
-    CASE WHEN m.i = 0 THEN NULL ELSE md5('msg0')::uuid::text END,
-    CAST(:execution_id AS text),
-    s.route_id, s.adapter_name, 0, s.stage_name,
-    CASE WHEN s.stage = 1 AND m.i % CAST(:failed_every AS int) = 7 THEN 'failed' ELSE 'completed' END,
-    'sha256:' || encode(sha256(convert_to('in' || s.stage || ':' || m.i, 'UTF8')), 'hex'),
-    CASE WHEN s.stage = 1 AND m.i % CAST(:failed_every AS int) = 7 THEN NULL
-         ELSE 'sha256:' || encode(sha256(convert_to('out' || s.stage || ':' || m.i, 'UTF8')), 'hex') END,
-    CAST(:started AS timestamptz) + make_interval(secs => m.i * 0.002 + s.stage * 0.001),
-    CAST(:started AS timestamptz) + make_interval(secs => m.i * 0.002 + s.stage * 0.001 + 0.0005),
-    0.5 + (m.i % 7) * 0.25,
-    CASE WHEN s.stage = 1 AND m.i % CAST(:failed_every AS int) = 7
-         THEN '{"error_type": "AdapterError", "message": "boom", "traceback": null,'
-              ' "attempts": 3, "retryable": false}'::jsonb
+    src.started_at, src.started_at + interval '0.5 milliseconds', 0.5 + (src.i % 7) * 0.25, k.stage_key, 1,
+    CASE WHEN src.failed THEN NULL ELSE 0 END,
+    CASE WHEN src.failed THEN 3 ELSE 2 END,
+    CASE WHEN src.failed THEN 0 ELSE 1 + 4 * 1 END,  -- the derived output key, result `message`
+    CASE WHEN src.failed THEN 3 ELSE 1 END,
+    {_uuid7("src.started_at", "'row' || src.stage || ':' || src.i")},
+    {_uuid7("CAST(:started AS timestamptz)", "'msg' || src.i")},
+    CASE WHEN src.i = 0 THEN NULL ELSE {_uuid7("CAST(:started AS timestamptz)", "'msg0'")} END,
+    sha256(convert_to('in' || src.stage || ':' || src.i, 'UTF8')),
+    CASE WHEN src.failed THEN NULL ELSE sha256(convert_to('out' || src.stage || ':' || src.i, 'UTF8')) END,
+    CASE WHEN src.failed
+         THEN '{{"error_type": "AdapterError", "message": "boom", "traceback": null,'
+              ' "attempts": 3, "retryable": false}}'::jsonb
          END,
-    NULL, NULL, 1,
-    CASE WHEN s.stage = 1 AND m.i % CAST(:failed_every AS int) = 7 THEN NULL
-         ELSE 'executions/' || CAST(:execution_id AS text) || '/' || s.route_id || '/' || s.stage_name || '/'
-              || md5('msg' || m.i)::uuid::text || '.json' END,
-    CASE WHEN s.stage = 1 AND m.i % CAST(:failed_every AS int) = 7
-         THEN '{"attempts": 3, "dead_lettered": true}'::jsonb
-         ELSE '{"attempts": 1, "result": "message", "emitted_count": 0}'::jsonb END
-FROM generate_series(0, CAST(:messages AS int) - 1) AS m(i)
-CROSS JOIN (VALUES (0, 'ingest', 'passthrough', 'fetch'), (1, 'enrich', 'set_fields', 'tag'))
-    AS s(stage, route_id, adapter_name, stage_name)
+    CASE WHEN src.failed THEN '{{"dead_lettered": true}}'::jsonb END
+FROM (
+    SELECT m.i, s.stage, s.route_id,
+        CAST(:started AS timestamptz) + make_interval(secs => m.i * 0.002 + s.stage * 0.001) AS started_at,
+        (s.stage = 1 AND m.i % CAST(:failed_every AS int) = 7) AS failed
+    FROM generate_series(0, CAST(:messages AS int) - 1) AS m(i)
+    CROSS JOIN (VALUES (0, 'ingest'), (1, 'enrich')) AS s(stage, route_id)
+) AS src
+JOIN pipeline_lineage_stages AS k ON k.execution_id = CAST(:execution_id AS text) AND k.route_id = src.route_id
+ORDER BY src.i, src.stage
 """
 
 _SEED_EXECUTIONS = """
@@ -234,6 +246,7 @@ async def _seed(engine: AsyncEngine, *, messages: int, executions: int) -> str:
             ),
             {"id": execution_id, "config_id": config_id, "started": started, "snapshot": snapshot_json},
         )
+        await connection.execute(text(_SEED_STAGES), {"execution_id": execution_id})
         await connection.execute(
             text(_SEED_LINEAGE),
             {"execution_id": execution_id, "started": started, "messages": messages, "failed_every": FAILED_EVERY},
@@ -241,6 +254,7 @@ async def _seed(engine: AsyncEngine, *, messages: int, executions: int) -> str:
     async with engine.connect() as connection:
         await connection.execution_options(isolation_level="AUTOCOMMIT")
         await connection.execute(text("VACUUM ANALYZE pipeline_lineage"))
+        await connection.execute(text("VACUUM ANALYZE pipeline_lineage_stages"))
         await connection.execute(text("VACUUM ANALYZE pipeline_executions"))
     # End it the way the runtime ends an execution: whatever is frozen at the end is frozen here.
     sessions = create_session_factory(engine)
@@ -266,7 +280,8 @@ async def _sizes(engine: AsyncEngine) -> tuple[int, int, int, dict[str, int]]:
         total, heap = (
             await connection.execute(
                 text(
-                    "SELECT pg_total_relation_size('pipeline_lineage'),"
+                    "SELECT pg_total_relation_size('pipeline_lineage')"
+                    " + pg_total_relation_size('pipeline_lineage_stages'),"
                     " pg_relation_size('pipeline_lineage') + pg_relation_size(reltoastrelid)"
                     " FROM pg_class WHERE oid = 'pipeline_lineage'::regclass"
                 )
@@ -283,9 +298,24 @@ async def _sizes(engine: AsyncEngine) -> tuple[int, int, int, dict[str, int]]:
     return int(rows), int(total), int(heap), {name: int(size) for name, size in indexes}
 
 
-def _endpoints(execution_id: str, *, messages: int) -> list[tuple[str, str, float]]:
-    leaf = str(uuid.UUID(bytes=_md5(f"msg{messages - 1}")))
-    row = str(uuid.UUID(bytes=_md5(f"row1:{messages // 2}")))
+async def _probe_ids(engine: AsyncEngine, *, messages: int) -> tuple[str, str]:
+    """The last message (a leaf of the fan-out) and a row in the middle, as the API shows them."""
+    async with engine.connect() as connection:
+        leaf = (
+            await connection.execute(
+                text("SELECT correlation_id FROM pipeline_lineage ORDER BY started_at DESC LIMIT 1")
+            )
+        ).scalar_one()
+        row = (
+            await connection.execute(
+                text("SELECT id FROM pipeline_lineage ORDER BY started_at OFFSET :middle LIMIT 1"),
+                {"middle": messages + 1},
+            )
+        ).scalar_one()
+    return str(leaf), str(row)
+
+
+def _endpoints(execution_id: str, *, messages: int, leaf: str, row: str) -> list[tuple[str, str, float]]:
     api = "/api/v1"
     half = messages  # rows are 2 × messages; the middle page
     return [
@@ -312,10 +342,6 @@ def _endpoints(execution_id: str, *, messages: int) -> list[tuple[str, str, floa
         ("E2 executions, first page", f"{api}/executions?limit=50", ENDPOINT_GOAL_MS),
         ("P1 pipelines", f"{api}/pipelines", ENDPOINT_GOAL_MS),
     ]
-
-
-def _md5(value: str) -> bytes:
-    return hashlib.md5(value.encode(), usedforsecurity=False).digest()
 
 
 def _measure(base_url: str, endpoints: list[tuple[str, str, float]], requests: int) -> list[EndpointTiming]:
@@ -353,6 +379,7 @@ async def run_scale(
             execution_id = await _seed(engine, messages=messages, executions=executions)
             seed_seconds = time.perf_counter() - started
             rows, total, heap, indexes = await _sizes(engine)
+            leaf, row = await _probe_ids(engine, messages=messages)
         finally:
             await engine.dispose()
         progress(f"seeded in {seed_seconds:.0f} s; timing {REQUESTS} requests per endpoint …")
@@ -360,7 +387,7 @@ async def run_scale(
             settings = embedded_settings(Path(tmp), database_url=url, log_level="WARNING")
             with serve_in_thread(settings, embedded=False) as server:
                 timings = await asyncio.to_thread(
-                    _measure, server.base_url, _endpoints(execution_id, messages=messages), requests
+                    _measure, server.base_url, _endpoints(execution_id, messages=messages, leaf=leaf, row=row), requests
                 )
     return ScaleResult(
         lineage_rows=rows,

@@ -31,6 +31,10 @@ The layouts:
   and nullable text columns hold the ids, hashes and storage keys that do not fit the compact
   columns (an id that is no UUID, a hash that is not `sha256:<64 hex>`; the compact column then
   holds a stand-in, a UUID derived from the text) — NULL, so free, on ordinary rows.
+- `shipped`: revision 0005 as built (`.claude/database-schema.md`): `proposed` with the columns
+  packed into 184 bytes (`delivery_count` and `emitted_count` as `smallint`, the storage kind and
+  `metadata.result` sharing one `smallint`), counters in the stage table, and one index
+  `(started_at, stage_key)` in place of `stage_key` and `started_at` alone.
 - `lean`: `compact_stages_btree` without any index on `started_at` alone — the floor of these
   layouts, not a candidate: `GET /lineage` across executions would sort the whole table.
 
@@ -292,6 +296,51 @@ PROPOSED = Candidate(
     ),
 )
 
+SHIPPED = Candidate(
+    "shipped",
+    (
+        """CREATE TABLE lineage_stages (
+            stage_key serial PRIMARY KEY, execution_id varchar(36) NOT NULL, route_id varchar(64) NOT NULL,
+            adapter_name varchar(64) NOT NULL, adapter_index integer NOT NULL, stage_name varchar(128) NOT NULL,
+            row_count integer NOT NULL DEFAULT 0, pending_count integer NOT NULL DEFAULT 0,
+            processing_count integer NOT NULL DEFAULT 0, completed_count integer NOT NULL DEFAULT 0,
+            failed_count integer NOT NULL DEFAULT 0, skipped_count integer NOT NULL DEFAULT 0,
+            cancelled_count integer NOT NULL DEFAULT 0, duration_total_ms double precision NOT NULL DEFAULT 0,
+            duration_count integer NOT NULL DEFAULT 0, duration_max_ms double precision,
+            first_started_at timestamptz, last_started_at timestamptz,
+            UNIQUE (execution_id, route_id, adapter_index, adapter_name, stage_name))""",
+        """CREATE TABLE lineage (
+            started_at timestamptz NOT NULL, completed_at timestamptz, duration_ms double precision,
+            stage_key integer NOT NULL, delivery_count smallint NOT NULL DEFAULT 1, emitted_count smallint,
+            stage_status smallint NOT NULL, outcome smallint NOT NULL DEFAULT 0, attempts smallint,
+            id uuid NOT NULL, correlation_id uuid NOT NULL, parent_correlation_id uuid,
+            replay_batch_id uuid, batch_id uuid, input_hash bytea, output_hash bytea,
+            id_text varchar(36), correlation_id_text varchar(36), parent_correlation_id_text varchar(36),
+            replay_batch_id_text varchar(36), batch_id_text varchar(36),
+            input_hash_text varchar(80), output_hash_text varchar(80),
+            storage_key varchar(1024), error_info jsonb, metadata jsonb,
+            CONSTRAINT pk_lineage PRIMARY KEY (id))""",
+        "CREATE INDEX ix_correlation_id ON lineage (correlation_id)",
+        "CREATE INDEX ix_parent_correlation_id ON lineage (parent_correlation_id)",
+        "CREATE INDEX ix_started_at_stage_key ON lineage (started_at, stage_key)",
+        *_PARTIALS,
+    ),
+    """INSERT INTO lineage_stages (execution_id, route_id, adapter_name, adapter_index, stage_name)
+        SELECT DISTINCT execution_id::text, route_id, adapter_name, adapter_index, stage_name FROM src;
+    INSERT INTO lineage (stage_key, started_at, completed_at, duration_ms, emitted_count, stage_status,
+            delivery_count, outcome, attempts, id, correlation_id, parent_correlation_id,
+            input_hash, output_hash, error_info, metadata)
+        SELECT k.stage_key, started_at, completed_at, duration_ms, CASE WHEN failed THEN NULL ELSE 0 END,
+            CASE WHEN failed THEN 3 ELSE 2 END, 1, CASE WHEN failed THEN 0 ELSE 5 END,
+            CASE WHEN failed THEN 3 ELSE 1 END, s.id, s.correlation_id, s.parent_correlation_id,
+            input_hash, output_hash, CASE WHEN failed THEN """
+    + _ERROR
+    + """::jsonb END, CASE WHEN failed THEN '{"dead_lettered": true}'::jsonb END
+        FROM src s JOIN lineage_stages k ON k.execution_id = s.execution_id::text AND k.route_id = s.route_id
+            AND k.adapter_name = s.adapter_name AND k.adapter_index = s.adapter_index
+            AND k.stage_name = s.stage_name""",
+)
+
 CANDIDATES: Final = (
     TODAY,
     COMPACT,
@@ -301,6 +350,7 @@ CANDIDATES: Final = (
     COMPACT_STAGES_BTREE,
     STAGE_KEY_ONLY,
     PROPOSED,
+    SHIPPED,
     LEAN,
 )
 
@@ -353,7 +403,7 @@ async def _measure(connection: AsyncConnection, candidate: Candidate, rows: int,
         )
     ).one()
     extra = 0
-    if candidate.name == "compact_stages":
+    if candidate.name in ("compact_stages", "shipped"):
         extra = (await connection.execute(text("SELECT pg_total_relation_size('lineage_stages')"))).scalar_one()
     indexes = (
         await connection.execute(

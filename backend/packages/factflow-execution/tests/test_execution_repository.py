@@ -184,3 +184,20 @@ async def test_cancel_request_and_recovery_helpers(
     assert await repo.update_replay(done.execution_id, {"publish_status": "completed"})
     loaded = await repo.get(done.execution_id)
     assert loaded.stats == {"a": 1} and loaded.replay == {"publish_status": "completed"}
+
+
+async def test_deep_offset_pages_match_the_full_order(
+    repo: PipelineExecutionRepository, make_execution: MakeExecution
+) -> None:
+    # Past offset 1,000 the page's ids come from the index first; the page must be the same.
+    base = datetime(2025, 5, 1, tzinfo=UTC)
+    for number in range(1010):
+        # Pairs share a `started_at`, so the tie-break by id crosses the page boundary.
+        await repo.insert(make_execution(started_at=base + timedelta(seconds=number // 2)))
+    everything = [e.execution_id for e in (await repo.list(limit=2000)).items]
+    for order in ("desc", "asc"):
+        full = everything if order == "desc" else everything[::-1]
+        for offset in (999, 1000, 1001, 1009, 1010):
+            page = await repo.list(sort_order=order, limit=5, offset=offset)
+            assert [e.execution_id for e in page.items] == full[offset : offset + 5], (order, offset)
+            assert page.total == 1010

@@ -2,9 +2,8 @@
 
 Databases come from `factflow_infra.testing`: `database_url` is a SQLite file and then a
 PostgreSQL schema of its own (`FACTFLOW_TEST_DATABASE_URL`; unreachable skips, or fails with
-`CI=true`). `db_engine` is overridden here to create the tables from the models instead of
-running the migrations: it is several times faster, infra's drift test keeps models and
-migrations equal, and the tests that matter run on migrated schemas as well.
+`CI=true`). `db_engine` runs the migrations: the per-stage counters are kept by triggers that
+only the migrations create.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from factflow_foundation import new_id
-from factflow_infra.database import Base, create_database_engine
+from factflow_infra.database import create_database_engine, run_migrations
 from factflow_infra.testing import plugin as infra_fixtures
 from factflow_protocols import LineageRecord, StageStatus
 
@@ -34,11 +33,10 @@ RecordFactory = Callable[..., LineageRecord]
 
 @pytest.fixture
 async def db_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """An engine on `database_url` with the tables created from the models; disposed afterwards."""
+    """An engine on `database_url`, migrated to head; disposed afterwards."""
     engine = create_database_engine(database_url, pool_size=5)
     try:
-        async with engine.begin() as connection:
-            await connection.run_sync(Base.metadata.create_all)
+        await run_migrations(engine)
         yield engine
     finally:
         await engine.dispose()

@@ -12,6 +12,8 @@ SPEC_EXPORTS = {
     "LineageService",
     "LineageRepository",
     "PipelineLineageEntry",
+    "LineageRow",
+    "LineageStageRow",
     "StageStatus",
     "LineageStats",
 }

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from factflow_lineage import LineageRepository, PipelineLineageEntry
+from factflow_lineage.testing import insert_entries
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 EXEC_A = "0195e000-0000-7000-8000-0000000000a1"
@@ -38,8 +38,7 @@ def _row(number: int, *, execution_id: str = EXEC_A, rng: random.Random) -> Pipe
 
 
 async def _insert(factory: async_sessionmaker[AsyncSession], rows: list[PipelineLineageEntry]) -> None:
-    async with factory() as session, session.begin():
-        session.add_all(rows)
+    await insert_entries(factory.kw["bind"], rows)
 
 
 @pytest.fixture
@@ -128,8 +127,36 @@ async def test_delete_execution_rows_in_batches(
     await _insert(db_session_factory, [_row(n, execution_id=EXEC_B, rng=rng) for n in range(500, 523)])
     assert await repo.delete_execution_rows(EXEC_A, batch_size=40, pause_seconds=0) == 130
     assert await repo.delete_execution_rows(EXEC_A, batch_size=40, pause_seconds=0) == 0
-    async with db_session_factory() as session:
-        left = await session.execute(
-            select(PipelineLineageEntry.execution_id, func.count()).group_by(PipelineLineageEntry.execution_id)
+    rows, total = await repo.list(limit=1000)
+    assert {row.execution_id for row in rows} == {EXEC_B} and len(rows) == total == 23
+    assert (await repo.stats(EXEC_A)).rows == ()  # the stage rows and their counters went too
+    assert (await repo.stats(EXEC_B)).total == 23
+
+
+async def test_deep_offset_pages_match_the_full_order(db_session_factory: async_sessionmaker[AsyncSession]) -> None:
+    # Past offset 1,000 a page by `started_at` first finds its first `started_at` on the index;
+    # runs of equal `started_at` across the page boundary must still page exactly as OFFSET does.
+    rows = [
+        PipelineLineageEntry(
+            id=f"0195c000-0000-7000-8000-{number:012d}",
+            correlation_id=f"0195d000-0000-7000-8000-{number:012d}",
+            execution_id=EXEC_A if number % 5 else EXEC_B,
+            route_id="crawl",
+            adapter_name="a",
+            adapter_index=0,
+            stage_name="fetch" if number % 3 else "store",
+            stage_status="completed",
+            started_at=T0 + timedelta(seconds=number // 4),  # runs of four equal values
         )
-        assert {execution_id: count for execution_id, count in left.all()} == {EXEC_B: 23}
+        for number in range(1300)
+    ]
+    await _insert(db_session_factory, rows)
+    repo = LineageRepository(db_session_factory)
+    for filters in ({}, {"execution_id": EXEC_A}, {"execution_id": EXEC_A, "stage_name": "fetch"}):
+        for order in ("asc", "desc"):
+            everything, total = await repo.list(**filters, sort_order=order, limit=2000)  # type: ignore[arg-type]
+            full = [row.id for row in everything]
+            assert total == len(full)
+            for offset in (999, 1000, 1001, 1002, 1003, len(full) - 2, len(full)):
+                page, _ = await repo.list(**filters, sort_order=order, limit=7, offset=offset)  # type: ignore[arg-type]
+                assert [row.id for row in page] == full[offset : offset + 7], (filters, order, offset)

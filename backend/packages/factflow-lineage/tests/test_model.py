@@ -3,37 +3,43 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
-from sqlalchemy import JSON, DateTime, Float, Integer, String, select
+from sqlalchemy import JSON, DateTime, Float, Integer, LargeBinary, SmallInteger, String, Uuid, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from factflow_infra.database import Base, UTCDateTime
-from factflow_lineage import LineageRecorder, PipelineLineageEntry
+from factflow_lineage import LineageRecorder, LineageRepository, LineageRow
 from factflow_protocols import LineageRecord, StageStatus
 
 RecordFactory = Callable[..., LineageRecord]
 
 # .claude/database-schema.md, table pipeline_lineage: name -> (type, length, nullable)
 SCHEMA = {
-    "id": (String, 36, False),
-    "correlation_id": (String, 36, False),
-    "parent_correlation_id": (String, 36, True),
-    "execution_id": (String, 36, False),
-    "route_id": (String, 64, False),
-    "adapter_name": (String, 64, False),
-    "adapter_index": (Integer, None, False),
-    "stage_name": (String, 128, False),
-    "stage_status": (String, 16, False),
-    "input_hash": (String, 80, True),
-    "output_hash": (String, 80, True),
     "started_at": (UTCDateTime, None, False),
     "completed_at": (UTCDateTime, None, True),
     "duration_ms": (Float, None, True),
-    "error_info": (JSON, None, True),
-    "replay_batch_id": (String, 36, True),
-    "batch_id": (String, 36, True),
-    "delivery_count": (Integer, None, False),
+    "stage_key": (Integer, None, False),
+    "delivery_count": (SmallInteger, None, False),
+    "emitted_count": (SmallInteger, None, True),
+    "stage_status": (SmallInteger, None, False),
+    "outcome": (SmallInteger, None, False),
+    "attempts": (SmallInteger, None, True),
+    "id": (Uuid, None, False),
+    "correlation_id": (Uuid, None, False),
+    "parent_correlation_id": (Uuid, None, True),
+    "replay_batch_id": (Uuid, None, True),
+    "batch_id": (Uuid, None, True),
+    "input_hash": (LargeBinary, None, True),
+    "output_hash": (LargeBinary, None, True),
+    "id_text": (String, 36, True),
+    "correlation_id_text": (String, 36, True),
+    "parent_correlation_id_text": (String, 36, True),
+    "replay_batch_id_text": (String, 36, True),
+    "batch_id_text": (String, 36, True),
+    "input_hash_text": (String, 80, True),
+    "output_hash_text": (String, 80, True),
     "storage_key": (String, 1024, True),
-    "metadata": (JSON, None, False),
+    "error_info": (JSON, None, True),
+    "metadata": (JSON, None, True),
 }
 
 
@@ -42,8 +48,7 @@ TABLE = Base.metadata.tables["pipeline_lineage"]
 
 def test_columns_follow_the_schema_document() -> None:
     table = TABLE
-    assert PipelineLineageEntry.__table__ is TABLE
-    assert table.name == "pipeline_lineage"
+    assert LineageRow.__table__ is TABLE
     assert [column.name for column in table.columns] == list(SCHEMA)
     for column in table.columns:
         kind, length, nullable = SCHEMA[column.name]
@@ -52,9 +57,9 @@ def test_columns_follow_the_schema_document() -> None:
         assert column.nullable is nullable, column.name
     assert [column.name for column in table.primary_key.columns] == ["id"]
     assert table.c.delivery_count.server_default is not None
-    assert table.c.metadata.server_default is not None
-    assert isinstance(table.c.started_at.type, UTCDateTime)
-    assert isinstance(table.c.started_at.type.impl, DateTime) and table.c.started_at.type.impl.timezone
+    started_at = table.c.started_at.type
+    assert isinstance(started_at, UTCDateTime)
+    assert isinstance(started_at.impl, DateTime) and started_at.impl.timezone
 
 
 def test_indexes_follow_the_schema_document() -> None:
@@ -62,10 +67,8 @@ def test_indexes_follow_the_schema_document() -> None:
     assert indexes == {
         "ix_pipeline_lineage_correlation_id": ["correlation_id"],
         "ix_pipeline_lineage_parent_correlation_id": ["parent_correlation_id"],
-        "ix_pipeline_lineage_execution_id_started_at": ["execution_id", "started_at"],
-        "ix_pipeline_lineage_execution_id_stage_status": ["execution_id", "stage_status"],
-        "ix_pipeline_lineage_started_at_id": ["started_at", "id"],
-        "ix_pipeline_lineage_stage_status_completed_at_id": ["stage_status", "completed_at", "id"],
+        "ix_pipeline_lineage_started_at_stage_key": ["started_at", "stage_key"],
+        "ix_pipeline_lineage_failed": ["completed_at", "id"],
         "ix_pipeline_lineage_replay_batch_id": ["replay_batch_id"],
         "ix_pipeline_lineage_batch_id": ["batch_id"],
     }
@@ -92,8 +95,7 @@ async def test_a_stored_row_reads_back_as_the_api_lineage_entry(
         recorder.record(record)
         assert await recorder.flush()
 
-    async with db_session_factory() as session:
-        entry = await session.get(PipelineLineageEntry, record.id)
+    entry = await LineageRepository(db_session_factory).get_entry(record.id)
     assert entry is not None
     assert entry.to_api_dict() == {
         "id": record.id,
@@ -127,7 +129,7 @@ async def test_missing_error_info_is_sql_null(
     async with LineageRecorder(db_engine) as recorder:
         recorder.record(record)
     async with db_session_factory() as session:
-        found = await session.scalar(select(PipelineLineageEntry.id).where(PipelineLineageEntry.error_info.is_(None)))
-        entry = await session.get(PipelineLineageEntry, record.id)
-    assert found == record.id
+        found = await session.scalar(select(LineageRow.id).where(LineageRow.error_info.is_(None)))
+    entry = await LineageRepository(db_session_factory).get_entry(record.id)
+    assert str(found) == record.id
     assert entry is not None and entry.to_api_dict()["started_at"] == "2026-03-01T00:00:00.000000Z"

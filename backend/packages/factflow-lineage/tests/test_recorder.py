@@ -4,17 +4,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from sqlalchemy import func, make_url, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from factflow_foundation import new_id, rfc3339_or_none
-from factflow_infra.database import create_database_engine, run_migrations
-from factflow_lineage import LineageRecorder, PipelineLineageEntry
-from factflow_lineage._model import record_values
+from factflow_infra.database import create_database_engine, create_session_factory, run_migrations
+from factflow_lineage import LineageRecorder, LineageRepository, PipelineLineageEntry
 from factflow_protocols import LineageRecord, StageStatus
 
 RecordFactory = Callable[..., LineageRecord]
@@ -143,9 +143,24 @@ async def wait_written(recorder: LineageRecorder, rows: int) -> None:
             await recorder._progress.wait()
 
 
+async def _stored(engine: AsyncEngine) -> dict[str, PipelineLineageEntry]:
+    rows, _ = await LineageRepository(create_session_factory(engine)).list(limit=100_000)
+    return {row.id: row for row in rows}
+
+
 async def _stored_ids(engine: AsyncEngine) -> set[str]:
-    async with engine.connect() as connection:
-        return set((await connection.scalars(select(PipelineLineageEntry.id))).all())
+    return set(await _stored(engine))
+
+
+def _api_dict(record: LineageRecord) -> dict[str, Any]:
+    values = {field.name: getattr(record, field.name) for field in fields(record)}
+    return {
+        **values,
+        "stage_status": str(record.stage_status),
+        "started_at": rfc3339_or_none(record.started_at),
+        "completed_at": rfc3339_or_none(record.completed_at),
+        "metadata": record.metadata,
+    }
 
 
 # ---------------------------------------------------------------------- writing
@@ -176,16 +191,11 @@ async def test_events_of_one_row_coalesce_and_the_newest_state_wins(
         assert recorder.written_total == 2
         assert recorder.last_flush_at is not None
 
-    async with db_engine.connect() as connection:
-        row = (
-            await connection.execute(
-                select(PipelineLineageEntry.__table__).where(PipelineLineageEntry.id == processing.id)
-            )
-        ).one()
+    row = (await _stored(db_engine))[processing.id]
     assert row.stage_status == "completed"
     assert row.duration_ms == 877.5
     assert row.completed_at == datetime(2026, 3, 1, 9, 30, 1, tzinfo=UTC)
-    assert row.metadata == {"attempts": 2, "result": "message"}
+    assert row.entry_metadata == {"attempts": 2, "result": "message"}
     assert await _stored_ids(db_engine) == {processing.id, other.id}
 
 
@@ -212,26 +222,10 @@ async def test_every_field_reads_back_as_written(db_engine: AsyncEngine, make_re
         for record in (full, bare, *many):
             recorder.record(record)
         assert await recorder.flush()
-    async with db_engine.connect() as connection:
-        entries = {
-            entry.id: entry
-            for entry in (
-                await AsyncSession(bind=connection).scalars(
-                    select(PipelineLineageEntry).where(PipelineLineageEntry.id.in_([full.id, bare.id]))
-                )
-            ).all()
-        }
-        count = await connection.scalar(select(func.count()).select_from(PipelineLineageEntry))
-    assert count == 702
+    entries = await _stored(db_engine)
+    assert len(entries) == 702
     for record in (full, bare):
-        stored = entries[record.id].to_api_dict()
-        assert stored == {
-            **record_values(record),
-            "stage_status": str(record.stage_status),
-            "started_at": rfc3339_or_none(record.started_at),
-            "completed_at": rfc3339_or_none(record.completed_at),
-            "metadata": record.metadata,
-        }
+        assert entries[record.id].to_api_dict() == _api_dict(record)
 
 
 async def test_upserts_are_idempotent(db_engine: AsyncEngine, make_record: RecordFactory) -> None:
@@ -246,11 +240,12 @@ async def test_upserts_are_idempotent(db_engine: AsyncEngine, make_record: Recor
         assert await recorder.flush()
         assert recorder.written_total == 3
 
-    async with db_engine.connect() as connection:
-        count = await connection.scalar(select(func.count()).select_from(PipelineLineageEntry))
-        row = (await connection.execute(select(PipelineLineageEntry.__table__))).one()
-    assert count == 1
-    assert (row.stage_status, row.duration_ms, row.metadata) == ("completed", 12.0, {"url": "https://example.org/a"})
+    (row,) = (await _stored(db_engine)).values()
+    assert (row.stage_status, row.duration_ms, row.entry_metadata) == (
+        "completed",
+        12.0,
+        {"url": "https://example.org/a"},
+    )
 
 
 async def test_events_recorded_before_start_are_written_once_started(
@@ -320,8 +315,7 @@ async def test_a_url_gets_an_engine_of_its_own_with_two_connections(
 async def test_a_given_engine_is_left_open(db_engine: AsyncEngine, make_record: RecordFactory) -> None:
     async with LineageRecorder(db_engine) as recorder:
         recorder.record(make_record())
-    async with db_engine.connect() as connection:
-        assert await connection.scalar(select(func.count()).select_from(PipelineLineageEntry)) == 1
+    assert len(await _stored(db_engine)) == 1
 
 
 # ---------------------------------------------------------------------- outages

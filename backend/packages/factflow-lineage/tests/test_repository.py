@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from factflow_foundation import ServiceUnavailableError
 from factflow_infra.database import create_database_engine, create_session_factory, run_migrations
 from factflow_lineage import LineageRecorder, LineageRepository, PipelineLineageEntry
+from factflow_lineage.testing import insert_entries
 from factflow_protocols import AdapterResult, LineageService, NonRetryableError, StageInvocation, StageStatus
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -76,7 +77,7 @@ def _entry(spec: tuple[Any, ...]) -> PipelineLineageEntry:
         adapter_index=index,
         stage_name=adapter,
         stage_status=status,
-        started_at=_at(start),
+        started_at=T0 + timedelta(seconds=start),
         completed_at=_at(end),
         duration_ms=duration,
         entry_metadata=extras.pop("metadata", {}),
@@ -86,8 +87,7 @@ def _entry(spec: tuple[Any, ...]) -> PipelineLineageEntry:
 
 @pytest.fixture
 async def repo(db_session_factory: async_sessionmaker[AsyncSession]) -> LineageRepository:
-    async with db_session_factory() as session, session.begin():
-        session.add_all([_entry(spec) for spec in ROWS])
+    await insert_entries(db_session_factory.kw["bind"], [_entry(spec) for spec in ROWS])
     return LineageRepository(db_session_factory)
 
 

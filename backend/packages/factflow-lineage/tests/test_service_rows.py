@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from factflow_lineage import LineageRecorder, PipelineLineageEntry
+from factflow_lineage import LineageRecorder, LineageRepository
 from factflow_protocols import AdapterResult, LineageService, LineageSink, StageChanged, StageInvocation
 
 INVOCATION = StageInvocation(
@@ -46,9 +46,9 @@ async def test_rows_reach_the_database_through_the_recorder(
         assert await recorder.flush(INVOCATION.execution_id)
         assert recorder.written_total == 2  # five transitions, two rows
 
-    async with db_session_factory() as session:
-        stored = await session.get(PipelineLineageEntry, done.id)
-        stored_skip = await session.get(PipelineLineageEntry, skipped.id)
+    repository = LineageRepository(db_session_factory)
+    stored = await repository.get_entry(done.id)
+    stored_skip = await repository.get_entry(skipped.id)
     assert stored is not None and stored_skip is not None
     assert stored.stage_status == "completed"
     assert stored.output_hash == done.output_hash

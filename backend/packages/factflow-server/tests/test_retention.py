@@ -18,7 +18,8 @@ from factflow_execution import (
 )
 from factflow_foundation import new_id
 from factflow_infra.testing.plugin import database_url, db_engine, db_session_factory
-from factflow_lineage import LineageRepository, PipelineLineageEntry
+from factflow_lineage import LineageRepository, LineageStageRow, PipelineLineageEntry
+from factflow_lineage.testing import insert_entries
 from factflow_server._retention import LineageRetention
 
 __all__ = ("database_url", "db_engine", "db_session_factory")
@@ -50,8 +51,9 @@ async def _execution(
         ),
         lineage_retention_days=own_days,
     )
-    async with sessions() as session, session.begin():
-        session.add_all(
+    await insert_entries(
+        sessions.kw["bind"],
+        (
             PipelineLineageEntry(
                 id=new_id(),
                 correlation_id=new_id(),
@@ -65,16 +67,26 @@ async def _execution(
                 started_at=started + timedelta(seconds=n),
             )
             for n in range(ROWS)
-        )
+        ),
+    )
     return execution_id
 
 
 async def _rows(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+    # The rows themselves, counted, and the stage counters must agree.
+    rows, _ = await LineageRepository(sessions).list(limit=100_000)
+    counted: dict[str, int] = {}
+    for row in rows:
+        counted[row.execution_id] = counted.get(row.execution_id, 0) + 1
     async with sessions() as session:
         result = await session.execute(
-            select(PipelineLineageEntry.execution_id, func.count()).group_by(PipelineLineageEntry.execution_id)
+            select(LineageStageRow.execution_id, func.sum(LineageStageRow.row_count)).group_by(
+                LineageStageRow.execution_id
+            )
         )
-        return {execution_id: count for execution_id, count in result.all()}
+        counters = {execution_id: int(count) for execution_id, count in result.all() if count}
+    assert counters == counted
+    return counted
 
 
 async def test_retention_deletes_only_lineage_of_executions_finished_before_their_horizon(

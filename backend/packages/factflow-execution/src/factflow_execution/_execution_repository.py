@@ -47,6 +47,9 @@ _SETTABLE = {
     "lineage_purged_at",
 }
 
+_DEEP_OFFSET = 1000
+"""From this offset on, `list` finds the page's ids on the index before reading rows."""
+
 
 def _to_domain(row: PipelineExecutionRow) -> PipelineExecution:
     return PipelineExecution(
@@ -274,11 +277,19 @@ class PipelineExecutionRepository:
             total = (
                 await session.execute(select(func.count()).select_from(PipelineExecutionRow).where(*conditions))
             ).scalar_one()
-            rows = (
-                await session.execute(
-                    select(PipelineExecutionRow).where(*conditions, *seek).order_by(*order).limit(limit).offset(offset)
-                )
-            ).scalars()
+            if offset < _DEEP_OFFSET:
+                query = select(PipelineExecutionRow).where(*conditions, *seek).order_by(*order)
+                rows = list((await session.execute(query.limit(limit).offset(offset))).scalars())
+            else:
+                # Skip on the narrow `(started_at, id)` index alone (an index-only scan), then read
+                # only the page's rows: skipping whole rows (config snapshots and all) costs far more.
+                id_query = select(PipelineExecutionRow.id).where(*conditions, *seek).order_by(*order)
+                page_ids = list((await session.execute(id_query.limit(limit).offset(offset))).scalars())
+                found = (
+                    await session.execute(select(PipelineExecutionRow).where(PipelineExecutionRow.id.in_(page_ids)))
+                ).scalars()
+                by_id = {row.id: row for row in found}
+                rows = [by_id[execution_id] for execution_id in page_ids if execution_id in by_id]
             return Page(items=tuple(_to_domain(row) for row in rows), total=int(total), limit=limit, offset=offset)
 
     async def children(self, parent_execution_id: str, *, limit: int = 100, offset: int = 0) -> Page[PipelineExecution]:

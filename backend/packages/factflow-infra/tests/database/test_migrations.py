@@ -21,6 +21,9 @@ TIME = col("datetime", False)
 TIME_NULL = col("datetime", True)
 JSON = col("json", False)
 JSON_NULL = col("json", True)
+UUID = col("uuid", False)
+UUID_NULL = col("uuid", True)
+BYTES_NULL = col("binary", True)
 
 # Transcribed from .claude/database-schema.md.
 SCHEMA_DOC: dict[str, TableShape] = {
@@ -89,40 +92,68 @@ SCHEMA_DOC: dict[str, TableShape] = {
     ),
     "pipeline_lineage": TableShape(
         columns={
-            "id": ID,
-            "correlation_id": ID,
-            "parent_correlation_id": ID_NULL,
-            "execution_id": ID,
-            "route_id": col("string", False, 64),
-            "adapter_name": col("string", False, 64),
-            "adapter_index": col("integer", False),
-            "stage_name": col("string", False, 128),
-            "stage_status": col("string", False, 16),
-            "input_hash": col("string", True, 80),
-            "output_hash": col("string", True, 80),
             "started_at": TIME,
             "completed_at": TIME_NULL,
             "duration_ms": col("float", True),
-            "error_info": JSON_NULL,
-            "replay_batch_id": ID_NULL,
-            "batch_id": ID_NULL,
+            "stage_key": col("integer", False),
             "delivery_count": col("integer", False),
+            "emitted_count": col("integer", True),
+            "stage_status": col("integer", False),
+            "outcome": col("integer", False),
+            "attempts": col("integer", True),
+            "id": UUID,
+            "correlation_id": UUID,
+            "parent_correlation_id": UUID_NULL,
+            "replay_batch_id": UUID_NULL,
+            "batch_id": UUID_NULL,
+            "input_hash": BYTES_NULL,
+            "output_hash": BYTES_NULL,
+            "id_text": ID_NULL,
+            "correlation_id_text": ID_NULL,
+            "parent_correlation_id_text": ID_NULL,
+            "replay_batch_id_text": ID_NULL,
+            "batch_id_text": ID_NULL,
+            "input_hash_text": col("string", True, 80),
+            "output_hash_text": col("string", True, 80),
             "storage_key": col("string", True, 1024),
-            "metadata": JSON,
+            "error_info": JSON_NULL,
+            "metadata": JSON_NULL,
         },
         primary_key=("id",),
         indexes=frozenset(
             {
                 ("correlation_id",),
                 ("parent_correlation_id",),
-                ("execution_id", "started_at"),
-                ("execution_id", "stage_status"),
-                ("started_at", "id"),
-                ("stage_status", "completed_at", "id"),
+                ("started_at", "stage_key"),
+                ("completed_at", "id"),
                 ("replay_batch_id",),
                 ("batch_id",),
             }
         ),
+    ),
+    "pipeline_lineage_stages": TableShape(
+        columns={
+            "stage_key": col("integer", False),
+            "execution_id": ID,
+            "route_id": col("string", False, 64),
+            "adapter_name": col("string", False, 64),
+            "adapter_index": col("integer", False),
+            "stage_name": col("string", False, 128),
+            "row_count": col("integer", False),
+            "pending_count": col("integer", False),
+            "processing_count": col("integer", False),
+            "completed_count": col("integer", False),
+            "failed_count": col("integer", False),
+            "skipped_count": col("integer", False),
+            "cancelled_count": col("integer", False),
+            "duration_total_ms": col("float", False),
+            "duration_count": col("integer", False),
+            "duration_max_ms": col("float", True),
+            "first_started_at": TIME_NULL,
+            "last_started_at": TIME_NULL,
+        },
+        primary_key=("stage_key",),
+        unique=frozenset({("execution_id", "route_id", "adapter_index", "adapter_name", "stage_name")}),
     ),
     "route_pause_state": TableShape(
         columns={

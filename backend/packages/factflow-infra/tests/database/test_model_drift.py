@@ -18,7 +18,7 @@ from factflow_infra.database import Base
 from factflow_infra.testing._schema import metadata_shapes, reflect_shapes
 
 MODEL_PACKAGES = {
-    "factflow_lineage": ("pipeline_lineage",),
+    "factflow_lineage": ("pipeline_lineage", "pipeline_lineage_stages"),
     "factflow_execution": ("pipeline_configs", "pipeline_executions", "route_pause_state"),
 }
 

@@ -2,8 +2,8 @@
 
 The row states (`LineageRecord`, `StageStatus`), the sink contract and the row-state machine
 (`LineageService`) live in factflow-protocols, so the engine needs no ORM; this package writes and
-reads the `pipeline_lineage` table. `LineageService` and `StageStatus` are re-exported here because
-they belong to this package's documented surface.
+reads the `pipeline_lineage` and `pipeline_lineage_stages` tables. `LineageService` and
+`StageStatus` are re-exported here because they belong to this package's documented surface.
 
 Depends on factflow-foundation, factflow-protocols and factflow-infra; must not import the
 engine or anything above it.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from factflow_protocols import LineageService, StageStatus
 
-from ._model import PipelineLineageEntry
+from ._model import LineageRow, LineageStageRow, PipelineLineageEntry
 from ._recorder import LineageRecorder
 from ._repository import LineageRepository, LineageSortField, SortOrder
 from ._results import (
@@ -31,6 +31,8 @@ from ._results import (
 __all__ = (
     # rows
     "PipelineLineageEntry",
+    "LineageRow",
+    "LineageStageRow",
     "StageStatus",
     # writing
     "LineageRecorder",

@@ -1,81 +1,172 @@
-"""The `pipeline_lineage` table as an ORM model, and the conversions to and from it."""
+"""The `pipeline_lineage` and `pipeline_lineage_stages` tables, and the lineage row as the API shows it."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, Index, Integer, String, text
+from sqlalchemy import JSON, Float, Index, Integer, LargeBinary, SmallInteger, String, UniqueConstraint, Uuid, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from factflow_foundation import rfc3339_or_none
-from factflow_infra.database import Base, JSONType, UTCDateTime
-from factflow_protocols import LineageRecord
+from factflow_infra.database import Base, UTCDateTime
 
-__all__ = ("PipelineLineageEntry", "record_values")
+__all__ = ("LineageRow", "LineageStageRow", "PipelineLineageEntry")
 
 
 _NULLABLE_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 """`JSONType` storing `None` as SQL NULL rather than JSON `null` (so `error_info IS NULL` holds)."""
 
+_FAILED = 3
+"""`stage_status` code of `failed` (see `_codec.STATUS_CODES`), for the partial index."""
 
-class PipelineLineageEntry(Base):
-    """One row per message per adapter invocation (docs/reference/http-api-endpoints.md `LineageEntry`).
 
-    Retries within a delivery update the same row; a redelivery that invokes the adapter again
-    adds a new one. Columns and indexes follow `.claude/database-schema.md` exactly.
+class LineageStageRow(Base):
+    """One execution × route × adapter × stage, with the counters of its lineage rows.
+
+    The counters are kept exact by database triggers on `pipeline_lineage` (revision 0005):
+    every insert, update and delete of a row adjusts them, whoever writes.
+    """
+
+    __tablename__ = "pipeline_lineage_stages"
+    __table_args__ = (
+        UniqueConstraint(
+            "execution_id",
+            "route_id",
+            "adapter_index",
+            "adapter_name",
+            "stage_name",
+            name="uq_pipeline_lineage_stages_stage",
+        ),
+    )
+
+    stage_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    execution_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    route_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    adapter_name: Mapped[str] = mapped_column(String(64), nullable=False)
+    adapter_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    stage_name: Mapped[str] = mapped_column(String(128), nullable=False)
+    row_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    pending_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    processing_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    completed_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    failed_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    skipped_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    cancelled_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    duration_total_ms: Mapped[float] = mapped_column(Float, nullable=False, server_default=text("0"))
+    """Sum of `duration_ms` of completed rows (those with one)."""
+    duration_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    """Completed rows with a `duration_ms`."""
+    duration_max_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    """Longest completed duration ever written (not lowered when a row leaves `completed`)."""
+    first_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class LineageRow(Base):
+    """One stored lineage row in the compact layout (revision 0005; `.claude/database-schema.md`).
+
+    Read it as a `PipelineLineageEntry` (`_codec.entry_from`); write it from a `LineageRecord`
+    (`_codec.row_values`). Columns are ordered for alignment (8-byte values first), so a typical row fits in 184 bytes.
     """
 
     __tablename__ = "pipeline_lineage"
     __table_args__ = (
-        Index("ix_pipeline_lineage_execution_id_started_at", "execution_id", "started_at"),
-        Index("ix_pipeline_lineage_execution_id_stage_status", "execution_id", "stage_status"),
-        Index("ix_pipeline_lineage_started_at_id", "started_at", "id"),
-        Index("ix_pipeline_lineage_stage_status_completed_at_id", "stage_status", "completed_at", "id"),
+        Index("ix_pipeline_lineage_correlation_id", "correlation_id"),
+        Index("ix_pipeline_lineage_parent_correlation_id", "parent_correlation_id"),
+        Index("ix_pipeline_lineage_started_at_stage_key", "started_at", "stage_key"),
+        Index(
+            "ix_pipeline_lineage_replay_batch_id",
+            "replay_batch_id",
+            postgresql_where=text("replay_batch_id IS NOT NULL"),
+            sqlite_where=text("replay_batch_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_pipeline_lineage_batch_id",
+            "batch_id",
+            postgresql_where=text("batch_id IS NOT NULL"),
+            sqlite_where=text("batch_id IS NOT NULL"),
+        ),
     )
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    """Row id (UUIDv7)."""
-    correlation_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
-    """Message id."""
-    parent_correlation_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
-    """The message this one came from; `None` for roots. Replayed messages point into the parent execution."""
-    execution_id: Mapped[str] = mapped_column(String(36), nullable=False)
-    """Owning execution."""
-    route_id: Mapped[str] = mapped_column(String(64), nullable=False)
-    """Route the invocation ran in."""
-    adapter_name: Mapped[str] = mapped_column(String(64), nullable=False)
-    """Adapter `type`."""
-    adapter_index: Mapped[int] = mapped_column(Integer, nullable=False)
-    """0-based position of the adapter in its route."""
-    stage_name: Mapped[str] = mapped_column(String(128), nullable=False)
-    """Adapter `type` or its `stage:` override."""
-    stage_status: Mapped[str] = mapped_column(String(16), nullable=False)
-    """A `StageStatus` value."""
-    input_hash: Mapped[str | None] = mapped_column(String(80), nullable=True)
-    """`sha256:<hex>` of the input payload."""
-    output_hash: Mapped[str | None] = mapped_column(String(80), nullable=True)
-    """`sha256:<hex>` of the output (fan-out: of the child hashes; skipped: the input hash)."""
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    """When the invocation (or the skip) began."""
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    """When the row reached a final status."""
     duration_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
-    """Active time, without retry and breaker waits."""
-    error_info: Mapped[dict[str, Any] | None] = mapped_column(_NULLABLE_JSON, nullable=True)
-    """`{error_type, message, traceback, attempts, retryable}` of the last failure."""
-    replay_batch_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
-    """Replay batch the message belongs to."""
-    batch_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
-    """Adapter processing batch (`AdapterResult.batch_id`)."""
-    delivery_count: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default=text("1"))
-    """1 = first delivery."""
+    stage_key: Mapped[int] = mapped_column(Integer, nullable=False)
+    delivery_count: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default=text("1"))
+    emitted_count: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
+    """`metadata.emitted_count` when it is an integer from 0 to 9,999 (else it stays in `metadata`)."""
+    stage_status: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    outcome: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default=text("0"))
+    """Low two bits: where the storage key comes from; the bits above: the `metadata.result` code."""
+    attempts: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
+    """`metadata.attempts` when it is an integer from 0 to 9,999 (else it stays in `metadata`)."""
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    correlation_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    parent_correlation_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    replay_batch_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    input_hash: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    output_hash: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    id_text: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    correlation_id_text: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    parent_correlation_id_text: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    replay_batch_id_text: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    batch_id_text: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    input_hash_text: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    output_hash_text: Mapped[str | None] = mapped_column(String(80), nullable=True)
     storage_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
-    """Stored stage output, or the fan-out manifest."""
-    entry_metadata: Mapped[dict[str, Any]] = mapped_column(
-        "metadata", JSONType, nullable=False, default=dict, server_default=text("'{}'")
-    )
+    error_info: Mapped[dict[str, Any] | None] = mapped_column(_NULLABLE_JSON, nullable=True)
+    row_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", _NULLABLE_JSON, nullable=True)
+
+
+# In the failures list's order (newest first, NULLs last), so its first page reads only its own
+# rows. Declared for PostgreSQL; on SQLite the migration writes `completed_at DESC` (NULLs sort last
+# there already, and SQLite has no NULLS LAST in an index).
+Index(
+    "ix_pipeline_lineage_failed",
+    LineageRow.completed_at.desc().nulls_last(),
+    LineageRow.id.desc(),
+    postgresql_where=text(f"stage_status = {_FAILED}"),
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipelineLineageEntry:
+    """One lineage row as the HTTP API shows it (docs/reference/http-api-endpoints.md `LineageEntry`).
+
+    One row per message per adapter invocation. Retries within a delivery update the same row; a
+    redelivery that invokes the adapter again adds a new one. Built from the stored compact row
+    and its stage (`_codec.entry_from`): derived fields such as the storage key are computed here.
+    """
+
+    id: str
+    """Row id (UUIDv7)."""
+    correlation_id: str
+    """Message id."""
+    parent_correlation_id: str | None = None
+    """The message this one came from; `None` for roots. Replayed messages point into the parent execution."""
+    execution_id: str
+    route_id: str
+    adapter_name: str
+    adapter_index: int
+    stage_name: str
+    stage_status: str
+    """A `StageStatus` value."""
+    input_hash: str | None = None
+    output_hash: str | None = None
+    started_at: datetime
+    completed_at: datetime | None = None
+    duration_ms: float | None = None
+    error_info: dict[str, Any] | None = None
+    replay_batch_id: str | None = None
+    batch_id: str | None = None
+    delivery_count: int = 1
+    storage_key: str | None = None
+    entry_metadata: dict[str, Any] = field(default_factory=dict)
     """Provenance: `attempts`, `result`, `emitted_count`, `trace_id`, input `url`/`title`/…."""
 
     def to_api_dict(self) -> dict[str, Any]:
@@ -100,37 +191,5 @@ class PipelineLineageEntry(Base):
             "batch_id": self.batch_id,
             "delivery_count": self.delivery_count,
             "storage_key": self.storage_key,
-            "metadata": dict(self.entry_metadata or {}),
+            "metadata": dict(self.entry_metadata),
         }
-
-    def __repr__(self) -> str:
-        return (
-            f"PipelineLineageEntry(id={self.id!r}, correlation_id={self.correlation_id!r}, "
-            f"route_id={self.route_id!r}, adapter_index={self.adapter_index!r}, stage_status={self.stage_status!r})"
-        )
-
-
-def record_values(record: LineageRecord) -> dict[str, Any]:
-    """Column values (keyed by column name) of `record`, for a Core upsert."""
-    return {
-        "id": record.id,
-        "correlation_id": record.correlation_id,
-        "parent_correlation_id": record.parent_correlation_id,
-        "execution_id": record.execution_id,
-        "route_id": record.route_id,
-        "adapter_name": record.adapter_name,
-        "adapter_index": record.adapter_index,
-        "stage_name": record.stage_name,
-        "stage_status": str(record.stage_status),
-        "input_hash": record.input_hash,
-        "output_hash": record.output_hash,
-        "started_at": record.started_at,
-        "completed_at": record.completed_at,
-        "duration_ms": record.duration_ms,
-        "error_info": record.error_info,
-        "replay_batch_id": record.replay_batch_id,
-        "batch_id": record.batch_id,
-        "delivery_count": record.delivery_count,
-        "storage_key": record.storage_key,
-        "metadata": record.metadata,
-    }

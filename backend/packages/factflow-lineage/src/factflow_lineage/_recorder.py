@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 import time
@@ -10,9 +11,9 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import URL, Executable, make_url
+from sqlalchemy import URL, Executable, Insert, Table, Uuid, make_url, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,7 +22,8 @@ from factflow_foundation import Backoff
 from factflow_infra.database import create_database_engine
 from factflow_protocols import LineageRecord
 
-from ._model import PipelineLineageEntry, record_values
+from ._codec import StageIdentity, row_values, stage_identity
+from ._model import LineageRow, LineageStageRow
 from ._sqlite_writer import RowRejectedError, SqliteBatchWriter
 
 __all__ = ("LineageRecorder",)
@@ -33,6 +35,9 @@ _WRITE_TIMEOUT_SECONDS: Final = 15.0
 _BACKOFF_INITIAL_SECONDS: Final = 0.5
 _BACKOFF_MAX_SECONDS: Final = 30.0
 _POOL_SIZE: Final = 2
+_STAGE_CACHE_SIZE: Final = 4096
+"""Stage keys remembered (one per execution × route × adapter); the cache starts over past this."""
+_STAGE_COLUMNS: Final = ("execution_id", "route_id", "adapter_name", "adapter_index", "stage_name")
 
 
 @dataclass(slots=True)
@@ -64,20 +69,85 @@ class _RateLimitedWarning:
         self._suppressed = 0
 
 
-def _upsert_statement(dialect_name: str) -> Executable:
-    """`INSERT … ON CONFLICT (id) DO UPDATE` of every column, for PostgreSQL or SQLite."""
-    columns = [column.name for column in PipelineLineageEntry.__table__.c if column.name != "id"]
+_PG_ARRAY_TYPES: Final = {
+    "started_at": "timestamptz[]",
+    "completed_at": "timestamptz[]",
+    "duration_ms": "float8[]",
+    "stage_key": "int4[]",
+    "delivery_count": "int2[]",
+    "emitted_count": "int2[]",
+    "stage_status": "int2[]",
+    "outcome": "int2[]",
+    "attempts": "int2[]",
+    "input_hash": "bytea[]",
+    "output_hash": "bytea[]",
+    "error_info": "text[]",  # JSON text, cast to jsonb below
+    "metadata": "text[]",
+}
+_JSON_COLUMNS: Final = ("error_info", "metadata")
+
+
+def _pg_upsert_sql() -> str:
+    """One `INSERT … SELECT FROM unnest(<one array per column>) ON CONFLICT (id) DO UPDATE` per batch.
+
+    A constant statement (prepared once) whose parameters are one array per column: the batch is
+    one statement, so the counter triggers of `pipeline_lineage` run once per batch (they are
+    statement-level on PostgreSQL), and nothing is compiled per row count.
+    """
+    table = cast(Table, LineageRow.__table__)
+    names = [column.name for column in table.c]
+    arrays = []
+    for name in names:
+        kind = _PG_ARRAY_TYPES.get(name) or ("uuid[]" if isinstance(table.c[name].type, Uuid) else "text[]")
+        array = f"CAST(:{name} AS {kind})"
+        arrays.append(f"{array}::jsonb[]" if name in _JSON_COLUMNS else array)
+    quoted = ", ".join(f'"{name}"' for name in names)
+    updates = ", ".join(f'"{name}" = excluded."{name}"' for name in names if name != "id")
+    return (
+        f"INSERT INTO {table.name} ({quoted}) SELECT * FROM unnest({', '.join(arrays)})"
+        f" ON CONFLICT (id) DO UPDATE SET {updates}"
+    )
+
+
+def _pg_arrays(values: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The parameters of `_pg_upsert_sql`: one list per column.
+
+    Raises:
+        RowRejectedError: a row holds a naive datetime or a value JSON cannot encode.
+    """
+    columns: dict[str, list[Any]] = {name: [] for name in values[0]} if values else {}
+    for row in values:
+        for name, value in row.items():
+            if name in _JSON_COLUMNS and value is not None:
+                try:
+                    value = json.dumps(value)
+                except (TypeError, ValueError) as exc:
+                    raise RowRejectedError(f"{name}: {exc}") from exc
+            elif isinstance(value, datetime):
+                if value.tzinfo is None:
+                    raise RowRejectedError(f"{name}: naive datetime given to a UTC column")
+                value = value.astimezone(UTC)
+            columns[name].append(value)
+    return columns
+
+
+def _sqlite_upsert_statement() -> Executable:
+    """`INSERT … ON CONFLICT (id) DO UPDATE` of every column (SQLite through the engine: tests, `:memory:`)."""
+    table = cast(Table, LineageRow.__table__)
+    lite_insert = sqlite.insert(table)
+    columns = [column.name for column in table.c if column.name != "id"]
+    return lite_insert.on_conflict_do_update(
+        index_elements=["id"], set_={name: lite_insert.excluded[name] for name in columns}
+    )
+
+
+def _insert_stages(dialect_name: str, identities: list[StageIdentity]) -> Insert:
+    """`INSERT … ON CONFLICT DO NOTHING` of stage rows (the counters start at their defaults)."""
+    table = cast(Table, LineageStageRow.__table__)
+    rows = [dict(zip(_STAGE_COLUMNS, identity, strict=True)) for identity in identities]
     if dialect_name == "postgresql":
-        pg_insert = postgresql.insert(PipelineLineageEntry)
-        return pg_insert.on_conflict_do_update(
-            index_elements=["id"], set_={name: pg_insert.excluded[name] for name in columns}
-        )
-    if dialect_name == "sqlite":
-        lite_insert = sqlite.insert(PipelineLineageEntry)
-        return lite_insert.on_conflict_do_update(
-            index_elements=["id"], set_={name: lite_insert.excluded[name] for name in columns}
-        )
-    raise ValueError(f"lineage supports PostgreSQL and SQLite, not {dialect_name!r}")
+        return postgresql.insert(table).values(rows).on_conflict_do_nothing()
+    return sqlite.insert(table).values(rows).on_conflict_do_nothing()
 
 
 def _describe(exc: BaseException) -> str:
@@ -86,8 +156,20 @@ def _describe(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+_MISSING_STAGE_SQLSTATE: Final = "FF001"
+_MISSING_STAGE_MESSAGE: Final = "lineage rows name a stage row that does not exist"
+"""What revision 0005's triggers raise for rows whose stage row was deleted while its key was cached."""
+
+
+def _is_missing_stage(exc: BaseException) -> bool:
+    original = getattr(exc, "orig", None) or exc
+    return getattr(original, "sqlstate", None) == _MISSING_STAGE_SQLSTATE or _MISSING_STAGE_MESSAGE in str(original)
+
+
 def _is_row_error(exc: BaseException) -> bool:
     """Whether `exc` comes from the data of a row (retrying cannot help) rather than from the database."""
+    if _is_missing_stage(exc):
+        return False  # a stale stage key: written again once the keys are looked up afresh
     if isinstance(exc, DBAPIError):
         # PostgreSQL names the failure: class 22 is a data exception (a value too long, ...),
         # class 23 an integrity violation. asyncpg's executemany does not always map these to
@@ -149,7 +231,13 @@ class LineageRecorder:
             self._engine = None
             self._url = make_url(engine_or_url)
             self._owns_engine = True
-        self._upsert = _upsert_statement(self._url.get_backend_name())
+        self._dialect_name = self._url.get_backend_name()
+        if self._dialect_name not in ("postgresql", "sqlite"):
+            raise ValueError(f"lineage supports PostgreSQL and SQLite, not {self._dialect_name!r}")
+        self._stage_keys: dict[StageIdentity, int] = {}
+        self._upsert: Executable = (
+            text(_pg_upsert_sql()) if self._dialect_name == "postgresql" else _sqlite_upsert_statement()
+        )
         self._sqlite_writer: SqliteBatchWriter | None = None
         self._buffer_size = buffer_size
         self._batch_size = batch_size
@@ -415,7 +503,7 @@ class LineageRecorder:
         """Write the batch in one transaction; on a row-level error, row by row. True when all done."""
         rows = list(self._batch.values())
         try:
-            await self._execute([record_values(row.record) for row in rows])
+            await self._execute([row.record for row in rows])
         except Exception as exc:
             if not _is_row_error(exc):
                 self._failed(exc)
@@ -431,7 +519,7 @@ class LineageRecorder:
             if self._batch.get(row.record.id) is not row:
                 continue  # discarded by a timed-out flush meanwhile
             try:
-                await self._execute([record_values(row.record)])
+                await self._execute([row.record])
             except Exception as exc:
                 if not _is_row_error(exc):
                     self._failed(exc)
@@ -445,16 +533,49 @@ class LineageRecorder:
         self._notify()
         return True
 
-    async def _execute(self, values: list[dict[str, Any]]) -> None:
+    async def _execute(self, records: list[LineageRecord]) -> None:
         engine = self._engine
         if engine is None:  # only between shutdown's dispose and the task's end
             raise RuntimeError("lineage recorder is stopped")
+        missing = list(dict.fromkeys(stage_identity(record) for record in records) - self._stage_keys.keys())
         if self._sqlite_writer is not None:
             async with asyncio.timeout(_WRITE_TIMEOUT_SECONDS):
-                await self._sqlite_writer.write(values)
+                if missing:
+                    self._remember(await self._sqlite_writer.stage_keys(missing))
+                await self._sqlite_writer.write(self._values(records, {}))
             return
+        created: dict[StageIdentity, int] = {}
         async with asyncio.timeout(_WRITE_TIMEOUT_SECONDS), engine.begin() as connection:
-            await connection.execute(self._upsert, values)
+            if missing:
+                await connection.execute(_insert_stages(self._dialect_name, missing))
+                stages = LineageStageRow.__table__.c
+                found = await connection.execute(
+                    select(stages.stage_key, *(stages[name] for name in _STAGE_COLUMNS)).where(
+                        stages.execution_id.in_({identity[0] for identity in missing})
+                    )
+                )
+                created = {
+                    (execution, route, name, index, stage): key for key, execution, route, name, index, stage in found
+                }
+            values = self._values(records, created)
+            if self._dialect_name == "postgresql":
+                await connection.execute(self._upsert, _pg_arrays(values))
+            else:
+                await connection.execute(self._upsert, values)
+        # Remembered once committed: a rolled-back batch may have created (and lost) stage rows.
+        self._remember(created)
+
+    def _remember(self, keys: dict[StageIdentity, int]) -> None:
+        if len(self._stage_keys) + len(keys) > _STAGE_CACHE_SIZE:
+            self._stage_keys.clear()
+        self._stage_keys.update(keys)
+
+    def _values(self, records: list[LineageRecord], created: dict[StageIdentity, int]) -> list[dict[str, Any]]:
+        values = []
+        for record in records:
+            identity = stage_identity(record)
+            values.append(row_values(record, created.get(identity) or self._stage_keys[identity]))
+        return values
 
     def _written(self, rows: list[_Row]) -> None:
         for row in rows:
@@ -473,6 +594,8 @@ class LineageRecorder:
 
     def _failed(self, exc: BaseException) -> None:
         self.flush_failures_total += 1
+        # A stage row may be gone (its execution's lineage deleted): look the keys up afresh.
+        self._stage_keys.clear()
         if self._failing_since is None:
             self._failing_since = time.monotonic()
         self._failure_warning.warn(

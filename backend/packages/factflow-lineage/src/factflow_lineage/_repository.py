@@ -8,16 +8,16 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from sqlalchemy import ColumnElement, Integer, and_, case, delete, distinct, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, delete, distinct, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import InstrumentedAttribute
 
 from factflow_infra.database import keyset_after
 from factflow_infra.errors import DatabaseUnavailableError
 from factflow_protocols import StageStatus
 
-from ._model import PipelineLineageEntry
+from ._codec import STATUS_CODES, entry_from, id_value
+from ._model import LineageRow, LineageStageRow, PipelineLineageEntry
 from ._results import (
     AdapterStats,
     LineageBatch,
@@ -37,27 +37,49 @@ LineageSortField = Literal["started_at", "completed_at", "duration_ms", "route_i
 """Columns `GET /lineage` sorts by (ties by `id`)."""
 SortOrder = Literal["asc", "desc"]
 
-_Entry = PipelineLineageEntry
+_ROWS = LineageRow.__table__
+_STAGES = LineageStageRow.__table__
+_R = _ROWS.c
+_S = _STAGES.c
+_STAGE_NAMES: Final = (_S.execution_id, _S.route_id, _S.adapter_name, _S.adapter_index, _S.stage_name)
+_ENTRY: Final = (*(column for column in _R if column.name != "stage_key"), *_STAGE_NAMES)
+_JOINED: Final = _ROWS.join(_STAGES, _R.stage_key == _S.stage_key)
+
 _Rows = list[PipelineLineageEntry]
 _Page = tuple[list[PipelineLineageEntry], int]
 _Messages = list[LineageMessage]
 
-_SORT_COLUMNS: Final[dict[str, InstrumentedAttribute[Any]]] = {
-    "started_at": _Entry.started_at,
-    "completed_at": _Entry.completed_at,
-    "duration_ms": _Entry.duration_ms,
-    "route_id": _Entry.route_id,
-    "stage_name": _Entry.stage_name,
+_SORT_COLUMNS: Final[dict[str, Any]] = {
+    "started_at": _R.started_at,
+    "completed_at": _R.completed_at,
+    "duration_ms": _R.duration_ms,
+    "route_id": _S.route_id,
+    "stage_name": _S.stage_name,
 }
 _NULLABLE_SORT: Final = frozenset({"completed_at", "duration_ms"})
 _STATUSES: Final = tuple(StageStatus)
+_COUNTER_OF: Final = {status: f"{status.value}_count" for status in _STATUSES}
 _ID_CHUNK: Final = 1000
-_ACTIVE: Final = (StageStatus.PENDING.value, StageStatus.PROCESSING.value)
+_FAILED: Final = STATUS_CODES[StageStatus.FAILED.value]
+_COMPLETED: Final = STATUS_CODES[StageStatus.COMPLETED.value]
+_ACTIVE: Final = (STATUS_CODES[StageStatus.PENDING.value], STATUS_CODES[StageStatus.PROCESSING.value])
+_CANCELLED: Final = STATUS_CODES[StageStatus.CANCELLED.value]
+_DEEP_OFFSET: Final = 1000
+"""From this offset on, a page by `started_at` first finds its first `started_at` without the heap."""
+
+
+def _id_is(column: str, text: str) -> ColumnElement[bool]:
+    """`column` (a compact id column) holds the text id `text` (a UUID, or a stand-in with that text)."""
+    value = id_value(text)
+    fallback = _R[f"{column}_text"]
+    exact = fallback.is_(None) if str(value) == text else fallback == text
+    condition: ColumnElement[bool] = (_R[column] == value) & exact
+    return condition
 
 
 def _metadata_text(key: str) -> ColumnElement[str]:
     """`metadata[key]` as text, on SQLite (JSON_EXTRACT) and PostgreSQL (->>) alike."""
-    element: Any = _Entry.entry_metadata[key]  # the JSON comparator's `as_string` is untyped
+    element: Any = _R.metadata[key]  # the JSON comparator's `as_string` is untyped
     text_value: ColumnElement[str] = element.as_string()
     return text_value
 
@@ -68,25 +90,61 @@ def _contains(value: str) -> str:
     return f"%{escaped}%"
 
 
-def _count_of(status: StageStatus) -> ColumnElement[int]:
-    return func.sum(case((_Entry.stage_status == status.value, 1), else_=0))
-
-
-def _completed_duration() -> ColumnElement[float]:
-    return case((_Entry.stage_status == StageStatus.COMPLETED.value, _Entry.duration_ms))
-
-
-def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), _ID_CHUNK):
         yield values[start : start + _ID_CHUNK]
 
 
+def _entries(result: Iterable[Any]) -> _Rows:
+    return [entry_from(row._mapping) for row in result]
+
+
+def _row_conditions(
+    *,
+    correlation_id: str | None,
+    parent_correlation_id: str | None,
+    is_root: bool | None,
+    replay_batch_id: str | None,
+    batch_id: str | None,
+    metadata_contains: dict[str, str | None],
+    document_id: str | None,
+    started_after: datetime | None,
+    started_before: datetime | None,
+) -> list[ColumnElement[bool]]:
+    """The `GET /lineage` filters on a row's own columns (the counters cannot answer their totals)."""
+    conditions: list[ColumnElement[bool]] = []
+    for column, value in (
+        ("correlation_id", correlation_id),
+        ("parent_correlation_id", parent_correlation_id),
+        ("replay_batch_id", replay_batch_id),
+        ("batch_id", batch_id),
+    ):
+        if value is not None:
+            conditions.append(_id_is(column, value))
+    if is_root is not None:
+        parent = _R.parent_correlation_id
+        conditions.append(parent.is_(None) if is_root else parent.is_not(None))
+    for key, needle in metadata_contains.items():
+        if needle is not None:
+            conditions.append(_metadata_text(key).ilike(_contains(needle), escape="\\"))
+    if document_id is not None:
+        conditions.append(_metadata_text("document_id") == document_id)
+    if started_after is not None:
+        conditions.append(_R.started_at >= started_after)
+    if started_before is not None:
+        conditions.append(_R.started_at < started_before)
+    return conditions
+
+
 class LineageRepository:
-    """Read access to `pipeline_lineage`.
+    """Read access to `pipeline_lineage` (compact rows) and `pipeline_lineage_stages` (names and counters).
 
     Database failures surface as `DatabaseUnavailableError` (a `ServiceUnavailableError` with code
     `database_unavailable`); no SQLAlchemy or driver exception leaves this class. Methods that page take `limit` and
     `offset` as given — the API validates their bounds.
+
+    Totals and stats of filters that name only stages (execution, route, adapter, stage, status)
+    come from the per-stage counters, not from counting rows.
 
     Args:
         session_factory: Sessions on the application's engine (`factflow_infra.database.create_session_factory`).
@@ -106,6 +164,38 @@ class LineageRepository:
             text = str(getattr(exc, "orig", None) or exc).strip()
             reason = text.splitlines()[0] if text else type(exc).__name__
             raise DatabaseUnavailableError(f"The lineage query failed: {reason}") from exc
+
+    # ------------------------------------------------------------------ stages
+
+    @staticmethod
+    async def _stages(
+        session: AsyncSession,
+        *,
+        execution_id: str | None = None,
+        route_id: str | None = None,
+        adapter_name: str | None = None,
+        stage_name: str | None = None,
+    ) -> list[LineageStageRow]:
+        query = select(LineageStageRow)
+        for column, value in (
+            (_S.execution_id, execution_id),
+            (_S.route_id, route_id),
+            (_S.adapter_name, adapter_name),
+            (_S.stage_name, stage_name),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        return list(await session.scalars(query))
+
+    @staticmethod
+    def _in_stages(stages: Sequence[LineageStageRow]) -> list[ColumnElement[bool]]:
+        """Rows of these stages: by `stage_key`, and inside their `started_at` span (so the time index is bounded)."""
+        conditions: list[ColumnElement[bool]] = [_R.stage_key.in_([stage.stage_key for stage in stages])]
+        firsts = [stage.first_started_at for stage in stages if stage.first_started_at is not None]
+        lasts = [stage.last_started_at for stage in stages if stage.last_started_at is not None]
+        if firsts and lasts:
+            conditions += [_R.started_at >= min(firsts), _R.started_at <= max(lasts)]
+        return conditions
 
     # ------------------------------------------------------------------ rows
 
@@ -142,39 +232,88 @@ class LineageRepository:
         continues a keyset page after that `(sort value, id)`; `total` still counts every match.
         """
         conditions: list[ColumnElement[bool]] = []
-        for column, value in (
-            (_Entry.execution_id, execution_id),
-            (_Entry.route_id, route_id),
-            (_Entry.adapter_name, adapter_name),
-            (_Entry.stage_name, stage_name),
-            (_Entry.stage_status, None if status is None else str(status)),
-            (_Entry.correlation_id, correlation_id),
-            (_Entry.parent_correlation_id, parent_correlation_id),
-            (_Entry.replay_batch_id, replay_batch_id),
-            (_Entry.batch_id, batch_id),
-        ):
-            if value is not None:
-                conditions.append(column == value)
-        if is_root is not None:
-            parent = _Entry.parent_correlation_id
-            conditions.append(parent.is_(None) if is_root else parent.is_not(None))
-        for key, needle in (("url", url), ("title", title), ("origin", origin)):
-            if needle is not None:
-                conditions.append(_metadata_text(key).ilike(_contains(needle), escape="\\"))
-        if document_id is not None:
-            conditions.append(_metadata_text("document_id") == document_id)
-        if started_after is not None:
-            conditions.append(_Entry.started_at >= started_after)
-        if started_before is not None:
-            conditions.append(_Entry.started_at < started_before)
+        status_name = None if status is None else str(status)
+        if status_name is not None:
+            if status_name not in STATUS_CODES:
+                return [], 0
+            conditions.append(_R.stage_status == STATUS_CODES[status_name])
+        row_conditions = _row_conditions(
+            correlation_id=correlation_id,
+            parent_correlation_id=parent_correlation_id,
+            is_root=is_root,
+            replay_batch_id=replay_batch_id,
+            batch_id=batch_id,
+            metadata_contains={"url": url, "title": title, "origin": origin},
+            document_id=document_id,
+            started_after=started_after,
+            started_before=started_before,
+        )
+        conditions += row_conditions
+        row_filters = bool(row_conditions)
 
         column = _SORT_COLUMNS[sort_by]
         if sort_order == "desc":
-            order = (column.desc().nulls_last(), _Entry.id.desc())
+            order = (column.desc().nulls_last(), _R.id.desc())
         else:
-            order = (column.asc().nulls_last(), _Entry.id.asc())
+            order = (column.asc().nulls_last(), _R.id.asc())
         seek = self._seek(column, after, sort_order, nullable=sort_by in _NULLABLE_SORT)
-        return await self._page(conditions, order, limit, offset, seek=seek)
+        async with self._session() as session:
+            total: int | None = None
+            if any(value is not None for value in (execution_id, route_id, adapter_name, stage_name)):
+                stages = await self._stages(
+                    session,
+                    execution_id=execution_id,
+                    route_id=route_id,
+                    adapter_name=adapter_name,
+                    stage_name=stage_name,
+                )
+                if not stages:
+                    return [], 0
+                conditions += self._in_stages(stages)
+                if not row_filters:
+                    counter = "row_count" if status_name is None else f"{status_name}_count"
+                    total = sum(getattr(stage, counter) for stage in stages)
+            if total is None:
+                total = int(await session.scalar(select(func.count()).select_from(_ROWS).where(*conditions)) or 0)
+            if sort_by == "started_at" and after is None and offset >= _DEEP_OFFSET:
+                rows = await self._deep_page(session, conditions, order, sort_order, limit=limit, offset=offset)
+            else:
+                query = select(*_ENTRY).select_from(_JOINED).where(*conditions, *seek)
+                rows = _entries(await session.execute(query.order_by(*order).limit(limit).offset(offset)))
+        return rows, total
+
+    async def _deep_page(
+        self,
+        session: AsyncSession,
+        conditions: Sequence[ColumnElement[bool]],
+        order: Sequence[Any],
+        direction: SortOrder,
+        *,
+        limit: int,
+        offset: int,
+    ) -> _Rows:
+        """A page far into the `started_at` order: its first `started_at` is found on the index alone.
+
+        Skipping `offset` rows then reads only `(started_at, stage_key)` index entries instead of
+        whole rows; the page itself starts at that `started_at`, skipping only the rows that share
+        it and come before the page.
+        """
+        started = _R.started_at
+        ascending = direction == "asc"
+        boundary_query = select(started).where(*conditions).order_by(started if ascending else started.desc())
+        values = list(await session.scalars(boundary_query.offset(offset - 1).limit(2)))
+        if len(values) < 2:
+            return []
+        before, first = values
+        skip = 0
+        from_first = started >= first if ascending else started <= first
+        if before == first:
+            # The page starts inside a run of equal `started_at`: count what lies before the run.
+            earlier = started < first if ascending else started > first
+            ahead = await session.scalar(select(func.count()).select_from(_ROWS).where(*conditions, earlier))
+            skip = offset - int(ahead or 0)
+        query = select(*_ENTRY).select_from(_JOINED).where(*conditions, from_first)
+        return _entries(await session.execute(query.order_by(*order).limit(limit).offset(skip)))
 
     @staticmethod
     def _seek(
@@ -183,23 +322,9 @@ class LineageRepository:
         if after is None:
             return ()
         value, row_id = after
-        return (keyset_after(column, _Entry.id, value=value, row_id=row_id, direction=direction, nullable=nullable),)
-
-    async def _page(
-        self,
-        conditions: Sequence[ColumnElement[bool]],
-        order: Sequence[Any],
-        limit: int,
-        offset: int,
-        *,
-        seek: Sequence[ColumnElement[bool]] = (),
-    ) -> _Page:
-        async with self._session() as session:
-            total = await session.scalar(select(func.count()).select_from(_Entry).where(*conditions))
-            rows = await session.scalars(
-                select(_Entry).where(*conditions, *seek).order_by(*order).limit(limit).offset(offset)
-            )
-            return list(rows), int(total or 0)
+        return (
+            keyset_after(column, _R.id, value=value, row_id=id_value(row_id), direction=direction, nullable=nullable),
+        )
 
     async def get(self, correlation_id: str) -> _Rows:
         """Every row of one message, across routes, by `adapter_index`, then `started_at`."""
@@ -208,27 +333,33 @@ class LineageRepository:
 
     async def get_entry(self, entry_id: str) -> PipelineLineageEntry | None:
         """One row by its id."""
+        query = select(*_ENTRY).select_from(_JOINED).where(_id_is("id", entry_id))
         async with self._session() as session:
-            return await session.get(_Entry, entry_id)
+            rows = _entries(await session.execute(query))
+        return rows[0] if rows else None
 
     async def resolve(self, lineage_id: str) -> str | None:
         """The correlation id that `lineage_id` names: a row's (when it is a row id), else itself if it has rows."""
         async with self._session() as session:
-            found = await session.scalar(select(_Entry.correlation_id).where(_Entry.id == lineage_id))
+            found = (
+                await session.execute(select(_R.correlation_id, _R.correlation_id_text).where(_id_is("id", lineage_id)))
+            ).first()
             if found is not None:
-                return found
-            exists = await session.scalar(select(_Entry.id).where(_Entry.correlation_id == lineage_id).limit(1))
+                value, fallback = found
+                return str(fallback if fallback is not None else value)
+            exists = await session.scalar(select(_R.id).where(_id_is("correlation_id", lineage_id)).limit(1))
             return lineage_id if exists is not None else None
 
     async def rows_for_message(self, correlation_id: str, route_id: str) -> _Rows:
         """The rows of one message in one route, in one query (the engine's resume walk)."""
         query = (
-            select(_Entry)
-            .where(_Entry.correlation_id == correlation_id, _Entry.route_id == route_id)
-            .order_by(_Entry.adapter_index, _Entry.started_at, _Entry.id)
+            select(*_ENTRY)
+            .select_from(_JOINED)
+            .where(_id_is("correlation_id", correlation_id), _S.route_id == route_id)
+            .order_by(_S.adapter_index, _R.started_at, _R.id)
         )
         async with self._session() as session:
-            return list(await session.scalars(query))
+            return _entries(await session.execute(query))
 
     async def execution_rows(
         self, execution_id: str, *, limit: int = 1000, offset: int = 0, after: tuple[Any, str] | None = None
@@ -237,10 +368,7 @@ class LineageRepository:
 
         `after` continues a keyset page after that `(started_at, id)`.
         """
-        seek = self._seek(_Entry.started_at, after, "asc", nullable=False)
-        return await self._page(
-            [_Entry.execution_id == execution_id], (_Entry.started_at, _Entry.id), limit, offset, seek=seek
-        )
+        return await self.list(execution_id=execution_id, limit=limit, offset=offset, after=after)
 
     async def failures(
         self,
@@ -257,18 +385,27 @@ class LineageRepository:
 
         `after` continues a keyset page after that `(completed_at, id)`.
         """
-        conditions: list[ColumnElement[bool]] = [_Entry.stage_status == StageStatus.FAILED.value]
-        if execution_id is not None:
-            conditions.append(_Entry.execution_id == execution_id)
-        if route_id is not None:
-            conditions.append(_Entry.route_id == route_id)
-        if adapter_name is not None:
-            conditions.append(_Entry.adapter_name == adapter_name)
+        conditions: list[ColumnElement[bool]] = [_R.stage_status == _FAILED]
         if started_after is not None:
-            conditions.append(_Entry.started_at >= started_after)
-        order = (_Entry.completed_at.desc().nulls_last(), _Entry.id.desc())
-        seek = self._seek(_Entry.completed_at, after, "desc", nullable=True)
-        return await self._page(conditions, order, limit, offset, seek=seek)
+            conditions.append(_R.started_at >= started_after)
+        order = (_R.completed_at.desc().nulls_last(), _R.id.desc())
+        seek = self._seek(_R.completed_at, after, "desc", nullable=True)
+        async with self._session() as session:
+            total: int | None = None
+            if any(value is not None for value in (execution_id, route_id, adapter_name)):
+                stages = await self._stages(
+                    session, execution_id=execution_id, route_id=route_id, adapter_name=adapter_name
+                )
+                if not stages:
+                    return [], 0
+                conditions.append(_R.stage_key.in_([stage.stage_key for stage in stages]))
+                if started_after is None:
+                    total = sum(stage.failed_count for stage in stages)
+            if total is None:
+                total = int(await session.scalar(select(func.count()).select_from(_ROWS).where(*conditions)) or 0)
+            query = select(*_ENTRY).select_from(_JOINED).where(*conditions, *seek)
+            rows = _entries(await session.execute(query.order_by(*order).limit(limit).offset(offset)))
+        return rows, total
 
     async def delete_execution_rows(
         self, execution_id: str, *, batch_size: int = DELETE_BATCH_ROWS, pause_seconds: float = 0.05
@@ -276,37 +413,55 @@ class LineageRepository:
         """Delete every lineage row of one execution, `batch_size` rows per statement; the rows deleted.
 
         Each batch is its own short transaction followed by a pause of `pause_seconds`, so the
-        lineage writer and readers never wait long behind it (PostgreSQL and SQLite alike).
+        lineage writer and readers never wait long behind it (PostgreSQL and SQLite alike). The
+        execution's stage rows (and their counters) go last.
         """
+        async with self._session() as session:
+            stages = await self._stages(session, execution_id=execution_id)
+        if not stages:
+            return 0
+        keys = [stage.stage_key for stage in stages]
+        in_stages = self._in_stages(stages)
         deleted = 0
         while True:
-            batch = select(_Entry.id).where(_Entry.execution_id == execution_id).limit(batch_size).scalar_subquery()
+            batch = select(_R.id).where(*in_stages).limit(batch_size).scalar_subquery()
             async with self._session() as session, session.begin():
                 result = await session.execute(
-                    delete(_Entry).where(_Entry.id.in_(batch)).execution_options(synchronize_session=False)
+                    delete(LineageRow).where(_R.id.in_(batch)).execution_options(synchronize_session=False)
                 )
             count = int(result.rowcount or 0)  # type: ignore[attr-defined]  # CursorResult of a DELETE
             deleted += count
             if count < batch_size:
-                return deleted
+                break
             await asyncio.sleep(pause_seconds)
+        async with self._session() as session, session.begin():
+            await session.execute(delete(LineageStageRow).where(_S.stage_key.in_(keys)))
+        return deleted
 
     async def batch(self, batch_id: str, *, limit: int = 1000, offset: int = 0) -> LineageBatch | None:
         """Rows whose `replay_batch_id` or `batch_id` is `batch_id`; `None` when there are none."""
-        matches = or_(_Entry.replay_batch_id == batch_id, _Entry.batch_id == batch_id)
+        by_replay, by_adapter = _id_is("replay_batch_id", batch_id), _id_is("batch_id", batch_id)
+        matches = or_(by_replay, by_adapter)
         counts = select(
-            func.count(),
-            func.sum(case((_Entry.replay_batch_id == batch_id, 1), else_=0)),
-            func.sum(case((_Entry.batch_id == batch_id, 1), else_=0)),
-        ).where(matches)
-        page = select(_Entry).where(matches).order_by(_Entry.started_at, _Entry.id).limit(limit).offset(offset)
+            select(func.count()).select_from(_ROWS).where(matches).scalar_subquery(),
+            select(func.count()).select_from(_ROWS).where(by_replay).scalar_subquery(),
+            select(func.count()).select_from(_ROWS).where(by_adapter).scalar_subquery(),
+        )
+        page = (
+            select(*_ENTRY)
+            .select_from(_JOINED)
+            .where(matches)
+            .order_by(_R.started_at, _R.id)
+            .limit(limit)
+            .offset(offset)
+        )
         async with self._session() as session:
-            total, by_replay, by_adapter = (await session.execute(counts)).one()
+            total, n_replay, n_adapter = (await session.execute(counts)).one()
             if not total:
                 return None
-            entries = tuple(await session.scalars(page))
+            entries = tuple(_entries(await session.execute(page)))
         kind: Literal["replay", "adapter", "mixed"]
-        kind = "mixed" if by_replay and by_adapter else ("replay" if by_replay else "adapter")
+        kind = "mixed" if n_replay and n_adapter else ("replay" if n_replay else "adapter")
         return LineageBatch(batch_id=batch_id, kind=kind, total=int(total), entries=entries)
 
     # ------------------------------------------------------------------ messages
@@ -319,19 +474,19 @@ class LineageRepository:
 
     async def children(self, correlation_id: str, *, limit: int = 100, offset: int = 0) -> tuple[_Messages, int]:
         """One page of the direct children of a message, by first `started_at`, and their total."""
-        is_child = _Entry.parent_correlation_id == correlation_id
-        first_started = func.min(_Entry.started_at)
+        is_child = _id_is("parent_correlation_id", correlation_id)
+        first_started = func.min(_R.started_at)
         page = (
-            select(_Entry.correlation_id)
+            select(_R.correlation_id, _R.correlation_id_text)
             .where(is_child)
-            .group_by(_Entry.correlation_id)
-            .order_by(first_started, _Entry.correlation_id)
+            .group_by(_R.correlation_id, _R.correlation_id_text)
+            .order_by(first_started, _R.correlation_id)
             .limit(limit)
             .offset(offset)
         )
         async with self._session() as session:
-            total = await session.scalar(select(func.count(distinct(_Entry.correlation_id))).where(is_child))
-            child_ids = list(await session.scalars(page))
+            total = await session.scalar(select(func.count(distinct(_R.correlation_id))).where(is_child))
+            child_ids = [str(fallback or value) for value, fallback in await session.execute(page)]
             messages = await self._messages(session, dict.fromkeys(child_ids, 1))
         order = {child_id: position for position, child_id in enumerate(child_ids)}
         messages.sort(key=lambda message: order[message.correlation_id])
@@ -385,39 +540,61 @@ class LineageRepository:
     async def _walk(
         self, session: AsyncSession, correlation_id: str, *, upward: bool, max_depth: int, limit: int
     ) -> dict[str, int]:
-        """Ancestors (`upward`) or descendants of a message with their distance, by a recursive CTE.
+        """Ancestors (`upward`) or descendants of a message with their distance, one indexed query per level.
 
         Goes one level past `max_depth` and returns up to `limit + 1` ids nearest first, so the
-        caller can tell whether anything was cut off.
+        caller can tell whether anything was cut off. Each level looks its ids up on the
+        `correlation_id` (upward) or `parent_correlation_id` (downward) index; the depth bound
+        ends the walk even on a (corrupt) cycle of parent links.
         """
-        columns = PipelineLineageEntry.__table__.c
-        message, parent = columns.correlation_id, columns.parent_correlation_id
-        start, step_to, step_from = (message, parent, message) if upward else (parent, message, parent)
-        anchor = select(step_to.label("cid"), literal(1, Integer).label("depth")).where(
-            start == correlation_id, step_to.is_not(None)
-        )
-        walk = anchor.cte("lineage_walk", recursive=True)
-        step = (
-            select(step_to, walk.c.depth + 1)
-            .join(walk, step_from == walk.c.cid)
-            .where(step_to.is_not(None), walk.c.depth <= max_depth)
-        )
-        # UNION folds the rows a message has in several routes into one step; the depth bound
-        # ends the walk even on a (corrupt) cycle of parent links.
-        walk = walk.union(step)
-        nearest = func.min(walk.c.depth).label("depth")
-        query = select(walk.c.cid, nearest).group_by(walk.c.cid).order_by(nearest, walk.c.cid).limit(limit + 1)
-        return {cid: depth for cid, depth in (await session.execute(query)).all() if cid != correlation_id}
+        if upward:
+            start, start_text, found, found_text = (
+                _R.correlation_id,
+                _R.correlation_id_text,
+                _R.parent_correlation_id,
+                _R.parent_correlation_id_text,
+            )
+        else:
+            start, start_text, found, found_text = (
+                _R.parent_correlation_id,
+                _R.parent_correlation_id_text,
+                _R.correlation_id,
+                _R.correlation_id_text,
+            )
+        depths: dict[str, int] = {}
+        level = [correlation_id]
+        depth = 0
+        while level and depth <= max_depth and len(depths) <= limit:
+            depth += 1
+            wanted = {id_value(text): text for text in level}
+            next_level: set[str] = set()
+            for chunk in _chunks(list(wanted)):
+                query = (
+                    select(start, start_text, found, found_text).where(start.in_(chunk), found.is_not(None)).distinct()
+                )
+                for start_value, start_fallback, value, fallback in await session.execute(query):
+                    if str(start_fallback or start_value) != wanted[start_value]:
+                        continue  # a stand-in UUID shared by two texts: not this message
+                    found_id = str(fallback or value)
+                    if found_id != correlation_id and found_id not in depths:
+                        next_level.add(found_id)
+            level = sorted(next_level)[: limit + 1 - len(depths)]
+            depths.update(dict.fromkeys(level, depth))
+        return depths
 
     async def _rows_of(self, session: AsyncSession, correlation_ids: Collection[str]) -> _Rows:
+        wanted = {id_value(text): text for text in correlation_ids}
         rows: _Rows = []
-        for chunk in _chunks(list(correlation_ids)):
+        for chunk in _chunks(list(wanted)):
             query = (
-                select(_Entry)
-                .where(_Entry.correlation_id.in_(chunk))
-                .order_by(_Entry.adapter_index, _Entry.started_at, _Entry.id)
+                select(*_ENTRY)
+                .select_from(_JOINED)
+                .where(_R.correlation_id.in_(chunk))
+                .order_by(_S.adapter_index, _R.started_at, _R.id)
             )
-            rows.extend(await session.scalars(query))
+            rows.extend(
+                entry for entry in _entries(await session.execute(query)) if entry.correlation_id in correlation_ids
+            )
         return rows
 
     async def _messages(self, session: AsyncSession, depths: dict[str, int]) -> _Messages:
@@ -432,50 +609,37 @@ class LineageRepository:
     async def stats(self, execution_id: str, *, route_order: Sequence[str] = ()) -> LineageStats:
         """Counts per status and durations of completed rows per route × adapter (`get_lineage_stats`).
 
-        Rows are ordered by `route_order` (the snapshot's declaration order, when the caller has
-        it), other routes after those by when they first ran, then by `adapter_index`.
+        Read from the stage counters, not the rows. Rows are ordered by `route_order` (the
+        snapshot's declaration order, when the caller has it), other routes after those by when
+        they first ran, then by `adapter_index`.
         """
-        duration = _completed_duration()
-        query = (
-            select(
-                _Entry.route_id,
-                _Entry.adapter_name,
-                _Entry.adapter_index,
-                _Entry.stage_name,
-                func.count(),
-                *(_count_of(status) for status in _STATUSES),
-                func.avg(duration),
-                func.max(duration),
-                func.min(_Entry.started_at),
-            )
-            .where(_Entry.execution_id == execution_id)
-            .group_by(_Entry.route_id, _Entry.adapter_name, _Entry.adapter_index, _Entry.stage_name)
-        )
         async with self._session() as session:
-            result = (await session.execute(query)).all()
+            stages = [stage for stage in await self._stages(session, execution_id=execution_id) if stage.row_count]
         route_started: dict[str, datetime] = {}
         adapters: list[tuple[datetime, AdapterStats]] = []
-        for route, adapter_name, adapter_index, stage_name, count, *rest in result:
-            by_status = dict(zip(_STATUSES, (int(value or 0) for value in rest[: len(_STATUSES)]), strict=True))
-            avg_ms, max_ms, first_started = rest[len(_STATUSES) :]
-            route_started[route] = min(first_started, route_started.get(route, first_started))
+        for stage in stages:
+            first_started = stage.first_started_at
+            assert first_started is not None  # a stage with rows has one
+            route_started[stage.route_id] = min(first_started, route_started.get(stage.route_id, first_started))
             adapters.append(
                 (
                     first_started,
                     AdapterStats(
-                        route_id=route,
-                        adapter_name=adapter_name,
-                        adapter_index=adapter_index,
-                        stage_name=stage_name,
-                        count=int(count),
-                        pending=by_status[StageStatus.PENDING],
-                        processing=by_status[StageStatus.PROCESSING],
-                        completed=by_status[StageStatus.COMPLETED],
-                        failed=by_status[StageStatus.FAILED],
-                        skipped=by_status[StageStatus.SKIPPED],
-                        cancelled=by_status[StageStatus.CANCELLED],
-                        avg_duration_ms=None if avg_ms is None else float(avg_ms),
-                        max_duration_ms=None if max_ms is None else float(max_ms),
+                        route_id=stage.route_id,
+                        adapter_name=stage.adapter_name,
+                        adapter_index=stage.adapter_index,
+                        stage_name=stage.stage_name,
+                        count=stage.row_count,
+                        pending=stage.pending_count,
+                        processing=stage.processing_count,
+                        completed=stage.completed_count,
+                        failed=stage.failed_count,
+                        skipped=stage.skipped_count,
+                        cancelled=stage.cancelled_count,
+                        avg_duration_ms=stage.duration_total_ms / stage.duration_count
+                        if stage.duration_count
+                        else None,
+                        max_duration_ms=stage.duration_max_ms if stage.duration_count else None,
                     ),
                 )
             )
@@ -490,31 +654,30 @@ class LineageRepository:
         return LineageStats(execution_id=execution_id, total=sum(row.count for row in rows), rows=rows)
 
     async def stage_counts(self, execution_id: str) -> StageCounts:
-        """Row counts of an execution per status, and the mean duration of its completed rows."""
-        query = select(
-            func.count(), *(_count_of(status) for status in _STATUSES), func.avg(_completed_duration())
-        ).where(_Entry.execution_id == execution_id)
+        """Row counts of an execution per status, and the mean duration of its completed rows (from the counters)."""
         async with self._session() as session:
-            total, *rest = (await session.execute(query)).one()
-        counts = {status.value: int(value or 0) for status, value in zip(_STATUSES, rest, strict=False)}
-        avg_ms = rest[len(_STATUSES)]
-        return StageCounts(total=int(total or 0), avg_duration_ms=None if avg_ms is None else float(avg_ms), **counts)
+            stages = await self._stages(session, execution_id=execution_id)
+        counts = {status.value: sum(getattr(stage, _COUNTER_OF[status]) for stage in stages) for status in _STATUSES}
+        durations = sum(stage.duration_count for stage in stages)
+        avg_ms = sum(stage.duration_total_ms for stage in stages) / durations if durations else None
+        return StageCounts(total=sum(stage.row_count for stage in stages), avg_duration_ms=avg_ms, **counts)
 
     async def route_message_counts(self, execution_id: str) -> dict[str, RouteMessageCounts]:
         """Per route: distinct messages, classified as HTTP API `RouteStatus` defines, and mean duration."""
-        status = _Entry.stage_status
-        completed = status == StageStatus.COMPLETED.value
+        status = _R.stage_status
+        completed = status == _COMPLETED
         per_message = (
             select(
-                _Entry.route_id.label("route_id"),
-                func.max(case((status == StageStatus.FAILED.value, 1), else_=0)).label("failed"),
+                _S.route_id.label("route_id"),
+                func.max(case((status == _FAILED, 1), else_=0)).label("failed"),
                 func.max(case((status.in_(_ACTIVE), 1), else_=0)).label("active"),
-                func.max(case((status == StageStatus.CANCELLED.value, 1), else_=0)).label("cancelled"),
-                func.sum(case((completed, _Entry.duration_ms))).label("duration_sum"),
-                func.count(case((and_(completed, _Entry.duration_ms.is_not(None)), 1))).label("duration_n"),
+                func.max(case((status == _CANCELLED, 1), else_=0)).label("cancelled"),
+                func.sum(case((completed, _R.duration_ms))).label("duration_sum"),
+                func.count(case((and_(completed, _R.duration_ms.is_not(None)), 1))).label("duration_n"),
             )
-            .where(_Entry.execution_id == execution_id)
-            .group_by(_Entry.route_id, _Entry.correlation_id)
+            .select_from(_JOINED)
+            .where(_S.execution_id == execution_id)
+            .group_by(_S.route_id, _R.correlation_id, _R.correlation_id_text)
             .subquery()
         )
         failed, active, cancelled = per_message.c.failed == 1, per_message.c.active == 1, per_message.c.cancelled == 1

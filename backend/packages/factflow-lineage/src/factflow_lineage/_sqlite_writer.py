@@ -28,14 +28,25 @@ from sqlalchemy.engine import Dialect
 
 from factflow_infra.database import SQLITE_BUSY_TIMEOUT_MS
 
-from ._model import PipelineLineageEntry
+from ._codec import StageIdentity
+from ._model import LineageRow
 
 __all__ = ("RowRejectedError", "SqliteBatchWriter")
 
 logger = logging.getLogger(__name__)
 
 _ROWS_PER_STATEMENT: Final = 500
-"""500 rows x 20 columns stays below SQLite's 32,766 host parameters (3.32 and later)."""
+"""500 rows x 28 columns stays below SQLite's 32,766 host parameters (3.32 and later)."""
+
+
+_INSERT_STAGE: Final = (
+    "INSERT INTO pipeline_lineage_stages (execution_id, route_id, adapter_name, adapter_index, stage_name)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+_SELECT_STAGES: Final = (
+    "SELECT stage_key, execution_id, route_id, adapter_name, adapter_index, stage_name"
+    " FROM pipeline_lineage_stages WHERE execution_id IN ({placeholders})"
+)
 
 
 class RowRejectedError(ValueError):
@@ -46,7 +57,7 @@ class _Upsert:
     """The multi-row upsert statement and the positional parameters of a list of rows."""
 
     def __init__(self, dialect: Dialect) -> None:
-        table = PipelineLineageEntry.__table__
+        table = LineageRow.__table__
         self.columns = [column.name for column in table.c]
         processors: list[Callable[[Any], Any] | None] = [
             column.type.dialect_impl(dialect).bind_processor(dialect) for column in table.c
@@ -54,7 +65,7 @@ class _Upsert:
         self._bindings = list(zip(self.columns, processors, strict=True))
         names = ", ".join(f'"{name}"' for name in self.columns)
         updates = ", ".join(f'"{name}" = excluded."{name}"' for name in self.columns if name != "id")
-        self._head = f'INSERT INTO "{PipelineLineageEntry.__tablename__}" ({names}) VALUES '
+        self._head = f'INSERT INTO "{LineageRow.__tablename__}" ({names}) VALUES '
         self._tail = f' ON CONFLICT ("id") DO UPDATE SET {updates}'
         self._row = "(" + ", ".join("?" for _ in self.columns) + ")"
         self._sql: dict[int, str] = {}
@@ -87,6 +98,20 @@ class SqliteBatchWriter:
         self._upsert = _Upsert(dialect)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lineage-sqlite")
         self._connection: sqlite3.Connection | None = None
+
+    async def stage_keys(self, identities: Sequence[StageIdentity]) -> dict[StageIdentity, int]:
+        """Create the stage rows of `identities` that do not exist yet; every one's `stage_key`."""
+        return await asyncio.shield(
+            asyncio.get_running_loop().run_in_executor(self._executor, self._stage_keys, list(identities))
+        )
+
+    def _stage_keys(self, identities: list[StageIdentity]) -> dict[StageIdentity, int]:
+        connection = self._connect()
+        connection.executemany(_INSERT_STAGE, identities)
+        executions = sorted({identity[0] for identity in identities})
+        placeholders = ", ".join("?" for _ in executions)
+        found = connection.execute(_SELECT_STAGES.format(placeholders=placeholders), executions)
+        return {(execution, route, name, index, stage): key for key, execution, route, name, index, stage in found}
 
     async def write(self, values: Sequence[dict[str, Any]]) -> None:
         """Upsert `values` (column dicts from `record_values`) in one transaction.

@@ -20,7 +20,7 @@ def keyset_after(
     id_column: Any,
     *,
     value: Any,
-    row_id: str,
+    row_id: Any,
     direction: Literal["asc", "desc"],
     nullable: bool = False,
 ) -> ColumnElement[bool]:

@@ -11,18 +11,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
+    CHAR,
     JSON,
     Boolean,
     DateTime,
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    Uuid,
     inspect,
 )
 from sqlalchemy.engine import Connection
@@ -58,6 +61,8 @@ def type_kind(type_: TypeEngine[Any]) -> tuple[str, int | None]:
         type_ = type_.impl_instance
     # Order matters: Text is a String, and both Float and Integer could be numeric.
     checks: tuple[tuple[type[TypeEngine[Any]], str], ...] = (
+        (Uuid, "uuid"),
+        (LargeBinary, "binary"),
         (Boolean, "boolean"),
         (Integer, "integer"),
         (Float, "float"),
@@ -99,15 +104,23 @@ def metadata_shapes(metadata: MetaData) -> dict[str, TableShape]:
     return {name: _table_shape(table) for name, table in metadata.tables.items()}
 
 
+def _reflected_kind(type_: TypeEngine[Any], sqlite: bool) -> tuple[str, int | None]:
+    # SQLAlchemy's `Uuid` is CHAR(32) on SQLite, which reflects as such; the schema uses no other CHAR(32).
+    if sqlite and isinstance(type_, CHAR) and type_.length == 32:
+        return "uuid", None
+    return type_kind(type_)
+
+
 def reflect_shapes(connection: Connection, *, exclude: tuple[str, ...] = ("alembic_version",)) -> dict[str, TableShape]:
     """Shapes of every table in the connection's default schema (use with `run_sync`)."""
     inspector = inspect(connection)
+    sqlite = connection.dialect.name == "sqlite"
     shapes: dict[str, TableShape] = {}
     for name in inspector.get_table_names():
         if name in exclude:
             continue
         columns = {
-            column["name"]: ColumnShape(*type_kind(column["type"]), nullable=bool(column["nullable"]))
+            column["name"]: ColumnShape(*_reflected_kind(column["type"], sqlite), nullable=bool(column["nullable"]))
             for column in inspector.get_columns(name)
         }
         indexes: set[tuple[str, ...]] = set()

@@ -1,0 +1,131 @@
+"""The per-stage counters equal the aggregates of the rows through inserts, transitions, replays and deletes."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from factflow_infra.database import create_session_factory
+from factflow_lineage import AdapterStats, LineageRecorder, LineageRepository, LineageRow, StageStatus
+from factflow_protocols import LineageRecord
+
+EXEC_A = "0195e000-0000-7000-8000-0000000000a1"
+EXEC_B = "0195e000-0000-7000-8000-0000000000b1"
+BASE_TIME = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+RecordFactory = Callable[..., LineageRecord]
+FINAL = (StageStatus.COMPLETED, StageStatus.FAILED, StageStatus.SKIPPED, StageStatus.CANCELLED)
+
+
+def _aggregates(rows: list[LineageRecord]) -> dict[tuple[str, int], tuple[int, ...]]:
+    """What the stats must say, computed from the rows' final states."""
+    counts: dict[tuple[str, int], list[int]] = {}
+    for row in rows:
+        key = (row.route_id, row.adapter_index)
+        entry = counts.setdefault(key, [0] * (1 + len(StageStatus)))
+        entry[0] += 1
+        entry[1 + list(StageStatus).index(row.stage_status)] += 1
+    return {key: tuple(values) for key, values in counts.items()}
+
+
+def _observed(rows: tuple[AdapterStats, ...]) -> dict[tuple[str, int], tuple[int, ...]]:
+    return {
+        (row.route_id, row.adapter_index): (
+            row.count,
+            row.pending,
+            row.processing,
+            row.completed,
+            row.failed,
+            row.skipped,
+            row.cancelled,
+        )
+        for row in rows
+    }
+
+
+async def test_counters_follow_every_write(db_engine: AsyncEngine, make_record: RecordFactory) -> None:
+    rng = random.Random(11)
+    latest: dict[str, LineageRecord] = {}
+    async with LineageRecorder(db_engine, batch_size=37) as recorder:
+        for number in range(400):
+            record = make_record(
+                execution_id=rng.choice((EXEC_A, EXEC_B)),
+                route_id=rng.choice(("crawl", "embed")),
+                adapter_index=rng.randrange(2),
+                started_at=BASE_TIME + timedelta(milliseconds=number),
+            )
+            recorder.record(record)
+            latest[record.id] = record
+            if number % 50 == 0:
+                assert await recorder.flush()  # rows split over many batches and transactions
+        assert await recorder.flush()
+        # Transitions (some rows twice, some to pending and back), and a replayed batch.
+        for row_id in rng.sample(sorted(latest), 300):
+            status = rng.choice((*FINAL, StageStatus.PENDING))
+            duration = rng.choice((None, 1.5, 20.25)) if status is StageStatus.COMPLETED else None
+            latest[row_id] = replace(latest[row_id], stage_status=status, duration_ms=duration)
+            recorder.record(latest[row_id])
+        assert await recorder.flush()
+        for record in rng.sample(sorted(latest.values(), key=lambda r: r.id), 100):
+            recorder.record(record)  # the same state again, as after a retried commit
+        assert await recorder.flush()
+
+    sessions = create_session_factory(db_engine)
+    repository = LineageRepository(sessions)
+    # A delete of single rows by any writer (not only whole executions) is counted too.
+    gone = rng.sample(sorted(row_id for row_id, row in latest.items() if row.execution_id == EXEC_A), 25)
+    async with sessions() as session, session.begin():
+        await session.execute(sa.delete(LineageRow).where(LineageRow.id.in_([uuid.UUID(row_id) for row_id in gone])))
+    for row_id in gone:
+        del latest[row_id]
+
+    for execution_id in (EXEC_A, EXEC_B):
+        rows = [row for row in latest.values() if row.execution_id == execution_id]
+        stats = await repository.stats(execution_id)
+        assert _observed(stats.rows) == _aggregates(rows)
+        assert stats.total == len(rows)
+        counts = await repository.stage_counts(execution_id)
+        assert counts.total == len(rows)
+        durations = [
+            row.duration_ms for row in rows if row.stage_status is StageStatus.COMPLETED and row.duration_ms is not None
+        ]
+        if durations:
+            assert counts.avg_duration_ms == pytest.approx(sum(durations) / len(durations))
+        else:
+            assert counts.avg_duration_ms is None
+        page, total = await repository.list(execution_id=execution_id, status="completed", limit=1)
+        assert total == sum(1 for row in rows if row.stage_status is StageStatus.COMPLETED)
+        assert len(page) == 1
+
+    assert await repository.delete_execution_rows(EXEC_A, batch_size=40, pause_seconds=0) == len(
+        [row for row in latest.values() if row.execution_id == EXEC_A]
+    )
+    assert (await repository.stats(EXEC_A)).rows == ()
+    assert _observed((await repository.stats(EXEC_B)).rows) == _aggregates(
+        [row for row in latest.values() if row.execution_id == EXEC_B]
+    )
+
+
+async def test_rows_of_a_stage_deleted_meanwhile_get_a_new_stage_row(
+    db_engine: AsyncEngine, make_record: RecordFactory
+) -> None:
+    # The recorder remembers stage keys; deleting an execution's lineage deletes its stage rows.
+    # A row written later with the remembered key is refused, and written again with a new one.
+    repository = LineageRepository(create_session_factory(db_engine))
+    async with LineageRecorder(db_engine) as recorder:
+        recorder.record(make_record(execution_id=EXEC_A))
+        assert await recorder.flush()
+        assert await repository.delete_execution_rows(EXEC_A, pause_seconds=0) == 1
+        late = make_record(execution_id=EXEC_A)
+        recorder.record(late)
+        assert await recorder.flush(timeout=10.0)
+        assert recorder.flush_failures_total == 1 and recorder.dropped_total == 0
+    rows, total = await repository.list(execution_id=EXEC_A)
+    assert [row.id for row in rows] == [late.id] and total == 1
+    assert (await repository.stats(EXEC_A)).total == 1
