@@ -35,7 +35,7 @@ from factflow_builtins import PassthroughAdapter, SetFieldsAdapter, SplitAdapter
 from factflow_engine._ports import FinalStatus
 from factflow_engine.config import PipelineConfigLoader
 from factflow_engine.registry import ValidatingAdapterRegistry
-from factflow_engine.runtime import OrchestratorManager, RuntimeOptions, scoped_queue_prefix
+from factflow_engine.runtime import EngineLimits, EngineWiring, scoped_queue_prefix
 from factflow_engine.testing import build_snapshot
 from factflow_foundation import freeze_startup_heap
 from factflow_infra.database import SEARCH_PATH_OPTION, run_migrations
@@ -239,14 +239,10 @@ async def _run(
         registry.register(adapter, name=adapter.adapter_type)
     pipeline = pipeline_yaml(storage=stored)
     config = PipelineConfigLoader(registry).load(pipeline)
-    manager = OrchestratorManager(
-        queue=queue,
-        storage=storage,
-        adapters=registry,
-        lineage=recorder,
-        options=RuntimeOptions(),
-        shutdown_grace_seconds=5.0,
-    )
+    limits = EngineLimits(shutdown_grace_seconds=5.0)
+    manager = EngineWiring(
+        queue=queue, storage=storage, adapters=registry, lineage=recorder, limits=limits
+    ).build_manager()
     callbacks = _Callbacks()
     execution_id = str(uuid.uuid4())
     init_payload: dict[str, Any] = {"items": list(range(messages))}

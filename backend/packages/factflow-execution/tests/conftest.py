@@ -10,7 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from factflow_engine.config import ConfigSnapshot
 from factflow_engine.registry import ValidatingAdapterRegistry
-from factflow_execution import ConfigSourceType, ExecutionStats, PipelineExecution, PipelineExecutionRepository
+from factflow_execution import (
+    ConfigSourceType,
+    ExecutionStats,
+    PipelineExecution,
+    PipelineExecutionRepository,
+    StoredSnapshot,
+)
 from factflow_execution._stats import build_execution_stats
 from factflow_foundation import new_id
 from factflow_infra.database import create_database_engine, create_session_factory, run_migrations
@@ -60,8 +66,10 @@ def make_execution() -> Callable[..., PipelineExecution]:
             "status": "running",
             "source": ConfigSourceType.API,
             "started_at": datetime.now(UTC),
-            "config_snapshot": ConfigSnapshot.model_validate(
-                {"config": SNAPSHOT_CONFIG, "config_yaml": "x", "config_hash": "sha256:0"}
+            "stored_snapshot": StoredSnapshot(
+                ConfigSnapshot.model_validate(
+                    {"config": SNAPSHOT_CONFIG, "config_yaml": "x", "config_hash": "sha256:0"}
+                )
             ),
         }
         values.update(overrides)

@@ -38,6 +38,7 @@ async def test_insert_and_read_back_every_field(
     assert loaded.metadata == {"who": "test", "nested": {"a": [1, 2]}}
     assert loaded.init_payload == {"url": "https://x"}
     assert loaded.config_snapshot == execution.config_snapshot
+    assert loaded.stored_snapshot == execution.stored_snapshot
     assert loaded.started_at == execution.started_at
     assert loaded.status == "running" and not loaded.cancel_requested and loaded.recovery_count == 0
     assert loaded.updated_at is not None

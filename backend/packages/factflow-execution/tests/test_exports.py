@@ -43,10 +43,15 @@ EXTRAS = {
     "DAGOutbound",
     "WaitResult",
     "ReplayInfo",
+    "StoredSnapshot",
     "build_dag",
     "deep_merge",
     "is_uuid_shaped",
     # services and seams
+    "ExecutionLauncher",
+    "ExecutionServices",
+    "ExecutionStores",
+    "ReplayFactory",
     "PipelineConfigService",
     "ExecutionManager",
     "ExecutionSlot",
@@ -82,6 +87,7 @@ EXTRAS = {
     "TagConflictError",
     "InvalidStatusTransitionError",
     "ReplayUnavailableError",
+    "SnapshotUnreadableError",
     "EventStreamerUnavailableError",
 }
 

@@ -12,7 +12,7 @@ import pytest
 
 from factflow_engine.config import PipelineConfigLoader
 from factflow_engine.registry import ValidatingAdapterRegistry
-from factflow_engine.runtime import OrchestratorManager, TooManyConcurrentExecutionsError
+from factflow_engine.runtime import EngineLimits, EngineWiring, OrchestratorManager, TooManyConcurrentExecutionsError
 from factflow_engine.testing import TEST_OPTIONS
 from factflow_execution import (
     ConfigSourceType,
@@ -20,14 +20,16 @@ from factflow_execution import (
     ExecutionEventHub,
     ExecutionEventStreamer,
     ExecutionService,
+    ExecutionServices,
+    ExecutionStores,
     ExecutionWaiter,
     InvalidStatusTransitionError,
-    PipelineConfigRepository,
     PipelineConfigService,
     PipelineExecution,
     PipelineExecutionRepository,
     RoutePauseRepository,
     RouteWorkers,
+    StoredSnapshot,
     TagConflictError,
 )
 from factflow_execution._stats import route_counts_to_json
@@ -104,32 +106,21 @@ async def world(tmp_path: Path, registry: ValidatingAdapterRegistry) -> AsyncIte
     await storage.start()
     recorder = LineageRecorder(engine, flush_interval_ms=20)
     await recorder.start()
-    lineage = LineageRepository(sessions)
-    hub = ExecutionEventHub()
-    pauses = RoutePauseRepository(sessions)
-    manager = OrchestratorManager(
-        queue=queue,
-        storage=storage,
-        adapters=registry,
-        lineage=recorder,
-        lineage_lookup=lineage.rows_for_message,
-        events=hub,
-        pause_store=pauses,
-        max_concurrent_executions=2,
-        shutdown_grace_seconds=1.0,
-        options=TEST_OPTIONS,
-    )
-    configs = PipelineConfigService(PipelineConfigRepository(sessions), PipelineConfigLoader(registry))
-    executions = PipelineExecutionRepository(sessions)
-    service = ExecutionService(
-        configs=configs,
-        executions=executions,
-        manager=manager,
-        hub=hub,
-        lineage=lineage,
+    stores = ExecutionStores.open(sessions)
+    services = ExecutionServices.build(
+        engine=EngineWiring(
+            queue=queue,
+            storage=storage,
+            adapters=registry,
+            limits=EngineLimits(max_concurrent_executions=2, shutdown_grace_seconds=1.0, options=TEST_OPTIONS),
+        ),
+        stores=stores,
+        loader=PipelineConfigLoader(registry),
         recorder=recorder,
-        pauses=pauses,
     )
+    manager, hub = services.manager, services.hub
+    service, configs = services.service, services.config_service
+    executions, lineage, pauses = stores.executions, stores.lineage, stores.pauses
     try:
         yield World(service, configs, executions, manager, hub, lineage, pauses)
     finally:
@@ -358,7 +349,7 @@ async def test_stale_running_and_interrupted_rows_are_updated_at_once(world: Wor
             status=status,  # type: ignore[arg-type]
             source=ConfigSourceType.API,
             started_at=datetime.now(UTC),
-            config_snapshot=snapshot,
+            stored_snapshot=StoredSnapshot(snapshot),
         )
 
     stale = await world.executions.insert(row("running"))
@@ -402,7 +393,7 @@ async def test_replays_and_list_filters(world: World) -> None:
             status="completed",
             source=ConfigSourceType.REPLAY,
             started_at=datetime.now(UTC),
-            config_snapshot=parent.config_snapshot,
+            stored_snapshot=parent.stored_snapshot,
             parent_execution_id=parent.execution_id,
             replay_source="storage",
         )
@@ -500,7 +491,7 @@ async def test_admin_status_change_freezes_route_counts(world: World) -> None:
             status="interrupted",
             source=ConfigSourceType.API,
             started_at=datetime.now(UTC),
-            config_snapshot=(await world.service.get(live.execution_id)).config_snapshot,
+            stored_snapshot=(await world.service.get(live.execution_id)).stored_snapshot,
         )
     )
     await world.service.cancel(interrupted.execution_id)

@@ -30,18 +30,23 @@ from factflow_builtins import (
 from factflow_engine._ports import FinalStatus, OrchestratorCallbacks
 from factflow_engine.config import ConfigSnapshot, PipelineConfigLoader
 from factflow_engine.registry import ValidatingAdapterRegistry
-from factflow_engine.runtime import ExecutionReservation, OrchestratorManager, RuntimeOptions
+from factflow_engine.runtime import (
+    EngineLimits,
+    EngineWiring,
+    ExecutionReservation,
+    OrchestratorManager,
+    RuntimeOptions,
+)
 from factflow_engine.testing import TEST_OPTIONS
 from factflow_execution import (
     ExecutionEventHub,
     ExecutionService,
+    ExecutionStores,
     ExecutionWaiter,
-    PipelineConfigRepository,
     PipelineConfigService,
     PipelineExecution,
     PipelineExecutionRepository,
     PipelineExecutionRow,
-    RoutePauseRepository,
 )
 from factflow_infra.database import create_database_engine, create_session_factory, run_migrations
 from factflow_infra.queue import MemoryQueueProvider, RedisStreamsQueueProvider
@@ -49,7 +54,7 @@ from factflow_infra.storage import FilesystemStorageProvider
 from factflow_infra.testing.plugin import database_url, db_engine, redis_db, redis_url, sqlite_database_url
 from factflow_lineage import LineageRecorder, LineageRepository, PipelineLineageEntry
 from factflow_protocols import AdapterResult, ErrorInfo, LineageRecord, PipelineAdapter, PipelineContext, QueueProtocol
-from factflow_replay import RecoveryManager, Reinjector, ReplayService
+from factflow_replay import RecoveryManager, Reinjector, ReplayService, compose_runtime
 
 __all__ = ("database_url", "db_engine", "redis_db", "redis_url", "sqlite_database_url")
 
@@ -221,6 +226,9 @@ class CrashableManager:
     def reserve(self, execution_id: str) -> ExecutionReservation:
         return self.inner.reserve(execution_id)
 
+    async def reserve_when_free(self, execution_id: str) -> ExecutionReservation:
+        return await self.inner.reserve_when_free(execution_id)
+
     async def start(
         self, reservation: Any, snapshot: ConfigSnapshot, *, callbacks: OrchestratorCallbacks, **kwargs: Any
     ) -> Any:
@@ -359,66 +367,51 @@ class World:
         await storage.start()
         recorder = LineageRecorder(self.engine, flush_interval_ms=20)
         await recorder.start()
-        sessions = create_session_factory(self.engine)
         registry = build_registry()
-        lineage = LineageRepository(sessions)
-        executions = PipelineExecutionRepository(sessions)
-        hub = ExecutionEventHub()
-        pauses = RoutePauseRepository(sessions)
         sink = HoldingSink(recorder)
-        reinjector = Reinjector(executions=executions, lineage=lineage, recorder=recorder)
-        manager = OrchestratorManager(
-            queue=queue,
-            storage=storage,
-            adapters=registry,
-            lineage=sink,
-            lineage_lookup=lineage.rows_for_message,
-            events=hub,
-            pause_store=pauses,
-            max_concurrent_executions=max_concurrent_executions,
-            shutdown_grace_seconds=1.0,
-            options=options,
-            reconciler=reinjector,
-        )
-        crashable = CrashableManager(manager)
-        configs = PipelineConfigService(PipelineConfigRepository(sessions), PipelineConfigLoader(registry))
-        service = ExecutionService(
-            configs=configs,
-            executions=executions,
-            manager=crashable,
-            hub=hub,
-            lineage=lineage,
+        crashable: CrashableManager | None = None
+
+        def crash_view(manager: OrchestratorManager) -> CrashableManager:
+            nonlocal crashable
+            crashable = CrashableManager(manager)
+            return crashable
+
+        runtime = compose_runtime(
+            engine=EngineWiring(
+                queue=queue,
+                storage=storage,
+                adapters=registry,
+                lineage=sink,
+                limits=EngineLimits(
+                    max_concurrent_executions=max_concurrent_executions, shutdown_grace_seconds=1.0, options=options
+                ),
+            ),
+            stores=ExecutionStores.open(create_session_factory(self.engine)),
+            loader=PipelineConfigLoader(registry),
             recorder=recorder,
-            pauses=pauses,
+            recovery_enabled=recovery_enabled,
+            recovery_max_attempts=max_attempts,
+            replay_progress_interval_seconds=0.05,
+            manager_view=crash_view,
         )
-        replays = ReplayService(service, storage=storage, progress_interval_seconds=0.05)
-        service.replay_coordinator = replays
-        recovery = RecoveryManager(
-            service,
-            manager=manager,
-            queue=queue,
-            storage=storage,
-            adapters=registry,
-            reinjector=reinjector,
-            enabled=recovery_enabled,
-            max_attempts=max_attempts,
-        )
+        assert crashable is not None
+        execution = runtime.execution
         process = Process(
             engine=self.engine,
             queue=queue,
             storage=storage,
             recorder=recorder,
             sink=sink,
-            hub=hub,
-            manager=manager,
+            hub=execution.hub,
+            manager=execution.manager,
             crashable=crashable,
-            configs=configs,
-            executions=executions,
-            lineage=lineage,
-            service=service,
-            replays=replays,
-            reinjector=reinjector,
-            recovery=recovery,
+            configs=execution.config_service,
+            executions=execution.stores.executions,
+            lineage=execution.stores.lineage,
+            service=execution.service,
+            replays=runtime.replays,
+            reinjector=runtime.reinjector,
+            recovery=runtime.recovery,
         )
         self.processes.append(process)
         return process

@@ -21,6 +21,8 @@ SPEC_EXPORTS = {
 }
 
 EXTRAS = {
+    "compose_runtime",
+    "RuntimeServices",
     "ReplayTarget",
     "ReplayMode",
     "ReplayProgress",

@@ -68,7 +68,7 @@ async def start_replay(
             status="running",
             source=ConfigSourceType.REPLAY,
             started_at=datetime.now(UTC),
-            config_snapshot=source.config_snapshot,
+            stored_snapshot=source.stored_snapshot,
             parent_execution_id=source_id,
             replay_batch_id=batch,
             replay_source="storage",
@@ -80,7 +80,7 @@ async def start_replay(
     publisher = ReplayPublisher(
         route=rebuilt.route, keys=keys, replay_batch_id=batch, executions=process.executions, replay_info=info
     )
-    await process.service.start_reserved(row, reservation, skip_init=True, seed=seed(publisher))
+    await process.service.launcher.launch(row, reservation, skip_init=True, seed=seed(publisher))
     return row, publisher
 
 

@@ -12,8 +12,9 @@ import pytest
 
 from factflow_engine.config import ConfigSnapshot
 from factflow_engine.runtime import TooManyConcurrentExecutionsError
-from factflow_execution import ConfigSourceType, PipelineExecution, build_snapshot
+from factflow_execution import ConfigSourceType, PipelineExecution, StoredSnapshot, build_snapshot
 from factflow_foundation import new_id
+from factflow_infra.testing import wait_until
 
 if TYPE_CHECKING:
     from conftest import Call, Counting, Process, World
@@ -144,9 +145,12 @@ async def test_crash_in_redis_mode_claims_the_dead_consumers_entries(
     crash = await crash_mid_run(crashed, counting)
     recovering = await redis_world.process()
     assert counting.gate is not None
-    counting.gate.set()
     report = await recovering.recovery.recover_all()
     assert report.resumed == (crash.execution_id,)
+    # The holders stay blocked until the seed has counted the pending entries: a reclaimed
+    # delivery that settled first would no longer be pending when the seed looks.
+    await wait_until(lambda: crash.execution_id in recovering.recovery.records, within=15, what="the seed's record")
+    counting.gate.set()
     await check_recovered_run(recovering, crash, counting)
     record = (await recovering.executions.get(crash.execution_id)).metadata["recovery"][0]
     assert record["mode"] == "redis"
@@ -216,7 +220,7 @@ async def insert_running(
             status="running",
             source=ConfigSourceType.API,
             started_at=datetime.now(UTC),
-            config_snapshot=ConfigSnapshot.model_validate(built),
+            stored_snapshot=StoredSnapshot(ConfigSnapshot.model_validate(built)),
             root_correlation_id=new_id(),
             init_payload={"items": [{"n": 1}]},
             recovery_count=recovery_count,

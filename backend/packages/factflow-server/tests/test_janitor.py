@@ -9,7 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from factflow_engine.config import ConfigSnapshot
 from factflow_engine.runtime import scoped_queue_name
-from factflow_execution import ConfigSourceType, ExecutionStatus, PipelineExecution, PipelineExecutionRepository
+from factflow_execution import (
+    ConfigSourceType,
+    ExecutionStatus,
+    PipelineExecution,
+    PipelineExecutionRepository,
+    StoredSnapshot,
+)
 from factflow_foundation import new_id
 from factflow_infra.queue import MemoryQueueProvider
 from factflow_infra.testing.plugin import database_url, db_engine, db_session_factory
@@ -57,7 +63,7 @@ async def _execution(repo: PipelineExecutionRepository, status: ExecutionStatus,
             source=ConfigSourceType.API,
             started_at=datetime.now(UTC) - timedelta(days=30),
             completed_at=completed_at,
-            config_snapshot=ConfigSnapshot.model_validate({"config": CONFIG}),
+            stored_snapshot=StoredSnapshot(ConfigSnapshot.model_validate({"config": CONFIG})),
         )
     )
     return execution_id

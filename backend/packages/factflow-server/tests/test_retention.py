@@ -14,6 +14,7 @@ from factflow_execution import (
     PipelineExecution,
     PipelineExecutionRepository,
     PipelineExecutionRow,
+    StoredSnapshot,
 )
 from factflow_foundation import new_id
 from factflow_infra.testing.plugin import database_url, db_engine, db_session_factory
@@ -46,7 +47,7 @@ async def _execution(
             source=ConfigSourceType.API,
             started_at=started,
             completed_at=None if finished_days_ago is None else NOW - timedelta(days=finished_days_ago),
-            config_snapshot=ConfigSnapshot.model_validate({"config": {"version": "1.0", "routes": {}}}),
+            stored_snapshot=StoredSnapshot(ConfigSnapshot.model_validate({"config": {"version": "1.0", "routes": {}}})),
         ),
         lineage_retention_days=own_days,
     )

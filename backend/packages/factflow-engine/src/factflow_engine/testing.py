@@ -57,6 +57,8 @@ from factflow_engine._ports import FinalStatus, RoutePause
 from factflow_engine.config import ConfigSnapshot, PipelineConfigLoader, PipelineGlobalConfig
 from factflow_engine.registry import ValidatingAdapterRegistry
 from factflow_engine.runtime import (
+    EngineLimits,
+    EngineWiring,
     OrchestratorManager,
     PipelineOrchestrator,
     RuntimeOptions,
@@ -505,18 +507,18 @@ class PipelineHarness:
             await self.recorder.start()
             self.repository = LineageRepository(create_session_factory(self._engine), query_timeout=5.0)
         repository = self.repository
-        self.manager = OrchestratorManager(
+        self.manager = EngineWiring(
             queue=self.queue,
             storage=self.storage,
             adapters=self.registry,
             lineage=self.recorder,
             lineage_lookup=repository.rows_for_message if repository is not None else None,
             events=self.events,
-            max_concurrent_executions=self._max_concurrent,
-            shutdown_grace_seconds=5.0,
-            options=self.options,
             reconciler=self._reconciler,
-        )
+            limits=EngineLimits(
+                max_concurrent_executions=self._max_concurrent, shutdown_grace_seconds=5.0, options=self.options
+            ),
+        ).build_manager()
         return self
 
     async def __aexit__(

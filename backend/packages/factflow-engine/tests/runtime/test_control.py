@@ -173,8 +173,9 @@ async def test_pause_mid_run_reports_affected_executions(harness: PipelineHarnes
     await harness.events.wait_for("route.state", lambda event: event["route_id"] == "slow" and event["paused"])
     status = next(item for item in harness.manager.route_statuses(execution.execution_id) if item.route_id == "slow")
     assert status.paused and status.processor_state is RouteState.PAUSED
-    metrics = harness.manager.route_metrics("slow")
-    assert metrics is not None and metrics.paused and metrics.processors == 1
+    [(live_id, processor)] = harness.manager.live_processors("slow")
+    assert live_id == execution.execution_id and processor.state is RouteState.PAUSED
+    assert "slow" in harness.manager.paused_routes()
     assert harness.manager.cancel(execution.execution_id)
     assert (await execution.wait(10)).status == "cancelled"
 

@@ -160,33 +160,6 @@ async def test_oversized_and_unserialisable_outputs_are_dead_lettered(tmp_path: 
     assert result.outputs("work", "huge") == {}
 
 
-async def test_metrics_after_a_run(harness: PipelineHarness) -> None:
-    result = await (
-        await harness.start(
-            OUTAGE.replace("[1, 2, 3, 4, 5, 6]", "[1, 2, 3]"),
-        )
-    ).wait(20)
-    assert result.status == "completed"
-    metrics = harness.manager.metrics()
-    assert metrics.executions.started_total == 1
-    assert metrics.executions.completed_total == 1
-    assert metrics.executions.running == 0
-    assert metrics.messages.received_total == 4
-    assert metrics.messages.completed_total == 4
-    assert metrics.messages.in_flight == 0
-    assert metrics.storage.writes_total == len(result.objects)
-    assert metrics.as_dict()["executions"]["max_concurrent"] == 10
-    work = metrics.route_counters["work"]
-    assert work.durations["set_fields"].count == 3
-    route = harness.manager.route_metrics("work")
-    assert route is not None
-    assert (route.processors, route.messages.received, route.messages.completed) == (0, 3, 3)
-    assert route.latency_ms.p50 is not None and route.latency_ms.max is not None
-    assert route.throughput_per_second == pytest.approx(3 / 60)
-    assert route.as_dict()["window_seconds"] == 60
-    assert harness.manager.route_metrics("nope") is None
-
-
 async def test_run_adapter_helper() -> None:
     result = await run_adapter(
         SplitAdapter, {"items": [1, 2], "batch": 7}, config={"field": "items", "keep_fields": ["batch"]}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ._calculator import StatsCalculator
 from ._callbacks import ExecutionStatusCallbackAdapter
+from ._compose import ExecutionServices, ExecutionStores, ReplayFactory
 from ._config_repository import UNSET, ConfigState, PipelineConfigRepository, Unset
 from ._config_service import PipelineConfigService
 from ._dag import build_dag
@@ -14,6 +15,7 @@ from ._db import Page
 from ._events import EndReason, EventKind, StreamEnd, StreamEvent
 from ._execution_repository import PipelineExecutionRepository, SortOrder
 from ._hub import ExecutionEventHub, HubSubscription
+from ._launcher import ExecutionLauncher
 from ._merge import deep_merge
 from ._models import PipelineConfig, PipelineExecution, ReplayInfo
 from ._orm import PipelineConfigRow, PipelineExecutionRow, RoutePauseRow
@@ -22,6 +24,7 @@ from ._ports import ExecutionManager, ExecutionSlot, ReplayCoordinator
 from ._route_workers import RouteWorkerLookup, RouteWorkers
 from ._service import ExecutionLineagePage, ExecutionService, RequestedStatus, StatusChangeResult
 from ._snapshot import ENGINE_VERSION, build_snapshot
+from ._stored_snapshot import StoredSnapshot
 from ._streams import ExecutionEventStreamer, ExecutionReader, StorageEventStreamer
 from ._types import (
     FINAL_STATUSES,
@@ -42,6 +45,7 @@ from .errors import (
     ExecutionNotFoundError,
     InvalidStatusTransitionError,
     ReplayUnavailableError,
+    SnapshotUnreadableError,
     TagConflictError,
     VersionConflictError,
     YamlParseError,
@@ -66,6 +70,7 @@ __all__ = (
     # models and enumerations
     "PipelineConfig",
     "PipelineExecution",
+    "StoredSnapshot",
     "ConfigSourceType",
     "ReplaySource",
     "ExecutionStatus",
@@ -88,8 +93,12 @@ __all__ = (
     "build_dag",
     "deep_merge",
     "is_uuid_shaped",
-    # services
+    # services and their composition root
     "ExecutionService",
+    "ExecutionLauncher",
+    "ExecutionServices",
+    "ExecutionStores",
+    "ReplayFactory",
     "PipelineConfigService",
     "ExecutionStatusCallbackAdapter",
     "ReplayCoordinator",
@@ -138,5 +147,6 @@ __all__ = (
     "TagConflictError",
     "InvalidStatusTransitionError",
     "ReplayUnavailableError",
+    "SnapshotUnreadableError",
     "EventStreamerUnavailableError",
 )

@@ -11,7 +11,6 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from factflow_engine.config import ConfigSnapshot
 from factflow_foundation import utc_now
 from factflow_infra.database import keyset_after
 from factflow_infra.errors import DatabaseIntegrityError
@@ -20,6 +19,7 @@ from factflow_protocols import ErrorInfo
 from ._db import Page, session_scope
 from ._models import PipelineExecution
 from ._orm import PipelineExecutionRow
+from ._stored_snapshot import StoredSnapshot
 from ._types import ConfigSourceType, ExecutionStatus, is_uuid_shaped
 from .errors import ExecutionNotFoundError, TagConflictError
 
@@ -60,7 +60,7 @@ def _to_domain(row: PipelineExecutionRow) -> PipelineExecution:
         status=row.status,  # type: ignore[arg-type]  # the column only ever holds ExecutionStatus values
         source=ConfigSourceType(row.source),
         started_at=row.started_at,
-        config_snapshot=ConfigSnapshot.model_validate(row.config_snapshot),
+        stored_snapshot=StoredSnapshot(row.config_snapshot),
         tag=row.tag,
         parent_execution_id=row.parent_execution_id,
         replay_batch_id=row.replay_batch_id,
@@ -137,7 +137,7 @@ class PipelineExecutionRepository:
             completed_at=execution.completed_at,
             duration_ms=execution.duration_ms,
             error_info=execution.error_info,
-            config_snapshot=execution.config_snapshot.model_dump(),
+            config_snapshot=execution.stored_snapshot.document,
             root_correlation_id=execution.root_correlation_id,
             init_payload=execution.init_payload,
             execution_metadata=dict(execution.metadata),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from factflow_engine.config import ConfigSnapshot
 from factflow_foundation import rfc3339, rfc3339_or_none
 
+from ._stored_snapshot import StoredSnapshot
 from ._types import ConfigSourceType, ExecutionStatus
 from .views import MessageCounts
 
@@ -122,8 +123,8 @@ class PipelineExecution:
     """`api`, `cli` or `replay`."""
     started_at: datetime
     """When the row was inserted."""
-    config_snapshot: ConfigSnapshot
-    """Frozen config (docs/concepts/executions.md)."""
+    stored_snapshot: StoredSnapshot
+    """Frozen config as stored (docs/concepts/executions.md); `config_snapshot` is the typed view."""
     tag: str | None = None
     """Unique user label."""
     parent_execution_id: str | None = None
@@ -176,9 +177,18 @@ class PipelineExecution:
         return self.status != "running"
 
     @property
+    def config_snapshot(self) -> ConfigSnapshot:
+        """The typed frozen config, parsed on first use.
+
+        Raises:
+            SnapshotUnreadableError: the stored document no longer validates.
+        """
+        return self.stored_snapshot.snapshot
+
+    @property
     def tolerated_failures(self) -> int:
-        """`error_handling.tolerated_failures` of the snapshot."""
-        return self.config_snapshot.tolerated_failures
+        """`error_handling.tolerated_failures` of the snapshot (of the raw document if it does not validate)."""
+        return self.stored_snapshot.tolerated_failures
 
     def to_api(self, *, include_replay: bool = False) -> dict[str, Any]:
         """The HTTP API ExecutionResponse (plus `replay` for replay answers) as JSON-ready values."""
@@ -219,7 +229,7 @@ class PipelineExecution:
         body = self.to_api()
         body.update(
             {
-                "config_snapshot": self.config_snapshot.model_dump(),
+                "config_snapshot": self.stored_snapshot.document,
                 "root_correlation_id": self.root_correlation_id,
                 "init_payload": self.init_payload,
                 "metadata": dict(self.metadata),

@@ -38,6 +38,10 @@ class ExecutionManager(Protocol):
         """Hold a slot (raises `TooManyConcurrentExecutionsError` at the cap)."""
         ...
 
+    async def reserve_when_free(self, execution_id: str) -> ExecutionSlot:
+        """Wait for a slot; waiters take freed slots before new `reserve()` calls."""
+        ...
+
     async def start(
         self,
         reservation: Any,

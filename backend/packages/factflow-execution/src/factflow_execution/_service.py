@@ -11,18 +11,17 @@ from typing import Any, Final, Literal
 
 from pydantic import ValidationError
 
-from factflow_engine._ports import OrchestratorCallbacks
-from factflow_foundation import FactflowError, ServiceUnavailableError, new_id, utc_now
+from factflow_foundation import FactflowError, new_id, utc_now
 from factflow_lineage import LineageRecorder, LineageRepository, PipelineLineageEntry, RouteMessageCounts
 from factflow_protocols import ErrorInfo, ExecutionStatusChanged
 
 from ._calculator import StatsCalculator
-from ._callbacks import ExecutionStatusCallbackAdapter
 from ._config_service import PipelineConfigService
 from ._dag import build_dag
 from ._db import Page
 from ._execution_repository import PipelineExecutionRepository, SortOrder
 from ._hub import ExecutionEventHub
+from ._launcher import ExecutionLauncher
 from ._merge import deep_merge
 from ._models import PipelineExecution
 from ._pause_repository import RoutePauseRepository
@@ -30,8 +29,9 @@ from ._ports import ExecutionManager, ReplayCoordinator
 from ._route_workers import RouteWorkerLookup
 from ._snapshot import ENGINE_VERSION, build_snapshot
 from ._stats import LiveRouteState, build_route_statuses, route_counts_from_json, route_counts_to_json
+from ._stored_snapshot import StoredSnapshot
 from ._types import FINAL_STATUSES, ConfigSourceType, ExecutionStatus
-from .errors import InvalidStatusTransitionError, ReplayUnavailableError, TagConflictError
+from .errors import InvalidStatusTransitionError, ReplayUnavailableError
 from .views import DAGResponse, ExecutionStats, MessageCounts, RouteStatus, StageCounts
 
 __all__ = ("ExecutionLineagePage", "ExecutionService", "RequestedStatus", "StatusChangeResult")
@@ -99,15 +99,18 @@ class ExecutionService:
     Args:
         configs: Config service (run gate against the live registry).
         executions: Execution rows.
-        manager: The process's `OrchestratorManager`.
+        manager: The process's `OrchestratorManager` (live state, cancel).
+        launcher: Starts executions (`ExecutionLauncher`, shared with replay and recovery).
         hub: The event hub (also the manager's event sink).
         lineage: Lineage queries (stats and route counts).
         recorder: The lineage recorder, flushed before stats freeze.
         pauses: Pause flags (route `paused`); without it, only live flags are shown.
-        replay_coordinator: Handles `replay()`; may be set later (`replay_coordinator` attribute).
+        replay_coordinator: Handles `replay()`; replay is unavailable without one.
+        route_workers: Which workers run each route (the server's worker monitor); without it the
+            routes view claims no workers and no wait.
         engine_version: Recorded in snapshots.
-        status_retry_initial_delay: First pause before retrying a failed final-status write.
-        status_retry_max_delay: Longest pause between final-status write attempts.
+
+    Build the whole graph with `ExecutionServices.build(...)` rather than by hand.
     """
 
     def __init__(
@@ -116,41 +119,29 @@ class ExecutionService:
         configs: PipelineConfigService,
         executions: PipelineExecutionRepository,
         manager: ExecutionManager,
+        launcher: ExecutionLauncher,
         hub: ExecutionEventHub,
         lineage: LineageRepository,
+        stats: StatsCalculator | None = None,
         recorder: LineageRecorder | None = None,
         pauses: RoutePauseRepository | None = None,
         replay_coordinator: ReplayCoordinator | None = None,
+        route_workers: RouteWorkerLookup | None = None,
         engine_version: str = ENGINE_VERSION,
-        status_retry_initial_delay: float = 0.5,
-        status_retry_max_delay: float = 30.0,
     ) -> None:
         self.configs = configs
         self.executions = executions
         self.manager = manager
+        self.launcher = launcher
         self.hub = hub
         self.lineage_repository = lineage
         self.recorder = recorder
         self.pauses = pauses
         self.replay_coordinator = replay_coordinator
-        """Set by factflow-replay once built (it needs this service)."""
-        self.route_workers: RouteWorkerLookup | None = None
-        """Set by the server: fills `workers` and `waiting_for_worker` of the routes view."""
+        self.route_workers = route_workers
+        """Fills `workers` and `waiting_for_worker` of the routes view (the server's worker monitor)."""
         self.engine_version = engine_version
-        self.stats_calculator = StatsCalculator(lineage)
-        self._callbacks = ExecutionStatusCallbackAdapter(
-            executions=executions,
-            hub=hub,
-            stats=self.stats_calculator,
-            recorder=recorder,
-            retry_initial_delay=status_retry_initial_delay,
-            retry_max_delay=status_retry_max_delay,
-        )
-
-    @property
-    def callbacks(self) -> OrchestratorCallbacks:
-        """The `ExecutionStatusCallbackAdapter` every start (and replay or recovery) passes to the manager."""
-        return self._callbacks
+        self.stats_calculator = stats or StatsCalculator(lineage)
 
     # ------------------------------------------------------------------ create
 
@@ -185,79 +176,28 @@ class ExecutionService:
                 with `start_failed`.
         """
         config, parsed = await self.configs.run_gate(config_id)
-        execution_id = new_id()
-        reservation = self.manager.reserve(execution_id)
-        try:
-            if tag is not None and await self.executions.tag_exists(tag):
-                raise TagConflictError(f"Tag {tag!r} is already used by another execution.", context={"tag": tag})
-            snapshot = build_snapshot(config, parsed, engine_version=self.engine_version)
-            init = parsed.init_message
-            init_payload = deep_merge(init.payload, init_payload_overrides) if init is not None else None
-            publishes_init = init is not None and not skip_init
-            execution = await self.executions.insert(
-                PipelineExecution(
-                    execution_id=execution_id,
-                    config_id=config.config_id,
-                    config_name=config.name,
-                    config_version=config.version,
-                    status="running",
-                    source=ConfigSourceType(str(source)),
-                    started_at=utc_now(),
-                    config_snapshot=snapshot,
-                    tag=tag,
-                    root_correlation_id=new_id() if publishes_init else None,
-                    init_payload=init_payload,
-                    metadata=dict(metadata or {}),
-                ),
-                lineage_retention_days=lineage_retention_days,
-            )
-        except BaseException:
-            reservation.release()
-            raise
-        await self.start_reserved(execution, reservation, skip_init=skip_init)
-        return execution
-
-    async def start_reserved(
-        self, execution: PipelineExecution, reservation: Any, *, skip_init: bool = False, seed: Any = None
-    ) -> None:
-        """Start an inserted `running` row on its reserved slot, with this service's callbacks.
-
-        `create` uses it; replay and recovery call it for rows they inserted or resumed (with
-        `skip_init=True` and their `seed`). Returns once the init message (if any) is published.
-
-        Raises:
-            ServiceUnavailableError: The start failed; the row is already `failed` (`start_failed`)
-                and `context.execution_id` names it.
-        """
-        execution_id = execution.execution_id
-        try:
-            await self.manager.start(
-                reservation,
-                execution.config_snapshot,
-                callbacks=self._callbacks,
-                skip_init=skip_init,
-                seed=seed,
-                root_correlation_id=execution.root_correlation_id,
-                init_payload=execution.init_payload,
-                config_id=execution.config_id,
-                replay_batch_id=execution.replay_batch_id,
-                source=str(execution.source),
-            )
-        except ServiceUnavailableError as exc:
-            # ExecutionStartError: the manager already ended the row `failed` (start_failed).
-            exc.context.setdefault("execution_id", execution_id)
-            raise
-        except Exception as exc:
-            logger.exception("Execution %s could not start", execution_id)
-            reservation.release()
-            error_info = ErrorInfo("start_failed", f"The execution could not start: {exc}")
-            if await self.executions.finish(execution_id, "failed", error_info=error_info):
-                self.hub.finish(execution_id, status="failed", previous_status="running", error_info=error_info)
-            raise ServiceUnavailableError(
-                f"Execution {execution_id} could not start.",
-                code="orchestrator_unavailable",
-                context={"execution_id": execution_id},
-            ) from exc
+        snapshot = build_snapshot(config, parsed, engine_version=self.engine_version)
+        init = parsed.init_message
+        init_payload = deep_merge(init.payload, init_payload_overrides) if init is not None else None
+        publishes_init = init is not None and not skip_init
+        return await self.launcher.insert_and_launch(
+            PipelineExecution(
+                execution_id=new_id(),
+                config_id=config.config_id,
+                config_name=config.name,
+                config_version=config.version,
+                status="running",
+                source=ConfigSourceType(str(source)),
+                started_at=utc_now(),
+                stored_snapshot=StoredSnapshot(snapshot),
+                tag=tag,
+                root_correlation_id=new_id() if publishes_init else None,
+                init_payload=init_payload,
+                metadata=dict(metadata or {}),
+            ),
+            skip_init=skip_init,
+            lineage_retention_days=lineage_retention_days,
+        )
 
     # ------------------------------------------------------------------ reads
 
@@ -352,6 +292,8 @@ class ExecutionService:
         return await self._routes_of(await self.get(ref))
 
     async def _routes_of(self, execution: PipelineExecution) -> builtins.list[RouteStatus]:
+        if execution.stored_snapshot.problem is not None:
+            return []  # an unreadable stored snapshot names no routes; the execution still reads
         live: dict[str, LiveRouteState] | None = None
         if execution.status == "running" and self.manager.is_live(execution.execution_id):
             live = {state.route_id: state for state in self.manager.route_statuses(execution.execution_id)}

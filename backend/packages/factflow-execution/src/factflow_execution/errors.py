@@ -24,6 +24,7 @@ __all__ = (
     "ExecutionNotFoundError",
     "InvalidStatusTransitionError",
     "ReplayUnavailableError",
+    "SnapshotUnreadableError",
     "TagConflictError",
     "VersionConflictError",
     "YamlParseError",
@@ -110,3 +111,13 @@ class EventStreamerUnavailableError(ServiceUnavailableError):
     """The event hub is shut down or not started (API: 503 `event_streamer_unavailable`)."""
 
     default_code = "event_streamer_unavailable"
+
+
+class SnapshotUnreadableError(FactflowError):
+    """An execution's stored config snapshot does not validate (older release, edited row).
+
+    Raised only where the typed snapshot is needed (DAG, routes, stats, replay, recovery); reading
+    and listing the execution still work (API: 400 `config_invalid`).
+    """
+
+    default_code = "config_invalid"

@@ -6,6 +6,7 @@ server or the CLI.
 
 from __future__ import annotations
 
+from ._compose import RuntimeServices, compose_runtime
 from ._publisher import ReplayProgress, ReplayPublisher
 from ._recovery import RecoveryManager, RecoveryMode, RecoveryRecord, RecoveryReport
 from ._reinject import ReinjectionResult, Reinjector
@@ -23,6 +24,9 @@ from .errors import (
 )
 
 __all__ = (
+    # composition root
+    "compose_runtime",
+    "RuntimeServices",
     # replay
     "ReplayService",
     "ReplayRequest",

@@ -10,13 +10,11 @@ from typing import Any, Literal
 
 from factflow_engine.runtime import (
     AdapterFactory,
-    ExecutionReservation,
     ExecutionScopedQueue,
-    OrchestratorManager,
     SeedContext,
     TooManyConcurrentExecutionsError,
 )
-from factflow_execution import ExecutionService, ExecutionStatus, PipelineExecution
+from factflow_execution import ExecutionLauncher, ExecutionService, ExecutionSlot, ExecutionStatus, PipelineExecution
 from factflow_foundation import FactflowError, ServiceUnavailableError, new_id, utc_now_rfc3339
 from factflow_protocols import EnvelopeControl, ErrorInfo, QueueMessage, QueueProtocol, StorageProtocol
 
@@ -115,8 +113,9 @@ class RecoveryManager:
     With `enabled=False` (`RECOVERY_ENABLED=0`) only step 1 runs.
 
     Args:
-        service: The execution service (rows, callbacks, lineage, recorder).
-        manager: The orchestrator manager (slots, including the recovery backlog).
+        service: The execution service (rows, cancel, lineage, recorder).
+        launcher: Starts resumed executions, as it starts every execution (slots, including
+            the recovery backlog).
         queue: The queue provider (mode detection, DLQ lengths).
         storage: The storage provider (sidecars, stored outputs).
         adapters: The live adapter registry (can the snapshot still be built?).
@@ -129,7 +128,7 @@ class RecoveryManager:
         self,
         service: ExecutionService,
         *,
-        manager: OrchestratorManager,
+        launcher: ExecutionLauncher,
         queue: QueueProtocol,
         storage: StorageProtocol,
         adapters: AdapterFactory,
@@ -138,7 +137,7 @@ class RecoveryManager:
         max_attempts: int = 3,
     ) -> None:
         self.service = service
-        self.manager = manager
+        self.launcher = launcher
         self.queue = queue
         self.storage = storage
         self.adapters = adapters
@@ -190,7 +189,7 @@ class RecoveryManager:
                     backlog.append(execution)  # keep oldest-first order behind the first waiter
                     continue
                 try:
-                    reservation = self.manager.reserve(execution_id)
+                    reservation = self.launcher.reserve(execution_id)
                 except TooManyConcurrentExecutionsError:
                     backlog.append(execution)
                     continue
@@ -255,7 +254,7 @@ class RecoveryManager:
                 break
         changed: list[str] = []
         for execution_id in running:
-            if self.manager.is_live(execution_id):
+            if self.launcher.manager.is_live(execution_id):
                 continue  # ours: recover_all ran after this process started executions
             if await executions.transition(execution_id, "interrupted", from_statuses=_RUNNING):
                 changed.append(execution_id)
@@ -280,6 +279,9 @@ class RecoveryManager:
         """Why the execution must stay `interrupted`, or None when it can resume."""
         if execution.recovery_count >= self.max_attempts:
             return f"it was already recovered {execution.recovery_count} time(s) (limit {self.max_attempts})"
+        problem = execution.stored_snapshot.problem
+        if problem is not None:
+            return f"its stored config snapshot does not validate ({problem})"
         config = execution.config_snapshot.config
         for route_id, route in config.routes.items():
             for position, adapter in enumerate(route.adapters):
@@ -309,7 +311,7 @@ class RecoveryManager:
             self._waiting.discard(execution_id)
 
     async def _resume_waiting(self, execution_id: str) -> None:
-        reservation = await self.manager.reserve_when_free(execution_id)
+        reservation = await self.launcher.reserve_when_free(execution_id)
         try:
             execution = await self.service.executions.get(execution_id)
         except BaseException:
@@ -322,7 +324,7 @@ class RecoveryManager:
             return
         await self._resume(execution, reservation)
 
-    async def _resume(self, execution: PipelineExecution, reservation: ExecutionReservation) -> bool:
+    async def _resume(self, execution: PipelineExecution, reservation: ExecutionSlot) -> bool:
         """Steps 5 and 2 (resume); the seed does 3/4 and 6. False when another actor changed the row."""
         executions = self.service.executions
         execution_id = execution.execution_id
@@ -353,7 +355,7 @@ class RecoveryManager:
             resumed.recovery_count,
             len(rebuilt),
         )
-        await self.service.start_reserved(resumed, reservation, skip_init=True, seed=seed)
+        await self.launcher.launch(resumed, reservation, skip_init=True, seed=seed)
         return True
 
 

@@ -213,7 +213,7 @@ class Reinjector:
     per execution and process.
 
     An instance is the manager's stall `reconciler` (a `SeedCallable`): pass it as
-    `OrchestratorManager(reconciler=reinjector)`. Start-up recovery calls `reinject(...)`.
+    `EngineWiring(reconciler=reinjector)` (`compose_runtime` sets it). Start-up recovery calls `reinject(...)`.
 
     Args:
         executions: Execution rows (init payload, replay info).

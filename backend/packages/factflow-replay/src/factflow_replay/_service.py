@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from factflow_execution import (
+    ENGINE_VERSION,
     ConfigSourceType,
-    ExecutionService,
+    ExecutionLauncher,
+    PipelineConfigService,
     PipelineExecution,
     ReplayInfo,
     ReplaySource,
-    TagConflictError,
+    StoredSnapshot,
     build_snapshot,
 )
 from factflow_foundation import ExecutionPathResolver, new_id
@@ -78,27 +80,31 @@ class ReplayService:
        the start of every route with `skip_init` and a `ReplayPublisher` as seed.
 
     Args:
-        service: The execution service (configs, rows, manager, callbacks).
+        launcher: Starts the replay execution (slot, tag, row, start), as it starts every execution.
+        configs: The config service (run gate of a fresh target config).
         storage: The storage provider the stage outputs are read from.
         progress_interval_seconds: Minimum spacing of the publisher's progress reports.
+        engine_version: Recorded in fresh snapshots.
 
-    Example:
-        ```python
-        replays = ReplayService(execution_service, storage=storage)
-        execution_service.replay_coordinator = replays
-        ```
+    It needs the launcher, not the execution service, so the execution service can be given the
+    replay service when it is built (`ExecutionServices.build(replay=...)`).
     """
 
     def __init__(
         self,
-        service: ExecutionService,
         *,
+        launcher: ExecutionLauncher,
+        configs: PipelineConfigService,
         storage: StorageProtocol,
         progress_interval_seconds: float = PROGRESS_INTERVAL_SECONDS,
+        engine_version: str = ENGINE_VERSION,
     ) -> None:
-        self.service = service
+        self.launcher = launcher
+        self.configs = configs
+        self.executions = launcher.executions
         self.storage = storage
         self._progress_interval = progress_interval_seconds
+        self.engine_version = engine_version
 
     async def replay(self, parent_ref: str, request: ReplayRequest | Mapping[str, Any]) -> PipelineExecution:
         """Resolve `request` against the execution `parent_ref` and start the replay (E12/R1).
@@ -126,13 +132,12 @@ class ReplayService:
                 code="request_validation_error",
                 context={"replay_source": str(req.replay_source)},
             )
-        service = self.service
         # 1. the source execution
-        source = await service.get(parent_ref)
+        source = await self.executions.resolve(parent_ref)
         # 2. the target snapshot
         if req.config_id is not None:
-            config, parsed = await service.configs.run_gate(req.config_id)
-            target_snapshot = build_snapshot(config, parsed, engine_version=service.engine_version)
+            config, parsed = await self.configs.run_gate(req.config_id)
+            target_snapshot = build_snapshot(config, parsed, engine_version=self.engine_version)
             target_config_id, config_name, config_version = config.config_id, config.name, config.version
         else:
             target_snapshot = source.config_snapshot
@@ -170,40 +175,33 @@ class ReplayService:
             replay_batch_id=replay_batch_id,
             objects_found=len(keys),
         )
-        reservation = service.manager.reserve(execution_id)
-        try:
-            if req.tag is not None and await service.executions.tag_exists(req.tag):
-                raise TagConflictError(
-                    f"Tag {req.tag!r} is already used by another execution.", context={"tag": req.tag}
-                )
-            execution = await service.executions.insert(
-                PipelineExecution(
-                    execution_id=execution_id,
-                    config_id=target_config_id,
-                    config_name=config_name,
-                    config_version=config_version,
-                    status="running",
-                    source=ConfigSourceType.REPLAY,
-                    started_at=datetime.now(UTC),
-                    config_snapshot=target_snapshot,
-                    tag=req.tag,
-                    parent_execution_id=source.execution_id,
-                    replay_batch_id=replay_batch_id,
-                    replay_source=ReplaySource.STORAGE.value,
-                    metadata=dict(req.metadata or {}),
-                    replay=dict(info),
-                )
-            )
-        except BaseException:
-            reservation.release()
-            raise
         publisher = ReplayPublisher(
             route=route,
             keys=keys,
             replay_batch_id=replay_batch_id,
-            executions=service.executions,
+            executions=self.executions,
             replay_info=info,
             progress_interval_seconds=self._progress_interval,
+        )
+        execution = await self.launcher.insert_and_launch(
+            PipelineExecution(
+                execution_id=execution_id,
+                config_id=target_config_id,
+                config_name=config_name,
+                config_version=config_version,
+                status="running",
+                source=ConfigSourceType.REPLAY,
+                started_at=datetime.now(UTC),
+                stored_snapshot=StoredSnapshot(target_snapshot),
+                tag=req.tag,
+                parent_execution_id=source.execution_id,
+                replay_batch_id=replay_batch_id,
+                replay_source=ReplaySource.STORAGE.value,
+                metadata=dict(req.metadata or {}),
+                replay=dict(info),
+            ),
+            skip_init=True,
+            seed=publisher,
         )
         logger.info(
             "Replaying %d object(s) of %s (%s/%s) into execution %s (%s, %s at adapter %d)",
@@ -216,5 +214,4 @@ class ReplayService:
             route.to_queue,
             route.start_at_adapter,
         )
-        await service.start_reserved(execution, reservation, skip_init=True, seed=publisher)
         return ReplayResult(execution=execution, route=route, objects_found=len(keys))

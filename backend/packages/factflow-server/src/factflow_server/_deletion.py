@@ -65,7 +65,9 @@ async def _delete_objects(container: ServiceContainer, execution_id: str) -> int
 
 
 async def _delete_queues(container: ServiceContainer, execution: PipelineExecution) -> int:
-    queues = execution.config_snapshot.all_queues()
+    stored = execution.stored_snapshot
+    # An unreadable snapshot names no queues; the prefix purge removes them all the same.
+    queues = stored.snapshot.all_queues() if stored.problem is None else []
     names = [scoped_queue_name(execution.execution_id, name) for name in sorted(queues)]
     deleted = await container.queue.delete_queues(names) if names else 0
     return deleted + await container.queue.purge_prefix(scoped_queue_prefix(execution.execution_id))

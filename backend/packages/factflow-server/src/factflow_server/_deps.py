@@ -1,4 +1,9 @@
-"""FastAPI dependencies: the container and its services, injected per request."""
+"""FastAPI dependencies: each router asks for the services it uses, never for the whole container.
+
+`get_container` is the only reader of the container (503 `orchestrator_unavailable` while the
+server is not serving); the narrow providers below hand one service each on from it, so a route's
+signature states what it depends on and a test can override exactly that.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,39 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from factflow_engine.registry import ValidatingAdapterRegistry
+from factflow_engine.runtime import OrchestratorManager
+from factflow_execution import (
+    ExecutionEventHub,
+    ExecutionEventStreamer,
+    ExecutionService,
+    PipelineConfigService,
+    PipelineExecutionRepository,
+    StorageEventStreamer,
+)
+from factflow_infra.storage import StorageProvider
+from factflow_lineage import LineageRepository
+
 from ._container import ServiceContainer
 from ._errors import ApiError
 from ._runtime import ServerRuntime
 
-__all__ = ("ContainerDep", "RuntimeDep", "get_container", "get_runtime")
+__all__ = (
+    "AdapterRegistryDep",
+    "ConfigServiceDep",
+    "ContainerDep",
+    "EventHubDep",
+    "ExecutionRepositoryDep",
+    "ExecutionServiceDep",
+    "ExecutionStreamerDep",
+    "LineageRepositoryDep",
+    "ManagerDep",
+    "RuntimeDep",
+    "StorageDep",
+    "StorageStreamerDep",
+    "get_container",
+    "get_runtime",
+)
 
 
 def get_runtime(request: Request) -> ServerRuntime:
@@ -29,3 +62,55 @@ def get_container(request: Request) -> ServiceContainer:
 
 RuntimeDep = Annotated[ServerRuntime, Depends(get_runtime)]
 ContainerDep = Annotated[ServiceContainer, Depends(get_container)]
+
+
+def get_execution_service(container: ContainerDep) -> ExecutionService:
+    return container.execution_service
+
+
+def get_config_service(container: ContainerDep) -> PipelineConfigService:
+    return container.config_service
+
+
+def get_adapter_registry(container: ContainerDep) -> ValidatingAdapterRegistry:
+    return container.registry
+
+
+def get_manager(container: ContainerDep) -> OrchestratorManager:
+    return container.manager
+
+
+def get_event_hub(container: ContainerDep) -> ExecutionEventHub:
+    return container.event_hub
+
+
+def get_execution_streamer(container: ContainerDep) -> ExecutionEventStreamer:
+    return container.execution_streamer
+
+
+def get_storage_streamer(container: ContainerDep) -> StorageEventStreamer:
+    return container.storage_streamer
+
+
+def get_execution_repository(container: ContainerDep) -> PipelineExecutionRepository:
+    return container.execution_repository
+
+
+def get_lineage_repository(container: ContainerDep) -> LineageRepository:
+    return container.lineage_repository
+
+
+def get_storage(container: ContainerDep) -> StorageProvider:
+    return container.storage
+
+
+ExecutionServiceDep = Annotated[ExecutionService, Depends(get_execution_service)]
+ConfigServiceDep = Annotated[PipelineConfigService, Depends(get_config_service)]
+AdapterRegistryDep = Annotated[ValidatingAdapterRegistry, Depends(get_adapter_registry)]
+ManagerDep = Annotated[OrchestratorManager, Depends(get_manager)]
+EventHubDep = Annotated[ExecutionEventHub, Depends(get_event_hub)]
+ExecutionStreamerDep = Annotated[ExecutionEventStreamer, Depends(get_execution_streamer)]
+StorageStreamerDep = Annotated[StorageEventStreamer, Depends(get_storage_streamer)]
+ExecutionRepositoryDep = Annotated[PipelineExecutionRepository, Depends(get_execution_repository)]
+LineageRepositoryDep = Annotated[LineageRepository, Depends(get_lineage_repository)]
+StorageDep = Annotated[StorageProvider, Depends(get_storage)]

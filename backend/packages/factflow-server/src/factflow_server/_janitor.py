@@ -19,9 +19,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from factflow_engine.config import ConfigSnapshot
 from factflow_engine.runtime import scoped_queue_name, scoped_queue_prefix
-from factflow_execution import ExecutionStatus, PipelineExecutionRepository, PipelineExecutionRow
+from factflow_execution import ExecutionStatus, PipelineExecutionRepository, PipelineExecutionRow, StoredSnapshot
 from factflow_protocols import QueueProtocol
 
 from ._sweeper import PeriodicSweep
@@ -73,7 +72,9 @@ class QueueJanitor(PeriodicSweep):
         for row in await self._due(now):
             finished_at = row.completed_at or row.updated_at or row.started_at
             if row.queues_purged_at is None and finished_at + self._queue_retention <= now:
-                ordinary = ConfigSnapshot.model_validate(row.config_snapshot).queues()
+                stored = StoredSnapshot(row.config_snapshot)
+                # An unreadable snapshot names no queues; the prefix purge below still removes them.
+                ordinary = stored.snapshot.queues() if stored.problem is None else []
                 names = [scoped_queue_name(row.id, name) for name in sorted(ordinary)]
                 deleted = await self._queue.delete_queues(names) if names else 0
                 await self._executions.update_fields(row.id, {"queues_purged_at": now}, when_status=_FINAL)

@@ -1,10 +1,11 @@
-"""Start-up (docs/guides/deployment.md): build the service container step by step, unwinding on failure.
+"""Start-up (docs/guides/deployment.md): open the back ends, compose the services, start them in order.
 
-Steps, in order: settings are logged → database (retry ≤ 60 s) → start-up lock → migrations →
-queue and storage (retry ≤ 60 s) → adapter discovery → shipped pipelines → pause flags →
-lineage recorder and manager → recovery → janitor → lineage retention → worker registry (the local
-worker registered). Each started component registers its
-close on the container's exit stack, so shutdown runs in reverse order.
+Steps, in order: settings are logged → back ends (`open_backends`: database with retry ≤ 60 s,
+start-up lock, migrations, queue and storage with retry ≤ 60 s) → adapter discovery → shipped
+pipelines → lineage recorder → the runtime graph (`compose_runtime`) and its pause flags →
+recovery → janitor → lineage retention → worker registry (the local worker registered). Every
+started component registers its close on the container's exit stack, so shutdown runs in
+reverse order.
 """
 
 from __future__ import annotations
@@ -12,48 +13,67 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from factflow_engine.config import PipelineConfigLoader, configure_validation
 from factflow_engine.registry import ValidatingAdapterRegistry
-from factflow_engine.runtime import OrchestratorManager, RuntimeOptions
-from factflow_execution import (
-    ExecutionEventHub,
-    ExecutionEventStreamer,
-    ExecutionService,
-    PipelineConfigRepository,
-    PipelineConfigService,
-    PipelineExecutionRepository,
-    RoutePauseRepository,
-    StorageEventStreamer,
-)
-from factflow_infra.database import (
-    acquire_server_lock,
-    create_database_engine,
-    create_session_factory,
-    is_sqlite,
-    ping_database,
-    run_migrations,
-)
-from factflow_infra.queue import RedisStreamsQueueProvider, create_queue_provider
-from factflow_infra.storage import create_storage_provider
-from factflow_lineage import LineageRecorder, LineageRepository
-from factflow_replay import LineageRepair, RecoveryManager, Reinjector, ReplayService
+from factflow_engine.runtime import EngineLimits, EngineWiring, OrchestratorManager
+from factflow_execution import ExecutionEventStreamer, ExecutionStores, StorageEventStreamer
+from factflow_foundation import FactflowSettings
+from factflow_infra.queue import RedisStreamsQueueProvider
+from factflow_lineage import LineageRecorder
+from factflow_replay import RuntimeServices, compose_runtime
 
+from ._backends import Backends, open_backends
 from ._container import DrainStep, ServiceContainer
 from ._janitor import QueueJanitor
 from ._observe import engine_sample, install_probes
-from ._pools import wire_worker_pools
+from ._pools import WorkerPools, wire_worker_pools
 from ._retention import LineageRetention
 from ._retry import retry_startup_step
 from ._runtime import ServerRuntime
 from ._settings import settings_summary
 from ._shipped import register_shipped_pipelines
 from ._version import SERVER_VERSION
-from ._workers import build_worker_monitor
+from ._workers import WorkerMonitor, build_worker_monitor
 
-__all__ = ("build_container",)
+__all__ = ("build_container", "compose")
 
 logger = logging.getLogger(__name__)
+
+
+def compose(
+    backends: Backends,
+    settings: FactflowSettings,
+    *,
+    stores: ExecutionStores,
+    registry: ValidatingAdapterRegistry,
+    loader: PipelineConfigLoader,
+    recorder: LineageRecorder,
+    workers: Callable[[OrchestratorManager], WorkerMonitor] | None = None,
+    pools: WorkerPools | None = None,
+) -> RuntimeServices:
+    """The server's runtime graph over its back ends (no I/O); `workers` builds the worker monitor.
+
+    `pools` (Redis only) places executions' routes on worker processes and counts shared ones
+    from the queue.
+    """
+    return compose_runtime(
+        engine=EngineWiring(
+            queue=backends.queue,
+            storage=backends.storage,
+            adapters=registry,
+            limits=EngineLimits.from_settings(settings),
+            shared_state=pools.shared_state if pools is not None else None,
+            placement=pools.placement if pools is not None else None,
+        ),
+        stores=stores,
+        loader=loader,
+        recorder=recorder,
+        recovery_enabled=settings.recovery_enabled,
+        recovery_max_attempts=settings.recovery_max_attempts,
+        route_workers=workers,
+    )
 
 
 async def build_container(runtime: ServerRuntime) -> ServiceContainer:
@@ -64,58 +84,37 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
     settings = runtime.settings
     mode = " (embedded)" if runtime.embedded else ""
     logger.info("effective settings%s: %s", mode, settings_summary(settings))
-    assert settings.database_url and settings.queue_url and settings.storage_uri, "backend URLs are resolved first"
     stack = contextlib.AsyncExitStack()
-    stop = runtime.stop_requested
     step = "settings"
+
+    def begin(name: str) -> None:
+        nonlocal step
+        step = name
+
     try:
-        # 3. database, with retry
-        step = "database"
-        engine = create_database_engine(settings.database_url)
-        stack.push_async_callback(engine.dispose)
-        await retry_startup_step("database", lambda: ping_database(engine, timeout_seconds=5), stop=stop)
-        session_factory = create_session_factory(engine)
-        # 4. the start-up lock; 5. migrations (SQLite always, PostgreSQL unless disabled)
-        step = "lock and migrations"
-        lock = await (
-            acquire_server_lock(engine)
-            if runtime.lock_key is None
-            else acquire_server_lock(engine, lock_key=runtime.lock_key)
+        # 3.–6. database, lock, migrations, queue and storage
+        backends = await stack.enter_async_context(
+            open_backends(settings, stop=runtime.stop_requested, lock_key=runtime.lock_key, on_step=begin)
         )
-        stack.push_async_callback(lock.release)
-        if is_sqlite(engine) or settings.db_auto_migrate:
-            revision = await run_migrations(engine)
-            logger.info("database schema at revision %s", revision)
-        # 6. queue and storage, with retry
-        step = "queue and storage"
-        queue = create_queue_provider(settings.queue_url, settings=settings)
-        stack.push_async_callback(queue.close)
-        await retry_startup_step("queue", queue.connect, stop=stop)
-        storage = create_storage_provider(settings.storage_uri, settings)
-        await retry_startup_step("storage", storage.start, stop=stop)
-        stack.push_async_callback(storage.shutdown)
-        pools = wire_worker_pools(settings, queue, stack)
         # 7. adapters
-        step = "adapter discovery"
+        begin("adapter discovery")
         registry = await asyncio.to_thread(lambda: ValidatingAdapterRegistry().auto_discover_and_register())
         logger.info("discovered %d adapter types: %s", len(registry.types()), ", ".join(registry.types()))
         # 8. shipped pipelines
-        step = "shipped pipelines"
+        begin("shipped pipelines")
         configure_validation(settings.config_validator_strict)
         loader = PipelineConfigLoader(registry)
-        config_repository = PipelineConfigRepository(session_factory)
+        stores = ExecutionStores.open(backends.sessions)
         await register_shipped_pipelines(
             settings.pipelines_dir,
             loader=loader,
-            repository=config_repository,
+            repository=stores.configs,
             strict=settings.config_validator_strict,
         )
         # 9. pause flags; 10. lineage recorder and manager
-        step = "lineage recorder and manager"
-        pause_repository = RoutePauseRepository(session_factory)
-        lineage_repository = LineageRepository(session_factory)
+        begin("lineage recorder and manager")
         recorder = LineageRecorder(
-            settings.database_url,
+            backends.database_url,
             buffer_size=settings.lineage_buffer_size,
             batch_size=settings.lineage_batch_size,
             flush_interval_ms=settings.lineage_flush_interval_ms,
@@ -123,58 +122,32 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         await recorder.start()
         # Step 5 of shutdown: flush what is still buffered (10 s), after the manager stopped.
         stack.push_async_callback(recorder.shutdown)
-        hub = ExecutionEventHub()
-        stack.push_async_callback(hub.shutdown)
-        execution_repository = PipelineExecutionRepository(session_factory)
-        # Re-injects lost messages when an execution stalls; recovery uses it too.
-        reinjector = Reinjector(executions=execution_repository, lineage=lineage_repository, recorder=recorder)
-        manager = OrchestratorManager(
-            queue=queue,
-            storage=storage,
-            adapters=registry,
-            lineage=recorder,
-            lineage_lookup=lineage_repository.rows_for_message,
-            events=hub,
-            pause_store=pause_repository,
-            max_concurrent_executions=settings.max_concurrent_executions,
-            shutdown_grace_seconds=settings.shutdown_grace_seconds,
-            options=RuntimeOptions(
-                max_message_bytes=settings.max_message_bytes,
-                stall_check_interval_seconds=settings.stall_check_interval_seconds,
-                stall_timeout_seconds=settings.stall_timeout_seconds,
-            ),
-            reconciler=reinjector,
-            shared_state=pools.shared_state if pools is not None else None,
-            lineage_repair=LineageRepair(repository=lineage_repository, storage=storage, recorder=recorder),
-            placement=pools.placement if pools is not None else None,
+        queue = backends.queue
+        worker_id = queue.consumer_name if isinstance(queue, RedisStreamsQueueProvider) else None
+
+        def worker_monitor(manager: OrchestratorManager) -> WorkerMonitor:
+            return build_worker_monitor(
+                settings, embedded=runtime.embedded, manager=manager, version=SERVER_VERSION, worker_id=worker_id
+            )
+
+        services = compose(
+            backends,
+            settings,
+            stores=stores,
+            registry=registry,
+            loader=loader,
+            recorder=recorder,
+            workers=worker_monitor,
+            pools=wire_worker_pools(settings, queue, stack),
         )
-        paused = await manager.load_paused_routes()
+        execution = services.execution
+        stack.push_async_callback(execution.hub.shutdown)
+        paused = await execution.manager.load_paused_routes()
         if paused:
             logger.info("paused routes: %s", ", ".join(sorted(paused)))
-        config_service = PipelineConfigService(config_repository, loader)
-        execution_service = ExecutionService(
-            configs=config_service,
-            executions=execution_repository,
-            manager=manager,
-            hub=hub,
-            lineage=lineage_repository,
-            recorder=recorder,
-            pauses=pause_repository,
-        )
-        execution_service.replay_coordinator = ReplayService(service=execution_service, storage=storage)
         # 11. recovery, before the first request
-        step = "recovery"
-        recovery = RecoveryManager(
-            service=execution_service,
-            manager=manager,
-            queue=queue,
-            storage=storage,
-            adapters=registry,
-            reinjector=reinjector,
-            enabled=settings.recovery_enabled,
-            max_attempts=settings.recovery_max_attempts,
-        )
-        report = await recovery.recover_all()
+        begin("recovery")
+        report = await services.recovery.recover_all()
         if report.interrupted or report.resumed or report.backlog or report.recovery_failed:
             logger.info(
                 "recovery: %d interrupted, %d resumed, %d waiting for a slot, %d failed",
@@ -184,65 +157,59 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
                 len(report.recovery_failed),
             )
         # 12. janitor
-        step = "janitor"
+        begin("janitor")
         janitor = QueueJanitor(
-            queue=queue,
-            sessions=session_factory,
-            executions=execution_repository,
+            queue=backends.queue,
+            sessions=backends.sessions,
+            executions=execution.stores.executions,
             queue_retention_seconds=settings.queue_retention_seconds,
             dlq_retention_seconds=settings.dlq_retention_seconds,
         )
         janitor.start()
         stack.push_async_callback(janitor.shutdown)
         # 13. lineage retention
-        step = "lineage retention"
+        begin("lineage retention")
         lineage_retention = LineageRetention(
-            sessions=session_factory,
-            executions=execution_repository,
-            lineage=lineage_repository,
+            sessions=backends.sessions,
+            executions=execution.stores.executions,
+            lineage=execution.stores.lineage,
             retention_days=settings.lineage_retention_days,
             interval_seconds=settings.lineage_retention_interval_seconds,
         )
         lineage_retention.start()
         stack.push_async_callback(lineage_retention.shutdown)
         # 14. worker membership: the local worker's registration and heartbeat
-        step = "worker registry"
-        workers = build_worker_monitor(
-            settings,
-            embedded=runtime.embedded,
-            manager=manager,
-            version=SERVER_VERSION,
-            worker_id=queue.consumer_name if isinstance(queue, RedisStreamsQueueProvider) else None,
-        )
+        begin("worker registry")
+        workers = execution.route_workers
+        assert isinstance(workers, WorkerMonitor)  # built by `worker_monitor` above
         stack.push_async_callback(workers.shutdown)
-        await retry_startup_step("worker registry", workers.start, stop=stop)
-        execution_service.route_workers = workers
+        await retry_startup_step("worker registry", workers.start, stop=runtime.stop_requested)
 
         container = ServiceContainer(
             settings=settings,
             embedded=runtime.embedded,
             metrics=runtime.metrics,
             exit_stack=stack,
-            database=engine,
-            session_factory=session_factory,
-            server_lock=lock,
-            queue=queue,
-            storage=storage,
+            database=backends.database,
+            session_factory=backends.sessions,
+            server_lock=backends.lock,
+            queue=backends.queue,
+            storage=backends.storage,
             registry=registry,
             config_loader=loader,
-            config_repository=config_repository,
-            pause_repository=pause_repository,
-            execution_repository=execution_repository,
-            lineage_repository=lineage_repository,
+            config_repository=execution.stores.configs,
+            pause_repository=execution.stores.pauses,
+            execution_repository=execution.stores.executions,
+            lineage_repository=execution.stores.lineage,
             lineage_recorder=recorder,
-            event_hub=hub,
-            manager=manager,
-            config_service=config_service,
-            execution_service=execution_service,
-            execution_streamer=ExecutionEventStreamer(hub, execution_service),
-            storage_streamer=StorageEventStreamer(hub, execution_service),
+            event_hub=execution.hub,
+            manager=execution.manager,
+            config_service=execution.config_service,
+            execution_service=execution.service,
+            execution_streamer=ExecutionEventStreamer(execution.hub, execution.service),
+            storage_streamer=StorageEventStreamer(execution.hub, execution.service),
             janitor=janitor,
-            recovery=recovery,
+            recovery=services.recovery,
             lineage_retention=lineage_retention,
             workers=workers,
         )

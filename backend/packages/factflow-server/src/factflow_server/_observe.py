@@ -7,6 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import asdict
 
 from factflow_engine.runtime import DomainMetrics
+from factflow_execution.views import domain_metrics
 from factflow_foundation import FactflowError, utc_now
 from factflow_infra.database import ping_database
 from factflow_infra.workers import WorkerRecord
@@ -209,7 +210,7 @@ async def metrics_snapshot(container: ServiceContainer) -> MetricsSnapshot:
         )
     except FactflowError:
         workers = None
-    domain = container.manager.metrics()
+    domain = domain_metrics(container.manager)
     recorder = container.lineage_recorder
     return MetricsSnapshot(
         timestamp=utc_now(),
@@ -233,7 +234,7 @@ def _fields(value: object) -> dict[str, int]:
 
 def engine_sample(container: ServiceContainer) -> EngineMetricsSample:
     """Everything Prometheus shows about the engine, from one `DomainMetrics` snapshot."""
-    domain: DomainMetrics = container.manager.metrics()
+    domain: DomainMetrics = domain_metrics(container.manager)
     routes = set(domain.route_counters) | set(domain.route_paused) | set(domain.route_in_flight)
     route_samples = []
     adapter_samples: dict[tuple[str, str], AdapterSample] = {}

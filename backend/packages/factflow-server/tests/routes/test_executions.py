@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import contextlib
+import json
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy
 
 from factflow_server.testing import RunningServer, assert_error, run_config, store_config, wait_execution
 
@@ -259,3 +263,35 @@ def test_replay_request_validation(client: httpx.Client, finished: dict[str, Any
         "request_validation_error",
     )
     assert_error(client.post("/api/v1/replay", json={"from_stage": "split"}), 422, "request_validation_error")
+
+
+def _overwrite_snapshot(server: RunningServer, execution_id: str, document: dict[str, Any]) -> None:
+    """Store `document` as the execution's snapshot, as a hand edit or an older release would."""
+    url = sqlalchemy.engine.make_url(server.settings.database_url or "")
+    assert url.get_backend_name() == "sqlite" and url.database
+    with contextlib.closing(sqlite3.connect(url.database)) as connection, connection:
+        connection.execute(
+            "UPDATE pipeline_executions SET config_snapshot = ? WHERE id = ?", (json.dumps(document), execution_id)
+        )
+
+
+def test_an_unreadable_stored_snapshot_still_lists_and_reads(
+    factflow_server: RunningServer, client: httpx.Client, demo_yaml: str
+) -> None:
+    execution = run_config(client, store_config(client, demo_yaml, name="unreadable-snapshot"), tag="unreadable")
+    wait_execution(client, execution["id"])
+    document = {"config_yaml": "routes: {}", "config": {"routes": "not a mapping"}, "config_version": 1}
+    _overwrite_snapshot(factflow_server, execution["id"], document)
+
+    listed = client.get("/api/v1/executions", params={"tag": "unreadable"})
+    assert listed.status_code == 200
+    assert [item["id"] for item in listed.json()["executions"]] == [execution["id"]]
+    assert client.get("/api/v1/executions", params={"limit": 1000}).status_code == 200
+    detail = client.get(f"/api/v1/executions/{execution['id']}")
+    assert detail.status_code == 200
+    body = detail.json()
+    assert (body["status"], body["config_snapshot"], body["routes"]) == ("completed", document, [])
+    assert client.get(f"/api/v1/executions/{execution['id']}/stats").status_code == 200  # frozen at the end
+    assert client.get(f"/api/v1/executions/{execution['id']}/routes").status_code == 200
+    # Only what needs the typed snapshot reports it, with a stable code instead of a 500.
+    assert_error(client.get(f"/api/v1/executions/{execution['id']}/dag"), 400, "config_invalid")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._accounting import CompletionAccountant, MessageCounts
 from ._backpressure import AdaptiveLimiter, AimdDecision, BackpressureController
+from ._builder import BuiltExecution, ExecutionBuilder, ExecutionBuildError, ExecutionPlan
 from ._circuit_breaker import AdapterCircuitMetrics, CircuitBreaker, CircuitState, CircuitStats
 from ._context import (
     AdapterFactory,
@@ -38,8 +39,9 @@ from ._orchestrator import OrchestratorPhase, PipelineOrchestrator
 from ._retry import JITTER_RANGE, retry_delay
 from ._route import ReactiveRouteProcessor, RouteRuntimeStatus, RouteState
 from ._scoped_queue import ExecutionScopedQueue, scoped_queue_name, scoped_queue_prefix
-from ._seed import SeedCallable, SeedContext
-from ._shared import ExecutionRole, Placement, SharedExecutionState
+from ._seed import SeedCallable, SeedContext, SeedHost
+from ._shared import ExecutionRole, LineageRepairCallable, Placement, SharedExecutionState
+from ._wiring import EngineLimits, EngineWiring
 
 __all__ = (
     # manager and orchestrator
@@ -47,11 +49,19 @@ __all__ = (
     "ExecutionReservation",
     "PipelineOrchestrator",
     "OrchestratorPhase",
+    "EngineWiring",
+    "EngineLimits",
+    "ExecutionBuilder",
+    "ExecutionPlan",
+    "BuiltExecution",
+    "ExecutionBuildError",
     "RuntimeDependencies",
     "RuntimeOptions",
     "SeedContext",
     "SeedCallable",
+    "SeedHost",
     "ExecutionRole",
+    "LineageRepairCallable",
     "Placement",
     "SharedExecutionState",
     "AdapterFactory",

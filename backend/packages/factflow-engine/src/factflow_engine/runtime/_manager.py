@@ -1,4 +1,4 @@
-"""`OrchestratorManager`: the process's executions, their slots, pauses and metrics."""
+"""`OrchestratorManager`: the process's executions, their slots, pauses and counters."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from factflow_engine._ports import EngineEventSink, OrchestratorCallbacks, PauseStateStore, RoutePause
 from factflow_engine.config import ConfigSnapshot
@@ -17,28 +17,16 @@ from factflow_protocols import LineageSink, QueueProtocol, StorageProtocol
 
 from ..storage import StorageCounters
 from ._accounting import MessageCounts
+from ._builder import ExecutionBuilder, ExecutionBuildError, ExecutionPlan
 from ._circuit_breaker import AdapterCircuitMetrics
 from ._context import AdapterFactory, LineageLookup, RuntimeDependencies, RuntimeOptions
 from ._errors import ExecutionStartError, TooManyConcurrentExecutionsError
-from ._metrics import (
-    METRICS_WINDOW_SECONDS,
-    CircuitBreakerSummary,
-    DomainMetrics,
-    ExecutionCounters,
-    LatencySummary,
-    MessageTotals,
-    MetricsRegistry,
-    RouteConcurrency,
-    RouteCounters,
-    RouteExecutionMetrics,
-    RouteMessageMetrics,
-    RouteMetrics,
-    StorageTotals,
-)
+from ._metrics import MetricsRegistry
 from ._orchestrator import PipelineOrchestrator
-from ._route import ReactiveRouteProcessor, RouteRuntimeStatus, RouteState
+from ._route import ReactiveRouteProcessor, RouteRuntimeStatus
 from ._seed import SeedCallable
 from ._shared import ExecutionRole, LineageRepairCallable, Placement, SharedExecutionState
+from ._start_failure import start_failure
 
 __all__ = ("ExecutionReservation", "OrchestratorManager")
 
@@ -150,6 +138,7 @@ class OrchestratorManager:
             shared_state=shared_state,
             lineage_repair=lineage_repair,
         )
+        self._builder = ExecutionBuilder(self._dependencies)
         self._placement = placement
         self.role: ExecutionRole = role
         self._slots: dict[str, _Slot] = {}
@@ -338,12 +327,9 @@ class OrchestratorManager:
             except BaseException:
                 self._free(execution_id)
                 raise
-        orchestrator = PipelineOrchestrator(
+        plan = ExecutionPlan(
             execution_id=execution_id,
             snapshot=snapshot,
-            callbacks=callbacks,
-            dependencies=self._dependencies,
-            paused_routes=set(self._paused),
             skip_init=skip_init,
             seed=seed,
             root_correlation_id=root_correlation_id,
@@ -351,11 +337,17 @@ class OrchestratorManager:
             config_id=config_id,
             replay_batch_id=replay_batch_id,
             role=self.role,
-            placement=placement,
+            placement=placement or Placement(),
         )
-        slot.orchestrator = orchestrator
         self.metrics_registry.executions_started_total += 1
         self.metrics_registry.executions_started_by_source[source or "unknown"] += 1
+        try:
+            built = self._builder.build(plan, paused_routes=set(self._paused))
+        except ExecutionBuildError as exc:
+            self._free(execution_id)
+            await _report_build_failure(plan, callbacks, exc)
+        orchestrator = PipelineOrchestrator(built, callbacks=callbacks, dependencies=self._dependencies)
+        slot.orchestrator = orchestrator
         try:
             await orchestrator.start()
         except BaseException:
@@ -423,7 +415,8 @@ class OrchestratorManager:
             for metric in processor.circuit_metrics()
         ]
 
-    def _processors(self, route_id: str | None = None) -> list[tuple[str, ReactiveRouteProcessor]]:
+    def live_processors(self, route_id: str | None = None) -> list[tuple[str, ReactiveRouteProcessor]]:
+        """`(execution_id, processor)` of every live route processor (of one route name, or all)."""
         return [
             (execution_id, processor)
             for execution_id, orchestrator in self._live()
@@ -431,99 +424,9 @@ class OrchestratorManager:
             if route_id is None or processor_id == route_id
         ]
 
-    def metrics(self) -> DomainMetrics:
-        """The orchestrator snapshot (`GET /system/metrics`, Prometheus)."""
-        registry = self.metrics_registry
-        routes = registry.routes.values()
-        processors = self._processors()
-        route_in_flight: dict[str, int] = {}
-        route_concurrency: dict[str, int] = {}
-        for _, processor in processors:
-            route_in_flight[processor.route_id] = route_in_flight.get(processor.route_id, 0) + processor.in_flight
-            route_concurrency[processor.route_id] = (
-                route_concurrency.get(processor.route_id, 0) + processor.backpressure.limit
-            )
-        finished = registry.executions_finished
-        return DomainMetrics(
-            timestamp=datetime.now(UTC),
-            uptime_seconds=registry.uptime_seconds,
-            executions=ExecutionCounters(
-                running=len(self._live()),
-                max_concurrent=self.max_concurrent_executions,
-                started_total=registry.executions_started_total,
-                completed_total=finished["completed"],
-                failed_total=finished["failed"],
-                cancelled_total=finished["cancelled"],
-                interrupted_total=finished["interrupted"],
-            ),
-            messages=MessageTotals(
-                received_total=sum(route.received for route in routes),
-                completed_total=sum(route.completed for route in routes),
-                failed_total=sum(route.failed for route in routes),
-                dead_lettered_total=sum(route.dead_lettered for route in routes),
-                retried_total=sum(route.retried for route in routes),
-                in_flight=sum(max(0, orchestrator.accountant.in_flight) for _, orchestrator in self._live()),
-            ),
-            routes={
-                "running": sum(1 for _, processor in processors if processor.state is RouteState.RUNNING),
-                "paused": len(self._paused),
-            },
-            storage=StorageTotals(
-                writes_total=self.storage_counters.writes_total,
-                write_failures_total=self.storage_counters.write_failures_total,
-            ),
-            route_counters=dict(registry.routes),
-            route_in_flight=route_in_flight,
-            route_concurrency=route_concurrency,
-            route_paused={route_id: route_id in self._paused for route_id in set(registry.routes) | set(self._paused)},
-            circuit_breakers=[(metric.route_id, _breaker_summary(metric)) for metric in self.circuit_breakers()],
-            executions_started_by_source=dict(registry.executions_started_by_source),
-        )
-
-    def route_metrics(self, route_id: str) -> RouteMetrics | None:
-        """One route name across live executions (`get_route_metrics`); None if never seen and not paused."""
-        processors = self._processors(route_id)
-        registry = self.metrics_registry
-        if not processors and route_id not in registry.routes and route_id not in self._paused:
-            return None
-        counters = registry.routes.get(route_id) or RouteCounters(route_id)
-        window = counters.window()
-        targets = [processor.processor.backpressure.target_latency_ms for _, processor in processors]
-        return RouteMetrics(
-            route_id=route_id,
-            paused=route_id in self._paused,
-            processors=len(processors),
-            window_seconds=METRICS_WINDOW_SECONDS,
-            messages=RouteMessageMetrics(
-                received=counters.received,
-                completed=counters.completed,
-                failed=counters.failed,
-                dead_lettered=counters.dead_lettered,
-                retried=counters.retried,
-                in_flight=sum(processor.in_flight for _, processor in processors),
-            ),
-            throughput_per_second=len(window) / METRICS_WINDOW_SECONDS,
-            latency_ms=LatencySummary.of(window),
-            queue_depth=sum(processor.queue_depth or 0 for _, processor in processors),
-            concurrency=RouteConcurrency(
-                current=sum(processor.backpressure.limit for _, processor in processors),
-                max=sum(processor.backpressure.max_concurrency for _, processor in processors),
-                target_latency_ms=targets[0] if targets else None,
-            ),
-            circuit_breakers=[
-                _breaker_summary(metric) for _, processor in processors for metric in processor.circuit_metrics()
-            ],
-            executions=[
-                RouteExecutionMetrics(
-                    execution_id=execution_id,
-                    received=processor.execution_counts.received,
-                    completed=processor.execution_counts.completed,
-                    failed=processor.execution_counts.failed,
-                    in_flight=processor.in_flight,
-                )
-                for execution_id, processor in processors
-            ],
-        )
+    def live_in_flight(self) -> int:
+        """Messages in flight across the live executions."""
+        return sum(max(0, orchestrator.accountant.in_flight) for _, orchestrator in self._live())
 
     # ------------------------------------------------------------------ shutdown
 
@@ -554,15 +457,26 @@ class OrchestratorManager:
         logger.info("Orchestrator manager stopped")
 
 
+async def _report_build_failure(
+    plan: ExecutionPlan, callbacks: OrchestratorCallbacks, failure: ExecutionBuildError
+) -> NoReturn:
+    """Report a build failure exactly like a failed start (`on_stopped(failed, start_failed)`), then raise."""
+    execution_id = plan.execution_id
+    counts = MessageCounts(
+        published=0,
+        handled=0,
+        in_flight=0,
+        dead_lettered=0,
+        tolerated_failures=plan.snapshot.config.error_handling.tolerated_failures,
+    )
+    logger.error("Execution %r failed to start at step %r: %s", execution_id, failure.step, failure.cause)
+    error_info, error = start_failure(execution_id, failure.step, failure.cause)
+    try:
+        await callbacks.on_stopped(execution_id, "failed", error_info, counts.as_dict())
+    except Exception:
+        logger.exception("on_stopped callback failed for execution %r", execution_id)
+    raise error from failure.cause
+
+
 def _shutting_down(execution_id: str) -> ExecutionStartError:
     return ExecutionStartError("The orchestrator manager is shutting down.", context={"execution_id": execution_id})
-
-
-def _breaker_summary(metric: AdapterCircuitMetrics) -> CircuitBreakerSummary:
-    return CircuitBreakerSummary(
-        adapter_name=metric.adapter_name,
-        adapter_index=metric.adapter_index,
-        state=metric.stats.state.value,
-        consecutive_failures=metric.stats.consecutive_failures,
-        opened_at=metric.opened_at,
-    )

@@ -1,4 +1,4 @@
-"""`PipelineOrchestrator`: one execution from start to its final status (docs/concepts/routes-and-stages.md)."""
+"""`PipelineOrchestrator`: runs one built execution to its final status (docs/concepts/routes-and-stages.md)."""
 
 from __future__ import annotations
 
@@ -6,33 +6,19 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from factflow_engine._ports import FinalStatus, OrchestratorCallbacks
-from factflow_engine.config import ConfigSnapshot, PipelineGlobalConfig
 from factflow_foundation import new_id
-from factflow_protocols import (
-    EnvelopeControl,
-    ErrorInfo,
-    ExecutionProgress,
-    PipelineAdapter,
-    QueueDepth,
-    QueueError,
-    QueueMessage,
-)
+from factflow_protocols import EnvelopeControl, ErrorInfo, PipelineAdapter, QueueDepth, QueueError, QueueMessage
 
-from ..storage import StorageBackendAdapter
-from ._accounting import CompletionAccountant
-from ._backpressure import pressure_queues
-from ._completion import CompletionTimings, CompletionWatcher, ExecutionSignals
-from ._context import ExecutionRuntime, RuntimeDependencies
-from ._errors import ExecutionStartError
-from ._events import EventEmitter, ProgressReporter
-from ._route import ReactiveRouteProcessor, RouteRuntimeStatus
-from ._scoped_queue import ExecutionScopedQueue
+from ._builder import BuiltExecution
+from ._completion import CompletionTimings, CompletionWatcher
+from ._context import RuntimeDependencies
+from ._route import RouteRuntimeStatus
 from ._seed import SeedCallable, SeedContext
-from ._shared import ExecutionRole, Placement, SharedExecutionState
-from ._stages import StageCounts, stage_facts
+from ._shared import SharedExecutionState
+from ._start_failure import StartStep, describe_error, start_failure
 from ._tasks import run_siblings
 
 __all__ = ("OrchestratorPhase", "PipelineOrchestrator")
@@ -50,109 +36,76 @@ _LINEAGE_FLUSH_WAIT_SECONDS = 10.0
 
 
 class PipelineOrchestrator:
-    """Runs one execution: builds its routes, publishes the init message, watches for completion.
+    """Runs one built execution: starts its routes, publishes the init message, watches for completion.
 
-    Use `start()` (returns once the init message is published, or raises `ExecutionStartError`
-    after reporting `failed`/`start_failed`), then `request_cancel()` or `request_stop(grace)`
-    as needed; `wait()` returns once `on_stopped` has returned.
+    `ExecutionBuilder` constructs every part first (`BuiltExecution`); the orchestrator never
+    builds anything. Use `start()` (returns once the init message is published, or raises
+    `ExecutionStartError` after reporting `failed`/`start_failed`), then `request_cancel()` or
+    `request_stop(grace)` as needed; `wait()` returns once `on_stopped` has returned.
 
     Args:
-        execution_id: The execution.
-        snapshot: Its frozen config.
+        built: The execution's parts, from `ExecutionBuilder.build`.
         callbacks: Told about the start and the final status.
-        dependencies: Providers, adapter factory, lineage, events, metrics and options.
-        paused_routes: Route ids globally paused right now.
-        skip_init: Do not publish the init message (replay, recovery).
-        seed: A task run after the init message; the execution is seeded once both are done.
-        root_correlation_id: The init message id (a new id when omitted).
-        init_payload: The init payload (the snapshot's `init_message.payload` when omitted).
-        config_id: The stored config the snapshot came from (for sidecars).
-        replay_batch_id: The replay batch of a replay execution.
-        role: `full` (control part plus the routes placed here) or `worker` (routes only: no init
-            message, no seed, no completion; it runs until stopped).
-        placement: The routes run here, and whether counts come from the queue's shared state
-            (`dependencies.shared_state`).
+        dependencies: The process's shared dependencies (options, metrics, reconciler).
     """
 
     def __init__(
-        self,
-        *,
-        execution_id: str,
-        snapshot: ConfigSnapshot,
-        callbacks: OrchestratorCallbacks,
-        dependencies: RuntimeDependencies,
-        paused_routes: set[str] | frozenset[str] = frozenset(),
-        skip_init: bool = False,
-        seed: SeedCallable | None = None,
-        root_correlation_id: str | None = None,
-        init_payload: dict[str, Any] | None = None,
-        config_id: str | None = None,
-        replay_batch_id: str | None = None,
-        role: ExecutionRole = "full",
-        placement: Placement | None = None,
+        self, built: BuiltExecution, *, callbacks: OrchestratorCallbacks, dependencies: RuntimeDependencies
     ) -> None:
-        self.execution_id = execution_id
-        self.role: ExecutionRole = role
-        self.placement = placement or Placement()
-        self._shared: SharedExecutionState | None = dependencies.shared_state if self.placement.shared else None
-        if self.placement.shared and self._shared is None:
-            raise ValueError("A shared placement needs a queue with shared state (Redis).")
-        self._refresh_task: asyncio.Task[None] | None = None
-        self.snapshot = snapshot
+        plan = built.plan
+        self.execution_id = plan.execution_id
+        self.snapshot = plan.snapshot
+        self.config = built.config
         self.callbacks = callbacks
         self.deps = dependencies
-        self._initially_paused = set(paused_routes)
-        self.skip_init = skip_init
-        self._seed = seed
-        self.root_correlation_id = root_correlation_id
-        self._init_payload = init_payload
-        self.config_id = config_id
-        self.replay_batch_id = replay_batch_id
+        self.skip_init = plan.skip_init
+        self._seed = plan.seed
+        self.root_correlation_id = plan.root_correlation_id
+        self._init_payload = plan.init_payload
+        self.config_id = plan.config_id
+        self.replay_batch_id = plan.replay_batch_id
         self.storage = dependencies.storage
+        self.role = plan.role
+        self.placement = plan.placement
+        self._shared: SharedExecutionState | None = dependencies.shared_state if plan.placement.shared else None
+        if plan.placement.shared and self._shared is None:
+            raise ValueError("A shared placement needs a queue with shared state (Redis).")
+        self._refresh_task: asyncio.Task[None] | None = None
 
         self.phase: OrchestratorPhase = "created"
-        self.config: PipelineGlobalConfig
-        self.runtime: ExecutionRuntime
-        self.processors: dict[str, ReactiveRouteProcessor] = {}
-        self.adapters: dict[str, list[PipelineAdapter]] = {}
+        self.signals = built.signals
+        self.events = built.events
+        self.progress = built.progress
+        self.accountant = built.accountant
+        self.stage_counts = built.stage_counts
+        self.scoped_queue = built.scoped_queue
+        self.runtime = built.runtime
+        self.adapters = built.adapters
+        self.processors = built.processors
         self._started_adapters: list[PipelineAdapter] = []
-        self.events = EventEmitter(dependencies.events, execution_id)
-        self.accountant = CompletionAccountant((), on_change=self._counts_changed)
-        self.scoped_queue = ExecutionScopedQueue(dependencies.queue, execution_id, accountant=self.accountant)
-        self.progress = ProgressReporter(
-            self.events, self._progress_data, interval=dependencies.options.progress_interval_seconds
+        options = dependencies.options
+        self.watcher = CompletionWatcher(
+            execution_id=self.execution_id,
+            accountant=self.accountant,
+            signals=self.signals,
+            depths=self._depths,
+            local_work=self.has_local_work,
+            hold_reading=self._hold_reading,
+            reconcile=self._run_reconciler if dependencies.reconciler is not None else None,
+            timings=CompletionTimings(
+                stall_check_interval_seconds=options.stall_check_interval_seconds,
+                stall_timeout_seconds=options.stall_timeout_seconds,
+                recheck_max_seconds=options.completion_recheck_max_seconds,
+            ),
         )
-        self.signals = ExecutionSignals()
-        self.watcher: CompletionWatcher | None = None
-        """Built with the runtime, once the config is known (`start()`)."""
         self._seed_task: asyncio.Task[None] | None = None
         self._run_task: asyncio.Task[None] | None = None
         self._finished = asyncio.Event()
         self.final_status: FinalStatus | None = None
         self.final_error: ErrorInfo | None = None
         self.started_at = time.monotonic()
-        self._stage_counts: StageCounts | None = None
 
     # ------------------------------------------------------------------ observation
-
-    def _counts_changed(self) -> None:
-        # The supervisor only acts on counters once nothing is in flight; waking it on every
-        # publish and ack would cost a loop turn (and a timeout) per message.
-        if self.accountant.in_flight <= 0:
-            self.signals.wakeup.set()
-        self.progress.changed()
-
-    def _progress_data(self) -> ExecutionProgress:
-        counts = self.accountant.counts()
-        stages = self._stage_counts
-        return ExecutionProgress(
-            published=counts.published,
-            handled=counts.handled,
-            in_flight=counts.in_flight,
-            dead_lettered=counts.dead_lettered,
-            completed_stages=stages.completed if stages is not None else 0,
-            failed_stages=stages.failed if stages is not None else 0,
-        )
 
     @property
     def is_finished(self) -> bool:
@@ -174,30 +127,21 @@ class PipelineOrchestrator:
     # ------------------------------------------------------------------ start
 
     async def start(self) -> None:
-        """Run start steps 1–5 and launch the seed and the completion watch (step 6).
+        """Start the adapters and routes, publish the init message, then run the seed and the watch.
 
         Raises:
             ExecutionStartError: a step failed; the execution has been reported `failed`
                 (`start_failed`) and everything that started was stopped.
         """
         self.phase = "starting"
-        step = "configuration"
+        step: StartStep = "adapters"
         try:
-            self.config = self.snapshot.config
-            self._build_runtime()
             if self._shared is not None and self.role == "full":
                 step = "routes"
-                await self._shared.mark_shared(self.execution_id)
-            step = "adapters"
-            for route_id, route in self.config.routes.items():
-                if not self.runs_route(route_id):
-                    continue
-                self.adapters[route_id] = [
-                    self.deps.adapters.create(entry.type, entry.config or None) for entry in route.adapters
-                ]
+                await self._shared.mark_shared(self.execution_id)  # before any message: workers may join
+                step = "adapters"
             await self._start_adapters()
             step = "routes"
-            self._build_processors()
             async with asyncio.timeout(self.config.orchestrator.ready_timeout_seconds):
                 await run_siblings(
                     (f"route-start:{self.execution_id}:{route_id}", processor.start())
@@ -217,67 +161,6 @@ class PipelineOrchestrator:
             logger.exception("on_started callback failed for execution %r", self.execution_id)
         self._run_task = asyncio.create_task(self._run(), name=f"execution:{self.execution_id}")
 
-    def runs_route(self, route_id: str) -> bool:
-        """Whether this process runs `route_id` of the execution (its placement)."""
-        routes = self.placement.routes
-        return routes is None or route_id in routes
-
-    def _build_runtime(self) -> None:
-        config = self.config
-        consumed = config.consumed_queues()
-        self.accountant = CompletionAccountant(
-            consumed,
-            tolerated_failures=config.error_handling.tolerated_failures,
-            on_change=self._counts_changed,
-        )
-        self.scoped_queue = ExecutionScopedQueue(self.deps.queue, self.execution_id, accountant=self.accountant)
-        self._stage_counts = StageCounts(on_change=self.progress.changed)
-        self.runtime = ExecutionRuntime(
-            execution_id=self.execution_id,
-            config=config,
-            config_hash=self.snapshot.config_hash,
-            config_id=self.config_id,
-            config_version=self.snapshot.config_version,
-            replay_batch_id=self.replay_batch_id,
-            queue=self.scoped_queue,
-            accountant=self.accountant,
-            # Rows are built only for a recorder or an event sink, and hashed only for a recorder.
-            stages=stage_facts(
-                execution_id=self.execution_id,
-                counts=self._stage_counts,
-                recorder=self.deps.lineage,
-                event_sink=self.events if self.deps.events is not None else None,
-            ),
-            stage_counts=self._stage_counts,
-            events=self.events,
-            storage=self.deps.storage,
-            storage_backend=StorageBackendAdapter(
-                self.deps.storage,
-                retry_delays=self.deps.options.storage_write_retry_delays,
-                counters=self.deps.storage_counters,
-            ),
-            metrics=self.deps.metrics,
-            options=self.deps.options,
-            execution_gate=asyncio.Semaphore(config.orchestrator.max_handlers),
-            lineage_lookup=self.deps.lineage_lookup,
-            consumed_queues=consumed,
-        )
-        options = self.deps.options
-        self.watcher = CompletionWatcher(
-            execution_id=self.execution_id,
-            accountant=self.accountant,
-            signals=self.signals,
-            depths=self._depths,
-            local_work=self.has_local_work,
-            hold_reading=self._hold_reading,
-            reconcile=self._run_reconciler if self.deps.reconciler is not None else None,
-            timings=CompletionTimings(
-                stall_check_interval_seconds=options.stall_check_interval_seconds,
-                stall_timeout_seconds=options.stall_timeout_seconds,
-                recheck_max_seconds=options.completion_recheck_max_seconds,
-            ),
-        )
-
     async def _start_adapters(self) -> None:
         timeout = self.config.orchestrator.adapter_start_timeout_seconds
 
@@ -291,24 +174,6 @@ class PipelineOrchestrator:
             (f"adapter-start:{self.execution_id}:{route_id}", start_route(adapters))
             for route_id, adapters in self.adapters.items()
         )
-
-    def _build_processors(self) -> None:
-        config = self.config
-        for route_id, route in config.routes.items():
-            if not self.runs_route(route_id):
-                continue
-            self.processors[route_id] = ReactiveRouteProcessor(
-                route_id=route_id,
-                route=route,
-                processor=config.processor_config(route_id),
-                adapters=self.adapters[route_id],
-                breakers=[config.breaker_for(route_id, index) for index in range(len(route.adapters))],
-                runtime=self.runtime,
-                counters=self.deps.metrics.route(route_id),
-                pressure_queues=pressure_queues(config, route_id),
-                paused=route_id in self._initially_paused,
-                on_lost_state=self._on_lost_state,
-            )
 
     async def _publish_init(self) -> None:
         init = self.config.init_message
@@ -344,8 +209,7 @@ class PipelineOrchestrator:
     async def _stop_adapters(self) -> None:
         adapters, self._started_adapters = self._started_adapters, []
 
-        config = getattr(self, "config", None)
-        timeout = config.orchestrator.adapter_start_timeout_seconds if config is not None else 60.0
+        timeout = self.config.orchestrator.adapter_start_timeout_seconds
 
         async def stop_one(adapter: PipelineAdapter) -> None:
             try:
@@ -361,18 +225,11 @@ class PipelineOrchestrator:
         await self._stop_everything(0)
         self.progress.close()
 
-    async def _fail_start(self, step: str, exc: BaseException) -> None:
+    async def _fail_start(self, step: StartStep, exc: BaseException) -> None:
         logger.error("Execution %r failed to start at step %r: %s", self.execution_id, step, exc)
         self.runtime_cancel()
         await self._stop_everything(0)
-        code: Literal["orchestrator_unavailable", "queue_unavailable"] = (
-            "queue_unavailable" if isinstance(exc, QueueError) or _has_queue_error(exc) else "orchestrator_unavailable"
-        )
-        error_info = ErrorInfo(
-            "start_failed",
-            f"The execution could not start ({step}): {_describe(exc)}",
-            {"step": step, "error_type": type(exc).__name__, "error_code": code},
-        )
+        error_info, error = start_failure(self.execution_id, step, exc)
         self.progress.close()
         self.phase = "finished"
         self.final_status = "failed"
@@ -383,16 +240,10 @@ class PipelineOrchestrator:
             logger.exception("on_stopped callback failed for execution %r", self.execution_id)
         finally:
             self._finished.set()
-        raise ExecutionStartError(
-            f"Execution {self.execution_id!r} could not start: {_describe(exc)}",
-            code=code,
-            context={"execution_id": self.execution_id, "step": step},
-        ) from exc
+        raise error from exc
 
     def runtime_cancel(self) -> None:
-        runtime = getattr(self, "runtime", None)
-        if runtime is not None:
-            runtime.cancelling.set()
+        self.runtime.cancelling.set()
 
     # ------------------------------------------------------------------ control
 
@@ -400,9 +251,7 @@ class PipelineOrchestrator:
         """Start cancelling (returns at once); False if the execution is already ending."""
         if self.signals.stop_request is not None or self.is_finished:
             return False
-        config = getattr(self, "config", None)
-        grace = config.orchestrator.cancel_grace_seconds if config is not None else 30.0
-        self.signals.request_stop("cancelled", grace)
+        self.signals.request_stop("cancelled", self.config.orchestrator.cancel_grace_seconds)
         return True
 
     def request_stop(self, grace_seconds: float | None) -> bool:
@@ -418,26 +267,16 @@ class PipelineOrchestrator:
 
     def set_paused(self, route_id: str, paused: bool) -> bool:
         """Apply a global pause flag; returns whether this execution has the route."""
-        if paused:
-            self._initially_paused.add(route_id)
-        else:
-            self._initially_paused.discard(route_id)
         processor = self.processors.get(route_id)
-        if processor is not None:
-            processor.set_paused(paused)
-            return True
-        config = getattr(self, "config", None)
-        return config is not None and route_id in config.routes
+        if processor is None:
+            return False
+        processor.set_paused(paused)
+        return True
 
     async def wait_for_capacity(self, route_id: str) -> None:
         processor = self.processors.get(route_id)
         if processor is not None:
             await processor.wait_for_capacity()
-
-    async def _on_lost_state(self, queue: str, subscription: str) -> None:
-        # A report during a reconciliation schedules at most one more pass (the flag is one bit).
-        logger.warning("Queue %r of execution %r lost its state; reconciling", queue, self.execution_id)
-        self.signals.report_lost_state()
 
     # ------------------------------------------------------------------ run
 
@@ -455,14 +294,13 @@ class PipelineOrchestrator:
                 self._refresh_task = asyncio.create_task(
                     self._refresh_shared(), name=f"execution-counts:{self.execution_id}"
                 )
-            assert self.watcher is not None  # built by start(), which launched this task
             status, error_info, grace = await self.watcher.watch()
         except asyncio.CancelledError:
             await self._finish("interrupted", None, 0)
             raise
         except Exception as exc:
             logger.exception("Execution %r failed in the orchestrator", self.execution_id)
-            status, error_info = "failed", ErrorInfo("orchestrator_error", _describe(exc))
+            status, error_info = "failed", ErrorInfo("orchestrator_error", describe_error(exc))
         await self._finish(status, error_info, grace)
 
     async def _wait_for_stop(self) -> tuple[FinalStatus, float | None]:
@@ -493,13 +331,13 @@ class PipelineOrchestrator:
             raise
         except Exception as exc:
             logger.exception("Seed task of execution %r failed", self.execution_id)
-            self.set_failure(ErrorInfo("start_failed", f"Seed task failed: {_describe(exc)}"))
+            self.set_failure(ErrorInfo("start_failed", f"Seed task failed: {describe_error(exc)}"))
         finally:
             self.signals.mark_seeded()
 
     async def total_depth(self) -> int | None:
         """Ready plus pending entries across the consumed queues; None if any depth is unknown."""
-        return await self._watcher().total_depth()
+        return await self.watcher.total_depth()
 
     def has_local_work(self) -> bool:
         """A seed task or a delivery of the execution is running here."""
@@ -508,16 +346,11 @@ class PipelineOrchestrator:
 
     async def resync_from_queues(self) -> bool:
         """Make in-flight equal the entries the consumed queues hold (`CompletionWatcher`)."""
-        return await self._watcher().resync_from_queues()
+        return await self.watcher.resync_from_queues()
 
     async def seed_from_queues(self) -> None:
         """Start the counters from what the consumed queues kept (a resumed execution, Redis mode)."""
-        await self._watcher().seed_from_queues()
-
-    def _watcher(self) -> CompletionWatcher:
-        if self.watcher is None:
-            raise RuntimeError(f"Execution {self.execution_id!r} has not started")
-        return self.watcher
+        await self.watcher.seed_from_queues()
 
     async def _run_reconciler(self) -> None:
         reconciler = self.deps.reconciler
@@ -655,18 +488,3 @@ class PipelineOrchestrator:
             return
         self.request_stop(0)
         await self._finished.wait()
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, BaseExceptionGroup):
-        return "; ".join(_describe(inner) for inner in exc.exceptions)
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _has_queue_error(exc: BaseException) -> bool:
-    if isinstance(exc, BaseExceptionGroup):
-        return any(_has_queue_error(inner) for inner in exc.exceptions)
-    return isinstance(exc, QueueError)

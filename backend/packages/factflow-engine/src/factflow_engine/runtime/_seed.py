@@ -4,19 +4,51 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from factflow_engine.config import ConfigSnapshot, PipelineGlobalConfig, normalize_queue_name
 from factflow_protocols import EngineEvent, ErrorInfo, PublishStatus, QueueMessage, StorageProtocol
 
-from ._accounting import MessageCounts
+from ._accounting import CompletionAccountant, MessageCounts
+from ._events import EventEmitter
+from ._scoped_queue import ExecutionScopedQueue
 
-if TYPE_CHECKING:
-    from ._orchestrator import PipelineOrchestrator
-
-__all__ = ("SeedCallable", "SeedContext")
+__all__ = ("SeedCallable", "SeedContext", "SeedHost")
 
 logger = logging.getLogger(__name__)
+
+
+class SeedHost(Protocol):
+    """The running execution a `SeedContext` acts on (`PipelineOrchestrator`).
+
+    A protocol, so the seed context does not import the orchestrator that creates it.
+    """
+
+    @property
+    def execution_id(self) -> str: ...
+    @property
+    def config(self) -> PipelineGlobalConfig: ...
+    @property
+    def snapshot(self) -> ConfigSnapshot: ...
+    @property
+    def replay_batch_id(self) -> str | None: ...
+    @property
+    def root_correlation_id(self) -> str | None: ...
+    @property
+    def storage(self) -> StorageProtocol: ...
+    @property
+    def scoped_queue(self) -> ExecutionScopedQueue: ...
+    @property
+    def accountant(self) -> CompletionAccountant: ...
+    @property
+    def events(self) -> EventEmitter: ...
+
+    async def wait_for_capacity(self, route_id: str) -> None: ...
+    async def seed_from_queues(self) -> None: ...
+    async def resync_from_queues(self) -> bool: ...
+    def has_local_work(self) -> bool: ...
+    async def total_depth(self) -> int | None: ...
+    def set_failure(self, error_info: ErrorInfo) -> None: ...
 
 
 class SeedContext:
@@ -31,7 +63,7 @@ class SeedContext:
     a specific failure calls `fail(code, message)` and returns.
     """
 
-    def __init__(self, orchestrator: PipelineOrchestrator) -> None:
+    def __init__(self, orchestrator: SeedHost) -> None:
         self._orchestrator = orchestrator
 
     # ------------------------------------------------------------------ facts
@@ -134,7 +166,7 @@ class SeedContext:
 
     def emit(self, event: EngineEvent) -> None:
         """Send an event (e.g. `ReplayProgress`) to the execution's event sink."""
-        self._orchestrator.runtime.events(event)
+        self._orchestrator.events(event)
 
 
 SeedCallable = Callable[[SeedContext], Awaitable[None]]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ._base import View
 from ._dag import DAGAdapter, DAGEdge, DAGNode, DAGOutbound, DAGResponse
+from ._metrics import domain_metrics, route_metrics
 from ._routes import ConcurrencyInfo, ProcessorState, RouteStatus
 from ._stats import AdapterStats, ExecutionStats, MessageCounts, StageCounts
 from ._wait import ExecutionWaitResult, WaitResult
@@ -29,6 +30,9 @@ __all__ = (
     "DAGEdge",
     "DAGAdapter",
     "DAGOutbound",
+    # engine metrics
+    "domain_metrics",
+    "route_metrics",
     # waiting
     "WaitResult",
     "ExecutionWaitResult",

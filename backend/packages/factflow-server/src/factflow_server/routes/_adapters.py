@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from factflow_engine.registry import AdapterNotFoundError
 
-from .._deps import ContainerDep
+from .._deps import AdapterRegistryDep
 from .._errors import ApiError
 from ..schemas._adapters import AdapterInfo, AdapterListResponse
 from ._common import API_PREFIX, ERROR_RESPONSES, errors
@@ -22,9 +22,9 @@ router = APIRouter(prefix=f"{API_PREFIX}/adapters", tags=["adapters"], responses
     summary="Every adapter type the server discovered",
     operation_id="list_adapters",
 )
-async def list_adapters(container: ContainerDep) -> AdapterListResponse:
+async def list_adapters(registry: AdapterRegistryDep) -> AdapterListResponse:
     """Every discovered type, usable or broken, sorted by `type`."""
-    infos = [AdapterInfo.model_validate(info) for info in container.registry.describe()]
+    infos = [AdapterInfo.model_validate(info) for info in registry.describe()]
     return AdapterListResponse(adapters=sorted(infos, key=lambda info: info.type))
 
 
@@ -35,10 +35,10 @@ async def list_adapters(container: ContainerDep) -> AdapterListResponse:
     summary="One adapter type in detail",
     operation_id="get_adapter",
 )
-async def get_adapter(adapter_type: str, container: ContainerDep) -> AdapterInfo:
+async def get_adapter(adapter_type: str, registry: AdapterRegistryDep) -> AdapterInfo:
     """One type; 404 `adapter_not_found` with close matches in `context.candidates`."""
     try:
-        info = container.registry.describe_one(adapter_type)
+        info = registry.describe_one(adapter_type)
     except AdapterNotFoundError as exc:
         raise ApiError(
             404,

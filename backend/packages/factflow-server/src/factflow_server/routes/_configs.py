@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from factflow_execution import UNSET, ConfigSourceType, PipelineConfig
 
-from .._deps import ContainerDep
+from .._deps import ConfigServiceDep, ExecutionServiceDep
 from .._params import (
     ExecutionSourceHeader,
     Offset,
@@ -55,10 +55,10 @@ def _detail(config: PipelineConfig) -> PipelineConfigDetailResponse:
     operation_id="create_config",
 )
 async def create_config(
-    body: ConfigCreateRequest, container: ContainerDep, response: Response
+    body: ConfigCreateRequest, configs: ConfigServiceDep, response: Response
 ) -> PipelineConfigResponse:
     """Store the YAML at version 1 (validation errors do not block storing; unparseable YAML does)."""
-    config = await container.config_service.create(
+    config = await configs.create(
         body.config_yaml,
         name=body.name,
         description=body.description if "description" in body.model_fields_set else UNSET,
@@ -77,14 +77,14 @@ async def create_config(
     operation_id="list_configs",
 )
 async def list_configs(
-    container: ContainerDep,
+    configs: ConfigServiceDep,
     state: Literal["active", "inactive", "all"] = "active",
     name: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
 ) -> ConfigListResponse:
     """Newest `updated_at` first; `name` is a case-insensitive substring."""
-    page = await container.config_service.list(state=state, name=name, limit=limit, offset=offset)
+    page = await configs.list(state=state, name=name, limit=limit, offset=offset)
     return ConfigListResponse(
         **page_fields(total=page.total, limit=limit, offset=offset, count=len(page.items)),
         configs=[_summary(config) for config in page.items],
@@ -94,9 +94,9 @@ async def list_configs(
 @router.post(
     "/validate", response_model=ValidationReport, summary="Validate without storing", operation_id="validate_config"
 )
-async def validate_config(body: ConfigValidateRequest, container: ContainerDep) -> ValidationReport:
+async def validate_config(body: ConfigValidateRequest, configs: ConfigServiceDep) -> ValidationReport:
     """The validation report of any YAML string (unparseable or oversized YAML included)."""
-    report = await container.config_service.validate(body.config_yaml)
+    report = await configs.validate(body.config_yaml)
     return ValidationReport.model_validate(report.to_dict())
 
 
@@ -107,9 +107,9 @@ async def validate_config(body: ConfigValidateRequest, container: ContainerDep) 
     summary="Config detail",
     operation_id="get_config",
 )
-async def get_config(config_id: uuid.UUID, container: ContainerDep) -> PipelineConfigDetailResponse:
+async def get_config(config_id: uuid.UUID, configs: ConfigServiceDep) -> PipelineConfigDetailResponse:
     """The config with its YAML (inactive ones too)."""
-    return _detail(await container.config_service.get(str(config_id)))
+    return _detail(await configs.get(str(config_id)))
 
 
 @router.put(
@@ -120,11 +120,11 @@ async def get_config(config_id: uuid.UUID, container: ContainerDep) -> PipelineC
     operation_id="update_config",
 )
 async def update_config(
-    config_id: uuid.UUID, body: ConfigUpdateRequest, container: ContainerDep
+    config_id: uuid.UUID, body: ConfigUpdateRequest, configs: ConfigServiceDep
 ) -> PipelineConfigDetailResponse:
     """The version goes up only when the YAML text changes; absent `name`/`description` keep."""
     fields = body.model_fields_set
-    config = await container.config_service.update(
+    config = await configs.update(
         str(config_id),
         body.config_yaml,
         name=body.name if "name" in fields and body.name is not None else UNSET,
@@ -137,14 +137,14 @@ async def update_config(
 @router.delete(
     "/{config_id}", status_code=204, responses=errors(404), summary="Deactivate a config", operation_id="delete_config"
 )
-async def delete_config(config_id: uuid.UUID, container: ContainerDep) -> Response:
+async def delete_config(config_id: uuid.UUID, configs: ConfigServiceDep) -> Response:
     """Soft delete; idempotent; the config stays readable."""
-    await container.config_service.deactivate(str(config_id))
+    await configs.deactivate(str(config_id))
     return Response(status_code=204)
 
 
 async def start_execution(
-    container: ContainerDep,
+    service: ExecutionServiceDep,
     response: Response,
     *,
     config_id: str,
@@ -158,7 +158,7 @@ async def start_execution(
     """C7 and E1: run gate, slot, tag, row, start; 201 with `Location`."""
     check_metadata_size(metadata)
     check_json_values("init_payload_overrides", init_payload_overrides)
-    execution = await container.execution_service.create(
+    execution = await service.create(
         config_id,
         source=source,
         tag=tag,
@@ -181,7 +181,7 @@ async def start_execution(
 )
 async def run_config(
     config_id: uuid.UUID,
-    container: ContainerDep,
+    service: ExecutionServiceDep,
     response: Response,
     x_factflow_source: ExecutionSourceHeader = None,
     skip_init_message: Annotated[QueryBool, Query()] = False,
@@ -190,7 +190,7 @@ async def run_config(
 ) -> ExecutionResponse:
     """Start an execution of the config; returns once the init message is published."""
     return await start_execution(
-        container,
+        service,
         response,
         config_id=str(config_id),
         source=source_of(x_factflow_source),

@@ -7,11 +7,18 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from factflow_execution import EventStreamerUnavailableError, ExecutionWaiter, PipelineExecution
+from factflow_execution import EventStreamerUnavailableError, ExecutionService, ExecutionWaiter, PipelineExecution
 
 from .._cursor import CursorParam, CursorScope, OptionalOffset, check_paging
 from .._deletion import delete_execution as remove_execution
-from .._deps import ContainerDep
+from .._deps import (
+    ContainerDep,
+    EventHubDep,
+    ExecutionRepositoryDep,
+    ExecutionServiceDep,
+    ExecutionStreamerDep,
+    StorageStreamerDep,
+)
 from .._params import (
     ExecutionSourceHeader,
     LastEventId,
@@ -76,13 +83,13 @@ def _summary(execution: PipelineExecution) -> ExecutionResponse:
 )
 async def create_execution(
     body: ExecutionCreateRequest,
-    container: ContainerDep,
+    service: ExecutionServiceDep,
     response: Response,
     x_factflow_source: ExecutionSourceHeader = None,
 ) -> ExecutionResponse:
     """Same steps and answers as C7; an unknown `config_id` is 404 `config_not_found`."""
     return await start_execution(
-        container,
+        service,
         response,
         config_id=str(body.config_id),
         source=source_of(x_factflow_source),
@@ -102,7 +109,7 @@ async def create_execution(
     operation_id="list_executions",
 )
 async def list_executions(
-    container: ContainerDep,
+    service: ExecutionServiceDep,
     request: Request,
     status: ExecutionStatusFilter | None = None,
     config_id: str | None = None,
@@ -132,7 +139,7 @@ async def list_executions(
         },
     )
     after = scope.decode(cursor) if cursor is not None else None
-    page = await container.execution_service.list(
+    page = await service.list(
         status=status,
         config_id=config_id,
         parent_execution_id=parent_execution_id,
@@ -180,9 +187,9 @@ def _execution_page(
     summary="Execution detail",
     operation_id="get_execution",
 )
-async def get_execution(ref: str, container: ContainerDep) -> ExecutionDetailResponse:
+async def get_execution(ref: str, service: ExecutionServiceDep) -> ExecutionDetailResponse:
     """The execution by id or tag, with live counters and routes while running."""
-    return ExecutionDetailResponse.model_validate(await container.execution_service.detail(ref))
+    return ExecutionDetailResponse.model_validate(await service.detail(ref))
 
 
 @router.patch(
@@ -192,11 +199,9 @@ async def get_execution(ref: str, container: ContainerDep) -> ExecutionDetailRes
     summary="Set status",
     operation_id="set_execution_status",
 )
-async def patch_execution(ref: str, body: StatusChangeRequest, container: ContainerDep) -> JSONResponse:
+async def patch_execution(ref: str, body: StatusChangeRequest, service: ExecutionServiceDep) -> JSONResponse:
     """202 `cancelling` for a live execution; 200 for changes applied at once."""
-    result = await container.execution_service.update_status(
-        ref, body.status, reason=body.reason, error_info=body.error_info
-    )
+    result = await service.update_status(ref, body.status, reason=body.reason, error_info=body.error_info)
     payload = StatusChangeResponse.model_validate(result.to_api()).model_dump(mode="json")
     return JSONResponse(payload, status_code=202 if result.accepted else 200)
 
@@ -230,9 +235,9 @@ async def delete_execution(ref: str, container: ContainerDep) -> ExecutionDelete
     summary="Graceful cancel",
     operation_id="cancel_execution",
 )
-async def cancel_execution(ref: str, container: ContainerDep, body: CancelRequest | None = None) -> JSONResponse:
+async def cancel_execution(ref: str, service: ExecutionServiceDep, body: CancelRequest | None = None) -> JSONResponse:
     """As `set_execution_status` with `cancelled`: 202 `cancelling` for a live execution."""
-    result = await container.execution_service.cancel(ref, reason=body.reason if body is not None else None)
+    result = await service.cancel(ref, reason=body.reason if body is not None else None)
     payload = StatusChangeResponse.model_validate(result.to_api()).model_dump(mode="json")
     return JSONResponse(payload, status_code=202 if result.accepted else 200)
 
@@ -244,12 +249,14 @@ async def cancel_execution(ref: str, container: ContainerDep, body: CancelReques
     summary="Block until stopped",
     operation_id="wait_for_execution",
 )
-async def wait_for_execution(ref: str, container: ContainerDep, body: WaitRequest | None = None) -> WaitResult:
+async def wait_for_execution(
+    ref: str, hub: EventHubDep, service: ExecutionServiceDep, body: WaitRequest | None = None
+) -> WaitResult:
     """Returns when the execution stops, or on timeout (still 200, `completed: false`)."""
-    execution = await container.execution_service.get(ref)
-    if container.event_hub.is_closed:
+    execution = await service.get(ref)
+    if hub.is_closed:
         raise EventStreamerUnavailableError("The server is shutting down.")
-    waiter = ExecutionWaiter(execution.execution_id, service=container.execution_service, hub=container.event_hub)
+    waiter = ExecutionWaiter(execution.execution_id, service=service, hub=hub)
     return await waiter.wait(body.timeout if body is not None else 300.0)
 
 
@@ -262,16 +269,18 @@ async def wait_for_execution(ref: str, container: ContainerDep, body: WaitReques
 )
 async def execution_events(
     ref: str,
-    container: ContainerDep,
+    hub: EventHubDep,
+    service: ExecutionServiceDep,
+    streamer: ExecutionStreamerDep,
     lifetime: TimeoutSeconds = 300,
     include_messages: Annotated[QueryBool, Query()] = True,
     last_event_id: LastEventId = None,
 ) -> StreamingResponse:
     """SSE — buffered events after `Last-Event-ID`, a snapshot, live events, then `stream.end`."""
-    execution = await container.execution_service.get(ref)
-    if container.event_hub.is_closed:
+    execution = await service.get(ref)
+    if hub.is_closed:
         raise EventStreamerUnavailableError("The event streamer is shut down.")
-    events = container.execution_streamer.stream(
+    events = streamer.stream(
         execution.execution_id, timeout=lifetime, include_messages=include_messages, last_event_id=last_event_id
     )
     return event_stream_response(events)
@@ -284,9 +293,9 @@ async def execution_events(
     summary="Route graph",
     operation_id="get_execution_dag",
 )
-async def execution_dag(ref: str, container: ContainerDep) -> DAGResponse:
+async def execution_dag(ref: str, service: ExecutionServiceDep) -> DAGResponse:
     """The route graph of the execution's snapshot."""
-    return await container.execution_service.dag(ref)
+    return await service.dag(ref)
 
 
 @router.get(
@@ -296,9 +305,9 @@ async def execution_dag(ref: str, container: ContainerDep) -> DAGResponse:
     summary="Execution stats",
     operation_id="get_execution_stats",
 )
-async def execution_stats(ref: str, container: ContainerDep) -> ExecutionStats:
+async def execution_stats(ref: str, service: ExecutionServiceDep) -> ExecutionStats:
     """Counters and per-adapter stats."""
-    return await container.execution_service.stats(ref)
+    return await service.stats(ref)
 
 
 @router.get(
@@ -308,10 +317,10 @@ async def execution_stats(ref: str, container: ContainerDep) -> ExecutionStats:
     summary="Routes",
     operation_id="list_execution_routes",
 )
-async def execution_routes(ref: str, container: ContainerDep) -> ExecutionRoutesResponse:
+async def execution_routes(ref: str, service: ExecutionServiceDep) -> ExecutionRoutesResponse:
     """Every route of the execution in declaration order."""
-    execution = await container.execution_service.get(ref)
-    routes = await container.execution_service.routes(execution.execution_id)
+    execution = await service.get(ref)
+    routes = await service.routes(execution.execution_id)
     return ExecutionRoutesResponse(execution_id=execution.execution_id, routes=routes)
 
 
@@ -324,7 +333,7 @@ async def execution_routes(ref: str, container: ContainerDep) -> ExecutionRoutes
 )
 async def execution_lineage(
     ref: str,
-    container: ContainerDep,
+    service: ExecutionServiceDep,
     request: Request,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     offset: OptionalOffset = 0,
@@ -332,10 +341,10 @@ async def execution_lineage(
 ) -> ExecutionLineageResponse:
     """The execution's lineage rows by `started_at`, then `id`; follow `next_cursor` for deep pages."""
     skip = check_paging(request, cursor, offset)
-    execution = await container.execution_service.get(ref)
+    execution = await service.get(ref)
     scope = CursorScope("execution_lineage", {"execution_id": execution.execution_id})
     after = scope.decode(cursor) if cursor is not None else None
-    page = await container.execution_service.lineage(execution.execution_id, limit=limit + 1, offset=skip, after=after)
+    page = await service.lineage(execution.execution_id, limit=limit + 1, offset=skip, after=after)
     rows, more = split_extra(page.entries, limit)
     next_cursor = scope.encode(rows[-1].started_at, rows[-1].id) if more and rows else None
     return ExecutionLineageResponse(
@@ -353,9 +362,9 @@ async def execution_lineage(
     )
 
 
-async def _replay(container: ContainerDep, ref: str, request: dict[str, Any], response: Response) -> Any:
+async def _replay(service: ExecutionService, ref: str, request: dict[str, Any], response: Response) -> Any:
     check_metadata_size(request.get("metadata"))
-    execution = await container.execution_service.replay(ref, request)
+    execution = await service.replay(ref, request)
     response.headers["Location"] = f"{API_PREFIX}/executions/{execution.execution_id}"
     return ExecutionReplayResponse.model_validate(execution.to_api(include_replay=True))
 
@@ -369,10 +378,10 @@ async def _replay(container: ContainerDep, ref: str, request: dict[str, Any], re
     operation_id="replay_execution",
 )
 async def replay_execution(
-    ref: str, body: ReplayRequest, container: ContainerDep, response: Response
+    ref: str, body: ReplayRequest, service: ExecutionServiceDep, response: Response
 ) -> ExecutionReplayResponse:
     """Replay the stored outputs of one stage of `{ref}` into a new execution."""
-    result: ExecutionReplayResponse = await _replay(container, ref, body.model_dump(), response)
+    result: ExecutionReplayResponse = await _replay(service, ref, body.model_dump(), response)
     return result
 
 
@@ -385,7 +394,7 @@ async def replay_execution(
 )
 async def execution_replays(
     ref: str,
-    container: ContainerDep,
+    service: ExecutionServiceDep,
     request: Request,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: OptionalOffset = 0,
@@ -393,12 +402,10 @@ async def execution_replays(
 ) -> ExecutionListResponse:
     """Executions whose parent is `{ref}`, newest first; follow `next_cursor` for deep pages."""
     skip = check_paging(request, cursor, offset)
-    parent = await container.execution_service.get(ref)
+    parent = await service.get(ref)
     scope = CursorScope("replays", {"parent_execution_id": parent.execution_id})
     after = scope.decode(cursor) if cursor is not None else None
-    page = await container.execution_service.list(
-        parent_execution_id=parent.execution_id, limit=limit + 1, offset=skip, after=after
-    )
+    page = await service.list(parent_execution_id=parent.execution_id, limit=limit + 1, offset=skip, after=after)
     return _execution_page(scope, page.items, total=page.total, limit=limit, offset=skip, cursor=cursor)
 
 
@@ -411,7 +418,9 @@ async def execution_replays(
 )
 async def execution_storage_stream(
     ref: str,
-    container: ContainerDep,
+    hub: EventHubDep,
+    executions: ExecutionRepositoryDep,
+    streamer: StorageStreamerDep,
     route_id: str | None = None,
     stage: str | None = None,
     path: str | None = None,
@@ -422,7 +431,9 @@ async def execution_storage_stream(
 ) -> StreamingResponse:
     """`stream_storage_events` with `execution_id` fixed to `{ref}`."""
     return await storage_event_stream(
-        container,
+        hub,
+        executions,
+        streamer,
         [ref],
         route_id=route_id,
         stage=stage,
@@ -443,9 +454,9 @@ async def execution_storage_stream(
     operation_id="replay_stored_objects",
 )
 async def detached_replay(
-    body: CrossPipelineReplayRequest, container: ContainerDep, response: Response
+    body: CrossPipelineReplayRequest, service: ExecutionServiceDep, response: Response
 ) -> ExecutionReplayResponse:
     """`replay_execution` in cross-pipeline mode with the source taken from the body."""
     request = body.model_dump(exclude={"from_execution_id"})
-    result: ExecutionReplayResponse = await _replay(container, body.from_execution_id, request, response)
+    result: ExecutionReplayResponse = await _replay(service, body.from_execution_id, request, response)
     return result

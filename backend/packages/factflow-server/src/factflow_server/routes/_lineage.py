@@ -10,10 +10,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from factflow_lineage import PipelineLineageEntry
+from factflow_execution import PipelineExecutionRepository
+from factflow_lineage import LineageRepository, PipelineLineageEntry
 
 from .._cursor import CursorParam, CursorScope, OptionalOffset, PositionType, check_paging
-from .._deps import ContainerDep
+from .._deps import ExecutionRepositoryDep, LineageRepositoryDep
 from .._errors import ApiError
 from .._params import Offset, QueryBool, QueryDatetime
 from ..schemas._lineage import (
@@ -48,10 +49,10 @@ def _entries(rows: list[PipelineLineageEntry] | tuple[PipelineLineageEntry, ...]
     return [LineageEntry.model_validate(row.to_api_dict()) for row in rows]
 
 
-async def _execution_id(container: ContainerDep, ref: str | None) -> str | None:
+async def _execution_id(executions: PipelineExecutionRepository, ref: str | None) -> str | None:
     if ref is None:
         return None
-    return (await container.execution_repository.resolve(ref)).execution_id
+    return (await executions.resolve(ref)).execution_id
 
 
 @router.get(
@@ -62,7 +63,8 @@ async def _execution_id(container: ContainerDep, ref: str | None) -> str | None:
     operation_id="list_lineage",
 )
 async def list_lineage(
-    container: ContainerDep,
+    executions: ExecutionRepositoryDep,
+    lineage: LineageRepositoryDep,
     request: Request,
     execution_id: str | None = None,
     route_id: str | None = None,
@@ -91,7 +93,7 @@ async def list_lineage(
     Follow `next_cursor` for deep pages.
     """
     skip = check_paging(request, cursor, offset)
-    resolved = await _execution_id(container, execution_id)
+    resolved = await _execution_id(executions, execution_id)
     scope = CursorScope(
         "lineage",
         {
@@ -118,7 +120,7 @@ async def list_lineage(
         nullable=sort_by in ("completed_at", "duration_ms"),
     )
     after = scope.decode(cursor) if cursor is not None else None
-    fetched, total = await container.lineage_repository.list(
+    fetched, total = await lineage.list(
         execution_id=resolved,
         route_id=route_id,
         adapter_name=adapter_name,
@@ -170,7 +172,8 @@ def _keyset_page(
     operation_id="list_lineage_failures",
 )
 async def list_failures(
-    container: ContainerDep,
+    executions: ExecutionRepositoryDep,
+    lineage: LineageRepositoryDep,
     request: Request,
     execution_id: str | None = None,
     route_id: str | None = None,
@@ -182,14 +185,14 @@ async def list_failures(
 ) -> LineageListResponse:
     """Rows with `stage_status = failed`, newest `completed_at` first; follow `next_cursor` for deep pages."""
     skip = check_paging(request, cursor, offset)
-    resolved = await _execution_id(container, execution_id)
+    resolved = await _execution_id(executions, execution_id)
     scope = CursorScope(
         "lineage_failures",
         {"execution_id": resolved, "route_id": route_id, "adapter_name": adapter_name, "started_after": started_after},
         nullable=True,
     )
     after = scope.decode(cursor) if cursor is not None else None
-    fetched, total = await container.lineage_repository.failures(
+    fetched, total = await lineage.failures(
         execution_id=resolved,
         route_id=route_id,
         adapter_name=adapter_name,
@@ -208,11 +211,13 @@ async def list_failures(
     summary="Counts per route × adapter",
     operation_id="get_lineage_stats",
 )
-async def lineage_stats(container: ContainerDep, execution_id: str) -> LineageStatsResponse:
+async def lineage_stats(
+    executions: ExecutionRepositoryDep, lineage: LineageRepositoryDep, execution_id: str
+) -> LineageStatsResponse:
     """Row counts per route and adapter of one execution (id or tag)."""
-    execution = await container.execution_repository.resolve(execution_id)
+    execution = await executions.resolve(execution_id)
     route_order = await asyncio.to_thread(execution.config_snapshot.declared_route_ids)
-    stats = await container.lineage_repository.stats(execution.execution_id, route_order=route_order)
+    stats = await lineage.stats(execution.execution_id, route_order=route_order)
     return LineageStatsResponse.model_validate(stats.to_api_dict())
 
 
@@ -225,12 +230,12 @@ async def lineage_stats(container: ContainerDep, execution_id: str) -> LineageSt
 )
 async def lineage_batch(
     batch_id: str,
-    container: ContainerDep,
+    lineage: LineageRepositoryDep,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     offset: Offset = 0,
 ) -> LineageBatchResponse:
     """Rows whose `replay_batch_id` or `batch_id` matches; 404 `batch_not_found` when none."""
-    batch = await container.lineage_repository.batch(batch_id, limit=limit, offset=offset)
+    batch = await lineage.batch(batch_id, limit=limit, offset=offset)
     if batch is None:
         raise ApiError(404, "batch_not_found", f"No lineage rows belong to batch {batch_id!r}.")
     return LineageBatchResponse(
@@ -241,12 +246,12 @@ async def lineage_batch(
     )
 
 
-async def _correlation_id(container: ContainerDep, lineage_id: str) -> tuple[str, str | None]:
+async def _correlation_id(lineage: LineageRepository, lineage_id: str) -> tuple[str, str | None]:
     """The message a `{lineage_id}` names, and the row id when a row id was given."""
-    entry = await container.lineage_repository.get_entry(lineage_id)
+    entry = await lineage.get_entry(lineage_id)
     if entry is not None:
         return entry.correlation_id, entry.id
-    correlation_id = await container.lineage_repository.resolve(lineage_id)
+    correlation_id = await lineage.resolve(lineage_id)
     if correlation_id is None:
         raise ApiError(404, "lineage_not_found", f"No lineage row or message has the id {lineage_id!r}.")
     return correlation_id, None
@@ -259,10 +264,10 @@ async def _correlation_id(container: ContainerDep, lineage_id: str) -> tuple[str
     summary="One message, all rows",
     operation_id="get_lineage_message",
 )
-async def lineage_message(lineage_id: str, container: ContainerDep) -> LineageMessageResponse:
+async def lineage_message(lineage_id: str, lineage: LineageRepositoryDep) -> LineageMessageResponse:
     """The message (depth 0) a row id or correlation id names."""
-    correlation_id, entry_id = await _correlation_id(container, lineage_id)
-    message = await container.lineage_repository.message(correlation_id)
+    correlation_id, entry_id = await _correlation_id(lineage, lineage_id)
+    message = await lineage.message(correlation_id)
     if message is None:
         raise ApiError(404, "lineage_not_found", f"No lineage rows for message {lineage_id!r}.")
     return LineageMessageResponse.model_validate({**message.to_api_dict(), "requested_entry_id": entry_id})
@@ -277,13 +282,13 @@ async def lineage_message(lineage_id: str, container: ContainerDep) -> LineageMe
 )
 async def lineage_chain(
     lineage_id: str,
-    container: ContainerDep,
+    lineage: LineageRepositoryDep,
     max_depth: Annotated[int, Query(ge=1, le=1000)] = 100,
     max_messages: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> LineageChainResponse:
     """Ancestors (root first, across executions), the message, and descendants (breadth-first)."""
-    correlation_id, _ = await _correlation_id(container, lineage_id)
-    chain = await container.lineage_repository.chain(correlation_id, max_depth=max_depth, max_messages=max_messages)
+    correlation_id, _ = await _correlation_id(lineage, lineage_id)
+    chain = await lineage.chain(correlation_id, max_depth=max_depth, max_messages=max_messages)
     if chain is None:
         raise ApiError(404, "lineage_not_found", f"No lineage rows for message {lineage_id!r}.")
     return LineageChainResponse.model_validate(chain.to_api_dict())
@@ -297,11 +302,11 @@ async def lineage_chain(
     operation_id="list_lineage_children",
 )
 async def lineage_children(
-    lineage_id: str, container: ContainerDep, limit: Limit = 100, offset: Offset = 0
+    lineage_id: str, lineage: LineageRepositoryDep, limit: Limit = 100, offset: Offset = 0
 ) -> LineageChildrenResponse:
     """The direct children (depth 1), by `started_at`."""
-    correlation_id, _ = await _correlation_id(container, lineage_id)
-    children, total = await container.lineage_repository.children(correlation_id, limit=limit, offset=offset)
+    correlation_id, _ = await _correlation_id(lineage, lineage_id)
+    children, total = await lineage.children(correlation_id, limit=limit, offset=offset)
     return LineageChildrenResponse.model_validate(
         {
             "correlation_id": correlation_id,

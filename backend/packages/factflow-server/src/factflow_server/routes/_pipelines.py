@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path
 
-from factflow_execution import ExecutionNotFoundError
+from factflow_execution import ExecutionNotFoundError, views
 
-from .._deps import ContainerDep
+from .._deps import ConfigServiceDep, ExecutionServiceDep, ManagerDep
 from .._errors import ApiError
 from ..schemas._pipelines import (
     PausedRoute,
@@ -40,16 +40,16 @@ def _route_not_found(route_id: str) -> ApiError:
     operation_id="list_running_routes",
 )
 async def list_pipelines(
-    container: ContainerDep,
+    service: ExecutionServiceDep,
+    manager: ManagerDep,
     execution_id: str | None = None,
     route_id: str | None = None,
     state: Literal["running", "paused"] | None = None,
 ) -> PipelineListResponse:
     """Routes of every running execution, newest execution first, then declaration order."""
-    service = container.execution_service
     wanted_execution = (await service.get(execution_id)).execution_id if execution_id is not None else None
     executions = []
-    for live_id in container.manager.live_execution_ids():
+    for live_id in manager.live_execution_ids():
         if wanted_execution is not None and live_id != wanted_execution:
             continue
         try:
@@ -77,7 +77,7 @@ async def list_pipelines(
             )
     paused = [
         PausedRoute(route_id=pause.route_id, paused_at=pause.paused_at, reason=pause.reason)
-        for pause in sorted(container.manager.paused_routes().values(), key=lambda pause: pause.route_id)
+        for pause in sorted(manager.paused_routes().values(), key=lambda pause: pause.route_id)
     ]
     return PipelineListResponse(total=len(routes), routes=routes, paused_routes=paused)
 
@@ -89,9 +89,9 @@ async def list_pipelines(
     summary="Route throughput/latency",
     operation_id="get_route_metrics",
 )
-async def route_metrics(route_id: RouteId, container: ContainerDep) -> RouteMetrics:
+async def route_metrics(route_id: RouteId, manager: ManagerDep) -> RouteMetrics:
     """One route name across running executions (counters since start, 60 s window)."""
-    metrics = container.manager.route_metrics(route_id)
+    metrics = views.route_metrics(manager, route_id)
     if metrics is None:
         raise _route_not_found(route_id)
     return RouteMetrics.model_validate(asdict(metrics))
@@ -105,12 +105,11 @@ async def route_metrics(route_id: RouteId, container: ContainerDep) -> RouteMetr
     operation_id="set_route_paused",
 )
 async def control_route(
-    route_id: RouteId, body: PipelineControlRequest, container: ContainerDep
+    route_id: RouteId, body: PipelineControlRequest, configs: ConfigServiceDep, manager: ManagerDep
 ) -> PipelineControlResponse:
     """Pause or resume a route name in every current and future execution (persisted)."""
-    manager = container.manager
     paused_now = route_id in manager.paused_routes()
-    if route_id not in manager.known_route_ids() and route_id not in await container.config_service.active_route_ids():
+    if route_id not in manager.known_route_ids() and route_id not in await configs.active_route_ids():
         raise _route_not_found(route_id)
     previous: Literal["paused", "running"] = "paused" if paused_now else "running"
     live = [status.execution_id for status in manager.list_routes() if status.route_id == route_id]

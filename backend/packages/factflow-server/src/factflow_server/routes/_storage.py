@@ -16,14 +16,18 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from factflow_execution import EventStreamerUnavailableError
+from factflow_execution import (
+    EventStreamerUnavailableError,
+    ExecutionEventHub,
+    PipelineExecutionRepository,
+    StorageEventStreamer,
+)
 from factflow_foundation import SIDECAR_SUFFIX
-from factflow_infra.storage import Delimiter, ListingEntry, ListingPage, ObjectEntry
+from factflow_infra.storage import Delimiter, ListingEntry, ListingPage, ObjectEntry, StorageProvider
 from factflow_protocols import InvalidStorageKeyError, StorageNotFoundError, validate_storage_key
 
-from .._container import ServiceContainer
 from .._cursor import CursorParam, CursorScope, OptionalOffset, check_paging
-from .._deps import ContainerDep
+from .._deps import EventHubDep, ExecutionRepositoryDep, StorageDep, StorageStreamerDep
 from .._errors import ApiError
 from .._params import LastEventId, QueryBool, TimeoutSeconds
 from .._sse import event_stream_response
@@ -47,14 +51,14 @@ def _check_key(key: str, *, allow_prefix: bool = False) -> str:
     return key
 
 
-async def _metadata_or_none(container: ServiceContainer, key: str) -> ObjectMetadata | None:
+async def _metadata_or_none(storage: StorageProvider, key: str) -> ObjectMetadata | None:
     try:
-        return object_metadata(await container.storage.read_metadata(key))
+        return object_metadata(await storage.read_metadata(key))
     except StorageNotFoundError:
         return None  # deleted between listing and reading
 
 
-async def _execution_prefixes(container: ServiceContainer, page: ListingPage) -> list[ExecutionPrefix]:
+async def _execution_prefixes(executions: PipelineExecutionRepository, page: ListingPage) -> list[ExecutionPrefix]:
     keys = [entry.key for entry in page.objects] + list(page.common_prefixes)
     found: dict[str, str] = {}
     for key in keys:
@@ -63,7 +67,7 @@ async def _execution_prefixes(container: ServiceContainer, page: ListingPage) ->
             found.setdefault(match.group(0), match.group(1))
     prefixes = []
     for prefix, execution_id in found.items():
-        execution = await container.execution_repository.find(execution_id)
+        execution = await executions.find(execution_id)
         prefixes.append(
             ExecutionPrefix(
                 prefix=prefix,
@@ -86,7 +90,8 @@ async def _execution_prefixes(container: ServiceContainer, page: ListingPage) ->
     operation_id="list_storage_objects",
 )
 async def list_objects(
-    container: ContainerDep,
+    executions: ExecutionRepositoryDep,
+    storage: StorageDep,
     request: Request,
     prefix: str = "",
     delimiter: Literal["/"] | None = None,
@@ -109,7 +114,7 @@ async def list_objects(
     _check_key(prefix, allow_prefix=True)
     resolved_execution = None
     if execution_id is not None:
-        resolved_execution = (await container.execution_repository.resolve(execution_id)).execution_id
+        resolved_execution = (await executions.resolve(execution_id)).execution_id
     scope = CursorScope(
         "storage_objects",
         {
@@ -137,16 +142,14 @@ async def list_objects(
         page = ListingPage(prefix=prefix, delimiter=delimiter, entries=(), total=0, limit=limit, offset=skip)
         more = False
     elif after_key is not None:
-        page, more = await _page_after(container, listing_prefix, delimiter, include, after_key=after_key, limit=limit)
+        page, more = await _page_after(storage, listing_prefix, delimiter, include, after_key=after_key, limit=limit)
     else:
-        page = await container.storage.list_page(
-            listing_prefix, delimiter=delimiter, limit=limit, offset=skip, include=include
-        )
+        page = await storage.list_page(listing_prefix, delimiter=delimiter, limit=limit, offset=skip, include=include)
         more = page.has_more
     objects: list[ObjectInfo] = []
     metadata: list[ObjectMetadata | None] = [None] * len(page.objects)
     if include_metadata and page.objects:
-        metadata = list(await asyncio.gather(*(_metadata_or_none(container, entry.key) for entry in page.objects)))
+        metadata = list(await asyncio.gather(*(_metadata_or_none(storage, entry.key) for entry in page.objects)))
     for entry, meta in zip(page.objects, metadata, strict=True):
         objects.append(_object_info(entry, meta))
     last = page.entries[-1].sort_key if page.entries else None
@@ -165,12 +168,12 @@ async def list_objects(
         ),
         objects=objects,
         common_prefixes=list(page.common_prefixes),
-        execution_prefixes=await _execution_prefixes(container, page) if include_execution_info else [],
+        execution_prefixes=await _execution_prefixes(executions, page) if include_execution_info else [],
     )
 
 
 async def _page_after(
-    container: ServiceContainer,
+    storage: StorageProvider,
     listing_prefix: str,
     delimiter: Delimiter | None,
     include: Callable[[ListingEntry], bool] | None,
@@ -182,7 +185,7 @@ async def _page_after(
     window: list[ListingEntry] = []
     total = 0
     more = False
-    async for entry in container.storage.list_entries(listing_prefix, delimiter=delimiter):
+    async for entry in storage.list_entries(listing_prefix, delimiter=delimiter):
         if include is not None and not include(entry):
             continue
         total += 1
@@ -216,10 +219,10 @@ def _object_info(entry: ObjectEntry, metadata: ObjectMetadata | None) -> ObjectI
     summary="Sidecar metadata",
     operation_id="get_storage_object_metadata",
 )
-async def get_object_metadata(key: str, container: ContainerDep) -> ObjectMetadata:
+async def get_object_metadata(key: str, storage: StorageDep) -> ObjectMetadata:
     """The object's metadata; 404 only when the object is missing."""
     _check_key(key)
-    return object_metadata(await container.storage.read_metadata(key))
+    return object_metadata(await storage.read_metadata(key))
 
 
 def _content_disposition(key: str) -> str:
@@ -237,15 +240,15 @@ def _content_disposition(key: str) -> str:
     summary="Object bytes",
     operation_id="get_storage_object",
 )
-async def get_object(key: str, container: ContainerDep) -> Response:
+async def get_object(key: str, storage: StorageDep) -> Response:
     """The whole object with `Content-Type`, `ETag`, `Last-Modified` and `Content-Disposition`."""
     _check_key(key)
     if key.endswith(SIDECAR_SUFFIX):
         raise ApiError(422, "invalid_key", f"Storage key {key!r} ends in the reserved suffix {SIDECAR_SUFFIX!r}.")
-    data = await container.storage.read(key)
+    data = await storage.read(key)
     raw: dict[str, Any] = {}
     try:
-        raw = await container.storage.read_metadata(key)
+        raw = await storage.read_metadata(key)
     except StorageNotFoundError:
         pass
     headers = {"Content-Disposition": _content_disposition(key)}
@@ -262,7 +265,9 @@ async def get_object(key: str, container: ContainerDep) -> Response:
 
 
 async def storage_event_stream(
-    container: ServiceContainer,
+    hub: ExecutionEventHub,
+    executions: PipelineExecutionRepository,
+    streamer: StorageEventStreamer,
     refs: list[str],
     *,
     route_id: str | None,
@@ -274,10 +279,10 @@ async def storage_event_stream(
     last_event_id: str | None,
 ) -> StreamingResponse:
     """S4/E14: resolve every ref (404) and check the hub (503) before the stream opens."""
-    execution_ids = [(await container.execution_repository.resolve(ref)).execution_id for ref in refs]
-    if container.event_hub.is_closed:
+    execution_ids = [(await executions.resolve(ref)).execution_id for ref in refs]
+    if hub.is_closed:
         raise EventStreamerUnavailableError("The event streamer is shut down.")
-    events = container.storage_streamer.stream(
+    events = streamer.stream(
         execution_ids,
         route_id=route_id,
         stage=stage,
@@ -298,7 +303,9 @@ async def storage_event_stream(
     operation_id="stream_storage_events",
 )
 async def storage_events(
-    container: ContainerDep,
+    hub: EventHubDep,
+    executions: ExecutionRepositoryDep,
+    streamer: StorageStreamerDep,
     execution_id: Annotated[list[str], Query(min_length=1, max_length=20)],
     route_id: str | None = None,
     stage: str | None = None,
@@ -310,7 +317,9 @@ async def storage_events(
 ) -> StreamingResponse:
     """`storage.object.created` and `execution.finished` for 1–20 executions (ids or tags)."""
     return await storage_event_stream(
-        container,
+        hub,
+        executions,
+        streamer,
         execution_id,
         route_id=route_id,
         stage=stage,

@@ -1,0 +1,135 @@
+"""The engine's metrics answers (`GET /system/metrics`, `get_route_metrics`, Prometheus), built from live state.
+
+The manager only keeps counters and knows its live route processors; these builders read them and
+assemble the answer bodies, so the manager owns no presentation.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from factflow_engine.runtime import (
+    METRICS_WINDOW_SECONDS,
+    AdapterCircuitMetrics,
+    CircuitBreakerSummary,
+    DomainMetrics,
+    ExecutionCounters,
+    LatencySummary,
+    MessageTotals,
+    OrchestratorManager,
+    RouteConcurrency,
+    RouteCounters,
+    RouteExecutionMetrics,
+    RouteMessageMetrics,
+    RouteMetrics,
+    RouteState,
+    StorageTotals,
+)
+
+__all__ = ("domain_metrics", "route_metrics")
+
+
+def domain_metrics(manager: OrchestratorManager) -> DomainMetrics:
+    """The orchestrator snapshot: totals since start plus the live processors' state."""
+    registry = manager.metrics_registry
+    routes = registry.routes.values()
+    processors = manager.live_processors()
+    paused = manager.paused_routes()
+    route_in_flight: dict[str, int] = {}
+    route_concurrency: dict[str, int] = {}
+    for _, processor in processors:
+        route_in_flight[processor.route_id] = route_in_flight.get(processor.route_id, 0) + processor.in_flight
+        route_concurrency[processor.route_id] = (
+            route_concurrency.get(processor.route_id, 0) + processor.backpressure.limit
+        )
+    finished = registry.executions_finished
+    storage = manager.storage_counters
+    return DomainMetrics(
+        timestamp=datetime.now(UTC),
+        uptime_seconds=registry.uptime_seconds,
+        executions=ExecutionCounters(
+            running=len(manager.live_execution_ids()),
+            max_concurrent=manager.max_concurrent_executions,
+            started_total=registry.executions_started_total,
+            completed_total=finished["completed"],
+            failed_total=finished["failed"],
+            cancelled_total=finished["cancelled"],
+            interrupted_total=finished["interrupted"],
+        ),
+        messages=MessageTotals(
+            received_total=sum(route.received for route in routes),
+            completed_total=sum(route.completed for route in routes),
+            failed_total=sum(route.failed for route in routes),
+            dead_lettered_total=sum(route.dead_lettered for route in routes),
+            retried_total=sum(route.retried for route in routes),
+            in_flight=manager.live_in_flight(),
+        ),
+        routes={
+            "running": sum(1 for _, processor in processors if processor.state is RouteState.RUNNING),
+            "paused": len(paused),
+        },
+        storage=StorageTotals(writes_total=storage.writes_total, write_failures_total=storage.write_failures_total),
+        route_counters=dict(registry.routes),
+        route_in_flight=route_in_flight,
+        route_concurrency=route_concurrency,
+        route_paused={route_id: route_id in paused for route_id in set(registry.routes) | set(paused)},
+        circuit_breakers=[(metric.route_id, _breaker_summary(metric)) for metric in manager.circuit_breakers()],
+        executions_started_by_source=dict(registry.executions_started_by_source),
+    )
+
+
+def route_metrics(manager: OrchestratorManager, route_id: str) -> RouteMetrics | None:
+    """One route name across live executions; None if it was never seen and is not paused."""
+    processors = manager.live_processors(route_id)
+    registry = manager.metrics_registry
+    paused = route_id in manager.paused_routes()
+    if not processors and route_id not in registry.routes and not paused:
+        return None
+    counters = registry.routes.get(route_id) or RouteCounters(route_id)
+    window = counters.window()
+    targets = [processor.processor.backpressure.target_latency_ms for _, processor in processors]
+    return RouteMetrics(
+        route_id=route_id,
+        paused=paused,
+        processors=len(processors),
+        window_seconds=METRICS_WINDOW_SECONDS,
+        messages=RouteMessageMetrics(
+            received=counters.received,
+            completed=counters.completed,
+            failed=counters.failed,
+            dead_lettered=counters.dead_lettered,
+            retried=counters.retried,
+            in_flight=sum(processor.in_flight for _, processor in processors),
+        ),
+        throughput_per_second=len(window) / METRICS_WINDOW_SECONDS,
+        latency_ms=LatencySummary.of(window),
+        queue_depth=sum(processor.queue_depth or 0 for _, processor in processors),
+        concurrency=RouteConcurrency(
+            current=sum(processor.backpressure.limit for _, processor in processors),
+            max=sum(processor.backpressure.max_concurrency for _, processor in processors),
+            target_latency_ms=targets[0] if targets else None,
+        ),
+        circuit_breakers=[
+            _breaker_summary(metric) for _, processor in processors for metric in processor.circuit_metrics()
+        ],
+        executions=[
+            RouteExecutionMetrics(
+                execution_id=execution_id,
+                received=processor.execution_counts.received,
+                completed=processor.execution_counts.completed,
+                failed=processor.execution_counts.failed,
+                in_flight=processor.in_flight,
+            )
+            for execution_id, processor in processors
+        ],
+    )
+
+
+def _breaker_summary(metric: AdapterCircuitMetrics) -> CircuitBreakerSummary:
+    return CircuitBreakerSummary(
+        adapter_name=metric.adapter_name,
+        adapter_index=metric.adapter_index,
+        state=metric.stats.state.value,
+        consecutive_failures=metric.stats.consecutive_failures,
+        opened_at=metric.opened_at,
+    )
