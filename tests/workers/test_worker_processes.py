@@ -22,7 +22,7 @@ from factflow_server.testing import ServerProcess, run_config, store_config, wai
 
 __all__ = ("postgres_database_url", "redis_db", "redis_url")
 
-pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(300)]
 
 ITEMS = 100
 FLAKY_ITEM = 7
@@ -78,7 +78,7 @@ routes:
     inbound: {{queue: s.work, concurrency: 4, prefetch: 4, pool: POOL}}
     adapters:
       - type: delay
-        config: {{ms: 150}}
+        config: {{ms: 1000}}
       - type: set_fields
         config: {{values: {{worked: true}}}}
     outbound: [{{queue: s.done}}]
@@ -254,11 +254,15 @@ def test_a_killed_worker_s_messages_are_claimed_and_the_execution_completes_exac
     doomed = cluster.worker("doomed")
     cluster.worker("survivor", log_level="INFO")
     with httpx.Client(base_url=base_url, timeout=30) as client:
-        execution_id = run_config(client, store_config(client, SLOW.replace("POOL", "default")))["execution_id"]
+        config_id = store_config(client, SLOW.replace("POOL", "default"))
+        _set_paused(client, "work", True)  # both workers take part before anything is handed out
+        execution_id = run_config(client, config_id)["execution_id"]
+        _wait_until_joined(redis_url, execution_id, "doomed", "survivor")
+        _set_paused(client, "work", False)
         deadline = time.monotonic() + 120
-        # Killed while it holds unacked deliveries of `work`.
-        while _worker_handled(redis_url, "doomed") < 4 or _pending_of(redis_url, execution_id, "doomed") == 0:
-            assert time.monotonic() < deadline, "the doomed worker made no progress"
+        # Killed while it holds unacked deliveries of `work` (each takes a second).
+        while _pending_of(redis_url, execution_id, "doomed") == 0:
+            assert time.monotonic() < deadline, "the doomed worker took no delivery"
             time.sleep(0.05)
         doomed.process.send_signal(signal.SIGKILL)
         doomed.wait(timeout=30)
