@@ -21,6 +21,7 @@ CANDIDATES = (
     "compact_stages_btree",
     "stage_key_only",
     "proposed",
+    "shipped",
     "lean",
 )
 
@@ -54,3 +55,4 @@ async def test_every_candidate_layout_is_measured(flags: tuple[str, ...]) -> Non
     assert tuple(per_row) == CANDIDATES
     assert all(value > 0 for value in per_row.values())
     assert per_row["compact"] < per_row["today"]
+    assert per_row["shipped"] < per_row["today"]
