@@ -89,7 +89,7 @@ screenshots: install chromium ## Regenerate the console screenshots in docs/cons
 	@$(UV) run --frozen python -m tests.console.screenshots docs/console
 
 .PHONY: bench
-bench: install ## Throughput benchmark (memory/Redis, storage+lineage off/on, vs a redis-py ceiling), then bench-scale (BENCH_ARGS=--quick)
+bench: install ## Throughput benchmark (memory/Redis, storage+lineage off/on, vs a redis-py ceiling), then bench-scale (BENCH_ARGS=--quick); BENCH_ARGS="--workers N": the lineage pipeline on 1 … N worker processes (speed-up, exact counts)
 	@$(UV) run --frozen python -m benchmarks.run $(BENCH_ARGS)
 
 .PHONY: bench-scale

@@ -3,6 +3,7 @@
 Usage:
 
     uv run --frozen python -m benchmarks.run [--messages N | --quick] [--only memory|redis|volume|scale] [--strict]
+    uv run --frozen python -m benchmarks.run --workers N [--messages N | --quick] [--strict]
 
 Every scenario runs in a child process of its own (so its peak RSS is its own), one after the
 other: the redis-py ceiling, then factflow in Redis mode (storage and lineage off, lineage only, both
@@ -10,7 +11,9 @@ on) and in memory mode (both off, both on), then the volume check (Redis + Postg
 100,000 messages against the same scenario with 10,000: throughput and peak RSS), then the scale
 scenario (`benchmarks/_scale.py`: the read endpoints against one execution with 1,000,000 lineage
 rows on PostgreSQL). The results are
-printed as tables, followed by the performance goals with PASS or FAIL. See docs/performance.md
+printed as tables, followed by the performance goals with PASS or FAIL. `--workers N` runs instead
+the Redis + PostgreSQL lineage pipeline on a server without local worker and 1 … N
+`factflow-server worker` processes (`benchmarks/_workers.py`). See docs/performance.md
 for what is measured and the figures on the reference machine.
 """
 
@@ -42,6 +45,12 @@ VOLUME_MESSAGES = 100_000
 VOLUME_MIN_RATIO = 0.8
 """A 100,000-message execution keeps its throughput within 20 % of the 10,000-message figure."""
 VOLUME_MAX_RSS_MB = 300.0
+
+WORKERS_DEFAULT_MESSAGES = 30_000
+"""Enough for at least 10 s with one worker on the reference machine."""
+WORKERS_QUICK_MESSAGES = 3_000
+WORKERS_MIN_SPEEDUP = 1.7
+"""Two workers ≥ 1.7 × the throughput of one."""
 
 SCENARIOS: dict[str, tuple[str, str]] = {
     # name: (mode, label)
@@ -232,6 +241,22 @@ def check_goals(outcomes: dict[str, Outcome]) -> list[tuple[str, bool | None, st
     return checked
 
 
+def _message_count(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Messages per run; also checks `--workers` and fills in the in-process scenarios' Redis URL."""
+    if args.workers is not None:
+        if args.workers < 1:
+            parser.error("--workers must be at least 1")
+        if args.only is not None or args.scenario is not None:
+            parser.error("--workers runs on its own: drop --only")
+        messages: int = args.messages or (WORKERS_QUICK_MESSAGES if args.quick else WORKERS_DEFAULT_MESSAGES)
+    else:
+        messages = args.messages or (QUICK_MESSAGES if args.quick else DEFAULT_MESSAGES)
+        args.redis_url = args.redis_url or default_redis_url()
+    if messages < 1:
+        parser.error("--messages must be at least 1")
+    return messages
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--messages", type=int, default=None, help=f"messages per scenario ({DEFAULT_MESSAGES:,})")
@@ -241,7 +266,19 @@ def main(argv: list[str] | None = None) -> int:
         choices=("memory", "redis", "volume", "scale"),
         help="run only the scenarios of one mode, the volume check or the scale scenario",
     )
-    parser.add_argument("--redis-url", default=default_redis_url())
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="instead: the Redis + PostgreSQL lineage pipeline on 1 … N worker processes"
+        f" ({WORKERS_DEFAULT_MESSAGES:,} messages, --quick {WORKERS_QUICK_MESSAGES:,})",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=None,
+        help="Redis of the scenarios (default: database 9; with --workers an empty database, flushed"
+        " afterwards: database 10)",
+    )
     parser.add_argument("--postgres-url", default=os.environ.get("FACTFLOW_TEST_DATABASE_URL") or DEFAULT_POSTGRES_URL)
     parser.add_argument("--json", type=Path, help="also write every result to this JSON file")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a goal fails")
@@ -250,9 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", choices=tuple(SCENARIOS), help=argparse.SUPPRESS)
     parser.add_argument("--result-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    messages = args.messages or (QUICK_MESSAGES if args.quick else DEFAULT_MESSAGES)
-    if messages < 1:
-        parser.error("--messages must be at least 1")
+    messages = _message_count(args, parser)
 
     if args.scenario is not None:
         if args.result_file is None:
@@ -261,6 +296,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     console = Console() if sys.stdout.isatty() else Console(width=200)
+    if args.workers is not None:
+        from benchmarks._workers import DEFAULT_WORKERS_REDIS_URL
+
+        redis_url = args.redis_url or os.environ.get("FACTFLOW_BENCH_WORKERS_REDIS_URL") or DEFAULT_WORKERS_REDIS_URL
+        return run_workers_check(args, console, messages=messages, redis_url=redis_url)
     if args.only == "scale":
         return run_scale_scenario(args.postgres_url, console, strict=args.strict, json_path=args.json)
     if args.only == "volume":
@@ -385,6 +425,88 @@ def run_volume_check(
             )
         )
     return 1 if args.strict and not all(passed for passed, _ in goals) else 0
+
+
+def run_workers_check(args: argparse.Namespace, console: Console, *, messages: int, redis_url: str) -> int:
+    """The lineage pipeline on 1 … `args.workers` worker processes: throughput, speed-up, exact counts.
+
+    Returns 1 when a run failed or a count is not exact, or (with `--strict`) when the goal was missed.
+    """
+    from benchmarks._workers import expected_handled, expected_lineage_rows, run_workers
+
+    results: dict[int, dict[str, Any] | None] = {}
+    errors: dict[int, str] = {}
+    started = time.perf_counter()
+    for workers in range(1, args.workers + 1):
+        console.print(f"[dim]running {messages:,} messages on {workers} worker process(es) …[/dim]")
+        try:
+            outcome = run_workers(
+                workers=workers,
+                messages=messages,
+                redis_url=redis_url,
+                postgres_url=args.postgres_url,
+                time_limit=args.timeout * max(1.0, messages / DEFAULT_MESSAGES),
+            )
+        except Exception as exc:  # the report says why; the other worker counts still run
+            results[workers], errors[workers] = None, f"{type(exc).__name__}: {exc}"
+            continue
+        results[workers] = outcome.as_dict()
+    handled, rows = expected_handled(messages), expected_lineage_rows(messages)
+    table = Table(
+        title=f"factflow workers · {messages:,} messages · Redis + PostgreSQL lineage, storage off ·"
+        " server --no-local-worker",
+        caption=f"{os.cpu_count()} CPU cores{_pressure()} · elapsed = first handled message → completed_at"
+        " (start-up and joining not timed)",
+    )
+    for column in ("workers", "msgs/s", "elapsed s", "speed-up", "handled", "lineage rows", "handled per worker"):
+        table.add_column(column, justify="left" if column == "handled per worker" else "right")
+    one = results.get(1)
+    for workers, result in results.items():
+        if result is None:
+            table.add_row(str(workers), "–", "–", "–", "–", "–", f"[red]error[/red]: {errors[workers]}")
+            continue
+        speedup = f"{result['messages_per_second'] / one['messages_per_second']:.2f}×" if one else "–"
+        exact_handled = result["status"] == "completed" and result["handled"] == result["published"] == handled
+        exact_rows = result["lineage_rows"] == result["lineage_completed"] == rows
+        table.add_row(
+            str(workers),
+            _fmt(result["messages_per_second"], 0),
+            _fmt(result["elapsed_seconds"], 2),
+            speedup,
+            f"{result['handled']:,} {'=' if exact_handled else '≠'} {handled:,}",
+            f"{result['lineage_rows']:,} {'=' if exact_rows else '≠'} {rows:,}",
+            ", ".join(f"{worker} {count:,}" for worker, count in sorted(result["handled_by_worker"].items())),
+        )
+    console.print(table)
+    exact = all(result is not None and result["exact"] for result in results.values())
+    console.print(
+        f"{'[green]PASS[/green]' if exact else '[red]FAIL[/red]'}  every run completed with handled = {handled:,}"
+        f" and {rows:,} completed lineage rows"
+    )
+    two = results.get(2)
+    goal = f"2 workers ≥ {WORKERS_MIN_SPEEDUP}× the throughput of 1"
+    passed: bool | None = None
+    if one is None or two is None:
+        console.print(f"[yellow]n/a [/yellow] {goal}: not measured")
+    else:
+        speedup = two["messages_per_second"] / max(one["messages_per_second"], 1e-9)
+        passed = bool(two["exact"]) and speedup >= WORKERS_MIN_SPEEDUP
+        console.print(f"{'[green]PASS[/green]' if passed else '[red]FAIL[/red]'}  {goal}: measured {speedup:.2f}×")
+    console.print(f"[dim]total {time.perf_counter() - started:.0f} s[/dim]")
+    if args.json is not None:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "messages": messages,
+                    "cpu_count": os.cpu_count(),
+                    "results": {str(workers): result for workers, result in results.items()},
+                    "errors": {str(workers): error for workers, error in errors.items()},
+                    "goals": [{"goal": goal, "passed": passed}],
+                },
+                indent=2,
+            )
+        )
+    return 1 if not exact or (args.strict and passed is False) else 0
 
 
 def run_scale_scenario(postgres_url: str, console: Console, *, strict: bool, json_path: Path | None) -> int:
