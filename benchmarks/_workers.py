@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import redis
 from filelock import FileLock, Timeout
 from sqlalchemy import make_url, text
@@ -74,6 +75,8 @@ class WorkersResult:
     lineage_rows: int
     lineage_completed: int
     handled_by_worker: dict[str, int] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+    """CPU time (user + system) of the server and of each worker from the resume to the end of the wait."""
 
     @property
     def exact(self) -> bool:
@@ -181,25 +184,33 @@ class _Cluster:
     def __init__(self, workdir: Path, env: dict[str, str]) -> None:
         self.workdir = workdir
         self.env = env
-        self.processes: list[ServerProcess] = []
+        self.processes: dict[str, ServerProcess] = {}
 
     def server(self) -> str:
         process = ServerProcess.start(
             ["serve", "--no-local-worker", "--host", "127.0.0.1", "--port", "0"], env=self.env, cwd=self.workdir
         )
-        self.processes.append(process)
+        self.processes["server"] = process
         return process.wait_until_listening()
 
     def worker(self, worker_id: str) -> None:
         process = ServerProcess.start(["worker", "--id", worker_id], env=self.env, cwd=self.workdir)
-        self.processes.append(process)
+        self.processes[worker_id] = process
         process.wait_for_line(lambda line: f"worker {worker_id} serving pools" in line)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time each process has used so far."""
+        used: dict[str, float] = {}
+        for name, process in self.processes.items():
+            times = psutil.Process(process.process.pid).cpu_times()
+            used[name] = times.user + times.system
+        return used
+
     def stop(self) -> None:
-        for process in self.processes:
+        for process in self.processes.values():
             if process.process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for process in self.processes:
+        for process in self.processes.values():
             try:
                 process.wait(timeout=60)
             except Exception:  # kill below whatever went wrong while waiting
@@ -262,8 +273,10 @@ def run_workers(
             execution = run_config(client, config_id, json={"init_payload_overrides": {"items": list(range(messages))}})
             execution_id = str(execution["execution_id"])
             _wait_until_joined(client, execution_id, worker_ids)
+            cpu_before = cluster.cpu_seconds()
             _set_paused(client, "fanout", paused=False)
             wait_execution(client, execution_id, timeout=time_limit)
+            cpu_used = {name: used - cpu_before[name] for name, used in cluster.cpu_seconds().items()}
             detail = client.get(f"/api/v1/executions/{execution_id}").json()
             listed = client.get("/api/v1/workers").json()["workers"]
         rows, completed_rows, first_started = asyncio.run(_lineage_figures(database_url, execution_id))
@@ -285,5 +298,6 @@ def run_workers(
             handled_by_worker={
                 str(worker["worker_id"]): int(worker["handled"]) for worker in listed if not worker["local"]
             },
+            cpu_seconds=cpu_used,
         )
     raise AssertionError("unreachable")

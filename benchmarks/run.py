@@ -427,6 +427,11 @@ def run_volume_check(
     return 1 if args.strict and not all(passed for passed, _ in goals) else 0
 
 
+def _cpu(used: dict[str, float]) -> str:
+    workers = " + ".join(f"{seconds:.1f}" for name, seconds in sorted(used.items()) if name != "server")
+    return f"{used.get('server', 0.0):.1f} / {workers}"
+
+
 def run_workers_check(args: argparse.Namespace, console: Console, *, messages: int, redis_url: str) -> int:
     """The lineage pipeline on 1 … `args.workers` worker processes: throughput, speed-up, exact counts.
 
@@ -456,14 +461,15 @@ def run_workers_check(args: argparse.Namespace, console: Console, *, messages: i
         title=f"factflow workers · {messages:,} messages · Redis + PostgreSQL lineage, storage off ·"
         " server --no-local-worker",
         caption=f"{os.cpu_count()} CPU cores{_pressure()} · elapsed = first handled message → completed_at"
-        " (start-up and joining not timed)",
+        " (start-up and joining not timed) · CPU = each process's user + system time while it ran",
     )
-    for column in ("workers", "msgs/s", "elapsed s", "speed-up", "handled", "lineage rows", "handled per worker"):
+    columns = ("workers", "msgs/s", "elapsed s", "speed-up", "handled", "lineage rows", "CPU s server / workers")
+    for column in (*columns, "handled per worker"):
         table.add_column(column, justify="left" if column == "handled per worker" else "right")
     one = results.get(1)
     for workers, result in results.items():
         if result is None:
-            table.add_row(str(workers), "–", "–", "–", "–", "–", f"[red]error[/red]: {errors[workers]}")
+            table.add_row(str(workers), "–", "–", "–", "–", "–", "–", f"[red]error[/red]: {errors[workers]}")
             continue
         speedup = f"{result['messages_per_second'] / one['messages_per_second']:.2f}×" if one else "–"
         exact_handled = result["status"] == "completed" and result["handled"] == result["published"] == handled
@@ -475,6 +481,7 @@ def run_workers_check(args: argparse.Namespace, console: Console, *, messages: i
             speedup,
             f"{result['handled']:,} {'=' if exact_handled else '≠'} {handled:,}",
             f"{result['lineage_rows']:,} {'=' if exact_rows else '≠'} {rows:,}",
+            _cpu(result["cpu_seconds"]),
             ", ".join(f"{worker} {count:,}" for worker, count in sorted(result["handled_by_worker"].items())),
         )
     console.print(table)
