@@ -3,7 +3,7 @@
 Usage:
 
     uv run --frozen python -m benchmarks.run [--messages N | --quick] [--only memory|redis|volume|scale] [--strict]
-    uv run --frozen python -m benchmarks.run --workers N [--messages N | --quick] [--strict]
+    uv run --frozen python -m benchmarks.run --workers N [--rounds R] [--messages N | --quick] [--strict]
 
 Every scenario runs in a child process of its own (so its peak RSS is its own), one after the
 other: the redis-py ceiling, then factflow in Redis mode (storage and lineage off, lineage only, both
@@ -33,6 +33,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks._report import cpu_pressure as _pressure
+from benchmarks._report import fmt_number as _fmt
+
 ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_MESSAGES = 10_000
@@ -49,8 +52,6 @@ VOLUME_MAX_RSS_MB = 300.0
 WORKERS_DEFAULT_MESSAGES = 30_000
 """Enough for at least 10 s with one worker on the reference machine."""
 WORKERS_QUICK_MESSAGES = 3_000
-WORKERS_MIN_SPEEDUP = 1.7
-"""Two workers ≥ 1.7 × the throughput of one."""
 
 SCENARIOS: dict[str, tuple[str, str]] = {
     # name: (mode, label)
@@ -157,20 +158,6 @@ def run_in_child(
         return Outcome(scenario, json.loads(result_file.read_text()))
 
 
-def _pressure() -> str:
-    """CPU pressure while the benchmark ran (Linux PSI), so a contended machine shows in the report."""
-    try:
-        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
-    except (OSError, IndexError):
-        return ""
-    fields = dict(part.split("=", 1) for part in line.split()[1:])
-    return f" · CPU pressure (some, avg60) {fields.get('avg60', '?')}%"
-
-
-def _fmt(value: float | None, digits: int = 1) -> str:
-    return "–" if value is None else f"{value:,.{digits}f}"
-
-
 def _hops(result: dict[str, Any], keys: tuple[str, str]) -> tuple[str, str]:
     p50, p99 = result.get("hop_p50_ms", {}), result.get("hop_p99_ms", {})
     return tuple(f"{_fmt(p50.get(key))} / {_fmt(p99.get(key))}" for key in keys)  # type: ignore[return-value]
@@ -248,6 +235,8 @@ def _message_count(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
             parser.error("--workers must be at least 1")
         if args.only is not None or args.scenario is not None:
             parser.error("--workers runs on its own: drop --only")
+        if args.rounds < 1:
+            parser.error("--rounds must be at least 1")
         messages: int = args.messages or (WORKERS_QUICK_MESSAGES if args.quick else WORKERS_DEFAULT_MESSAGES)
     else:
         messages = args.messages or (QUICK_MESSAGES if args.quick else DEFAULT_MESSAGES)
@@ -272,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="instead: the Redis + PostgreSQL lineage pipeline on 1 … N worker processes"
         f" ({WORKERS_DEFAULT_MESSAGES:,} messages, --quick {WORKERS_QUICK_MESSAGES:,})",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="with --workers: run every worker count this many times, alternating"
     )
     parser.add_argument(
         "--redis-url",
@@ -300,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks._workers import DEFAULT_WORKERS_REDIS_URL
 
         redis_url = args.redis_url or os.environ.get("FACTFLOW_BENCH_WORKERS_REDIS_URL") or DEFAULT_WORKERS_REDIS_URL
+        from benchmarks._workers_report import run_workers_check
+
         return run_workers_check(args, console, messages=messages, redis_url=redis_url)
     if args.only == "scale":
         return run_scale_scenario(args.postgres_url, console, strict=args.strict, json_path=args.json)
@@ -425,95 +419,6 @@ def run_volume_check(
             )
         )
     return 1 if args.strict and not all(passed for passed, _ in goals) else 0
-
-
-def _cpu(used: dict[str, float]) -> str:
-    workers = " + ".join(f"{seconds:.1f}" for name, seconds in sorted(used.items()) if name != "server")
-    return f"{used.get('server', 0.0):.1f} / {workers}"
-
-
-def run_workers_check(args: argparse.Namespace, console: Console, *, messages: int, redis_url: str) -> int:
-    """The lineage pipeline on 1 … `args.workers` worker processes: throughput, speed-up, exact counts.
-
-    Returns 1 when a run failed or a count is not exact, or (with `--strict`) when the goal was missed.
-    """
-    from benchmarks._workers import expected_handled, expected_lineage_rows, run_workers
-
-    results: dict[int, dict[str, Any] | None] = {}
-    errors: dict[int, str] = {}
-    started = time.perf_counter()
-    for workers in range(1, args.workers + 1):
-        console.print(f"[dim]running {messages:,} messages on {workers} worker process(es) …[/dim]")
-        try:
-            outcome = run_workers(
-                workers=workers,
-                messages=messages,
-                redis_url=redis_url,
-                postgres_url=args.postgres_url,
-                time_limit=args.timeout * max(1.0, messages / DEFAULT_MESSAGES),
-            )
-        except Exception as exc:  # the report says why; the other worker counts still run
-            results[workers], errors[workers] = None, f"{type(exc).__name__}: {exc}"
-            continue
-        results[workers] = outcome.as_dict()
-    handled, rows = expected_handled(messages), expected_lineage_rows(messages)
-    table = Table(
-        title=f"factflow workers · {messages:,} messages · Redis + PostgreSQL lineage, storage off ·"
-        " server --no-local-worker",
-        caption=f"{os.cpu_count()} CPU cores{_pressure()} · elapsed = first handled message → completed_at"
-        " (start-up and joining not timed) · CPU = each process's user + system time while it ran",
-    )
-    columns = ("workers", "msgs/s", "elapsed s", "speed-up", "handled", "lineage rows", "CPU s server / workers")
-    for column in (*columns, "handled per worker"):
-        table.add_column(column, justify="left" if column == "handled per worker" else "right")
-    one = results.get(1)
-    for workers, result in results.items():
-        if result is None:
-            table.add_row(str(workers), "–", "–", "–", "–", "–", "–", f"[red]error[/red]: {errors[workers]}")
-            continue
-        speedup = f"{result['messages_per_second'] / one['messages_per_second']:.2f}×" if one else "–"
-        exact_handled = result["status"] == "completed" and result["handled"] == result["published"] == handled
-        exact_rows = result["lineage_rows"] == result["lineage_completed"] == rows
-        table.add_row(
-            str(workers),
-            _fmt(result["messages_per_second"], 0),
-            _fmt(result["elapsed_seconds"], 2),
-            speedup,
-            f"{result['handled']:,} {'=' if exact_handled else '≠'} {handled:,}",
-            f"{result['lineage_rows']:,} {'=' if exact_rows else '≠'} {rows:,}",
-            _cpu(result["cpu_seconds"]),
-            ", ".join(f"{worker} {count:,}" for worker, count in sorted(result["handled_by_worker"].items())),
-        )
-    console.print(table)
-    exact = all(result is not None and result["exact"] for result in results.values())
-    console.print(
-        f"{'[green]PASS[/green]' if exact else '[red]FAIL[/red]'}  every run completed with handled = {handled:,}"
-        f" and {rows:,} completed lineage rows"
-    )
-    two = results.get(2)
-    goal = f"2 workers ≥ {WORKERS_MIN_SPEEDUP}× the throughput of 1"
-    passed: bool | None = None
-    if one is None or two is None:
-        console.print(f"[yellow]n/a [/yellow] {goal}: not measured")
-    else:
-        speedup = two["messages_per_second"] / max(one["messages_per_second"], 1e-9)
-        passed = bool(two["exact"]) and speedup >= WORKERS_MIN_SPEEDUP
-        console.print(f"{'[green]PASS[/green]' if passed else '[red]FAIL[/red]'}  {goal}: measured {speedup:.2f}×")
-    console.print(f"[dim]total {time.perf_counter() - started:.0f} s[/dim]")
-    if args.json is not None:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "messages": messages,
-                    "cpu_count": os.cpu_count(),
-                    "results": {str(workers): result for workers, result in results.items()},
-                    "errors": {str(workers): error for workers, error in errors.items()},
-                    "goals": [{"goal": goal, "passed": passed}],
-                },
-                indent=2,
-            )
-        )
-    return 1 if not exact or (args.strict and passed is False) else 0
 
 
 def run_scale_scenario(postgres_url: str, console: Console, *, strict: bool, json_path: Path | None) -> int:
