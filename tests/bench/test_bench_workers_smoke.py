@@ -53,8 +53,9 @@ def test_the_worker_benchmark_runs_one_and_two_workers_with_exact_counts(
 
     data = json.loads(report.read_text())
     assert data["messages"] == MESSAGES
-    assert data["errors"] == {}
+    assert data["errors"] == []
     assert set(data["results"]) == {"1", "2"}
+    assert [(run["round"], run["workers"]) for run in data["runs"]] == [(1, 1), (1, 2)]
     for workers, result in data["results"].items():
         assert result["workers"] == int(workers)
         assert result["status"] == "completed", result
