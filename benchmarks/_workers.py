@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psutil
@@ -99,17 +100,18 @@ class WorkersResult:
 @contextlib.contextmanager
 def _empty_redis_database(redis_url: str) -> Iterator[None]:
     """Hold `redis_url`'s database alone (a lock file per database), empty before, flushed after."""
-    lock = FileLock(os.path.join(tempfile.gettempdir(), f"factflow-bench-{_redis_key(redis_url)}.lock"))
+    shown = _without_password(redis_url)
+    lock = FileLock(os.path.join(tempfile.gettempdir(), f"factflow-bench-{_lock_name(shown)}.lock"))
     try:
         lock.acquire(timeout=600)
     except Timeout:
-        raise RuntimeError(f"another worker benchmark holds {redis_url} for more than 10 minutes") from None
+        raise RuntimeError(f"another worker benchmark holds {shown} for more than 10 minutes") from None
     try:
         with redis.Redis.from_url(redis_url, socket_connect_timeout=5) as client:
             keys = int(client.dbsize())
             if keys:
                 # Flushing afterwards must never delete somebody else's keys.
-                raise RuntimeError(f"Redis database {redis_url} holds {keys} keys; pass --redis-url with an empty one")
+                raise RuntimeError(f"Redis database {shown} holds {keys} keys; pass --redis-url with an empty one")
         try:
             yield
         finally:
@@ -119,7 +121,14 @@ def _empty_redis_database(redis_url: str) -> Iterator[None]:
         lock.release()
 
 
-def _redis_key(redis_url: str) -> str:
+def _without_password(redis_url: str) -> str:
+    parts = urlsplit(redis_url)
+    if parts.password is None:
+        return redis_url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
+
+
+def _lock_name(redis_url: str) -> str:
     return "".join(char if char.isalnum() else "-" for char in redis_url.split("://", 1)[-1])
 
 
@@ -169,9 +178,7 @@ async def _lineage_figures(database_url: str, execution_id: str) -> tuple[int, i
             ).scalar_one()
     finally:
         await engine.dispose()
-    first_started = stages[1]
-    if isinstance(first_started, str):  # the column type decodes to a datetime; be lenient
-        first_started = datetime.fromisoformat(first_started)
+    first_started: datetime | None = stages[1]  # timestamptz: an aware datetime
     return int(rows), int(stages[0]), first_started
 
 
