@@ -245,6 +245,17 @@ def _wait_until_joined(client: httpx.Client, execution_id: str, worker_ids: list
             time.sleep(0.2)
 
 
+def _handled_by_worker(client: httpx.Client, *, expected: int) -> dict[str, int]:
+    """Deliveries each worker handled, once their heartbeats (every second) report them all (at most 10 s)."""
+    deadline = time.monotonic() + 10.0
+    while True:
+        listed = client.get("/api/v1/workers").json()["workers"]
+        handled = {str(worker["worker_id"]): int(worker["handled"]) for worker in listed if not worker["local"]}
+        if sum(handled.values()) >= expected or time.monotonic() > deadline:
+            return handled
+        time.sleep(0.25)
+
+
 def _timestamp(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
@@ -285,7 +296,7 @@ def run_workers(
             wait_execution(client, execution_id, timeout=time_limit)
             cpu_used = {name: used - cpu_before[name] for name, used in cluster.cpu_seconds().items()}
             detail = client.get(f"/api/v1/executions/{execution_id}").json()
-            listed = client.get("/api/v1/workers").json()["workers"]
+            handled_by_worker = _handled_by_worker(client, expected=int(detail["message_counts"]["handled"]))
         rows, completed_rows, first_started = asyncio.run(_lineage_figures(database_url, execution_id))
         completed_at = _timestamp(detail["completed_at"])
         elapsed = (completed_at - first_started).total_seconds() if first_started is not None else 0.0
@@ -302,9 +313,7 @@ def run_workers(
             dead_lettered=int(counts["dead_lettered"]),
             lineage_rows=rows,
             lineage_completed=completed_rows,
-            handled_by_worker={
-                str(worker["worker_id"]): int(worker["handled"]) for worker in listed if not worker["local"]
-            },
+            handled_by_worker=handled_by_worker,
             cpu_seconds=cpu_used,
         )
     raise AssertionError("unreachable")
