@@ -88,6 +88,8 @@ class WorkersResult:
             and self.handled == self.published == expected
             and self.dead_lettered == 0
             and self.lineage_rows == self.lineage_completed == rows
+            # Every delivery ran on a worker process: the server ran no route.
+            and sum(self.handled_by_worker.values()) == expected
         )
 
     def as_dict(self) -> dict[str, Any]:

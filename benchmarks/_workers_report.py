@@ -104,7 +104,7 @@ def run_workers_check(args: argparse.Namespace, console: Console, *, messages: i
     exact = not errors and all(run["exact"] for run in runs)
     console.print(
         f"{'[green]PASS[/green]' if exact else '[red]FAIL[/red]'}  every run completed with handled = {handled:,}"
-        f" and {rows:,} completed lineage rows"
+        f" (all on worker processes) and {rows:,} completed lineage rows"
     )
     two = medians.get(2)
     goal = f"2 workers ≥ {WORKERS_MIN_SPEEDUP}× the throughput of 1"
