@@ -113,7 +113,9 @@ def _empty_redis_database(redis_url: str) -> Iterator[None]:
             keys = int(client.dbsize())
             if keys:
                 # Flushing afterwards must never delete somebody else's keys.
-                raise RuntimeError(f"Redis database {shown} holds {keys} keys; pass --redis-url with an empty one")
+                raise RuntimeError(
+                    f"Redis database {shown} is not empty ({keys} keys); pass --redis-url with an empty one"
+                )
         try:
             yield
         finally:
@@ -220,12 +222,9 @@ class _Cluster:
             if process.process.poll() is None:
                 process.send_signal(signal.SIGTERM)
         for process in self.processes.values():
-            try:
+            with contextlib.suppress(Exception):  # killed below, whatever went wrong while waiting
                 process.wait(timeout=60)
-            except Exception:  # kill below whatever went wrong while waiting
-                pass
-            finally:
-                process.kill()
+            process.kill()
 
 
 def _set_paused(client: httpx.Client, route_id: str, *, paused: bool) -> None:

@@ -71,3 +71,26 @@ def test_the_worker_benchmark_runs_one_and_two_workers_with_exact_counts(
     # Every process ended and the Redis database the benchmark used is empty again.
     with redis.Redis.from_url(redis_url) as client:
         assert client.dbsize() == 0
+
+
+def test_the_worker_benchmark_refuses_a_redis_database_that_holds_keys(
+    tmp_path: Path, postgres_database_url: str, redis_url: str
+) -> None:
+    with redis.Redis.from_url(redis_url) as client:
+        client.set("someone-else", "kept")
+    report = tmp_path / "workers.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--workers", "1", "--messages", "10"]
+        + ["--redis-url", redis_url, "--postgres-url", postgres_database_url, "--json", str(report)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    errors = json.loads(report.read_text())["errors"]
+    assert len(errors) == 1 and "is not empty (1 keys)" in errors[0], errors
+    # Nothing was flushed: the benchmark only ever empties a database it found empty.
+    with redis.Redis.from_url(redis_url) as client:
+        assert client.get("someone-else") == b"kept"
