@@ -223,7 +223,14 @@ def test_two_workers_run_the_fan_out_pipeline_with_exact_counts(cluster: Cluster
         detail = client.get(f"/api/v1/executions/{execution_id}").json()
         rows = _all(client, f"/api/v1/executions/{execution_id}/lineage", "entries")
         stored = _all(client, "/api/v1/storage/objects", "objects", execution_id=execution_id, route_id="store")
-    handled_by = {worker_id: _worker_handled(redis_url, worker_id) for worker_id in ("w1", "w2")}
+    expected_handled = detail["message_counts"]["handled"]
+    # A worker's own `handled` reaches the registry with its next heartbeat (every second).
+    deadline = time.monotonic() + 15
+    while True:
+        handled_by = {worker_id: _worker_handled(redis_url, worker_id) for worker_id in ("w1", "w2")}
+        if sum(handled_by.values()) >= expected_handled or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
 
     assert result["status"] == "completed", result
     counts = detail["message_counts"]
