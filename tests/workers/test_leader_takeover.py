@@ -1,0 +1,185 @@
+"""Several servers on one database: the leader holds the PostgreSQL lock, a standby answers reads
+and takes the lock when the leader is killed (`kill -9`) while worker processes run an execution,
+which then completes with exact counts."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from factflow_infra.testing.plugin import postgres_database_url, redis_db, redis_url
+from factflow_infra.workers import RedisWorkerRegistry
+from factflow_server.testing import ServerProcess, run_config, store_config, wait_execution
+
+__all__ = ("postgres_database_url", "redis_db", "redis_url")
+
+pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(420)]
+
+ITEMS = 300
+PIPELINE = f"""
+version: "1.0"
+name: leader-takeover
+routes:
+  fanout:
+    inbound: {{queue: t.in}}
+    adapters:
+      - type: split
+        config: {{field: items}}
+    outbound: [{{queue: t.work}}]
+  work:
+    inbound: {{queue: t.work, concurrency: 4, prefetch: 4}}
+    adapters:
+      - type: delay
+        config: {{ms: 150}}
+      - type: set_fields
+        config: {{values: {{worked: true}}}}
+    outbound: [{{queue: t.done}}]
+  sink:
+    inbound: {{queue: t.done}}
+    adapters:
+      - type: passthrough
+init_message:
+  route: fanout
+  payload: {{items: {list(range(ITEMS))}}}
+"""
+
+TAKEOVER_LIMIT_SECONDS = 15.0
+"""The contract: a standby leads within 15 s of the leader's death."""
+
+
+@pytest.fixture
+def env(tmp_path: Path, postgres_database_url: str, redis_url: str) -> dict[str, str]:
+    (tmp_path / "pipelines").mkdir()
+    return {
+        "FACTFLOW_DATABASE_URL": postgres_database_url,
+        "FACTFLOW_QUEUE_URL": redis_url,
+        "FACTFLOW_STORAGE_URI": f"file://{tmp_path / 'storage'}",
+        "FACTFLOW_DATA_DIR": str(tmp_path / "data"),
+        "FACTFLOW_PIPELINES_DIR": str(tmp_path / "pipelines"),
+        "FACTFLOW_SHUTDOWN_GRACE_SECONDS": "2",
+        "FACTFLOW_WORKER_TTL_SECONDS": "4",
+        "FACTFLOW_LOG_LEVEL": "WARNING",
+    }
+
+
+@pytest.fixture
+def processes(tmp_path: Path, env: dict[str, str]) -> Iterator[dict[str, ServerProcess]]:
+    started: dict[str, ServerProcess] = {}
+    try:
+        yield started
+    finally:
+        for process in started.values():
+            if process.process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in started.values():
+            try:
+                process.wait(timeout=60)
+            finally:
+                process.kill()
+
+
+def _start(
+    processes: dict[str, ServerProcess], name: str, args: list[str], env: dict[str, str], cwd: Path
+) -> ServerProcess:
+    process = ServerProcess.start(args, env=env, cwd=cwd)
+    processes[name] = process
+    return process
+
+
+def _orchestrator_note(client: httpx.Client) -> str:
+    health = client.get("/api/v1/system/health").json()
+    return next(str(part["message"]) for part in health["components"] if part["name"] == "orchestrator")
+
+
+def _handled_by_workers(redis_url: str) -> int:
+    async def read() -> int:
+        registry = RedisWorkerRegistry.from_url(redis_url)
+        try:
+            return sum(record.handled for record in await registry.list())
+        finally:
+            await registry.close()
+
+    return asyncio.run(read())
+
+
+def _all(client: httpx.Client, path: str, items: str, **params: Any) -> list[dict[str, Any]]:
+    collected: list[dict[str, Any]] = []
+    while True:
+        page = client.get(path, params={**params, "limit": 1000, "offset": len(collected)}).json()
+        collected.extend(page[items])
+        if not page["has_more"]:
+            return collected
+
+
+def test_a_standby_takes_the_lock_when_the_leader_is_killed_and_the_execution_completes(
+    tmp_path: Path, env: dict[str, str], processes: dict[str, ServerProcess], redis_url: str
+) -> None:
+    leader_url = _start(
+        processes, "a", ["serve", "--port", "0", "--no-local-worker"], env, tmp_path
+    ).wait_until_listening()
+    standby_url = _start(
+        processes, "b", ["serve", "--port", "0", "--no-local-worker"], {**env, "FACTFLOW_LOG_LEVEL": "INFO"}, tmp_path
+    ).wait_until_listening()
+    for worker_id in ("w1", "w2"):
+        announce = f"worker {worker_id} serving pools"
+        worker = _start(processes, worker_id, ["worker", "--id", worker_id], env, tmp_path)
+        worker.wait_for_line(lambda line: announce in line)
+
+    with (
+        httpx.Client(base_url=leader_url, timeout=30) as leader,
+        httpx.Client(base_url=standby_url, timeout=30) as standby,
+    ):
+        assert _orchestrator_note(leader).startswith("leader"), _orchestrator_note(leader)
+        assert _orchestrator_note(standby).startswith("standby"), _orchestrator_note(standby)
+        config_id = store_config(leader, PIPELINE)
+        # A standby answers reads, and refuses writes that need the leader with a stable 503.
+        assert standby.get(f"/api/v1/configs/{config_id}").status_code == 200
+        refused = standby.post(f"/api/v1/configs/{config_id}/run", json={})
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error_code"] == "orchestrator_unavailable"
+        assert refused.json()["context"]["role"] == "standby"
+
+        execution_id = run_config(leader, config_id)["execution_id"]
+        deadline = time.monotonic() + 180
+        while _handled_by_workers(redis_url) < ITEMS // 4:  # well under way, far from done
+            assert time.monotonic() < deadline, "the workers handled too little"
+            time.sleep(0.1)
+        processes["a"].process.send_signal(signal.SIGKILL)
+        processes["a"].wait(timeout=30)
+        killed_at = time.monotonic()
+        while not _orchestrator_note(standby).startswith("leader"):
+            assert time.monotonic() - killed_at < 60, _orchestrator_note(standby)
+            time.sleep(0.2)
+        takeover_seconds = time.monotonic() - killed_at
+
+        result = wait_execution(standby, execution_id, timeout=300)
+        detail = standby.get(f"/api/v1/executions/{execution_id}").json()
+        rows = _all(standby, f"/api/v1/executions/{execution_id}/lineage", "entries")
+        sink = _all(standby, "/api/v1/storage/objects", "objects", execution_id=execution_id, route_id="sink")
+
+    assert takeover_seconds < TAKEOVER_LIMIT_SECONDS, takeover_seconds
+    assert result["status"] == "completed", (result, processes["b"].output())
+    counts = detail["message_counts"]
+    assert counts["published"] == counts["handled"] == 1 + 2 * ITEMS, counts
+    assert counts["dead_lettered"] == 0, counts
+    completed = Counter(
+        (row["route_id"], row["stage_name"], row["correlation_id"])
+        for row in rows
+        if row["stage_status"] == "completed"
+    )
+    assert set(completed.values()) == {1}, [key for key, count in completed.items() if count > 1]
+    assert Counter((route, stage) for route, stage, _ in completed) == {
+        ("fanout", "split"): 1,
+        ("work", "delay"): ITEMS,
+        ("work", "set_fields"): ITEMS,
+        ("sink", "passthrough"): ITEMS,
+    }
+    assert len([entry for entry in sink if not entry["key"].endswith(".meta.json")]) == ITEMS
