@@ -1,6 +1,6 @@
-"""Several servers on one database: the leader holds the PostgreSQL lock, a standby answers reads
-and takes the lock when the leader is killed (`kill -9`) while worker processes run an execution,
-which then completes with exact counts."""
+"""Several servers on one database: the leader holds the PostgreSQL lock; a standby answers reads,
+relays writes to the leader through Redis, and takes the lock when the leader is killed (`kill -9`)
+while worker processes run an execution, which then completes with exact counts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,35 +119,48 @@ def _all(client: httpx.Client, path: str, items: str, **params: Any) -> list[dic
             return collected
 
 
+def _start_servers_and_workers(
+    processes: dict[str, ServerProcess], env: dict[str, str], cwd: Path, *worker_ids: str
+) -> tuple[str, str]:
+    """Server `a` (it takes the lock first), standby `b`, then the workers; returns both base URLs."""
+    leader_url = _start(processes, "a", ["serve", "--port", "0", "--no-local-worker"], env, cwd).wait_until_listening()
+    standby_url = _start(
+        processes, "b", ["serve", "--port", "0", "--no-local-worker"], {**env, "FACTFLOW_LOG_LEVEL": "INFO"}, cwd
+    ).wait_until_listening()
+    for worker_id in worker_ids:
+        _start(processes, worker_id, ["worker", "--id", worker_id], env, cwd).wait_for_line(_announces(worker_id))
+    return leader_url, standby_url
+
+
+def _announces(worker_id: str) -> Callable[[str], bool]:
+    return lambda line: f"worker {worker_id} serving pools" in line
+
+
+def _set_paused(client: httpx.Client, route_id: str, paused: bool) -> None:
+    response = client.patch(f"/api/v1/pipelines/{route_id}", json={"state": "paused" if paused else "running"})
+    assert response.status_code == 200, response.text
+
+
 def test_a_standby_takes_the_lock_when_the_leader_is_killed_and_the_execution_completes(
     tmp_path: Path, env: dict[str, str], processes: dict[str, ServerProcess], redis_url: str
 ) -> None:
-    leader_url = _start(
-        processes, "a", ["serve", "--port", "0", "--no-local-worker"], env, tmp_path
-    ).wait_until_listening()
-    standby_url = _start(
-        processes, "b", ["serve", "--port", "0", "--no-local-worker"], {**env, "FACTFLOW_LOG_LEVEL": "INFO"}, tmp_path
-    ).wait_until_listening()
-    for worker_id in ("w1", "w2"):
-        announce = f"worker {worker_id} serving pools"
-        worker = _start(processes, worker_id, ["worker", "--id", worker_id], env, tmp_path)
-        worker.wait_for_line(lambda line: announce in line)
-
+    leader_url, standby_url = _start_servers_and_workers(processes, env, tmp_path, "w1", "w2")
     with (
-        httpx.Client(base_url=leader_url, timeout=30) as leader,
-        httpx.Client(base_url=standby_url, timeout=30) as standby,
+        httpx.Client(base_url=leader_url, timeout=60) as leader,
+        httpx.Client(base_url=standby_url, timeout=60) as standby,
     ):
         assert _orchestrator_note(leader).startswith("leader"), _orchestrator_note(leader)
         assert _orchestrator_note(standby).startswith("standby"), _orchestrator_note(standby)
-        config_id = store_config(leader, PIPELINE)
-        # A standby answers reads, and refuses writes that need the leader with a stable 503.
-        assert standby.get(f"/api/v1/configs/{config_id}").status_code == 200
-        refused = standby.post(f"/api/v1/configs/{config_id}/run", json={})
-        assert refused.status_code == 503, refused.text
-        assert refused.json()["error_code"] == "orchestrator_unavailable"
-        assert refused.json()["context"]["role"] == "standby"
+        # Writes sent to the standby reach the leader through the relay; reads are its own.
+        config_id = store_config(standby, PIPELINE)
+        assert leader.get(f"/api/v1/configs/{config_id}").status_code == 200
+        _set_paused(standby, "work", True)
+        execution_id = run_config(standby, config_id)["execution_id"]
+        assert leader.get(f"/api/v1/executions/{execution_id}").json()["status"] == "running"
+        time.sleep(2)  # held by the pause the standby relayed
+        assert _handled_by_workers(redis_url) <= 1
+        _set_paused(standby, "work", False)
 
-        execution_id = run_config(leader, config_id)["execution_id"]
         deadline = time.monotonic() + 180
         while _handled_by_workers(redis_url) < ITEMS // 4:  # well under way, far from done
             assert time.monotonic() < deadline, "the workers handled too little"
@@ -183,3 +196,31 @@ def test_a_standby_takes_the_lock_when_the_leader_is_killed_and_the_execution_co
         ("sink", "passthrough"): ITEMS,
     }
     assert len([entry for entry in sink if not entry["key"].endswith(".meta.json")]) == ITEMS
+
+
+def test_a_standby_relays_a_cancel_and_the_leader_s_errors(
+    tmp_path: Path, env: dict[str, str], processes: dict[str, ServerProcess]
+) -> None:
+    leader_url, standby_url = _start_servers_and_workers(processes, env, tmp_path, "w1")
+    with (
+        httpx.Client(base_url=leader_url, timeout=60) as leader,
+        httpx.Client(base_url=standby_url, timeout=60) as standby,
+    ):
+        config_id = store_config(leader, PIPELINE)
+        execution_id = run_config(standby, config_id)["execution_id"]
+        cancelled = standby.post(f"/api/v1/executions/{execution_id}/cancel", json={"reason": "relayed"})
+        assert cancelled.status_code in (200, 202), cancelled.text
+        result = wait_execution(standby, execution_id, timeout=120)
+        # The leader's error envelope comes back unchanged, with the client's correlation id.
+        missing = standby.post(
+            "/api/v1/configs/00000000-0000-7000-8000-000000000000/run",
+            json={},
+            headers={"X-Correlation-ID": "relayed-404"},
+        )
+        unchanged = leader.get(f"/api/v1/executions/{execution_id}").json()
+
+    assert result["status"] == "cancelled", result
+    assert unchanged["status"] == "cancelled"
+    assert missing.status_code == 404, missing.text
+    assert missing.json()["error_code"] == "config_not_found"
+    assert missing.json()["correlation_id"] == missing.headers["X-Correlation-ID"] == "relayed-404"

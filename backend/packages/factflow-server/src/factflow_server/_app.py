@@ -79,6 +79,7 @@ def create_app(settings: FactflowSettings, *, embedded: bool = False, lock_key: 
         redirect_slashes=False,
     )
     app.state.runtime = runtime
+    runtime.app = app
     install_error_handlers(app)
     for router in _ROUTERS:
         app.include_router(router)

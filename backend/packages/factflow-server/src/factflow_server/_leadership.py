@@ -1,8 +1,9 @@
 """Several servers on one database (docs/guides/scaling.md): one leader, the others standbys.
 
 The leader holds the PostgreSQL start-up lock and runs the execution lifecycle, completion,
-recovery and the janitors. A standby answers health and the read API, refuses writes that need
-the leader's manager with 503 `orchestrator_unavailable` (naming the leader), and retries the lock
+recovery and the janitors. A standby answers health and the read API, relays writes that need
+the leader's manager to it through Redis (`_relay.py`; 503 `orchestrator_unavailable` naming the
+leader when it does not answer), and retries the lock
 every `RETRY_SECONDS`. PostgreSQL drops a session lock as soon as its connection closes, so a
 killed leader is replaced within one retry interval plus the standby's start of its leader
 duties (the same steps a restarted server runs: recovery, janitor, retention, local worker).
@@ -18,13 +19,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from factflow_infra.database import ServerLock, acquire_server_lock
 from factflow_infra.errors import ServerLockHeldError
+from factflow_infra.workers import RedisRequestRelay
+from factflow_protocols import QueueUnavailableError
 
 from ._errors import RETRY_AFTER_SECONDS, error_response
+from ._relay import RELAY_TIMEOUT_SECONDS, relay_request
 
 __all__ = ("RETRY_SECONDS", "Leadership", "Role", "StandbyWritesMiddleware")
 
@@ -44,15 +48,24 @@ class Leadership:
 
     Args:
         engine: The server's database engine (the lock is held on one of its connections).
+        relay: Requests from standbys to the leader (Redis queue only).
         lock: The lock when this server leads from the start, None on a standby.
         lock_key: The advisory key (None: the product key for the URL's schema).
         leader: On a standby, who holds the lock.
     """
 
     def __init__(
-        self, engine: AsyncEngine, *, lock: ServerLock | None, lock_key: int | None, leader: str | None = None
+        self,
+        engine: AsyncEngine,
+        *,
+        lock: ServerLock | None,
+        lock_key: int | None,
+        leader: str | None = None,
+        relay: RedisRequestRelay | None = None,
     ) -> None:
         self._engine = engine
+        self.relay = relay
+        """Carries a standby's writes to the leader (Redis queue only; None: they get 503)."""
         self._lock = lock
         self._lock_key = lock_key
         self.leader = leader
@@ -122,10 +135,11 @@ _READ_POSTS = re.compile(r"^/api/v1/(?:executions/[^/]+/wait|configs/validate)$"
 
 
 class StandbyWritesMiddleware:
-    """On a standby, answers writes that need the leader's manager with 503 `orchestrator_unavailable`.
+    """On a standby, relays writes that need the leader's manager to the leader (`_relay.py`).
 
     Runs a config, creates/edits/deletes/cancels/replays an execution, pauses or resumes a route.
-    Storing configs (a database write) and reads are served locally.
+    Storing configs (a database write) and reads are served locally. Without a relay (memory
+    queue), or when the leader does not answer in time, such a write gets 503 `orchestrator_unavailable`.
     """
 
     def __init__(self, app: ASGIApp, *, leadership: Callable[[], Leadership | None]) -> None:
@@ -142,20 +156,33 @@ class StandbyWritesMiddleware:
                 and _LEADER_WRITES.match(path)
                 and not _READ_POSTS.match(path)
             ):
-                response = _standby_answer(scope, leadership)
-                await response(scope, receive, send)
+                await self._forward(scope, receive, send, leadership)
                 return
         await self.app(scope, receive, send)
 
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, leadership: Leadership) -> None:
+        response: Response | None = None
+        reason = "this server is a standby without a relay to the leader"
+        if leadership.relay is not None:
+            try:
+                response = await relay_request(scope, receive, leadership.relay)
+            except QueueUnavailableError as exc:
+                reason = f"the relay to the leader is unavailable ({exc})"
+            else:
+                reason = f"the leader did not answer within {RELAY_TIMEOUT_SECONDS:g} s"
+        if response is None:
+            response = _standby_answer(scope, leadership, reason)
+        await response(scope, receive, send)
 
-def _standby_answer(scope: Scope, leadership: Leadership) -> JSONResponse:
+
+def _standby_answer(scope: Scope, leadership: Leadership, reason: str) -> JSONResponse:
     leader = leadership.leader or "another server"
     state: dict[str, Any] = scope.get("state") or {}
     return error_response(
         str(state.get("correlation_id", "")),
         503,
         "orchestrator_unavailable",
-        f"This server is a standby; send this request to the leader ({leader}), or retry after a takeover.",
+        f"This server is a standby and {reason}; the leader is {leader}. Retry later or send it to the leader.",
         context={"role": "standby", "leader": leader},
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )

@@ -21,6 +21,7 @@ from factflow_engine.runtime import EngineLimits, EngineWiring, OrchestratorMana
 from factflow_execution import ExecutionEventStreamer, ExecutionStores, StorageEventStreamer
 from factflow_foundation import FactflowSettings
 from factflow_infra.queue import RedisStreamsQueueProvider
+from factflow_infra.workers import RedisRequestRelay
 from factflow_lineage import LineageRecorder
 from factflow_replay import RuntimeServices, compose_runtime
 
@@ -30,6 +31,7 @@ from ._janitor import QueueJanitor
 from ._leadership import RETRY_SECONDS, Leadership
 from ._observe import engine_sample, install_probes
 from ._pools import WorkerPools, wire_worker_pools
+from ._relay import answer_relayed
 from ._retention import LineageRetention
 from ._retry import retry_startup_step
 from ._runtime import ServerRuntime
@@ -103,8 +105,16 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
                 standby=not runtime.embedded,
             )
         )
+        relay = None
+        if isinstance(backends.queue, RedisStreamsQueueProvider) and settings.queue_url:
+            relay = RedisRequestRelay.from_url(settings.queue_url)
+            stack.push_async_callback(relay.close)
         leadership = Leadership(
-            backends.database, lock=backends.lock, lock_key=runtime.lock_key, leader=backends.lock_holder
+            backends.database,
+            lock=backends.lock,
+            lock_key=runtime.lock_key,
+            leader=backends.lock_holder,
+            relay=relay,
         )
         # Released after everything started later stopped (the lock of a standby that took over, too).
         stack.push_async_callback(leadership.release)
@@ -188,6 +198,8 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             lineage_retention.start()
             begin("worker registry")
             await retry_startup_step("worker registry", workers.start, stop=runtime.stop_requested)
+            if relay is not None and runtime.app is not None:
+                relay.serve(answer_relayed(runtime.app))  # writes that standbys take in
 
         if leadership.role == "leader":
             await lead()
