@@ -77,7 +77,11 @@ class RedisRequestRelay:
         envelope = {**request, "request_id": request_id, "deadline": time.time() + timeout_seconds}
         reply_key = self._reply_prefix + request_id
         try:
-            await self._redis.rpush(self._requests_key, json.dumps(envelope))
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.rpush(self._requests_key, json.dumps(envelope))
+                # Without a leader nothing pops: the list goes once every request in it is stale.
+                pipe.expire(self._requests_key, _REPLY_TTL_SECONDS + int(timeout_seconds))
+                await pipe.execute()
             # BLPOP takes whole seconds on old servers; round up so the wait is never shorter.
             popped = await self._redis.blpop([reply_key], timeout=max(1, int(timeout_seconds + 0.999)))
         except (RedisError, OSError) as exc:
