@@ -127,19 +127,20 @@ class Leadership:
             await self._lock.release()
 
 
-# Writes that need the leader's manager; everything else a standby answers from the database.
+# Writes that need the leader's manager, and waits (the end of an execution is signalled in the
+# leader's process); everything else a standby answers from the database.
 _LEADER_WRITES = re.compile(
-    r"^/api/v1/(?:executions(?:/[^/]+(?:/(?:cancel|replay))?)?|replay|pipelines/[^/]+|configs/[^/]+/run)$"
+    r"^/api/v1/(?:executions(?:/[^/]+(?:/(?:cancel|replay|wait))?)?|replay|pipelines/[^/]+|configs/[^/]+/run)$"
 )
-_READ_POSTS = re.compile(r"^/api/v1/(?:executions/[^/]+/wait|configs/validate)$")
 
 
 class StandbyWritesMiddleware:
     """On a standby, relays writes that need the leader's manager to the leader (`_relay.py`).
 
-    Runs a config, creates/edits/deletes/cancels/replays an execution, pauses or resumes a route.
-    Storing configs (a database write) and reads are served locally. Without a relay (memory
-    queue), or when the leader does not answer in time, such a write gets 503 `orchestrator_unavailable`.
+    Runs a config, creates/edits/deletes/cancels/replays an execution, pauses or resumes a route,
+    and waits for an execution (only the leader's process sees it end). Storing configs (a
+    database write) and reads are served locally. Without a relay (memory queue), or when the
+    leader does not answer in time, such a request gets 503 `orchestrator_unavailable`.
     """
 
     def __init__(self, app: ASGIApp, *, leadership: Callable[[], Leadership | None]) -> None:
@@ -150,12 +151,7 @@ class StandbyWritesMiddleware:
         if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
             path = scope["path"]
             leadership = self._leadership()
-            if (
-                leadership is not None
-                and leadership.role == "standby"
-                and _LEADER_WRITES.match(path)
-                and not _READ_POSTS.match(path)
-            ):
+            if leadership is not None and leadership.role == "standby" and _LEADER_WRITES.match(path):
                 await self._forward(scope, receive, send, leadership)
                 return
         await self.app(scope, receive, send)

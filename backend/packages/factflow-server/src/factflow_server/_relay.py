@@ -1,4 +1,4 @@
-"""Writes a standby takes in: relayed to the leader through Redis, answered by the leader's own app.
+"""Writes (and waits) a standby takes in: relayed to the leader through Redis, answered by its own app.
 
 The standby packs the HTTP request (method, path, query, headers, body) into a relay request; the
 leader replays it against its ASGI app in process (auth, limits and error envelopes as for any
@@ -9,6 +9,7 @@ leader, or it died with the request) is 503 `orchestrator_unavailable`.
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from starlette.responses import Response
@@ -21,6 +22,8 @@ __all__ = ("RELAY_TIMEOUT_SECONDS", "answer_relayed", "relay_request")
 RELAY_TIMEOUT_SECONDS = 30.0
 """How long a standby waits for the leader's answer (a takeover takes well under this)."""
 
+_DEFAULT_WAIT_SECONDS = 300.0
+_MAX_WAIT_SECONDS = 3600.0
 _HOP_HEADERS = frozenset({b"host", b"content-length", b"connection", b"transfer-encoding", b"keep-alive"})
 
 
@@ -39,6 +42,9 @@ async def _read_body(receive: Receive) -> bytes:
 async def relay_request(scope: Scope, receive: Receive, relay: RedisRequestRelay) -> Response | None:
     """Hand this request to the leader and return its answer; None when no answer came in time.
 
+    A wait (`/wait`) may last as long as its own `timeout`: the leader gets that long plus
+    `RELAY_TIMEOUT_SECONDS` to answer it.
+
     Raises:
         QueueUnavailableError: Redis cannot be reached.
     """
@@ -51,14 +57,18 @@ async def relay_request(scope: Scope, receive: Receive, relay: RedisRequestRelay
     if correlation_id:  # the leader logs the request under the id the client sees
         headers = [pair for pair in headers if pair[0].lower() != "x-correlation-id"]
         headers.append(["x-correlation-id", str(correlation_id)])
+    body = await _read_body(receive)
     request = {
         "method": scope["method"],
         "path": scope["path"],
         "query": scope.get("query_string", b"").decode("latin-1"),
         "headers": headers,
-        "body": base64.b64encode(await _read_body(receive)).decode("ascii"),
+        "body": base64.b64encode(body).decode("ascii"),
     }
-    reply = await relay.submit(request, timeout_seconds=RELAY_TIMEOUT_SECONDS)
+    timeout = RELAY_TIMEOUT_SECONDS
+    if scope["path"].endswith("/wait"):
+        timeout += _wait_seconds(body)
+    reply = await relay.submit(request, timeout_seconds=timeout)
     if reply is None:
         return None
     response = Response(content=base64.b64decode(reply["body"]), status_code=int(reply["status"]))
@@ -68,6 +78,15 @@ async def relay_request(scope: Scope, receive: Receive, relay: RedisRequestRelay
         if name.lower().encode("latin-1") not in _HOP_HEADERS
     ] + [(b"content-length", str(len(response.body)).encode("ascii"))]
     return response
+
+
+def _wait_seconds(body: bytes) -> float:
+    """The wait's own `timeout` (default 300 s, at most 3600 s); the leader validates the body."""
+    try:
+        timeout = json.loads(body or b"{}").get("timeout", _DEFAULT_WAIT_SECONDS)
+        return min(max(float(timeout), 0.0), _MAX_WAIT_SECONDS)
+    except (ValueError, TypeError, AttributeError):
+        return 0.0
 
 
 def answer_relayed(app: ASGIApp) -> RelayHandler:
