@@ -292,6 +292,35 @@ async def test_the_lease_keeps_a_long_handler_from_being_reclaimed(
     assert len(handler.deliveries) == 1
 
 
+async def test_the_lease_does_not_take_back_an_entry_another_consumer_claimed(
+    providers: QueueProviderFactory, raw: Redis, queue_scope: str
+) -> None:
+    # A consumer cut off from Redis past its lease finds, once back, that another one claimed its
+    # entry; renewing the lease must not move the entry back while the other one runs it.
+    queue, dlq = names(queue_scope)
+    visibility = 0.6
+    provider = await redis_provider(providers, visibility_timeout_seconds=visibility)
+    gate = Gate()
+    await provider.publish(queue, QueueMessage(payload={}))
+    await provider.subscribe(queue, GROUP, RecordingHandler(gate), prefetch=5, dead_letter_queue=dlq)
+    async with asyncio.timeout(5):
+        await gate.started.wait()
+    (row,) = await raw.xpending_range(queue, GROUP, min="-", max="+", count=10)
+    assert row["consumer"] == provider.consumer_name.encode()
+    await raw.xclaim(queue, GROUP, "claimer", 0, [row["message_id"]], justid=True)
+
+    observed_until = time.monotonic() + 3 * visibility  # several lease periods
+    while time.monotonic() < observed_until:
+        (row,) = await raw.xpending_range(queue, GROUP, min="-", max="+", count=10)
+        assert row["consumer"] == b"claimer"
+        # The claimer is alive and renews its own lease, so the reclaim of idle entries leaves it be.
+        await raw.xclaim(queue, GROUP, "claimer", 0, [row["message_id"]], justid=True)
+        await asyncio.sleep(0.05)
+
+    gate.opened.set()  # the handler still finishes; its ack settles the entry
+    await wait_until(lambda: _is_settled(provider, queue))
+
+
 async def test_killed_connections_are_replaced_without_losing_messages(
     providers: QueueProviderFactory, raw: Redis, queue_scope: str
 ) -> None:

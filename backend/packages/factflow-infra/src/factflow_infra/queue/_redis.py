@@ -36,6 +36,7 @@ from ._redis_batch import CommandBatcher
 from ._redis_subscription import RedisSubscription
 from ._redis_support import (
     DEAD_LETTER_SCRIPT,
+    LEASE_SCRIPT,
     PUBLISH_SCRIPT,
     glob_escape,
     mask_url,
@@ -108,6 +109,7 @@ class RedisStreamsQueueProvider:
         self._client: Redis | None = None
         self._publish_script: AsyncScript | None = None
         self._dead_letter_script: AsyncScript | None = None
+        self._lease_script: AsyncScript | None = None
         self._batcher: CommandBatcher | None = None
         self._subscriptions: dict[tuple[str, str], RedisSubscription] = {}
         self._lock = asyncio.Lock()
@@ -178,6 +180,7 @@ class RedisStreamsQueueProvider:
             self._batcher = CommandBatcher(pool, timeout=self.operation_timeout_seconds)
             self._publish_script = client.register_script(PUBLISH_SCRIPT)
             self._dead_letter_script = client.register_script(DEAD_LETTER_SCRIPT)
+            self._lease_script = client.register_script(LEASE_SCRIPT)
             logger.info("Queue connected to %s as consumer %r", mask_url(self._url), self.consumer_name)
 
     async def close(self) -> None:
@@ -208,6 +211,12 @@ class RedisStreamsQueueProvider:
         if self._dead_letter_script is None:
             raise QueueError("The Redis queue is not connected; call `connect()` first.", code="queue_not_connected")
         return self._dead_letter_script
+
+    @property
+    def _lease(self) -> AsyncScript:
+        if self._lease_script is None:
+            raise QueueError("The Redis queue is not connected; call `connect()` first.", code="queue_not_connected")
+        return self._lease_script
 
     @property
     def _batch(self) -> CommandBatcher:

@@ -68,6 +68,8 @@ class RedisSubscription(BaseSubscription[Delivery]):
         self._audit_due = time.monotonic() + OWN_PENDING_AUDIT_SECONDS
         self._released: dict[str, float] = {}
         """Entries a handler left unsettled (id → when): they wait for the reclaim, not the walk."""
+        self._lease_lost: set[str] = set()
+        """Entries held here that another consumer claimed after their lease lapsed."""
 
     def start(self) -> None:
         super().start()
@@ -304,17 +306,36 @@ class RedisSubscription(BaseSubscription[Delivery]):
             for start in range(0, len(entry_ids), _LEASE_BATCH):
                 batch = entry_ids[start : start + _LEASE_BATCH]
 
-                async def claim(client: Redis, batch: list[Any] = batch) -> Any:
-                    return await client.xclaim(queue, group, consumer, 0, batch, justid=True)
+                async def renew(client: Redis, batch: list[Any] = batch) -> Any:
+                    return await self._provider._run_script(self._provider._lease, [queue], [group, consumer, *batch])
 
                 try:
-                    await self._provider._call(f"extending leases on {queue!r}", claim)
+                    lost = await self._provider._call(f"extending leases on {queue!r}", renew, batched=True)
                 except QueueUnavailableError as exc:
                     self._provider.stats.note_failure(exc, f"extending leases on {queue!r}")
                     break
                 except QueueError as exc:
                     logger.debug("Lease extension on %r failed: %s", queue, exc)
                     break
+                self._note_lost_leases([text(entry_id) for entry_id in lost])
+
+    def _note_lost_leases(self, entry_ids: list[str]) -> None:
+        """Entries held here that another consumer has claimed (they are pending for it now).
+
+        Another consumer claims an entry only once its lease lapsed (this process was cut off from
+        Redis, or stalled); the handler here still finishes and settles it (publishes are
+        deduplicated, a second ack is a no-op), but the lease is not renewed, so the two stop
+        taking it from each other. Logged once per entry.
+        """
+        newly_lost = [e for e in entry_ids if e in self._inflight and e not in self._lease_lost]
+        if newly_lost:
+            self._lease_lost.update(newly_lost)
+            logger.warning(
+                "Leases on %d entries of %r lapsed and another consumer claimed them; they finish here unleased",
+                len(newly_lost),
+                self._queue,
+            )
+        self._lease_lost &= set(self._inflight)
 
     # ------------------------------------------------------------------ settlement
     async def _ack(self, delivery: Delivery) -> None:

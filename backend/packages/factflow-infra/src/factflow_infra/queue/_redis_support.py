@@ -20,6 +20,7 @@ from factflow_protocols import QueueError, QueueUnavailableError
 
 __all__ = (
     "DEAD_LETTER_SCRIPT",
+    "LEASE_SCRIPT",
     "PUBLISH_SCRIPT",
     "NoGroupError",
     "glob_escape",
@@ -61,6 +62,30 @@ return acked
 """
 """`XACK` the original and, if it was still pending, `XADD` it to the DLQ: one atomic step that a
 retry after a lost reply cannot repeat."""
+
+
+LEASE_SCRIPT = """
+-- KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, ARGV[3..] entry ids the consumer holds
+-- Returns the ids now pending for another consumer (settled ones are neither renewed nor returned).
+local kept = {}
+local lost = {}
+for i = 3, #ARGV do
+  local row = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)[1]
+  if row and row[2] == ARGV[2] then
+    kept[#kept + 1] = ARGV[i]
+  elseif row then
+    lost[#lost + 1] = ARGV[i]
+  end
+end
+if #kept > 0 then
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(kept), 'JUSTID')
+end
+return lost
+"""
+"""Renew the lease (idle time back to 0, delivery count unchanged) on the entries still pending for
+the consumer; return those another consumer holds now. A bare `XCLAIM` would take back an entry
+that another consumer claimed while this one was cut off from Redis past its lease, and both would
+run it, each renewing it from the other."""
 
 
 class NoGroupError(QueueError):
