@@ -421,6 +421,30 @@ async def test_postgres_rejecting_a_too_long_value_drops_only_that_row(
 
 
 @pytest.mark.postgres
+async def test_postgres_keeps_a_completed_row_that_another_process_later_closes(
+    postgres_database_url: str, make_record: RecordFactory
+) -> None:
+    """A new leader's recovery closes rows it found unfinished while a live worker completed them."""
+    engine = create_database_engine(postgres_database_url)
+    try:
+        await run_migrations(engine)
+        processing = make_record()
+        completed = replace(processing, stage_status=StageStatus.COMPLETED, duration_ms=12.0)
+        closed = replace(processing, stage_status=StageStatus.CANCELLED, completed_at=datetime.now(UTC))
+        async with LineageRecorder(engine) as worker, LineageRecorder(engine) as leader:
+            worker.record(processing)
+            assert await worker.flush(timeout=5)
+            worker.record(completed)
+            assert await worker.flush(timeout=5)
+            leader.record(closed)
+            assert await leader.flush(timeout=5)
+        (row,) = (await _stored(engine)).values()
+        assert (row.stage_status, row.duration_ms) == ("completed", 12.0)
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
 async def test_postgres_connection_loss_and_recovery(
     postgres_database_url: str, make_record: RecordFactory, lineage_log: LogWatcher
 ) -> None:

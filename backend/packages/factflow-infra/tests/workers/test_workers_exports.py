@@ -13,6 +13,8 @@ def test_workers_exports_are_pinned() -> None:
         "create_worker_registry",
         "MemoryWorkerRegistry",
         "RedisWorkerRegistry",
+        "RedisRequestRelay",
+        "RelayHandler",
         "default_worker_id",
         "validate_worker_id",
         "DEFAULT_WORKER_TTL_SECONDS",

@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from factflow_foundation import Backoff
 from factflow_infra.database import create_database_engine
-from factflow_protocols import LineageRecord
+from factflow_protocols import LineageRecord, StageStatus
 
-from ._codec import StageIdentity, row_values, stage_identity
+from ._codec import STATUS_CODES, StageIdentity, row_values, stage_identity
 from ._model import LineageRow, LineageStageRow
 from ._sqlite_writer import RowRejectedError, SqliteBatchWriter
 
@@ -85,6 +85,7 @@ _PG_ARRAY_TYPES: Final = {
     "metadata": "text[]",
 }
 _JSON_COLUMNS: Final = ("error_info", "metadata")
+_COMPLETED_CODE: Final = STATUS_CODES[StageStatus.COMPLETED.value]
 
 
 def _pg_upsert_sql() -> str:
@@ -106,6 +107,9 @@ def _pg_upsert_sql() -> str:
     return (
         f"INSERT INTO {table.name} ({quoted}) SELECT * FROM unnest({', '.join(arrays)})"
         f" ON CONFLICT (id) DO UPDATE SET {updates}"
+        # `completed` is final: a later write from another process (a new leader's recovery
+        # closing the rows it found unfinished while a live worker completed them) never undoes it.
+        f" WHERE {table.name}.stage_status <> {_COMPLETED_CODE}"
     )
 
 

@@ -57,7 +57,11 @@ def _settings_epilog() -> str:
     help="Run no route processors here: worker processes run every route (FACTFLOW_LOCAL_WORKER=false).",
 )
 def serve(embedded: bool, host: str | None, port: int | None, log_level: str | None, no_local_worker: bool) -> None:
-    """Start the API server; SIGINT/SIGTERM shut it down gracefully."""
+    """Start the API server; SIGINT/SIGTERM shut it down gracefully.
+
+    With PostgreSQL, a server that finds the lock held by another starts as a standby (reads,
+    writes relayed to the leader) and becomes the leader when the lock is released.
+    """
     if embedded and no_local_worker:
         click.echo(
             "factflow-server: `--embedded` runs every route in this process; it cannot be combined with "

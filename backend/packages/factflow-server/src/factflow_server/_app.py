@@ -12,6 +12,7 @@ from factflow_foundation import FactflowSettings
 
 from ._console import ConsoleFallback
 from ._errors import install_error_handlers
+from ._leadership import StandbyWritesMiddleware
 from ._lifespan import build_container
 from ._middleware import AuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
 from ._runtime import ServerRuntime
@@ -78,12 +79,17 @@ def create_app(settings: FactflowSettings, *, embedded: bool = False, lock_key: 
         redirect_slashes=False,
     )
     app.state.runtime = runtime
+    runtime.app = app
     install_error_handlers(app)
     for router in _ROUTERS:
         app.include_router(router)
     # The web console answers only what no route matched (never `/api`, `/metrics`, `/docs`).
     app.router.default = ConsoleFallback(app.router.default)
     # Added innermost first: the last one added wraps all others.
+    app.add_middleware(
+        StandbyWritesMiddleware,
+        leadership=lambda: runtime.container.leadership if runtime.container is not None else None,
+    )
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(AuthMiddleware, token=settings.api_token_value)
     app.add_middleware(RequestContextMiddleware, observer=runtime.metrics.observe_request)

@@ -25,6 +25,7 @@ from factflow_infra.database import (
     ping_database,
     run_migrations,
 )
+from factflow_infra.errors import ServerLockHeldError
 from factflow_infra.queue import MemoryQueueProvider, RedisStreamsQueueProvider, create_queue_provider
 from factflow_infra.storage import StorageProvider, create_storage_provider
 
@@ -42,7 +43,10 @@ class Backends:
     database_url: str
     database: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    lock: ServerLock
+    lock: ServerLock | None
+    """The start-up lock; None on a standby (another server leads, see `_leadership.py`)."""
+    lock_holder: str | None = None
+    """On a standby: who holds the lock."""
     queue: MemoryQueueProvider | RedisStreamsQueueProvider
     storage: StorageProvider
 
@@ -54,6 +58,7 @@ async def open_backends(
     stop: asyncio.Event | None = None,
     lock_key: int | None = None,
     on_step: Callable[[str], None] | None = None,
+    standby: bool = False,
 ) -> AsyncIterator[Backends]:
     """Connect the back ends of `settings` (URLs already resolved) and close them on exit.
 
@@ -62,6 +67,8 @@ async def open_backends(
         stop: Set by the signal handler; retry loops give up early when it is set.
         lock_key: PostgreSQL advisory lock key (tests running servers side by side).
         on_step: Told the name of each step as it begins (for the start-up failure log).
+        standby: PostgreSQL only: when another server holds the lock, open the back ends
+            without it (and without migrations, the leader ran them) instead of failing.
     """
     assert settings.database_url and settings.queue_url and settings.storage_uri, "backend URLs are resolved first"
     step = on_step or (lambda name: None)
@@ -72,11 +79,18 @@ async def open_backends(
         stack.push_async_callback(engine.dispose)
         await retry_startup_step("database", lambda: ping_database(engine, timeout_seconds=5), stop=stop)
         step("lock and migrations")
-        lock = await (
-            acquire_server_lock(engine) if lock_key is None else acquire_server_lock(engine, lock_key=lock_key)
-        )
-        stack.push_async_callback(lock.release)
-        if is_sqlite(engine) or settings.db_auto_migrate:
+        lock: ServerLock | None = None
+        lock_holder: str | None = None
+        try:
+            lock = await acquire_server_lock(engine, lock_key=lock_key)
+        except ServerLockHeldError as exc:
+            if not standby or is_sqlite(engine):
+                raise
+            lock_holder = str(exc.context.get("holder") or "another server")
+            logger.info("another server leads (%s): starting as a standby", lock_holder)
+        if lock is not None:
+            stack.push_async_callback(lock.release)
+        if is_sqlite(engine) or (settings.db_auto_migrate and lock is not None):
             revision = await run_migrations(engine)
             logger.info("database schema at revision %s", revision)
         step("queue and storage")
@@ -91,6 +105,7 @@ async def open_backends(
             database=engine,
             sessions=create_session_factory(engine),
             lock=lock,
+            lock_holder=lock_holder,
             queue=queue,
             storage=storage,
         )

@@ -30,7 +30,6 @@ from factflow_execution import (
     StorageEventStreamer,
 )
 from factflow_foundation import FactflowSettings, utc_now
-from factflow_infra.database import ServerLock
 from factflow_infra.queue import MemoryQueueProvider, RedisStreamsQueueProvider
 from factflow_infra.storage import StorageProvider
 from factflow_lineage import LineageRecorder, LineageRepository
@@ -38,6 +37,7 @@ from factflow_replay import RecoveryManager
 
 from ._health import Probe
 from ._janitor import QueueJanitor
+from ._leadership import Leadership
 from ._metrics import ServerMetrics
 from ._retention import LineageRetention
 from ._workers import WorkerMonitor
@@ -67,7 +67,8 @@ class ServiceContainer:
     exit_stack: contextlib.AsyncExitStack
     database: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
-    server_lock: ServerLock
+    leadership: Leadership
+    """Leader or standby (holds the start-up lock once it leads)."""
     queue: MemoryQueueProvider | RedisStreamsQueueProvider
     storage: StorageProvider
     registry: ValidatingAdapterRegistry

@@ -21,14 +21,17 @@ from factflow_engine.runtime import EngineLimits, EngineWiring, OrchestratorMana
 from factflow_execution import ExecutionEventStreamer, ExecutionStores, StorageEventStreamer
 from factflow_foundation import FactflowSettings
 from factflow_infra.queue import RedisStreamsQueueProvider
+from factflow_infra.workers import RedisRequestRelay
 from factflow_lineage import LineageRecorder
 from factflow_replay import RuntimeServices, compose_runtime
 
 from ._backends import Backends, open_backends
 from ._container import DrainStep, ServiceContainer
 from ._janitor import QueueJanitor
+from ._leadership import RETRY_SECONDS, Leadership
 from ._observe import engine_sample, install_probes
 from ._pools import WorkerPools, wire_worker_pools
+from ._relay import answer_relayed
 from ._retention import LineageRetention
 from ._retry import retry_startup_step
 from ._runtime import ServerRuntime
@@ -94,8 +97,27 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
     try:
         # 3.–6. database, lock, migrations, queue and storage
         backends = await stack.enter_async_context(
-            open_backends(settings, stop=runtime.stop_requested, lock_key=runtime.lock_key, on_step=begin)
+            open_backends(
+                settings,
+                stop=runtime.stop_requested,
+                lock_key=runtime.lock_key,
+                on_step=begin,
+                standby=not runtime.embedded,
+            )
         )
+        relay = None
+        if isinstance(backends.queue, RedisStreamsQueueProvider) and settings.queue_url:
+            relay = RedisRequestRelay.from_url(settings.queue_url)
+            stack.push_async_callback(relay.close)
+        leadership = Leadership(
+            backends.database,
+            lock=backends.lock,
+            lock_key=runtime.lock_key,
+            leader=backends.lock_holder,
+            relay=relay,
+        )
+        # Released after everything started later stopped (the lock of a standby that took over, too).
+        stack.push_async_callback(leadership.release)
         # 7. adapters
         begin("adapter discovery")
         registry = await asyncio.to_thread(lambda: ValidatingAdapterRegistry().auto_discover_and_register())
@@ -145,19 +167,6 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         paused = await execution.manager.load_paused_routes()
         if paused:
             logger.info("paused routes: %s", ", ".join(sorted(paused)))
-        # 11. recovery, before the first request
-        begin("recovery")
-        report = await services.recovery.recover_all()
-        if report.interrupted or report.resumed or report.backlog or report.recovery_failed:
-            logger.info(
-                "recovery: %d interrupted, %d resumed, %d waiting for a slot, %d failed",
-                len(report.interrupted),
-                len(report.resumed),
-                len(report.backlog),
-                len(report.recovery_failed),
-            )
-        # 12. janitor
-        begin("janitor")
         janitor = QueueJanitor(
             queue=backends.queue,
             sessions=backends.sessions,
@@ -165,10 +174,7 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             queue_retention_seconds=settings.queue_retention_seconds,
             dlq_retention_seconds=settings.dlq_retention_seconds,
         )
-        janitor.start()
         stack.push_async_callback(janitor.shutdown)
-        # 13. lineage retention
-        begin("lineage retention")
         lineage_retention = LineageRetention(
             sessions=backends.sessions,
             executions=execution.stores.executions,
@@ -176,14 +182,32 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             retention_days=settings.lineage_retention_days,
             interval_seconds=settings.lineage_retention_interval_seconds,
         )
-        lineage_retention.start()
         stack.push_async_callback(lineage_retention.shutdown)
-        # 14. worker membership: the local worker's registration and heartbeat
-        begin("worker registry")
         workers = execution.route_workers
         assert isinstance(workers, WorkerMonitor)  # built by `worker_monitor` above
         stack.push_async_callback(workers.shutdown)
-        await retry_startup_step("worker registry", workers.start, stop=runtime.stop_requested)
+
+        async def lead() -> None:
+            # 11. recovery, before the first request; 12. janitor; 13. lineage retention;
+            # 14. worker membership: the local worker's registration and heartbeat
+            begin("recovery")
+            await _recover(services)
+            begin("janitor")
+            janitor.start()
+            begin("lineage retention")
+            lineage_retention.start()
+            begin("worker registry")
+            await retry_startup_step("worker registry", workers.start, stop=runtime.stop_requested)
+            if relay is not None and runtime.app is not None:
+                relay.serve(answer_relayed(runtime.app))  # writes that standbys take in
+
+        if leadership.role == "leader":
+            await lead()
+        else:
+            logger.warning(
+                "standing by: %s leads; retrying the server lock every %.0f s", leadership.leader, RETRY_SECONDS
+            )
+            leadership.stand_by(lead)
 
         container = ServiceContainer(
             settings=settings,
@@ -192,7 +216,7 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             exit_stack=stack,
             database=backends.database,
             session_factory=backends.sessions,
-            server_lock=backends.lock,
+            leadership=leadership,
             queue=backends.queue,
             storage=backends.storage,
             registry=registry,
@@ -226,11 +250,27 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         raise
 
 
+async def _recover(services: RuntimeServices) -> None:
+    report = await services.recovery.recover_all()
+    if report.interrupted or report.resumed or report.backlog or report.recovery_failed:
+        logger.info(
+            "recovery: %d interrupted, %d resumed, %d waiting for a slot, %d failed",
+            len(report.interrupted),
+            len(report.resumed),
+            len(report.backlog),
+            len(report.recovery_failed),
+        )
+
+
 def _drain_steps(container: ServiceContainer) -> list[tuple[str, DrainStep]]:
     """Shutdown phase one (docs/guides/deployment.md)."""
 
+    async def stop_standing_by() -> None:
+        await container.leadership.stop_standing_by()
+
     async def mark_draining() -> None:
-        await container.workers.begin_draining()
+        if container.leadership.role == "leader":  # a standby registered no local worker
+            await container.workers.begin_draining()
 
     async def stop_janitor() -> None:
         await container.janitor.shutdown()
@@ -249,6 +289,7 @@ def _drain_steps(container: ServiceContainer) -> list[tuple[str, DrainStep]]:
         await container.event_hub.shutdown()
 
     return [
+        ("stop standing by", stop_standing_by),
         ("mark the local worker draining", mark_draining),
         ("stop janitor", stop_janitor),
         ("stop recovery backlog", stop_recovery),

@@ -66,9 +66,12 @@ def install_probes(container: ServiceContainer) -> None:
     async def orchestrator() -> ProbeResult:
         if container.stopping:
             return ProbeResult("unhealthy", "the server is shutting down")
+        leadership = container.leadership
+        if leadership.role == "standby":
+            return ProbeResult("healthy", f"{leadership.describe()}: runs no executions until it takes the lock")
         running = len(container.manager.live_execution_ids())
         capacity = container.manager.max_concurrent_executions
-        return ProbeResult("healthy", f"{running} of {capacity} execution slots in use")
+        return ProbeResult("healthy", f"leader: {running} of {capacity} execution slots in use")
 
     async def lineage() -> ProbeResult:
         recorder = container.lineage_recorder

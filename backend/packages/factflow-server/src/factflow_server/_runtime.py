@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from starlette.types import ASGIApp
+
 from factflow_foundation import FactflowSettings
 
 from ._container import ServiceContainer
@@ -24,6 +26,8 @@ class ServerRuntime:
     lock_key: int | None = None
     """PostgreSQL advisory lock key; None is the product key (tests running servers side by side
     on one PostgreSQL give each its own)."""
+    app: ASGIApp | None = None
+    """The app itself: a leader answers the writes standbys relay to it through it."""
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     """Set by the signal handler; start-up retry loops give up early when it is set."""
 

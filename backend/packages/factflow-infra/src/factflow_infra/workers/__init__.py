@@ -16,6 +16,7 @@ from ._model import (
     validate_worker_id,
 )
 from ._redis import RedisWorkerRegistry
+from ._relay import RedisRequestRelay, RelayHandler
 
 __all__ = (
     # model
@@ -27,6 +28,9 @@ __all__ = (
     "create_worker_registry",
     "MemoryWorkerRegistry",
     "RedisWorkerRegistry",
+    # standby servers' requests to the leader
+    "RedisRequestRelay",
+    "RelayHandler",
     # ids and timing
     "default_worker_id",
     "validate_worker_id",

@@ -1,0 +1,184 @@
+"""Several servers on one database (docs/guides/scaling.md): one leader, the others standbys.
+
+The leader holds the PostgreSQL start-up lock and runs the execution lifecycle, completion,
+recovery and the janitors. A standby answers health and the read API, relays writes that need
+the leader's manager to it through Redis (`_relay.py`; 503 `orchestrator_unavailable` naming the
+leader when it does not answer), and retries the lock
+every `RETRY_SECONDS`. PostgreSQL drops a session lock as soon as its connection closes, so a
+killed leader is replaced within one retry interval plus the standby's start of its leader
+duties (the same steps a restarted server runs: recovery, janitor, retention, local worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from factflow_infra.database import ServerLock, acquire_server_lock
+from factflow_infra.errors import ServerLockHeldError
+from factflow_infra.workers import RedisRequestRelay
+from factflow_protocols import QueueUnavailableError
+
+from ._errors import RETRY_AFTER_SECONDS, error_response
+from ._relay import RELAY_TIMEOUT_SECONDS, relay_request
+
+__all__ = ("RETRY_SECONDS", "Leadership", "Role", "StandbyWritesMiddleware")
+
+logger = logging.getLogger(__name__)
+
+RETRY_SECONDS = 2.0
+"""How often a standby tries the lock (takeover ≤ this plus the leader duties' start-up)."""
+
+Role = Literal["leader", "standby"]
+
+LeaderDuties = Callable[[], Awaitable[None]]
+"""Starts what only the leader runs (recovery, janitor, retention, local worker)."""
+
+
+class Leadership:
+    """This server's role, and on a standby the loop that takes the lock when the leader dies.
+
+    Args:
+        engine: The server's database engine (the lock is held on one of its connections).
+        relay: Requests from standbys to the leader (Redis queue only).
+        lock: The lock when this server leads from the start, None on a standby.
+        lock_key: The advisory key (None: the product key for the URL's schema).
+        leader: On a standby, who holds the lock.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        lock: ServerLock | None,
+        lock_key: int | None,
+        leader: str | None = None,
+        relay: RedisRequestRelay | None = None,
+    ) -> None:
+        self._engine = engine
+        self.relay = relay
+        """Carries a standby's writes to the leader (Redis queue only; None: they get 503)."""
+        self._lock = lock
+        self._lock_key = lock_key
+        self.leader = leader
+        """Who holds the lock while this server stands by (None once it leads)."""
+        self._task: asyncio.Task[None] | None = None
+        self._leading = lock is not None
+        """Set once the lock is held and the leader's duties started (recovery ran)."""
+
+    @property
+    def role(self) -> Role:
+        return "leader" if self._leading else "standby"
+
+    def describe(self) -> str:
+        """`leader`, or `standby (leader: <holder>)`: the health note."""
+        if self._leading:
+            return "leader"
+        if self._lock is not None:
+            return "standby (taking over: recovery in progress)"
+        return f"standby (leader: {self.leader or 'unknown'})"
+
+    def stand_by(self, duties: LeaderDuties) -> None:
+        """On a standby: retry the lock in the background, then run `duties` and lead; idempotent."""
+        if self._lock is None and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._take_over(duties), name="server:standby")
+
+    async def _take_over(self, duties: LeaderDuties) -> None:
+        while True:
+            try:
+                lock = await acquire_server_lock(self._engine, lock_key=self._lock_key)
+            except ServerLockHeldError as exc:
+                self.leader = str(exc.context.get("holder") or self.leader)
+            except Exception as exc:  # the database is away: keep standing by
+                logger.warning("standby could not try the server lock: %s", exc)
+            else:
+                break
+            await asyncio.sleep(RETRY_SECONDS)
+        self._lock, self.leader = lock, "this server"
+        logger.warning("took the server lock: starting the leader's duties")
+        try:
+            await duties()
+        except Exception:
+            logger.exception("starting the leader's duties failed after the takeover")
+        # Writes are accepted once recovery re-attached the executions the old leader ran.
+        self._leading = True
+        logger.warning("this server is now the leader")
+
+    async def stop_standing_by(self) -> None:
+        """Stop the lock retries (shutdown); idempotent."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def release(self) -> None:
+        """Give the lock up, if this server leads; idempotent."""
+        await self.stop_standing_by()
+        if self._lock is not None:
+            await self._lock.release()
+
+
+# Writes that need the leader's manager, and waits (the end of an execution is signalled in the
+# leader's process); everything else a standby answers from the database.
+_LEADER_WRITES = re.compile(
+    r"^/api/v1/(?:executions(?:/[^/]+(?:/(?:cancel|replay|wait))?)?|replay|pipelines/[^/]+|configs/[^/]+/run)$"
+)
+
+
+class StandbyWritesMiddleware:
+    """On a standby, relays writes that need the leader's manager to the leader (`_relay.py`).
+
+    Runs a config, creates/edits/deletes/cancels/replays an execution, pauses or resumes a route,
+    and waits for an execution (only the leader's process sees it end). Storing configs (a
+    database write) and reads are served locally. Without a relay (memory queue), or when the
+    leader does not answer in time, such a request gets 503 `orchestrator_unavailable`.
+    """
+
+    def __init__(self, app: ASGIApp, *, leadership: Callable[[], Leadership | None]) -> None:
+        self.app = app
+        self._leadership = leadership
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            path = scope["path"]
+            leadership = self._leadership()
+            if leadership is not None and leadership.role == "standby" and _LEADER_WRITES.match(path):
+                await self._forward(scope, receive, send, leadership)
+                return
+        await self.app(scope, receive, send)
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, leadership: Leadership) -> None:
+        response: Response | None = None
+        reason = "this server is a standby without a relay to the leader"
+        if leadership.relay is not None:
+            try:
+                response = await relay_request(scope, receive, leadership.relay)
+            except QueueUnavailableError as exc:
+                reason = f"the relay to the leader is unavailable ({exc})"
+            else:
+                reason = f"the leader did not answer within {RELAY_TIMEOUT_SECONDS:g} s"
+        if response is None:
+            response = _standby_answer(scope, leadership, reason)
+        await response(scope, receive, send)
+
+
+def _standby_answer(scope: Scope, leadership: Leadership, reason: str) -> JSONResponse:
+    leader = leadership.leader or "another server"
+    state: dict[str, Any] = scope.get("state") or {}
+    return error_response(
+        str(state.get("correlation_id", "")),
+        503,
+        "orchestrator_unavailable",
+        f"This server is a standby and {reason}; the leader is {leader}. Retry later or send it to the leader.",
+        context={"role": "standby", "leader": leader},
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )

@@ -1,0 +1,226 @@
+"""Several servers on one database: the leader holds the PostgreSQL lock; a standby answers reads,
+relays writes to the leader through Redis, and takes the lock when the leader is killed (`kill -9`)
+while worker processes run an execution, which then completes with exact counts."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from factflow_infra.testing.plugin import postgres_database_url, redis_db, redis_url
+from factflow_infra.workers import RedisWorkerRegistry
+from factflow_server.testing import ServerProcess, run_config, store_config, wait_execution
+
+__all__ = ("postgres_database_url", "redis_db", "redis_url")
+
+pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(420)]
+
+ITEMS = 300
+PIPELINE = f"""
+version: "1.0"
+name: leader-takeover
+routes:
+  fanout:
+    inbound: {{queue: t.in}}
+    adapters:
+      - type: split
+        config: {{field: items}}
+    outbound: [{{queue: t.work}}]
+  work:
+    inbound: {{queue: t.work, concurrency: 4, prefetch: 4}}
+    adapters:
+      - type: delay
+        config: {{ms: 150}}
+      - type: set_fields
+        config: {{values: {{worked: true}}}}
+    outbound: [{{queue: t.done}}]
+  sink:
+    inbound: {{queue: t.done}}
+    adapters:
+      - type: passthrough
+init_message:
+  route: fanout
+  payload: {{items: {list(range(ITEMS))}}}
+"""
+
+TAKEOVER_LIMIT_SECONDS = 15.0
+"""The contract: a standby leads within 15 s of the leader's death."""
+
+
+@pytest.fixture
+def env(tmp_path: Path, postgres_database_url: str, redis_url: str) -> dict[str, str]:
+    (tmp_path / "pipelines").mkdir()
+    return {
+        "FACTFLOW_DATABASE_URL": postgres_database_url,
+        "FACTFLOW_QUEUE_URL": redis_url,
+        "FACTFLOW_STORAGE_URI": f"file://{tmp_path / 'storage'}",
+        "FACTFLOW_DATA_DIR": str(tmp_path / "data"),
+        "FACTFLOW_PIPELINES_DIR": str(tmp_path / "pipelines"),
+        "FACTFLOW_SHUTDOWN_GRACE_SECONDS": "2",
+        "FACTFLOW_WORKER_TTL_SECONDS": "4",
+        "FACTFLOW_LOG_LEVEL": "WARNING",
+    }
+
+
+@pytest.fixture
+def processes(tmp_path: Path, env: dict[str, str]) -> Iterator[dict[str, ServerProcess]]:
+    started: dict[str, ServerProcess] = {}
+    try:
+        yield started
+    finally:
+        for process in started.values():
+            if process.process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in started.values():
+            try:
+                process.wait(timeout=60)
+            finally:
+                process.kill()
+
+
+def _start(
+    processes: dict[str, ServerProcess], name: str, args: list[str], env: dict[str, str], cwd: Path
+) -> ServerProcess:
+    process = ServerProcess.start(args, env=env, cwd=cwd)
+    processes[name] = process
+    return process
+
+
+def _orchestrator_note(client: httpx.Client) -> str:
+    health = client.get("/api/v1/system/health").json()
+    return next(str(part["message"]) for part in health["components"] if part["name"] == "orchestrator")
+
+
+def _handled_by_workers(redis_url: str) -> int:
+    async def read() -> int:
+        registry = RedisWorkerRegistry.from_url(redis_url)
+        try:
+            return sum(record.handled for record in await registry.list())
+        finally:
+            await registry.close()
+
+    return asyncio.run(read())
+
+
+def _all(client: httpx.Client, path: str, items: str, **params: Any) -> list[dict[str, Any]]:
+    collected: list[dict[str, Any]] = []
+    while True:
+        page = client.get(path, params={**params, "limit": 1000, "offset": len(collected)}).json()
+        collected.extend(page[items])
+        if not page["has_more"]:
+            return collected
+
+
+def _start_servers_and_workers(
+    processes: dict[str, ServerProcess], env: dict[str, str], cwd: Path, *worker_ids: str
+) -> tuple[str, str]:
+    """Server `a` (it takes the lock first), standby `b`, then the workers; returns both base URLs."""
+    leader_url = _start(processes, "a", ["serve", "--port", "0", "--no-local-worker"], env, cwd).wait_until_listening()
+    standby_url = _start(
+        processes, "b", ["serve", "--port", "0", "--no-local-worker"], {**env, "FACTFLOW_LOG_LEVEL": "INFO"}, cwd
+    ).wait_until_listening()
+    for worker_id in worker_ids:
+        _start(processes, worker_id, ["worker", "--id", worker_id], env, cwd).wait_for_line(_announces(worker_id))
+    return leader_url, standby_url
+
+
+def _announces(worker_id: str) -> Callable[[str], bool]:
+    return lambda line: f"worker {worker_id} serving pools" in line
+
+
+def _set_paused(client: httpx.Client, route_id: str, paused: bool) -> None:
+    response = client.patch(f"/api/v1/pipelines/{route_id}", json={"state": "paused" if paused else "running"})
+    assert response.status_code == 200, response.text
+
+
+def test_a_standby_takes_the_lock_when_the_leader_is_killed_and_the_execution_completes(
+    tmp_path: Path, env: dict[str, str], processes: dict[str, ServerProcess], redis_url: str
+) -> None:
+    leader_url, standby_url = _start_servers_and_workers(processes, env, tmp_path, "w1", "w2")
+    with (
+        httpx.Client(base_url=leader_url, timeout=60) as leader,
+        httpx.Client(base_url=standby_url, timeout=60) as standby,
+    ):
+        assert _orchestrator_note(leader).startswith("leader"), _orchestrator_note(leader)
+        assert _orchestrator_note(standby).startswith("standby"), _orchestrator_note(standby)
+        # Writes sent to the standby reach the leader through the relay; reads are its own.
+        config_id = store_config(standby, PIPELINE)
+        assert leader.get(f"/api/v1/configs/{config_id}").status_code == 200
+        _set_paused(standby, "work", True)
+        execution_id = run_config(standby, config_id)["execution_id"]
+        assert leader.get(f"/api/v1/executions/{execution_id}").json()["status"] == "running"
+        time.sleep(2)  # held by the pause the standby relayed
+        assert _handled_by_workers(redis_url) <= 1
+        _set_paused(standby, "work", False)
+
+        deadline = time.monotonic() + 180
+        while _handled_by_workers(redis_url) < ITEMS // 4:  # well under way, far from done
+            assert time.monotonic() < deadline, "the workers handled too little"
+            time.sleep(0.1)
+        processes["a"].process.send_signal(signal.SIGKILL)
+        processes["a"].wait(timeout=30)
+        killed_at = time.monotonic()
+        while not _orchestrator_note(standby).startswith("leader"):
+            assert time.monotonic() - killed_at < 60, _orchestrator_note(standby)
+            time.sleep(0.2)
+        takeover_seconds = time.monotonic() - killed_at
+
+        result = wait_execution(standby, execution_id, timeout=300)
+        detail = standby.get(f"/api/v1/executions/{execution_id}").json()
+        rows = _all(standby, f"/api/v1/executions/{execution_id}/lineage", "entries")
+        sink = _all(standby, "/api/v1/storage/objects", "objects", execution_id=execution_id, route_id="sink")
+
+    assert takeover_seconds < TAKEOVER_LIMIT_SECONDS, takeover_seconds
+    assert result["status"] == "completed", (result, processes["b"].output())
+    counts = detail["message_counts"]
+    assert counts["published"] == counts["handled"] == 1 + 2 * ITEMS, counts
+    assert counts["dead_lettered"] == 0, counts
+    completed = Counter(
+        (row["route_id"], row["stage_name"], row["correlation_id"])
+        for row in rows
+        if row["stage_status"] == "completed"
+    )
+    assert set(completed.values()) == {1}, [key for key, count in completed.items() if count > 1]
+    assert Counter((route, stage) for route, stage, _ in completed) == {
+        ("fanout", "split"): 1,
+        ("work", "delay"): ITEMS,
+        ("work", "set_fields"): ITEMS,
+        ("sink", "passthrough"): ITEMS,
+    }
+    assert len([entry for entry in sink if not entry["key"].endswith(".meta.json")]) == ITEMS
+
+
+def test_a_standby_relays_a_cancel_and_the_leader_s_errors(
+    tmp_path: Path, env: dict[str, str], processes: dict[str, ServerProcess]
+) -> None:
+    leader_url, standby_url = _start_servers_and_workers(processes, env, tmp_path, "w1")
+    with (
+        httpx.Client(base_url=leader_url, timeout=60) as leader,
+        httpx.Client(base_url=standby_url, timeout=60) as standby,
+    ):
+        config_id = store_config(leader, PIPELINE)
+        execution_id = run_config(standby, config_id)["execution_id"]
+        cancelled = standby.post(f"/api/v1/executions/{execution_id}/cancel", json={"reason": "relayed"})
+        assert cancelled.status_code in (200, 202), cancelled.text
+        result = wait_execution(standby, execution_id, timeout=120)
+        # The leader's error envelope comes back unchanged, with the client's correlation id.
+        missing = standby.post(
+            "/api/v1/configs/00000000-0000-7000-8000-000000000000/run",
+            json={},
+            headers={"X-Correlation-ID": "relayed-404"},
+        )
+        unchanged = leader.get(f"/api/v1/executions/{execution_id}").json()
+
+    assert result["status"] == "cancelled", result
+    assert unchanged["status"] == "cancelled"
+    assert missing.status_code == 404, missing.text
+    assert missing.json()["error_code"] == "config_not_found"
+    assert missing.json()["correlation_id"] == missing.headers["X-Correlation-ID"] == "relayed-404"
