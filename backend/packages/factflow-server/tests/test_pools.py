@@ -78,3 +78,14 @@ async def test_an_execution_stays_local_until_a_pool_needs_a_worker() -> None:
 async def test_without_a_local_worker_every_route_runs_in_workers() -> None:
     placement = PoolPlacement(local_pools=frozenset(), registry=MemoryWorkerRegistry(), own_id="server")
     assert await placement(_snapshot("default")) == Placement(routes=frozenset(), shared=True)
+
+
+async def test_a_record_left_by_a_stopped_process_of_this_host_does_not_share_an_execution() -> None:
+    """A server that ran just before on this host (its record still within the TTL) is no worker."""
+    registry = MemoryWorkerRegistry()
+    here = socket.gethostname()
+    placement = PoolPlacement(local_pools=frozenset({"default"}), registry=registry, own_id="server")
+    await _register(registry, "server", host=here, pid=os.getpid(), pools=["default"])
+    await _register(registry, "previous-server", host=here, pid=_gone_pid(), pools=["default"])
+    await _register(registry, "earlier-boot", host=here, pid=os.getpid(), pools=["default"])
+    assert await placement(_snapshot("default")) == Placement()

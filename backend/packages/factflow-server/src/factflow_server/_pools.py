@@ -49,17 +49,20 @@ def live_worker_ids(registry: WorkerRegistry, *, own_id: str | None = None) -> C
     past the TTL: a server or worker restarted at once must claim its predecessor's unacked
     entries at subscribe, not wait for their lease to run out.
     """
-    host, pid = socket.gethostname(), os.getpid()
-
-    def restarted(record: WorkerRecord) -> bool:
-        if record.host != host or record.worker_id == own_id:
-            return False
-        return record.pid == pid or not _process_alive(record.pid)
 
     async def live() -> set[str]:
-        return {record.worker_id for record in await registry.list() if record.live and not restarted(record)}
+        return {record.worker_id for record in await registry.list() if _alive(record, own_id=own_id)}
 
     return live
+
+
+def _alive(record: WorkerRecord, *, own_id: str | None) -> bool:
+    """Live by its heartbeat, and not an earlier process of this host (gone, or this pid under another id)."""
+    if not record.live:
+        return False
+    if record.host != socket.gethostname() or record.worker_id == own_id:
+        return True
+    return record.pid != os.getpid() and _process_alive(record.pid)
 
 
 def _process_alive(pid: int) -> bool:
@@ -91,12 +94,20 @@ class PoolPlacement:
         local = frozenset(route_id for route_id, pool in pools.items() if pool in self._local_pools)
         if len(local) == len(pools):
             try:
-                live = await self._registry.live_workers_by_pool()
+                records = await self._registry.list()
             except (FactflowError, OSError) as exc:  # no registry reading: the execution stays local
                 logger.warning("worker registry unavailable (%s); running the execution locally", exc)
                 return Placement()
-            external = {worker_id for pool in set(pools.values()) for worker_id in live.get(pool, ())}
-            if not external - {self._own_id}:
+            # Another live worker process of one of its pools shares the execution; a record a
+            # process of this host left behind (stopped, or an earlier boot) does not.
+            needed = set(pools.values())
+            own = self._own_id
+            external = {
+                record.worker_id
+                for record in records
+                if record.worker_id != own and needed & set(record.pools) and _alive(record, own_id=own)
+            }
+            if not external:
                 return Placement()
         return Placement(routes=local, shared=True)
 
