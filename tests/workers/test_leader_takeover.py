@@ -15,11 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from factflow_infra.testing.plugin import postgres_database_url, redis_db, redis_url
 from factflow_infra.workers import RedisWorkerRegistry
 from factflow_server.testing import ServerProcess, run_config, store_config, wait_execution
-
-__all__ = ("postgres_database_url", "redis_db", "redis_url")
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(420)]
 
@@ -53,21 +50,6 @@ init_message:
 
 TAKEOVER_LIMIT_SECONDS = 15.0
 """The contract: a standby leads within 15 s of the leader's death."""
-
-
-@pytest.fixture
-def env(tmp_path: Path, postgres_database_url: str, redis_url: str) -> dict[str, str]:
-    (tmp_path / "pipelines").mkdir()
-    return {
-        "FACTFLOW_DATABASE_URL": postgres_database_url,
-        "FACTFLOW_QUEUE_URL": redis_url,
-        "FACTFLOW_STORAGE_URI": f"file://{tmp_path / 'storage'}",
-        "FACTFLOW_DATA_DIR": str(tmp_path / "data"),
-        "FACTFLOW_PIPELINES_DIR": str(tmp_path / "pipelines"),
-        "FACTFLOW_SHUTDOWN_GRACE_SECONDS": "2",
-        "FACTFLOW_WORKER_TTL_SECONDS": "4",
-        "FACTFLOW_LOG_LEVEL": "WARNING",
-    }
 
 
 @pytest.fixture

@@ -8,19 +8,16 @@ import asyncio
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis
 
-from factflow_infra.testing.plugin import postgres_database_url, redis_db, redis_url
 from factflow_infra.workers import RedisWorkerRegistry, WorkerRecord
-from factflow_server.testing import ServerProcess, run_config, store_config, wait_execution
+from factflow_server.testing import run_config, store_config, wait_execution
 
-__all__ = ("postgres_database_url", "redis_db", "redis_url")
+from .conftest import Cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(300)]
 
@@ -90,62 +87,6 @@ init_message:
   route: fanout
   payload: {{items: {list(range(SLOW_ITEMS))}}}
 """
-
-
-@pytest.fixture
-def env(tmp_path: Path, postgres_database_url: str, redis_url: str) -> dict[str, str]:
-    (tmp_path / "pipelines").mkdir()
-    return {
-        "FACTFLOW_DATABASE_URL": postgres_database_url,
-        "FACTFLOW_QUEUE_URL": redis_url,
-        "FACTFLOW_STORAGE_URI": f"file://{tmp_path / 'storage'}",
-        "FACTFLOW_DATA_DIR": str(tmp_path / "data"),
-        "FACTFLOW_PIPELINES_DIR": str(tmp_path / "pipelines"),
-        "FACTFLOW_SHUTDOWN_GRACE_SECONDS": "2",
-        "FACTFLOW_WORKER_TTL_SECONDS": "4",
-        "FACTFLOW_LOG_LEVEL": "WARNING",
-    }
-
-
-class Cluster:
-    """Child processes of one test: the server and its workers; every one is stopped at teardown."""
-
-    def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
-        self.tmp_path = tmp_path
-        self.env = env
-        self.processes: dict[str, ServerProcess] = {}
-
-    def server(self, *args: str) -> str:
-        server = ServerProcess.start(["serve", "--port", "0", *args], env=self.env, cwd=self.tmp_path)
-        self.processes["server"] = server
-        return server.wait_until_listening()
-
-    def worker(self, worker_id: str, *args: str, log_level: str = "WARNING") -> ServerProcess:
-        process = ServerProcess.start(
-            ["worker", "--id", worker_id, *args], env={**self.env, "FACTFLOW_LOG_LEVEL": log_level}, cwd=self.tmp_path
-        )
-        self.processes[worker_id] = process
-        process.wait_for_line(lambda line: f"worker {worker_id} serving pools" in line)
-        return process
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            if process.process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=60)
-            finally:
-                process.kill()
-
-
-@pytest.fixture
-def cluster(tmp_path: Path, env: dict[str, str]) -> Iterator[Cluster]:
-    running = Cluster(tmp_path, env)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def _all(client: httpx.Client, path: str, items: str, **params: Any) -> list[dict[str, Any]]:

@@ -13,27 +13,24 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 import redis
 
 from factflow_infra.testing import ThreadedTcpProxy, threaded_tcp_proxy
-from factflow_infra.testing.plugin import postgres_database_url, redis_db, redis_url
 from factflow_infra.workers import RedisWorkerRegistry, WorkerRecord
 from factflow_server.testing import run_config, store_config, wait_execution
 
-from .test_worker_processes import SLOW, SLOW_ITEMS, Cluster, _all, _completed_once, _set_paused, _wait_until_joined
-
-__all__ = ("postgres_database_url", "redis_db", "redis_url")
+from .conftest import WORKER_TTL_SECONDS, Cluster
+from .test_worker_processes import SLOW, SLOW_ITEMS, _all, _completed_once, _set_paused, _wait_until_joined
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(300)]
 
 ITEMS = 80
 """Enough `work` items (a second each, 4 at a time per worker) that work remains after the drop."""
 DROP_SECONDS = 5.0
-TTL_SECONDS = 4
+TTL_SECONDS = WORKER_TTL_SECONDS
 """Shorter than the drop: the cut worker is dead for a while and its leases lapse."""
 PIPELINE = (
     SLOW.replace("POOL", "default")
@@ -42,30 +39,6 @@ PIPELINE = (
 )
 """Every route's `prefetch` is at most its concurrency: a delivery the cut worker holds is running
 when the link drops (see docs/guides/scaling.md on deliveries read but not yet started)."""
-
-
-@pytest.fixture
-def env(tmp_path: Path, postgres_database_url: str, redis_url: str) -> dict[str, str]:
-    (tmp_path / "pipelines").mkdir()
-    return {
-        "FACTFLOW_DATABASE_URL": postgres_database_url,
-        "FACTFLOW_QUEUE_URL": redis_url,
-        "FACTFLOW_STORAGE_URI": f"file://{tmp_path / 'storage'}",
-        "FACTFLOW_DATA_DIR": str(tmp_path / "data"),
-        "FACTFLOW_PIPELINES_DIR": str(tmp_path / "pipelines"),
-        "FACTFLOW_SHUTDOWN_GRACE_SECONDS": "2",
-        "FACTFLOW_WORKER_TTL_SECONDS": str(TTL_SECONDS),
-        "FACTFLOW_LOG_LEVEL": "WARNING",
-    }
-
-
-@pytest.fixture
-def cluster(tmp_path: Path, env: dict[str, str]) -> Iterator[Cluster]:
-    running = Cluster(tmp_path, env)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
