@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ from factflow_execution import (
     ExecutionEventStreamer,
     ExecutionService,
     ExecutionServices,
+    ExecutionStatusCallbackAdapter,
     ExecutionStores,
     ExecutionWaiter,
     InvalidStatusTransitionError,
@@ -32,12 +34,14 @@ from factflow_execution import (
     StoredSnapshot,
     TagConflictError,
 )
+from factflow_execution._calculator import StatsCalculator
 from factflow_execution._stats import route_counts_to_json
 from factflow_foundation import ServiceUnavailableError, new_id
 from factflow_infra.database import create_database_engine, create_session_factory, run_migrations
 from factflow_infra.queue import MemoryQueueProvider
 from factflow_infra.storage import FilesystemStorageProvider
 from factflow_lineage import LineageRecorder, LineageRepository
+from factflow_protocols import LineageRecord, StageStatus
 
 TWO_ROUTES = """\
 version: "1.0"
@@ -76,6 +80,19 @@ init_message:
 """
 
 
+class HeldLineageRecorder(LineageRecorder):
+    """A recorder whose database writes wait while `writes_open` is clear (a slow database)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.writes_open = asyncio.Event()
+        self.writes_open.set()
+
+    async def _execute(self, records: list[LineageRecord]) -> None:
+        await self.writes_open.wait()
+        await super()._execute(records)
+
+
 @dataclass
 class World:
     service: ExecutionService
@@ -85,6 +102,7 @@ class World:
     hub: ExecutionEventHub
     lineage: LineageRepository
     pauses: RoutePauseRepository
+    recorder: HeldLineageRecorder
 
     async def config(self, text: str) -> str:
         return (await self.configs.create(text)).config_id
@@ -104,7 +122,7 @@ async def world(tmp_path: Path, registry: ValidatingAdapterRegistry) -> AsyncIte
     await queue.connect()
     storage = FilesystemStorageProvider(tmp_path / "storage")
     await storage.start()
-    recorder = LineageRecorder(engine, flush_interval_ms=20)
+    recorder = HeldLineageRecorder(engine, flush_interval_ms=20)
     await recorder.start()
     stores = ExecutionStores.open(sessions)
     services = ExecutionServices.build(
@@ -122,7 +140,7 @@ async def world(tmp_path: Path, registry: ValidatingAdapterRegistry) -> AsyncIte
     service, configs = services.service, services.config_service
     executions, lineage, pauses = stores.executions, stores.lineage, stores.pauses
     try:
-        yield World(service, configs, executions, manager, hub, lineage, pauses)
+        yield World(service, configs, executions, manager, hub, lineage, pauses, recorder)
     finally:
         hub.begin_shutdown()
         await manager.shutdown(0)
@@ -476,6 +494,67 @@ async def test_final_execution_without_frozen_route_counts_gets_them_once(world:
     stored = await world.service.get(execution.execution_id)
     assert stored.route_counts == route_counts_to_json(await world.lineage.route_message_counts(stored.execution_id))
     assert await world.service.detail(execution.execution_id) == before
+
+
+async def test_stats_freeze_only_once_the_lineage_is_written(world: World) -> None:
+    """An execution that stops while its lineage is still being written keeps exact final stats."""
+    config_id = await world.config(TWO_ROUTES)
+    earlier = await world.service.create(config_id)
+    await world.wait(earlier.execution_id)
+    execution = await world.executions.insert(
+        PipelineExecution(
+            execution_id=new_id(),
+            config_id=config_id,
+            config_name="two-routes",
+            config_version=1,
+            status="running",
+            source=ConfigSourceType.API,
+            started_at=datetime.now(UTC),
+            stored_snapshot=(await world.service.get(earlier.execution_id)).stored_snapshot,
+        )
+    )
+    world.recorder.writes_open.clear()
+    for route_id in ("first", "second"):
+        world.recorder.record(
+            LineageRecord(
+                id=new_id(),
+                correlation_id=new_id(),
+                parent_correlation_id=None,
+                execution_id=execution.execution_id,
+                route_id=route_id,
+                adapter_name="echo",
+                adapter_index=0,
+                stage_name="echo",
+                stage_status=StageStatus.COMPLETED,
+                started_at=datetime.now(UTC),
+                completed_at=datetime.now(UTC),
+            )
+        )
+    callbacks = ExecutionStatusCallbackAdapter(
+        executions=world.executions,
+        hub=world.hub,
+        stats=StatsCalculator(world.lineage),
+        recorder=world.recorder,
+        flush_timeout=0.05,
+    )
+    await callbacks.on_stopped(execution.execution_id, "completed", None, {"published": 2, "handled": 2})
+
+    stopped = await world.service.get(execution.execution_id)
+    assert stopped.status == "completed" and stopped.stats is None and stopped.route_counts is None
+    # Reads while the rows are still buffered show what is written so far and freeze nothing.
+    assert (await world.service.stats(execution.execution_id)).stage_counts.completed == 0
+    await world.service.routes(execution.execution_id)
+    unfrozen = await world.service.get(execution.execution_id)
+    assert unfrozen.stats is None and unfrozen.route_counts is None
+
+    world.recorder.writes_open.set()
+    assert await world.recorder.flush(execution.execution_id, timeout=5.0)
+    assert (await world.service.stats(execution.execution_id)).stage_counts.completed == 2
+    routes = await world.service.routes(execution.execution_id)
+    assert [(route.route_id, route.completed) for route in routes] == [("first", 1), ("second", 1)]
+    frozen = await world.service.get(execution.execution_id)
+    assert frozen.stats is not None and frozen.stats["stage_counts"]["completed"] == 2
+    assert frozen.route_counts is not None and frozen.route_counts["second"]["completed"] == 1
 
 
 async def test_admin_status_change_freezes_route_counts(world: World) -> None:

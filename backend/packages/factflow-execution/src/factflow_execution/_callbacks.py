@@ -34,7 +34,9 @@ class ExecutionStatusCallbackAdapter:
 
     1. flush the execution's lineage (up to 5 s);
     2. compute the stats and the per-route message counts (read later by the detail, routes and
-       event snapshot of the stopped execution instead of its lineage rows);
+       event snapshot of the stopped execution instead of its lineage rows) — only when step 1
+       wrote everything: otherwise they stay unset and `ExecutionService` freezes them on the first
+       read after the recorder has written the execution's last row;
     3. the conditional update `running` → final status, with `completed_at`, `duration_ms`,
        `error_info`, `message_counts`, the frozen stats and route counts — retried with backoff (0.5 s doubling
        up to 30 s) for as long as the process lives while the database is unavailable;
@@ -74,14 +76,19 @@ class ExecutionStatusCallbackAdapter:
         self._retry_initial_delay = retry_initial_delay
         self._retry_max_delay = retry_max_delay
 
-    async def _flush_lineage(self, execution_id: str) -> None:
+    async def _flush_lineage(self, execution_id: str) -> bool:
+        """Whether the execution's lineage is all written (stats and counts may be frozen from it)."""
         if self._recorder is None:
-            return
+            return True
         try:
-            if not await self._recorder.flush(execution_id, timeout=self._flush_timeout):
-                logger.warning("Lineage of execution %s was not fully written before its stats froze", execution_id)
+            if await self._recorder.flush(execution_id, timeout=self._flush_timeout):
+                return True
+            logger.warning(
+                "Lineage of execution %s is still being written; its stats freeze on a later read", execution_id
+            )
         except Exception:  # lineage never blocks the final status
             logger.exception("Flushing lineage of execution %s failed", execution_id)
+        return False
 
     async def on_started(self, execution_id: str) -> None:
         """Announce the running execution on its stream."""
@@ -108,13 +115,15 @@ class ExecutionStatusCallbackAdapter:
             try:
                 execution = await self._executions.get(execution_id)
                 # The database answers: the execution's buffered lineage can be written now.
-                await self._flush_lineage(execution_id)
+                lineage_written = await self._flush_lineage(execution_id)
                 counts = MessageCounts.normalize(
                     message_counts, tolerated_failures=execution.tolerated_failures
                 ).model_dump()
-                if stats is None:
+                # Stats frozen from a partly written lineage would stay short forever: leave them
+                # unset, and the first read after the recorder caught up computes and stores them.
+                if stats is None and lineage_written:
                     stats = await self._stats_or_none(execution, counts, status, completed_at)
-                if route_counts is None:
+                if route_counts is None and lineage_written:
                     route_counts = await self._route_counts_or_none(execution)
                 changed = await self._executions.finish(
                     execution_id,

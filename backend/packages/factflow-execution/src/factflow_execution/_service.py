@@ -280,7 +280,17 @@ class ExecutionService:
             counts = MessageCounts.normalize(
                 execution.message_counts, tolerated_failures=execution.tolerated_failures
             ).model_dump()
-        return await self.stats_calculator.compute(execution, message_counts=counts)
+        stats = await self.stats_calculator.compute(execution, message_counts=counts)
+        if execution.is_final and self._lineage_written(execution.execution_id):
+            # Stopped while its lineage was still being written: freeze now that it is complete.
+            await self.executions.update_fields(
+                execution.execution_id, {"stats": stats.model_dump(mode="json")}, when_status=(execution.status,)
+            )
+        return stats
+
+    def _lineage_written(self, execution_id: str) -> bool:
+        """Whether this process holds none of the execution's lineage unwritten (counts may freeze)."""
+        return self.recorder is None or self.recorder.is_written(execution_id)
 
     async def dag(self, ref: str) -> DAGResponse:
         """The route graph from the execution's snapshot (`get_execution_dag`)."""
@@ -307,7 +317,8 @@ class ExecutionService:
     async def _route_counts(self, execution: PipelineExecution) -> dict[str, RouteMessageCounts]:
         """Per-route message counts: frozen with a final execution, else aggregated from its lineage.
 
-        A final execution stopped before the counts were frozen gets them computed once and stored.
+        A final execution stopped before the counts were frozen gets them computed and stored by the
+        first read after its lineage is all written.
         """
         if execution.is_final and execution.route_counts is not None:
             try:
@@ -315,7 +326,7 @@ class ExecutionService:
             except (KeyError, TypeError, ValueError, AttributeError):
                 logger.warning("Route counts of execution %s are unreadable; recomputing", execution.execution_id)
         counts = await self.lineage_repository.route_message_counts(execution.execution_id)
-        if execution.is_final:
+        if execution.is_final and self._lineage_written(execution.execution_id):
             await self.executions.update_fields(
                 execution.execution_id, {"route_counts": route_counts_to_json(counts)}, when_status=(execution.status,)
             )

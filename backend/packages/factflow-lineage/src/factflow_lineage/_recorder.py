@@ -282,6 +282,10 @@ class LineageRecorder:
         """Events recorded but not yet written (waiting, or in the batch being written)."""
         return self._buffered
 
+    def is_written(self, execution_id: str) -> bool:
+        """Whether every event of `execution_id` recorded so far is written (nothing of it buffered)."""
+        return self._written_up_to(self._last_seq.get(execution_id, 0))
+
     def dropped_for(self, execution_id: str) -> int:
         """Events of `execution_id` that were dropped (they make its lineage incomplete)."""
         return self._dropped[execution_id]
