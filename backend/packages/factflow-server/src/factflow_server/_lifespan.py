@@ -203,6 +203,7 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
 
         if leadership.role == "leader":
             await lead()
+            leadership.keep_leading()
         else:
             logger.warning(
                 "standing by: %s leads; retrying the server lock every %.0f s", leadership.leader, RETRY_SECONDS
