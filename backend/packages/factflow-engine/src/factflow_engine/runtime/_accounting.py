@@ -81,12 +81,17 @@ class CompletionAccountant:
         """Counted publishes not yet confirmed by the provider."""
         self.settling = 0
         """Deliveries whose handler ended, not yet settled by the provider."""
+        self.dead_lettering = 0
+        """Dead-letter publishes of a branch under way (the DLQ entry may exist before its id is counted)."""
         self._published_keys: set[int] = set()
         self._handled_keys: set[int] = set()
         self._dead_lettered_ids: set[str] = set()
         self.extra_failures = 0
         self._shared_dead_lettered: int | None = None
         """Dead letters counted from the queue's shared state (`adopt`); replaces the local id set."""
+        self._shared_handled_offset = 0
+        self._shared_dead_letter_offset = 0
+        """What the local counters had beyond the queue's reading when an execution switched to it (`share`)."""
         # Created by the first waiter: counters change several times per message, waiters are rare.
         self._changed: asyncio.Event | None = None
 
@@ -98,7 +103,7 @@ class CompletionAccountant:
     def failed_messages(self) -> int:
         """Dead-lettered ids plus unrecoverable (or otherwise counted) failures."""
         if self._shared_dead_lettered is not None:
-            return self._shared_dead_lettered + self.extra_failures
+            return max(0, self._shared_dead_lettered + self._shared_dead_letter_offset + self.extra_failures)
         return len(self._dead_lettered_ids) + self.extra_failures
 
     def is_consumed(self, queue: str) -> bool:
@@ -116,12 +121,19 @@ class CompletionAccountant:
 
     @property
     def quiet(self) -> bool:
-        """No publish or settlement is under way: the counters match what the queues hold."""
-        return self.publishing == 0 and self.settling == 0
+        """No publish, settlement or dead-lettering is under way: the counters match what the queues hold."""
+        return self.publishing == 0 and self.settling == 0 and self.dead_lettering == 0
 
-    def transitions(self) -> tuple[int, int, int, int]:
+    def transitions(self) -> tuple[int, int, int, int, int, int]:
         """A fingerprint of the counters; equal before and after a read means nothing moved in between."""
-        return (self.published, self.handled, self.publishing, self.settling)
+        return (
+            self.published,
+            self.handled,
+            self.publishing,
+            self.settling,
+            self.dead_lettering,
+            self.failed_messages,
+        )
 
     # ------------------------------------------------------------------ updates
 
@@ -193,10 +205,37 @@ class CompletionAccountant:
 
         There the local counters see only this process's share; the queue's atomic reading is the truth.
         """
+        published += self._shared_handled_offset
+        handled += self._shared_handled_offset
         changed = (published, handled, dead_lettered) != (self.published, self.handled, self._shared_dead_lettered)
         self.published, self.handled, self._shared_dead_lettered = published, handled, dead_lettered
         if changed:
             self._notify()
+
+    def share(self, *, published: int, handled: int, dead_lettered: int) -> bool:
+        """Switch from local counting to the queue's reading (an execution promoted to shared mid-run).
+
+        Call it with a reading taken while the counters were `quiet`. Whatever the local counters
+        had beyond that reading (deliveries counted as repeats, failures only counted here, such as
+        a dead-lettered entry without an id) is kept as an offset, so the counts do not jump at the
+        switch; in-flight becomes the reading's, which completion is decided from from now on.
+
+        Returns:
+            False when the reading's in-flight differed from the local one (the reading wins).
+        """
+        agreed = published - handled == self.in_flight
+        self._shared_handled_offset = self.handled - handled
+        self._shared_dead_letter_offset = self.failed_messages - self.extra_failures - dead_lettered
+        self.adopt(published=published, handled=handled, dead_lettered=dead_lettered)
+        return agreed
+
+    def dead_letter_begin(self) -> None:
+        """A branch is being published to its DLQ; `dead_letter_end` follows (after `dead_lettered`)."""
+        self.dead_lettering += 1
+
+    def dead_letter_end(self) -> None:
+        self.dead_lettering -= 1
+        self._notify()
 
     def delivery_handled(self, count: int = 1) -> None:
         """Entries settled outside a handler (undecodable entries the provider dead-lettered)."""

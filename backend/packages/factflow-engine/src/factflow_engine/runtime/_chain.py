@@ -307,6 +307,11 @@ class ChainWalk:
             "attempts": row.attempts,
             "failed_at": utc_now_rfc3339(),
         }
-        await self._publisher.publish_dead_letter(invocation.delivery, branch, invocation.payload, record)
-        invocation.delivery.dead_lettered += 1
-        self._observers.dead_lettered(branch.message_id, adapter_name=slot.adapter_name, error_info=error_info)
+        # Under way until the id is counted: a quiet reading never sees the DLQ entry without it.
+        self._observers.dead_lettering()
+        try:
+            await self._publisher.publish_dead_letter(invocation.delivery, branch, invocation.payload, record)
+            invocation.delivery.dead_lettered += 1
+            self._observers.dead_lettered(branch.message_id, adapter_name=slot.adapter_name, error_info=error_info)
+        finally:
+            self._observers.dead_lettering_ended()

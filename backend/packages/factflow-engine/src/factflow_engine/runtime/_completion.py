@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from factflow_engine._ports import FinalStatus
 from factflow_protocols import ErrorInfo, QueueDepth
@@ -22,6 +23,8 @@ from ._accounting import CompletionAccountant
 __all__ = ("CompletionTimings", "CompletionWatcher", "ExecutionSignals", "WatchOutcome")
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 WatchOutcome = tuple[FinalStatus, ErrorInfo | None, float | None]
 """Final status, its `error_info`, and the grace the routes get to drain."""
@@ -42,6 +45,8 @@ class ExecutionSignals:
     failure: ErrorInfo | None = None
     seeded: bool = False
     lost_state: bool = False
+    promotion: asyncio.Future[bool] | None = None
+    """A pending request to switch to the queue's shared counts (`request_promotion`)."""
 
     def stopping(self) -> bool:
         """A stop was requested (a method, so a check after an await is not narrowed away)."""
@@ -62,6 +67,22 @@ class ExecutionSignals:
     def mark_seeded(self) -> None:
         self.seeded = True
         self.wakeup.set()
+
+    def request_promotion(self) -> asyncio.Future[bool]:
+        """Ask the watcher to switch the execution to shared counts between two of its checks.
+
+        Returns a future that tells whether it switched (False: no quiet moment, or the execution
+        ended first); a request while one is pending joins it.
+        """
+        if self.promotion is None or self.promotion.done():
+            self.promotion = asyncio.get_running_loop().create_future()
+        self.wakeup.set()
+        return self.promotion
+
+    def end_promotion(self, promoted: bool) -> None:
+        """Answer the pending promotion request, if any."""
+        if self.promotion is not None and not self.promotion.done():
+            self.promotion.set_result(promoted)
 
     def report_lost_state(self) -> None:
         # One bit: reports during a reconciliation schedule at most one more pass.
@@ -98,6 +119,8 @@ class CompletionWatcher:
         local_work: Whether a seed task or a delivery of the execution runs in this process.
         hold_reading: Holds (True) or releases (False) the routes' reading, for a quiet depth read.
         reconcile: Re-injects what the queues lost (recovery's reconciler); None when there is none.
+        promote: Switches the execution to the queue's shared counts (`ExecutionSignals.request_promotion`);
+            run by the watcher between its checks, so no completion decision straddles the switch.
         timings: Check intervals and timeouts.
         clock: Monotonic seconds (the event loop's clock by default).
     """
@@ -112,6 +135,7 @@ class CompletionWatcher:
         local_work: Callable[[], bool],
         hold_reading: Callable[[bool], None],
         reconcile: Callable[[], Awaitable[None]] | None = None,
+        promote: Callable[[], Awaitable[bool]] | None = None,
         timings: CompletionTimings = CompletionTimings(),
         clock: Callable[[], float] | None = None,
     ) -> None:
@@ -122,6 +146,7 @@ class CompletionWatcher:
         self._local_work = local_work
         self._hold_reading = hold_reading
         self._reconcile_lost = reconcile
+        self._promote = promote
         self._timings = timings
         self._clock = clock if clock is not None else asyncio.get_running_loop().time
 
@@ -137,6 +162,9 @@ class CompletionWatcher:
             if signals.stop_request is not None:
                 status, grace = signals.stop_request
                 return status, None, grace
+            if signals.promotion is not None and not signals.promotion.done():
+                signals.end_promotion(await self._promote_now())
+                continue
             wait = max(0.0, next_stall_check - clock())
             if signals.seeded and accountant.in_flight <= 0:
                 depth = await self.total_depth()
@@ -182,6 +210,17 @@ class CompletionWatcher:
                 0,
             )
         return "completed", None, 0
+
+    async def _promote_now(self) -> bool:
+        if self._promote is None:
+            return False
+        try:
+            return await self._promote()
+        except Exception:
+            logger.exception(
+                "Execution %r: switching to shared counts failed; it goes on as it was", self._execution_id
+            )
+            return False
 
     async def total_depth(self) -> int | None:
         """Ready plus pending entries across the consumed queues; None if any depth is unknown."""
@@ -263,10 +302,15 @@ class CompletionWatcher:
         )
 
     async def quiet_depths(self) -> list[QueueDepth] | None:
-        """The consumed queues' depths read while no publish or settlement was in transit, or None.
+        """The consumed queues' depths read while no publish or settlement was in transit, or None."""
+        return await self.quiet_reading(self._depths)
+
+    async def quiet_reading(self, read: Callable[[], Awaitable[_T | None]]) -> _T | None:
+        """`read()` taken while no publish, settlement or dead-lettering was in transit, or None.
 
         Reading is held meanwhile, so no new delivery starts; deliveries already running may publish
-        or settle, and a read they overlap is taken again.
+        or settle, and a read they overlap is taken again. When it returns a value, the counters are
+        still as they were at the read (nothing awaited since).
         """
         self._hold_reading(True)
         try:
@@ -276,11 +320,11 @@ class CompletionWatcher:
                     await accountant.wait_changed(0.05)
                     continue
                 before = accountant.transitions()
-                depths = await self._depths()
-                if depths is None:
+                value = await read()
+                if value is None:
                     return None
                 if accountant.quiet and accountant.transitions() == before:
-                    return depths
+                    return value
             return None
         finally:
             self._hold_reading(False)

@@ -98,6 +98,13 @@ class DeliveryObservers:
 
         self._guard("dead_lettered", update)
 
+    def dead_lettering(self) -> None:
+        """A branch is being published to the DLQ; `dead_lettering_ended` follows, after `dead_lettered`."""
+        self._guard("dead_lettering", self.accountant.dead_letter_begin)
+
+    def dead_lettering_ended(self) -> None:
+        self._guard("dead_lettering_ended", self.accountant.dead_letter_end)
+
     def delivery_done(self, *, failed: bool) -> None:
         """Every branch of a delivery ended: `failed` when at least one was dead-lettered."""
         if failed:

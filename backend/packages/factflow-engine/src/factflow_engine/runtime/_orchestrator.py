@@ -17,7 +17,7 @@ from ._completion import CompletionTimings, CompletionWatcher
 from ._context import RuntimeDependencies
 from ._route import RouteRuntimeStatus
 from ._seed import SeedCallable, SeedContext
-from ._shared import SharedExecutionState
+from ._shared import Placement, SharedExecutionState
 from ._start_failure import StartStep, describe_error, start_failure
 from ._tasks import run_siblings
 
@@ -70,6 +70,8 @@ class PipelineOrchestrator:
         self._shared: SharedExecutionState | None = dependencies.shared_state if plan.placement.shared else None
         if plan.placement.shared and self._shared is None:
             raise ValueError("A shared placement needs a queue with shared state (Redis).")
+        self._marked_shared = False
+        """Workers may join (the leader set the mark, at start or at promotion)."""
         self._refresh_task: asyncio.Task[None] | None = None
 
         self.phase: OrchestratorPhase = "created"
@@ -92,6 +94,7 @@ class PipelineOrchestrator:
             local_work=self.has_local_work,
             hold_reading=self._hold_reading,
             reconcile=self._run_reconciler if dependencies.reconciler is not None else None,
+            promote=self._switch_to_shared,
             timings=CompletionTimings(
                 stall_check_interval_seconds=options.stall_check_interval_seconds,
                 stall_timeout_seconds=options.stall_timeout_seconds,
@@ -114,6 +117,11 @@ class PipelineOrchestrator:
     @property
     def seeded(self) -> bool:
         return self.signals.seeded
+
+    @property
+    def shared(self) -> bool:
+        """Counts and completion come from the queue's shared state (placed so, or promoted)."""
+        return self._shared is not None
 
     def route_statuses(self) -> list[RouteRuntimeStatus]:
         return [processor.status() for processor in self.processors.values()]
@@ -139,6 +147,7 @@ class PipelineOrchestrator:
             if self._shared is not None and self.role == "full":
                 step = "routes"
                 await self._shared.mark_shared(self.execution_id)  # before any message: workers may join
+                self._marked_shared = True
                 step = "adapters"
             await self._start_adapters()
             step = "routes"
@@ -273,6 +282,75 @@ class PipelineOrchestrator:
         processor.set_paused(paused)
         return True
 
+    def request_promotion(self) -> bool:
+        """Ask to run the execution shared from now on, because a worker process serves its pools.
+
+        Returns at once; the completion watcher switches between two of its checks (`promote()`
+        waits for the outcome). False when there is nothing to do: the execution is shared already,
+        ending, a worker's part, or its queue has no shared state (memory).
+        """
+        if not self._promotable():
+            return False
+        self.signals.request_promotion()
+        return True
+
+    async def promote(self) -> bool:
+        """Switch an execution that runs in process to shared mode, and return whether it did.
+
+        The counts move from this process's accountant to the queue's shared reading (taken at a
+        quiet moment, so nothing is lost or counted twice at the switch), then the execution is
+        marked shared so worker processes join it. False when there is nothing to promote, no quiet
+        moment came, or the queue could not be reached (a later request tries again).
+        """
+        if not self._promotable():
+            return False
+        return await self.signals.request_promotion()
+
+    def _promotable(self) -> bool:
+        return (
+            self.role == "full"
+            and self.deps.shared_state is not None
+            and not self._marked_shared
+            and self.phase == "running"
+            and not self.signals.stopping()
+        )
+
+    async def _switch_to_shared(self) -> bool:
+        """The watcher's side of `promote()`: runs between its checks."""
+        shared = self.deps.shared_state
+        if shared is None or self.role != "full" or self.signals.stopping():
+            return False
+        if self._shared is None:
+            reading = await self.watcher.quiet_reading(lambda: self._read_shared(shared))
+            if reading is None:
+                logger.info("Execution %r: no quiet moment to switch to shared counts; trying later", self.execution_id)
+                return False
+            depths, dead_lettered = reading
+            before = self.accountant.counts()
+            agreed = self.accountant.share(
+                published=sum(depth.settled + depth.total for depth in depths),
+                handled=sum(depth.settled for depth in depths),
+                dead_lettered=dead_lettered,
+            )
+            if not agreed:
+                logger.warning(
+                    "Execution %r: in-flight was %d here and %d in the queues at the switch; the queues' count holds",
+                    self.execution_id,
+                    before.in_flight,
+                    self.accountant.in_flight,
+                )
+            self._shared = shared
+            self.placement = Placement(routes=self.placement.routes, shared=True)
+            self._start_refresh()
+        await shared.mark_shared(self.execution_id)  # workers join from their next reconcile on
+        self._marked_shared = True
+        logger.info(
+            "Execution %r runs shared with worker processes from now on (%s)",
+            self.execution_id,
+            self.accountant.counts().as_dict(),
+        )
+        return True
+
     async def wait_for_capacity(self, route_id: str) -> None:
         processor = self.processors.get(route_id)
         if processor is not None:
@@ -291,9 +369,7 @@ class PipelineOrchestrator:
                 return
             self._start_seed()
             if self._shared is not None:
-                self._refresh_task = asyncio.create_task(
-                    self._refresh_shared(), name=f"execution-counts:{self.execution_id}"
-                )
+                self._start_refresh()
             status, error_info, grace = await self.watcher.watch()
         except asyncio.CancelledError:
             await self._finish("interrupted", None, 0)
@@ -310,6 +386,12 @@ class PipelineOrchestrator:
             signals.wakeup.clear()
             await signals.wakeup.wait()
         return signals.stop_request
+
+    def _start_refresh(self) -> None:
+        if self._refresh_task is None:
+            self._refresh_task = asyncio.create_task(
+                self._refresh_shared(), name=f"execution-counts:{self.execution_id}"
+            )
 
     async def _refresh_shared(self) -> None:
         """Keep the counters equal to the queue's shared state (a shared execution's control part)."""
@@ -374,8 +456,8 @@ class PipelineOrchestrator:
                 return None
         return depths
 
-    async def _shared_depths(self, shared: SharedExecutionState) -> list[QueueDepth] | None:
-        """Every route's inbound group and the DLQs, read atomically; the counters adopt the reading."""
+    async def _read_shared(self, shared: SharedExecutionState) -> tuple[list[QueueDepth], int] | None:
+        """Every route's inbound group and the DLQs, read atomically; None when the queue is unreachable."""
         config = self.config
         scoped = self.scoped_queue.scoped
         groups = []
@@ -384,9 +466,16 @@ class PipelineOrchestrator:
             groups.append((scoped(processor.inbound_queue), processor.subscription))
         dead_letter_queues = [scoped(queue) for queue in self.snapshot.dlqs()]
         try:
-            depths, dead_lettered = await shared.read(groups, dead_letter_queues)
+            return await shared.read(groups, dead_letter_queues)
         except QueueError:
             return None
+
+    async def _shared_depths(self, shared: SharedExecutionState) -> list[QueueDepth] | None:
+        """The shared reading (`_read_shared`); the counters adopt it."""
+        reading = await self._read_shared(shared)
+        if reading is None:
+            return None
+        depths, dead_lettered = reading
         self.accountant.adopt(
             published=sum(depth.settled + depth.total for depth in depths),
             handled=sum(depth.settled for depth in depths),
@@ -432,6 +521,7 @@ class PipelineOrchestrator:
 
     async def _finish(self, status: FinalStatus, error_info: ErrorInfo | None, grace: float | None) -> None:
         self.phase = "stopping"
+        self.signals.end_promotion(False)
         refresh, self._refresh_task = self._refresh_task, None
         if refresh is not None and not refresh.done():
             refresh.cancel()

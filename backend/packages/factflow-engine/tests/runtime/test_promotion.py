@@ -1,0 +1,279 @@
+"""An execution that started in process switches to shared counts mid-run (real Redis, two managers)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from factflow_engine.config import ConfigSnapshot, PipelineConfigLoader
+from factflow_engine.registry import ValidatingAdapterRegistry
+from factflow_engine.runtime import (
+    CompletionAccountant,
+    EngineLimits,
+    EngineWiring,
+    OrchestratorManager,
+    PipelineOrchestrator,
+    Placement,
+    scoped_queue_name,
+)
+from factflow_engine.testing import TEST_OPTIONS, RecordedCallbacks, build_snapshot
+from factflow_foundation import new_id
+from factflow_infra.queue import RedisSharedState, RedisStreamsQueueProvider
+from factflow_infra.storage import FilesystemStorageProvider
+from factflow_infra.testing import wait_until
+from factflow_infra.testing.plugin import redis_db, redis_url
+from factflow_protocols import PublishStatus
+
+__all__ = ("redis_db", "redis_url")
+
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]
+
+ITEMS = 60
+POISON = 3
+PIPELINE = f"""
+version: "1.0"
+name: promotion
+error_handling: {{tolerated_failures: 1}}
+routes:
+  ingest:
+    inbound: {{queue: m.in}}
+    adapters:
+      - type: split
+        config: {{field: items}}
+    outbound: [{{queue: m.work}}]
+  work:
+    inbound: {{queue: m.work, concurrency: 2, prefetch: 2}}
+    adapters:
+      - type: delay
+        config: {{ms: DELAY_MS}}
+      - type: fail
+        stage: poison
+        config:
+          condition: {{field: item.n, operator: eq, value: {POISON}}}
+          retryable: false
+    outbound: [{{queue: m.done}}]
+  done:
+    inbound: {{queue: m.done}}
+    adapters:
+      - type: passthrough
+init_message:
+  route: ingest
+  payload: {{items: {[{"n": n} for n in range(ITEMS)]}}}
+"""
+EXPECTED = {
+    "published": 1 + ITEMS + (ITEMS - 1),
+    "handled": 1 + ITEMS + (ITEMS - 1),
+    "in_flight": 0,
+    "dead_lettered": 1,
+    "tolerated_failures": 1,
+}
+
+
+class Node:
+    """One process's part: a Redis provider under its own consumer name, and a manager over it."""
+
+    def __init__(
+        self, manager: OrchestratorManager, queue: RedisStreamsQueueProvider, shared: RedisSharedState
+    ) -> None:
+        self.manager = manager
+        self.queue = queue
+        self.shared = shared
+        self.callbacks = RecordedCallbacks()
+
+
+@pytest.fixture
+async def nodes(redis_url: str, tmp_path: Path) -> AsyncIterator[dict[str, Node]]:
+    storage = FilesystemStorageProvider(tmp_path / "storage")
+    await storage.start()
+    registry = ValidatingAdapterRegistry().auto_discover_and_register()
+    made: dict[str, Node] = {}
+
+    async def live() -> set[str]:
+        return {"leader", "worker"}
+
+    try:
+        for name in ("leader", "worker"):
+            # Leases longer than the test: nothing is claimed from a live consumer.
+            queue = RedisStreamsQueueProvider(redis_url, visibility_timeout_seconds=60, consumer=name)
+            queue.set_live_consumers(live)  # the other process's entries stay its own at subscribe
+            await queue.connect()
+            shared = RedisSharedState(queue)
+            if name == "leader":
+                manager = EngineWiring(
+                    queue=queue,
+                    storage=storage,
+                    adapters=registry,
+                    shared_state=shared,
+                    limits=EngineLimits(shutdown_grace_seconds=2.0, options=TEST_OPTIONS),
+                ).build_manager()
+            else:
+                manager = OrchestratorManager(
+                    queue=queue,
+                    storage=storage,
+                    adapters=registry,
+                    shutdown_grace_seconds=2.0,
+                    options=TEST_OPTIONS,
+                    shared_state=shared,
+                    role="worker",
+                )
+            made[name] = Node(manager, queue, shared)
+        yield made
+    finally:
+        for node in made.values():
+            await node.manager.shutdown(0)
+            await node.queue.close()
+        await storage.shutdown()
+
+
+def _snapshot(delay_ms: int) -> ConfigSnapshot:
+    text = PIPELINE.replace("DELAY_MS", str(delay_ms))
+    config = PipelineConfigLoader(ValidatingAdapterRegistry().auto_discover_and_register()).load(text)
+    return build_snapshot(text, config)
+
+
+async def _start(
+    node: Node, execution_id: str, *, delay_ms: int = 20, skip_init: bool = False, placement: Placement | None = None
+) -> PipelineOrchestrator:
+    return await node.manager.start(
+        node.manager.reserve(execution_id),
+        _snapshot(delay_ms),
+        callbacks=node.callbacks,
+        skip_init=skip_init,
+        placement=placement,
+    )
+
+
+def _handled_here(node: Node) -> int:
+    return sum(route.completed + route.failed for route in node.manager.metrics_registry.routes.values())
+
+
+async def _shared_counts(node: Node, orchestrator: PipelineOrchestrator) -> dict[str, int]:
+    """The execution's counts as the queue's shared state has them."""
+    config = orchestrator.config
+    groups = []
+    for route_id in config.routes:
+        processor = config.processor_config(route_id)
+        groups.append((scoped_queue_name(orchestrator.execution_id, processor.inbound_queue), processor.subscription))
+    dlqs = [scoped_queue_name(orchestrator.execution_id, queue) for queue in orchestrator.snapshot.dlqs()]
+    depths, dead = await node.shared.read(groups, dlqs)
+    published = sum(depth.settled + depth.total for depth in depths)
+    handled = sum(depth.settled for depth in depths)
+    return {
+        "published": published,
+        "handled": handled,
+        "in_flight": published - handled,
+        "dead_lettered": dead,
+        "tolerated_failures": orchestrator.accountant.tolerated_failures,
+    }
+
+
+async def test_the_shared_reading_of_an_in_process_execution_equals_its_counts(nodes: dict[str, Node]) -> None:
+    leader = nodes["leader"]
+    execution_id = new_id()
+    orchestrator = await _start(leader, execution_id)
+    assert not orchestrator.shared
+    status, _, counts = await asyncio.wait_for(leader.callbacks.wait(execution_id), 30)
+
+    assert status == "completed"
+    assert counts == EXPECTED
+    # The consumer groups and the DLQ kept every figure while the execution ran in process.
+    assert await _shared_counts(leader, orchestrator) == counts
+    assert not await leader.shared.is_shared(execution_id)
+
+
+async def test_a_promoted_execution_is_shared_with_a_worker_and_completes_with_exact_counts(
+    nodes: dict[str, Node],
+) -> None:
+    leader, worker = nodes["leader"], nodes["worker"]
+    execution_id = new_id()
+    orchestrator = await _start(leader, execution_id, delay_ms=50)
+    # The poisoned item was dead-lettered while the execution ran in process: the switch must
+    # carry that failure over, once.
+    await wait_until(lambda: orchestrator.accountant.failed_messages == 1, within=20, what="the poison item failed")
+    assert not await leader.shared.is_shared(execution_id)
+
+    assert await orchestrator.promote()
+    assert orchestrator.shared
+    assert await leader.shared.is_shared(execution_id)
+    assert orchestrator.accountant.failed_messages == 1
+    assert not await orchestrator.promote()  # once is enough
+    assert not orchestrator.request_promotion()
+
+    # The leader's own `work` route holds still, so the worker takes a share for sure.
+    orchestrator.set_paused("work", True)
+    await _start(
+        worker, execution_id, delay_ms=50, skip_init=True, placement=Placement(routes=frozenset({"work"}), shared=True)
+    )
+    await wait_until(lambda: _handled_here(worker) >= 5, within=20, what="the worker handled deliveries")
+    orchestrator.set_paused("work", False)
+    status, _, counts = await asyncio.wait_for(leader.callbacks.wait(execution_id), 30)
+    joined = worker.manager.orchestrator(execution_id)
+    assert joined is not None
+    joined.request_stop(0)
+
+    assert status == "completed"
+    assert counts == EXPECTED
+    assert await _shared_counts(leader, orchestrator) == counts
+    # Every delivery was handled exactly once, by one process or the other.
+    assert _handled_here(leader) + _handled_here(worker) == EXPECTED["handled"]
+
+
+async def test_only_a_running_in_process_execution_of_a_full_process_is_promoted(nodes: dict[str, Node]) -> None:
+    leader, worker = nodes["leader"], nodes["worker"]
+    shared_id = new_id()
+    shared_from_start = await _start(leader, shared_id, placement=Placement(shared=True))
+    assert shared_from_start.shared
+    assert not shared_from_start.request_promotion()
+    joined = await _start(
+        worker, shared_id, skip_init=True, placement=Placement(routes=frozenset({"work"}), shared=True)
+    )
+    assert not joined.request_promotion()  # a worker's part never leads
+    status, _, counts = await asyncio.wait_for(leader.callbacks.wait(shared_id), 30)
+    joined.request_stop(0)
+    assert (status, counts) == ("completed", EXPECTED)
+
+    finished_id = new_id()
+    finished = await _start(leader, finished_id)
+    await asyncio.wait_for(leader.callbacks.wait(finished_id), 30)
+    await finished.wait()
+    assert not await finished.promote()
+    assert not await leader.shared.is_shared(finished_id)
+
+
+def test_switching_keeps_the_counts_and_takes_later_changes_from_the_queue() -> None:
+    accountant = CompletionAccountant({"q"}, tolerated_failures=5)
+    accountant.end_publish("q", accountant.begin_publish("q", 4), [(m, PublishStatus.PUBLISHED) for m in "abcd"])
+    for message_id in "abc":
+        accountant.settle_begin()
+        accountant.settle_end("q", message_id)
+    accountant.settle_begin()
+    accountant.settle_end("q", "a")  # a repeat: deduplicated, not handled
+    accountant.dead_lettered("b")
+    accountant.record_failures(1)  # a message that could not be recovered: in no DLQ
+    before = accountant.counts()
+
+    # The reading at the switch shows the repeat as one more settled entry, and the one DLQ entry.
+    assert accountant.share(published=5, handled=4, dead_lettered=1)
+    assert accountant.counts() == before
+    # From now on the reading moves the counts: a worker settled `d`, another message failed there.
+    accountant.adopt(published=5, handled=5, dead_lettered=2)
+    counts = accountant.counts()
+    assert (counts.published, counts.handled, counts.in_flight, counts.dead_lettered) == (4, 4, 0, 3)
+    accountant.record_failures(1)
+    assert accountant.failed_messages == 4
+
+
+def test_a_dead_letter_publish_under_way_is_not_quiet() -> None:
+    accountant = CompletionAccountant({"q"})
+    before = accountant.transitions()
+    accountant.dead_letter_begin()
+    assert (accountant.dead_lettering, accountant.publishing, accountant.settling) == (1, 0, 0)
+    assert not accountant.quiet
+    during = accountant.transitions()
+    accountant.dead_lettered("m")
+    accountant.dead_letter_end()
+    assert accountant.dead_lettering == 0
+    assert accountant.transitions() not in (before, during)
