@@ -30,7 +30,7 @@ from ._container import DrainStep, ServiceContainer
 from ._janitor import QueueJanitor
 from ._leadership import RETRY_SECONDS, Leadership
 from ._observe import engine_sample, install_probes
-from ._pools import WorkerPools, wire_worker_pools
+from ._pools import ExecutionPromotion, WorkerPools, wire_worker_pools
 from ._relay import answer_relayed
 from ._retention import LineageRetention
 from ._retry import retry_startup_step
@@ -152,6 +152,7 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
                 settings, embedded=runtime.embedded, manager=manager, version=SERVER_VERSION, worker_id=worker_id
             )
 
+        pools = wire_worker_pools(settings, queue, stack)
         services = compose(
             backends,
             settings,
@@ -160,7 +161,7 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             loader=loader,
             recorder=recorder,
             workers=worker_monitor,
-            pools=wire_worker_pools(settings, queue, stack),
+            pools=pools,
         )
         execution = services.execution
         stack.push_async_callback(execution.hub.shutdown)
@@ -186,6 +187,9 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         workers = execution.route_workers
         assert isinstance(workers, WorkerMonitor)  # built by `worker_monitor` above
         stack.push_async_callback(workers.shutdown)
+        if pools is not None:
+            # A worker process that appears mid-run joins the executions of its pools running here.
+            workers.on_refresh(ExecutionPromotion(execution.manager, own_id=pools.own_id))
 
         async def lead() -> None:
             # 11. recovery, before the first request; 12. janitor; 13. lineage retention;

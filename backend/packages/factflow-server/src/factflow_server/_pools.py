@@ -6,7 +6,8 @@ An execution runs entirely in the server, counted in process, as before workers 
 server's local worker serves every route's pool and no worker process serves any of them. Otherwise
 it is **shared**: the server keeps its control part (init message, seed, completion, recovery) and
 the routes of its local pools, the worker processes run the rest, and every count comes from the
-queue's shared state (docs/concepts/workers.md).
+queue's shared state (docs/concepts/workers.md). An execution that started in process is
+**promoted** to shared once a worker process of one of its pools appears (`ExecutionPromotion`).
 """
 
 from __future__ import annotations
@@ -15,17 +16,18 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from factflow_engine.config import DEFAULT_POOL, ConfigSnapshot, RouteConfig
-from factflow_engine.runtime import Placement
+from factflow_engine.runtime import OrchestratorManager, Placement
 from factflow_foundation import FactflowError, FactflowSettings
 from factflow_infra.queue import MemoryQueueProvider, RedisSharedState, RedisStreamsQueueProvider
 from factflow_infra.workers import WorkerRecord, WorkerRegistry, create_worker_registry
 
 __all__ = (
     "DEFAULT_POOL",
+    "ExecutionPromotion",
     "PoolPlacement",
     "WorkerPools",
     "live_worker_ids",
@@ -111,6 +113,43 @@ class PoolPlacement:
             if not external:
                 return Placement()
         return Placement(routes=local, shared=True)
+
+
+class ExecutionPromotion:
+    """Shares a running in-process execution once a worker process serves one of its pools.
+
+    Called with the worker records at every refresh of the registry (`WorkerMonitor.on_refresh`,
+    each heartbeat); it only asks (`PipelineOrchestrator.request_promotion`), the execution's
+    completion watcher switches between two of its checks, and workers join at their next
+    reconcile. A draining worker, this server's own record and a record an earlier process of this
+    host left behind promote nothing.
+
+    Args:
+        manager: The server's executions.
+        own_id: The server's own worker id.
+    """
+
+    def __init__(self, manager: OrchestratorManager, *, own_id: str) -> None:
+        self._manager = manager
+        self._own_id = own_id
+
+    def __call__(self, records: Sequence[WorkerRecord]) -> None:
+        own = self._own_id
+        pools = {
+            pool
+            for record in records
+            if record.worker_id != own and record.state == "running" and worker_is_live(record, own_id=own)
+            for pool in record.pools
+        }
+        if not pools:
+            return
+        manager = self._manager
+        for execution_id in manager.live_execution_ids():
+            orchestrator = manager.orchestrator(execution_id)
+            if orchestrator is None or orchestrator.shared:
+                continue
+            if pools & set(orchestrator.snapshot.pools().values()) and orchestrator.request_promotion():
+                logger.debug("execution %r: a worker serves its pools; sharing it", execution_id)
 
 
 @dataclass(frozen=True, slots=True)

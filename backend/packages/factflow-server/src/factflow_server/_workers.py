@@ -167,10 +167,18 @@ class WorkerMonitor:
         self._task: asyncio.Task[None] | None = None
         self._failing = False
         self._draining = False
+        self._listeners: list[Callable[[Sequence[WorkerRecord]], None]] = []
 
     @property
     def local_worker_id(self) -> str | None:
         return self.local_worker.worker_id if self.local_worker is not None else None
+
+    def on_refresh(self, listener: Callable[[Sequence[WorkerRecord]], None]) -> None:
+        """Call `listener` with every fresh reading of the records (each heartbeat); it must not block.
+
+        A listener that raises is logged and kept.
+        """
+        self._listeners.append(listener)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -247,6 +255,11 @@ class WorkerMonitor:
         records = await self.registry.list()
         self._records = tuple(records)
         self._records_read_at = time.time()
+        for listener in self._listeners:
+            try:
+                listener(self._records)
+            except Exception:
+                logger.exception("a listener of the worker registry failed")
 
     # ------------------------------------------------------------------ reads
     def cached_records(self) -> tuple[WorkerRecord, ...]:
