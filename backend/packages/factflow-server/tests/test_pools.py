@@ -6,12 +6,22 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from factflow_engine.config import ConfigSnapshot, PipelineConfigLoader
 from factflow_engine.registry import ValidatingAdapterRegistry
-from factflow_engine.runtime import Placement
+from factflow_engine.runtime import EngineWiring, Placement
+from factflow_engine.testing import RecordedCallbacks
+from factflow_infra.queue import RedisSharedState, RedisStreamsQueueProvider
+from factflow_infra.storage import FilesystemStorageProvider
+from factflow_infra.testing import wait_until
+from factflow_infra.testing.plugin import redis_db, redis_url
 from factflow_infra.workers import MemoryWorkerRegistry
-from factflow_server._pools import PoolPlacement, live_worker_ids
+from factflow_server._pools import ExecutionPromotion, PoolPlacement, live_worker_ids
+
+__all__ = ("redis_db", "redis_url")
 
 PIPELINE = """
 version: "1.0"
@@ -28,9 +38,23 @@ init_message: {route: split, payload: {}}
 """
 
 
+SLEEPER = """
+version: "1.0"
+name: sleeper
+routes:
+  sleep:
+    inbound: {queue: s.in}
+    adapters: [{type: delay, config: {ms: 60000}}]
+init_message: {route: sleep, payload: {}}
+"""
+
+
 def _snapshot(pool: str) -> ConfigSnapshot:
+    return _capture(PIPELINE.replace("POOL", pool))
+
+
+def _capture(text: str) -> ConfigSnapshot:
     loader = PipelineConfigLoader(ValidatingAdapterRegistry().auto_discover_and_register())
-    text = PIPELINE.replace("POOL", pool)
     return ConfigSnapshot.capture(
         loader.load(text),
         config_yaml=text,
@@ -89,3 +113,43 @@ async def test_a_record_left_by_a_stopped_process_of_this_host_does_not_share_an
     await _register(registry, "previous-server", host=here, pid=_gone_pid(), pools=["default"])
     await _register(registry, "earlier-boot", host=here, pid=os.getpid(), pools=["default"])
     assert await placement(_snapshot("default")) == Placement()
+
+
+@pytest.mark.redis
+async def test_a_running_worker_of_its_pool_promotes_an_execution_running_in_process(
+    redis_url: str, tmp_path: Path
+) -> None:
+    queue = RedisStreamsQueueProvider(redis_url, consumer="server")
+    storage = FilesystemStorageProvider(tmp_path / "storage")
+    await queue.connect()
+    await storage.start()
+    shared = RedisSharedState(queue)
+    manager = EngineWiring(
+        queue=queue,
+        storage=storage,
+        adapters=ValidatingAdapterRegistry().auto_discover_and_register(),
+        shared_state=shared,
+    ).build_manager()
+    try:
+        orchestrator = await manager.start(manager.reserve("e1"), _capture(SLEEPER), callbacks=RecordedCallbacks())
+        registry = MemoryWorkerRegistry()
+        promotion = ExecutionPromotion(manager, own_id="server")
+        here = socket.gethostname()
+        await _register(registry, "server", host=here, pid=os.getpid(), pools=["default"])
+        await _register(registry, "previous-server", host=here, pid=_gone_pid(), pools=["default"])
+        await _register(registry, "gpu-1", host="elsewhere", pid=1, pools=["gpu"])
+        await _register(registry, "leaving", host="elsewhere", pid=2, pools=["default"])
+        await registry.heartbeat("leaving", draining=True)
+        promotion(await registry.list())
+        assert orchestrator.signals.promotion is None  # none of them joins: nothing to promote
+        assert not orchestrator.shared
+
+        await _register(registry, "w1", host="elsewhere", pid=3, pools=["default"])
+        promotion(await registry.list())
+        await wait_until(lambda: orchestrator.shared, what="the execution was promoted")
+        assert await shared.is_shared("e1")
+        promotion(await registry.list())  # shared already: nothing more happens
+    finally:
+        await manager.shutdown(0)
+        await queue.close()
+        await storage.shutdown()

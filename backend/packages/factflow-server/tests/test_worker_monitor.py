@@ -5,9 +5,10 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 
 from factflow_infra.testing import free_port
-from factflow_infra.workers import MemoryWorkerRegistry, RedisWorkerRegistry, WorkerRoute
+from factflow_infra.workers import MemoryWorkerRegistry, RedisWorkerRegistry, WorkerRecord, WorkerRoute
 from factflow_server._workers import LocalWorker, PoolWait, WorkerActivity, WorkerMonitor, describe_waits
 
 LOCAL = LocalWorker(worker_id="srv:1:abc", pools=("default", "io"), version="1.0.0", host="srv", pid=1)
@@ -109,3 +110,26 @@ def test_waits_are_described_per_pool() -> None:
         "pool 'gpu' has no live worker (2 routes of 2 running executions wait); "
         "pool 'io' has no live worker (1 route of 1 running execution wait)"
     )
+
+
+async def test_listeners_hear_every_fresh_reading_and_one_that_fails_stays() -> None:
+    registry = MemoryWorkerRegistry(ttl_seconds=60)
+    monitor = WorkerMonitor(registry, local_worker=LOCAL, interval_seconds=60)
+    heard: list[list[str]] = []
+    failures = 0
+
+    def failing(records: Sequence[WorkerRecord]) -> None:
+        nonlocal failures
+        failures += 1
+        raise RuntimeError("listener bug")
+
+    monitor.on_refresh(failing)
+    monitor.on_refresh(lambda records: heard.append(sorted(record.worker_id for record in records)))
+    await monitor.start()
+    try:
+        await registry.register(worker_id="w:2:def", host="w", pid=2, pools=["default"], version="1.0.0")
+        await monitor.beat()
+        assert heard == [[LOCAL.worker_id], sorted([LOCAL.worker_id, "w:2:def"])]
+        assert failures == 2
+    finally:
+        await monitor.shutdown()
