@@ -185,7 +185,7 @@ async def test_the_shared_reading_of_an_in_process_execution_equals_its_counts(n
 
 
 async def test_a_promoted_execution_is_shared_with_a_worker_and_completes_with_exact_counts(
-    nodes: dict[str, Node],
+    nodes: dict[str, Node], caplog: pytest.LogCaptureFixture
 ) -> None:
     leader, worker = nodes["leader"], nodes["worker"]
     execution_id = new_id()
@@ -194,16 +194,22 @@ async def test_a_promoted_execution_is_shared_with_a_worker_and_completes_with_e
     # carry that failure over, once.
     await wait_until(lambda: orchestrator.accountant.failed_messages == 1, within=20, what="the poison item failed")
     assert not await leader.shared.is_shared(execution_id)
+    # The leader's own `work` route holds still (so the counts stand still at the switch, and
+    # the worker takes a share for sure).
+    orchestrator.set_paused("work", True)
+    work = orchestrator.processors["work"]
+    await wait_until(lambda: work.in_flight == 0 and orchestrator.accountant.quiet, within=10, what="work settled")
+    before = orchestrator.accountant.counts()
+    assert 0 < before.in_flight < EXPECTED["published"]
 
     assert await orchestrator.promote()
     assert orchestrator.shared
     assert await leader.shared.is_shared(execution_id)
-    assert orchestrator.accountant.failed_messages == 1
+    assert orchestrator.accountant.counts() == before  # nothing lost or counted twice at the switch
+    assert "the queues' count holds" not in caplog.text
     assert not await orchestrator.promote()  # once is enough
     assert not orchestrator.request_promotion()
 
-    # The leader's own `work` route holds still, so the worker takes a share for sure.
-    orchestrator.set_paused("work", True)
     await _start(
         worker, execution_id, delay_ms=50, skip_init=True, placement=Placement(routes=frozenset({"work"}), shared=True)
     )
@@ -218,6 +224,25 @@ async def test_a_promoted_execution_is_shared_with_a_worker_and_completes_with_e
     assert counts == EXPECTED
     assert await _shared_counts(leader, orchestrator) == counts
     # Every delivery was handled exactly once, by one process or the other.
+    assert _handled_here(leader) + _handled_here(worker) == EXPECTED["handled"]
+
+
+async def test_a_promotion_while_deliveries_run_keeps_the_counts_exact(
+    nodes: dict[str, Node], caplog: pytest.LogCaptureFixture
+) -> None:
+    leader, worker = nodes["leader"], nodes["worker"]
+    execution_id = new_id()
+    orchestrator = await _start(leader, execution_id, delay_ms=30)
+    await wait_until(lambda: orchestrator.accountant.handled >= 10, within=20, what="progress")
+    assert await orchestrator.promote()  # between publishes and settlements of running deliveries
+    assert "the queues' count holds" not in caplog.text
+    joined = await _start(
+        worker, execution_id, delay_ms=30, skip_init=True, placement=Placement(routes=frozenset({"work"}), shared=True)
+    )
+    status, _, counts = await asyncio.wait_for(leader.callbacks.wait(execution_id), 30)
+    joined.request_stop(0)
+
+    assert (status, counts) == ("completed", EXPECTED)
     assert _handled_here(leader) + _handled_here(worker) == EXPECTED["handled"]
 
 
