@@ -188,16 +188,18 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         stack.push_async_callback(workers.shutdown)
 
         async def lead() -> None:
-            # 11. recovery, before the first request; 12. janitor; 13. lineage retention;
-            # 14. worker membership: the local worker's registration and heartbeat
+            # 11. worker membership: the local worker's registration and heartbeat, before recovery
+            # re-attaches executions, so a worker joining meanwhile sees this server's consumer as
+            # live and leaves its unacked entries alone; 12. recovery, before the first request;
+            # 13. janitor; 14. lineage retention
+            begin("worker registry")
+            await retry_startup_step("worker registry", workers.start, stop=runtime.stop_requested)
             begin("recovery")
             await _recover(services)
             begin("janitor")
             janitor.start()
             begin("lineage retention")
             lineage_retention.start()
-            begin("worker registry")
-            await retry_startup_step("worker registry", workers.start, stop=runtime.stop_requested)
             if relay is not None and runtime.app is not None:
                 relay.serve(answer_relayed(runtime.app))  # writes that standbys take in
 
