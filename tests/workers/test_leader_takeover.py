@@ -20,8 +20,9 @@ from sqlalchemy import text
 
 from factflow_infra.database import create_database_engine
 from factflow_infra.workers import RedisWorkerRegistry
+from factflow_infra.workers._events import LISTENERS_REFRESH_SECONDS
 from factflow_server._leadership import LEADERSHIP_LOST_EXIT_CODE
-from factflow_server.testing import ServerProcess, run_config, store_config, wait_execution
+from factflow_server.testing import ServerProcess, read_sse, run_config, store_config, wait_execution
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(420)]
 
@@ -294,3 +295,52 @@ def test_a_leader_takes_its_lock_again_after_losing_the_connection_and_exits_whe
     status = asyncio.run(_hold_the_lock_from_its_dropped_connection(postgres_database_url, key, second_session, leader))
     assert status == LEADERSHIP_LOST_EXIT_CODE, leader.output()
     assert "stops leading: another server took the server lock" in leader.output()
+
+
+STREAMED = f"""
+version: "1.0"
+name: streamed-elsewhere
+routes:
+  fanout:
+    inbound: {{queue: s.in}}
+    adapters:
+      - type: split
+        config: {{field: items}}
+    outbound: [{{queue: s.work}}]
+  work:
+    inbound: {{queue: s.work, concurrency: 1, prefetch: 1}}
+    adapters:
+      - type: delay
+        config: {{ms: 150}}
+init_message:
+  route: fanout
+  payload: {{items: {list(range(30))}}}
+"""
+
+
+def test_an_event_stream_on_a_standby_carries_the_leader_s_live_events(
+    tmp_path: Path, env: dict[str, str], processes: dict[str, ServerProcess], redis_url: str
+) -> None:
+    leader_url = _start(processes, "a", ["serve", "--port", "0"], env, tmp_path).wait_until_listening()
+    standby_url = _start(processes, "b", ["serve", "--port", "0"], env, tmp_path).wait_until_listening()
+    with (
+        httpx.Client(base_url=leader_url, timeout=60) as leader,
+        httpx.Client(base_url=standby_url, timeout=120) as standby,
+    ):
+        assert _orchestrator_note(standby).startswith("standby"), _orchestrator_note(standby)
+        # The leader publishes once it has read that another server listens (every 2 s).
+        time.sleep(LISTENERS_REFRESH_SECONDS + 0.5)
+        execution_id = run_config(leader, store_config(leader, STREAMED))["execution_id"]
+        with standby.stream("GET", f"/api/v1/executions/{execution_id}/events", params={"timeout": 120}) as response:
+            assert response.status_code == 200, response.read()
+            frames = [frame for frame in read_sse(response) if "event" in frame]
+
+    names = [frame["event"] for frame in frames]
+    assert names[0] == "execution.snapshot", names
+    assert "stage.completed" in names and "execution.progress" in names, names
+    progress = [frame["data"] for frame in frames if frame["event"] == "execution.progress"]
+    assert progress[-1]["handled"] == progress[-1]["published"] == 31, progress[-1]
+    # The leader's own final status event, then the end of the stream.
+    assert names[-2:] == ["execution.status", "stream.end"], names[-5:]
+    assert frames[-2]["data"]["status"] == "completed"
+    assert frames[-1]["data"] == {**frames[-1]["data"], "reason": "terminal", "status": "completed"}
