@@ -17,6 +17,7 @@ from factflow_engine.runtime import (
     OrchestratorManager,
     PipelineOrchestrator,
     Placement,
+    SeedContext,
     scoped_queue_name,
 )
 from factflow_engine.testing import TEST_OPTIONS, RecordedCallbacks, build_snapshot
@@ -259,6 +260,22 @@ async def test_only_a_running_in_process_execution_of_a_full_process_is_promoted
     status, _, counts = await asyncio.wait_for(leader.callbacks.wait(shared_id), 30)
     joined.request_stop(0)
     assert (status, counts) == ("completed", EXPECTED)
+
+    # A seed task still running (replay publishing, recovery setting the counters): not yet.
+    release = asyncio.Event()
+
+    async def seed(context: SeedContext) -> None:
+        await release.wait()
+
+    seeded_id = new_id()
+    seeding = await leader.manager.start(
+        leader.manager.reserve(seeded_id), _snapshot(20), callbacks=leader.callbacks, seed=seed
+    )
+    assert not seeding.request_promotion()
+    release.set()
+    await wait_until(lambda: seeding.seeded, what="the seed task ended")
+    assert await seeding.promote()
+    await asyncio.wait_for(leader.callbacks.wait(seeded_id), 30)
 
     finished_id = new_id()
     finished = await _start(leader, finished_id)

@@ -286,8 +286,9 @@ class PipelineOrchestrator:
         """Ask to run the execution shared from now on, because a worker process serves its pools.
 
         Returns at once; the completion watcher switches between two of its checks (`promote()`
-        waits for the outcome). False when there is nothing to do: the execution is shared already,
-        ending, a worker's part, or its queue has no shared state (memory).
+        waits for the outcome). False when there is nothing to do now: the execution is shared
+        already, ending, a worker's part, its queue has no shared state (memory), or its seed task
+        (replay publishing, recovery, which set the counters from the queues) still runs.
         """
         if not self._promotable():
             return False
@@ -312,13 +313,14 @@ class PipelineOrchestrator:
             and self.deps.shared_state is not None
             and not self._marked_shared
             and self.phase == "running"
+            and self.signals.seeded
             and not self.signals.stopping()
         )
 
     async def _switch_to_shared(self) -> bool:
         """The watcher's side of `promote()`: runs between its checks."""
         shared = self.deps.shared_state
-        if shared is None or self.role != "full" or self.signals.stopping():
+        if shared is None or self.role != "full" or not self.signals.seeded or self.signals.stopping():
             return False
         if self._shared is None:
             reading = await self.watcher.quiet_reading(lambda: self._read_shared(shared))
