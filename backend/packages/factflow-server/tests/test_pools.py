@@ -132,6 +132,7 @@ async def test_a_running_worker_of_its_pool_promotes_an_execution_running_in_pro
     ).build_manager()
     try:
         orchestrator = await manager.start(manager.reserve("e1"), _capture(SLEEPER), callbacks=RecordedCallbacks())
+        await wait_until(lambda: orchestrator.seeded, what="the execution runs")
         registry = MemoryWorkerRegistry()
         promotion = ExecutionPromotion(manager, own_id="server")
         here = socket.gethostname()
@@ -145,8 +146,13 @@ async def test_a_running_worker_of_its_pool_promotes_an_execution_running_in_pro
         assert not orchestrator.shared
 
         await _register(registry, "w1", host="elsewhere", pid=3, pools=["default"])
-        promotion(await registry.list())
-        await wait_until(lambda: orchestrator.shared, what="the execution was promoted")
+        records = await registry.list()
+
+        def promoted() -> bool:
+            promotion(records)  # as at every heartbeat
+            return orchestrator.shared
+
+        await wait_until(promoted, what="the execution was promoted")
         assert await shared.is_shared("e1")
         promotion(await registry.list())  # shared already: nothing more happens
     finally:
