@@ -146,8 +146,9 @@ class ExecutionPromotion:
         manager = self._manager
         for execution_id in manager.live_execution_ids():
             orchestrator = manager.orchestrator(execution_id)
-            if orchestrator is None or orchestrator.shared:
+            if orchestrator is None:
                 continue
+            # Asked again at every reading until it switched and workers may join (it says no then).
             if pools & set(orchestrator.snapshot.pools().values()) and orchestrator.request_promotion():
                 logger.debug("execution %r: a worker serves its pools; sharing it", execution_id)
 

@@ -91,7 +91,7 @@ class CompletionAccountant:
         """Dead letters counted from the queue's shared state (`adopt`); replaces the local id set."""
         self._shared_handled_offset = 0
         self._shared_dead_letter_offset = 0
-        """What the local counters had beyond the queue's reading when an execution switched to it (`share`)."""
+        """How the local counters differed from the queue's reading when the execution switched to it (`share`)."""
         # Created by the first waiter: counters change several times per message, waiters are rare.
         self._changed: asyncio.Event | None = None
 
@@ -215,10 +215,11 @@ class CompletionAccountant:
     def share(self, *, published: int, handled: int, dead_lettered: int) -> bool:
         """Switch from local counting to the queue's reading (an execution promoted to shared mid-run).
 
-        Call it with a reading taken while the counters were `quiet`. Whatever the local counters
-        had beyond that reading (deliveries counted as repeats, failures only counted here, such as
-        a dead-lettered entry without an id) is kept as an offset, so the counts do not jump at the
-        switch; in-flight becomes the reading's, which completion is decided from from now on.
+        Call it with a reading taken while the counters were `quiet`. Where the local counters
+        differ from that reading (a repeated delivery absorbed here, a failure counted only here
+        or a dead-letter entry without an id) the difference is kept as an offset, so the counts do
+        not jump at the switch; in-flight becomes the reading's, from which completion is decided
+        from now on.
 
         Returns:
             False when the reading's in-flight differed from the local one (the reading wins).
