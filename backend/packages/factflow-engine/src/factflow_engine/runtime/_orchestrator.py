@@ -380,9 +380,13 @@ class PipelineOrchestrator:
             await self._settle(shared)
             if self.deps.reconciler is not None:
                 await self.deps.reconciler(SeedContext(self))
-        except BaseException:
+        except Exception:
             self.signals.report_lost_state()  # another pass, once the queue or database answers
             raise
+        if self._lost_epoch == epoch:
+            # Reports of the loss this pass served (the routes' own `NOGROUP`) need no second pass;
+            # a later loss is found by the reading anyway.
+            self.signals.lost_state = False
         self._reseeded_epoch = max(self._reseeded_epoch, epoch)
         self.signals.wakeup.set()
 
