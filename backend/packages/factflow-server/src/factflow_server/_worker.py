@@ -265,7 +265,9 @@ class WorkerProcess:
                 logger.warning(
                     "deliveries of execution %r still run after %.0f s", execution_id, SETTLE_TIMEOUT_SECONDS
                 )
-        await recorder.flush(execution_id, 5.0)
+        if not await recorder.flush(execution_id, 5.0):
+            logger.warning("execution %r: lineage not written yet; settling at a later pass", execution_id)
+            return  # the leader waits (bounded) rather than re-seed from lineage that misses rows
         await shared.settled(execution_id, self.worker_id, token)
         self._settled[execution_id] = token
         logger.info("settled execution %r after lost queue state", execution_id)
