@@ -26,7 +26,6 @@ from factflow_infra.queue import RedisSharedState, RedisStreamsQueueProvider
 from factflow_infra.storage import FilesystemStorageProvider
 from factflow_infra.testing import wait_until
 from factflow_infra.testing.plugin import redis_db, redis_url
-from factflow_protocols import PublishStatus
 
 __all__ = ("redis_db", "redis_url")
 
@@ -283,29 +282,6 @@ async def test_only_a_running_in_process_execution_of_a_full_process_is_promoted
     await finished.wait()
     assert not await finished.promote()
     assert not await leader.shared.is_shared(finished_id)
-
-
-def test_switching_keeps_the_counts_and_takes_later_changes_from_the_queue() -> None:
-    accountant = CompletionAccountant({"q"}, tolerated_failures=5)
-    accountant.end_publish("q", accountant.begin_publish("q", 4), [(m, PublishStatus.PUBLISHED) for m in "abcd"])
-    for message_id in "abc":
-        accountant.settle_begin()
-        accountant.settle_end("q", message_id)
-    accountant.settle_begin()
-    accountant.settle_end("q", "a")  # a repeat: deduplicated, not handled
-    accountant.dead_lettered("b")
-    accountant.record_failures(1)  # a message that could not be recovered: in no DLQ
-    before = accountant.counts()
-
-    # The reading at the switch shows the repeat as one more settled entry, and the one DLQ entry.
-    assert accountant.share(published=5, handled=4, dead_lettered=1)
-    assert accountant.counts() == before
-    # From now on the reading moves the counts: a worker settled `d`, another message failed there.
-    accountant.adopt(published=5, handled=5, dead_lettered=2)
-    counts = accountant.counts()
-    assert (counts.published, counts.handled, counts.in_flight, counts.dead_lettered) == (4, 4, 0, 3)
-    accountant.record_failures(1)
-    assert accountant.failed_messages == 4
 
 
 def test_a_dead_letter_publish_under_way_is_not_quiet() -> None:

@@ -89,9 +89,6 @@ class CompletionAccountant:
         self.extra_failures = 0
         self._shared_dead_lettered: int | None = None
         """Dead letters counted from the queue's shared state (`adopt`); replaces the local id set."""
-        self._shared_handled_offset = 0
-        self._shared_dead_letter_offset = 0
-        """How the local counters differed from the queue's reading when the execution switched to it (`share`)."""
         # Created by the first waiter: counters change several times per message, waiters are rare.
         self._changed: asyncio.Event | None = None
 
@@ -103,7 +100,7 @@ class CompletionAccountant:
     def failed_messages(self) -> int:
         """Dead-lettered ids plus unrecoverable (or otherwise counted) failures."""
         if self._shared_dead_lettered is not None:
-            return max(0, self._shared_dead_lettered + self._shared_dead_letter_offset + self.extra_failures)
+            return self._shared_dead_lettered + self.extra_failures
         return len(self._dead_lettered_ids) + self.extra_failures
 
     def is_consumed(self, queue: str) -> bool:
@@ -205,30 +202,10 @@ class CompletionAccountant:
 
         There the local counters see only this process's share; the queue's atomic reading is the truth.
         """
-        published += self._shared_handled_offset
-        handled += self._shared_handled_offset
         changed = (published, handled, dead_lettered) != (self.published, self.handled, self._shared_dead_lettered)
         self.published, self.handled, self._shared_dead_lettered = published, handled, dead_lettered
         if changed:
             self._notify()
-
-    def share(self, *, published: int, handled: int, dead_lettered: int) -> bool:
-        """Switch from local counting to the queue's reading (an execution promoted to shared mid-run).
-
-        Call it with a reading taken while the counters were `quiet`. Where the local counters
-        differ from that reading (a repeated delivery absorbed here, a failure counted only here
-        or a dead-letter entry without an id) the difference is kept as an offset, so the counts do
-        not jump at the switch; in-flight becomes the reading's, from which completion is decided
-        from now on.
-
-        Returns:
-            False when the reading's in-flight differed from the local one (the reading wins).
-        """
-        agreed = published - handled == self.in_flight
-        self._shared_handled_offset = self.handled - handled
-        self._shared_dead_letter_offset = self.failed_messages - self.extra_failures - dead_lettered
-        self.adopt(published=published, handled=handled, dead_lettered=dead_lettered)
-        return agreed
 
     def dead_letter_begin(self) -> None:
         """A branch is being published to its DLQ; `dead_letter_end` follows (after `dead_lettered`)."""
