@@ -67,18 +67,20 @@ retry after a lost reply cannot repeat."""
 LEASE_SCRIPT = """
 -- KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, ARGV[3..] entry ids the consumer holds
 -- Returns the ids now pending for another consumer (settled ones are neither renewed nor returned).
-local kept = {}
+-- `unpack` expands to every value only as the last argument of a call: the XCLAIM is built as a table.
+local claim = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0}
 local lost = {}
 for i = 3, #ARGV do
   local row = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)[1]
   if row and row[2] == ARGV[2] then
-    kept[#kept + 1] = ARGV[i]
+    claim[#claim + 1] = ARGV[i]
   elseif row then
     lost[#lost + 1] = ARGV[i]
   end
 end
-if #kept > 0 then
-  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(kept), 'JUSTID')
+if #claim > 5 then
+  claim[#claim + 1] = 'JUSTID'
+  redis.call(unpack(claim))
 end
 return lost
 """
