@@ -20,6 +20,7 @@ from factflow_protocols import QueueError, QueueUnavailableError
 
 __all__ = (
     "DEAD_LETTER_SCRIPT",
+    "HELD_SCRIPT",
     "LEASE_SCRIPT",
     "PUBLISH_SCRIPT",
     "NoGroupError",
@@ -88,6 +89,19 @@ return lost
 the consumer; return those another consumer holds now. A bare `XCLAIM` would take back an entry
 that another consumer claimed while this one was cut off from Redis past its lease, and both would
 run it, each renewing it from the other."""
+
+
+HELD_SCRIPT = """
+-- KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, ARGV[3] entry id
+local row = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)[1]
+if row and row[2] == ARGV[2] then
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+  return 1
+end
+return 0
+"""
+"""1 if the entry is still pending for the consumer (its lease renewed on the way), else 0: another
+consumer claimed it, or it was settled."""
 
 
 class NoGroupError(QueueError):
