@@ -348,7 +348,7 @@ class RedisSubscription(BaseSubscription[Delivery]):
         if newly_lost:
             self._lease_lost.update(newly_lost)
             logger.warning(
-                "Leases on %d entries of %r lapsed and another consumer claimed them; they are no longer run here",
+                "Leases on %d entries of %r lapsed and another consumer claimed them; they go no further here",
                 len(newly_lost),
                 self._queue,
             )
