@@ -194,11 +194,15 @@ async def test_a_promoted_execution_is_shared_with_a_worker_and_completes_with_e
     # carry that failure over, once.
     await wait_until(lambda: orchestrator.accountant.failed_messages == 1, within=20, what="the poison item failed")
     assert not await leader.shared.is_shared(execution_id)
-    # The leader's own `work` route holds still (so the counts stand still at the switch, and
-    # the worker takes a share for sure).
-    orchestrator.set_paused("work", True)
-    work = orchestrator.processors["work"]
-    await wait_until(lambda: work.in_flight == 0 and orchestrator.accountant.quiet, within=10, what="work settled")
+    # The leader's routes hold still (so the counts stand still across the switch, and the worker
+    # takes a share for sure).
+    for route_id in orchestrator.processors:
+        orchestrator.set_paused(route_id, True)
+
+    def settled() -> bool:
+        return orchestrator.accountant.quiet and not any(p.in_flight for p in orchestrator.processors.values())
+
+    await wait_until(settled, within=10, what="the leader's deliveries settled")
     before = orchestrator.accountant.counts()
     assert 0 < before.in_flight < EXPECTED["published"]
 
@@ -214,7 +218,8 @@ async def test_a_promoted_execution_is_shared_with_a_worker_and_completes_with_e
         worker, execution_id, delay_ms=50, skip_init=True, placement=Placement(routes=frozenset({"work"}), shared=True)
     )
     await wait_until(lambda: _handled_here(worker) >= 5, within=20, what="the worker handled deliveries")
-    orchestrator.set_paused("work", False)
+    for route_id in orchestrator.processors:
+        orchestrator.set_paused(route_id, False)
     status, _, counts = await asyncio.wait_for(leader.callbacks.wait(execution_id), 30)
     joined = worker.manager.orchestrator(execution_id)
     assert joined is not None
