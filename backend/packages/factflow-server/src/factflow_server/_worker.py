@@ -221,8 +221,14 @@ class WorkerProcess:
                     orchestrator.request_stop(self.settings.shutdown_grace_seconds)
             elif running[execution_id]:
                 manager.cancel(execution_id)
-            elif execution_id not in self._flushed and await shared.flush_requested(execution_id):
-                # The leader found the execution done and computes its stats from lineage next.
+        for execution_id, cancel_requested in running.items():
+            # A cancelled execution's routes stop here first; its lineage is flushed once they did.
+            if cancel_requested and manager.is_live(execution_id):
+                continue
+            if execution_id in self._flushed or execution_id in self._no_routes_here:
+                continue
+            if (manager.is_live(execution_id) or cancel_requested) and await shared.flush_requested(execution_id):
+                # The leader found the execution done (or cancelled it) and computes its stats next.
                 await recorder.flush(execution_id, 5.0)
                 await shared.flushed(execution_id, self.worker_id)
                 self._flushed.add(execution_id)
