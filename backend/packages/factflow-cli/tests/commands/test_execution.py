@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from factflow_server.testing import xfail_in_worker_mode
+
 if TYPE_CHECKING:
     from conftest import Cli
 
@@ -230,6 +232,10 @@ def test_stats(ff: Cli, done: dict[str, Any]) -> None:
     assert lines[3].split()[:8] == ["exdone_intake", "set_fields", "set_fields", "3", "3", "0", "0", "0"]
 
 
+@xfail_in_worker_mode(
+    "product gap: the server's route views (`pipeline list`, `execution "
+    "routes`) show a route only workers run as `stopped` with 0 in flight"
+)
 def test_routes(ff: Cli, done: dict[str, Any], running: dict[str, Any]) -> None:
     body = ff.json("execution", "routes", done["id"])
     assert [route["route_id"] for route in body["routes"]] == ["exdone_intake", "exdone_sink"]
@@ -247,7 +253,7 @@ def test_routes(ff: Cli, done: dict[str, Any], running: dict[str, Any]) -> None:
         "FAILED",
     ]
     rows = ff.table_rows(ff.table("execution", "routes", running["id"]).stdout, headers)
-    [local_worker] = ff.json("worker", "list")["workers"]
+    worker_ids = sorted(worker["id"] for worker in ff.json("worker", "list")["workers"])  # every one runs it
     assert rows == [
         {
             "ROUTE": "exslow",
@@ -255,7 +261,7 @@ def test_routes(ff: Cli, done: dict[str, Any], running: dict[str, Any]) -> None:
             "PAUSED": "no",
             "QUEUE": "exslow.in",
             "POOL": "default",
-            "WORKERS": local_worker["id"],
+            "WORKERS": ",".join(worker_ids),
             "IN FLIGHT": "1",
             "DEPTH": rows[0]["DEPTH"],  # the memory queue may not know it
             "CONCURRENCY": rows[0]["CONCURRENCY"],

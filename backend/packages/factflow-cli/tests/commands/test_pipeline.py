@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from factflow_server.testing import xfail_in_worker_mode
+
 if TYPE_CHECKING:
     from conftest import Cli
 
@@ -22,6 +24,10 @@ def running(ff: Cli) -> Iterator[dict[str, Any]]:
     ff("execution", "cancel", execution["id"], "--wait")
 
 
+@xfail_in_worker_mode(
+    "product gap: the server's route views (`pipeline list`, `execution "
+    "routes`) show a route only workers run as `stopped` with 0 in flight"
+)
 def test_list_running_routes(ff: Cli, running: dict[str, Any]) -> None:
     body = ff.json("pipeline", "list", "--execution", running["id"])
     assert body["total"] == 1
@@ -35,6 +41,10 @@ def test_list_running_routes(ff: Cli, running: dict[str, Any]) -> None:
     assert ff("pipeline", "list", "--execution", "no-such-tag").exit_code == 7
 
 
+@xfail_in_worker_mode(
+    "product gap: `pipeline pause|resume` count only executions whose route "
+    "runs in the server (`affected_executions` is empty when workers run it)"
+)
 def test_pause_and_resume(ff: Cli, running: dict[str, Any]) -> None:
     paused = ff.json("pipeline", "pause", "plslow", "--reason", "maintenance")
     assert (paused["status"], paused["previous_status"], paused["affected_executions"]) == (
@@ -72,6 +82,10 @@ def test_pause_errors(ff: Cli) -> None:
     assert ff("pipeline", "pause", "plslow", "--reason", "x" * 501).exit_code == 2  # 422
 
 
+@xfail_in_worker_mode(
+    "product gap: `pipeline metrics` reads only the server's own route "
+    "processors (no in-flight or throughput of routes workers run)"
+)
 def test_metrics(ff: Cli, running: dict[str, Any]) -> None:
     ff.wait_for(lambda: ff.json("pipeline", "metrics", "plslow")["messages"]["in_flight"] == 1, what="in flight 1")
     body = ff.json("pipeline", "metrics", "plslow")

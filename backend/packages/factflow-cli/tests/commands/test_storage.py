@@ -19,6 +19,7 @@ import pytest
 
 from factflow_cli._calls import fetch_all_pages
 from factflow_cli._client import ApiClient
+from factflow_server.testing import xfail_in_worker_mode
 
 if TYPE_CHECKING:
     from conftest import Cli
@@ -247,6 +248,10 @@ def paused_run(ff: Cli) -> Iterator[dict[str, Any]]:
     ff.json("execution", "wait", execution["id"])
 
 
+@xfail_in_worker_mode(
+    "product gap: `storage.object.created` events of writes made "
+    "in worker processes do not reach the server's event stream"
+)
 def test_watch_prints_writes_live_as_ndjson_until_the_end(ff: Cli, paused_run: dict[str, Any]) -> None:
     watcher = subprocess.Popen(
         [
@@ -304,6 +309,10 @@ def test_watch_ctrl_c_exits_0(ff: Cli, paused_run: dict[str, Any]) -> None:
     assert b"Traceback" not in stderr
 
 
+@xfail_in_worker_mode(
+    "product gap: `storage.object.created` events of writes made "
+    "in worker processes do not reach the server's event stream"
+)
 def test_watch_table_shows_one_line_per_write(ff: Cli, paused_run: dict[str, Any]) -> None:
     watcher = subprocess.Popen(
         [FACTFLOW, "--server", ff.server.base_url, "-o", "table", "storage", "watch", "--execution", paused_run["id"]],
