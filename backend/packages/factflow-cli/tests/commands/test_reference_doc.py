@@ -72,8 +72,8 @@ def json_error(text: str) -> str:
 
 
 @xfail_in_worker_mode(
-    "product gap: `pipeline pause ROUTE` answers 404 `route_not_found` "
-    "while only workers run the route (and no config declares it active)"
+    "product gap: `factflow pipeline metrics intake` answers 404 `route_not_found` "
+    "when only worker processes ran the route (the server keeps no metrics of it)"
 )
 def test_every_bash_block_of_the_cli_reference_runs(ff: Cli, factflow_bin: Path, tmp_path: Path) -> None:
     blocks = BLOCK.findall(DOC.read_text())

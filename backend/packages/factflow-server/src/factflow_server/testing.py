@@ -466,9 +466,10 @@ def serve_with_workers(
 
     The server uses a PostgreSQL schema (unless `database_url=` names one) and a Redis test
     database of its own (skipped without the services, unless `CI=true`) and filesystem storage
-    under `data_dir`; `overrides` are further settings, given to the workers too. Each worker (`w1`, `w2`, ...) serves `pools`; the server
-    is listening and every worker registered when the block starts. On exit the workers drain
-    (SIGTERM), the server stops, the schema is dropped and the Redis database flushed.
+    under `data_dir`; `overrides` are further settings, given to the workers too. Each worker
+    (`w1`, `w2`, ...) serves `pools`; the server is listening and every worker registered when
+    the block starts. On exit the workers drain (SIGTERM), the server stops, the schema is
+    dropped and the Redis database flushed.
     """
     if workers < 1:
         raise ValueError("serve_with_workers needs at least one worker")
