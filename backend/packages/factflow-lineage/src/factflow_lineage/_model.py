@@ -171,6 +171,13 @@ class PipelineLineageEntry:
 
     def to_api_dict(self) -> dict[str, Any]:
         """The HTTP API `LineageEntry` object (times RFC 3339 UTC with microseconds and `Z`)."""
+        fields = self.api_fields()
+        fields["started_at"] = rfc3339_or_none(self.started_at)
+        fields["completed_at"] = rfc3339_or_none(self.completed_at)
+        return fields
+
+    def api_fields(self) -> dict[str, Any]:
+        """`to_api_dict` with `started_at` and `completed_at` still datetimes (for a schema that formats them)."""
         return {
             "id": self.id,
             "correlation_id": self.correlation_id,
@@ -183,8 +190,8 @@ class PipelineLineageEntry:
             "stage_status": self.stage_status,
             "input_hash": self.input_hash,
             "output_hash": self.output_hash,
-            "started_at": rfc3339_or_none(self.started_at),
-            "completed_at": rfc3339_or_none(self.completed_at),
+            "started_at": self.started_at,
+            "completed_at": self.completed_at,
             "duration_ms": self.duration_ms,
             "error_info": self.error_info,
             "replay_batch_id": self.replay_batch_id,
