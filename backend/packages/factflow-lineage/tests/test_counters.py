@@ -49,6 +49,25 @@ def _observed(rows: tuple[AdapterStats, ...]) -> dict[tuple[str, int], tuple[int
     }
 
 
+def _bucket_aggregates(rows: list[LineageRecord]) -> dict[tuple[str, str, int, int], int]:
+    """Rows per stage and 10 s span of `started_at`, as `pipeline_lineage_buckets` must hold them."""
+    counts: dict[tuple[str, str, int, int], int] = {}
+    for row in rows:
+        key = (row.execution_id, row.route_id, row.adapter_index, int(row.started_at.timestamp()) // 10)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+async def _buckets(engine: AsyncEngine) -> dict[tuple[str, str, int, int], int]:
+    query = sa.text(
+        "SELECT s.execution_id, s.route_id, s.adapter_index, b.bucket, b.row_count FROM pipeline_lineage_buckets AS b"
+        " JOIN pipeline_lineage_stages AS s ON s.stage_key = b.stage_key"
+    )
+    async with engine.connect() as connection:
+        found = (await connection.execute(query)).all()
+    return {(execution, route, index, int(bucket)): int(count) for execution, route, index, bucket, count in found}
+
+
 async def test_counters_follow_every_write(db_engine: AsyncEngine, make_record: RecordFactory) -> None:
     rng = random.Random(11)
     latest: dict[str, LineageRecord] = {}
@@ -58,7 +77,7 @@ async def test_counters_follow_every_write(db_engine: AsyncEngine, make_record: 
                 execution_id=rng.choice((EXEC_A, EXEC_B)),
                 route_id=rng.choice(("crawl", "embed")),
                 adapter_index=rng.randrange(2),
-                started_at=BASE_TIME + timedelta(milliseconds=number),
+                started_at=BASE_TIME + timedelta(milliseconds=97 * number),  # over four 10 s spans
             )
             recorder.record(record)
             latest[record.id] = record
@@ -69,7 +88,10 @@ async def test_counters_follow_every_write(db_engine: AsyncEngine, make_record: 
         for row_id in rng.sample(sorted(latest), 300):
             status = rng.choice((*FINAL, StageStatus.PENDING))
             duration = rng.choice((None, 1.5, 20.25)) if status is StageStatus.COMPLETED else None
-            latest[row_id] = replace(latest[row_id], stage_status=status, duration_ms=duration)
+            started_at = latest[row_id].started_at
+            if rng.random() < 0.2:
+                started_at = BASE_TIME + timedelta(milliseconds=rng.randrange(45_000))  # to another span
+            latest[row_id] = replace(latest[row_id], stage_status=status, duration_ms=duration, started_at=started_at)
             recorder.record(latest[row_id])
         assert await recorder.flush()
         for record in rng.sample(sorted(latest.values(), key=lambda r: r.id), 100):
@@ -103,10 +125,13 @@ async def test_counters_follow_every_write(db_engine: AsyncEngine, make_record: 
         assert total == sum(1 for row in rows if row.stage_status is StageStatus.COMPLETED)
         assert len(page) == 1
 
+    assert await _buckets(db_engine) == _bucket_aggregates(list(latest.values()))
     assert await repository.delete_execution_rows(EXEC_A, batch_size=40, pause_seconds=0) == len(
         [row for row in latest.values() if row.execution_id == EXEC_A]
     )
     assert (await repository.stats(EXEC_A)).rows == ()
+    left = [row for row in latest.values() if row.execution_id == EXEC_B]
+    assert await _buckets(db_engine) == _bucket_aggregates(left)
     assert _observed((await repository.stats(EXEC_B)).rows) == _aggregates(
         [row for row in latest.values() if row.execution_id == EXEC_B]
     )

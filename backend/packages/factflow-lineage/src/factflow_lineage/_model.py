@@ -7,14 +7,26 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, Index, Integer, LargeBinary, SmallInteger, String, UniqueConstraint, Uuid, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from factflow_foundation import rfc3339_or_none
 from factflow_infra.database import Base, UTCDateTime
 
-__all__ = ("LineageRow", "LineageStageRow", "PipelineLineageEntry")
+__all__ = ("LINEAGE_BUCKET_SECONDS", "LineageBucketRow", "LineageRow", "LineageStageRow", "PipelineLineageEntry")
 
 
 _NULLABLE_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
@@ -64,6 +76,25 @@ class LineageStageRow(Base):
     """Longest completed duration ever written (not lowered when a row leaves `completed`)."""
     first_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+LINEAGE_BUCKET_SECONDS = 10
+"""Width of the `started_at` spans `pipeline_lineage_buckets` counts rows in (revision 0006)."""
+
+
+class LineageBucketRow(Base):
+    """Rows of one stage whose `started_at` falls in one span of `LINEAGE_BUCKET_SECONDS` seconds.
+
+    `bucket` is the span's start in Unix seconds divided by the width. Kept exact by database
+    triggers on `pipeline_lineage` (revision 0006), as the stage counters are; a span without rows
+    has no row. Deep pages by `started_at` sum these to find where they start.
+    """
+
+    __tablename__ = "pipeline_lineage_buckets"
+
+    stage_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    row_count: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 class LineageRow(Base):
