@@ -154,3 +154,76 @@ async def test_rows_of_a_stage_deleted_meanwhile_get_a_new_stage_row(
     rows, total = await repository.list(execution_id=EXEC_A)
     assert [row.id for row in rows] == [late.id] and total == 1
     assert (await repository.stats(EXEC_A)).total == 1
+
+
+def _route_aggregates(rows: list[LineageRecord]) -> dict[str, tuple[int, int, int, int, int, float | None]]:
+    """`RouteStatus` counts from the rows as the HTTP API defines them (worst status of each message)."""
+    seen: dict[str, dict[str, set[StageStatus]]] = {}
+    spent: dict[str, list[float]] = {}
+    for row in rows:
+        seen.setdefault(row.route_id, {}).setdefault(row.correlation_id, set()).add(row.stage_status)
+        if row.stage_status is StageStatus.COMPLETED and row.duration_ms is not None:
+            spent.setdefault(row.route_id, []).append(row.duration_ms)
+    counts: dict[str, tuple[int, int, int, int, int, float | None]] = {}
+    for route_id, messages in seen.items():
+        failed = sum(1 for statuses in messages.values() if StageStatus.FAILED in statuses)
+        active = sum(
+            1
+            for statuses in messages.values()
+            if StageStatus.FAILED not in statuses and statuses & {StageStatus.PENDING, StageStatus.PROCESSING}
+        )
+        cancelled = sum(
+            1
+            for statuses in messages.values()
+            if StageStatus.CANCELLED in statuses
+            and not statuses & {StageStatus.FAILED, StageStatus.PENDING, StageStatus.PROCESSING}
+        )
+        durations = spent.get(route_id, [])
+        average = sum(durations) / len(durations) if durations else None
+        total = len(messages)
+        counts[route_id] = (total, total - failed - active - cancelled, failed, active, cancelled, average)
+    return counts
+
+
+async def test_route_counts_of_a_running_execution_equal_its_rows(
+    db_engine: AsyncEngine, make_record: RecordFactory
+) -> None:
+    # Messages with rows in several adapters of a route, redelivered (a second row in a stage),
+    # rows still open, and another execution's rows interleaved in time.
+    rng = random.Random(23)
+    messages = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(60)]
+    latest: dict[str, LineageRecord] = {}
+    repository = LineageRepository(create_session_factory(db_engine))
+    async with LineageRecorder(db_engine, batch_size=29) as recorder:
+        for number in range(500):
+            record = make_record(
+                execution_id=rng.choice((EXEC_A, EXEC_A, EXEC_B)),
+                route_id=rng.choice(("crawl", "embed")),
+                adapter_index=rng.randrange(2),
+                correlation_id=rng.choice(messages),
+                stage_status=rng.choice(tuple(StageStatus)),
+                duration_ms=rng.choice((None, 2.5, 40.0)),
+                started_at=BASE_TIME + timedelta(milliseconds=37 * number),
+            )
+            recorder.record(record)
+            latest[record.id] = record
+        assert await recorder.flush()
+        for execution_id in (EXEC_A, EXEC_B):
+            counts = await repository.route_message_counts(execution_id)
+            expected = _route_aggregates([row for row in latest.values() if row.execution_id == execution_id])
+            assert counts.keys() == expected.keys()
+            for route_id, (total, completed, failed, active, cancelled, average) in expected.items():
+                found = counts[route_id]
+                shown = (found.total_messages, found.completed, found.failed, found.in_progress, found.cancelled)
+                assert shown == (total, completed, failed, active, cancelled), (execution_id, route_id)
+                assert found.avg_duration_ms == (None if average is None else pytest.approx(average))
+            # The rows move on (open ones finish, some fail), as while the execution runs; a
+            # completed row stays completed (the PostgreSQL writer never undoes it).
+            unfinished = sorted(
+                row_id for row_id, row in latest.items() if row.stage_status is not StageStatus.COMPLETED
+            )
+            for row_id in rng.sample(unfinished, 120):
+                status = rng.choice(FINAL)
+                latest[row_id] = replace(latest[row_id], stage_status=status, duration_ms=rng.choice((None, 7.0)))
+                recorder.record(latest[row_id])
+            assert await recorder.flush()

@@ -711,38 +711,47 @@ class LineageRepository:
         return StageCounts(total=sum(stage.row_count for stage in stages), avg_duration_ms=avg_ms, **counts)
 
     async def route_message_counts(self, execution_id: str) -> dict[str, RouteMessageCounts]:
-        """Per route: distinct messages, classified as HTTP API `RouteStatus` defines, and mean duration."""
+        """Per route: distinct messages, classified as HTTP API `RouteStatus` defines, and mean duration.
+
+        The classes need each message's rows, so they are aggregated from the execution's rows only
+        (its stage keys, inside its stages' `started_at` span on the time index — not the whole
+        table); the mean duration comes from the stage counters.
+        """
         status = _R.stage_status
-        completed = status == _COMPLETED
-        per_message = (
-            select(
-                _S.route_id.label("route_id"),
-                func.max(case((status == _FAILED, 1), else_=0)).label("failed"),
-                func.max(case((status.in_(_ACTIVE), 1), else_=0)).label("active"),
-                func.max(case((status == _CANCELLED, 1), else_=0)).label("cancelled"),
-                func.sum(case((completed, _R.duration_ms))).label("duration_sum"),
-                func.count(case((and_(completed, _R.duration_ms.is_not(None)), 1))).label("duration_n"),
-            )
-            .select_from(_JOINED)
-            .where(_S.execution_id == execution_id)
-            .group_by(_S.route_id, _R.correlation_id, _R.correlation_id_text)
-            .subquery()
-        )
-        failed, active, cancelled = per_message.c.failed == 1, per_message.c.active == 1, per_message.c.cancelled == 1
-        query = select(
-            per_message.c.route_id,
-            func.count(),
-            func.sum(case((failed, 1), else_=0)),
-            func.sum(case((and_(~failed, active), 1), else_=0)),
-            func.sum(case((and_(~failed, ~active, cancelled), 1), else_=0)),
-            func.sum(per_message.c.duration_sum),
-            func.sum(per_message.c.duration_n),
-        ).group_by(per_message.c.route_id)
         async with self._session() as session:
+            stages = [stage for stage in await self._stages(session, execution_id=execution_id) if stage.row_count]
+            if not stages:
+                return {}
+            route_of = case({stage.stage_key: stage.route_id for stage in stages}, value=_R.stage_key)
+            per_message = (
+                select(
+                    route_of.label("route_id"),
+                    func.max(case((status == _FAILED, 1), else_=0)).label("failed"),
+                    func.max(case((status.in_(_ACTIVE), 1), else_=0)).label("active"),
+                    func.max(case((status == _CANCELLED, 1), else_=0)).label("cancelled"),
+                )
+                .where(*self._in_stages(stages))
+                .group_by(route_of, _R.correlation_id, _R.correlation_id_text)
+                .subquery()
+            )
+            failed, active = per_message.c.failed == 1, per_message.c.active == 1
+            cancelled = per_message.c.cancelled == 1
+            query = select(
+                per_message.c.route_id,
+                func.count(),
+                func.sum(case((failed, 1), else_=0)),
+                func.sum(case((and_(~failed, active), 1), else_=0)),
+                func.sum(case((and_(~failed, ~active, cancelled), 1), else_=0)),
+            ).group_by(per_message.c.route_id)
             result = (await session.execute(query)).all()
+        durations: dict[str, tuple[float, int]] = {}
+        for stage in stages:
+            total_ms, count = durations.get(stage.route_id, (0.0, 0))
+            durations[stage.route_id] = (total_ms + stage.duration_total_ms, count + stage.duration_count)
         counts: dict[str, RouteMessageCounts] = {}
-        for route, total, n_failed, n_active, n_cancelled, duration_sum, duration_n in result:
+        for route, total, n_failed, n_active, n_cancelled in result:
             total, n_failed, n_active, n_cancelled = int(total), int(n_failed), int(n_active), int(n_cancelled)
+            duration_ms, duration_n = durations[route]
             counts[route] = RouteMessageCounts(
                 route_id=route,
                 total_messages=total,
@@ -750,6 +759,6 @@ class LineageRepository:
                 failed=n_failed,
                 cancelled=n_cancelled,
                 in_progress=n_active,
-                avg_duration_ms=float(duration_sum) / int(duration_n) if duration_n else None,
+                avg_duration_ms=duration_ms / duration_n if duration_n else None,
             )
         return counts
