@@ -203,11 +203,11 @@ async def test_deep_offset_pages_across_time_spans_after_moves_and_deletes(
             {"execution_id": EXEC_A, "is_root": True},
         ):
             for order in ("asc", "desc"):
-                everything, total = await repo.list(**filters, sort_order=order, limit=5000)  # type: ignore[arg-type]
+                everything, total = await repo.list(**filters, sort_order=order, limit=5000)
                 full = [row.id for row in everything]
                 assert total == len(full)
                 for offset in (1000, 1001, 1089, 1090, 1091, 1500, len(full) - 1, len(full), len(full) + 3):
-                    page, _ = await repo.list(**filters, sort_order=order, limit=11, offset=offset)  # type: ignore[arg-type]
+                    page, _ = await repo.list(**filters, sort_order=order, limit=11, offset=offset)
                     assert [row.id for row in page] == full[offset : offset + 11], (filters, order, offset)
 
     await check()
