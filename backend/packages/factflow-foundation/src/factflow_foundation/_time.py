@@ -25,8 +25,8 @@ def rfc3339(value: datetime) -> str:
     """`value` as RFC 3339 UTC with microseconds and `Z`; a naive datetime is taken as UTC."""
     if value.tzinfo is not None and value.utcoffset():
         value = value.astimezone(UTC)
-    # `isoformat` costs about half of `strftime("%Y-%m-%dT%H:%M:%S.%fZ")` and writes the same text
-    # (a page of 1,000 lineage rows formats 2,000 of them).
+    # The same text as `strftime("%Y-%m-%dT%H:%M:%S.%fZ")`, 15-20 % cheaper (a page of 1,000
+    # lineage rows formats 2,000 of them).
     return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
