@@ -5,7 +5,9 @@ while worker processes run an execution, which then completes with exact counts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -14,9 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from factflow_infra.database import create_database_engine
 from factflow_infra.workers import RedisWorkerRegistry
-from factflow_server.testing import ServerProcess, run_config, store_config, wait_execution
+from factflow_infra.workers._events import LISTENERS_REFRESH_SECONDS
+from factflow_server._leadership import LEADERSHIP_LOST_EXIT_CODE
+from factflow_server.testing import ServerProcess, read_sse, run_config, store_config, wait_execution
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(420)]
 
@@ -206,3 +212,135 @@ def test_a_standby_relays_a_cancel_and_the_leader_s_errors(
     assert missing.status_code == 404, missing.text
     assert missing.json()["error_code"] == "config_not_found"
     assert missing.json()["correlation_id"] == missing.headers["X-Correlation-ID"] == "relayed-404"
+
+
+_LOCK_SESSIONS = text(
+    "SELECT l.pid, (l.classid::bigint << 32) | l.objid::bigint AS key FROM pg_locks AS l"
+    " JOIN pg_stat_activity AS a ON a.pid = l.pid"
+    " WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = :holder"
+)
+
+
+async def _lock_session(database_url: str, holder: str, *, other_than: int | None) -> tuple[int, int]:
+    """(backend pid, advisory key) of the session `holder` holds the server lock on, once it is not `other_than`."""
+    engine = create_database_engine(database_url)
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                async with engine.connect() as connection:
+                    rows = list(await connection.execute(_LOCK_SESSIONS, {"holder": holder}))
+                if rows and rows[0].pid != other_than:
+                    return int(rows[0].pid), int(rows[0].key)
+                await asyncio.sleep(0.2)
+    finally:
+        await engine.dispose()
+
+
+async def _terminate(database_url: str, backend_pid: int) -> None:
+    engine = create_database_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": backend_pid})
+    finally:
+        await engine.dispose()
+
+
+async def _hold_the_lock_from_its_dropped_connection(
+    database_url: str, key: int, backend_pid: int, server: ServerProcess
+) -> int | None:
+    """Wait for the lock in a session of our own, then end the holder's session: PostgreSQL grants
+    it to the waiting session as the holder's goes, before the holder can try again. Hold it until
+    the server process ends (at most 30 s); its exit status."""
+    engine = create_database_engine(database_url)
+    try:
+        async with engine.connect() as waiting:
+            waiter_pid = (await waiting.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            locking = asyncio.ensure_future(waiting.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key}))
+            waiting_sql = text(
+                "SELECT count(*) FROM pg_locks WHERE pid = :pid AND locktype = 'advisory' AND NOT granted"
+            )
+            async with engine.connect() as watcher:
+                while not (await watcher.execute(waiting_sql, {"pid": waiter_pid})).scalar_one():  # noqa: ASYNC110  # another session
+                    await asyncio.sleep(0.05)
+                await watcher.execute(text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": backend_pid})
+            await asyncio.wait_for(locking, timeout=30)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(30):
+                    while server.process.poll() is None:  # noqa: ASYNC110  # a child process
+                        await asyncio.sleep(0.1)
+            await waiting.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            return server.process.poll()
+    finally:
+        await engine.dispose()
+
+
+def test_a_leader_takes_its_lock_again_after_losing_the_connection_and_exits_when_another_holds_it(
+    tmp_path: Path, env: dict[str, str], processes: dict[str, ServerProcess], postgres_database_url: str
+) -> None:
+    leader = _start(processes, "a", ["serve", "--port", "0"], {**env, "FACTFLOW_LOG_LEVEL": "INFO"}, tmp_path)
+    base_url = leader.wait_until_listening()
+    holder = f"factflow-server {socket.gethostname()} pid {leader.process.pid}"[:63]
+    first_session, key = asyncio.run(_lock_session(postgres_database_url, holder, other_than=None))
+
+    # Its lock connection ends (a PostgreSQL restart, a terminated session): nobody else wants the
+    # lock, so the server takes it again on a new connection and goes on leading.
+    asyncio.run(_terminate(postgres_database_url, first_session))
+    second_session, _ = asyncio.run(_lock_session(postgres_database_url, holder, other_than=first_session))
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        assert _orchestrator_note(client).startswith("leader"), _orchestrator_note(client)
+    assert leader.process.poll() is None
+
+    # This time another session takes the lock as the connection drops: the server must not lead
+    # beside it, so it exits with the status a supervisor restarts it on.
+    status = asyncio.run(_hold_the_lock_from_its_dropped_connection(postgres_database_url, key, second_session, leader))
+    assert status == LEADERSHIP_LOST_EXIT_CODE, leader.output()
+    assert "stops leading: another server took the server lock" in leader.output()
+
+
+STREAMED = f"""
+version: "1.0"
+name: streamed-elsewhere
+routes:
+  fanout:
+    inbound: {{queue: s.in}}
+    adapters:
+      - type: split
+        config: {{field: items}}
+    outbound: [{{queue: s.work}}]
+  work:
+    inbound: {{queue: s.work, concurrency: 1, prefetch: 1}}
+    adapters:
+      - type: delay
+        config: {{ms: 150}}
+init_message:
+  route: fanout
+  payload: {{items: {list(range(30))}}}
+"""
+
+
+def test_an_event_stream_on_a_standby_carries_the_leader_s_live_events(
+    tmp_path: Path, env: dict[str, str], processes: dict[str, ServerProcess], redis_url: str
+) -> None:
+    leader_url = _start(processes, "a", ["serve", "--port", "0"], env, tmp_path).wait_until_listening()
+    standby_url = _start(processes, "b", ["serve", "--port", "0"], env, tmp_path).wait_until_listening()
+    with (
+        httpx.Client(base_url=leader_url, timeout=60) as leader,
+        httpx.Client(base_url=standby_url, timeout=120) as standby,
+    ):
+        assert _orchestrator_note(standby).startswith("standby"), _orchestrator_note(standby)
+        # The leader publishes once it has read that another server listens (every 2 s).
+        time.sleep(LISTENERS_REFRESH_SECONDS + 0.5)
+        execution_id = run_config(leader, store_config(leader, STREAMED))["execution_id"]
+        with standby.stream("GET", f"/api/v1/executions/{execution_id}/events", params={"timeout": 120}) as response:
+            assert response.status_code == 200, response.read()
+            frames = [frame for frame in read_sse(response) if "event" in frame]
+
+    names = [frame["event"] for frame in frames]
+    assert names[0] == "execution.snapshot", names
+    assert "stage.completed" in names and "execution.progress" in names, names
+    progress = [frame["data"] for frame in frames if frame["event"] == "execution.progress"]
+    assert progress[-1]["handled"] == progress[-1]["published"] == 31, progress[-1]
+    # The leader's own final status event, then the end of the stream.
+    assert names[-2:] == ["execution.status", "stream.end"], names[-5:]
+    assert frames[-2]["data"]["status"] == "completed"
+    assert frames[-1]["data"] == {**frames[-1]["data"], "reason": "terminal", "status": "completed"}

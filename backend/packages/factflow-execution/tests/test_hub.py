@@ -6,7 +6,7 @@ import time
 import pytest
 
 from factflow_engine._ports import EngineEventSink
-from factflow_execution import EventStreamerUnavailableError, ExecutionEventHub
+from factflow_execution import EventStreamerUnavailableError, ExecutionEventHub, StreamEvent
 
 
 def test_hub_is_an_engine_event_sink() -> None:
@@ -135,3 +135,30 @@ async def test_finish_while_shutting_down_ends_with_shutdown() -> None:
         end = subscription.ended("e1")
         assert end is not None and end.reason == "shutdown" and end.status == "interrupted"
         assert hub.ended("e1") == end
+
+
+async def test_events_of_another_server_are_ingested_with_their_ids_and_end_streams() -> None:
+    leader, standby = ExecutionEventHub(progress_interval=0), ExecutionEventHub(progress_interval=0)
+    forwarded: list[tuple[str, StreamEvent]] = []
+    leader.add_tap(lambda execution_id, event: forwarded.append((execution_id, event)))
+    standby_seen: list[tuple[str, StreamEvent]] = []
+    standby.add_tap(lambda execution_id, event: standby_seen.append((execution_id, event)))
+    with standby.subscribe(["e1", "e2"], kinds=("execution", "storage")) as subscription:
+        leader.publish("e1", "stage.completed", {"entry_id": "a"})
+        leader.finish("e2", status="interrupted", previous_status="running")
+        leader.finish("e1", status="completed", previous_status="running")
+        for execution_id, event in forwarded:
+            standby.ingest(execution_id, event)
+        received = subscription.drain()
+        assert [(e.id, e.event) for e in received] == [(e.id, e.event) for _, e in forwarded]
+        assert [e.event for _, e in forwarded if e.data["execution_id"] == "e1"] == [
+            "stage.completed",
+            "execution.status",
+            "execution.finished",
+        ]
+        end = subscription.ended("e1")
+        assert end is not None and (end.reason, end.status) == ("terminal", "completed")
+        # An interrupted execution is resumed by whichever server leads next: its streams go on.
+        assert subscription.ended("e2") is None
+    assert standby_seen == []  # ingested events are not forwarded again
+    assert standby.new_event_id() > forwarded[-1][1].id

@@ -286,3 +286,17 @@ async def test_storage_stream_announces_a_finish_lost_to_overflow(
     assert [e.event for e in received] == ["storage.object.created", "execution.finished", "stream.end"]
     assert received[1].data["status"] == "completed"
     assert received[2].data["reason"] == "terminal"
+
+
+async def test_a_final_status_stored_by_another_server_ends_a_quiet_stream(
+    hub: ExecutionEventHub, reader: object, execution_repo: PipelineExecutionRepository, make_execution: MakeExecution
+) -> None:
+    """The hub was never told the execution ended (it ran elsewhere): the stored status ends it."""
+    execution = await execution_repo.insert(make_execution())
+    streamer = ExecutionEventStreamer(hub, reader, status_poll_seconds=0.05)  # type: ignore[arg-type]
+    events = streamer.stream(execution.execution_id, timeout=30)
+    assert (await anext(events)).event == "execution.snapshot"
+    assert await execution_repo.finish(execution.execution_id, "failed")
+    rest = [event async for event in events]
+    assert [e.event for e in rest] == ["stream.end"]
+    assert rest[0].data["reason"] == "terminal" and rest[0].data["status"] == "failed"

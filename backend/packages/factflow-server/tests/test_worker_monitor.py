@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+
 from factflow_infra.testing import free_port
 from factflow_infra.workers import MemoryWorkerRegistry, RedisWorkerRegistry, WorkerRoute
 from factflow_server._workers import LocalWorker, PoolWait, WorkerActivity, WorkerMonitor, describe_waits
@@ -64,6 +68,28 @@ async def test_without_a_local_worker_only_registered_workers_count() -> None:
         workers = await monitor.route_workers("e1")
         assert workers is not None and workers.live_pools == frozenset()
         assert monitor.local_worker_id is None
+    finally:
+        await monitor.shutdown()
+
+
+def _pid_of_an_ended_process() -> int:
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True)
+    return int(ended.stdout)
+
+
+async def test_a_record_a_stopped_process_of_this_host_left_is_not_a_live_worker() -> None:
+    """Health, metrics and the routes view agree with placement: a gone process is no worker."""
+    registry = MemoryWorkerRegistry(ttl_seconds=60)
+    gone_pid = _pid_of_an_ended_process()
+    await registry.register(worker_id="gone", host=socket.gethostname(), pid=gone_pid, pools=["gpu"], version="1.0.0")
+    await registry.heartbeat("gone", routes=[WorkerRoute("e1", "embed")])
+    await registry.register(worker_id="elsewhere", host="other-host", pid=gone_pid, pools=["io"], version="1.0.0")
+    monitor = WorkerMonitor(registry, local_worker=None)
+    try:
+        assert await monitor.live_workers_by_pool() == {"io": ["elsewhere"]}
+        assert await monitor.live_pools() == frozenset({"io"})
+        workers = await monitor.route_workers("e1")
+        assert workers is not None and workers.by_route == {} and workers.live_pools == frozenset({"io"})
     finally:
         await monitor.shutdown()
 

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -22,6 +22,7 @@ __all__ = (
     "EXECUTION_BUFFER_SIZE",
     "PROGRESS_INTERVAL_SECONDS",
     "STORAGE_BUFFER_SIZE",
+    "EventTap",
     "ExecutionEventHub",
     "HubSubscription",
 )
@@ -39,8 +40,12 @@ PROGRESS_INTERVAL_SECONDS: Final = 0.5
 SUBSCRIBER_QUEUE_SIZE: Final = 1_000
 """Default bound of one subscriber's queue; the oldest events are dropped on overflow."""
 
+EventTap = Callable[[str, StreamEvent], None]
+"""Sees every event the hub delivers, with its id (`add_tap`); must not block or raise."""
+
 _EXECUTION_KIND: tuple[EventKind, ...] = ("execution",)
 _FINAL_FOR_PROGRESS = frozenset({"completed", "failed", "cancelled", "interrupted"})
+_FINAL = frozenset({"completed", "failed", "cancelled"})
 
 
 @dataclass(slots=True)
@@ -125,6 +130,11 @@ class HubSubscription:
         return self._ended.get(execution_id)
 
     @property
+    def has_pending(self) -> bool:
+        """Whether something arrived since the last `drain()` (events or an end signal)."""
+        return bool(self._queue) or self._wakeup.is_set()
+
+    @property
     def all_ended(self) -> bool:
         """Whether every watched execution got an end signal."""
         return all(execution_id in self._ended for execution_id in self.execution_ids)
@@ -189,6 +199,7 @@ class ExecutionEventHub:
         self._shutting_down = False
         self._closed = False
         self._last_prune = time.monotonic()
+        self._taps: list[EventTap] = []
         self.emitted_total = 0
         """Events accepted since start."""
 
@@ -288,7 +299,38 @@ class ExecutionEventHub:
 
     def _deliver(self, execution_id: str, state: _ExecutionState, event_type: str, data: dict[str, Any]) -> None:
         event = self.make_event(execution_id, event_type, data)
-        kind = event_kind(event_type)
+        self._buffer_and_push(execution_id, state, event)
+        for tap in self._taps:
+            try:
+                tap(execution_id, event)
+            except Exception:  # a tap never breaks message processing
+                logger.exception("An event tap failed on %r", event.event)
+
+    def add_tap(self, tap: EventTap) -> None:
+        """Also hand every event this hub delivers to `tap` (events from `ingest` excluded)."""
+        self._taps.append(tap)
+
+    def ingest(self, execution_id: str, event: StreamEvent) -> None:
+        """Deliver an event another server's hub delivered, keeping its id (call on the loop).
+
+        Its `execution.finished` ends this hub's streams of the execution (`terminal`), as `finish`
+        does for executions run here.
+        """
+        if self._closed:
+            return
+        self._last_event_id = max(self._last_event_id, event.id)
+        state = self._state(execution_id)
+        self._buffer_and_push(execution_id, state, event)
+        status = event.data.get("status")
+        # `interrupted` is no end here: the server that takes over resumes the execution.
+        if event.event == "execution.finished" and status in _FINAL and state.ended is None:
+            end = StreamEnd(reason="terminal", status=str(status))
+            state.ended = end
+            for subscription in list(self._subscribers.get(execution_id, ())):
+                subscription._end(execution_id, end)
+
+    def _buffer_and_push(self, execution_id: str, state: _ExecutionState, event: StreamEvent) -> None:
+        kind = event_kind(event.event)
         now = time.monotonic()
         buffer = state.buffer(kind)
         buffer.append(_Buffered(event, now))

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = (
     "DEFAULT_STREAM_TIMEOUT_SECONDS",
     "MAX_STORAGE_STREAM_EXECUTIONS",
+    "STATUS_POLL_SECONDS",
     "ExecutionEventStreamer",
     "ExecutionReader",
     "StorageEventStreamer",
@@ -31,6 +32,9 @@ DEFAULT_STREAM_TIMEOUT_SECONDS: Final = 300.0
 _EXECUTION: tuple[EventKind, ...] = ("execution",)
 _STORAGE: tuple[EventKind, ...] = ("storage",)
 MAX_STORAGE_STREAM_EXECUTIONS: Final = 20
+STATUS_POLL_SECONDS: Final = 5.0
+"""How often a quiet execution stream reads the stored status (`ExecutionEventStreamer`)."""
+_FINAL_STATUSES: Final = frozenset({"completed", "failed", "cancelled"})
 
 
 class ExecutionReader(Protocol):
@@ -65,6 +69,12 @@ class _Deadline:
         return None if self._at is None else max(self._at - self._loop.time(), 0.0)
 
 
+def _sooner(*seconds: float | None) -> float | None:
+    """The shortest of the bounds given (`None`: no bound)."""
+    bounds = [value for value in seconds if value is not None]
+    return min(bounds) if bounds else None
+
+
 class ExecutionEventStreamer:
     """Execution events of one execution (`stream_execution_events`).
 
@@ -78,12 +88,22 @@ class ExecutionEventStreamer:
         hub: The event hub.
         reader: The execution service (rows and snapshots).
         queue_size: Live events held for a slow client before the oldest are dropped.
+        status_poll_seconds: How often a quiet stream reads the stored status: an execution that
+            another server runs, whose end this hub may not have been told, still ends the stream.
     """
 
-    def __init__(self, hub: ExecutionEventHub, reader: ExecutionReader, *, queue_size: int = 1_000) -> None:
+    def __init__(
+        self,
+        hub: ExecutionEventHub,
+        reader: ExecutionReader,
+        *,
+        queue_size: int = 1_000,
+        status_poll_seconds: float = STATUS_POLL_SECONDS,
+    ) -> None:
         self._hub = hub
         self._reader = reader
         self._queue_size = queue_size
+        self._status_poll_seconds = status_poll_seconds
 
     async def stream(
         self,
@@ -144,6 +164,7 @@ class ExecutionEventStreamer:
                 yield self._end(execution_id, "terminal", status)
                 return
             dropped = 0
+            poll = _Deadline(self._status_poll_seconds)
             while True:
                 batch = [event for event in subscription.drain() if event.id > newest]  # newer than the buffer
                 if batch:
@@ -159,16 +180,29 @@ class ExecutionEventStreamer:
                     if refreshed is not None:
                         yield refreshed
                     continue
-                final = await self._final_event(subscription, execution_id, deadline, status)
+                read_stored = poll.remaining() == 0
+                if read_stored:
+                    poll = _Deadline(self._status_poll_seconds)
+                final = await self._final_event(subscription, execution_id, deadline, status, read_stored=read_stored)
                 if final is not None:
                     yield final
                     return
-                await subscription.wait(deadline.remaining())
+                await subscription.wait(_sooner(deadline.remaining(), poll.remaining()))
 
     async def _final_event(
-        self, subscription: HubSubscription, execution_id: str, deadline: _Deadline, status: str | None
+        self,
+        subscription: HubSubscription,
+        execution_id: str,
+        deadline: _Deadline,
+        status: str | None,
+        *,
+        read_stored: bool,
     ) -> StreamEvent | None:
-        """`stream.end` when the execution ended, the hub shut down or the lifetime is over; else None."""
+        """`stream.end` when the execution ended, the hub shut down or the lifetime is over; else None.
+
+        With `read_stored`, a final status stored by another server (which this hub was not told
+        of) ends the stream too, once nothing is left to send.
+        """
         end = subscription.ended(execution_id)
         if end is not None:
             return self._end(execution_id, end.reason, end.status)
@@ -177,6 +211,10 @@ class ExecutionEventStreamer:
         remaining = deadline.remaining()
         if remaining is not None and remaining <= 0:
             return self._end(execution_id, "timeout", await self._current_status(execution_id, status))
+        if read_stored:
+            stored = await self._current_status(execution_id, status)
+            if stored in _FINAL_STATUSES and not subscription.has_pending:
+                return self._end(execution_id, "terminal", stored)
         return None
 
     async def _snapshot(self, execution_id: str) -> StreamEvent | None:

@@ -15,6 +15,8 @@ def test_workers_exports_are_pinned() -> None:
         "RedisWorkerRegistry",
         "RedisRequestRelay",
         "RelayHandler",
+        "RedisEventChannel",
+        "EventReceiver",
         "default_worker_id",
         "validate_worker_id",
         "DEFAULT_WORKER_TTL_SECONDS",

@@ -16,8 +16,8 @@ from ._leadership import StandbyWritesMiddleware
 from ._lifespan import build_container
 from ._middleware import AuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
 from ._runtime import ServerRuntime
+from ._tags import TAG_DESCRIPTIONS
 from ._version import SERVER_VERSION
-from .api_reference import TAG_DESCRIPTIONS
 from .routes import _adapters, _configs, _executions, _lineage, _pipelines, _root, _storage, _system, _workers
 
 __all__ = ("create_app",)

@@ -5,8 +5,15 @@ recovery and the janitors. A standby answers health and the read API, relays wri
 the leader's manager to it through Redis (`_relay.py`; 503 `orchestrator_unavailable` naming the
 leader when it does not answer), and retries the lock
 every `RETRY_SECONDS`. PostgreSQL drops a session lock as soon as its connection closes, so a
-killed leader is replaced within one retry interval plus the standby's start of its leader
-duties (the same steps a restarted server runs: recovery, janitor, retention, local worker).
+killed leader is replaced within one retry interval, the fence, plus the standby's start of its
+leader duties (the same steps a restarted server runs: recovery, janitor, retention, local worker).
+
+A leader checks every `LOCK_CHECK_SECONDS` that its lock connection still holds the lock. When the
+connection dropped (a PostgreSQL restart, a terminated session) it takes the lock again; when
+another server took it meanwhile, this process exits at once with `LEADERSHIP_LOST_EXIT_CODE`
+rather than go on as a second leader. A standby that takes the lock waits `TAKEOVER_FENCE_SECONDS`
+before its duties, so a leader that lost only its connection has stopped before recovery
+re-attaches its executions.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -30,17 +38,50 @@ from factflow_protocols import QueueUnavailableError
 from ._errors import RETRY_AFTER_SECONDS, error_response
 from ._relay import RELAY_TIMEOUT_SECONDS, relay_request
 
-__all__ = ("RETRY_SECONDS", "Leadership", "Role", "StandbyWritesMiddleware")
+__all__ = (
+    "LEADERSHIP_LOST_EXIT_CODE",
+    "LOCK_CHECK_SECONDS",
+    "RETRY_SECONDS",
+    "TAKEOVER_FENCE_SECONDS",
+    "Leadership",
+    "Role",
+    "StandbyWritesMiddleware",
+)
 
 logger = logging.getLogger(__name__)
 
 RETRY_SECONDS = 2.0
 """How often a standby tries the lock (takeover ≤ this plus the leader duties' start-up)."""
 
+LOCK_CHECK_SECONDS = 1.0
+"""How often a leader checks that its connection still holds the lock."""
+
+TAKEOVER_FENCE_SECONDS = 3.0
+"""How long a standby that took the lock waits before its duties: a leader that lost only its lock
+connection notices within `LOCK_CHECK_SECONDS` (plus the check itself) and exits first."""
+
+LEADERSHIP_LOST_EXIT_CODE = 75
+"""Exit status of a leader that found another server holding its lock (a temporary failure:
+restart it and it stands by). Also a standby whose leader duties failed to start after it took
+the lock, so a restart tries the takeover again from a clean process."""
+
 Role = Literal["leader", "standby"]
 
 LeaderDuties = Callable[[], Awaitable[None]]
 """Starts what only the leader runs (recovery, janitor, retention, local worker)."""
+
+LeadershipLost = Callable[[str], None]
+"""Ends this server's leadership for good (the reason is logged first); by default exits the process."""
+
+
+def exit_process(reason: str) -> None:
+    """Exit at once, like a crash.
+
+    A graceful stop would mark as `interrupted` the executions the new leader is resuming.
+    Lineage still buffered is rebuilt by the new leader's recovery, as after a `kill -9`.
+    """
+    logging.shutdown()
+    os._exit(LEADERSHIP_LOST_EXIT_CODE)
 
 
 class Leadership:
@@ -52,6 +93,9 @@ class Leadership:
         lock: The lock when this server leads from the start, None on a standby.
         lock_key: The advisory key (None: the product key for the URL's schema).
         leader: On a standby, who holds the lock.
+        on_lost: Called when this server can no longer lead (another server holds the lock, or
+            the duties failed after a takeover); `exit_process` unless a test passes its own.
+        fence_seconds: How long a standby that took the lock waits before its duties.
     """
 
     def __init__(
@@ -62,8 +106,13 @@ class Leadership:
         lock_key: int | None,
         leader: str | None = None,
         relay: RedisRequestRelay | None = None,
+        on_lost: LeadershipLost = exit_process,
+        fence_seconds: float = TAKEOVER_FENCE_SECONDS,
     ) -> None:
         self._engine = engine
+        self._on_lost = on_lost
+        self._fence_seconds = fence_seconds
+        self._watch_task: asyncio.Task[None] | None = None
         self.relay = relay
         """Carries a standby's writes to the leader (Redis queue only; None: they get 503)."""
         self._lock = lock
@@ -103,28 +152,89 @@ class Leadership:
                 break
             await asyncio.sleep(RETRY_SECONDS)
         self._lock, self.leader = lock, "this server"
-        logger.warning("took the server lock: starting the leader's duties")
+        logger.warning("took the server lock: starting the leader's duties in %.0f s", self._fence_seconds)
+        await asyncio.sleep(self._fence_seconds)
         try:
             await duties()
-        except Exception:
+        except Exception as exc:
             logger.exception("starting the leader's duties failed after the takeover")
+            self._lose(f"its leader duties failed to start after the takeover ({exc})")
+            return
         # Writes are accepted once recovery re-attached the executions the old leader ran.
         self._leading = True
         logger.warning("this server is now the leader")
+        self.keep_leading()
+
+    def keep_leading(self) -> None:
+        """On the leader: check the lock every `LOCK_CHECK_SECONDS` (see the module doc); idempotent."""
+        if self._leading and self._watch_task is None:
+            self._watch_task = asyncio.get_running_loop().create_task(self._watch_lock(), name="server:lock-watch")
+
+    async def _watch_lock(self) -> None:
+        unavailable_logged = False
+        while True:
+            await asyncio.sleep(LOCK_CHECK_SECONDS)
+            lock = self._lock
+            if lock is None or await _answers_held(lock):
+                unavailable_logged = False
+                continue
+            with contextlib.suppress(Exception):  # the connection is gone; this closes what is left
+                async with asyncio.timeout(_LOCK_QUERY_TIMEOUT_SECONDS):
+                    await lock.release()
+            try:
+                self._lock = await acquire_server_lock(self._engine, lock_key=self._lock_key)
+            except ServerLockHeldError as exc:
+                holder = str(exc.context.get("holder") or "another server")
+                if f"{lock.holder[:63]!r} (" in holder:
+                    # This server's own earlier session, not yet gone on the database side: nobody
+                    # else can take the lock while it lives, so this server still leads alone.
+                    continue
+                self._lose(f"another server took the server lock while this one's connection was lost: {holder}")
+                return
+            except Exception as exc:
+                # Nobody can take the lock while the database is away; take it again once it is back.
+                if not unavailable_logged:
+                    logger.warning(
+                        "lost the server lock's connection (%s); taking the lock again once the database answers", exc
+                    )
+                    unavailable_logged = True
+            else:
+                logger.warning("the server lock's connection was lost; took the lock again")
+                unavailable_logged = False
+
+    def _lose(self, reason: str) -> None:
+        """Stop leading for good: `on_lost` (by default, exit the process)."""
+        self._leading = False
+        logger.critical("this server stops leading: %s; exiting with status %d", reason, LEADERSHIP_LOST_EXIT_CODE)
+        self._on_lost(reason)
 
     async def stop_standing_by(self) -> None:
-        """Stop the lock retries (shutdown); idempotent."""
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Stop the lock retries and the lock watch (shutdown); idempotent."""
+        tasks = (self._task, self._watch_task)
+        self._task = self._watch_task = None
+        for task in tasks:
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def release(self) -> None:
         """Give the lock up, if this server leads; idempotent."""
         await self.stop_standing_by()
         if self._lock is not None:
             await self._lock.release()
+
+
+_LOCK_QUERY_TIMEOUT_SECONDS = 5.0
+"""A lock check that hangs this long (a half-open connection) counts as a lost connection."""
+
+
+async def _answers_held(lock: ServerLock) -> bool:
+    try:
+        async with asyncio.timeout(_LOCK_QUERY_TIMEOUT_SECONDS):
+            return await lock.is_held()
+    except TimeoutError:
+        return False
 
 
 # Writes that need the leader's manager, and waits (the end of an execution is signalled in the

@@ -18,10 +18,16 @@ from collections.abc import Callable
 from factflow_engine.config import PipelineConfigLoader, configure_validation
 from factflow_engine.registry import ValidatingAdapterRegistry
 from factflow_engine.runtime import EngineLimits, EngineWiring, OrchestratorManager
-from factflow_execution import ExecutionEventStreamer, ExecutionStores, StorageEventStreamer
+from factflow_execution import (
+    ExecutionEventHub,
+    ExecutionEventStreamer,
+    ExecutionStores,
+    StorageEventStreamer,
+    StreamEvent,
+)
 from factflow_foundation import FactflowSettings
 from factflow_infra.queue import RedisStreamsQueueProvider
-from factflow_infra.workers import RedisRequestRelay
+from factflow_infra.workers import RedisEventChannel, RedisRequestRelay
 from factflow_lineage import LineageRecorder
 from factflow_replay import RuntimeServices, compose_runtime
 
@@ -164,6 +170,9 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         )
         execution = services.execution
         stack.push_async_callback(execution.hub.shutdown)
+        if relay is not None and settings.queue_url and worker_id is not None:
+            # Closed before the hub: streams on every server carry the live events of each one's executions.
+            stack.push_async_callback(share_events(execution.hub, settings.queue_url, sender=worker_id).close)
         paused = await execution.manager.load_paused_routes()
         if paused:
             logger.info("paused routes: %s", ", ".join(sorted(paused)))
@@ -188,21 +197,24 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
         stack.push_async_callback(workers.shutdown)
 
         async def lead() -> None:
-            # 11. recovery, before the first request; 12. janitor; 13. lineage retention;
-            # 14. worker membership: the local worker's registration and heartbeat
+            # 11. worker membership: the local worker's registration and heartbeat, before recovery
+            # re-attaches executions, so a worker joining meanwhile sees this server's consumer as
+            # live and leaves its unacked entries alone; 12. recovery, before the first request;
+            # 13. janitor; 14. lineage retention
+            begin("worker registry")
+            await retry_startup_step("worker registry", workers.start, stop=runtime.stop_requested)
             begin("recovery")
             await _recover(services)
             begin("janitor")
             janitor.start()
             begin("lineage retention")
             lineage_retention.start()
-            begin("worker registry")
-            await retry_startup_step("worker registry", workers.start, stop=runtime.stop_requested)
             if relay is not None and runtime.app is not None:
                 relay.serve(answer_relayed(runtime.app))  # writes that standbys take in
 
         if leadership.role == "leader":
             await lead()
+            leadership.keep_leading()
         else:
             logger.warning(
                 "standing by: %s leads; retrying the server lock every %.0f s", leadership.leader, RETRY_SECONDS
@@ -248,6 +260,16 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
     except BaseException:
         await stack.aclose()
         raise
+
+
+def share_events(hub: ExecutionEventHub, queue_url: str, *, sender: str) -> RedisEventChannel:
+    """Publish what `hub` delivers for the other servers, and deliver theirs through it (started)."""
+    channel = RedisEventChannel.from_url(queue_url, sender=sender)
+    hub.add_tap(lambda execution_id, event: channel.offer(execution_id, event.id, event.event, event.data))
+    channel.start(
+        lambda execution_id, event_id, name, data: hub.ingest(execution_id, StreamEvent(event_id, name, data))
+    )
+    return channel
 
 
 async def _recover(services: RuntimeServices) -> None:

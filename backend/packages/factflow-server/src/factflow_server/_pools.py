@@ -29,6 +29,7 @@ __all__ = (
     "PoolPlacement",
     "WorkerPools",
     "live_worker_ids",
+    "worker_is_live",
     "route_pool",
     "wire_worker_pools",
 )
@@ -51,12 +52,12 @@ def live_worker_ids(registry: WorkerRegistry, *, own_id: str | None = None) -> C
     """
 
     async def live() -> set[str]:
-        return {record.worker_id for record in await registry.list() if _alive(record, own_id=own_id)}
+        return {record.worker_id for record in await registry.list() if worker_is_live(record, own_id=own_id)}
 
     return live
 
 
-def _alive(record: WorkerRecord, *, own_id: str | None) -> bool:
+def worker_is_live(record: WorkerRecord, *, own_id: str | None) -> bool:
     """Live by its heartbeat, and not an earlier process of this host (gone, or this pid under another id)."""
     if not record.live:
         return False
@@ -105,7 +106,7 @@ class PoolPlacement:
             external = {
                 record.worker_id
                 for record in records
-                if record.worker_id != own and needed & set(record.pools) and _alive(record, own_id=own)
+                if record.worker_id != own and needed & set(record.pools) and worker_is_live(record, own_id=own)
             }
             if not external:
                 return Placement()

@@ -29,6 +29,8 @@ from factflow_infra.workers import (
     default_worker_id,
 )
 
+from ._pools import worker_is_live
+
 __all__ = (
     "ActivitySource",
     "LocalWorker",
@@ -264,9 +266,21 @@ class WorkerMonitor:
         """One worker now, or None."""
         return await self.registry.get(worker_id)
 
+    async def live_workers_by_pool(self) -> dict[str, list[str]]:
+        """Live worker ids per pool, by the liveness placement and consumer claims use.
+
+        Live by heartbeat, and not a record an earlier process of this host left behind.
+        """
+        by_pool: dict[str, list[str]] = {}
+        for record in await self.registry.list():
+            if worker_is_live(record, own_id=self.local_worker_id):
+                for pool in record.pools:
+                    by_pool.setdefault(pool, []).append(record.worker_id)
+        return by_pool
+
     async def live_pools(self) -> frozenset[str]:
         """Pools with a live worker; the local worker's always count while the server runs."""
-        by_pool = await self.registry.live_workers_by_pool()
+        by_pool = await self.live_workers_by_pool()
         local = set(self.local_worker.pools) if self.local_worker is not None else set()
         return frozenset(by_pool) | local
 
@@ -285,7 +299,7 @@ class WorkerMonitor:
         live_pools: set[str] = set()
         local_id = self.local_worker_id
         for record in records:
-            if not record.live or record.worker_id == local_id:
+            if record.worker_id == local_id or not worker_is_live(record, own_id=local_id):
                 continue
             live_pools.update(record.pools)
             for route in record.routes:
@@ -305,7 +319,7 @@ class WorkerMonitor:
             QueueError: the registry cannot be reached.
             ServiceUnavailableError: the database cannot be reached.
         """
-        by_pool = {pool: len(ids) for pool, ids in (await self.registry.live_workers_by_pool()).items()}
+        by_pool = {pool: len(ids) for pool, ids in (await self.live_workers_by_pool()).items()}
         page = await executions.list(status="running", limit=_RUNNING_SCAN_LIMIT)
         return by_pool, pools_waiting(page.items, set(by_pool) | set(self._local_pools()))
 

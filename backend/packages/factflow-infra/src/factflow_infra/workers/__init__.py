@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._events import EventReceiver, RedisEventChannel
 from ._factory import create_worker_registry
 from ._memory import MemoryWorkerRegistry
 from ._model import (
@@ -28,8 +29,10 @@ __all__ = (
     "create_worker_registry",
     "MemoryWorkerRegistry",
     "RedisWorkerRegistry",
-    # standby servers' requests to the leader
+    # standby servers' requests to the leader, and the leader's live events for them
     "RedisRequestRelay",
+    "RedisEventChannel",
+    "EventReceiver",
     "RelayHandler",
     # ids and timing
     "default_worker_id",
