@@ -349,3 +349,21 @@ async def test_pipeline_completes_while_the_lineage_database_is_down(tmp_path: P
         assert len(result.outputs("work", "set_fields")) == 100
         assert result.lineage_dropped > 0
         assert 1 <= len(result.lineage) < 201  # the split row, plus whatever was not dropped
+
+
+async def test_settling_waits_for_the_deliveries_running_then_and_not_for_later_ones(harness: PipelineHarness) -> None:
+    execution = await harness.start(SLOW.replace("ms: 30000", "ms: 300"))
+    running = await harness.events.wait_count(
+        "stage.processing", 3, lambda event: event["route_id"] == "slow", execution_id=execution.execution_id
+    )
+    await execution.orchestrator.settle_deliveries()
+    # The three deliveries that ran when asked went through their whole chain (lineage and outputs
+    # are written before a delivery leaves the handler); the three read afterwards may still run.
+    completed = {
+        event["correlation_id"]
+        for event in harness.events.of("stage.completed", execution.execution_id)
+        if event["route_id"] == "slow" and event["stage_name"] == "passthrough"
+    }
+    assert {event["correlation_id"] for event in running} <= completed
+    result = await execution.wait(10)
+    assert result.status == "completed"

@@ -4,15 +4,17 @@ shared state of an execution is read in one atomic step."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
 from factflow_infra.queue import RedisSharedState, RedisStreamsQueueProvider
+from factflow_infra.queue._redis_shared import STATE_LOST_CODE
 from factflow_infra.testing import _queue as queue_fixtures
 from factflow_infra.testing._queue import QueueProviderFactory, RecordingHandler, scoped_queue
-from factflow_protocols import MessageStatus, QueueDepth, QueueMessage
+from factflow_protocols import MessageStatus, QueueDepth, QueueError, QueueMessage
 
 queue_scope = queue_fixtures.queue_scope
 redis_db = queue_fixtures.redis_db
@@ -165,4 +167,56 @@ async def test_joined_workers_are_waited_for_until_they_flush(providers: QueuePr
     await shared.flushed(execution_id, "w1")
     assert await shared.unflushed_workers(execution_id) == {"w2"}
     assert await shared.unflushed_workers(execution_id, live_only=False) == {"w2", "w3"}
+    await provider.purge_prefix(f"factflow:{{{execution_id}}}:")
+
+
+async def test_a_reading_of_a_marked_execution_fails_once_its_mark_is_gone(
+    providers: QueueProviderFactory, raw: Redis
+) -> None:
+    provider = await redis_provider(providers)
+    shared = RedisSharedState(provider)
+    execution_id = f"exec-mark-{uuid.uuid4().hex}"
+    queue = scoped_queue(execution_id, "a")
+    await shared.mark_shared(execution_id)
+    await provider.publish(queue, QueueMessage(payload={"n": 1}), dedupe_scope=execution_id)
+    depths, dead = await shared.read([(queue, "a")], [], marked=execution_id)
+    assert (depths, dead) == ([QueueDepth(ready=1, pending=0)], 0)
+    # What a Redis restart without persistence leaves: nothing under the execution's prefix.
+    await provider.purge_prefix(f"factflow:{{{execution_id}}}:")
+    with pytest.raises(QueueError) as lost:
+        await shared.read([(queue, "a")], [], marked=execution_id)
+    assert lost.value.code == STATE_LOST_CODE
+    # Unmarked readings (and readings of a marked execution again) answer as before.
+    assert await shared.read([(queue, "a")], []) == ([QueueDepth(ready=0, pending=0)], 0)
+    await shared.mark_shared(execution_id)
+    assert await shared.read([(queue, "a")], [], marked=execution_id) == ([QueueDepth(ready=0, pending=0)], 0)
+    await provider.purge_prefix(f"factflow:{{{execution_id}}}:")
+    assert not await raw.keys(f"factflow:{{{execution_id}}}:*")
+
+
+async def test_workers_are_waited_for_until_they_settle_under_the_latest_request(
+    providers: QueueProviderFactory,
+) -> None:
+    provider = await redis_provider(providers)
+    live_ids = {"w1", "w2"}
+
+    async def live() -> set[str]:
+        return set(live_ids)
+
+    shared = RedisSharedState(provider, live_workers=live)
+    execution_id = f"exec-settle-{uuid.uuid4().hex}"
+    assert await shared.settle_requested(execution_id) is None
+    for worker_id in ("w1", "w2", "w3"):  # w3 joined, then died
+        await shared.joined(execution_id, worker_id)
+    await shared.request_settle(execution_id, "t1")
+    assert await shared.settle_requested(execution_id) == "t1"
+    await shared.settled(execution_id, "w1", "t1")
+    assert await shared.unsettled_workers(execution_id, "t1") == {"w2"}
+    await shared.settled(execution_id, "w2", "t1")
+    assert await shared.unsettled_workers(execution_id, "t1") == set()
+    # A new request (a second loss) waits for every worker again.
+    await shared.request_settle(execution_id, "t2")
+    assert await shared.settle_requested(execution_id) == "t2"
+    await shared.settled(execution_id, "w2", "t1")  # a late answer to the old request
+    assert await shared.unsettled_workers(execution_id, "t2") == {"w1", "w2"}
     await provider.purge_prefix(f"factflow:{{{execution_id}}}:")

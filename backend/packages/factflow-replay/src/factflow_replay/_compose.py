@@ -81,12 +81,13 @@ def compose_runtime(
             progress_interval_seconds=replay_progress_interval_seconds,
         )
 
+    repair = LineageRepair(repository=stores.lineage, storage=engine.storage, recorder=recorder)
     execution = ExecutionServices.build(
         engine=dataclasses.replace(
             engine,
             reconciler=reinjector,
-            lineage_repair=engine.lineage_repair
-            or LineageRepair(repository=stores.lineage, storage=engine.storage, recorder=recorder),
+            lineage_repair=engine.lineage_repair or repair,
+            lineage_counts=engine.lineage_counts or repair.counts,
         ),
         stores=stores,
         loader=loader,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 from factflow_engine.config import PipelineGlobalConfig
+from factflow_engine.runtime import LineageCounts
+from factflow_foundation import derive_message_id
 from factflow_lineage import LineageRecorder, LineageRepository
 from factflow_protocols import StorageProtocol
 
@@ -57,3 +59,33 @@ class LineageRepair:
                 len(closed),
             )
         return len(rebuilt) + len(closed)
+
+    async def counts(self, execution_id: str, config: PipelineGlobalConfig) -> LineageCounts:
+        """The execution's deliveries and dead letters as lineage counts them (`LineageCountsCallable`).
+
+        A shared execution whose queues lost their state (a Redis restart without persistence)
+        takes its final `message_counts` from here: each (route, message) with rows is one
+        delivery, except the children a route's own fan-out continues in that route (they never
+        travelled through its queue).
+        """
+        await self._recorder.flush(execution_id, timeout=_FLUSH_SECONDS)
+        index = await LineageIndex.load(self._repository, execution_id)
+        return count_deliveries(index, config)
+
+
+def count_deliveries(index: LineageIndex, config: PipelineGlobalConfig) -> LineageCounts:
+    """Deliveries and dead-lettered messages of `index` (see `LineageRepair.counts`)."""
+    continued: set[tuple[str, str]] = set()
+    for (route_id, message_id), facts in index.rows.items():
+        route = config.routes.get(route_id)
+        if route is None:
+            continue
+        last = len(route.adapters) - 1
+        for fact in facts:
+            if fact.status == "completed" and fact.result in ("emitted", "both") and fact.adapter_index < last:
+                continued.update(
+                    (route_id, derive_message_id(message_id, route_id, str(fact.adapter_index), str(position)))
+                    for position in range(fact.emitted_count)
+                )
+    delivered = sum(1 for key in index.rows if key not in continued)
+    return LineageCounts(delivered=delivered, dead_lettered=len(index.dead_lettered))

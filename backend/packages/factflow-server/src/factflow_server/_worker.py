@@ -46,6 +46,8 @@ RECONCILE_INTERVAL_SECONDS = 1.0
 """How often a worker compares what it runs with the executions and pauses PostgreSQL holds."""
 HEARTBEAT_SECONDS = 1.0
 """Heartbeat period (the registry's TTL is 10 s by default; the contract asks for at most 2 s)."""
+SETTLE_TIMEOUT_SECONDS = 30.0
+"""How long a worker lets the deliveries it runs end when the leader asks it to settle (lost queue state)."""
 _MAX_EXECUTIONS = 10_000
 """A worker takes every running execution of its pools; the server's cap already bounds them."""
 
@@ -109,6 +111,8 @@ class WorkerProcess:
         self._draining = False
         self._flushed: set[str] = set()
         self._no_routes_here: set[str] = set()
+        self._settled: dict[str, str] = {}
+        """The latest settle request served, per execution."""
 
     def request_stop(self) -> None:
         """SIGTERM/SIGINT: stop reading, drain, deregister (`run()` returns)."""
@@ -221,12 +225,17 @@ class WorkerProcess:
                     orchestrator.request_stop(self.settings.shutdown_grace_seconds)
             elif running[execution_id]:
                 manager.cancel(execution_id)
-            elif execution_id not in self._flushed and await shared.flush_requested(execution_id):
-                # The leader found the execution done and computes its stats from lineage next.
-                await recorder.flush(execution_id, 5.0)
-                await shared.flushed(execution_id, self.worker_id)
-                self._flushed.add(execution_id)
+            else:
+                # Again every pass: a Redis restart without persistence forgets who runs the execution.
+                await shared.joined(execution_id, self.worker_id)
+                await self._settle_if_asked(manager, shared, recorder, execution_id)
+                if execution_id not in self._flushed and await shared.flush_requested(execution_id):
+                    # The leader found the execution done and computes its stats from lineage next.
+                    await recorder.flush(execution_id, 5.0)
+                    await shared.flushed(execution_id, self.worker_id)
+                    self._flushed.add(execution_id)
         self._flushed &= set(running)
+        self._settled = {key: token for key, token in self._settled.items() if key in running}
         self._no_routes_here &= set(running)
         for execution_id, cancel_requested in running.items():
             if cancel_requested or manager.is_live(execution_id) or execution_id in self._no_routes_here:
@@ -234,6 +243,34 @@ class WorkerProcess:
             if not await shared.is_shared(execution_id):
                 continue  # the server runs it alone (or has not placed it yet)
             await self._join(manager, executions, shared, execution_id)
+
+    async def _settle_if_asked(
+        self, manager: OrchestratorManager, shared: RedisSharedState, recorder: LineageRecorder, execution_id: str
+    ) -> None:
+        """After lost queue state the leader asks every worker to settle before it re-seeds the execution.
+
+        The deliveries running here now (read from the lost streams) end first and their lineage rows
+        are written, so the leader's re-seed sees every message they finished and re-publishes only
+        the others: no stage runs twice. Deliveries read later go on meanwhile.
+        """
+        token = await shared.settle_requested(execution_id)
+        if token is None or self._settled.get(execution_id) == token:
+            return
+        orchestrator = manager.orchestrator(execution_id)
+        if orchestrator is not None:
+            try:
+                async with asyncio.timeout(SETTLE_TIMEOUT_SECONDS):
+                    await orchestrator.settle_deliveries()
+            except TimeoutError:
+                logger.warning(
+                    "deliveries of execution %r still run after %.0f s", execution_id, SETTLE_TIMEOUT_SECONDS
+                )
+        if not await recorder.flush(execution_id, 5.0):
+            logger.warning("execution %r: lineage not written yet; settling at a later pass", execution_id)
+            return  # the leader waits (bounded) rather than re-seed from lineage that misses rows
+        await shared.settled(execution_id, self.worker_id, token)
+        self._settled[execution_id] = token
+        logger.info("settled execution %r after lost queue state", execution_id)
 
     async def _join(
         self,

@@ -40,7 +40,15 @@ from ._retry import JITTER_RANGE, retry_delay
 from ._route import ReactiveRouteProcessor, RouteRuntimeStatus, RouteState
 from ._scoped_queue import ExecutionScopedQueue, scoped_queue_name, scoped_queue_prefix
 from ._seed import SeedCallable, SeedContext, SeedHost
-from ._shared import ExecutionRole, LineageRepairCallable, Placement, SharedExecutionState
+from ._shared import (
+    STATE_LOST_CODE,
+    ExecutionRole,
+    LineageCounts,
+    LineageCountsCallable,
+    LineageRepairCallable,
+    Placement,
+    SharedExecutionState,
+)
 from ._wiring import EngineLimits, EngineWiring
 
 __all__ = (
@@ -62,6 +70,9 @@ __all__ = (
     "SeedHost",
     "ExecutionRole",
     "LineageRepairCallable",
+    "LineageCounts",
+    "LineageCountsCallable",
+    "STATE_LOST_CODE",
     "Placement",
     "SharedExecutionState",
     "AdapterFactory",

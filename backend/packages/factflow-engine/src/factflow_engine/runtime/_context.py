@@ -18,7 +18,7 @@ from ._events import EventEmitter
 from ._metrics import MetricsRegistry
 from ._scoped_queue import ExecutionScopedQueue
 from ._seed import SeedCallable
-from ._shared import LineageRepairCallable, SharedExecutionState
+from ._shared import LineageCountsCallable, LineageRepairCallable, SharedExecutionState
 from ._slot import AdapterSlot
 from ._stages import StageCounts, StageFacts
 
@@ -131,3 +131,5 @@ class RuntimeDependencies:
     """The queue's state shared across processes (Redis); needed by executions placed on workers."""
     lineage_repair: LineageRepairCallable | None = None
     """Writes back lineage rows a dead worker lost, before a shared execution's final stats (factflow-replay)."""
+    lineage_counts: LineageCountsCallable | None = None
+    """Counts a shared execution's messages from lineage when its queues lost their state (factflow-replay)."""

@@ -25,7 +25,7 @@ from ._metrics import MetricsRegistry
 from ._orchestrator import PipelineOrchestrator
 from ._route import ReactiveRouteProcessor, RouteRuntimeStatus
 from ._seed import SeedCallable
-from ._shared import ExecutionRole, LineageRepairCallable, Placement, SharedExecutionState
+from ._shared import ExecutionRole, LineageCountsCallable, LineageRepairCallable, Placement, SharedExecutionState
 from ._start_failure import start_failure
 
 __all__ = ("ExecutionReservation", "OrchestratorManager")
@@ -93,6 +93,8 @@ class OrchestratorManager:
         reconciler: Re-injects lost messages when an execution stalls (factflow-replay).
         shared_state: The queue's cross-process state (Redis); needed for shared placements.
         lineage_repair: Writes back lineage rows a dead worker lost (factflow-replay `LineageRepair`).
+        lineage_counts: Counts a shared execution's messages from lineage once its queues lost their
+            state (factflow-replay `LineageRepair.counts`).
         placement: Decides, per execution, which routes run here and whether its counts are
             shared (the server's worker pools); every route runs here, counted locally, when omitted.
         role: `worker` runs only route processors of the executions it is given (a worker process).
@@ -114,6 +116,7 @@ class OrchestratorManager:
         reconciler: SeedCallable | None = None,
         shared_state: SharedExecutionState | None = None,
         lineage_repair: LineageRepairCallable | None = None,
+        lineage_counts: LineageCountsCallable | None = None,
         placement: Callable[[ConfigSnapshot], Awaitable[Placement]] | None = None,
         role: ExecutionRole = "full",
     ) -> None:
@@ -137,6 +140,7 @@ class OrchestratorManager:
             reconciler=reconciler,
             shared_state=shared_state,
             lineage_repair=lineage_repair,
+            lineage_counts=lineage_counts,
         )
         self._builder = ExecutionBuilder(self._dependencies)
         self._placement = placement

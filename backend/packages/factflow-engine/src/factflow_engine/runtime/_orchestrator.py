@@ -17,7 +17,7 @@ from ._completion import CompletionTimings, CompletionWatcher
 from ._context import RuntimeDependencies
 from ._route import RouteRuntimeStatus
 from ._seed import SeedCallable, SeedContext
-from ._shared import SharedExecutionState
+from ._shared import STATE_LOST_CODE, SharedExecutionState
 from ._start_failure import StartStep, describe_error, start_failure
 from ._tasks import run_siblings
 
@@ -33,6 +33,12 @@ _SHARED_REFRESH_SECONDS = 0.5
 """How often the control part of a shared execution reads the queue's shared counts."""
 _LINEAGE_FLUSH_WAIT_SECONDS = 10.0
 """How long the leader waits for workers to flush an ending execution's lineage rows."""
+_SETTLE_MIN_SECONDS = 2.5
+"""After lost queue state, the leader waits at least this long for workers to settle: every live worker
+re-registers (heartbeat, 1 s) and re-announces what it runs (its reconcile pass, 1 s) within it."""
+_SETTLE_MAX_SECONDS = 60.0
+"""How long the leader waits for workers to settle before it re-seeds anyway."""
+_SETTLE_POLL_SECONDS = 0.1
 
 
 class PipelineOrchestrator:
@@ -71,6 +77,14 @@ class PipelineOrchestrator:
         if plan.placement.shared and self._shared is None:
             raise ValueError("A shared placement needs a queue with shared state (Redis).")
         self._refresh_task: asyncio.Task[None] | None = None
+        self._lost_epoch = 0
+        """Losses of queue state the shared reading found (its mark gone)."""
+        self._reseeded_epoch = 0
+        """Losses a completed re-seed has served; the execution cannot complete while one is not served."""
+        self._last_reading = (0, 0)
+        """`handled` and `dead_lettered` of the latest shared reading since the last loss."""
+        self._carried = (0, 0)
+        """`handled` and `dead_lettered` carried over lost queue state (progress counts until the end)."""
 
         self.phase: OrchestratorPhase = "created"
         self.signals = built.signals
@@ -91,7 +105,7 @@ class PipelineOrchestrator:
             depths=self._depths,
             local_work=self.has_local_work,
             hold_reading=self._hold_reading,
-            reconcile=self._run_reconciler if dependencies.reconciler is not None else None,
+            reconcile=self._run_reconciler if dependencies.reconciler is not None or self._shared is not None else None,
             timings=CompletionTimings(
                 stall_check_interval_seconds=options.stall_check_interval_seconds,
                 stall_timeout_seconds=options.stall_timeout_seconds,
@@ -353,9 +367,64 @@ class PipelineOrchestrator:
         await self.watcher.seed_from_queues()
 
     async def _run_reconciler(self) -> None:
-        reconciler = self.deps.reconciler
-        if reconciler is not None:
-            await reconciler(SeedContext(self))
+        shared = self._shared
+        if shared is None:
+            if self.deps.reconciler is not None:
+                await self.deps.reconciler(SeedContext(self))
+            return
+        # A shared execution: the reading finds a loss the routes reported (its mark is gone), so this
+        # pass serves it; the re-seed then waits until no delivery of the lost streams runs anywhere.
+        await self._depths()
+        epoch = self._lost_epoch
+        try:
+            await self._settle(shared)
+            if self.deps.reconciler is not None:
+                await self.deps.reconciler(SeedContext(self))
+        except Exception:
+            self.signals.report_lost_state()  # another pass, once the queue or database answers
+            raise
+        if self._lost_epoch == epoch:
+            # Reports of the loss this pass served (the routes' own `NOGROUP`) need no second pass;
+            # a later loss is found by the reading anyway.
+            self.signals.lost_state = False
+        self._reseeded_epoch = max(self._reseeded_epoch, epoch)
+        self.signals.wakeup.set()
+
+    async def _settle(self, shared: SharedExecutionState) -> None:
+        """Wait until the deliveries running here and on every worker when asked have ended, their lineage written.
+
+        Lineage then shows every message those deliveries finished, so the re-seed re-publishes only
+        what no process runs any more, and no stage runs twice.
+
+        Raises:
+            QueueError: the queue cannot be reached (the re-seed is retried).
+        """
+        token = new_id()
+        await shared.request_settle(self.execution_id, token)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        waiting: set[str] = set()
+        try:
+            async with asyncio.timeout(_SETTLE_MAX_SECONDS):
+                await self.settle_deliveries()
+                while True:
+                    waiting = await shared.unsettled_workers(self.execution_id, token)
+                    if not waiting and loop.time() - started >= _SETTLE_MIN_SECONDS:
+                        return
+                    await asyncio.sleep(_SETTLE_POLL_SECONDS)
+        except TimeoutError:
+            logger.warning(
+                "Execution %r: worker(s) %s did not settle within %.0f s after lost queue state; re-seeding anyway",
+                self.execution_id,
+                ", ".join(sorted(waiting)) or "-",
+                _SETTLE_MAX_SECONDS,
+            )
+
+    async def settle_deliveries(self) -> None:
+        """Wait until every delivery of this execution that runs here now has ended (later ones may run)."""
+        marks = {route_id: processor.delivery_mark() for route_id, processor in self.processors.items()}
+        for route_id, mark in marks.items():
+            await self.processors[route_id].wait_running_before(mark)
 
     def _hold_reading(self, held: bool) -> None:
         for processor in self.processors.values():
@@ -383,16 +452,63 @@ class PipelineOrchestrator:
             processor = config.processor_config(route_id)
             groups.append((scoped(processor.inbound_queue), processor.subscription))
         dead_letter_queues = [scoped(queue) for queue in self.snapshot.dlqs()]
+        marked = self.execution_id if self.role == "full" else None
         try:
-            depths, dead_lettered = await shared.read(groups, dead_letter_queues)
-        except QueueError:
+            depths, dead_lettered = await shared.read(groups, dead_letter_queues, marked=marked)
+        except QueueError as exc:
+            if exc.code == STATE_LOST_CODE:
+                await self._state_lost(shared)
             return None
+        handled = sum(depth.settled for depth in depths)
+        self._last_reading = (handled, dead_lettered)
+        carried_handled, carried_dead = self._carried
         self.accountant.adopt(
-            published=sum(depth.settled + depth.total for depth in depths),
-            handled=sum(depth.settled for depth in depths),
-            dead_lettered=dead_lettered,
+            published=carried_handled + handled + sum(depth.total for depth in depths),
+            handled=carried_handled + handled,
+            dead_lettered=carried_dead + dead_lettered,
         )
+        if self._lost_epoch > self._reseeded_epoch:
+            return None  # not done before the re-seed after lost state has run
         return depths
+
+    async def _state_lost(self, shared: SharedExecutionState) -> None:
+        """The reading found the execution's mark gone: Redis lost the streams, groups and DLQs.
+
+        The counts so far are carried (progress only: the final ones come from lineage), the mark is
+        set again (workers that start later join), and the watcher runs the re-seed.
+        """
+        self._lost_epoch += 1
+        handled, dead_lettered = self._last_reading
+        self._carried = (self._carried[0] + handled, self._carried[1] + dead_lettered)
+        self._last_reading = (0, 0)
+        logger.warning("Execution %r: the queue lost its state (Redis restarted?); re-seeding", self.execution_id)
+        try:
+            await shared.mark_shared(self.execution_id)
+        except QueueError as exc:
+            logger.warning("Execution %r: could not mark it shared again: %s", self.execution_id, exc)
+        self.signals.report_lost_state()
+
+    @property
+    def lost_queue_state(self) -> bool:
+        """Whether the queue lost this (shared) execution's state while it ran."""
+        return self._lost_epoch > 0
+
+    async def _count_from_lineage(self) -> None:
+        """Final counts of a shared execution whose queues lost their state: from its lineage rows.
+
+        Redis kept no count of what was settled before the loss, and the re-seed re-published
+        some messages that ran before; lineage counts each (route, message) delivery once.
+        """
+        count = self.deps.lineage_counts
+        if count is None:
+            logger.warning("Execution %r: no lineage to count from after lost queue state", self.execution_id)
+            return
+        try:
+            counts = await count(self.execution_id, self.config)
+        except Exception:
+            logger.exception("Execution %r: counting its messages from lineage failed", self.execution_id)
+            return
+        self.accountant.adopt(published=counts.delivered, handled=counts.delivered, dead_lettered=counts.dead_lettered)
 
     async def _wait_for_worker_lineage(self, shared: SharedExecutionState) -> None:
         """Ask the workers of the execution to flush its lineage rows, and wait (bounded) until they did."""
@@ -457,6 +573,13 @@ class PipelineOrchestrator:
                 if status != "cancelled":  # a cancelled execution's queues are purged
                     await self._depths()  # the final counts
                     await self._repair_lineage(self._shared)
+                    # Completion decided it (completed, or too many dead letters): count from lineage.
+                    decided = status == "completed" or (
+                        error_info is not None and error_info.code == "dead_letter_threshold_exceeded"
+                    )
+                    if self.lost_queue_state and decided:
+                        await self._count_from_lineage()
+                        status, error_info, _ = self.watcher.outcome()
         except Exception:
             logger.exception("Tearing down execution %r failed", self.execution_id)
         finally:

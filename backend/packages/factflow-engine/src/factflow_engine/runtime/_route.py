@@ -116,6 +116,10 @@ class ReactiveRouteProcessor:
         self._control_task: asyncio.Task[None] | None = None
         self._breaker_timer: asyncio.TimerHandle | None = None
         self._in_flight = 0
+        self._deliveries_started = 0
+        self._running: set[int] = set()
+        """Serial numbers of the deliveries inside the handler now."""
+        self._delivery_ended = asyncio.Event()
         self._queue_depth: int | None = None
         self._last_event: tuple[str, bool] | None = None
         self._work_waiting = False
@@ -254,6 +258,20 @@ class ReactiveRouteProcessor:
     @property
     def reading_blocked(self) -> bool:
         return bool(self._blockers)
+
+    def delivery_mark(self) -> int:
+        """A mark for `running_before`: every delivery that entered the handler so far is before it."""
+        return self._deliveries_started
+
+    def running_before(self, mark: int) -> bool:
+        """Whether a delivery that entered the handler before `mark` is still running."""
+        return any(serial < mark for serial in self._running)
+
+    async def wait_running_before(self, mark: int) -> None:
+        """Wait until every delivery that entered the handler before `mark` has left it."""
+        while self.running_before(mark):
+            self._delivery_ended.clear()
+            await self._delivery_ended.wait()
 
     def outstanding(self) -> int:
         """Deliveries received and not settled (running plus held while paused)."""
@@ -410,6 +428,9 @@ class ReactiveRouteProcessor:
         if runtime.cancelling.is_set():
             return MessageStatus.RETRY
         self._in_flight += 1
+        serial = self._deliveries_started
+        self._deliveries_started += 1
+        self._running.add(serial)
         started = self.observers.received()
         try:
             with log_context(execution_id=runtime.execution_id, route_id=self.route_id, correlation_id=message.id):
@@ -421,6 +442,8 @@ class ReactiveRouteProcessor:
             status = MessageStatus.RETRY
         finally:
             self._in_flight -= 1
+            self._running.discard(serial)
+            self._delivery_ended.set()
         if status is not MessageStatus.RETRY:
             self.observers.settling(started)
         return status

@@ -19,11 +19,38 @@ from typing import Literal, Protocol, runtime_checkable
 from factflow_engine.config import PipelineGlobalConfig
 from factflow_protocols import QueueDepth
 
-__all__ = ("ExecutionRole", "LineageRepairCallable", "Placement", "SharedExecutionState")
+__all__ = (
+    "STATE_LOST_CODE",
+    "ExecutionRole",
+    "LineageCounts",
+    "LineageCountsCallable",
+    "LineageRepairCallable",
+    "Placement",
+    "SharedExecutionState",
+)
+
+STATE_LOST_CODE = "queue_state_lost"
+"""`QueueError.code` of a `SharedExecutionState.read` that found the execution's mark gone."""
 
 LineageRepairCallable = Callable[[str, PipelineGlobalConfig], Awaitable[int]]
 """Writes back the lineage rows of an execution that a dead worker lost (rebuilt from stored
 outputs), and closes the rows it left open; returns how many rows it wrote."""
+
+
+@dataclass(frozen=True, slots=True)
+class LineageCounts:
+    """An execution's message counts as its lineage tells them (after its queues lost their state)."""
+
+    delivered: int
+    """Distinct (route, message) deliveries: a message that reached a route through its queue counts
+    once there, however often it ran; the children a route's own fan-out continues are not deliveries."""
+    dead_lettered: int
+    """Distinct messages with a dead-lettered row."""
+
+
+LineageCountsCallable = Callable[[str, PipelineGlobalConfig], Awaitable[LineageCounts]]
+"""Counts an execution's deliveries and dead letters from its lineage rows (every process's rows
+written first)."""
 
 ExecutionRole = Literal["full", "worker"]
 """`full`: the execution's control part (init message, seed, completion) plus the routes it runs
@@ -48,15 +75,20 @@ class SharedExecutionState(Protocol):
     """
 
     async def read(
-        self, groups: Sequence[tuple[str, str]], dead_letter_queues: Sequence[str]
+        self,
+        groups: Sequence[tuple[str, str]],
+        dead_letter_queues: Sequence[str],
+        *,
+        marked: str | None = None,
     ) -> tuple[list[QueueDepth], int]:
         """One atomic reading: the depth of every (queue, group), in order, and the DLQs' entry count.
 
         The DLQ count is one entry per dead-lettered message and queue (dead-letter publishes are
-        deduplicated).
+        deduplicated). With `marked`, the reading also checks that execution's shared mark: gone,
+        the queue lost its state since `mark_shared` (a Redis restart without persistence).
 
         Raises:
-            QueueError: the queue cannot be read.
+            QueueError: the queue cannot be read; code `STATE_LOST_CODE` when the mark is gone.
         """
         ...
 
@@ -82,6 +114,26 @@ class SharedExecutionState(Protocol):
 
     async def flushed(self, execution_id: str, worker_id: str) -> None:
         """A worker wrote every lineage row of the execution it had."""
+        ...
+
+    async def request_settle(self, execution_id: str, token: str) -> None:
+        """Ask every worker to settle before the leader re-seeds after lost state.
+
+        Each lets the deliveries it runs end, writes the execution's lineage rows, then reports
+        `settled` under `token`.
+        """
+        ...
+
+    async def settle_requested(self, execution_id: str) -> str | None:
+        """The token of the latest settle request of the execution, if any."""
+        ...
+
+    async def settled(self, execution_id: str, worker_id: str, token: str) -> None:
+        """A worker's deliveries that ran at the request have ended and their lineage is written."""
+        ...
+
+    async def unsettled_workers(self, execution_id: str, token: str) -> set[str]:
+        """Live workers that joined the execution and have not settled under `token`."""
         ...
 
     async def unflushed_workers(self, execution_id: str, *, live_only: bool = True) -> set[str]:

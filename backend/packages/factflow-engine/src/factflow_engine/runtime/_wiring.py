@@ -19,7 +19,7 @@ from factflow_protocols import LineageSink, QueueProtocol, StorageProtocol
 from ._context import AdapterFactory, LineageLookup, RuntimeOptions
 from ._manager import OrchestratorManager
 from ._seed import SeedCallable
-from ._shared import LineageRepairCallable, Placement, SharedExecutionState
+from ._shared import LineageCountsCallable, LineageRepairCallable, Placement, SharedExecutionState
 
 __all__ = ("EngineLimits", "EngineWiring")
 
@@ -62,6 +62,7 @@ class EngineWiring:
         limits: Capacity, shutdown grace and runtime tunables.
         shared_state: The queue's cross-process state (Redis), for executions placed on workers.
         lineage_repair: Writes back lineage rows a dead worker lost (factflow-replay).
+        lineage_counts: Counts a shared execution's messages from lineage after lost queue state (factflow-replay).
         placement: Which routes of an execution run in this process (the server's worker pools).
     """
 
@@ -76,6 +77,7 @@ class EngineWiring:
     limits: EngineLimits = field(default_factory=EngineLimits)
     shared_state: SharedExecutionState | None = None
     lineage_repair: LineageRepairCallable | None = None
+    lineage_counts: LineageCountsCallable | None = None
     placement: Callable[[ConfigSnapshot], Awaitable[Placement]] | None = None
 
     def build_manager(self) -> OrchestratorManager:
@@ -94,5 +96,6 @@ class EngineWiring:
             reconciler=self.reconciler,
             shared_state=self.shared_state,
             lineage_repair=self.lineage_repair,
+            lineage_counts=self.lineage_counts,
             placement=self.placement,
         )

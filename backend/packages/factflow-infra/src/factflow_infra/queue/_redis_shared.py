@@ -14,24 +14,28 @@ from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 
-from factflow_protocols import QueueDepth
+from factflow_protocols import QueueDepth, QueueError
 
 if TYPE_CHECKING:
     from ._redis import RedisStreamsQueueProvider
 
-__all__ = ("GROUP_STATE_SCRIPT", "RedisSharedState")
+__all__ = ("GROUP_STATE_SCRIPT", "STATE_LOST_CODE", "RedisSharedState")
 
 GROUP_STATE_SCRIPT = """
--- KEYS[1..n] streams read by a group (ARGV[i] names the group); KEYS[n+1..] dead-letter streams
--- ARGV[1..n] group names. Returns {ready, pending, read} per group, then the dead-letter total.
+-- KEYS[1] the execution's shared mark ('' to skip the check); KEYS[2..n+1] streams read by a group
+-- (ARGV[i] names the group); KEYS[n+2..] dead-letter streams. ARGV[1..n] group names.
+-- Returns {ready, pending, read} per group, then the dead-letter total; or the single value -1 when
+-- the mark is gone (Redis lost its state since the execution was marked).
+if KEYS[1] ~= '' and redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local out = {}
 local n = #ARGV
 for i = 1, n do
+  local stream = KEYS[i + 1]
   local ready, pending, read = 0, 0, 0
-  if redis.call('EXISTS', KEYS[i]) == 1 then
-    local length = redis.call('XLEN', KEYS[i])
+  if redis.call('EXISTS', stream) == 1 then
+    local length = redis.call('XLEN', stream)
     ready = length
-    for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[i])) do
+    for _, group in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
       local info = {}
       for j = 1, #group, 2 do info[group[j]] = group[j + 1] end
       if info['name'] == ARGV[i] then
@@ -50,13 +54,18 @@ for i = 1, n do
   out[#out + 1] = {ready, pending, read}
 end
 local dead = 0
-for i = n + 1, #KEYS do
+for i = n + 2, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then dead = dead + redis.call('XLEN', KEYS[i]) end
 end
 out[#out + 1] = dead
 return out
 """
-"""Every group's `ready`, `pending` and `entries-read`, and the DLQ lengths, in one atomic step."""
+"""Every group's `ready`, `pending` and `entries-read`, and the DLQ lengths, in one atomic step,
+provided the execution's shared mark is still there."""
+
+STATE_LOST_CODE = "queue_state_lost"
+"""`QueueError.code` of a reading that found the execution's shared mark gone (the engine's
+`STATE_LOST_CODE`)."""
 
 
 def _key(execution_id: str, name: str) -> str:
@@ -84,10 +93,15 @@ class RedisSharedState:
         self._script: Any = None
 
     async def read(
-        self, groups: Sequence[tuple[str, str]], dead_letter_queues: Sequence[str]
+        self,
+        groups: Sequence[tuple[str, str]],
+        dead_letter_queues: Sequence[str],
+        *,
+        marked: str | None = None,
     ) -> tuple[list[QueueDepth], int]:
         """See `SharedExecutionState.read`."""
-        keys = [queue for queue, _ in groups] + list(dead_letter_queues)
+        mark = _key(marked, "shared") if marked is not None else ""
+        keys = [mark] + [queue for queue, _ in groups] + list(dead_letter_queues)
         names = [group for _, group in groups]
 
         async def run(client: Redis) -> Any:
@@ -96,6 +110,10 @@ class RedisSharedState:
             return await self._script(keys=keys, args=names)  # EVALSHA, loading the script if needed
 
         reply = await self._provider._call("reading the shared state of an execution", run)
+        if not isinstance(reply, list):
+            raise QueueError(
+                f"The shared mark of execution {marked!r} is gone: Redis lost its state", code=STATE_LOST_CODE
+            )
         depths = [
             QueueDepth(ready=int(ready), pending=int(pending), settled=max(0, int(read) - int(pending)))
             for ready, pending, read in reply[:-1]
@@ -133,6 +151,40 @@ class RedisSharedState:
         await self._provider._call(
             "reporting a lineage flush", lambda c: c.sadd(_key(execution_id, "flushed"), worker_id.encode())
         )
+
+    async def request_settle(self, execution_id: str, token: str) -> None:
+        async def run(client: Redis) -> Any:
+            pipe = client.pipeline(transaction=True)
+            pipe.delete(_key(execution_id, "settled"))
+            pipe.set(_key(execution_id, "settle"), token.encode())
+            return await pipe.execute()
+
+        await self._provider._call("requesting a settle after lost state", run)
+
+    async def settle_requested(self, execution_id: str) -> str | None:
+        value = await self._provider._call("reading a settle request", lambda c: c.get(_key(execution_id, "settle")))
+        return value.decode() if isinstance(value, bytes) else None
+
+    async def settled(self, execution_id: str, worker_id: str, token: str) -> None:
+        await self._provider._call(
+            "reporting a settle",
+            lambda c: c.sadd(_key(execution_id, "settled"), f"{token}:{worker_id}".encode()),
+        )
+
+    async def unsettled_workers(self, execution_id: str, token: str) -> set[str]:
+        async def run(client: Redis) -> Any:
+            pipe = client.pipeline(transaction=True)
+            pipe.smembers(_key(execution_id, "workers"))
+            pipe.smembers(_key(execution_id, "settled"))
+            return await pipe.execute()
+
+        joined, settled = await self._provider._call("reading settles", run)
+        waiting = {member.decode() for member in joined} - {
+            member.decode().removeprefix(f"{token}:") for member in settled if member.decode().startswith(f"{token}:")
+        }
+        if waiting and self._live_workers is not None:
+            waiting &= await self._live_workers()
+        return waiting
 
     async def unflushed_workers(self, execution_id: str, *, live_only: bool = True) -> set[str]:
         async def run(client: Redis) -> Any:
