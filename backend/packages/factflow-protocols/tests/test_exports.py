@@ -40,6 +40,11 @@ EXTRAS = {
     "LostStateCallback",
     "SettledCallback",
     "QueueError",
+    # a shared queue's hold on the delivery being handled (the engine asks before each adapter call)
+    "DeliveryHold",
+    "current_delivery_hold",
+    "delivery_still_held",
+    "holding_delivery",
     "StorageHealth",
     "StorageError",
     "validate_storage_key",

@@ -26,12 +26,15 @@ from factflow_infra.queue import MemoryQueueProvider
 from factflow_infra.storage import FilesystemStorageProvider
 from factflow_protocols import (
     AdapterResult,
+    LineageRecord,
+    LineageSink,
     MessageStatus,
     NonRetryableError,
     PipelineAdapter,
     PipelineContext,
     PublishStatus,
     QueueMessage,
+    holding_delivery,
 )
 
 EXEC = "0190a000-0000-7000-8000-000000000001"
@@ -87,13 +90,15 @@ def _slot(index: int, adapter: PipelineAdapter, storage: StorageBackendAdapter) 
     )
 
 
-def _walk(provider: MemoryQueueProvider, tmp_path: Path, cancelling: asyncio.Event) -> tuple[ChainWalk, Any]:
+def _walk(
+    provider: MemoryQueueProvider, tmp_path: Path, cancelling: asyncio.Event, *, recorder: LineageSink | None = None
+) -> tuple[ChainWalk, Any]:
     storage = StorageBackendAdapter(FilesystemStorageProvider(tmp_path))
     slots = [_slot(0, Split(), storage), _slot(1, Double(), storage)]
     cancellation = Cancellation(cancelling)
     budget = FanoutBudget(2)  # fewer units than children: branches wait for each other's
     counts = StageCounts()
-    stages = stage_facts(execution_id=EXEC, counts=counts, recorder=None, event_sink=None)
+    stages = stage_facts(execution_id=EXEC, counts=counts, recorder=recorder, event_sink=None)
     observers = DeliveryObservers(
         route_id="r",
         dead_letter_queue="dlq.r",
@@ -173,5 +178,40 @@ async def test_a_stopping_execution_leaves_the_delivery_unacknowledged(tmp_path:
         message = QueueMessage(id=ROOT, payload={"items": [1]}, metadata={})
         assert await walk.run_delivery(message) is MessageStatus.RETRY
         assert provider.sent == {} and budget.in_use == 0
+    finally:
+        await provider.close()
+
+
+class Rows:
+    def __init__(self) -> None:
+        self.recorded: list[LineageRecord] = []
+
+    def record(self, entry: LineageRecord) -> None:
+        self.recorded.append(entry)
+
+
+class Lapsed:
+    """The hold of a delivery whose lease lapsed and that another consumer took meanwhile."""
+
+    def surely_held(self) -> bool:
+        return False
+
+    async def confirm_held(self) -> bool:
+        return False
+
+
+async def test_a_delivery_the_queue_no_longer_holds_runs_nothing_and_writes_no_row(tmp_path: Path) -> None:
+    provider = Recording()
+    await provider.connect()
+    try:
+        rows = Rows()
+        walk, (observers, counts, budget) = _walk(provider, tmp_path, asyncio.Event(), recorder=rows)
+        message = QueueMessage(id=ROOT, payload={"items": [1, 2]}, metadata={})
+        with holding_delivery(Lapsed()):
+            assert await walk.run_delivery(message) is MessageStatus.RETRY  # left unacked, to its new owner
+        assert rows.recorded == []
+        assert provider.sent == {}
+        assert (counts.completed, counts.failed) == (0, 0) and budget.in_use == 0
+        assert observers.counters.dead_lettered == 0
     finally:
         await provider.close()

@@ -14,14 +14,21 @@ from factflow_engine.runtime._backpressure import AdaptiveLimiter
 from factflow_engine.runtime._cancel import Cancellation
 from factflow_engine.runtime._circuit_breaker import CircuitBreaker
 from factflow_engine.runtime._context import AdapterSlot
-from factflow_engine.runtime._delivery import Branch, Delivery, Invocation, RouteExecutionCounts, Stopped
+from factflow_engine.runtime._delivery import Branch, Delivery, Invocation, NotHeld, RouteExecutionCounts, Stopped
 from factflow_engine.runtime._events import EventEmitter
 from factflow_engine.runtime._invoke import CallFailed, CallSucceeded, ContextFactory, Invoker
 from factflow_engine.runtime._observers import DeliveryObservers
 from factflow_engine.runtime._stages import CountedStages, StageCounts, StageRow
 from factflow_engine.storage import StageIdentity, StageStorageAdapter, StorageBackendAdapter
 from factflow_infra.storage import FilesystemStorageProvider
-from factflow_protocols import AdapterResult, NonRetryableError, PipelineAdapter, PipelineContext, QueueMessage
+from factflow_protocols import (
+    AdapterResult,
+    NonRetryableError,
+    PipelineAdapter,
+    PipelineContext,
+    QueueMessage,
+    holding_delivery,
+)
 
 EXEC = "0190a000-0000-7000-8000-000000000001"
 
@@ -203,4 +210,65 @@ async def test_cancelling_during_the_retry_wait_cancels_the_row(tmp_path: Any) -
     with pytest.raises(Stopped):
         await task
     assert world.stages.seen[-1] == "cancel"
+    assert world.gates_free()
+
+
+class Hold:
+    """A queue's hold on the delivery: `fresh` answers without a call; `confirm` answers when asked."""
+
+    def __init__(self, *, fresh: bool, held: bool = True) -> None:
+        self.fresh = fresh
+        self.held = held
+        self.asked = 0
+        self.waiting = asyncio.Event()
+        self.answer = asyncio.Event()
+        self.answer.set()
+
+    def surely_held(self) -> bool:
+        return self.fresh
+
+    async def confirm_held(self) -> bool:
+        self.asked += 1
+        self.waiting.set()
+        await self.answer.wait()
+        return self.held
+
+
+async def test_a_delivery_the_queue_no_longer_holds_is_not_called_and_begins_no_row(tmp_path: Any) -> None:
+    adapter = Scripted(AdapterResult(message={"n": 2}))
+    world = World(_slot(adapter, tmp_path))
+    hold = Hold(fresh=False, held=False)
+    with holding_delivery(hold), pytest.raises(NotHeld):
+        await world.invoker.invoke(world.invocation)
+    assert hold.asked == 1
+    assert adapter.contexts == []
+    assert world.stages.seen == []  # no row: the new owner writes the lineage of this delivery
+    assert world.gates_free()
+
+
+async def test_a_lease_the_queue_confirms_lets_the_call_run_and_a_fresh_one_is_not_asked(tmp_path: Any) -> None:
+    for hold, asked in ((Hold(fresh=False, held=True), 1), (Hold(fresh=True, held=False), 0)):
+        adapter = Scripted(AdapterResult(message={"n": 2}))
+        world = World(_slot(adapter, tmp_path))
+        with holding_delivery(hold):
+            called = await world.invoker.invoke(world.invocation)
+        assert isinstance(called, CallSucceeded)
+        assert hold.asked == asked
+        assert world.stages.seen == ["begin"]
+        assert world.gates_free()
+
+
+async def test_a_stopping_execution_ends_the_wait_for_the_queues_answer(tmp_path: Any) -> None:
+    adapter = Scripted(AdapterResult(message={"n": 2}))
+    world = World(_slot(adapter, tmp_path))
+    hold = Hold(fresh=False)
+    hold.answer.clear()  # the queue is unreachable: no answer until the stop
+    with holding_delivery(hold):
+        call = asyncio.create_task(world.invoker.invoke(world.invocation))
+        await hold.waiting.wait()
+        world.cancelling.set()
+        with pytest.raises(Stopped) as stopped:
+            await call
+    assert type(stopped.value) is Stopped
+    assert adapter.contexts == [] and world.stages.seen == []
     assert world.gates_free()

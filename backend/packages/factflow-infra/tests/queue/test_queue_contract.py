@@ -24,6 +24,7 @@ from factflow_protocols import (
     QueueMessage,
     QueueProtocol,
     Subscription,
+    delivery_still_held,
 )
 
 # Fixtures, found by name (a conftest here would clash with tests/conftest.py under mypy).
@@ -577,3 +578,20 @@ async def test_every_settlement_is_reported_once_as_acknowledged(
     assert sorted(reports) == sorted(
         [(acked.id, MessageStatus.ACK, True), (failed.id, MessageStatus.DEAD_LETTER, True)]
     )
+
+
+async def test_a_handler_holds_its_delivery(queue_provider: QueueProvider, queue_scope: str) -> None:
+    queue, dlq = names(queue_scope)
+    answers: list[bool] = []
+
+    async def respond(_: QueueMessage) -> MessageStatus:
+        answers.append(await delivery_still_held())
+        return MessageStatus.ACK
+
+    await queue_provider.publish(queue, message())
+    handler = RecordingHandler(respond)
+    subscription = await queue_provider.subscribe(queue, GROUP, handler, prefetch=1, dead_letter_queue=dlq)
+    await handler.wait_for(1)
+    await settled(subscription)
+    assert answers == [True]
+    assert await delivery_still_held()  # outside any delivery: nothing to lose

@@ -25,7 +25,16 @@ from factflow_infra.testing._queue import (
     tcp_proxy,
     wait_until,
 )
-from factflow_protocols import MessageStatus, PublishStatus, QueueDepth, QueueError, QueueMessage, QueueUnavailableError
+from factflow_protocols import (
+    DeliveryHold,
+    MessageStatus,
+    PublishStatus,
+    QueueDepth,
+    QueueError,
+    QueueMessage,
+    QueueUnavailableError,
+    current_delivery_hold,
+)
 
 # Fixtures, found by name (a conftest here would clash with tests/conftest.py under mypy).
 queue_scope = queue_fixtures.queue_scope
@@ -265,31 +274,33 @@ async def _is_settled(provider: RedisStreamsQueueProvider, queue: str) -> bool:
     return await provider.depth(queue, GROUP) == QueueDepth(ready=0, pending=0)
 
 
-async def test_the_lease_keeps_a_long_handler_from_being_reclaimed(
+async def test_the_lease_keeps_long_handlers_from_being_reclaimed(
     providers: QueueProviderFactory, raw: Redis, queue_scope: str
 ) -> None:
+    # Several entries at once: one renewal covers every entry held, not only the first one.
     queue, dlq = names(queue_scope)
     visibility = 0.6
     provider = await redis_provider(providers, visibility_timeout_seconds=visibility)
     gate = Gate()
     handler = RecordingHandler(gate)
-    await provider.publish(queue, QueueMessage(payload={}))
+    for n in range(3):
+        await provider.publish(queue, QueueMessage(payload={"n": n}))
     await provider.subscribe(queue, GROUP, handler, prefetch=5, dead_letter_queue=dlq)
-    async with asyncio.timeout(5):
-        await gate.started.wait()
+    await handler.wait_for(3)
 
     observed_until = time.monotonic() + 3 * visibility
     while time.monotonic() < observed_until:
         rows: Any = await raw.xpending_range(queue, GROUP, min="-", max="+", count=10)
-        (row,) = rows
-        assert row["time_since_delivered"] < visibility * 1000
-        assert row["times_delivered"] == 1
+        assert len(rows) == 3
+        for row in rows:
+            assert row["time_since_delivered"] < visibility * 1000
+            assert row["times_delivered"] == 1
         await asyncio.sleep(0.05)
 
-    assert len(handler.deliveries) == 1
+    assert len(handler.deliveries) == 3
     gate.opened.set()
     await wait_until(lambda: _is_settled(provider, queue))
-    assert len(handler.deliveries) == 1
+    assert len(handler.deliveries) == 3
 
 
 async def test_the_lease_does_not_take_back_an_entry_another_consumer_claimed(
@@ -319,6 +330,68 @@ async def test_the_lease_does_not_take_back_an_entry_another_consumer_claimed(
 
     gate.opened.set()  # the handler still finishes; its ack settles the entry
     await wait_until(lambda: _is_settled(provider, queue))
+
+
+class HoldingHandler:
+    """Keeps every delivery (and its hold) until `release` is set."""
+
+    def __init__(self) -> None:
+        self.holds: dict[int, DeliveryHold] = {}
+        self.release = asyncio.Event()
+
+    async def __call__(self, message: QueueMessage) -> MessageStatus:
+        hold = current_delivery_hold()
+        assert hold is not None
+        self.holds[message.payload["n"]] = hold
+        await self.release.wait()
+        return MessageStatus.ACK
+
+
+async def test_an_entry_another_consumer_claimed_or_settled_is_no_longer_held(
+    providers: QueueProviderFactory, raw: Redis, queue_scope: str
+) -> None:
+    queue, dlq = names(queue_scope)
+    visibility = 60.0  # no lapse during the test: only the claim and the ack below take entries away
+    provider = await redis_provider(providers, visibility_timeout_seconds=visibility)
+    handler = HoldingHandler()
+    for n in range(3):
+        await provider.publish(queue, QueueMessage(payload={"n": n}))
+    await provider.subscribe(queue, GROUP, RecordingHandler(handler), prefetch=5, dead_letter_queue=dlq)
+    await wait_until(lambda: len(handler.holds) == 3)
+    rows: Any = await raw.xpending_range(queue, GROUP, min="-", max="+", count=10)
+    entry_ids = [row["message_id"] for row in rows]
+    assert all(hold.surely_held() for hold in handler.holds.values())  # just read: no call needed
+
+    # Entry 0 claimed by another consumer, entry 1 settled by one; entry 2 stays ours.
+    await raw.xclaim(queue, GROUP, "claimer", 0, [entry_ids[0]], justid=True)
+    await raw.xack(queue, GROUP, entry_ids[1])
+    assert await handler.holds[0].confirm_held() is False
+    assert await handler.holds[1].confirm_held() is False
+    assert await handler.holds[2].confirm_held() is True
+    assert handler.holds[0].surely_held() is False  # known lost: never asked again
+    (row,) = await raw.xpending_range(queue, GROUP, min=entry_ids[0], max=entry_ids[0], count=1)
+    assert row["consumer"] == b"claimer"  # asking never takes an entry back
+    (row,) = await raw.xpending_range(queue, GROUP, min=entry_ids[2], max=entry_ids[2], count=1)
+    assert row["consumer"] == provider.consumer_name.encode() and row["times_delivered"] == 1
+    handler.release.set()
+
+
+async def test_a_lease_not_renewed_for_two_thirds_of_the_timeout_is_confirmed_with_redis(
+    providers: QueueProviderFactory, raw: Redis, queue_scope: str
+) -> None:
+    queue, dlq = names(queue_scope)
+    visibility = 0.6
+    provider = await redis_provider(providers, visibility_timeout_seconds=visibility)
+    handler = HoldingHandler()
+    await provider.publish(queue, QueueMessage(payload={"n": 0}))
+    subscription = await provider.subscribe(queue, GROUP, RecordingHandler(handler), prefetch=5, dead_letter_queue=dlq)
+    await wait_until(lambda: len(handler.holds) == 1)
+    hold = handler.holds[0]
+    await subscription.stop(grace_seconds=0)  # no more renewals: the lease ages
+    await wait_until(lambda: not hold.surely_held(), within=2 * visibility + 5)
+    assert await hold.confirm_held() is True  # nobody took it: still pending for us
+    (row,) = await raw.xpending_range(queue, GROUP, min="-", max="+", count=10)
+    assert row["consumer"] == provider.consumer_name.encode() and row["times_delivered"] == 1
 
 
 async def test_killed_connections_are_replaced_without_losing_messages(

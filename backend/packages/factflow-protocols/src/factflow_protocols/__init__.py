@@ -6,6 +6,7 @@ Depends only on factflow-foundation (and pydantic, msgpack): no driver, no ORM.
 from __future__ import annotations
 
 from ._adapter import AdapterResult, PipelineAdapter, PipelineContext
+from ._delivery_hold import DeliveryHold, current_delivery_hold, delivery_still_held, holding_delivery
 from ._engine_events import (
     EngineEvent,
     ExecutionProgress,
@@ -79,6 +80,10 @@ __all__ = (
     "QueueHealth",
     "QueueError",
     "QueueUnavailableError",
+    "DeliveryHold",
+    "current_delivery_hold",
+    "delivery_still_held",
+    "holding_delivery",
     # storage
     "StorageProtocol",
     "StoredObject",

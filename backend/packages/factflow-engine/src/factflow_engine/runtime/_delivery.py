@@ -19,6 +19,7 @@ __all__ = (
     "DeadLetterReason",
     "Delivery",
     "Invocation",
+    "NotHeld",
     "Outcome",
     "RouteExecutionCounts",
     "Stopped",
@@ -40,6 +41,14 @@ DeadLetterReason = Literal[
 
 class Stopped(Exception):
     """The execution is cancelling or stopping: the branch ends and the delivery stays unacked."""
+
+
+class NotHeld(Stopped):
+    """The queue no longer holds the delivery for this process: another consumer took it after its lease lapsed.
+
+    The branch ends before its adapter runs (a `Stopped`: the delivery is not acked) and the
+    delivery is left to its new owner.
+    """
 
 
 class BadOutput(Exception):

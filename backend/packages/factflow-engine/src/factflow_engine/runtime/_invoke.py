@@ -7,17 +7,18 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import MappingProxyType
 from typing import Any, Literal
 
 from factflow_engine.config import ErrorHandlingConfig
 from factflow_foundation import StagePaths
-from factflow_protocols import NonRetryableError, PipelineContext, StorageProtocol
+from factflow_protocols import DeliveryHold, NonRetryableError, PipelineContext, StorageProtocol, current_delivery_hold
 
 from ._backpressure import AdaptiveLimiter
 from ._cancel import Cancellation
 from ._circuit_breaker import CircuitBreaker
-from ._delivery import Invocation, Stopped, fresh_copy
+from ._delivery import Invocation, NotHeld, Stopped, fresh_copy
 from ._errors import CircuitOpenError
 from ._observers import DeliveryObservers
 from ._retry import retry_delay
@@ -105,10 +106,14 @@ class Invoker:
     """Calls one adapter for one branch until it succeeds or fails for good.
 
     Each attempt takes gate 1 (the execution's handler semaphore) and gate 2 (the route's AIMD
-    limiter), asks the adapter's breaker (an open breaker defers the call, holding no gate, and
-    the row waits `pending`), runs `process` within `timeout_seconds`, and feeds the breaker. A
-    retryable failure waits its backoff (`pending`), then tries again; `Stopped` or task
-    cancellation marks the row `cancelled` and propagates.
+    limiter) and makes sure the queue still holds the delivery for this process: a delivery read
+    ahead may have waited for the gates past its lease while this process was cut off from a
+    shared queue, and another worker taken it; then `NotHeld` ends the branch, before the first
+    attempt's row exists. The first attempt then begins the row. Each attempt asks the adapter's
+    breaker (an open breaker defers the call, holding no gate, and the row waits `pending`), runs
+    `process` within `timeout_seconds`, and feeds the breaker. A retryable failure waits its
+    backoff (`pending`), then tries again; `Stopped` or task cancellation marks the row
+    `cancelled` (when it exists) and propagates.
 
     The row is left open on return: the caller completes it (with the outputs) or fails it (with
     the dead letter), and cancels it if the execution stops meanwhile.
@@ -147,7 +152,7 @@ class Invoker:
         stages = self._stages
         slot, branch = invocation.slot, invocation.branch
         breaker = slot.breaker
-        row = stages.begin(invocation)
+        row: StageRow | None = None
         active = 0.0
         attempt = 1
         try:
@@ -155,6 +160,11 @@ class Invoker:
                 await self._acquire_gates()
                 try:
                     self._cancellation.check()
+                    row = await self._admit(invocation, row)
+                except BaseException:
+                    self._release_gates()
+                    raise
+                try:
                     breaker.acquire()
                 except CircuitOpenError as exc:
                     self._release_gates()
@@ -205,7 +215,8 @@ class Invoker:
                 attempt += 1
                 stages.resume(row, attempt=attempt)
         except (Stopped, asyncio.CancelledError):
-            stages.cancel(row, duration_ms=active * 1000.0)
+            if row is not None:
+                stages.cancel(row, duration_ms=active * 1000.0)
             raise
 
     async def _acquire_gates(self) -> None:
@@ -216,6 +227,24 @@ class Invoker:
         except BaseException:
             gate1.release()
             raise
+
+    async def _admit(self, invocation: Invocation, row: StageRow | None) -> StageRow:
+        """With the gates held: `NotHeld` if the delivery is no longer this process's; the row, begun on attempt 1."""
+        hold = current_delivery_hold()
+        if hold is not None and not hold.surely_held():
+            await self._cancellation.race(partial(self._confirm_held, hold, invocation))
+        return self._stages.begin(invocation) if row is None else row
+
+    @staticmethod
+    async def _confirm_held(hold: DeliveryHold, invocation: Invocation) -> None:
+        if not await hold.confirm_held():
+            logger.info(
+                "Not running %r of %r in route %r: another worker took the delivery after its lease lapsed",
+                invocation.slot.stage,
+                invocation.branch.message_id,
+                invocation.route_id,
+            )
+            raise NotHeld
 
     def _release_gates(self) -> None:
         self._limiter.release()

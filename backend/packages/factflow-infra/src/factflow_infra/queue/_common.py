@@ -98,6 +98,9 @@ class Delivery:
     """Acked or dead-lettered; an unsettled delivery stays pending when its handler ends."""
     acknowledged: bool = False
     """The settlement removed an entry still pending for the group (not one lost or settled before)."""
+    confirmed_at: float = 0.0
+    """`time.monotonic()` when a call that restarted this consumer's lease on the entry was sent
+    (the read, a claim, a renewal); 0 when unknown. Shared queues only."""
 
 
 def dead_letter_envelope(message: QueueMessage) -> QueueMessage:

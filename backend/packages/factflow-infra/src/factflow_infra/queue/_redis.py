@@ -36,6 +36,7 @@ from ._redis_batch import CommandBatcher
 from ._redis_subscription import RedisSubscription
 from ._redis_support import (
     DEAD_LETTER_SCRIPT,
+    HELD_SCRIPT,
     LEASE_SCRIPT,
     PUBLISH_SCRIPT,
     glob_escape,
@@ -110,6 +111,7 @@ class RedisStreamsQueueProvider:
         self._publish_script: AsyncScript | None = None
         self._dead_letter_script: AsyncScript | None = None
         self._lease_script: AsyncScript | None = None
+        self._held_script: AsyncScript | None = None
         self._batcher: CommandBatcher | None = None
         self._subscriptions: dict[tuple[str, str], RedisSubscription] = {}
         self._lock = asyncio.Lock()
@@ -181,6 +183,7 @@ class RedisStreamsQueueProvider:
             self._publish_script = client.register_script(PUBLISH_SCRIPT)
             self._dead_letter_script = client.register_script(DEAD_LETTER_SCRIPT)
             self._lease_script = client.register_script(LEASE_SCRIPT)
+            self._held_script = client.register_script(HELD_SCRIPT)
             logger.info("Queue connected to %s as consumer %r", mask_url(self._url), self.consumer_name)
 
     async def close(self) -> None:
@@ -217,6 +220,12 @@ class RedisStreamsQueueProvider:
         if self._lease_script is None:
             raise QueueError("The Redis queue is not connected; call `connect()` first.", code="queue_not_connected")
         return self._lease_script
+
+    @property
+    def _held(self) -> AsyncScript:
+        if self._held_script is None:
+            raise QueueError("The Redis queue is not connected; call `connect()` first.", code="queue_not_connected")
+        return self._held_script
 
     @property
     def _batch(self) -> CommandBatcher:

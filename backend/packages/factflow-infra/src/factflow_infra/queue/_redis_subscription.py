@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 
-from factflow_protocols import QueueError, QueueMessage, QueueUnavailableError
+from factflow_protocols import DeliveryHold, QueueError, QueueMessage, QueueUnavailableError
 
 from ._common import Delivery, redis_backoff
 from ._redis_support import NoGroupError, text
@@ -38,6 +38,11 @@ class RedisSubscription(BaseSubscription[Delivery]):
       timeout (unacked ones this or a dead consumer left), with their counts from `XPENDING`.
     - **Lease:** every timeout ÷ 3, `XCLAIM … JUSTID` on every entry still held, so a long handler
       is never reclaimed (and no delivery is counted).
+    - **Hold:** before each adapter call the engine asks whether the entry is still this consumer's
+      (`delivery_still_held()`). While the lease was restarted less than ⅔ of the timeout ago it
+      is, without a call; otherwise one script checks the owner in `XPENDING` (renewing it when it
+      is us), waiting while Redis is unreachable. An entry read ahead and left waiting while this
+      process was cut off past its lease is then not run here a second time: its new owner has it.
     - **Lost replies:** Redis moves entries into this consumer's pending list when it runs
       `XREADGROUP` (or `XAUTOCLAIM`), before the reply is sent. When the connection breaks in
       between (Redis restarting, a proxy resetting it, a timeout), the entries are pending here
@@ -57,6 +62,8 @@ class RedisSubscription(BaseSubscription[Delivery]):
         timeout = provider.visibility_timeout_seconds
         self._visibility_ms = max(1, int(timeout * 1000))
         self._lease_interval = timeout / 3
+        self._fresh_seconds = timeout - self._lease_interval
+        """A lease restarted less than this long ago cannot have lapsed before the adapter starts."""
         self._reclaim_interval = min(60.0, timeout / 4)
         self._reclaim_due = 0.0  # reclaim at once: the subscribe-time claim made orphans eligible
         self._reclaim_cursor = "0-0"
@@ -148,6 +155,7 @@ class RedisSubscription(BaseSubscription[Delivery]):
         async def read(client: Redis) -> Any:
             return await client.xreadgroup(group, consumer, {queue: ">"}, count=count, block=BLOCK_MILLISECONDS)
 
+        sent = time.monotonic()
         reply = await self._provider._call(
             f"reading {queue!r}",
             read,
@@ -157,7 +165,7 @@ class RedisSubscription(BaseSubscription[Delivery]):
         for _stream, entries in reply or []:
             for entry_id, fields in entries:
                 if fields is not None:
-                    deliveries.append(_delivery(entry_id, fields, 1))
+                    deliveries.append(_delivery(entry_id, fields, 1, confirmed_at=sent))
         return deliveries
 
     async def _reclaim(self, count: int) -> list[Delivery]:
@@ -171,6 +179,7 @@ class RedisSubscription(BaseSubscription[Delivery]):
                     queue, group, consumer, self._visibility_ms, start_id=cursor, count=count
                 )
 
+            sent = time.monotonic()
             reply = await self._provider._call(f"reclaiming on {queue!r}", autoclaim)
             next_cursor = text(reply[0])
             wrapped = next_cursor == "0-0"
@@ -185,7 +194,9 @@ class RedisSubscription(BaseSubscription[Delivery]):
                     self._released.pop(entry_id, None)
                 logger.info("Reclaimed %d idle entries on %r", len(claimed), queue)
                 return [
-                    _delivery(entry_id, fields, counts[entry_id]) for entry_id, fields in claimed if entry_id in counts
+                    _delivery(entry_id, fields, counts[entry_id], confirmed_at=sent)
+                    for entry_id, fields in claimed
+                    if entry_id in counts
                 ]
             if wrapped:
                 return []
@@ -302,9 +313,11 @@ class RedisSubscription(BaseSubscription[Delivery]):
         queue, group, consumer = self._queue, self._subscription, self._consumer
         while True:
             await asyncio.sleep(self._lease_interval)
-            entry_ids = list(self._inflight) + [delivery.entry_id for delivery in self._held]
+            held = {**self._inflight, **{delivery.entry_id: delivery for delivery in self._held}}
+            entry_ids = list(held)
             for start in range(0, len(entry_ids), _LEASE_BATCH):
                 batch = entry_ids[start : start + _LEASE_BATCH]
+                sent = time.monotonic()
 
                 async def renew(client: Redis, batch: list[Any] = batch) -> Any:
                     return await self._provider._run_script(self._provider._lease, [queue], [group, consumer, *batch])
@@ -317,25 +330,68 @@ class RedisSubscription(BaseSubscription[Delivery]):
                 except QueueError as exc:
                     logger.debug("Lease extension on %r failed: %s", queue, exc)
                     break
-                self._note_lost_leases([text(entry_id) for entry_id in lost])
+                lost_ids = [text(entry_id) for entry_id in lost]
+                self._note_lost_leases(lost_ids)
+                for entry_id in set(batch).difference(lost_ids):
+                    held[entry_id].confirmed_at = sent
 
     def _note_lost_leases(self, entry_ids: list[str]) -> None:
         """Entries held here that another consumer has claimed (they are pending for it now).
 
         Another consumer claims an entry only once its lease lapsed (this process was cut off from
-        Redis, or stalled); the handler here still finishes and settles it (publishes are
-        deduplicated, a second ack is a no-op), but the lease is not renewed, so the two stop
-        taking it from each other. Logged once per entry.
+        Redis, or stalled). A handler already past its last hold check still finishes and settles
+        it (publishes are deduplicated, a second ack is a no-op); one that has not reached an
+        adapter yet is told it no longer holds the entry and leaves it to the new owner. The lease
+        is not renewed, so the two stop taking it from each other. Logged once per entry.
         """
         newly_lost = [e for e in entry_ids if e in self._inflight and e not in self._lease_lost]
         if newly_lost:
             self._lease_lost.update(newly_lost)
             logger.warning(
-                "Leases on %d entries of %r lapsed and another consumer claimed them; they finish here unleased",
+                "Leases on %d entries of %r lapsed and another consumer claimed them; they go no further here",
                 len(newly_lost),
                 self._queue,
             )
         self._lease_lost &= set(self._inflight)
+
+    # ------------------------------------------------------------------ hold
+    def _hold(self, delivery: Delivery) -> DeliveryHold:
+        return _Hold(self, delivery)
+
+    def _surely_held(self, delivery: Delivery) -> bool:
+        if delivery.entry_id in self._lease_lost:
+            return False
+        return time.monotonic() - delivery.confirmed_at < self._fresh_seconds
+
+    async def _confirm_held(self, delivery: Delivery) -> bool:
+        """Whether the entry is still pending for this consumer (renewed if so); waits while Redis is unreachable."""
+        entry_id = delivery.entry_id
+        if entry_id in self._lease_lost:
+            return False
+        queue, group, consumer = self._queue, self._subscription, self._consumer
+        sent = 0.0
+
+        async def ask(client: Redis) -> Any:
+            nonlocal sent
+            sent = time.monotonic()
+            return await self._provider._run_script(self._provider._held, [queue], [group, consumer, entry_id])
+
+        try:
+            held = bool(await self._provider._call_retrying(f"checking the lease on {queue!r}", ask, batched=True))
+        except QueueError as exc:  # the group is gone (lost state): nothing of it is held any more
+            logger.warning("Checking the lease of %s on %r failed; not running it: %s", entry_id, queue, exc)
+            held = False
+        if held:
+            delivery.confirmed_at = max(delivery.confirmed_at, sent)
+            return True
+        if entry_id in self._inflight:
+            self._lease_lost.add(entry_id)
+        logger.debug(
+            "Entry %s of %r is no longer held here (its lease lapsed and another consumer took it); left to that one",
+            entry_id,
+            queue,
+        )
+        return False
 
     # ------------------------------------------------------------------ settlement
     async def _ack(self, delivery: Delivery) -> None:
@@ -397,11 +453,28 @@ def _settled_here(removed: bool, *, retried: bool) -> bool:
     return removed or retried
 
 
-def _delivery(entry_id: Any, fields: dict[bytes, bytes], count: int) -> Delivery:
+def _delivery(entry_id: Any, fields: dict[bytes, bytes], count: int, *, confirmed_at: float = 0.0) -> Delivery:
     mid = fields.get(b"mid")
     return Delivery(
         entry_id=text(entry_id),
         message_id=mid.decode(errors="replace") if mid is not None else None,
         data=fields.get(b"env"),
         delivery_count=count,
+        confirmed_at=confirmed_at,
     )
+
+
+class _Hold:
+    """`DeliveryHold` of one delivery of a `RedisSubscription`."""
+
+    __slots__ = ("_delivery", "_subscription")
+
+    def __init__(self, subscription: RedisSubscription, delivery: Delivery) -> None:
+        self._subscription = subscription
+        self._delivery = delivery
+
+    def surely_held(self) -> bool:
+        return self._subscription._surely_held(self._delivery)
+
+    async def confirm_held(self) -> bool:
+        return await self._subscription._confirm_held(self._delivery)

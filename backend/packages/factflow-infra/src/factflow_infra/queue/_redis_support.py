@@ -20,6 +20,7 @@ from factflow_protocols import QueueError, QueueUnavailableError
 
 __all__ = (
     "DEAD_LETTER_SCRIPT",
+    "HELD_SCRIPT",
     "LEASE_SCRIPT",
     "PUBLISH_SCRIPT",
     "NoGroupError",
@@ -67,18 +68,20 @@ retry after a lost reply cannot repeat."""
 LEASE_SCRIPT = """
 -- KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, ARGV[3..] entry ids the consumer holds
 -- Returns the ids now pending for another consumer (settled ones are neither renewed nor returned).
-local kept = {}
+-- `unpack` expands to every value only as the last argument of a call: the XCLAIM is built as a table.
+local claim = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0}
 local lost = {}
 for i = 3, #ARGV do
   local row = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)[1]
   if row and row[2] == ARGV[2] then
-    kept[#kept + 1] = ARGV[i]
+    claim[#claim + 1] = ARGV[i]
   elseif row then
     lost[#lost + 1] = ARGV[i]
   end
 end
-if #kept > 0 then
-  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(kept), 'JUSTID')
+if #claim > 5 then
+  claim[#claim + 1] = 'JUSTID'
+  redis.call(unpack(claim))
 end
 return lost
 """
@@ -86,6 +89,19 @@ return lost
 the consumer; return those another consumer holds now. A bare `XCLAIM` would take back an entry
 that another consumer claimed while this one was cut off from Redis past its lease, and both would
 run it, each renewing it from the other."""
+
+
+HELD_SCRIPT = """
+-- KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, ARGV[3] entry id
+local row = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)[1]
+if row and row[2] == ARGV[2] then
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+  return 1
+end
+return 0
+"""
+"""1 if the entry is still pending for the consumer (its lease renewed on the way), else 0: another
+consumer claimed it, or it was settled."""
 
 
 class NoGroupError(QueueError):

@@ -13,12 +13,14 @@ from typing import Generic, TypeVar
 
 from factflow_protocols import (
     DeadLetterCallback,
+    DeliveryHold,
     LostStateCallback,
     MessageHandler,
     MessageStatus,
     QueueMessage,
     SettledCallback,
     SubscriptionStatus,
+    holding_delivery,
 )
 
 from ._common import Delivery, ProviderStats, dead_letter_envelope, undecodable_envelope
@@ -333,8 +335,13 @@ class BaseSubscription(ABC, Generic[D]):
             return
         # The envelope was decoded for this delivery alone: stamp the count in place, no copy.
         message.control.delivery_count = delivery.delivery_count
+        hold = self._hold(delivery)
         try:
-            status: object = await self._handler(message)
+            if hold is None:
+                status: object = await self._handler(message)
+            else:
+                with holding_delivery(hold):
+                    status = await self._handler(message)
         except Exception:
             logger.warning(
                 "Handler for %r raised on message %r (delivery %d); it stays pending for redelivery",
@@ -395,6 +402,10 @@ class BaseSubscription(ABC, Generic[D]):
             await callback(self._queue, self._subscription)
         except Exception:
             logger.exception("`on_lost_state` callback failed for %r", self._queue)
+
+    def _hold(self, delivery: D) -> DeliveryHold | None:
+        """The hold the handler can ask about (`delivery_still_held()`); None: the delivery is always held."""
+        return None
 
     # ------------------------------------------------------------------ settlement primitives
     @abstractmethod
