@@ -19,7 +19,6 @@ import pytest
 
 from factflow_cli._calls import fetch_all_pages
 from factflow_cli._client import ApiClient
-from factflow_server.testing import xfail_in_worker_mode
 
 if TYPE_CHECKING:
     from conftest import Cli
@@ -237,21 +236,31 @@ def test_watch_a_finished_execution_ends_at_once(ff: Cli, done: dict[str, Any]) 
     assert ff("storage", "watch", "--execution", "no-such-tag").exit_code == 7
 
 
+def _intake_marked(ff: Cli, execution_id: str) -> int:
+    params: dict[str, str | int] = {
+        "execution_id": execution_id,
+        "route_id": "stlive_intake",
+        "stage_name": "set_fields",
+        "limit": 10,
+    }
+    with ff.client() as client:
+        rows = client.get("/api/v1/lineage", params=params).json()["entries"]
+    return sum(1 for row in rows if row["stage_status"] == "completed")
+
+
 @pytest.fixture
 def paused_run(ff: Cli) -> Iterator[dict[str, Any]]:
     """A running split execution whose sink route is paused (resumed and finished afterwards)."""
     config_id = ff.store(ff.split_yaml("stlive"))  # pausing needs a known route name
     ff.json("pipeline", "pause", "stlive_sink")
     execution = ff.start(config_id)
+    # The intake's writes are over before a test watches (on worker processes it starts a moment later).
+    ff.wait_for(lambda: _intake_marked(ff, execution["id"]) == 3, what="the intake's three marked items")
     yield execution
     ff.json("pipeline", "resume", "stlive_sink")
     ff.json("execution", "wait", execution["id"])
 
 
-@xfail_in_worker_mode(
-    "product gap: `storage.object.created` events of writes made "
-    "in worker processes do not reach the server's event stream"
-)
 def test_watch_prints_writes_live_as_ndjson_until_the_end(ff: Cli, paused_run: dict[str, Any]) -> None:
     watcher = subprocess.Popen(
         [
@@ -309,10 +318,6 @@ def test_watch_ctrl_c_exits_0(ff: Cli, paused_run: dict[str, Any]) -> None:
     assert b"Traceback" not in stderr
 
 
-@xfail_in_worker_mode(
-    "product gap: `storage.object.created` events of writes made "
-    "in worker processes do not reach the server's event stream"
-)
 def test_watch_table_shows_one_line_per_write(ff: Cli, paused_run: dict[str, Any]) -> None:
     watcher = subprocess.Popen(
         [FACTFLOW, "--server", ff.server.base_url, "-o", "table", "storage", "watch", "--execution", paused_run["id"]],

@@ -30,10 +30,11 @@ from factflow_foundation import FactflowError, FactflowSettings
 from factflow_infra.database import create_database_engine, create_session_factory, ping_database
 from factflow_infra.queue import RedisSharedState, RedisStreamsQueueProvider, create_queue_provider
 from factflow_infra.storage import create_storage_provider
-from factflow_infra.workers import WorkerRegistry, WorkerRoute, create_worker_registry
+from factflow_infra.workers import RedisEventChannel, WorkerRegistry, WorkerRoute, create_worker_registry
 from factflow_lineage import LineageRecorder, LineageRepository
 from factflow_protocols import ErrorInfo
 
+from ._event_sharing import WorkerEventSink
 from ._pools import live_worker_ids, route_pool
 from ._retry import retry_startup_step
 from ._version import SERVER_VERSION
@@ -155,8 +156,13 @@ class WorkerProcess:
             stack.push_async_callback(recorder.shutdown)
             executions = PipelineExecutionRepository(sessions)
             pauses = RoutePauseRepository(sessions)
+            # The stages' events of executions a server's event stream watches go to that server.
+            events = RedisEventChannel.from_url(settings.queue_url, sender=self.worker_id)
+            events.start()
+            stack.push_async_callback(events.close)
             manager = OrchestratorManager(
                 queue=queue,
+                events=WorkerEventSink(events),
                 storage=storage,
                 adapters=adapters,
                 lineage=recorder,
