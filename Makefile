@@ -8,6 +8,10 @@ UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 SOAK_RUNS ?= 20
 BENCH_ARGS ?=
+# Run again in worker mode (a server without local worker, two `factflow-server worker` processes).
+CLI_TESTS := backend/packages/factflow-cli/tests/commands
+WORKER_MODE_TESTS ?= tests/e2e/test_pipeline_runs.py $(CLI_TESTS)/test_execution.py $(CLI_TESTS)/test_pipeline.py \
+	$(CLI_TESTS)/test_replay.py $(CLI_TESTS)/test_worker.py
 # The web console: sources in frontend/, built assets committed into the server package.
 CONSOLE_DIR := backend/packages/factflow-server/src/factflow_server/console
 HAVE_NODE := $(shell command -v npm >/dev/null 2>&1 && echo yes)
@@ -44,10 +48,11 @@ format: install ## Apply ruff fixes and formatting
 	@$(UV) run --frozen ruff check --fix . && $(UV) run --frozen ruff format .
 
 .PHONY: test
-test: lint chromium frontend-check ## Install everything, lint, check the console build, then run the whole test suite (docs site included)
+test: lint chromium frontend-check ## Install everything, lint, check the console build, then run the whole test suite (docs site included), and WORKER_MODE_TESTS again on two worker processes
 	@$(UV) run --frozen pytest -n 2 backend/packages workflows $(PYTEST_ARGS)
 	@$(UV) run --frozen pytest tests --ignore=tests/faults $(PYTEST_ARGS)
 	@$(UV) run --frozen pytest -n 3 tests/faults $(PYTEST_ARGS)
+	@FACTFLOW_TEST_WORKERS=2 $(UV) run --frozen pytest $(WORKER_MODE_TESTS) $(PYTEST_ARGS)
 
 .PHONY: soak
 soak: install ## Every fault scenario SOAK_RUNS times (default 20): pass counts and recovery times

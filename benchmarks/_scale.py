@@ -5,8 +5,9 @@ Seeding is plain SQL (`generate_series`), not the API: 500,000 messages × 2 sta
 execution, beside 100,000 other finished executions, in a PostgreSQL schema of its own. The big
 execution is then ended through the product's own end-of-execution path
 (`ExecutionStatusCallbackAdapter.on_stopped`), so whatever an execution freezes when it ends is
-there. The real server then starts (uvicorn in a thread, `factflow_server.testing.serve_in_thread`)
-and every endpoint is called 20 times; the schema is dropped afterwards.
+there. The real server then starts in a process of its own (`factflow-server serve --embedded` on
+the seeded schema, `factflow_server.testing.ServerProcess`) and every endpoint is called 20 times;
+the schema is dropped afterwards.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 import statistics
+import subprocess
 import tempfile
 import time
 import uuid
@@ -122,15 +125,19 @@ ORDER BY src.i, src.stage
 _SEED_EXECUTIONS = """
 INSERT INTO pipeline_executions (
     id, config_id, config_name, config_version, status, source, started_at, completed_at, duration_ms,
-    config_snapshot, metadata, cancel_requested, recovery_count, message_counts, updated_at)
+    config_snapshot, metadata, cancel_requested, recovery_count, message_counts, updated_at,
+    queues_purged_at, dlq_purged_at)
 SELECT
     md5('exec' || e.i)::uuid::text, :config_id, 'scale', 1, 'completed', 'api',
     CAST(:started AS timestamptz) - make_interval(secs => e.i),
     CAST(:started AS timestamptz) - make_interval(secs => e.i) + interval '1 second', 1000.0,
     CAST(:snapshot AS json), '{}', false, 0,
-    '{"published": 1, "handled": 1, "in_flight": 0, "dead_lettered": 0, "tolerated_failures": 0}', now()
+    '{"published": 1, "handled": 1, "in_flight": 0, "dead_lettered": 0, "tolerated_failures": 0}', now(),
+    now(), now()
 FROM generate_series(1, :others) AS e(i)
 """
+# The history's queues are purged, as the queue janitor leaves a server's finished executions:
+# without the stamps the janitor would catch up on 100,000 executions while the reads are timed.
 
 
 @dataclass(slots=True)
@@ -368,7 +375,7 @@ async def run_scale(
     progress: Callable[[str], None] = lambda _line: None,
 ) -> ScaleResult:
     """Seed, start the server, time every endpoint, drop the schema."""
-    from factflow_server.testing import embedded_settings, serve_in_thread
+    from factflow_server.testing import ServerProcess
 
     async with _schema(postgres_url) as url:
         await run_migrations(url)
@@ -384,11 +391,27 @@ async def run_scale(
             await engine.dispose()
         progress(f"seeded in {seed_seconds:.0f} s; timing {REQUESTS} requests per endpoint …")
         with tempfile.TemporaryDirectory(prefix="factflow-scale-") as tmp:
-            settings = embedded_settings(Path(tmp), database_url=url, log_level="WARNING")
-            with serve_in_thread(settings, embedded=False) as server:
+            # The real server in a process of its own (as users run it), so the client's work on
+            # each answer does not share this process's interpreter lock with the server.
+            (Path(tmp) / "pipelines").mkdir()
+            env = {
+                "FACTFLOW_DATABASE_URL": url,
+                "FACTFLOW_DATA_DIR": str(Path(tmp) / "data"),
+                "FACTFLOW_PIPELINES_DIR": str(Path(tmp) / "pipelines"),
+                "FACTFLOW_LOG_LEVEL": "WARNING",
+            }
+            server = ServerProcess.start(["serve", "--embedded", "--port", "0"], env=env, cwd=Path(tmp))
+            try:
+                base_url = server.wait_until_listening()
                 timings = await asyncio.to_thread(
-                    _measure, server.base_url, _endpoints(execution_id, messages=messages, leaf=leaf, row=row), requests
+                    _measure, base_url, _endpoints(execution_id, messages=messages, leaf=leaf, row=row), requests
                 )
+            finally:
+                server.send_signal(signal.SIGINT)
+                try:
+                    server.wait(timeout=60.0)
+                except (TimeoutError, subprocess.TimeoutExpired):
+                    server.kill()
     return ScaleResult(
         lineage_rows=rows,
         executions=executions,

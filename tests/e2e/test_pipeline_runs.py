@@ -1,9 +1,13 @@
 """Real pipelines through the whole stack (server in process, memory queue, filesystem storage),
 on SQLite and on PostgreSQL: fan-out, conditions, retries and dead-lettering, checked in storage,
-lineage, execution status, message counts and stats."""
+lineage, execution status, message counts and stats.
+
+In worker mode (`FACTFLOW_TEST_WORKERS=N`) the same pipeline runs on Redis and PostgreSQL with the
+server's local worker off and N worker processes doing the work; the checks are the same."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,12 +17,15 @@ import pytest
 
 from factflow_infra.testing.plugin import database_url, postgres_database_url, sqlite_database_url
 from factflow_server.testing import (
+    RunningServer,
     embedded_settings,
     postgres_lock_key,
     run_config,
     serve_in_thread,
+    serve_with_workers,
     store_config,
     wait_execution,
+    worker_mode,
 )
 
 __all__ = ("database_url", "postgres_database_url", "sqlite_database_url")
@@ -78,12 +85,16 @@ def _all(client: httpx.Client, path: str, items: str, **params: Any) -> list[dic
 
 
 def test_fan_out_conditions_retries_and_dead_letters(database_url: str, tmp_path: Path) -> None:
-    overrides: dict[str, Any] = {"database_url": database_url}
-    lock_key = postgres_lock_key(database_url) if database_url.startswith("postgresql") else None
-    with (
-        serve_in_thread(embedded_settings(tmp_path / "server", **overrides), lock_key=lock_key) as server,
-        server.client() as client,
-    ):
+    postgres = database_url.startswith("postgresql")
+    serving: contextlib.AbstractContextManager[RunningServer]
+    if worker_mode():
+        if not postgres:
+            pytest.skip("worker mode: worker processes need PostgreSQL; the postgresql variant runs")
+        serving = serve_with_workers(tmp_path / "server", workers=worker_mode(), database_url=database_url)
+    else:
+        lock_key = postgres_lock_key(database_url) if postgres else None
+        serving = serve_in_thread(embedded_settings(tmp_path / "server", database_url=database_url), lock_key=lock_key)
+    with serving as server, server.client() as client:
         execution = run_config(client, store_config(client, PIPELINE.replace("'", '"')))
         execution_id = execution["execution_id"]
         result = wait_execution(client, execution_id, timeout=120)

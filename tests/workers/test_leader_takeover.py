@@ -20,7 +20,6 @@ from sqlalchemy import text
 
 from factflow_infra.database import create_database_engine
 from factflow_infra.workers import RedisWorkerRegistry
-from factflow_infra.workers._events import LISTENERS_REFRESH_SECONDS
 from factflow_server._leadership import LEADERSHIP_LOST_EXIT_CODE
 from factflow_server.testing import ServerProcess, read_sse, run_config, store_config, wait_execution
 
@@ -328,9 +327,8 @@ def test_an_event_stream_on_a_standby_carries_the_leader_s_live_events(
         httpx.Client(base_url=standby_url, timeout=120) as standby,
     ):
         assert _orchestrator_note(standby).startswith("standby"), _orchestrator_note(standby)
-        # The leader publishes once it has read that another server listens (every 2 s).
-        time.sleep(LISTENERS_REFRESH_SECONDS + 0.5)
         execution_id = run_config(leader, store_config(leader, STREAMED))["execution_id"]
+        # The leader publishes the execution's events about a second after the standby's stream watches it.
         with standby.stream("GET", f"/api/v1/executions/{execution_id}/events", params={"timeout": 120}) as response:
             assert response.status_code == 200, response.read()
             frames = [frame for frame in read_sse(response) if "event" in frame]

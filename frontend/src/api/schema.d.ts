@@ -1271,6 +1271,8 @@ export interface components {
             init_payload: {
                 [key: string]: unknown;
             } | null;
+            /** Lineage Retention Days */
+            lineage_retention_days?: number | null;
             message_counts: components["schemas"]["MessageCounts"];
             /** Metadata */
             metadata: {

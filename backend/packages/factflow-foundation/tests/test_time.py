@@ -15,6 +15,15 @@ def test_rfc3339_is_utc_with_microseconds_and_z() -> None:
     assert rfc3339_or_none(moment) == "2025-03-01T09:30:12.345678Z"
 
 
+def test_rfc3339_converts_offsets_to_utc_and_pads_every_field() -> None:
+    east = timezone(timedelta(hours=5, minutes=30))
+    assert rfc3339(datetime(2025, 3, 1, 15, 0, 12, 5, tzinfo=east)) == "2025-03-01T09:30:12.000005Z"
+    assert rfc3339(datetime(2025, 1, 1, 0, 0, 0, 1, tzinfo=timezone(timedelta(hours=-1)))) == (
+        "2025-01-01T01:00:00.000001Z"
+    )
+    assert rfc3339(datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC)) == "0999-01-02T03:04:05.000000Z"
+
+
 def test_now_is_aware_and_round_trips() -> None:
     assert utc_now().tzinfo is UTC
     text = utc_now_rfc3339()

@@ -49,6 +49,25 @@ def _observed(rows: tuple[AdapterStats, ...]) -> dict[tuple[str, int], tuple[int
     }
 
 
+def _bucket_aggregates(rows: list[LineageRecord]) -> dict[tuple[str, str, int, int], int]:
+    """Rows per stage and 10 s span of `started_at`, as `pipeline_lineage_buckets` must hold them."""
+    counts: dict[tuple[str, str, int, int], int] = {}
+    for row in rows:
+        key = (row.execution_id, row.route_id, row.adapter_index, int(row.started_at.timestamp()) // 10)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+async def _buckets(engine: AsyncEngine) -> dict[tuple[str, str, int, int], int]:
+    query = sa.text(
+        "SELECT s.execution_id, s.route_id, s.adapter_index, b.bucket, b.row_count FROM pipeline_lineage_buckets AS b"
+        " JOIN pipeline_lineage_stages AS s ON s.stage_key = b.stage_key"
+    )
+    async with engine.connect() as connection:
+        found = (await connection.execute(query)).all()
+    return {(execution, route, index, int(bucket)): int(count) for execution, route, index, bucket, count in found}
+
+
 async def test_counters_follow_every_write(db_engine: AsyncEngine, make_record: RecordFactory) -> None:
     rng = random.Random(11)
     latest: dict[str, LineageRecord] = {}
@@ -58,7 +77,7 @@ async def test_counters_follow_every_write(db_engine: AsyncEngine, make_record: 
                 execution_id=rng.choice((EXEC_A, EXEC_B)),
                 route_id=rng.choice(("crawl", "embed")),
                 adapter_index=rng.randrange(2),
-                started_at=BASE_TIME + timedelta(milliseconds=number),
+                started_at=BASE_TIME + timedelta(milliseconds=97 * number),  # over four 10 s spans
             )
             recorder.record(record)
             latest[record.id] = record
@@ -69,7 +88,10 @@ async def test_counters_follow_every_write(db_engine: AsyncEngine, make_record: 
         for row_id in rng.sample(sorted(latest), 300):
             status = rng.choice((*FINAL, StageStatus.PENDING))
             duration = rng.choice((None, 1.5, 20.25)) if status is StageStatus.COMPLETED else None
-            latest[row_id] = replace(latest[row_id], stage_status=status, duration_ms=duration)
+            started_at = latest[row_id].started_at
+            if rng.random() < 0.2:
+                started_at = BASE_TIME + timedelta(milliseconds=rng.randrange(45_000))  # to another span
+            latest[row_id] = replace(latest[row_id], stage_status=status, duration_ms=duration, started_at=started_at)
             recorder.record(latest[row_id])
         assert await recorder.flush()
         for record in rng.sample(sorted(latest.values(), key=lambda r: r.id), 100):
@@ -103,10 +125,13 @@ async def test_counters_follow_every_write(db_engine: AsyncEngine, make_record: 
         assert total == sum(1 for row in rows if row.stage_status is StageStatus.COMPLETED)
         assert len(page) == 1
 
+    assert await _buckets(db_engine) == _bucket_aggregates(list(latest.values()))
     assert await repository.delete_execution_rows(EXEC_A, batch_size=40, pause_seconds=0) == len(
         [row for row in latest.values() if row.execution_id == EXEC_A]
     )
     assert (await repository.stats(EXEC_A)).rows == ()
+    left = [row for row in latest.values() if row.execution_id == EXEC_B]
+    assert await _buckets(db_engine) == _bucket_aggregates(left)
     assert _observed((await repository.stats(EXEC_B)).rows) == _aggregates(
         [row for row in latest.values() if row.execution_id == EXEC_B]
     )
@@ -129,3 +154,76 @@ async def test_rows_of_a_stage_deleted_meanwhile_get_a_new_stage_row(
     rows, total = await repository.list(execution_id=EXEC_A)
     assert [row.id for row in rows] == [late.id] and total == 1
     assert (await repository.stats(EXEC_A)).total == 1
+
+
+def _route_aggregates(rows: list[LineageRecord]) -> dict[str, tuple[int, int, int, int, int, float | None]]:
+    """`RouteStatus` counts from the rows as the HTTP API defines them (worst status of each message)."""
+    seen: dict[str, dict[str, set[StageStatus]]] = {}
+    spent: dict[str, list[float]] = {}
+    for row in rows:
+        seen.setdefault(row.route_id, {}).setdefault(row.correlation_id, set()).add(row.stage_status)
+        if row.stage_status is StageStatus.COMPLETED and row.duration_ms is not None:
+            spent.setdefault(row.route_id, []).append(row.duration_ms)
+    counts: dict[str, tuple[int, int, int, int, int, float | None]] = {}
+    for route_id, messages in seen.items():
+        failed = sum(1 for statuses in messages.values() if StageStatus.FAILED in statuses)
+        active = sum(
+            1
+            for statuses in messages.values()
+            if StageStatus.FAILED not in statuses and statuses & {StageStatus.PENDING, StageStatus.PROCESSING}
+        )
+        cancelled = sum(
+            1
+            for statuses in messages.values()
+            if StageStatus.CANCELLED in statuses
+            and not statuses & {StageStatus.FAILED, StageStatus.PENDING, StageStatus.PROCESSING}
+        )
+        durations = spent.get(route_id, [])
+        average = sum(durations) / len(durations) if durations else None
+        total = len(messages)
+        counts[route_id] = (total, total - failed - active - cancelled, failed, active, cancelled, average)
+    return counts
+
+
+async def test_route_counts_of_a_running_execution_equal_its_rows(
+    db_engine: AsyncEngine, make_record: RecordFactory
+) -> None:
+    # Messages with rows in several adapters of a route, redelivered (a second row in a stage),
+    # rows still open, and another execution's rows interleaved in time.
+    rng = random.Random(23)
+    messages = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(60)]
+    latest: dict[str, LineageRecord] = {}
+    repository = LineageRepository(create_session_factory(db_engine))
+    async with LineageRecorder(db_engine, batch_size=29) as recorder:
+        for number in range(500):
+            record = make_record(
+                execution_id=rng.choice((EXEC_A, EXEC_A, EXEC_B)),
+                route_id=rng.choice(("crawl", "embed")),
+                adapter_index=rng.randrange(2),
+                correlation_id=rng.choice(messages),
+                stage_status=rng.choice(tuple(StageStatus)),
+                duration_ms=rng.choice((None, 2.5, 40.0)),
+                started_at=BASE_TIME + timedelta(milliseconds=37 * number),
+            )
+            recorder.record(record)
+            latest[record.id] = record
+        assert await recorder.flush()
+        for execution_id in (EXEC_A, EXEC_B):
+            counts = await repository.route_message_counts(execution_id)
+            expected = _route_aggregates([row for row in latest.values() if row.execution_id == execution_id])
+            assert counts.keys() == expected.keys()
+            for route_id, (total, completed, failed, active, cancelled, average) in expected.items():
+                found = counts[route_id]
+                shown = (found.total_messages, found.completed, found.failed, found.in_progress, found.cancelled)
+                assert shown == (total, completed, failed, active, cancelled), (execution_id, route_id)
+                assert found.avg_duration_ms == (None if average is None else pytest.approx(average))
+            # The rows move on (open ones finish, some fail), as while the execution runs; a
+            # completed row stays completed (the PostgreSQL writer never undoes it).
+            unfinished = sorted(
+                row_id for row_id, row in latest.items() if row.stage_status is not StageStatus.COMPLETED
+            )
+            for row_id in rng.sample(unfinished, 120):
+                status = rng.choice(FINAL)
+                latest[row_id] = replace(latest[row_id], stage_status=status, duration_ms=rng.choice((None, 7.0)))
+                recorder.record(latest[row_id])
+            assert await recorder.flush()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from factflow_lineage import LineageRepository, PipelineLineageEntry
+from factflow_lineage import LineageRepository, LineageRow, PipelineLineageEntry
 from factflow_lineage.testing import insert_entries
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -160,3 +162,63 @@ async def test_deep_offset_pages_match_the_full_order(db_session_factory: async_
             for offset in (999, 1000, 1001, 1002, 1003, len(full) - 2, len(full)):
                 page, _ = await repo.list(**filters, sort_order=order, limit=7, offset=offset)  # type: ignore[arg-type]
                 assert [row.id for row in page] == full[offset : offset + 7], (filters, order, offset)
+
+
+async def test_deep_offset_pages_across_time_spans_after_moves_and_deletes(
+    db_session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    # Deep pages start in the 10 s span the per-span counters point at: rows on either side of a
+    # span's edge (1 µs apart), rows moved to another span or stage, and deleted rows must leave
+    # pages exactly as OFFSET over the full order gives them. Status and row filters page the
+    # rows themselves; the answer is the same.
+    rng = random.Random(5)
+    edges = (-1, 0, 1, 3_000_000, 9_999_999)
+
+    def entry(
+        number: int, *, started_at: datetime | None = None, stage_name: str | None = None
+    ) -> PipelineLineageEntry:
+        return PipelineLineageEntry(
+            id=f"0195c000-0000-7000-8000-{number:012d}",
+            correlation_id=f"0195d000-0000-7000-8000-{number:012d}",
+            parent_correlation_id=None if number % 4 else f"0195d000-0000-7000-8000-{number + 1:012d}",
+            execution_id=EXEC_A if number % 7 else EXEC_B,
+            route_id="crawl",
+            adapter_name="a",
+            adapter_index=0,
+            stage_name=stage_name or ("fetch" if number % 3 else "store"),
+            stage_status="completed" if number % 5 else "failed",
+            started_at=started_at
+            or T0 + timedelta(seconds=10 * (number // 90), microseconds=edges[rng.randrange(len(edges))]),
+        )
+
+    rows = {number: entry(number) for number in range(2400)}
+    await _insert(db_session_factory, list(rows.values()))
+    repo = LineageRepository(db_session_factory)
+
+    async def check() -> None:
+        for filters in (
+            {"execution_id": EXEC_A},
+            {"execution_id": EXEC_A, "stage_name": "fetch"},
+            {"execution_id": EXEC_A, "status": "completed"},
+            {"execution_id": EXEC_A, "is_root": True},
+        ):
+            for order in ("asc", "desc"):
+                everything, total = await repo.list(**filters, sort_order=order, limit=5000)
+                full = [row.id for row in everything]
+                assert total == len(full)
+                for offset in (1000, 1001, 1089, 1090, 1091, 1500, len(full) - 1, len(full), len(full) + 3):
+                    page, _ = await repo.list(**filters, sort_order=order, limit=11, offset=offset)
+                    assert [row.id for row in page] == full[offset : offset + 11], (filters, order, offset)
+
+    await check()
+    # Rows move to another span (and to another stage), then some are deleted.
+    moved = [
+        entry(number, started_at=T0 + timedelta(seconds=rng.randrange(260), microseconds=rng.randrange(1_000_000)))
+        for number in rng.sample(sorted(rows), 300)
+    ]
+    moved += [entry(number, stage_name="store") for number in rng.sample(sorted(rows), 50)]
+    await _insert(db_session_factory, moved)
+    gone = rng.sample(sorted(rows), 200)
+    async with db_session_factory() as session, session.begin():
+        await session.execute(sa.delete(LineageRow).where(LineageRow.id.in_([uuid.UUID(rows[n].id) for n in gone])))
+    await check()

@@ -158,6 +158,9 @@ async def test_rows_of_the_previous_layout_read_back_identically_and_convert_bac
         assert (ingest.count, ingest.completed, ingest.skipped, ingest.pending) == (4, 2, 1, 1)
         assert ingest.avg_duration_ms == (5.5 + 900.0) / 2 and ingest.max_duration_ms == 900.0
         assert (enrich.count, enrich.failed, enrich.avg_duration_ms) == (1, 1, None)
+        async with engine.connect() as connection:  # revision 0006 counted the converted rows per 10 s span
+            spans = await connection.scalar(sa.text("SELECT sum(row_count) FROM pipeline_lineage_buckets"))
+        assert spans == len(old_rows)
 
         await _migrate(engine, "0004", down=True)
         async with engine.connect() as connection:

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from factflow_cli.main import cli
-from factflow_server.testing import RunningServer, embedded_settings, serve_in_thread
+from factflow_server.testing import RunningServer, serve_in_mode
 
 FACTFLOW = str(Path(sys.executable).with_name("factflow"))
 TOKEN = "s3cret-token"
@@ -36,8 +36,8 @@ init_message: {route: limits_sleeper, payload: {}}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    settings = embedded_settings(tmp_path_factory.mktemp("limits"), api_token=TOKEN, max_concurrent_executions=1)
-    with serve_in_thread(settings) as running:
+    data_dir = tmp_path_factory.mktemp("limits")
+    with serve_in_mode(data_dir, api_token=TOKEN, max_concurrent_executions=1) as running:
         yield running
 
 

@@ -236,12 +236,26 @@ def test_watch_a_finished_execution_ends_at_once(ff: Cli, done: dict[str, Any]) 
     assert ff("storage", "watch", "--execution", "no-such-tag").exit_code == 7
 
 
+def _intake_marked(ff: Cli, execution_id: str) -> int:
+    params: dict[str, str | int] = {
+        "execution_id": execution_id,
+        "route_id": "stlive_intake",
+        "stage_name": "set_fields",
+        "limit": 10,
+    }
+    with ff.client() as client:
+        rows = client.get("/api/v1/lineage", params=params).json()["entries"]
+    return sum(1 for row in rows if row["stage_status"] == "completed")
+
+
 @pytest.fixture
 def paused_run(ff: Cli) -> Iterator[dict[str, Any]]:
     """A running split execution whose sink route is paused (resumed and finished afterwards)."""
     config_id = ff.store(ff.split_yaml("stlive"))  # pausing needs a known route name
     ff.json("pipeline", "pause", "stlive_sink")
     execution = ff.start(config_id)
+    # The intake's writes are over before a test watches (on worker processes it starts a moment later).
+    ff.wait_for(lambda: _intake_marked(ff, execution["id"]) == 3, what="the intake's three marked items")
     yield execution
     ff.json("pipeline", "resume", "stlive_sink")
     ff.json("execution", "wait", execution["id"])

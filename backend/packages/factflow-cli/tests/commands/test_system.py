@@ -31,7 +31,8 @@ def test_health_debug_sections(ff: Cli) -> None:
     for section in ("SETTINGS", "QUEUE", "ORCHESTRATOR", "LINEAGE", "STORAGE", "DATABASE", "ADAPTERS"):
         assert f"\n{section}\n" in text
     queue = ff.table_rows(text.split("\nQUEUE\n", 1)[1], ["FIELD", "VALUE"])
-    assert {"FIELD": "provider", "VALUE": "memory"} in queue
+    provider = "redis" if ff.server.workers else "memory"  # worker mode runs on Redis
+    assert {"FIELD": "provider", "VALUE": provider} in queue
 
 
 async def _broken() -> Any:
@@ -87,11 +88,11 @@ def test_metrics(ff: Cli) -> None:
     assert "│ UPTIME " in text
     for section in ("EXECUTIONS", "MESSAGES", "ROUTES", "LINEAGE", "STORAGE", "WORKERS"):
         assert f"╭─ {section} " in text
-    assert "│ live_by_pool  default 1" in text
-    [worker] = ff.table_rows(text, ["WORKER", "STATE", "POOLS", "IN FLIGHT", "HANDLED", "HEARTBEAT AGE S"])
-    assert (worker["WORKER"], worker["STATE"], worker["POOLS"]) == (
-        body["workers"]["workers"][0]["id"],
-        "running",
-        "default",
+    workers = max(1, len(ff.server.workers))  # the local worker, or the worker processes
+    assert f"│ live_by_pool  default {workers}" in text
+    rows = ff.table_rows(text, ["WORKER", "STATE", "POOLS", "IN FLIGHT", "HANDLED", "HEARTBEAT AGE S"])
+    assert sorted((row["WORKER"], row["STATE"], row["POOLS"]) for row in rows) == sorted(
+        (worker["id"], "running", "default") for worker in body["workers"]["workers"]
     )
+    assert len(rows) == workers
     assert f"│ completed_total    {body['executions']['completed_total']}" in text

@@ -20,9 +20,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from factflow_server.testing import ServerProcess
+from factflow_server.testing import ServerProcess, skip_in_worker_mode
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    skip_in_worker_mode("restarts an embedded server process (`serve --embedded`) on its own data directory"),
+]
 
 FACTFLOW = str(Path(sys.executable).with_name("factflow"))
 

@@ -11,36 +11,55 @@ if TYPE_CHECKING:
 LIST_HEADERS = ["ID", "STATE", "POOLS", "HOST", "PID", "ROUTES", "IN FLIGHT", "HANDLED", "HEARTBEAT", "VERSION"]
 
 
-def local_worker(ff: Cli) -> dict[str, Any]:
-    [worker] = ff.json("worker", "list")["workers"]
-    return dict(worker)
+def expected_workers(ff: Cli) -> list[tuple[int, bool]]:
+    """`(pid, local)` of the workers that run the server's routes, in id order.
+
+    Embedded: the server's local worker. Worker mode: the worker processes (`w1`, `w2`, ...).
+    """
+    if ff.server.workers:
+        return [(process.process.pid, False) for process in ff.server.workers]
+    return [(os.getpid(), True)]
 
 
-def test_list_shows_the_local_worker(ff: Cli) -> None:
-    body = ff.json("worker", "list")
-    [worker] = body["workers"]
-    assert (worker["state"], worker["pools"], worker["pid"], worker["local"]) == (
-        "running",
-        ["default"],
-        os.getpid(),
-        True,
-    )
-    [row] = ff.table_rows(ff.table("worker", "list").stdout, LIST_HEADERS)
-    assert row["ID"] == f"{worker['id']} (local)"
-    assert (row["STATE"], row["POOLS"], row["PID"], row["ROUTES"]) == ("running", "default", str(os.getpid()), "0")
-    assert row["HEARTBEAT"].endswith("s ago")
+def listed_workers(ff: Cli) -> list[dict[str, Any]]:
+    return sorted(ff.json("worker", "list")["workers"], key=lambda worker: str(worker["id"]))
+
+
+def test_list_shows_the_workers_running_the_routes(ff: Cli) -> None:
+    workers = listed_workers(ff)
+    assert [(worker["state"], worker["pools"], worker["pid"], worker["local"]) for worker in workers] == [
+        ("running", ["default"], pid, local) for pid, local in expected_workers(ff)
+    ]
+    if ff.server.workers:
+        assert [worker["id"] for worker in workers] == [f"w{n}" for n in range(1, len(ff.server.workers) + 1)]
+    rows = sorted(ff.table_rows(ff.table("worker", "list").stdout, LIST_HEADERS), key=lambda row: row["ID"])
+    for row, worker in zip(rows, workers, strict=True):
+        assert row["ID"] == (f"{worker['id']} (local)" if worker["local"] else worker["id"])
+        assert (row["STATE"], row["POOLS"], row["PID"], row["ROUTES"]) == (
+            "running",
+            "default",
+            str(worker["pid"]),
+            "0",
+        )
+        assert row["HEARTBEAT"].endswith("s ago")
 
 
 def test_get_shows_one_worker_and_its_routes(ff: Cli) -> None:
     execution = ff.start(ff.store(ff.slow_yaml("worker_sleeper")))
-    worker_id = local_worker(ff)["id"]
+    worker_ids = [str(worker["id"]) for worker in listed_workers(ff)]
     try:
-        ff.wait_for(lambda: len(local_worker(ff)["routes"]) == 1, what="the local worker's heartbeat lists the route")
+        # Every worker of the pool runs the route (the worker processes all join a shared execution).
+        ff.wait_for(
+            lambda: all(len(worker["routes"]) == 1 for worker in listed_workers(ff)),
+            what="each worker's heartbeat lists the route",
+        )
+        worker_id = worker_ids[0]
         info = ff.json("worker", "get", worker_id)
         assert info["id"] == worker_id
         assert info["routes"] == [{"execution_id": execution["id"], "route_id": "worker_sleeper"}]
         text = ff.table("worker", "get", worker_id).stdout
-        assert f"ID         {worker_id} (local)" in text
+        shown = f"{worker_id} (local)" if info["local"] else worker_id
+        assert f"ID         {shown}" in text
         assert "POOLS      default" in text
         [route] = ff.table_rows(text, ["EXECUTION", "ROUTE"])
         assert route == {"EXECUTION": execution["id"], "ROUTE": "worker_sleeper"}
@@ -61,7 +80,7 @@ def test_get_shows_one_worker_and_its_routes(ff: Cli) -> None:
                 "FAILED",
             ],
         )
-        assert (row["POOL"], row["WORKERS"]) == ("default", worker_id)
+        assert (row["POOL"], row["WORKERS"]) == ("default", ",".join(worker_ids))
     finally:
         ff("execution", "cancel", execution["id"])
 

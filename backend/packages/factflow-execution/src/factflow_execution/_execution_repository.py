@@ -76,6 +76,7 @@ def _to_domain(row: PipelineExecutionRow) -> PipelineExecution:
         replay=row.replay,
         recovered_at=row.recovered_at,
         recovery_count=row.recovery_count,
+        lineage_retention_days=row.lineage_retention_days,
         stats=row.stats,
         route_counts=row.route_counts,
         queues_purged_at=row.queues_purged_at,

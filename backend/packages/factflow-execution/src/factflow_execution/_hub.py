@@ -200,6 +200,7 @@ class ExecutionEventHub:
         self._closed = False
         self._last_prune = time.monotonic()
         self._taps: list[EventTap] = []
+        self._watch_listeners: list[Callable[[], None]] = []
         self.emitted_total = 0
         """Events accepted since start."""
 
@@ -424,9 +425,21 @@ class ExecutionEventHub:
             self._loop = asyncio.get_running_loop()
             self._loop_thread = threading.get_ident()
         subscription = HubSubscription(self, list(execution_ids), kinds=kinds, max_queue=max_queue)
+        newly_watched = False
         for execution_id in subscription.execution_ids:
+            newly_watched = newly_watched or execution_id not in self._subscribers
             self._subscribers.setdefault(execution_id, set()).add(subscription)
+        if newly_watched:
+            for listener in self._watch_listeners:
+                try:
+                    listener()
+                except Exception:  # a listener never breaks a subscription
+                    logger.exception("A watch listener failed")
         return subscription
+
+    def add_watch_listener(self, listener: Callable[[], None]) -> None:
+        """Call `listener` whenever a subscription makes an execution watched that was not."""
+        self._watch_listeners.append(listener)
 
     def _unsubscribe(self, subscription: HubSubscription) -> None:
         for execution_id in subscription.execution_ids:
@@ -435,6 +448,10 @@ class ExecutionEventHub:
                 subscribers.discard(subscription)
                 if not subscribers:
                     del self._subscribers[execution_id]
+
+    def watched_execution_ids(self) -> list[str]:
+        """Executions with at least one open subscription (what other processes should send here)."""
+        return list(self._subscribers)
 
     def subscriber_count(self, execution_id: str | None = None) -> int:
         """Open subscriptions (of one execution, or in total)."""

@@ -155,6 +155,8 @@ class PipelineExecution:
     """Last resume by recovery."""
     recovery_count: int = 0
     """Resumes so far."""
+    lineage_retention_days: float | None = None
+    """This execution's own lineage retention in days; `None`: the server's setting applies."""
     stats: dict[str, Any] | None = None
     """ExecutionStats (api shape), frozen at the end."""
     route_counts: dict[str, Any] | None = None
@@ -239,6 +241,7 @@ class PipelineExecution:
                 "replay": self.replay,
                 "recovered_at": rfc3339_or_none(self.recovered_at),
                 "recovery_count": self.recovery_count,
+                "lineage_retention_days": self.lineage_retention_days,
             }
         )
         return body

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import logging
 from collections.abc import Collection, Mapping
@@ -211,10 +212,18 @@ class ExecutionService:
 
     async def detail(self, ref: str) -> dict[str, Any]:
         """The docs/reference/http-api-endpoints.md ExecutionDetailResponse: live counters and routes while running."""
-        execution = await self.get(ref)
-        return execution.to_api_detail(
-            routes=await self._routes_of(execution), message_counts=self._live_counts(execution)
-        )
+        # The pause flags do not depend on the execution: read them while it is looked up.
+        paused = asyncio.create_task(self._paused_flags(), name="execution-detail:pause-flags")
+        try:
+            execution = await self.get(ref)
+        except BaseException:
+            paused.cancel()
+            await asyncio.wait([paused])  # its end, without taking its cancellation for ours
+            if not paused.cancelled():
+                paused.exception()  # it ended on its own first; its outcome no longer matters
+            raise
+        routes = await self._routes_of(execution, paused=await paused)
+        return execution.to_api_detail(routes=routes, message_counts=self._live_counts(execution))
 
     async def list(
         self,
@@ -301,15 +310,23 @@ class ExecutionService:
         """RouteStatus of every route in declaration order (`list_execution_routes`)."""
         return await self._routes_of(await self.get(ref))
 
-    async def _routes_of(self, execution: PipelineExecution) -> builtins.list[RouteStatus]:
+    async def _paused_flags(self) -> dict[str, bool]:
+        """Global pause flags by route id (none without a pause repository)."""
+        if self.pauses is None:
+            return {}
+        return {route_id: pause.paused for route_id, pause in (await self.pauses.load_paused()).items()}
+
+    async def _routes_of(
+        self, execution: PipelineExecution, *, paused: dict[str, bool] | None = None
+    ) -> builtins.list[RouteStatus]:
+        """RouteStatus of the execution's routes; `paused` are the pause flags when the caller read them already."""
         if execution.stored_snapshot.problem is not None:
             return []  # an unreadable stored snapshot names no routes; the execution still reads
         live: dict[str, LiveRouteState] | None = None
         if execution.status == "running" and self.manager.is_live(execution.execution_id):
             live = {state.route_id: state for state in self.manager.route_statuses(execution.execution_id)}
-        paused: dict[str, bool] = {}
-        if self.pauses is not None:
-            paused = {route_id: pause.paused for route_id, pause in (await self.pauses.load_paused()).items()}
+        if paused is None:
+            paused = await self._paused_flags()
         counts = await self._route_counts(execution)
         workers = await self.route_workers.route_workers(execution.execution_id) if self.route_workers else None
         return build_route_statuses(execution, live=live, paused=paused, route_counts=counts, workers=workers)

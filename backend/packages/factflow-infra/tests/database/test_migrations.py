@@ -155,6 +155,14 @@ SCHEMA_DOC: dict[str, TableShape] = {
         primary_key=("stage_key",),
         unique=frozenset({("execution_id", "route_id", "adapter_index", "adapter_name", "stage_name")}),
     ),
+    "pipeline_lineage_buckets": TableShape(
+        columns={
+            "stage_key": col("integer", False),
+            "bucket": col("integer", False),
+            "row_count": col("integer", False),
+        },
+        primary_key=("stage_key", "bucket"),
+    ),
     "route_pause_state": TableShape(
         columns={
             "route_id": col("string", False, 64),

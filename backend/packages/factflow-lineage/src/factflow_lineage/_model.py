@@ -7,14 +7,26 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, Index, Integer, LargeBinary, SmallInteger, String, UniqueConstraint, Uuid, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from factflow_foundation import rfc3339_or_none
 from factflow_infra.database import Base, UTCDateTime
 
-__all__ = ("LineageRow", "LineageStageRow", "PipelineLineageEntry")
+__all__ = ("LINEAGE_BUCKET_SECONDS", "LineageBucketRow", "LineageRow", "LineageStageRow", "PipelineLineageEntry")
 
 
 _NULLABLE_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
@@ -64,6 +76,25 @@ class LineageStageRow(Base):
     """Longest completed duration ever written (not lowered when a row leaves `completed`)."""
     first_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+LINEAGE_BUCKET_SECONDS = 10
+"""Width of the `started_at` spans `pipeline_lineage_buckets` counts rows in (revision 0006)."""
+
+
+class LineageBucketRow(Base):
+    """Rows of one stage whose `started_at` falls in one span of `LINEAGE_BUCKET_SECONDS` seconds.
+
+    `bucket` is the span's start in Unix seconds divided by the width. Kept exact by database
+    triggers on `pipeline_lineage` (revision 0006), as the stage counters are; a span without rows
+    has no row. Deep pages by `started_at` sum these to find where they start.
+    """
+
+    __tablename__ = "pipeline_lineage_buckets"
+
+    stage_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    row_count: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 class LineageRow(Base):
@@ -171,6 +202,13 @@ class PipelineLineageEntry:
 
     def to_api_dict(self) -> dict[str, Any]:
         """The HTTP API `LineageEntry` object (times RFC 3339 UTC with microseconds and `Z`)."""
+        fields = self.api_fields()
+        fields["started_at"] = rfc3339_or_none(self.started_at)
+        fields["completed_at"] = rfc3339_or_none(self.completed_at)
+        return fields
+
+    def api_fields(self) -> dict[str, Any]:
+        """`to_api_dict` with `started_at` and `completed_at` still datetimes (for a schema that formats them)."""
         return {
             "id": self.id,
             "correlation_id": self.correlation_id,
@@ -183,8 +221,8 @@ class PipelineLineageEntry:
             "stage_status": self.stage_status,
             "input_hash": self.input_hash,
             "output_hash": self.output_hash,
-            "started_at": rfc3339_or_none(self.started_at),
-            "completed_at": rfc3339_or_none(self.completed_at),
+            "started_at": self.started_at,
+            "completed_at": self.completed_at,
             "duration_ms": self.duration_ms,
             "error_info": self.error_info,
             "replay_batch_id": self.replay_batch_id,

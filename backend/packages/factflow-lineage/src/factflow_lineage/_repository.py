@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 from sqlalchemy import ColumnElement, and_, case, delete, distinct, func, or_, select
@@ -17,7 +17,7 @@ from factflow_infra.errors import DatabaseUnavailableError
 from factflow_protocols import StageStatus
 
 from ._codec import STATUS_CODES, entry_from, id_value
-from ._model import LineageRow, LineageStageRow, PipelineLineageEntry
+from ._model import LINEAGE_BUCKET_SECONDS, LineageBucketRow, LineageRow, LineageStageRow, PipelineLineageEntry
 from ._results import (
     AdapterStats,
     LineageBatch,
@@ -41,6 +41,7 @@ _ROWS = LineageRow.__table__
 _STAGES = LineageStageRow.__table__
 _R = _ROWS.c
 _S = _STAGES.c
+_B = LineageBucketRow.__table__.c
 _STAGE_NAMES: Final = (_S.execution_id, _S.route_id, _S.adapter_name, _S.adapter_index, _S.stage_name)
 _ENTRY: Final = (*(column for column in _R if column.name != "stage_key"), *_STAGE_NAMES)
 _JOINED: Final = _ROWS.join(_STAGES, _R.stage_key == _S.stage_key)
@@ -66,6 +67,7 @@ _ACTIVE: Final = (STATUS_CODES[StageStatus.PENDING.value], STATUS_CODES[StageSta
 _CANCELLED: Final = STATUS_CODES[StageStatus.CANCELLED.value]
 _DEEP_OFFSET: Final = 1000
 """From this offset on, a page by `started_at` first finds its first `started_at` without the heap."""
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _id_is(column: str, text: str) -> ColumnElement[bool]:
@@ -252,13 +254,16 @@ class LineageRepository:
         row_filters = bool(row_conditions)
 
         column = _SORT_COLUMNS[sort_by]
+        nullable = sort_by in _NULLABLE_SORT
+        # `NULLS LAST` only where NULLs exist: PostgreSQL walks an index backwards only as `NULLS FIRST`.
         if sort_order == "desc":
-            order = (column.desc().nulls_last(), _R.id.desc())
+            order = (column.desc().nulls_last() if nullable else column.desc(), _R.id.desc())
         else:
-            order = (column.asc().nulls_last(), _R.id.asc())
-        seek = self._seek(column, after, sort_order, nullable=sort_by in _NULLABLE_SORT)
+            order = (column.asc().nulls_last() if nullable else column.asc(), _R.id.asc())
+        seek = self._seek(column, after, sort_order, nullable=nullable)
         async with self._session() as session:
             total: int | None = None
+            stages: list[LineageStageRow] | None = None
             if any(value is not None for value in (execution_id, route_id, adapter_name, stage_name)):
                 stages = await self._stages(
                     session,
@@ -276,11 +281,51 @@ class LineageRepository:
             if total is None:
                 total = int(await session.scalar(select(func.count()).select_from(_ROWS).where(*conditions)) or 0)
             if sort_by == "started_at" and after is None and offset >= _DEEP_OFFSET:
+                if stages is not None and status_name is None and not row_filters:
+                    # Only stage filters: the span counters say which 10 s of rows the page starts in.
+                    span, offset = await self._span_of(session, stages, sort_order, offset=offset)
+                    conditions.append(span)
                 rows = await self._deep_page(session, conditions, order, sort_order, limit=limit, offset=offset)
             else:
                 query = select(*_ENTRY).select_from(_JOINED).where(*conditions, *seek)
                 rows = _entries(await session.execute(query.order_by(*order).limit(limit).offset(offset)))
         return rows, total
+
+    @staticmethod
+    async def _span_of(
+        session: AsyncSession, stages: Sequence[LineageStageRow], direction: SortOrder, *, offset: int
+    ) -> tuple[ColumnElement[bool], int]:
+        """The `started_at` span (of `LINEAGE_BUCKET_SECONDS`) that row `offset` of these stages falls in.
+
+        Returns the condition "from that span on" (in `direction`) and the offset of the row
+        counted from the span's first row. The counters are summed in order until they pass
+        `offset`; past the last row the condition selects nothing.
+        """
+        ascending = direction == "asc"
+        per_bucket = (
+            select(_B.bucket.label("bucket"), func.sum(_B.row_count).label("rows"))
+            .where(_B.stage_key.in_([stage.stage_key for stage in stages]))
+            .group_by(_B.bucket)
+            .subquery()
+        )
+        running = func.sum(per_bucket.c.rows).over(
+            order_by=per_bucket.c.bucket if ascending else per_bucket.c.bucket.desc()
+        )
+        spans = select(per_bucket.c.bucket, running.label("through"), per_bucket.c.rows).subquery()
+        query = (
+            select(spans.c.bucket, spans.c.through - spans.c.rows)
+            .where(spans.c.through > offset)
+            .order_by(spans.c.bucket if ascending else spans.c.bucket.desc())
+            .limit(1)
+        )
+        found = (await session.execute(query)).first()
+        if found is None:
+            return _R.started_at.is_(None), 0  # no row that far: an empty page
+        bucket, before = int(found[0]), int(found[1])
+        start = _EPOCH + timedelta(seconds=bucket * LINEAGE_BUCKET_SECONDS)
+        if ascending:
+            return _R.started_at >= start, offset - before
+        return _R.started_at < start + timedelta(seconds=LINEAGE_BUCKET_SECONDS), offset - before
 
     async def _deep_page(
         self,
@@ -298,6 +343,9 @@ class LineageRepository:
         whole rows; the page itself starts at that `started_at`, skipping only the rows that share
         it and come before the page.
         """
+        if offset == 0:
+            query = select(*_ENTRY).select_from(_JOINED).where(*conditions)
+            return _entries(await session.execute(query.order_by(*order).limit(limit)))
         started = _R.started_at
         ascending = direction == "asc"
         boundary_query = select(started).where(*conditions).order_by(started if ascending else started.desc())
@@ -663,38 +711,47 @@ class LineageRepository:
         return StageCounts(total=sum(stage.row_count for stage in stages), avg_duration_ms=avg_ms, **counts)
 
     async def route_message_counts(self, execution_id: str) -> dict[str, RouteMessageCounts]:
-        """Per route: distinct messages, classified as HTTP API `RouteStatus` defines, and mean duration."""
+        """Per route: distinct messages, classified as HTTP API `RouteStatus` defines, and mean duration.
+
+        The classes need each message's rows, so they are aggregated from the execution's rows only
+        (its stage keys, inside its stages' `started_at` span on the time index — not the whole
+        table); the mean duration comes from the stage counters.
+        """
         status = _R.stage_status
-        completed = status == _COMPLETED
-        per_message = (
-            select(
-                _S.route_id.label("route_id"),
-                func.max(case((status == _FAILED, 1), else_=0)).label("failed"),
-                func.max(case((status.in_(_ACTIVE), 1), else_=0)).label("active"),
-                func.max(case((status == _CANCELLED, 1), else_=0)).label("cancelled"),
-                func.sum(case((completed, _R.duration_ms))).label("duration_sum"),
-                func.count(case((and_(completed, _R.duration_ms.is_not(None)), 1))).label("duration_n"),
-            )
-            .select_from(_JOINED)
-            .where(_S.execution_id == execution_id)
-            .group_by(_S.route_id, _R.correlation_id, _R.correlation_id_text)
-            .subquery()
-        )
-        failed, active, cancelled = per_message.c.failed == 1, per_message.c.active == 1, per_message.c.cancelled == 1
-        query = select(
-            per_message.c.route_id,
-            func.count(),
-            func.sum(case((failed, 1), else_=0)),
-            func.sum(case((and_(~failed, active), 1), else_=0)),
-            func.sum(case((and_(~failed, ~active, cancelled), 1), else_=0)),
-            func.sum(per_message.c.duration_sum),
-            func.sum(per_message.c.duration_n),
-        ).group_by(per_message.c.route_id)
         async with self._session() as session:
+            stages = [stage for stage in await self._stages(session, execution_id=execution_id) if stage.row_count]
+            if not stages:
+                return {}
+            route_of = case({stage.stage_key: stage.route_id for stage in stages}, value=_R.stage_key)
+            per_message = (
+                select(
+                    route_of.label("route_id"),
+                    func.max(case((status == _FAILED, 1), else_=0)).label("failed"),
+                    func.max(case((status.in_(_ACTIVE), 1), else_=0)).label("active"),
+                    func.max(case((status == _CANCELLED, 1), else_=0)).label("cancelled"),
+                )
+                .where(*self._in_stages(stages))
+                .group_by(route_of, _R.correlation_id, _R.correlation_id_text)
+                .subquery()
+            )
+            failed, active = per_message.c.failed == 1, per_message.c.active == 1
+            cancelled = per_message.c.cancelled == 1
+            query = select(
+                per_message.c.route_id,
+                func.count(),
+                func.sum(case((failed, 1), else_=0)),
+                func.sum(case((and_(~failed, active), 1), else_=0)),
+                func.sum(case((and_(~failed, ~active, cancelled), 1), else_=0)),
+            ).group_by(per_message.c.route_id)
             result = (await session.execute(query)).all()
+        durations: dict[str, tuple[float, int]] = {}
+        for stage in stages:
+            total_ms, count = durations.get(stage.route_id, (0.0, 0))
+            durations[stage.route_id] = (total_ms + stage.duration_total_ms, count + stage.duration_count)
         counts: dict[str, RouteMessageCounts] = {}
-        for route, total, n_failed, n_active, n_cancelled, duration_sum, duration_n in result:
+        for route, total, n_failed, n_active, n_cancelled in result:
             total, n_failed, n_active, n_cancelled = int(total), int(n_failed), int(n_active), int(n_cancelled)
+            duration_ms, duration_n = durations[route]
             counts[route] = RouteMessageCounts(
                 route_id=route,
                 total_messages=total,
@@ -702,6 +759,6 @@ class LineageRepository:
                 failed=n_failed,
                 cancelled=n_cancelled,
                 in_progress=n_active,
-                avg_duration_ms=float(duration_sum) / int(duration_n) if duration_n else None,
+                avg_duration_ms=duration_ms / duration_n if duration_n else None,
             )
         return counts

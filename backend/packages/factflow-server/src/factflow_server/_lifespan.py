@@ -18,21 +18,16 @@ from collections.abc import Callable
 from factflow_engine.config import PipelineConfigLoader, configure_validation
 from factflow_engine.registry import ValidatingAdapterRegistry
 from factflow_engine.runtime import EngineLimits, EngineWiring, OrchestratorManager
-from factflow_execution import (
-    ExecutionEventHub,
-    ExecutionEventStreamer,
-    ExecutionStores,
-    StorageEventStreamer,
-    StreamEvent,
-)
+from factflow_execution import ExecutionEventStreamer, ExecutionStores, StorageEventStreamer
 from factflow_foundation import FactflowSettings
 from factflow_infra.queue import RedisStreamsQueueProvider
-from factflow_infra.workers import RedisEventChannel, RedisRequestRelay
+from factflow_infra.workers import RedisRequestRelay
 from factflow_lineage import LineageRecorder
 from factflow_replay import RuntimeServices, compose_runtime
 
 from ._backends import Backends, open_backends
 from ._container import DrainStep, ServiceContainer
+from ._event_sharing import share_events
 from ._janitor import QueueJanitor
 from ._leadership import RETRY_SECONDS, Leadership
 from ._observe import engine_sample, install_probes
@@ -264,16 +259,6 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
     except BaseException:
         await stack.aclose()
         raise
-
-
-def share_events(hub: ExecutionEventHub, queue_url: str, *, sender: str) -> RedisEventChannel:
-    """Publish what `hub` delivers for the other servers, and deliver theirs through it (started)."""
-    channel = RedisEventChannel.from_url(queue_url, sender=sender)
-    hub.add_tap(lambda execution_id, event: channel.offer(execution_id, event.id, event.event, event.data))
-    channel.start(
-        lambda execution_id, event_id, name, data: hub.ingest(execution_id, StreamEvent(event_id, name, data))
-    )
-    return channel
 
 
 async def _recover(services: RuntimeServices) -> None:

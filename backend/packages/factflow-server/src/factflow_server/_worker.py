@@ -30,10 +30,11 @@ from factflow_foundation import FactflowError, FactflowSettings
 from factflow_infra.database import create_database_engine, create_session_factory, ping_database
 from factflow_infra.queue import RedisSharedState, RedisStreamsQueueProvider, create_queue_provider
 from factflow_infra.storage import create_storage_provider
-from factflow_infra.workers import WorkerRegistry, WorkerRoute, create_worker_registry
+from factflow_infra.workers import RedisEventChannel, WorkerRegistry, WorkerRoute, create_worker_registry
 from factflow_lineage import LineageRecorder, LineageRepository
 from factflow_protocols import ErrorInfo
 
+from ._event_sharing import WorkerEventSink
 from ._pools import live_worker_ids, route_pool
 from ._retry import retry_startup_step
 from ._version import SERVER_VERSION
@@ -155,8 +156,13 @@ class WorkerProcess:
             stack.push_async_callback(recorder.shutdown)
             executions = PipelineExecutionRepository(sessions)
             pauses = RoutePauseRepository(sessions)
+            # The stages' events of executions a server's event stream watches go to that server.
+            events = RedisEventChannel.from_url(settings.queue_url, sender=self.worker_id)
+            events.start()
+            stack.push_async_callback(events.close)
             manager = OrchestratorManager(
                 queue=queue,
+                events=WorkerEventSink(events),
                 storage=storage,
                 adapters=adapters,
                 lineage=recorder,
@@ -229,11 +235,17 @@ class WorkerProcess:
                 # Again every pass: a Redis restart without persistence forgets who runs the execution.
                 await shared.joined(execution_id, self.worker_id)
                 await self._settle_if_asked(manager, shared, recorder, execution_id)
-                if execution_id not in self._flushed and await shared.flush_requested(execution_id):
-                    # The leader found the execution done and computes its stats from lineage next.
-                    await recorder.flush(execution_id, 5.0)
-                    await shared.flushed(execution_id, self.worker_id)
-                    self._flushed.add(execution_id)
+        for execution_id, cancel_requested in running.items():
+            # A cancelled execution's routes stop here first; its lineage is flushed once they did.
+            if cancel_requested and manager.is_live(execution_id):
+                continue
+            if execution_id in self._flushed or execution_id in self._no_routes_here:
+                continue
+            if (manager.is_live(execution_id) or cancel_requested) and await shared.flush_requested(execution_id):
+                # The leader found the execution done (or cancelled it) and computes its stats next.
+                await recorder.flush(execution_id, 5.0)
+                await shared.flushed(execution_id, self.worker_id)
+                self._flushed.add(execution_id)
         self._flushed &= set(running)
         self._settled = {key: token for key, token in self._settled.items() if key in running}
         self._no_routes_here &= set(running)

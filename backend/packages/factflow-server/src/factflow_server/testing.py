@@ -7,13 +7,25 @@ call the helpers directly:
 - `serve_in_thread(settings)` — context manager yielding a `RunningServer` on a free port.
 - `ServerProcess.start(args, env=..., cwd=...)` — `python -m factflow_server ...` as a child,
   port taken from its `listening on` announcement.
-- fixtures `factflow_server` (module-scoped embedded server) and `factflow_server_factory`
-  (start servers with overrides; all stopped at teardown).
+- `serve_with_workers(data_dir, workers=N)` — a production-mode server (PostgreSQL schema and
+  Redis database of its own, filesystem storage) without a local worker, and N
+  `factflow-server worker` child processes doing the work.
+- fixtures `factflow_server` (module-scoped embedded server; in worker mode, see below, the
+  `serve_with_workers` cluster) and `factflow_server_factory` (start embedded servers with
+  overrides; all stopped at teardown).
+
+Worker mode: with `FACTFLOW_TEST_WORKERS=N` (N >= 1) in the environment, `factflow_server` is a
+server with `local_worker=False` whose routes run on N worker processes, so the suites that use it
+prove that a pipeline behaves the same across processes. Tests that cannot apply there are
+marked with `skip_in_worker_mode(reason)`, and known product gaps of worker mode with
+`xfail_in_worker_mode(reason)`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -35,6 +47,8 @@ from fastapi import FastAPI
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from factflow_foundation import FactflowSettings
+from factflow_infra.database import create_database_engine, run_migrations
+from factflow_infra.testing import flushed_redis_url, hold_redis_db, postgres_test_schema
 
 from ._app import create_app
 from ._serve import FactflowServer, bind_socket, make_server
@@ -48,14 +62,22 @@ __all__ = (
     "store_config",
     "wait_execution",
     "ServerProcess",
+    "TEST_WORKERS_ENV",
     "embedded_settings",
     "factflow_server",
     "factflow_server_factory",
     "postgres_lock_key",
+    "serve_in_mode",
     "serve_in_thread",
+    "serve_with_workers",
+    "skip_in_worker_mode",
+    "worker_mode",
+    "xfail_in_worker_mode",
 )
 
 STARTUP_TIMEOUT_SECONDS = 90.0
+TEST_WORKERS_ENV = "FACTFLOW_TEST_WORKERS"
+"""Worker mode: this many `factflow-server worker` processes run the shared fixture's routes."""
 ERROR_ENVELOPE_KEYS = frozenset(
     {"detail", "error_code", "correlation_id", "timestamp", "errors", "validation_report", "context"}
 )
@@ -179,6 +201,8 @@ class RunningServer:
     app: FastAPI
     server: FactflowServer
     thread: threading.Thread
+    workers: tuple[ServerProcess, ...] = ()
+    """The worker processes running this server's routes (worker mode), else empty."""
 
     def client(self, *, token: str | None = None, **kwargs: Any) -> httpx.Client:
         """An httpx client bound to the server (bearer `token` when given)."""
@@ -366,10 +390,162 @@ class _Deadline:
         return max(0.0, self._end - time.monotonic())
 
 
+def worker_mode() -> int:
+    """How many worker processes `FACTFLOW_TEST_WORKERS` asks for; 0 (unset) is the embedded mode."""
+    raw = os.environ.get(TEST_WORKERS_ENV, "").strip()
+    if not raw:
+        return 0
+    try:
+        count = int(raw)
+    except ValueError:
+        raise ValueError(f"{TEST_WORKERS_ENV}={raw!r} is not a number of worker processes") from None
+    if count < 0:
+        raise ValueError(f"{TEST_WORKERS_ENV}={raw!r} must be 0 or more")
+    return count
+
+
+def skip_in_worker_mode(reason: str) -> pytest.MarkDecorator:
+    """Skip a test (or, as `pytestmark`, a module) in worker mode, saying why it cannot apply there."""
+    return pytest.mark.skipif(worker_mode() > 0, reason=f"worker mode: {reason}")
+
+
+def xfail_in_worker_mode(reason: str) -> pytest.MarkDecorator:
+    """Expect a test to fail in worker mode because of a known product gap named by `reason` (strict)."""
+    return pytest.mark.xfail(worker_mode() > 0, reason=f"worker mode: {reason}", strict=True)
+
+
+def _settings_env(settings: FactflowSettings) -> dict[str, str]:
+    """The `FACTFLOW_*` variables that give a child process the explicitly set fields of `settings`."""
+    env: dict[str, str] = {}
+    for name in sorted(settings.model_fields_set - {"host", "port", "local_worker", "worker_id"}):
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, tuple | list):
+            text = ",".join(str(item) for item in value)
+        elif hasattr(value, "get_secret_value"):
+            text = value.get_secret_value()
+        else:
+            text = str(value)
+        env[f"FACTFLOW_{name.upper()}"] = text
+    return env
+
+
+async def _migrate(database_url: str) -> None:
+    engine = create_database_engine(database_url)
+    try:
+        await run_migrations(engine)
+    finally:
+        await engine.dispose()
+
+
+@contextlib.contextmanager
+def _postgres_schema() -> Iterator[str]:
+    """`postgres_test_schema` for synchronous code: a migrated schema of its own, dropped on exit."""
+    with asyncio.Runner() as runner:
+        schema = postgres_test_schema()
+        url = runner.run(schema.__aenter__())
+        try:
+            runner.run(_migrate(url))
+            yield url
+        finally:
+            runner.run(schema.__aexit__(None, None, None))
+
+
+@contextlib.contextmanager
+def serve_with_workers(
+    data_dir: Path,
+    *,
+    workers: int = 2,
+    pools: Sequence[str] = ("default",),
+    **overrides: Any,
+) -> Iterator[RunningServer]:
+    """A production-mode server in a thread that runs no route, and `workers` worker processes.
+
+    The server uses a PostgreSQL schema (unless `database_url=` names one) and a Redis test
+    database of its own (skipped without the services, unless `CI=true`) and filesystem storage
+    under `data_dir`; `overrides` are further settings, given to the workers too. Each worker
+    (`w1`, `w2`, ...) serves `pools`; the server is listening and every worker registered when
+    the block starts. On exit the workers drain (SIGTERM), the server stops, the schema is
+    dropped and the Redis database flushed.
+    """
+    if workers < 1:
+        raise ValueError("serve_with_workers needs at least one worker")
+    with contextlib.ExitStack() as stack:
+        database_url = overrides.pop("database_url", None)
+        if database_url is None:
+            database_url = stack.enter_context(_postgres_schema())
+        else:
+            asyncio.run(_migrate(database_url))
+        queue_url = stack.enter_context(flushed_redis_url(stack.enter_context(hold_redis_db())))
+        settings = embedded_settings(
+            data_dir,
+            database_url=database_url,
+            queue_url=queue_url,
+            storage_uri=f"file://{data_dir / 'storage'}",
+            local_worker=False,
+            **overrides,
+        )
+        # The workers start first (their start-up is mostly imports) and meet a migrated schema.
+        env = {**_settings_env(settings), "FACTFLOW_LOG_LEVEL": "WARNING"}
+        processes: list[ServerProcess] = []
+        stack.callback(_stop_workers, processes)
+        pool_args = [arg for pool in pools for arg in ("--pool", pool)]
+        worker_ids = [f"w{number}" for number in range(1, workers + 1)]
+        for worker_id in worker_ids:
+            processes.append(ServerProcess.start(["worker", "--id", worker_id, *pool_args], env=env, cwd=data_dir))
+        running = stack.enter_context(
+            serve_in_thread(settings, embedded=False, lock_key=postgres_lock_key(database_url))
+        )
+        stack.callback(_stop_workers, processes)  # again, so they drain before the server stops
+        for worker_id, process in zip(worker_ids, processes, strict=True):
+            process.wait_for_line(functools.partial(_announces, f"worker {worker_id} serving pools"))
+        running.workers = tuple(processes)
+        yield running
+
+
+@contextlib.contextmanager
+def serve_in_mode(data_dir: Path, **overrides: Any) -> Iterator[RunningServer]:
+    """A server for the test mode: embedded, or in worker mode a `serve_with_workers` cluster.
+
+    `overrides` are settings (`api_token=`, `max_concurrent_executions=`, ...) in either mode.
+    """
+    workers = worker_mode()
+    if workers:
+        with serve_with_workers(data_dir, workers=workers, **overrides) as running:
+            yield running
+        return
+    with serve_in_thread(embedded_settings(data_dir, **overrides)) as running:
+        yield running
+
+
+def _announces(announcement: str, line: str) -> bool:
+    return announcement in line
+
+
+def _stop_workers(processes: Sequence[ServerProcess]) -> None:
+    """Drain every worker (SIGTERM) and reap it; a worker that does not exit in time is killed."""
+    for process in processes:
+        if process.process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=60)
+        except (subprocess.TimeoutExpired, TimeoutError):
+            pass
+        finally:
+            process.kill()
+
+
 @pytest.fixture(scope="module")
 def factflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """An embedded server shared by a test module (fresh data dir, no shipped pipelines)."""
-    with serve_in_thread(embedded_settings(tmp_path_factory.mktemp("factflow-server"))) as running:
+    """A server shared by a test module (fresh data dir, no shipped pipelines).
+
+    Embedded; in worker mode (`FACTFLOW_TEST_WORKERS=N`) a `serve_with_workers` cluster of N workers.
+    """
+    with serve_in_mode(tmp_path_factory.mktemp("factflow-server")) as running:
         yield running
 
 

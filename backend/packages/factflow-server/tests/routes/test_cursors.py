@@ -183,9 +183,15 @@ def test_lineage_retention_days_on_start(client: httpx.Client, demo: dict[str, A
     for bad in (0, -1, 40000, "soon"):
         response = client.post("/api/v1/executions", json={**body, "lineage_retention_days": bad})
         assert_error(response, 422, "request_validation_error")
-    assert client.post("/api/v1/executions", json={**body, "lineage_retention_days": 7}).status_code == 201
+    started = client.post("/api/v1/executions", json={**body, "lineage_retention_days": 7})
+    assert started.status_code == 201
     run = client.post(f"/api/v1/configs/{demo['config_id']}/run", json={"lineage_retention_days": 0.5})
     assert run.status_code == 201, run.text
+    plain = client.post("/api/v1/executions", json=body)
+    # The detail echoes each execution's own retention (null: the server's setting applies).
+    for response, days in ((started, 7), (run, 0.5), (plain, None)):
+        detail = client.get(f"/api/v1/executions/{response.json()['id']}").json()
+        assert detail["lineage_retention_days"] == days
 
 
 def test_cursor_pages_of_a_running_execution_return_each_row_once(client: httpx.Client) -> None:

@@ -207,7 +207,8 @@ class OrchestratorManager:
     def _apply_pause(self, route_id: str, paused: bool) -> list[str]:
         affected: list[str] = []
         for execution_id, orchestrator in self._live():
-            if orchestrator.set_paused(route_id, paused):
+            # Workers running the route follow the stored flag; their executions are affected too.
+            if orchestrator.set_paused(route_id, paused) or route_id in orchestrator.remote_route_ids():
                 affected.append(execution_id)
         return affected
 
@@ -398,15 +399,27 @@ class OrchestratorManager:
     def route_statuses(self, execution_id: str) -> list[RouteRuntimeStatus]:
         """Live route states of one execution (empty when it is not live)."""
         orchestrator = self.orchestrator(execution_id)
-        return orchestrator.route_statuses() if orchestrator is not None else []
+        return orchestrator.route_statuses(self._paused) if orchestrator is not None else []
 
     def list_routes(self) -> list[RouteRuntimeStatus]:
-        """Route states of every live execution."""
+        """Route states of the processors running here, in every live execution."""
         return [status for _, orchestrator in self._live() for status in orchestrator.route_statuses()]
 
+    def route_execution_ids(self, route_id: str) -> list[str]:
+        """Live executions running `route_id`, here or (for a shared execution) in worker processes."""
+        return [
+            execution_id
+            for execution_id, orchestrator in self._live()
+            if route_id in orchestrator.processors or route_id in orchestrator.remote_route_ids()
+        ]
+
     def known_route_ids(self) -> set[str]:
-        """Route ids with a live processor, plus every paused route name."""
-        ids = {route_id for _, orchestrator in self._live() for route_id in orchestrator.processors}
+        """Route ids with a live processor (here or, for a shared execution, on workers), plus every paused name."""
+        ids = {
+            route_id
+            for _, orchestrator in self._live()
+            for route_id in (*orchestrator.processors, *orchestrator.remote_route_ids())
+        }
         return ids | set(self._paused)
 
     def circuit_breakers(self, execution_id: str | None = None) -> list[AdapterCircuitMetrics]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Literal
 
 from factflow_engine._ports import FinalStatus, OrchestratorCallbacks
@@ -15,7 +15,7 @@ from factflow_protocols import EnvelopeControl, ErrorInfo, PipelineAdapter, Queu
 from ._builder import BuiltExecution
 from ._completion import CompletionTimings, CompletionWatcher
 from ._context import RuntimeDependencies
-from ._route import RouteRuntimeStatus
+from ._route import RouteRuntimeStatus, RouteState
 from ._seed import SeedCallable, SeedContext
 from ._shared import STATE_LOST_CODE, Placement, SharedExecutionState
 from ._start_failure import StartStep, describe_error, start_failure
@@ -79,6 +79,8 @@ class PipelineOrchestrator:
         self._marked_shared = False
         """Workers may join (the leader set the mark, at start or at promotion)."""
         self._refresh_task: asyncio.Task[None] | None = None
+        self._remote_depths: dict[str, QueueDepth] = {}
+        """The last shared reading of the inbound groups of the routes other processes run."""
         self._lost_epoch = 0
         """Losses of queue state the shared reading found (its mark gone)."""
         self._reseeded_epoch = 0
@@ -142,8 +144,38 @@ class PipelineOrchestrator:
         """Counts and completion come from the queue's shared state (placed so, or promoted)."""
         return self._shared is not None
 
-    def route_statuses(self) -> list[RouteRuntimeStatus]:
-        return [processor.status() for processor in self.processors.values()]
+    def route_statuses(self, paused_routes: Collection[str] = ()) -> list[RouteRuntimeStatus]:
+        """The local processors' states; the control part of a shared execution adds the remote routes.
+
+        A route that worker processes run is `running` (`paused` when its name is in
+        `paused_routes`) while the execution runs, with the in-flight (pending) and depth figures
+        of the last shared reading; its concurrency is the workers' and unknown here.
+        """
+        statuses = [processor.status() for processor in self.processors.values()]
+        if self.phase != "running":
+            return statuses
+        for route_id in self.remote_route_ids():
+            depth = self._remote_depths.get(route_id)
+            paused = route_id in paused_routes
+            statuses.append(
+                RouteRuntimeStatus(
+                    execution_id=self.execution_id,
+                    route_id=route_id,
+                    processor_state=RouteState.PAUSED if paused else RouteState.RUNNING,
+                    paused=paused,
+                    concurrency_current=None,
+                    concurrency_max=None,
+                    in_flight=depth.pending if depth is not None else 0,
+                    queue_depth=depth.total if depth is not None else None,
+                )
+            )
+        return statuses
+
+    def remote_route_ids(self) -> list[str]:
+        """Routes of this shared execution that run in worker processes (the control part's view)."""
+        if self._shared is None or self.role != "full":
+            return []
+        return [route_id for route_id in self.config.routes if route_id not in self.processors]
 
     async def wait(self) -> FinalStatus:
         """Wait until the execution ended and `on_stopped` returned."""
@@ -566,6 +598,11 @@ class PipelineOrchestrator:
         if reading is None:
             return None
         depths, dead_lettered = reading
+        self._remote_depths = {
+            route_id: depth
+            for route_id, depth in zip(self.config.routes, depths, strict=True)
+            if route_id not in self.processors
+        }
         handled = sum(depth.settled for depth in depths)
         self._last_reading = (handled, dead_lettered)
         carried_handled, carried_dead = self._carried

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from ._database import in_ci, postgres_test_schema, service_unavailable
 from ._faults import RedisServer, ThreadedTcpProxy, free_port, threaded_tcp_proxy
-from ._queue import RecordingHandler, TcpProxy, redis_test_url, scoped_queue, wait_until
+from ._queue import (
+    RecordingHandler,
+    TcpProxy,
+    flushed_redis_url,
+    hold_redis_db,
+    redis_test_url,
+    scoped_queue,
+    wait_until,
+)
 from ._s3 import S3TestServer, run_s3_server, unique_bucket_name
 
 __all__ = (
@@ -20,7 +28,9 @@ __all__ = (
     "S3TestServer",
     "TcpProxy",
     "ThreadedTcpProxy",
+    "flushed_redis_url",
     "free_port",
+    "hold_redis_db",
     "in_ci",
     "postgres_test_schema",
     "redis_test_url",

@@ -45,6 +45,8 @@ __all__ = (
     "RecordingHandler",
     "TcpProxy",
     "append_raw_entry",
+    "flushed_redis_url",
+    "hold_redis_db",
     "queue_provider",
     "queue_provider_factory",
     "queue_scope",
@@ -104,12 +106,12 @@ def _probe(url: str) -> str | None:
     return _probe_failures[url]
 
 
-@pytest.fixture
-def redis_db() -> Iterator[int]:
-    """A Redis database (1–3) this test holds alone, across pytest-xdist workers and concurrent runs.
+@contextlib.contextmanager
+def hold_redis_db() -> Iterator[int]:
+    """Hold one of the Redis test databases (1–3) alone, across pytest-xdist workers and concurrent runs.
 
     Each database is guarded by a lock file in the temp directory, so two sessions on one machine
-    never flush each other's keys. Override the fixture in a `conftest.py` to use another database.
+    never flush each other's keys.
     """
     deadline = time.monotonic() + _DB_LOCK_WAIT_SECONDS
     while True:
@@ -129,10 +131,10 @@ def redis_db() -> Iterator[int]:
         time.sleep(0.05)
 
 
-@pytest.fixture
-def redis_url(redis_db: int) -> Iterator[str]:
-    """A Redis URL on the test's own, empty database; flushed again afterwards."""
-    url = redis_test_url(redis_db)
+@contextlib.contextmanager
+def flushed_redis_url(db: int) -> Iterator[str]:
+    """The URL of Redis test database `db`, flushed before and after (skips when Redis is down)."""
+    url = redis_test_url(db)
     problem = _probe(url)
     if problem is not None:
         service_unavailable(f"Redis at {urlsplit(url).hostname}:{urlsplit(url).port} is unreachable: {problem}")
@@ -143,6 +145,23 @@ def redis_url(redis_db: int) -> Iterator[str]:
         client.flushdb()
     finally:
         client.close()
+
+
+@pytest.fixture
+def redis_db() -> Iterator[int]:
+    """A Redis database (1–3) this test holds alone (see `hold_redis_db`).
+
+    Override the fixture in a `conftest.py` to use another database.
+    """
+    with hold_redis_db() as db:
+        yield db
+
+
+@pytest.fixture
+def redis_url(redis_db: int) -> Iterator[str]:
+    """A Redis URL on the test's own, empty database; flushed again afterwards."""
+    with flushed_redis_url(redis_db) as url:
+        yield url
 
 
 # ---------------------------------------------------------------------- providers

@@ -358,7 +358,7 @@ async def execution_lineage(
             more=more,
             next_cursor=next_cursor,
         ),
-        entries=[LineageEntry.model_validate(row.to_api_dict()) for row in rows],
+        entries=[LineageEntry.of(row) for row in rows],
     )
 
 

@@ -46,7 +46,7 @@ _POSITION_TYPES: dict[str, PositionType] = {
 
 
 def _entries(rows: list[PipelineLineageEntry] | tuple[PipelineLineageEntry, ...]) -> list[LineageEntry]:
-    return [LineageEntry.model_validate(row.to_api_dict()) for row in rows]
+    return [LineageEntry.of(row) for row in rows]
 
 
 async def _execution_id(executions: PipelineExecutionRepository, ref: str | None) -> str | None:

@@ -112,7 +112,7 @@ async def control_route(
     if route_id not in manager.known_route_ids() and route_id not in await configs.active_route_ids():
         raise _route_not_found(route_id)
     previous: Literal["paused", "running"] = "paused" if paused_now else "running"
-    live = [status.execution_id for status in manager.list_routes() if status.route_id == route_id]
+    live = manager.route_execution_ids(route_id)
     if body.state == previous:
         return PipelineControlResponse(
             success=True,

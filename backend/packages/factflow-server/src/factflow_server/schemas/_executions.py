@@ -124,6 +124,9 @@ class ExecutionDetailResponse(ExecutionResponse):
     replay: ReplayInfo | None
     recovered_at: Timestamp | None
     recovery_count: int
+    lineage_retention_days: float | None = None
+    """This execution's own lineage retention in days (given when it was started); null: the server's
+    `FACTFLOW_LINEAGE_RETENTION_DAYS` applies."""
 
 
 class ExecutionListResponse(BaseModel):

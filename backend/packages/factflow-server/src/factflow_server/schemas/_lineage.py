@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from factflow_execution.views import AdapterStats
+from factflow_lineage import PipelineLineageEntry
 
 from ._common import Timestamp
 
@@ -49,6 +50,11 @@ class LineageEntry(BaseModel):
     delivery_count: int
     storage_key: str | None
     metadata: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: PipelineLineageEntry) -> LineageEntry:
+        """The entry as the API shows it; its times stay datetimes until the response is encoded (once)."""
+        return cls.model_validate(entry.api_fields())
 
 
 class LineageMessage(BaseModel):
