@@ -24,22 +24,31 @@ pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.
 ITEMS = 100
 FLAKY_ITEM = 7
 POISON_ITEM = 13
-FAN_OUT = f"""
+
+
+def fan_out_pipeline(
+    name: str, *, prefix: str, items: int, delay_ms: int, ingest: str = "", enrich: str = "", store: str = ""
+) -> str:
+    """The fan-out pipeline of these tests: `split` → a slow, a flaky and a poison stage → `set_fields`.
+
+    `ingest`, `enrich` and `store` add inbound options (e.g. `, concurrency: 4, prefetch: 8`).
+    """
+    return f"""
 version: "1.0"
-name: workers-fan-out
+name: {name}
 error_handling: {{retry_delay_seconds: 0.05, max_retry_delay_seconds: 0.2, tolerated_failures: 1}}
 routes:
   ingest:
-    inbound: {{queue: w.ingest, concurrency: 2, prefetch: 4}}
+    inbound: {{queue: {prefix}.ingest{ingest}}}
     adapters:
       - type: split
         config: {{field: items, keep_fields: [batch]}}
-    outbound: [{{queue: w.enrich}}]
+    outbound: [{{queue: {prefix}.enrich}}]
   enrich:
-    inbound: {{queue: w.enrich, concurrency: 8, prefetch: 16}}
+    inbound: {{queue: {prefix}.enrich{enrich}}}
     adapters:
       - type: delay
-        config: {{ms: 100}}
+        config: {{ms: {delay_ms}}}
       - type: fail
         stage: flaky
         config: {{condition: {{field: item.n, operator: eq, value: {FLAKY_ITEM}}}, times: 2}}
@@ -49,16 +58,27 @@ routes:
           condition: {{field: item.n, operator: eq, value: {POISON_ITEM}}}
           retryable: false
           message: poisoned item
-    outbound: [{{queue: w.store}}]
+    outbound: [{{queue: {prefix}.store}}]
   store:
-    inbound: {{queue: w.store, concurrency: 8, prefetch: 16}}
+    inbound: {{queue: {prefix}.store{store}}}
     adapters:
       - type: set_fields
         config: {{values: {{stored: true}}}}
 init_message:
   route: ingest
-  payload: {{batch: b1, items: {[{"n": n} for n in range(ITEMS)]}}}
+  payload: {{batch: b1, items: {[{"n": n} for n in range(items)]}}}
 """
+
+
+FAN_OUT = fan_out_pipeline(
+    "workers-fan-out",
+    prefix="w",
+    items=ITEMS,
+    delay_ms=100,
+    ingest=", concurrency: 2, prefetch: 4",
+    enrich=", concurrency: 8, prefetch: 16",
+    store=", concurrency: 8, prefetch: 16",
+)
 
 SLOW_ITEMS = 40
 SLOW = f"""

@@ -22,48 +22,19 @@ from factflow_infra.testing import RedisServer
 from factflow_server.testing import run_config, store_config, wait_execution
 
 from .conftest import Cluster
-from .test_worker_processes import _all, _completed_once, _set_paused, _wait_until_joined
+from .test_worker_processes import _all, _completed_once, _set_paused, _wait_until_joined, fan_out_pipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(300)]
 
 ITEMS = 120
-FLAKY_ITEM = 7
-POISON_ITEM = 13
-PIPELINE = f"""
-version: "1.0"
-name: workers-redis-restart
-error_handling: {{retry_delay_seconds: 0.05, max_retry_delay_seconds: 0.2, tolerated_failures: 1}}
-routes:
-  ingest:
-    inbound: {{queue: r.ingest}}
-    adapters:
-      - type: split
-        config: {{field: items, keep_fields: [batch]}}
-    outbound: [{{queue: r.enrich}}]
-  enrich:
-    inbound: {{queue: r.enrich, concurrency: 4, prefetch: 8}}
-    adapters:
-      - type: delay
-        config: {{ms: 400}}
-      - type: fail
-        stage: flaky
-        config: {{condition: {{field: item.n, operator: eq, value: {FLAKY_ITEM}}}, times: 2}}
-      - type: fail
-        stage: poison
-        config:
-          condition: {{field: item.n, operator: eq, value: {POISON_ITEM}}}
-          retryable: false
-          message: poisoned item
-    outbound: [{{queue: r.store}}]
-  store:
-    inbound: {{queue: r.store, concurrency: 4, prefetch: 8}}
-    adapters:
-      - type: set_fields
-        config: {{values: {{stored: true}}}}
-init_message:
-  route: ingest
-  payload: {{batch: b1, items: {[{"n": n} for n in range(ITEMS)]}}}
-"""
+PIPELINE = fan_out_pipeline(
+    "workers-redis-restart",
+    prefix="r",
+    items=ITEMS,
+    delay_ms=400,
+    enrich=", concurrency: 4, prefetch: 8",
+    store=", concurrency: 4, prefetch: 8",
+)
 PUBLISHED = 1 + ITEMS + (ITEMS - 1)
 """The init message, one child per item, and every item but the poisoned one onward to `store`."""
 
