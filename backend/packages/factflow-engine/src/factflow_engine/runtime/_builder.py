@@ -184,8 +184,11 @@ class ExecutionBuilder:
             }
             step = "routes"
 
+            # A worker's part reports it too; the execution's control part (the leader) re-seeds.
+            next_step = "reconciling" if plan.role == "full" else "the leader re-seeds the execution"
+
             async def on_lost_state(queue: str, subscription: str) -> None:
-                logger.warning("Queue %r of execution %r lost its state; reconciling", queue, execution_id)
+                logger.warning("Queue %r of execution %r lost its state; %s", queue, execution_id, next_step)
                 signals.report_lost_state()
 
             processors = {
