@@ -35,6 +35,8 @@ MAX_STORAGE_STREAM_EXECUTIONS: Final = 20
 STATUS_POLL_SECONDS: Final = 5.0
 """How often a quiet execution stream reads the stored status (`ExecutionEventStreamer`)."""
 _FINAL_STATUSES: Final = frozenset({"completed", "failed", "cancelled"})
+_CONFIRM_SECONDS: Final = 1.0
+"""How long after first reading a final stored status a quiet stream reads it again before it ends."""
 
 
 class ExecutionReader(Protocol):
@@ -165,6 +167,7 @@ class ExecutionEventStreamer:
                 return
             dropped = 0
             poll = _Deadline(self._status_poll_seconds)
+            confirmed = False
             while True:
                 batch = [event for event in subscription.drain() if event.id > newest]  # newer than the buffer
                 if batch:
@@ -180,10 +183,14 @@ class ExecutionEventStreamer:
                     if refreshed is not None:
                         yield refreshed
                     continue
-                read_stored = poll.remaining() == 0
-                if read_stored:
-                    poll = _Deadline(self._status_poll_seconds)
-                final = await self._final_event(subscription, execution_id, deadline, status, read_stored=read_stored)
+                stored_final = False
+                if poll.remaining() == 0:
+                    stored_final = await self._stored_final(subscription, execution_id, status)
+                    # A final status seen once is confirmed a moment later: the end the server that ran
+                    # the execution announces (with its last events) may be on its way.
+                    poll = _Deadline(_CONFIRM_SECONDS if stored_final else self._status_poll_seconds)
+                    stored_final, confirmed = stored_final and confirmed, stored_final
+                final = await self._final_event(subscription, execution_id, deadline, status, stored_final=stored_final)
                 if final is not None:
                     yield final
                     return
@@ -196,12 +203,12 @@ class ExecutionEventStreamer:
         deadline: _Deadline,
         status: str | None,
         *,
-        read_stored: bool,
+        stored_final: bool,
     ) -> StreamEvent | None:
         """`stream.end` when the execution ended, the hub shut down or the lifetime is over; else None.
 
-        With `read_stored`, a final status stored by another server (which this hub was not told
-        of) ends the stream too, once nothing is left to send.
+        With `stored_final`, the final status stored by another server (which this hub was not told
+        of, read twice) ends the stream too.
         """
         end = subscription.ended(execution_id)
         if end is not None:
@@ -211,11 +218,14 @@ class ExecutionEventStreamer:
         remaining = deadline.remaining()
         if remaining is not None and remaining <= 0:
             return self._end(execution_id, "timeout", await self._current_status(execution_id, status))
-        if read_stored:
-            stored = await self._current_status(execution_id, status)
-            if stored in _FINAL_STATUSES and not subscription.has_pending:
-                return self._end(execution_id, "terminal", stored)
+        if stored_final:
+            return self._end(execution_id, "terminal", await self._current_status(execution_id, status))
         return None
+
+    async def _stored_final(self, subscription: HubSubscription, execution_id: str, status: str | None) -> bool:
+        """Whether the stored status is final and nothing is left to send."""
+        stored = await self._current_status(execution_id, status)
+        return stored in _FINAL_STATUSES and not subscription.has_pending
 
     async def _snapshot(self, execution_id: str) -> StreamEvent | None:
         try:
