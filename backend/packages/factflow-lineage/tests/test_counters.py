@@ -68,6 +68,16 @@ async def _buckets(engine: AsyncEngine) -> dict[tuple[str, str, int, int], int]:
     return {(execution, route, index, int(bucket)): int(count) for execution, route, index, bucket, count in found}
 
 
+async def _message_rows(engine: AsyncEngine) -> set[str]:
+    """Executions with rows in the per-route and per-message counters."""
+    query = sa.text(
+        "SELECT DISTINCT r.execution_id FROM pipeline_lineage_routes AS r"
+        " JOIN pipeline_lineage_messages AS m ON m.route_key = r.route_key"
+    )
+    async with engine.connect() as connection:
+        return {str(execution_id) for execution_id in (await connection.scalars(query)).all()}
+
+
 async def test_counters_follow_every_write(db_engine: AsyncEngine, make_record: RecordFactory) -> None:
     rng = random.Random(11)
     latest: dict[str, LineageRecord] = {}
@@ -126,10 +136,14 @@ async def test_counters_follow_every_write(db_engine: AsyncEngine, make_record: 
         assert len(page) == 1
 
     assert await _buckets(db_engine) == _bucket_aggregates(list(latest.values()))
+    for execution_id in (EXEC_A, EXEC_B):
+        assert await repository.route_counters(execution_id) == await repository.route_message_counts(execution_id)
     assert await repository.delete_execution_rows(EXEC_A, batch_size=40, pause_seconds=0) == len(
         [row for row in latest.values() if row.execution_id == EXEC_A]
     )
     assert (await repository.stats(EXEC_A)).rows == ()
+    assert await repository.route_counters(EXEC_A) == {}
+    assert await _message_rows(db_engine) == {EXEC_B}
     left = [row for row in latest.values() if row.execution_id == EXEC_B]
     assert await _buckets(db_engine) == _bucket_aggregates(left)
     assert _observed((await repository.stats(EXEC_B)).rows) == _aggregates(
@@ -212,6 +226,7 @@ async def test_route_counts_of_a_running_execution_equal_its_rows(
             counts = await repository.route_message_counts(execution_id)
             expected = _route_aggregates([row for row in latest.values() if row.execution_id == execution_id])
             assert counts.keys() == expected.keys()
+            assert await repository.route_counters(execution_id) == counts
             for route_id, (total, completed, failed, active, cancelled, average) in expected.items():
                 found = counts[route_id]
                 shown = (found.total_messages, found.completed, found.failed, found.in_progress, found.cancelled)
