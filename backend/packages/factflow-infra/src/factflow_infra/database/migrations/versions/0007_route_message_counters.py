@@ -140,8 +140,10 @@ def _postgres_triggers() -> None:
     )
     for event in _EVENTS:
         name = f"pipeline_lineage_message_{event}"
+        # The planner cannot estimate the rows of the CTEs and joins the upsert's rows to their
+        # deltas in a nested loop (500 × 500 comparisons per batch, 80 % of the trigger's time).
         op.execute(
-            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql SET enable_nestloop = off AS $$ BEGIN"
             f" {_pg_message_function(event)} RETURN NULL; END $$"
         )
         op.execute(
