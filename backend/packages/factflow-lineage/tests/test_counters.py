@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import Callable
@@ -242,3 +243,51 @@ async def test_route_counts_of_a_running_execution_equal_its_rows(
                 latest[row_id] = replace(latest[row_id], stage_status=status, duration_ms=rng.choice((None, 7.0)))
                 recorder.record(latest[row_id])
             assert await recorder.flush()
+
+
+async def test_route_counters_stay_exact_with_concurrent_writers(
+    db_engine: AsyncEngine, make_record: RecordFactory
+) -> None:
+    # Worker processes write one execution's rows at once, each with its own recorder; some rows
+    # of one message come from different writers (a redelivery taken over by another worker).
+    rng = random.Random(5)
+    messages = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(80)]
+    repository = LineageRepository(create_session_factory(db_engine))
+
+    async def writer(seed: int) -> list[LineageRecord]:
+        mine = random.Random(seed)
+        latest: dict[str, LineageRecord] = {}
+        async with LineageRecorder(db_engine, batch_size=23, flush_interval_ms=5) as recorder:
+            for number in range(150):
+                record = make_record(
+                    execution_id=EXEC_A,
+                    route_id=mine.choice(("crawl", "embed")),
+                    adapter_index=mine.randrange(2),
+                    correlation_id=mine.choice(messages),
+                    stage_status=StageStatus.PROCESSING,
+                    started_at=BASE_TIME + timedelta(milliseconds=number),
+                )
+                recorder.record(record)
+                latest[record.id] = record
+                if mine.random() < 0.6:
+                    done = replace(record, stage_status=mine.choice((*FINAL, StageStatus.PENDING)), duration_ms=1.0)
+                    recorder.record(done)
+                    latest[record.id] = done
+                if number % 30 == 0:
+                    await asyncio.sleep(0)
+            assert await recorder.flush(timeout=30.0)
+            assert recorder.dropped_total == 0
+        return list(latest.values())
+
+    written = await asyncio.gather(*(writer(seed) for seed in range(4)))
+    rows = [row for rows in written for row in rows]
+    counts = await repository.route_message_counts(EXEC_A)
+    assert await repository.route_counters(EXEC_A) == counts
+    expected = _route_aggregates(rows)
+    assert {
+        route: (found.total_messages, found.failed, found.in_progress, found.cancelled)
+        for route, found in counts.items()
+    } == {
+        route: (total, failed, active, cancelled)
+        for route, (total, _, failed, active, cancelled, _) in expected.items()
+    }
