@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from factflow_infra.database import create_database_engine
 from factflow_infra.testing.plugin import postgres_database_url, redis_db, redis_url
 from factflow_lineage import LineageRepository, RouteMessageCounts
-from factflow_server.testing import ServerProcess, run_config, store_config, wait_execution
+from factflow_server.testing import ServerProcess, run_config, serve_with_workers, store_config, wait_execution
 
 __all__ = ("postgres_database_url", "redis_db", "redis_url")
 
@@ -331,3 +331,19 @@ def test_route_counts_match_lineage_with_failures_retries_conditions_and_cancel(
         assert server.wait(timeout=60) == 0
     finally:
         server.kill()
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_route_counts_match_lineage_with_two_worker_processes(tmp_path: Path) -> None:
+    # Two processes write one execution's lineage at once; the counters are shared in the database.
+    with serve_with_workers(tmp_path, workers=2) as running, running.client() as client:
+        database_url = running.settings.database_url
+        assert database_url is not None
+        for config in (PIPELINE, RICH):
+            execution_id = run_config(client, store_config(client, config))["execution_id"]
+            _assert_counters_while_running(database_url, execution_id, client)
+            wait_execution(client, execution_id, timeout=120)
+            _assert_equal(_shown(client, execution_id), _from_rows(_all_rows(client, execution_id)))
+            counters, aggregated = asyncio.run(_snapshot(database_url, execution_id))
+            assert counters == aggregated
