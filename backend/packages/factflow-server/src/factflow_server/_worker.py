@@ -24,8 +24,8 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from factflow_engine._ports import FinalStatus
 from factflow_engine.config import ConfigSnapshot
 from factflow_engine.registry import ValidatingAdapterRegistry
-from factflow_engine.runtime import OrchestratorManager, Placement, RuntimeOptions
-from factflow_execution import PipelineExecutionRepository, RoutePauseRepository
+from factflow_engine.runtime import OrchestratorManager, Placement, RuntimeOptions, encode_route_snapshots
+from factflow_execution import PipelineExecutionRepository, RoutePauseRepository, views
 from factflow_foundation import FactflowError, FactflowSettings
 from factflow_infra.database import create_database_engine, create_session_factory, ping_database
 from factflow_infra.queue import RedisSharedState, RedisStreamsQueueProvider, create_queue_provider
@@ -336,6 +336,8 @@ class WorkerProcess:
                     routes=self._routes(manager),
                     in_flight=in_flight,
                     handled=handled,
+                    # The servers merge these into `GET /pipelines/{route_id}/metrics`.
+                    metrics=encode_route_snapshots(views.route_snapshots(manager)),
                 )
             except (FactflowError, OSError, KeyError) as exc:
                 logger.warning("worker heartbeat failed: %s", exc)
