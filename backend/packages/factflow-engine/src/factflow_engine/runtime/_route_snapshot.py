@@ -141,7 +141,8 @@ class RouteSnapshot:
             "latency": {
                 "count": self.latency.count,
                 "total": self.latency.total,
-                "max": self.latency.max,
+                # Microsecond precision is plenty, and `max` stays the largest point.
+                "max": None if self.latency.max is None else round(self.latency.max, 3),
                 "points": [round(point, 3) for point in self.latency.points],
             },
             "processors": self.processors,

@@ -137,12 +137,13 @@ def route_metrics(
 ) -> RouteMetrics | None:
     """One route name across live executions, merged with other processes' snapshots of it (`remote`).
 
-    None if it was never seen here nor in `remote`, and is not paused.
+    None if it was never seen here nor in `remote`, is not paused, and is no route of a live
+    execution (one whose routes only workers run has figures once their next heartbeat told them).
     """
     paused = route_id in manager.paused_routes()
     local = route_snapshot(manager, route_id)
     snapshots = [snapshot for snapshot in (local, *remote) if snapshot is not None]
-    if not snapshots and not paused:
+    if not snapshots and not paused and route_id not in manager.known_route_ids():
         return None
     return merge_route_snapshots(route_id, snapshots, paused=paused)
 
