@@ -347,7 +347,8 @@ def test_an_event_stream_on_a_standby_carries_the_leader_s_live_events(
 FAILING = 10
 FAILING_PIPELINE = PIPELINE.replace(
     "      - type: delay\n",
-    f"      - type: fail\n        config: {{condition: {{field: item, operator: lt, value: {FAILING}}}, retryable: false}}\n"
+    "      - type: fail\n"
+    f"        config: {{condition: {{field: item, operator: lt, value: {FAILING}}}, retryable: false}}\n"
     "      - type: delay\n",
     1,
 ).replace("init_message:", "error_handling: {tolerated_failures: 100}\ninit_message:", 1)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from factflow_infra.workers import RedisWorkerRegistry
-from factflow_server.testing import run_config, store_config, wait_execution
+from factflow_server.testing import read_sse, run_config, store_config, wait_execution
 
 from .conftest import Cluster
 
@@ -157,3 +157,28 @@ def test_a_worker_only_route_shows_its_counts_and_breakers(cluster: Cluster, red
         _eventually(lambda: _metrics(client, "mfan")["processors"] == 0, "processors to stop")
         remaining = _metrics(client, "mwork")["messages"]["received"]
         assert remaining < ITEMS, remaining
+
+
+def test_progress_counts_the_stages_workers_run(cluster: Cluster) -> None:
+    base_url = cluster.server("--no-local-worker")
+    cluster.worker("w1")
+    cluster.worker("w2")
+    with httpx.Client(base_url=base_url, timeout=120) as client:
+        execution_id = run_config(client, store_config(client, COUNTED))["execution_id"]
+        with client.stream("GET", f"/api/v1/executions/{execution_id}/events", params={"timeout": 120}) as response:
+            assert response.status_code == 200, response.read()
+            frames = [frame for frame in read_sse(response) if "event" in frame]
+        rows = client.get(f"/api/v1/executions/{execution_id}/lineage", params={"limit": 1000}).json()["entries"]
+
+    assert frames[-2]["data"]["status"] == "completed", frames[-2]
+    progress = [frame["data"] for frame in frames if frame["event"] == "execution.progress"]
+    completed = [item["completed_stages"] for item in progress]
+    assert completed == sorted(completed), completed
+    # Under way, too: the counts grow while the workers run (not only at the end).
+    assert any(0 < item["completed_stages"] and item["in_flight"] > 0 for item in progress), progress
+    statuses = [row["stage_status"] for row in rows]
+    assert (progress[-1]["completed_stages"], progress[-1]["failed_stages"]) == (
+        statuses.count("completed"),
+        statuses.count("failed"),
+    )
+    assert progress[-1]["failed_stages"] == POISON

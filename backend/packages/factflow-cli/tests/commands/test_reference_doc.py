@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-
 if TYPE_CHECKING:
     from conftest import Cli
 
