@@ -21,6 +21,7 @@ SPEC_EXPORTS = {
 
 def test_public_surface_is_pinned() -> None:
     assert set(factflow_lineage.__all__) == SPEC_EXPORTS | {
+        "LineageRouteRow",
         "LineageSortField",
         "SortOrder",
         "LineageMessage",

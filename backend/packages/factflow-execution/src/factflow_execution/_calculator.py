@@ -56,3 +56,11 @@ class StatsCalculator:
     async def route_counts(self, execution: PipelineExecution) -> dict[str, Any]:
         """Per-route message counts from the lineage counters, stored as `route_counts` at the end."""
         return route_counts_to_json(await self.lineage.route_counters(execution.execution_id))
+
+    async def seal_route_counts(self, execution_id: str) -> dict[str, Any]:
+        """Seal the route counters of an execution that ended with its counts frozen; the counts as stored.
+
+        Late writes, retention and deletes no longer move them, and the server deletes the
+        execution's per-message counter rows in the background.
+        """
+        return route_counts_to_json(await self.lineage.seal_route_counters(execution_id))

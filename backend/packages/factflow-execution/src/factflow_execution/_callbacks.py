@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from typing import Any, Final
 
 from factflow_engine._ports import FinalStatus
@@ -17,7 +18,7 @@ from ._hub import ExecutionEventHub
 from ._types import ExecutionStatus
 from .views import ExecutionStats, MessageCounts
 
-__all__ = ("LINEAGE_FLUSH_SECONDS", "ExecutionStatusCallbackAdapter")
+__all__ = ("LINEAGE_FLUSH_SECONDS", "ExecutionStatusCallbackAdapter", "seal_route_counts")
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,28 @@ LINEAGE_FLUSH_SECONDS: Final = 5.0
 """How long `on_stopped` waits for the execution's lineage rows to be written."""
 _FIRST_RETRY_SECONDS: Final = 0.5
 _RUNNING: tuple[ExecutionStatus, ...] = ("running",)
+
+
+async def seal_route_counts(
+    stats: StatsCalculator,
+    executions: PipelineExecutionRepository,
+    execution_id: str,
+    *,
+    status: ExecutionStatus,
+    frozen: Mapping[str, Any],
+) -> None:
+    """Seal the route counters of an execution stored final with `frozen` route counts (best effort).
+
+    Sealed after the final status is stored, so an execution that may still run is never sealed;
+    a write between freezing and sealing is caught by storing the sealed counts. A failure only
+    leaves the counters unsealed (they keep following writes, the message rows stay).
+    """
+    try:
+        sealed = await stats.seal_route_counts(execution_id)
+        if sealed != frozen:
+            await executions.update_fields(execution_id, {"route_counts": sealed}, when_status=(status,))
+    except Exception:  # the final status is stored; sealing only saves space
+        logger.warning("Could not seal the route counters of execution %s", execution_id, exc_info=True)
 
 
 class ExecutionStatusCallbackAdapter:
@@ -40,9 +63,13 @@ class ExecutionStatusCallbackAdapter:
     3. the conditional update `running` → final status, with `completed_at`, `duration_ms`,
        `error_info`, `message_counts`, the frozen stats and route counts — retried with backoff (0.5 s doubling
        up to 30 s) for as long as the process lives while the database is unavailable;
-    4. emit `execution.status` and end the execution's streams (`terminal`, or `shutdown`
+    4. when the final status is `completed`, `failed` or `cancelled` and the route counts were
+       frozen: seal the execution's route counters (`StatsCalculator.seal_route_counts`; late
+       writes no longer move them, its per-message counter rows go in the background), storing
+       the sealed counts if a write came in between — best effort;
+    5. emit `execution.status` and end the execution's streams (`terminal`, or `shutdown`
        while the server stops);
-    5. return — only then does the manager free the slot.
+    6. return — only then does the manager free the slot.
 
     A caller that finds the row no longer `running` (an admin update won the race) stops after
     step 3: whoever changed the row announced it.
@@ -149,6 +176,8 @@ class ExecutionStatusCallbackAdapter:
         if not changed:
             logger.info("Execution %s was no longer running; its status %r was not stored", execution_id, status)
             return
+        if route_counts is not None and status != "interrupted":  # recovery resumes an interrupted one
+            await seal_route_counts(self._stats, self._executions, execution_id, status=status, frozen=route_counts)
         logger.info("Execution %s ended %s", execution_id, status)
         self._hub.finish(execution_id, status=status, previous_status="running", error_info=error_info)
 

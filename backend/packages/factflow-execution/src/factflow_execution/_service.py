@@ -17,6 +17,7 @@ from factflow_lineage import LineageRecorder, LineageRepository, PipelineLineage
 from factflow_protocols import ErrorInfo, ExecutionStatusChanged
 
 from ._calculator import StatsCalculator
+from ._callbacks import seal_route_counts
 from ._config_service import PipelineConfigService
 from ._dag import build_dag
 from ._db import Page
@@ -336,18 +337,20 @@ class ExecutionService:
 
         The database keeps them per route as rows are written (never an aggregation over the
         execution's rows). A final execution stopped before the counts were frozen gets them
-        stored by the first read after its lineage is all written.
+        stored by the first read after its lineage is all written, and its counters sealed.
         """
         if execution.is_final and execution.route_counts is not None:
             try:
                 return route_counts_from_json(execution.route_counts)
             except (KeyError, TypeError, ValueError, AttributeError):
                 logger.warning("Route counts of execution %s are unreadable; recomputing", execution.execution_id)
-        counts = await self.lineage_repository.route_counters(execution.execution_id)
-        if execution.is_final and self._lineage_written(execution.execution_id):
-            await self.executions.update_fields(
-                execution.execution_id, {"route_counts": route_counts_to_json(counts)}, when_status=(execution.status,)
-            )
+        if not (execution.is_final and self._lineage_written(execution.execution_id)):
+            return await self.lineage_repository.route_counters(execution.execution_id)
+        # Frozen now, and sealed with it: the counts stored are the counters' last values.
+        counts = await self.lineage_repository.seal_route_counters(execution.execution_id)
+        await self.executions.update_fields(
+            execution.execution_id, {"route_counts": route_counts_to_json(counts)}, when_status=(execution.status,)
+        )
         return counts
 
     async def lineage(
@@ -500,6 +503,10 @@ class ExecutionService:
             return None
         if requested == "cancelled":
             await self.executions.update_fields(execution_id, {"cancel_requested": True})
+        if route_counts is not None:
+            await seal_route_counts(
+                self.stats_calculator, self.executions, execution_id, status=requested, frozen=route_counts
+            )
         self.hub.finish(execution_id, status=requested, previous_status=current, error_info=stored_error)
         return StatusChangeResult(True, execution_id, current, requested, f"Execution {execution_id} is {requested}.")
 

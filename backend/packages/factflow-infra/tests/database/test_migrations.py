@@ -172,6 +172,7 @@ SCHEMA_DOC: dict[str, TableShape] = {
             "failed_messages": col("integer", False),
             "in_progress_messages": col("integer", False),
             "cancelled_messages": col("integer", False),
+            "sealed": col("boolean", False),
         },
         primary_key=("route_key",),
         unique=frozenset({("execution_id", "route_id")}),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from factflow_protocols import LineageService, StageStatus
 
-from ._model import LineageRow, LineageStageRow, PipelineLineageEntry
+from ._model import LineageRouteRow, LineageRow, LineageStageRow, PipelineLineageEntry
 from ._recorder import LineageRecorder
 from ._repository import LineageRepository, LineageSortField, SortOrder
 from ._results import (
@@ -34,6 +34,7 @@ __all__ = (
     "PipelineLineageEntry",
     "LineageRow",
     "LineageStageRow",
+    "LineageRouteRow",
     "StageStatus",
     # writing
     "LineageRecorder",

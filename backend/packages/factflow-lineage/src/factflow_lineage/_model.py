@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Float,
     Index,
     Integer,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Uuid,
+    false,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -112,6 +114,7 @@ class LineageRouteRow(Base):
     else in progress if one is pending or processing, else cancelled if one is, else completed.
     Kept exact by database triggers on `pipeline_lineage` (revision 0007) through every write,
     with the per-message counts of `LineageMessageRow`; made with the route's first stage row.
+    Once `sealed` (revision 0008) the triggers leave the route alone.
     """
 
     __tablename__ = "pipeline_lineage_routes"
@@ -125,13 +128,16 @@ class LineageRouteRow(Base):
     failed_messages: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     in_progress_messages: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     cancelled_messages: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    sealed: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+    """The execution ended and its counts are frozen: writes no longer move them, its message rows may go."""
 
 
 class LineageMessageRow(Base):
     """One message of one route (`LineageRouteRow`): how many of its rows there are, by class of status.
 
-    Kept by the triggers of revision 0007; a message whose rows were all deleted keeps a row of
-    zeros until its execution's lineage is deleted.
+    Kept by the triggers of revision 0007 while the route is not sealed; a message whose rows were
+    all deleted keeps a row of zeros until its execution's lineage is deleted. The rows of a sealed
+    route are no longer needed and are deleted in the background (`compact_sealed_messages`).
     """
 
     __tablename__ = "pipeline_lineage_messages"

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
-from sqlalchemy import ColumnElement, and_, case, delete, distinct, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, case, delete, distinct, func, or_, select, tuple_, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -749,21 +749,41 @@ class LineageRepository:
         are left out, as there.
         """
         async with self._session() as session:
-            routes = (
-                await session.execute(
-                    select(
-                        _ROUTE.route_id,
-                        _ROUTE.message_count,
-                        _ROUTE.failed_messages,
-                        _ROUTE.in_progress_messages,
-                        _ROUTE.cancelled_messages,
-                    ).where(_ROUTE.execution_id == execution_id, _ROUTE.message_count > 0)
-                )
-            ).all()
-            if not routes:
-                return {}
-            stages = await self._stages(session, execution_id=execution_id)
-        durations = self._route_durations(stages)
+            return await self._route_counters(session, execution_id)
+
+    async def seal_route_counters(self, execution_id: str) -> dict[str, RouteMessageCounts]:
+        """Seal the execution's route counters and return them (as `route_counters`), to be frozen with it.
+
+        For an execution that ended and whose lineage is all written. From then on the database
+        leaves its routes alone: late writes, retention and deletes of its rows no longer move
+        these counters nor its per-message rows, and `compact_sealed_messages` may delete those.
+        Seal and read are one transaction, so the counts returned are the sealed ones, even with
+        a writer racing the seal. Sealing again changes nothing.
+        """
+        async with self._session() as session, session.begin():
+            await session.execute(
+                update(LineageRouteRow)
+                .where(_ROUTE.execution_id == execution_id, _ROUTE.sealed.is_(False))
+                .values(sealed=True)
+                .execution_options(synchronize_session=False)
+            )
+            return await self._route_counters(session, execution_id)
+
+    async def _route_counters(self, session: AsyncSession, execution_id: str) -> dict[str, RouteMessageCounts]:
+        routes = (
+            await session.execute(
+                select(
+                    _ROUTE.route_id,
+                    _ROUTE.message_count,
+                    _ROUTE.failed_messages,
+                    _ROUTE.in_progress_messages,
+                    _ROUTE.cancelled_messages,
+                ).where(_ROUTE.execution_id == execution_id, _ROUTE.message_count > 0)
+            )
+        ).all()
+        if not routes:
+            return {}
+        durations = self._route_durations(await self._stages(session, execution_id=execution_id))
         counts: dict[str, RouteMessageCounts] = {}
         for route_id, total, failed, in_progress, cancelled in routes:
             duration_ms, duration_n = durations.get(route_id, (0.0, 0))
@@ -777,6 +797,38 @@ class LineageRepository:
                 avg_duration_ms=duration_ms / duration_n if duration_n else None,
             )
         return counts
+
+    async def compact_sealed_messages(self, *, batch_size: int = DELETE_BATCH_ROWS, pause_seconds: float = 0.05) -> int:
+        """Delete the per-message counter rows of sealed routes, `batch_size` per statement; the rows deleted.
+
+        A sealed route's counters no longer move, so its message rows serve nothing; a finished
+        execution then costs no row per message. No trigger touches these rows any more, so the
+        deletes wait on no writer; each batch is its own short transaction followed by a pause
+        of `pause_seconds` (as `delete_execution_rows`). Rows of unsealed routes stay.
+        """
+        has_messages = select(_MESSAGE.route_key).where(_MESSAGE.route_key == _ROUTE.route_key).exists()
+        async with self._session() as session:
+            route_keys = list(
+                await session.scalars(
+                    select(_ROUTE.route_key).where(_ROUTE.sealed.is_(True), has_messages).order_by(_ROUTE.route_key)
+                )
+            )
+        deleted = 0
+        for route_key in route_keys:
+            while True:
+                batch = select(_MESSAGE.correlation_id).where(_MESSAGE.route_key == route_key).limit(batch_size)
+                async with self._session() as session, session.begin():
+                    result = await session.execute(
+                        delete(LineageMessageRow)
+                        .where(_MESSAGE.route_key == route_key, _MESSAGE.correlation_id.in_(batch.scalar_subquery()))
+                        .execution_options(synchronize_session=False)
+                    )
+                count = int(result.rowcount or 0)  # type: ignore[attr-defined]  # CursorResult of a DELETE
+                deleted += count
+                if count < batch_size:
+                    break
+                await asyncio.sleep(pause_seconds)
+        return deleted
 
     @staticmethod
     def _route_durations(stages: Iterable[LineageStageRow]) -> dict[str, tuple[float, int]]:

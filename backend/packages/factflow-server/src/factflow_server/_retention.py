@@ -7,6 +7,12 @@ execution's own `lineage_retention_days` when it was started with one, else
 statement with a short pause in between, so the lineage writer never waits long; then
 `lineage_purged_at` is set. The execution row, its frozen stats and its stored objects stay.
 
+Each pass first compacts finished executions' route counters: the per-message counter rows
+(`pipeline_lineage_messages`) of sealed routes are deleted in the same kind of batches. An
+execution's routes are sealed when it ends with its route counts frozen; the pass seals those of
+final executions with frozen counts that ending left unsealed (a failed attempt, rows written
+before the seal existed).
+
 `running` and `interrupted` executions are never touched.
 """
 
@@ -16,11 +22,11 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Text, and_, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from factflow_execution import ExecutionStatus, PipelineExecutionRepository, PipelineExecutionRow
-from factflow_lineage import LineageRepository
+from factflow_lineage import LineageRepository, LineageRouteRow
 
 from ._sweeper import PeriodicSweep
 
@@ -66,7 +72,11 @@ class LineageRetention(PeriodicSweep):
         self._clock = clock
 
     async def sweep(self) -> int:
-        """Delete the lineage of every execution past its horizon; returns the rows deleted."""
+        """Compact sealed route counters, then delete the lineage of every execution past its horizon.
+
+        Returns the lineage rows deleted.
+        """
+        await self.compact()
         deleted = 0
         while not self._stop.is_set():
             due = await self._due(self._clock())
@@ -84,6 +94,35 @@ class LineageRetention(PeriodicSweep):
             if len(due) < _EXECUTIONS_PER_PASS:
                 break
         return deleted
+
+    async def compact(self) -> int:
+        """Seal the routes of final executions with frozen counts, then delete sealed routes' message rows.
+
+        Returns the message rows deleted.
+        """
+        for execution_id in await self._unsealed_frozen():
+            await self._lineage.seal_route_counters(execution_id)
+            if self._stop.is_set():
+                return 0
+        rows = await self._lineage.compact_sealed_messages(pause_seconds=self._pause)
+        if rows:
+            logger.info("lineage retention: deleted %d message counter row(s) of finished executions", rows)
+        return rows
+
+    async def _unsealed_frozen(self) -> list[str]:
+        """Final executions whose route counts are frozen but whose route counters are not all sealed."""
+        execution, route = PipelineExecutionRow, LineageRouteRow
+        # `route_counts` not frozen is SQL NULL, or JSON `null` when written as `None`.
+        frozen = cast(execution.route_counts, Text) != "null"
+        async with self._sessions() as session:
+            ids = await session.scalars(
+                select(route.execution_id)
+                .join(execution, execution.id == route.execution_id)
+                .where(route.sealed.is_(False), execution.status.in_(_FINAL), frozen)
+                .distinct()
+                .limit(_EXECUTIONS_PER_PASS)
+            )
+            return list(ids)
 
     async def _due(self, now: datetime) -> list[str]:
         row = PipelineExecutionRow
