@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from factflow_engine.config import ConfigSnapshot
@@ -161,3 +161,48 @@ async def test_the_loop_starts_and_stops(db_session_factory: async_sessionmaker[
     retention.start()
     await retention.shutdown()
     await retention.shutdown()
+
+
+async def _message_rows(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+    async with sessions() as session:
+        found = await session.execute(
+            text(
+                "SELECT r.execution_id, count(*) FROM pipeline_lineage_messages AS m"
+                " JOIN pipeline_lineage_routes AS r ON r.route_key = m.route_key GROUP BY r.execution_id"
+            )
+        )
+        return {str(execution_id): int(count) for execution_id, count in found.all()}
+
+
+async def test_each_pass_compacts_the_message_counters_of_sealed_executions(
+    db_session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    sessions = db_session_factory
+    executions = PipelineExecutionRepository(sessions)
+    lineage = LineageRepository(sessions)
+    sealed = await _execution(sessions, "completed", 1)
+    frozen_unsealed = await _execution(sessions, "failed", 1)  # ended before its routes could be sealed
+    unfrozen = await _execution(sessions, "completed", 1)  # counts not frozen yet: left alone
+    running = await _execution(sessions, "running", None)
+    interrupted = await _execution(sessions, "interrupted", None)
+    frozen = {"r": {"total_messages": ROWS}}
+    for execution_id in (sealed, frozen_unsealed, interrupted):
+        await executions.update_fields(execution_id, {"route_counts": frozen})
+    await lineage.seal_route_counters(sealed)
+    every = {execution_id: ROWS for execution_id in (sealed, frozen_unsealed, unfrozen, running, interrupted)}
+    assert await _message_rows(sessions) == every
+    retention = LineageRetention(
+        sessions=sessions,
+        executions=executions,
+        lineage=lineage,
+        retention_days=30,
+        batch_pause_seconds=0,
+        clock=lambda: NOW,
+    )
+    assert await retention.sweep() == 0, "no lineage row is due"
+    assert await _message_rows(sessions) == {unfrozen: ROWS, running: ROWS, interrupted: ROWS}
+    assert await _rows(sessions) == every, "the lineage rows stay"
+    for execution_id in every:
+        counts = await lineage.route_counters(execution_id)
+        assert counts["r"].total_messages == ROWS
+    assert await retention.compact() == 0, "a second pass finds nothing"
