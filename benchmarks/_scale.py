@@ -5,9 +5,12 @@ Seeding is plain SQL (`generate_series`), not the API: 500,000 messages × 2 sta
 execution, beside 100,000 other finished executions, in a PostgreSQL schema of its own. The big
 execution is then ended through the product's own end-of-execution path
 (`ExecutionStatusCallbackAdapter.on_stopped`), so whatever an execution freezes when it ends is
-there. The real server then starts in a process of its own (`factflow-server serve --embedded` on
-the seeded schema, `factflow_server.testing.ServerProcess`) and every endpoint is called 20 times;
-the schema is dropped afterwards.
+there (its route counts, and its route counters sealed), and its per-message counter rows are
+compacted as the server's lineage retention pass does; the bytes of every table that exists
+because of lineage are measured before and after that compaction. The real server then starts in
+a process of its own (`factflow-server serve --embedded` on the seeded schema,
+`factflow_server.testing.ServerProcess`) and every endpoint is called 20 times; the schema is
+dropped afterwards.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from factflow_execution._callbacks import ExecutionStatusCallbackAdapter
 from factflow_infra.database import SEARCH_PATH_OPTION, create_database_engine, create_session_factory, run_migrations
 from factflow_lineage import LineageRepository
 
-__all__ = ("DETAIL_GOAL_MS", "ENDPOINT_GOAL_MS", "ScaleResult", "run_scale")
+__all__ = ("DETAIL_GOAL_MS", "ENDPOINT_GOAL_MS", "LINEAGE_TABLES", "ScaleResult", "run_scale")
 
 MESSAGES = 500_000
 """Messages of the big execution; each has a row in both routes."""
@@ -55,6 +58,14 @@ DETAIL_GOAL_MS = 20.0
 """p99 goal of `GET /executions/{id}` (what `factflow execution get` calls)."""
 FAILED_EVERY = 100
 """Every 100th message fails in `enrich`."""
+LINEAGE_TABLES = (
+    "pipeline_lineage",
+    "pipeline_lineage_stages",
+    "pipeline_lineage_buckets",
+    "pipeline_lineage_routes",
+    "pipeline_lineage_messages",
+)
+"""Every table that exists because of lineage: the rows and the counters the database keeps beside them."""
 
 PIPELINE = """
 version: "1.0"
@@ -174,6 +185,10 @@ class ScaleResult:
     heap_bytes: int
     index_bytes: dict[str, int]
     endpoints: list[EndpointTiming]
+    table_bytes: dict[str, int] = field(default_factory=dict)
+    """`pg_total_relation_size` of each lineage table as the finished execution rests (summed: `lineage_bytes`)."""
+    running_table_bytes: dict[str, int] = field(default_factory=dict)
+    """The same before the per-message counter rows were compacted (as while the execution ran)."""
 
     @property
     def bytes_per_row(self) -> float:
@@ -187,6 +202,8 @@ class ScaleResult:
             "lineage_bytes": self.lineage_bytes,
             "heap_bytes": self.heap_bytes,
             "index_bytes": self.index_bytes,
+            "table_bytes": self.table_bytes,
+            "running_table_bytes": self.running_table_bytes,
             "bytes_per_row": self.bytes_per_row,
             "endpoints": [
                 {
@@ -276,24 +293,56 @@ async def _seed(engine: AsyncEngine, *, messages: int, executions: int) -> str:
     return execution_id
 
 
+async def _rest(engine: AsyncEngine, execution_id: str) -> int:
+    """Leave the ended execution as a server does: its routes sealed, message counter rows compacted.
+
+    Returns the message counter rows deleted.
+    """
+    async with engine.connect() as connection:
+        sealed = (
+            await connection.execute(
+                text("SELECT bool_and(sealed) FROM pipeline_lineage_routes WHERE execution_id = :execution_id"),
+                {"execution_id": execution_id},
+            )
+        ).scalar_one()
+    if not sealed:
+        raise RuntimeError("ending the execution did not seal its route counters")
+    lineage = LineageRepository(create_session_factory(engine), query_timeout=300.0)
+    deleted = await lineage.compact_sealed_messages(pause_seconds=0)
+    async with engine.connect() as connection:
+        # As autovacuum would after the deletes: the emptied heap is handed back.
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        for table in LINEAGE_TABLES[1:]:
+            await connection.execute(text(f"VACUUM ANALYZE {table}"))
+    return deleted
+
+
 async def _now(engine: AsyncEngine) -> Any:
     async with engine.connect() as connection:
         return (await connection.execute(text("SELECT now()"))).scalar_one()
 
 
-async def _sizes(engine: AsyncEngine) -> tuple[int, int, int, dict[str, int]]:
+async def _table_sizes(engine: AsyncEngine) -> dict[str, int]:
+    """`pg_total_relation_size` (heap, TOAST and indexes) of every lineage table."""
+    async with engine.connect() as connection:
+        return {
+            table: int((await connection.execute(text(f"SELECT pg_total_relation_size('{table}')"))).scalar_one())
+            for table in LINEAGE_TABLES
+        }
+
+
+async def _sizes(engine: AsyncEngine) -> tuple[int, int, dict[str, int]]:
+    """Rows of `pipeline_lineage`, its heap (with TOAST) and its indexes."""
     async with engine.connect() as connection:
         rows = (await connection.execute(text("SELECT count(*) FROM pipeline_lineage"))).scalar_one()
-        total, heap = (
+        heap = (
             await connection.execute(
                 text(
-                    "SELECT pg_total_relation_size('pipeline_lineage')"
-                    " + pg_total_relation_size('pipeline_lineage_stages'),"
-                    " pg_relation_size('pipeline_lineage') + pg_relation_size(reltoastrelid)"
+                    "SELECT pg_relation_size('pipeline_lineage') + pg_relation_size(reltoastrelid)"
                     " FROM pg_class WHERE oid = 'pipeline_lineage'::regclass"
                 )
             )
-        ).one()
+        ).scalar_one()
         indexes = (
             await connection.execute(
                 text(
@@ -302,7 +351,7 @@ async def _sizes(engine: AsyncEngine) -> tuple[int, int, int, dict[str, int]]:
                 )
             )
         ).all()
-    return int(rows), int(total), int(heap), {name: int(size) for name, size in indexes}
+    return int(rows), int(heap), {name: int(size) for name, size in indexes}
 
 
 async def _probe_ids(engine: AsyncEngine, *, messages: int) -> tuple[str, str]:
@@ -385,7 +434,11 @@ async def run_scale(
             started = time.perf_counter()
             execution_id = await _seed(engine, messages=messages, executions=executions)
             seed_seconds = time.perf_counter() - started
-            rows, total, heap, indexes = await _sizes(engine)
+            running_tables = await _table_sizes(engine)
+            compacted = await _rest(engine, execution_id)
+            progress(f"compacted {compacted:,} message counter rows of the ended execution")
+            tables = await _table_sizes(engine)
+            rows, heap, indexes = await _sizes(engine)
             leaf, row = await _probe_ids(engine, messages=messages)
         finally:
             await engine.dispose()
@@ -416,8 +469,10 @@ async def run_scale(
         lineage_rows=rows,
         executions=executions,
         seed_seconds=seed_seconds,
-        lineage_bytes=total,
+        lineage_bytes=sum(tables.values()),
         heap_bytes=heap,
         index_bytes=indexes,
         endpoints=timings,
+        table_bytes=tables,
+        running_table_bytes=running_tables,
     )
