@@ -189,6 +189,8 @@ class ScaleResult:
     """`pg_total_relation_size` of each lineage table as the finished execution rests (summed: `lineage_bytes`)."""
     running_table_bytes: dict[str, int] = field(default_factory=dict)
     """The same before the per-message counter rows were compacted (as while the execution ran)."""
+    table_index_bytes: dict[str, int] = field(default_factory=dict)
+    """The indexes' part of `table_bytes` (`pg_indexes_size`)."""
 
     @property
     def bytes_per_row(self) -> float:
@@ -204,6 +206,7 @@ class ScaleResult:
             "index_bytes": self.index_bytes,
             "table_bytes": self.table_bytes,
             "running_table_bytes": self.running_table_bytes,
+            "table_index_bytes": self.table_index_bytes,
             "bytes_per_row": self.bytes_per_row,
             "endpoints": [
                 {
@@ -322,11 +325,11 @@ async def _now(engine: AsyncEngine) -> Any:
         return (await connection.execute(text("SELECT now()"))).scalar_one()
 
 
-async def _table_sizes(engine: AsyncEngine) -> dict[str, int]:
-    """`pg_total_relation_size` (heap, TOAST and indexes) of every lineage table."""
+async def _table_sizes(engine: AsyncEngine, *, of: str = "pg_total_relation_size") -> dict[str, int]:
+    """`pg_total_relation_size` (heap, TOAST and indexes) of every lineage table, or another size function."""
     async with engine.connect() as connection:
         return {
-            table: int((await connection.execute(text(f"SELECT pg_total_relation_size('{table}')"))).scalar_one())
+            table: int((await connection.execute(text(f"SELECT {of}('{table}')"))).scalar_one())
             for table in LINEAGE_TABLES
         }
 
@@ -438,6 +441,7 @@ async def run_scale(
             compacted = await _rest(engine, execution_id)
             progress(f"compacted {compacted:,} message counter rows of the ended execution")
             tables = await _table_sizes(engine)
+            table_indexes = await _table_sizes(engine, of="pg_indexes_size")
             rows, heap, indexes = await _sizes(engine)
             leaf, row = await _probe_ids(engine, messages=messages)
         finally:
@@ -475,4 +479,5 @@ async def run_scale(
         endpoints=timings,
         table_bytes=tables,
         running_table_bytes=running_tables,
+        table_index_bytes=table_indexes,
     )

@@ -457,7 +457,8 @@ def run_scale_scenario(postgres_url: str, console: Console, *, strict: bool, jso
 
     console.print(
         f"lineage, every table: {result.bytes_per_row:,.0f} bytes per row at rest"
-        f" ({result.lineage_bytes / 2**20:,.0f} MB; {split(result.table_bytes)})"
+        f" ({result.lineage_bytes / 2**20:,.0f} MB; {split(result.table_bytes)};"
+        f" of which indexes: {split(result.table_index_bytes)})"
     )
     running = sum(result.running_table_bytes.values())
     console.print(

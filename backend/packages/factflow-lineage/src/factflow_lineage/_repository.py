@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 from sqlalchemy import ColumnElement, and_, case, delete, distinct, func, or_, select, tuple_, update
+from sqlalchemy import text as sql_text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -816,16 +817,27 @@ class LineageRepository:
         deleted = 0
         for route_key in route_keys:
             while True:
-                batch = select(_MESSAGE.correlation_id).where(_MESSAGE.route_key == route_key).limit(batch_size)
+                in_route = _MESSAGE.route_key == route_key
                 async with self._session() as session, session.begin():
-                    result = await session.execute(
-                        delete(LineageMessageRow)
-                        .where(_MESSAGE.route_key == route_key, _MESSAGE.correlation_id.in_(batch.scalar_subquery()))
-                        .execution_options(synchronize_session=False)
+                    if session.get_bind().dialect.name == "postgresql":
+                        # Both statements are ranges of the primary key. Statistics taken before the
+                        # rows came (the table was empty) made the planner scan the table instead,
+                        # or join the batch to it in a nested loop: seconds per batch.
+                        await session.execute(sql_text("SET LOCAL enable_seqscan = off"))
+                    # The batch is a key range: up to its `batch_size`-th correlation id.
+                    last = await session.scalar(
+                        select(_MESSAGE.correlation_id)
+                        .where(in_route)
+                        .order_by(_MESSAGE.correlation_id)
+                        .offset(batch_size - 1)
+                        .limit(1)
                     )
-                count = int(result.rowcount or 0)  # type: ignore[attr-defined]  # CursorResult of a DELETE
-                deleted += count
-                if count < batch_size:
+                    batch = in_route if last is None else and_(in_route, _MESSAGE.correlation_id <= last)
+                    result = await session.execute(
+                        delete(LineageMessageRow).where(batch).execution_options(synchronize_session=False)
+                    )
+                deleted += int(result.rowcount or 0)  # type: ignore[attr-defined]  # CursorResult of a DELETE
+                if last is None:
                     break
                 await asyncio.sleep(pause_seconds)
         return deleted
