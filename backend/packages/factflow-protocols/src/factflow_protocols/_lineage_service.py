@@ -40,6 +40,8 @@ def _provenance(payload: Mapping[str, Any]) -> dict[str, Any]:
     try:
         for key in _PROVENANCE_KEYS:
             value = payload.get(key)
+            if value is None:  # the usual case, decided without the type checks
+                continue
             if isinstance(value, str):
                 found[key] = value[:_PROVENANCE_MAX_CHARS]
             elif isinstance(value, int | float | bool):
