@@ -117,7 +117,8 @@ def _pg_upsert_sql() -> str:
 def _pg_arrays(values: list[dict[str, Any]]) -> dict[str, list[Any]]:
     """The parameters of `_pg_upsert_sql`: one list per column.
 
-    Built column by column: only the JSON and timestamp columns need converting.
+    Built column by column: only the JSON and timestamp columns need converting. A column that
+    is NULL in every row of the batch (most `*_text` columns, usually) is sent as an empty array.
 
     Raises:
         RowRejectedError: a row holds a naive datetime or a value JSON cannot encode.
@@ -132,6 +133,11 @@ def _pg_arrays(values: list[dict[str, Any]]) -> dict[str, list[Any]]:
             raise RowRejectedError(f"{name}: {exc}") from exc
     for name in _TIMESTAMP_COLUMNS:
         columns[name] = [_utc(name, value) for value in columns[name]]
+    for name, column in columns.items():
+        if column.count(None) == len(column):
+            # `unnest` pads shorter arrays with NULLs (`id` is never NULL, so never shorter): an
+            # empty array stands for a column of NULLs and costs asyncpg no work per row.
+            columns[name] = []
     return columns
 
 
