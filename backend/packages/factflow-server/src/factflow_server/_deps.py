@@ -27,6 +27,7 @@ from factflow_lineage import LineageRepository
 from ._container import ServiceContainer
 from ._errors import ApiError
 from ._runtime import ServerRuntime
+from ._workers import WorkerMonitor
 
 __all__ = (
     "AdapterRegistryDep",
@@ -41,6 +42,7 @@ __all__ = (
     "RuntimeDep",
     "StorageDep",
     "StorageStreamerDep",
+    "WorkerMonitorDep",
     "get_container",
     "get_runtime",
 )
@@ -80,6 +82,10 @@ def get_manager(container: ContainerDep) -> OrchestratorManager:
     return container.manager
 
 
+def get_worker_monitor(container: ContainerDep) -> WorkerMonitor:
+    return container.workers
+
+
 def get_event_hub(container: ContainerDep) -> ExecutionEventHub:
     return container.event_hub
 
@@ -108,6 +114,7 @@ ExecutionServiceDep = Annotated[ExecutionService, Depends(get_execution_service)
 ConfigServiceDep = Annotated[PipelineConfigService, Depends(get_config_service)]
 AdapterRegistryDep = Annotated[ValidatingAdapterRegistry, Depends(get_adapter_registry)]
 ManagerDep = Annotated[OrchestratorManager, Depends(get_manager)]
+WorkerMonitorDep = Annotated[WorkerMonitor, Depends(get_worker_monitor)]
 EventHubDep = Annotated[ExecutionEventHub, Depends(get_event_hub)]
 ExecutionStreamerDep = Annotated[ExecutionEventStreamer, Depends(get_execution_streamer)]
 StorageStreamerDep = Annotated[StorageEventStreamer, Depends(get_storage_streamer)]

@@ -603,6 +603,13 @@ class PipelineOrchestrator:
             for route_id, depth in zip(self.config.routes, depths, strict=True)
             if route_id not in self.processors
         }
+        if self.role == "full":  # progress: the stages worker processes ran
+            try:
+                completed, failed = await shared.reported_stages(self.execution_id)
+            except QueueError:
+                pass  # progress only; the next reading catches up
+            else:
+                self.stage_counts.set_reported(completed=completed, failed=failed)
         handled = sum(depth.settled for depth in depths)
         self._last_reading = (handled, dead_lettered)
         carried_handled, carried_dead = self._carried
