@@ -256,7 +256,7 @@ def test_a_killed_worker_s_messages_are_claimed_and_the_execution_completes_exac
     survivor = cluster.processes["survivor"]
     survivor.drain()
     # The dead worker's unacked entries went to the survivor (at subscribe, or once idle past the lease).
-    assert any("Reclaimed" in line for line in survivor.lines), survivor.output()
+    assert any("Redelivering" in line for line in survivor.lines), survivor.output()
     assert finished_after < 120
 
 

@@ -11,10 +11,9 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from factflow_foundation import new_id, rfc3339, utc_now
 from factflow_protocols import EngineEvent, ErrorInfo, ExecutionStatusChanged
 
-from ._events import EndReason, EventKind, StreamEnd, StreamEvent, event_kind
+from ._events import EndReason, EventKind, EventStamper, StreamEnd, StreamEvent, event_kind
 from .errors import EventStreamerUnavailableError
 
 __all__ = (
@@ -193,7 +192,7 @@ class ExecutionEventHub:
         self._progress_interval = progress_interval
         self._states: dict[str, _ExecutionState] = {}
         self._subscribers: dict[str, set[HubSubscription]] = {}
-        self._last_event_id = ""
+        self._stamper = EventStamper()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._shutting_down = False
@@ -234,17 +233,11 @@ class ExecutionEventHub:
 
     def new_event_id(self) -> str:
         """A fresh UUIDv7, greater than every id handed out before (ids order events)."""
-        event_id = new_id()
-        while event_id <= self._last_event_id:
-            event_id = new_id()
-        self._last_event_id = event_id
-        return event_id
+        return self._stamper.new_event_id()
 
     def make_event(self, execution_id: str | None, event_type: str, data: dict[str, Any]) -> StreamEvent:
         """An unbuffered event with the standard fields (`type`, `timestamp`, `execution_id`) and a new id."""
-        body = {"type": event_type, "timestamp": rfc3339(utc_now()), "execution_id": execution_id}
-        body.update({key: value for key, value in data.items() if key not in body})
-        return StreamEvent(id=self.new_event_id(), event=event_type, data=body)
+        return self._stamper.make_event(execution_id, event_type, data)
 
     # ------------------------------------------------------------------ EngineEventSink
 
@@ -319,7 +312,7 @@ class ExecutionEventHub:
         """
         if self._closed:
             return
-        self._last_event_id = max(self._last_event_id, event.id)
+        self._stamper.observe(event.id)
         state = self._state(execution_id)
         self._buffer_and_push(execution_id, state, event)
         status = event.data.get("status")
