@@ -59,6 +59,7 @@ __all__ = (
     "assert_error",
     "read_sse",
     "run_config",
+    "slow_fan_out_pipeline",
     "store_config",
     "wait_execution",
     "ServerProcess",
@@ -139,6 +140,41 @@ def embedded_settings(data_dir: Path, **overrides: Any) -> FactflowSettings:
     settings = _HermeticSettings(**values).with_embedded_defaults()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return settings
+
+
+def slow_fan_out_pipeline(name: str, *, prefix: str, items: int, delay_ms: int, work: str = "") -> str:
+    """A pipeline YAML to interrupt mid-run: `split` → a slow `work` route (`delay`, `set_fields`) → `sink`.
+
+    Each item takes `delay_ms` in `work`, whose inbound gets `work` as extra options (e.g.
+    `, concurrency: 4, prefetch: 4`); queues are named `<prefix>.in`, `.work` and `.done`.
+    Every item is handled once in `work` and once in `sink`: `1 + 2 * items` deliveries.
+    """
+    return f"""
+version: "1.0"
+name: {name}
+routes:
+  fanout:
+    inbound: {{queue: {prefix}.in}}
+    adapters:
+      - type: split
+        config: {{field: items}}
+    outbound: [{{queue: {prefix}.work}}]
+  work:
+    inbound: {{queue: {prefix}.work{work}}}
+    adapters:
+      - type: delay
+        config: {{ms: {delay_ms}}}
+      - type: set_fields
+        config: {{values: {{worked: true}}}}
+    outbound: [{{queue: {prefix}.done}}]
+  sink:
+    inbound: {{queue: {prefix}.done}}
+    adapters:
+      - type: passthrough
+init_message:
+  route: fanout
+  payload: {{items: {list(range(items))}}}
+"""
 
 
 def store_config(client: httpx.Client, config_yaml: str, **fields: Any) -> str:
