@@ -89,6 +89,15 @@ class Leader:
         self.steps.append("re-seeded")
 
 
+async def _after_a_loss(shared: RedisSharedState, streams: Streams, *, timings: SettleTimings = QUICK) -> Leader:
+    """A leader whose marked execution's queue state was lost, found by its next reading."""
+    leader = Leader(shared, timings=timings)
+    await shared.mark_shared(EXECUTION)
+    await streams.lose_state()
+    await leader.read()
+    return leader
+
+
 async def test_a_loss_carries_the_counts_marks_the_execution_again_and_asks_for_a_reseed(
     shared_state: RedisSharedState, streams: Streams
 ) -> None:
@@ -111,11 +120,7 @@ async def test_a_loss_carries_the_counts_marks_the_execution_again_and_asks_for_
 async def test_the_reseed_waits_until_every_joined_worker_settled(
     shared_state: RedisSharedState, streams: Streams
 ) -> None:
-    leader = Leader(shared_state)
-    await shared_state.mark_shared(EXECUTION)
-    await shared_state.joined(EXECUTION, "w1")
-    await streams.lose_state()
-    await leader.read()
+    leader = await _after_a_loss(shared_state, streams)
     await shared_state.joined(EXECUTION, "w1")  # the worker re-announced what it runs
 
     async def worker() -> None:
@@ -134,7 +139,7 @@ async def test_the_reseed_waits_until_every_joined_worker_settled(
     await leader.lost.serve()
     await asyncio.gather(*tasks)
 
-    assert leader.steps == ["read", "read", "settled here", "w1 settled", "re-seeded"]
+    assert leader.steps == ["read", "read", "settled here", "w1 settled", "re-seeded"]  # found; served
     assert not leader.lost.unserved and leader.lost.lost
     assert not leader.signals.lost_state
     assert leader.signals.wakeup.is_set()
@@ -143,10 +148,9 @@ async def test_the_reseed_waits_until_every_joined_worker_settled(
 async def test_a_worker_that_does_not_settle_is_given_up_on_and_named(
     shared_state: RedisSharedState, streams: Streams, caplog: pytest.LogCaptureFixture
 ) -> None:
-    leader = Leader(shared_state, timings=SettleTimings(min_seconds=0, max_seconds=0.2, poll_seconds=0.01))
-    await shared_state.mark_shared(EXECUTION)
-    await streams.lose_state()
-    await leader.read()
+    leader = await _after_a_loss(
+        shared_state, streams, timings=SettleTimings(min_seconds=0, max_seconds=0.2, poll_seconds=0.01)
+    )
     await shared_state.joined(EXECUTION, "w-stuck")
 
     await leader.lost.serve()
@@ -159,10 +163,7 @@ async def test_a_worker_that_does_not_settle_is_given_up_on_and_named(
 async def test_a_failed_reseed_reports_the_loss_again_and_stays_unserved(
     shared_state: RedisSharedState, streams: Streams
 ) -> None:
-    leader = Leader(shared_state)
-    await shared_state.mark_shared(EXECUTION)
-    await streams.lose_state()
-    await leader.read()
+    leader = await _after_a_loss(shared_state, streams)
     leader.signals.lost_state = False  # the watcher took the report
     leader.reseed_error = QueueError("the database is away")
 
@@ -179,10 +180,7 @@ async def test_a_failed_reseed_reports_the_loss_again_and_stays_unserved(
 async def test_a_loss_found_while_a_reseed_ran_needs_another_pass(
     shared_state: RedisSharedState, streams: Streams
 ) -> None:
-    leader = Leader(shared_state)
-    await shared_state.mark_shared(EXECUTION)
-    await streams.lose_state()
-    await leader.read()
+    leader = await _after_a_loss(shared_state, streams)
 
     async def lose_again() -> None:
         await streams.lose_state()

@@ -8,7 +8,7 @@ import pytest
 
 from factflow_engine.runtime import CompletionAccountant, MessageCounts
 from factflow_engine.runtime._shared import STATE_LOST_CODE
-from factflow_engine.runtime._shared_counts import SharedCounts, SharedGroup
+from factflow_engine.runtime._shared_counts import SharedCounts, SharedGroup, SharedReading
 from factflow_infra.queue import RedisSharedState, RedisStreamsQueueProvider
 from factflow_protocols import QueueDepth, QueueError
 
@@ -25,8 +25,15 @@ def _group(index: int) -> tuple[str, str]:
     return GROUPS[index].queue, GROUPS[index].group
 
 
-def _counts(shared: RedisSharedState, accountant: CompletionAccountant) -> SharedCounts:
-    return SharedCounts(shared, groups=GROUPS, dead_letter_queues=["x.dlq"], accountant=accountant)
+def _counts(shared: RedisSharedState) -> tuple[SharedCounts, CompletionAccountant]:
+    accountant = CompletionAccountant({group.queue for group in GROUPS})
+    return SharedCounts(shared, groups=GROUPS, dead_letter_queues=["x.dlq"], accountant=accountant), accountant
+
+
+async def _read(counts: SharedCounts) -> SharedReading:
+    reading = await counts.read(marked=None)
+    assert reading is not None
+    return reading
 
 
 def _as_counts(accountant: CompletionAccountant) -> tuple[int, int, int, int]:
@@ -40,11 +47,9 @@ async def test_a_reading_becomes_the_counts_and_the_route_depths(
     await streams.entries(*_group(0), added=1, read=1, acked=1)
     await streams.entries(*_group(1), added=5, read=3, acked=1)
     await streams.dead_letter("x.dlq")
-    accountant = CompletionAccountant({"x.in", "x.work"})
-    counts = _counts(shared_state, accountant)
+    counts, accountant = _counts(shared_state)
 
-    reading = await counts.read(marked=None)
-    assert reading is not None
+    reading = await _read(counts)
     assert (reading.handled, reading.in_flight, reading.dead_lettered) == (2, 4, 1)
     counts.adopt(reading)
 
@@ -58,10 +63,8 @@ async def test_what_only_the_counters_knew_is_carried_on_top_of_every_reading(
     shared_state: RedisSharedState, streams: Streams
 ) -> None:
     await streams.entries(*_group(1), added=2, read=2, acked=2)
-    accountant = CompletionAccountant({"x.work"})
-    counts = _counts(shared_state, accountant)
-    reading = await counts.read(marked=None)
-    assert reading is not None
+    counts, accountant = _counts(shared_state)
+    reading = await _read(counts)
 
     counts.start_from(reading, handled=3, dead_lettered=1)
     counts.adopt(reading)
@@ -73,19 +76,14 @@ async def test_after_a_loss_the_settled_counts_stay_and_later_readings_add_to_th
     shared_state: RedisSharedState, streams: Streams
 ) -> None:
     await streams.entries(*_group(1), added=4, read=4, acked=3)
-    accountant = CompletionAccountant({"x.work"})
-    counts = _counts(shared_state, accountant)
-    first = await counts.read(marked=None)
-    assert first is not None
-    counts.adopt(first)
+    counts, accountant = _counts(shared_state)
+    counts.adopt(await _read(counts))
     assert _as_counts(accountant) == (4, 3, 1, 0)
 
     await streams.lose_state()  # Redis restarted without persistence
     counts.carry_over_loss()
     await streams.entries(*_group(1), added=1)  # the re-seed re-published the unsettled one
-    after = await counts.read(marked=None)
-    assert after is not None
-    counts.adopt(after)
+    counts.adopt(await _read(counts))
 
     assert _as_counts(accountant) == (4, 3, 1, 0)
 
@@ -93,7 +91,7 @@ async def test_after_a_loss_the_settled_counts_stay_and_later_readings_add_to_th
 async def test_a_reading_of_a_marked_execution_whose_mark_is_gone_says_the_state_was_lost(
     shared_state: RedisSharedState, streams: Streams
 ) -> None:
-    counts = _counts(shared_state, CompletionAccountant({"x.work"}))
+    counts, _ = _counts(shared_state)
     await shared_state.mark_shared("e1")
     assert await counts.read(marked="e1") is not None
 
@@ -109,6 +107,6 @@ async def test_an_unreachable_queue_gives_no_reading(shared_state: RedisSharedSt
     provider = RedisStreamsQueueProvider(redis_url)
     await provider.connect()
     await provider.close()
-    counts = _counts(RedisSharedState(provider), CompletionAccountant({"x.work"}))
+    counts, _ = _counts(RedisSharedState(provider))
 
     assert await counts.read(marked=None) is None
