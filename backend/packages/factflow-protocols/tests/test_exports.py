@@ -8,6 +8,7 @@ SPEC_EXPORTS = {
     "AdapterResult",
     "NonRetryableError",
     "ErrorInfo",
+    "ErrorInfoData",
     "JSONObject",
     "EngineEvent",
     "ExecutionStatusChanged",

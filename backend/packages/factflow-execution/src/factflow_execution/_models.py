@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from factflow_engine.config import ConfigSnapshot
 from factflow_foundation import rfc3339, rfc3339_or_none
-from factflow_protocols import JSONObject
+from factflow_protocols import ErrorInfoData, JSONObject
 
 from ._stored_snapshot import StoredSnapshot
 from ._types import ConfigSourceType, ExecutionStatus
@@ -138,7 +138,7 @@ class PipelineExecution:
     """Set with the final status."""
     duration_ms: float | None = None
     """Set with the final status."""
-    error_info: JSONObject | None = None
+    error_info: ErrorInfoData | None = None
     """`{code, message, details}`."""
     root_correlation_id: str | None = None
     """Init message id, or `None` when no init message is published."""
@@ -148,7 +148,7 @@ class PipelineExecution:
     """Caller metadata."""
     cancel_requested: bool = False
     """Set when a cancel was accepted."""
-    message_counts: JSONObject | None = None
+    message_counts: dict[str, int] | None = None
     """Frozen counters (live ones come from the manager while running)."""
     replay: JSONObject | None = None
     """ReplayInfo of a replay execution."""

@@ -13,6 +13,7 @@ from sqlalchemy import Boolean, Float, Index, Integer, String, Text, UniqueConst
 from sqlalchemy.orm import Mapped, mapped_column
 
 from factflow_infra.database import Base, JSONType, OrderedJSONType, UTCDateTime
+from factflow_protocols import ErrorInfoData
 
 __all__ = ("PipelineConfigRow", "PipelineExecutionRow", "RoutePauseRow")
 
@@ -81,7 +82,7 @@ class PipelineExecutionRow(Base):
     """Set with the final status."""
     duration_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     """`completed_at - started_at`."""
-    error_info: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    error_info: Mapped[ErrorInfoData | None] = mapped_column(JSONType, nullable=True)
     """`{code, message, details}`."""
     config_snapshot: Mapped[dict[str, Any]] = mapped_column(OrderedJSONType, nullable=False)
     """`{config_yaml, config, config_hash, config_version, config_name, captured_at, engine_version}`."""
@@ -95,7 +96,7 @@ class PipelineExecutionRow(Base):
     """Caller metadata (and `recovery` records)."""
     cancel_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
     """Set when a cancel is accepted."""
-    message_counts: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    message_counts: Mapped[dict[str, int] | None] = mapped_column(JSONType, nullable=True)
     """`{published, handled, in_flight, dead_lettered, tolerated_failures}`, frozen at the end."""
     replay: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     """ReplayInfo of a replay execution."""

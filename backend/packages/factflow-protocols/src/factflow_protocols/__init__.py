@@ -18,7 +18,7 @@ from ._engine_events import (
     StorageObjectCreated,
 )
 from ._error_info import build_error_info
-from ._execution_error import ErrorInfo
+from ._execution_error import ErrorInfo, ErrorInfoData
 from ._json import JSONObject
 from ._lineage import LineageEventSink, LineageRecord, LineageSink, StageInvocation, StageStatus
 from ._lineage_service import LineageService
@@ -55,6 +55,7 @@ __all__ = (
     "NonRetryableError",
     # executions
     "ErrorInfo",
+    "ErrorInfoData",
     "JSONObject",
     "EngineEvent",
     "ExecutionStatusChanged",
