@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from factflow_foundation import new_id, rfc3339, utc_now
+from factflow_protocols import JSONObject
 
 __all__ = (
     "EXECUTION_EVENT_TYPES",
@@ -61,7 +62,7 @@ class StreamEvent:
 
     id: str
     event: str
-    data: dict[str, Any]
+    data: JSONObject
 
     @property
     def event_id(self) -> str:
@@ -111,8 +112,8 @@ class EventStamper:
         self._last_event_id = event_id
         return event_id
 
-    def make_event(self, execution_id: str | None, event_type: str, data: dict[str, Any]) -> StreamEvent:
+    def make_event(self, execution_id: str | None, event_type: str, data: JSONObject) -> StreamEvent:
         """An event with the standard fields (`type`, `timestamp`, `execution_id`) and a new id."""
-        body: dict[str, Any] = {"type": event_type, "timestamp": rfc3339(utc_now()), "execution_id": execution_id}
+        body: JSONObject = {"type": event_type, "timestamp": rfc3339(utc_now()), "execution_id": execution_id}
         body.update({key: value for key, value in data.items() if key not in body})
         return StreamEvent(id=self.new_event_id(), event=event_type, data=body)

@@ -9,9 +9,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
-from factflow_protocols import EngineEvent, ErrorInfo, ExecutionStatusChanged
+from factflow_protocols import EngineEvent, ErrorInfo, ExecutionStatusChanged, JSONObject
 
 from ._events import EndReason, EventKind, EventStamper, StreamEnd, StreamEvent, event_kind
 from .errors import EventStreamerUnavailableError
@@ -60,7 +60,7 @@ class _ExecutionState:
     last_activity: float = 0.0
     ended: StreamEnd | None = None
     progress_sent_at: float = float("-inf")
-    progress_pending: dict[str, Any] | None = None
+    progress_pending: JSONObject | None = None
     progress_timer: asyncio.TimerHandle | None = None
 
     def buffer(self, kind: EventKind) -> deque[_Buffered]:
@@ -235,7 +235,7 @@ class ExecutionEventHub:
         """A fresh UUIDv7, greater than every id handed out before (ids order events)."""
         return self._stamper.new_event_id()
 
-    def make_event(self, execution_id: str | None, event_type: str, data: dict[str, Any]) -> StreamEvent:
+    def make_event(self, execution_id: str | None, event_type: str, data: JSONObject) -> StreamEvent:
         """An unbuffered event with the standard fields (`type`, `timestamp`, `execution_id`) and a new id."""
         return self._stamper.make_event(execution_id, event_type, data)
 
@@ -250,7 +250,7 @@ class ExecutionEventHub:
             return
         self.publish(execution_id, event_type, data)
 
-    def publish(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
+    def publish(self, execution_id: str, event_type: str, data: JSONObject) -> None:
         """Accept one event by name and `data` fields (the hub's own events; any thread); never raises."""
         try:
             if not self._on_loop_thread():
@@ -270,7 +270,7 @@ class ExecutionEventHub:
             self._loop_thread = threading.get_ident()
         return threading.get_ident() == self._loop_thread or self._loop.is_closed()
 
-    def _emit_now(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
+    def _emit_now(self, execution_id: str, event_type: str, data: JSONObject) -> None:
         if self._closed:
             return
         state = self._state(execution_id)
@@ -291,7 +291,7 @@ class ExecutionEventHub:
         state.last_activity = now
         return state
 
-    def _deliver(self, execution_id: str, state: _ExecutionState, event_type: str, data: dict[str, Any]) -> None:
+    def _deliver(self, execution_id: str, state: _ExecutionState, event_type: str, data: JSONObject) -> None:
         event = self.make_event(execution_id, event_type, data)
         self._buffer_and_push(execution_id, state, event)
         for tap in self._taps:
@@ -337,7 +337,7 @@ class ExecutionEventHub:
 
     # ------------------------------------------------------------------ progress throttling
 
-    def _progress(self, execution_id: str, state: _ExecutionState, data: dict[str, Any]) -> None:
+    def _progress(self, execution_id: str, state: _ExecutionState, data: JSONObject) -> None:
         now = time.monotonic()
         wait = state.progress_sent_at + self._progress_interval - now
         if wait <= 0 and state.progress_timer is None:
