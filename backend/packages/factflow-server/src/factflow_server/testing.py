@@ -49,6 +49,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from factflow_foundation import FactflowSettings
 from factflow_infra.database import create_database_engine, run_migrations
 from factflow_infra.testing import flushed_redis_url, hold_redis_db, postgres_test_schema
+from factflow_protocols import JSONObject
 
 from ._app import create_app
 from ._serve import FactflowServer, bind_socket, make_server
@@ -84,11 +85,11 @@ ERROR_ENVELOPE_KEYS = frozenset(
 )
 
 
-def assert_error(response: httpx.Response, status: int, error_code: str) -> dict[str, Any]:
+def assert_error(response: httpx.Response, status: int, error_code: str) -> JSONObject:
     """Assert `response` is an `ErrorResponse` with `status` and `error_code`; return the body."""
     assert response.status_code == status, f"expected {status}, got {response.status_code}: {response.text}"
     assert response.headers["content-type"].startswith("application/json")
-    body: dict[str, Any] = response.json()
+    body: JSONObject = response.json()
     assert set(body) == ERROR_ENVELOPE_KEYS, body
     assert body["error_code"] == error_code, body
     assert body["correlation_id"] == response.headers["x-correlation-id"]
@@ -185,28 +186,28 @@ def store_config(client: httpx.Client, config_yaml: str, **fields: Any) -> str:
     return config_id
 
 
-def run_config(client: httpx.Client, config_id: str, **params: Any) -> dict[str, Any]:
+def run_config(client: httpx.Client, config_id: str, **params: Any) -> JSONObject:
     """C7: start an execution (query `params`, e.g. `tag=`) and return its ExecutionResponse (asserts 201)."""
     body = params.pop("json", None)
     response = client.post(f"/api/v1/configs/{config_id}/run", params=params, json=body)
     assert response.status_code == 201, response.text
-    execution: dict[str, Any] = response.json()
+    execution: JSONObject = response.json()
     return execution
 
 
-def wait_execution(client: httpx.Client, ref: str, *, timeout: float = 60.0) -> dict[str, Any]:
+def wait_execution(client: httpx.Client, ref: str, *, timeout: float = 60.0) -> JSONObject:
     """E6: block until the execution stops (asserts it did within `timeout`); returns the WaitResult."""
     response = client.post(f"/api/v1/executions/{ref}/wait", json={"timeout": timeout}, timeout=timeout + 30)
     assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
+    result: JSONObject = response.json()
     assert result["completed"], f"execution {ref} still {result['status']} after {timeout} s"
     return result
 
 
-def read_sse(response: httpx.Response) -> list[dict[str, Any]]:
+def read_sse(response: httpx.Response) -> list[JSONObject]:
     """Parse a whole `text/event-stream` body into frames: `{id, event, data}` or `{retry}` / `{comment}`."""
-    frames: list[dict[str, Any]] = []
-    current: dict[str, Any] = {}
+    frames: list[JSONObject] = []
+    current: JSONObject = {}
     for line in response.iter_lines():
         if line == "":
             if current:
