@@ -181,12 +181,25 @@ def test_a_standby_relays_a_cancel_and_the_leader_s_errors(
             headers={"X-Correlation-ID": "relayed-404"},
         )
         unchanged = leader.get(f"/api/v1/executions/{execution_id}").json()
+        # A leader that takes nothing (stopped, still holding the lock): the standby's 503 says the
+        # write was not done, and it is not done when the leader comes back.
+        processes["a"].send_signal(signal.SIGSTOP)
+        try:
+            unanswered = standby.patch("/api/v1/pipelines/sink", json={"state": "paused"})
+        finally:
+            processes["a"].send_signal(signal.SIGCONT)
+        time.sleep(3)  # the leader pops the withdrawn request and drops it
+        paused_routes = leader.get("/api/v1/pipelines").json()["paused_routes"]
 
     assert result["status"] == "cancelled", result
     assert unchanged["status"] == "cancelled"
     assert missing.status_code == 404, missing.text
     assert missing.json()["error_code"] == "config_not_found"
     assert missing.json()["correlation_id"] == missing.headers["X-Correlation-ID"] == "relayed-404"
+    assert unanswered.status_code == 503, unanswered.text
+    assert unanswered.json()["error_code"] == "orchestrator_unavailable"
+    assert unanswered.json()["context"]["applied"] is False, unanswered.text
+    assert paused_routes == []
 
 
 _LOCK_SESSIONS = text(

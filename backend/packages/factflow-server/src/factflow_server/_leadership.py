@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from factflow_infra.database import ServerLock, acquire_server_lock
 from factflow_infra.errors import ServerLockHeldError
-from factflow_infra.workers import RedisRequestRelay
+from factflow_infra.workers import RedisRequestRelay, RelayUnansweredError
 from factflow_protocols import QueueUnavailableError
 
 from ._errors import RETRY_AFTER_SECONDS, error_response
@@ -269,19 +269,23 @@ class StandbyWritesMiddleware:
     async def _forward(self, scope: Scope, receive: Receive, send: Send, leadership: Leadership) -> None:
         response: Response | None = None
         reason = "this server is a standby without a relay to the leader"
+        applied: bool | None = False
         if leadership.relay is not None:
             try:
                 response = await relay_request(scope, receive, leadership.relay)
             except QueueUnavailableError as exc:
-                reason = f"the relay to the leader is unavailable ({exc})"
+                reason, applied = f"the relay to the leader is unavailable ({exc})", None
+            except RelayUnansweredError as exc:
+                reason, applied = f"{exc}, so it may have been carried out: check before you retry", None
             else:
-                reason = f"the leader did not answer within {RELAY_TIMEOUT_SECONDS:g} s"
+                reason = f"no leader took the request within {RELAY_TIMEOUT_SECONDS:g} s, so nothing was done"
         if response is None:
-            response = _standby_answer(scope, leadership, reason)
+            response = _standby_answer(scope, leadership, reason, applied=applied)
         await response(scope, receive, send)
 
 
-def _standby_answer(scope: Scope, leadership: Leadership, reason: str) -> JSONResponse:
+def _standby_answer(scope: Scope, leadership: Leadership, reason: str, *, applied: bool | None) -> JSONResponse:
+    """503 `orchestrator_unavailable`; `context.applied`: False when the write surely did not happen, else None."""
     leader = leadership.leader or "another server"
     state: dict[str, Any] = scope.get("state") or {}
     return error_response(
@@ -289,6 +293,6 @@ def _standby_answer(scope: Scope, leadership: Leadership, reason: str) -> JSONRe
         503,
         "orchestrator_unavailable",
         f"This server is a standby and {reason}; the leader is {leader}. Retry later or send it to the leader.",
-        context={"role": "standby", "leader": leader},
+        context={"role": "standby", "leader": leader, "applied": applied},
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )

@@ -17,7 +17,7 @@ from ._model import (
     validate_worker_id,
 )
 from ._redis import RedisWorkerRegistry
-from ._relay import RedisRequestRelay, RelayHandler
+from ._relay import RedisRequestRelay, RelayHandler, RelayUnansweredError
 
 __all__ = (
     # model
@@ -34,6 +34,7 @@ __all__ = (
     "RedisEventChannel",
     "EventReceiver",
     "RelayHandler",
+    "RelayUnansweredError",
     # ids and timing
     "default_worker_id",
     "validate_worker_id",
