@@ -331,3 +331,40 @@ def test_an_event_stream_on_a_standby_carries_the_leader_s_live_events(
     assert names[-2:] == ["execution.status", "stream.end"], names[-5:]
     assert frames[-2]["data"]["status"] == "completed"
     assert frames[-1]["data"] == {**frames[-1]["data"], "reason": "terminal", "status": "completed"}
+
+
+FAILING = 10
+FAILING_PIPELINE = PIPELINE.replace(
+    "      - type: delay\n",
+    "      - type: fail\n"
+    f"        config: {{condition: {{field: item, operator: lt, value: {FAILING}}}, retryable: false}}\n"
+    "      - type: delay\n",
+    1,
+).replace("init_message:", "error_handling: {tolerated_failures: 100}\ninit_message:", 1)
+
+
+def test_dead_letters_from_before_a_takeover_count_once(
+    tmp_path: Path, env: dict[str, str], processes: dict[str, ServerProcess], redis_url: str
+) -> None:
+    leader_url, standby_url = _start_servers_and_workers(processes, env, tmp_path, "w1", "w2")
+    with httpx.Client(base_url=standby_url, timeout=60) as standby:
+        execution_id = run_config(standby, store_config(standby, FAILING_PIPELINE))["execution_id"]
+        deadline = time.monotonic() + 180
+        # The failing items come first: every one is dead-lettered well before the leader dies.
+        while _handled_by_workers(redis_url) < ITEMS // 4:
+            assert time.monotonic() < deadline, "the workers handled too little"
+            time.sleep(0.1)
+        processes["a"].process.send_signal(signal.SIGKILL)
+        processes["a"].wait(timeout=30)
+        killed_at = time.monotonic()
+        while not _orchestrator_note(standby).startswith("leader"):
+            assert time.monotonic() - killed_at < 60, _orchestrator_note(standby)
+            time.sleep(0.2)
+        result = wait_execution(standby, execution_id, timeout=300)
+        detail = standby.get(f"/api/v1/executions/{execution_id}").json()
+        rows = _all(standby, f"/api/v1/executions/{execution_id}/lineage", "entries")
+
+    assert result["status"] == "completed", (result, processes["b"].output())
+    dead_in_lineage = {row["correlation_id"] for row in rows if row["stage_status"] == "failed"}
+    assert len(dead_in_lineage) == FAILING
+    assert detail["message_counts"]["dead_lettered"] == FAILING, detail["message_counts"]

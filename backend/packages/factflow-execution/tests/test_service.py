@@ -620,3 +620,27 @@ async def test_routes_show_their_pool_workers_and_whether_they_wait(world: World
     lookup.answer = RouteWorkers(by_route={}, live_pools=frozenset())
     [route] = await world.service.routes(execution_id)
     assert (route.pool, route.waiting_for_worker) == ("gpu", False)  # only a running execution waits
+
+
+async def test_running_execution_reads_route_counters_not_an_aggregation(
+    world: World, gate: asyncio.Event, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_id = await world.config(GATED)
+    execution = await world.service.create(config_id)
+    await _processing(world, execution.execution_id)
+    assert await world.recorder.flush()
+    aggregated = await world.lineage.route_message_counts(execution.execution_id)
+    assert aggregated["wait"].total_messages == 1 and aggregated["wait"].in_progress == 1
+
+    async def no_aggregates(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a running execution must not aggregate its lineage")
+
+    monkeypatch.setattr(world.lineage, "route_message_counts", no_aggregates)
+    routes = await world.service.routes(execution.execution_id)
+    detail = await world.service.detail(execution.execution_id)
+    shown = {route.route_id: (route.total_messages, route.in_progress, route.completed) for route in routes}
+    assert shown == {"wait": (1, 1, 0)}
+    assert [route["total_messages"] for route in detail["routes"]] == [1]
+    gate.set()
+    done = await world.wait(execution.execution_id)
+    assert done.route_counts is not None and done.route_counts["wait"]["completed"] == 1

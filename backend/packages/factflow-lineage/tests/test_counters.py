@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import Callable
@@ -68,6 +69,16 @@ async def _buckets(engine: AsyncEngine) -> dict[tuple[str, str, int, int], int]:
     return {(execution, route, index, int(bucket)): int(count) for execution, route, index, bucket, count in found}
 
 
+async def _message_rows(engine: AsyncEngine) -> set[str]:
+    """Executions with rows in the per-route and per-message counters."""
+    query = sa.text(
+        "SELECT DISTINCT r.execution_id FROM pipeline_lineage_routes AS r"
+        " JOIN pipeline_lineage_messages AS m ON m.route_key = r.route_key"
+    )
+    async with engine.connect() as connection:
+        return {str(execution_id) for execution_id in (await connection.scalars(query)).all()}
+
+
 async def test_counters_follow_every_write(db_engine: AsyncEngine, make_record: RecordFactory) -> None:
     rng = random.Random(11)
     latest: dict[str, LineageRecord] = {}
@@ -126,10 +137,14 @@ async def test_counters_follow_every_write(db_engine: AsyncEngine, make_record: 
         assert len(page) == 1
 
     assert await _buckets(db_engine) == _bucket_aggregates(list(latest.values()))
+    for execution_id in (EXEC_A, EXEC_B):
+        assert await repository.route_counters(execution_id) == await repository.route_message_counts(execution_id)
     assert await repository.delete_execution_rows(EXEC_A, batch_size=40, pause_seconds=0) == len(
         [row for row in latest.values() if row.execution_id == EXEC_A]
     )
     assert (await repository.stats(EXEC_A)).rows == ()
+    assert await repository.route_counters(EXEC_A) == {}
+    assert await _message_rows(db_engine) == {EXEC_B}
     left = [row for row in latest.values() if row.execution_id == EXEC_B]
     assert await _buckets(db_engine) == _bucket_aggregates(left)
     assert _observed((await repository.stats(EXEC_B)).rows) == _aggregates(
@@ -212,6 +227,7 @@ async def test_route_counts_of_a_running_execution_equal_its_rows(
             counts = await repository.route_message_counts(execution_id)
             expected = _route_aggregates([row for row in latest.values() if row.execution_id == execution_id])
             assert counts.keys() == expected.keys()
+            assert await repository.route_counters(execution_id) == counts
             for route_id, (total, completed, failed, active, cancelled, average) in expected.items():
                 found = counts[route_id]
                 shown = (found.total_messages, found.completed, found.failed, found.in_progress, found.cancelled)
@@ -227,3 +243,51 @@ async def test_route_counts_of_a_running_execution_equal_its_rows(
                 latest[row_id] = replace(latest[row_id], stage_status=status, duration_ms=rng.choice((None, 7.0)))
                 recorder.record(latest[row_id])
             assert await recorder.flush()
+
+
+async def test_route_counters_stay_exact_with_concurrent_writers(
+    db_engine: AsyncEngine, make_record: RecordFactory
+) -> None:
+    # Worker processes write one execution's rows at once, each with its own recorder; some rows
+    # of one message come from different writers (a redelivery taken over by another worker).
+    rng = random.Random(5)
+    messages = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(80)]
+    repository = LineageRepository(create_session_factory(db_engine))
+
+    async def writer(seed: int) -> list[LineageRecord]:
+        mine = random.Random(seed)
+        latest: dict[str, LineageRecord] = {}
+        async with LineageRecorder(db_engine, batch_size=23, flush_interval_ms=5) as recorder:
+            for number in range(150):
+                record = make_record(
+                    execution_id=EXEC_A,
+                    route_id=mine.choice(("crawl", "embed")),
+                    adapter_index=mine.randrange(2),
+                    correlation_id=mine.choice(messages),
+                    stage_status=StageStatus.PROCESSING,
+                    started_at=BASE_TIME + timedelta(milliseconds=number),
+                )
+                recorder.record(record)
+                latest[record.id] = record
+                if mine.random() < 0.6:
+                    done = replace(record, stage_status=mine.choice((*FINAL, StageStatus.PENDING)), duration_ms=1.0)
+                    recorder.record(done)
+                    latest[record.id] = done
+                if number % 30 == 0:
+                    await asyncio.sleep(0)
+            assert await recorder.flush(timeout=30.0)
+            assert recorder.dropped_total == 0
+        return list(latest.values())
+
+    written = await asyncio.gather(*(writer(seed) for seed in range(4)))
+    rows = [row for rows in written for row in rows]
+    counts = await repository.route_message_counts(EXEC_A)
+    assert await repository.route_counters(EXEC_A) == counts
+    expected = _route_aggregates(rows)
+    assert {
+        route: (found.total_messages, found.failed, found.in_progress, found.cancelled)
+        for route, found in counts.items()
+    } == {
+        route: (total, failed, active, cancelled)
+        for route, (total, _, failed, active, cancelled, _) in expected.items()
+    }

@@ -115,6 +115,13 @@ async def check_recovered_run(process: Process, crash: Crash, counting: type[Cou
     assert record["attempt"] == 1
     assert record["lineage_reconstructed"] == len(reconstructed)
     assert process.recovery.records[execution_id].as_dict() == record
+    # The route counters kept through the crash, the rebuilt rows and the closed ones equal the
+    # aggregation over the rows; the counts frozen at the end are theirs.
+    counted = await process.lineage.route_counters(execution_id)
+    assert counted == await process.lineage.route_message_counts(execution_id)
+    assert done.route_counts is not None
+    frozen = {route_id: (c["total_messages"], c["failed"], c["cancelled"]) for route_id, c in done.route_counts.items()}
+    assert frozen == {c.route_id: (c.total_messages, c.failed, c.cancelled) for c in counted.values()}
 
 
 async def test_crash_in_memory_mode_reinjects_and_rebuilds_lineage(world: World, counting: type[Counting]) -> None:

@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from factflow_server.testing import xfail_in_worker_mode
-
 if TYPE_CHECKING:
     from conftest import Cli
 
@@ -79,10 +77,6 @@ def test_pause_errors(ff: Cli) -> None:
     assert ff("pipeline", "pause", "plslow", "--reason", "x" * 501).exit_code == 2  # 422
 
 
-@xfail_in_worker_mode(
-    "product gap: `pipeline metrics` reads only the route processors of the "
-    "server itself (no in-flight or throughput of a route only workers run)"
-)
 def test_metrics(ff: Cli, running: dict[str, Any]) -> None:
     ff.wait_for(lambda: ff.json("pipeline", "metrics", "plslow")["messages"]["in_flight"] == 1, what="in flight 1")
     body = ff.json("pipeline", "metrics", "plslow")

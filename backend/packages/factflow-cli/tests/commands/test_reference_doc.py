@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from factflow_server.testing import xfail_in_worker_mode
-
 if TYPE_CHECKING:
     from conftest import Cli
 
@@ -71,10 +69,6 @@ def json_error(text: str) -> str:
     return str(json.loads(text)["error"]["detail"])
 
 
-@xfail_in_worker_mode(
-    "product gap: `factflow pipeline metrics intake` answers 404 `route_not_found` "
-    "when only worker processes ran the route (the server keeps no metrics of it)"
-)
 def test_every_bash_block_of_the_cli_reference_runs(ff: Cli, factflow_bin: Path, tmp_path: Path) -> None:
     blocks = BLOCK.findall(DOC.read_text())
     assert len(blocks) > 30

@@ -125,3 +125,15 @@ def test_accountant_fingerprint_changes_with_every_transition() -> None:
     accountant.end_publish("q", counted, [("m", PublishStatus.PUBLISHED)])
     assert accountant.transitions() != middle
     assert accountant.begin_publish("not-consumed") == 0
+
+
+def test_dead_letters_found_at_recovery_count_once_the_queue_counts_every_dlq_entry() -> None:
+    accountant = CompletionAccountant({"q"})
+    accountant.record_found_dead_letters(2)  # left in the DLQ by the process that died
+    assert accountant.dead_lettered("m3")
+    assert accountant.counts().dead_lettered == 3
+    # Shared counts: the queue's reading of the DLQs holds those two and this process's one.
+    accountant.adopt(published=5, handled=5, dead_lettered=3)
+    assert accountant.counts().dead_lettered == 3
+    accountant.record_failures(1)  # unrecoverable: in no queue
+    assert accountant.counts().dead_lettered == 4

@@ -92,3 +92,14 @@ def test_events_without_a_recorder_get_rows_without_payload_facts() -> None:
     stages.complete(row, AdapterResult(message={"b": 2}), storage_key=None, duration_ms=1.0)
     assert row.record.output_hash is None and row.record.metadata["result"] == "message"
     assert events.types == ["stage.processing", "stage.completed"]
+
+
+def test_reported_counts_of_other_processes_add_to_this_process_s() -> None:
+    changes: list[int] = []
+    counts = StageCounts(on_change=lambda: changes.append(counts.total_completed))
+    counts.count(StageStatus.COMPLETED)
+    counts.set_reported(completed=4, failed=1)
+    counts.set_reported(completed=4, failed=1)  # unchanged: no notification
+    assert (counts.total_completed, counts.total_failed) == (5, 1)
+    assert (counts.completed, counts.failed) == (1, 0)
+    assert changes == [1, 5]

@@ -54,5 +54,5 @@ class StatsCalculator:
         )
 
     async def route_counts(self, execution: PipelineExecution) -> dict[str, Any]:
-        """Per-route message counts from lineage, in the stored `route_counts` shape (frozen at the end)."""
-        return route_counts_to_json(await self.lineage.route_message_counts(execution.execution_id))
+        """Per-route message counts from the lineage counters, stored as `route_counts` at the end."""
+        return route_counts_to_json(await self.lineage.route_counters(execution.execution_id))

@@ -332,17 +332,18 @@ class ExecutionService:
         return build_route_statuses(execution, live=live, paused=paused, route_counts=counts, workers=workers)
 
     async def _route_counts(self, execution: PipelineExecution) -> dict[str, RouteMessageCounts]:
-        """Per-route message counts: frozen with a final execution, else aggregated from its lineage.
+        """Per-route message counts: frozen with a final execution, else read from the lineage counters.
 
-        A final execution stopped before the counts were frozen gets them computed and stored by the
-        first read after its lineage is all written.
+        The database keeps them per route as rows are written (never an aggregation over the
+        execution's rows). A final execution stopped before the counts were frozen gets them
+        stored by the first read after its lineage is all written.
         """
         if execution.is_final and execution.route_counts is not None:
             try:
                 return route_counts_from_json(execution.route_counts)
             except (KeyError, TypeError, ValueError, AttributeError):
                 logger.warning("Route counts of execution %s are unreadable; recomputing", execution.execution_id)
-        counts = await self.lineage_repository.route_message_counts(execution.execution_id)
+        counts = await self.lineage_repository.route_counters(execution.execution_id)
         if execution.is_final and self._lineage_written(execution.execution_id):
             await self.executions.update_fields(
                 execution.execution_id, {"route_counts": route_counts_to_json(counts)}, when_status=(execution.status,)

@@ -163,6 +163,30 @@ SCHEMA_DOC: dict[str, TableShape] = {
         },
         primary_key=("stage_key", "bucket"),
     ),
+    "pipeline_lineage_routes": TableShape(
+        columns={
+            "route_key": col("integer", False),
+            "execution_id": ID,
+            "route_id": col("string", False, 64),
+            "message_count": col("integer", False),
+            "failed_messages": col("integer", False),
+            "in_progress_messages": col("integer", False),
+            "cancelled_messages": col("integer", False),
+        },
+        primary_key=("route_key",),
+        unique=frozenset({("execution_id", "route_id")}),
+    ),
+    "pipeline_lineage_messages": TableShape(
+        columns={
+            "route_key": col("integer", False),
+            "correlation_id": UUID,
+            "row_count": col("integer", False),
+            "failed_count": col("integer", False),
+            "active_count": col("integer", False),
+            "cancelled_count": col("integer", False),
+        },
+        primary_key=("route_key", "correlation_id"),
+    ),
     "route_pause_state": TableShape(
         columns={
             "route_id": col("string", False, 64),

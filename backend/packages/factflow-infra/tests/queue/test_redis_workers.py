@@ -170,6 +170,20 @@ async def test_joined_workers_are_waited_for_until_they_flush(providers: QueuePr
     await provider.purge_prefix(f"factflow:{{{execution_id}}}:")
 
 
+async def test_stage_reports_replace_each_process_s_last_and_add_up(providers: QueueProviderFactory) -> None:
+    provider = await redis_provider(providers)
+    shared = RedisSharedState(provider)
+    execution_id = "exec-stages-1"
+    assert await shared.reported_stages(execution_id) == (0, 0)
+    await shared.report_stages(execution_id, "w1/a", completed=3, failed=0)
+    await shared.report_stages(execution_id, "w2/b", completed=2, failed=1)
+    await shared.report_stages(execution_id, "w1/a", completed=5, failed=1)  # absolute: replaces its last
+    await shared.report_stages(execution_id, "w1/a", completed=5, failed=1)  # a repeat changes nothing
+    assert await shared.reported_stages(execution_id) == (7, 2)
+    await provider.purge_prefix(f"factflow:{{{execution_id}}}:")
+    assert await shared.reported_stages(execution_id) == (0, 0)
+
+
 async def test_a_reading_of_a_marked_execution_fails_once_its_mark_is_gone(
     providers: QueueProviderFactory, raw: Redis
 ) -> None:

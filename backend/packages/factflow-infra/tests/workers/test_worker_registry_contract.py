@@ -154,6 +154,27 @@ async def test_deregister_removes_the_worker_at_once_and_is_idempotent(make_regi
         await registry.heartbeat("w1")
 
 
+async def test_metrics_travel_with_a_heartbeat_and_expire_with_the_ttl(make_registry: MakeRegistry) -> None:
+    registry = await make_registry(ttl_seconds=0.5)
+    await register(registry, "w1")
+    await register(registry, "w2")
+    assert await registry.metrics(["w1", "w2"]) == {}
+
+    await registry.heartbeat("w1", metrics='[{"route_id": "r"}]')
+    await registry.heartbeat("w2", metrics="first")
+    await registry.heartbeat("w2")  # None keeps the last figures
+    assert await registry.metrics(["w1", "w2", "unknown"]) == {"w1": '[{"route_id": "r"}]', "w2": "first"}
+    assert await registry.metrics([]) == {}
+
+    await registry.deregister("w2")
+    assert await registry.metrics(["w2"]) == {}
+
+    async def expired() -> bool:
+        return await registry.metrics(["w1"]) == {}
+
+    await wait_until(expired, what="metrics of a silent worker expired")
+
+
 async def test_heartbeat_of_an_unregistered_worker_is_refused(make_registry: MakeRegistry) -> None:
     registry = await make_registry(ttl_seconds=60)
     with pytest.raises(KeyError, match="register"):
@@ -222,8 +243,14 @@ async def test_redis_registry_uses_one_namespace_of_keys(redis_url: str) -> None
     client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
     try:
         await register(registry, "w1")
+        await registry.heartbeat("w1", metrics="[]")
         keys = sorted(str(key) for key in await client.keys("*"))
-        assert keys == ["{factflow:workers}:heartbeats", "{factflow:workers}:info", "{factflow:workers}:status"]
+        assert keys == [
+            "{factflow:workers}:heartbeats",
+            "{factflow:workers}:info",
+            "{factflow:workers}:metrics:w1",
+            "{factflow:workers}:status",
+        ]
         await registry.deregister("w1")
         assert await client.keys("*") == []
     finally:

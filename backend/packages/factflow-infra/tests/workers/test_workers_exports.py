@@ -15,6 +15,7 @@ def test_workers_exports_are_pinned() -> None:
         "RedisWorkerRegistry",
         "RedisRequestRelay",
         "RelayHandler",
+        "RelayUnansweredError",
         "RedisEventChannel",
         "EventReceiver",
         "default_worker_id",

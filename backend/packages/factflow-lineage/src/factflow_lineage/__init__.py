@@ -2,7 +2,8 @@
 
 The row states (`LineageRecord`, `StageStatus`), the sink contract and the row-state machine
 (`LineageService`) live in factflow-protocols, so the engine needs no ORM; this package writes and
-reads the `pipeline_lineage` and `pipeline_lineage_stages` tables. `LineageService` and
+reads the `pipeline_lineage` table and the counters kept beside it (`pipeline_lineage_stages`,
+`pipeline_lineage_routes`, `pipeline_lineage_messages`). `LineageService` and
 `StageStatus` are re-exported here because they belong to this package's documented surface.
 
 Depends on factflow-foundation, factflow-protocols and factflow-infra; must not import the

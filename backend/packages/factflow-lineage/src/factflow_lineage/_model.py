@@ -26,7 +26,15 @@ from factflow_foundation import rfc3339_or_none
 from factflow_infra.database import Base, UTCDateTime
 from factflow_protocols import JSONObject
 
-__all__ = ("LINEAGE_BUCKET_SECONDS", "LineageBucketRow", "LineageRow", "LineageStageRow", "PipelineLineageEntry")
+__all__ = (
+    "LINEAGE_BUCKET_SECONDS",
+    "LineageBucketRow",
+    "LineageMessageRow",
+    "LineageRouteRow",
+    "LineageRow",
+    "LineageStageRow",
+    "PipelineLineageEntry",
+)
 
 
 _NULLABLE_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
@@ -95,6 +103,46 @@ class LineageBucketRow(Base):
     stage_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     row_count: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class LineageRouteRow(Base):
+    """One execution × route, with how many messages it has in each `RouteStatus` class.
+
+    A message of the route (a correlation id with rows there) is failed if one of its rows is,
+    else in progress if one is pending or processing, else cancelled if one is, else completed.
+    Kept exact by database triggers on `pipeline_lineage` (revision 0007) through every write,
+    with the per-message counts of `LineageMessageRow`; made with the route's first stage row.
+    """
+
+    __tablename__ = "pipeline_lineage_routes"
+    __table_args__ = (UniqueConstraint("execution_id", "route_id", name="uq_pipeline_lineage_routes_route"),)
+
+    route_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    execution_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    route_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    message_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    """Messages with at least one row in the route."""
+    failed_messages: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    in_progress_messages: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    cancelled_messages: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+
+
+class LineageMessageRow(Base):
+    """One message of one route (`LineageRouteRow`): how many of its rows there are, by class of status.
+
+    Kept by the triggers of revision 0007; a message whose rows were all deleted keeps a row of
+    zeros until its execution's lineage is deleted.
+    """
+
+    __tablename__ = "pipeline_lineage_messages"
+
+    route_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    correlation_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    row_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    failed_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    active_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    """Rows pending or processing."""
+    cancelled_count: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 class LineageRow(Base):

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
-from sqlalchemy import ColumnElement, and_, case, delete, distinct, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, delete, distinct, func, or_, select, tuple_
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -17,7 +17,15 @@ from factflow_infra.errors import DatabaseUnavailableError
 from factflow_protocols import StageStatus
 
 from ._codec import STATUS_CODES, entry_from, id_value
-from ._model import LINEAGE_BUCKET_SECONDS, LineageBucketRow, LineageRow, LineageStageRow, PipelineLineageEntry
+from ._model import (
+    LINEAGE_BUCKET_SECONDS,
+    LineageBucketRow,
+    LineageMessageRow,
+    LineageRouteRow,
+    LineageRow,
+    LineageStageRow,
+    PipelineLineageEntry,
+)
 from ._results import (
     AdapterStats,
     LineageBatch,
@@ -42,6 +50,8 @@ _STAGES = LineageStageRow.__table__
 _R = _ROWS.c
 _S = _STAGES.c
 _B = LineageBucketRow.__table__.c
+_ROUTE = LineageRouteRow.__table__.c
+_MESSAGE = LineageMessageRow.__table__.c
 _STAGE_NAMES: Final = (_S.execution_id, _S.route_id, _S.adapter_name, _S.adapter_index, _S.stage_name)
 _ENTRY: Final = (*(column for column in _R if column.name != "stage_key"), *_STAGE_NAMES)
 _JOINED: Final = _ROWS.join(_STAGES, _R.stage_key == _S.stage_key)
@@ -482,8 +492,29 @@ class LineageRepository:
             if count < batch_size:
                 break
             await asyncio.sleep(pause_seconds)
+        async with self._session() as session:
+            route_keys = list(
+                await session.scalars(select(_ROUTE.route_key).where(_ROUTE.execution_id == execution_id))
+            )
+        # The per-message counters too, in batches as the rows (one per message and route).
+        while route_keys:
+            async with self._session() as session, session.begin():
+                messages = (
+                    select(_MESSAGE.route_key, _MESSAGE.correlation_id)
+                    .where(_MESSAGE.route_key.in_(route_keys))
+                    .limit(batch_size)
+                )
+                result = await session.execute(
+                    delete(LineageMessageRow)
+                    .where(tuple_(_MESSAGE.route_key, _MESSAGE.correlation_id).in_(messages))
+                    .execution_options(synchronize_session=False)
+                )
+            if int(result.rowcount or 0) < batch_size:  # type: ignore[attr-defined]  # CursorResult of a DELETE
+                break
+            await asyncio.sleep(pause_seconds)
         async with self._session() as session, session.begin():
             await session.execute(delete(LineageStageRow).where(_S.stage_key.in_(keys)))
+            await session.execute(delete(LineageRouteRow).where(_ROUTE.execution_id == execution_id))
         return deleted
 
     async def batch(self, batch_id: str, *, limit: int = 1000, offset: int = 0) -> LineageBatch | None:
@@ -710,6 +741,52 @@ class LineageRepository:
         avg_ms = sum(stage.duration_total_ms for stage in stages) / durations if durations else None
         return StageCounts(total=sum(stage.row_count for stage in stages), avg_duration_ms=avg_ms, **counts)
 
+    async def route_counters(self, execution_id: str) -> dict[str, RouteMessageCounts]:
+        """Per route: the counts `route_message_counts` aggregates, read from the counters the database keeps.
+
+        A few counter rows per route (`pipeline_lineage_routes` and the stage counters for the
+        mean duration), however many lineage rows the execution has; routes without messages
+        are left out, as there.
+        """
+        async with self._session() as session:
+            routes = (
+                await session.execute(
+                    select(
+                        _ROUTE.route_id,
+                        _ROUTE.message_count,
+                        _ROUTE.failed_messages,
+                        _ROUTE.in_progress_messages,
+                        _ROUTE.cancelled_messages,
+                    ).where(_ROUTE.execution_id == execution_id, _ROUTE.message_count > 0)
+                )
+            ).all()
+            if not routes:
+                return {}
+            stages = await self._stages(session, execution_id=execution_id)
+        durations = self._route_durations(stages)
+        counts: dict[str, RouteMessageCounts] = {}
+        for route_id, total, failed, in_progress, cancelled in routes:
+            duration_ms, duration_n = durations.get(route_id, (0.0, 0))
+            counts[route_id] = RouteMessageCounts(
+                route_id=route_id,
+                total_messages=total,
+                completed=total - failed - in_progress - cancelled,
+                failed=failed,
+                cancelled=cancelled,
+                in_progress=in_progress,
+                avg_duration_ms=duration_ms / duration_n if duration_n else None,
+            )
+        return counts
+
+    @staticmethod
+    def _route_durations(stages: Iterable[LineageStageRow]) -> dict[str, tuple[float, int]]:
+        """Per route: the summed duration and count of its completed rows with a duration."""
+        durations: dict[str, tuple[float, int]] = {}
+        for stage in stages:
+            total_ms, count = durations.get(stage.route_id, (0.0, 0))
+            durations[stage.route_id] = (total_ms + stage.duration_total_ms, count + stage.duration_count)
+        return durations
+
     async def route_message_counts(self, execution_id: str) -> dict[str, RouteMessageCounts]:
         """Per route: distinct messages, classified as HTTP API `RouteStatus` defines, and mean duration.
 
@@ -744,10 +821,7 @@ class LineageRepository:
                 func.sum(case((and_(~failed, ~active, cancelled), 1), else_=0)),
             ).group_by(per_message.c.route_id)
             result = (await session.execute(query)).all()
-        durations: dict[str, tuple[float, int]] = {}
-        for stage in stages:
-            total_ms, count = durations.get(stage.route_id, (0.0, 0))
-            durations[stage.route_id] = (total_ms + stage.duration_total_ms, count + stage.duration_count)
+        durations = self._route_durations(stages)
         counts: dict[str, RouteMessageCounts] = {}
         for route, total, n_failed, n_active, n_cancelled in result:
             total, n_failed, n_active, n_cancelled = int(total), int(n_failed), int(n_active), int(n_cancelled)

@@ -423,7 +423,7 @@ class _RecoverySeed:
             processor = config.processor_config(route_id)
             pending += (await scoped.depth(processor.inbound_queue, processor.subscription)).pending
         await context.seed_counts_from_queues()
-        context.record_failures(failures)
+        context.record_found_dead_letters(failures)
         execution = self.execution
         init = config.init_message
         if init is not None and execution.root_correlation_id is not None and init.route in config.routes:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -24,8 +25,8 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from factflow_engine._ports import FinalStatus
 from factflow_engine.config import ConfigSnapshot
 from factflow_engine.registry import ValidatingAdapterRegistry
-from factflow_engine.runtime import OrchestratorManager, Placement, RuntimeOptions
-from factflow_execution import PipelineExecutionRepository, RoutePauseRepository
+from factflow_engine.runtime import OrchestratorManager, Placement, RuntimeOptions, encode_route_snapshots
+from factflow_execution import PipelineExecutionRepository, RoutePauseRepository, views
 from factflow_foundation import FactflowError, FactflowSettings
 from factflow_infra.database import create_database_engine, create_session_factory, ping_database
 from factflow_infra.queue import RedisSharedState, RedisStreamsQueueProvider, create_queue_provider
@@ -114,6 +115,9 @@ class WorkerProcess:
         self._no_routes_here: set[str] = set()
         self._settled: dict[str, str] = {}
         """The latest settle request served, per execution."""
+        self._stage_reporter = f"{worker_id}/{secrets.token_hex(4)}"
+        """Names this process's stage counts (a restart under the same id reports beside them)."""
+        self._stages_reported: dict[str, tuple[int, int]] = {}
 
     def request_stop(self) -> None:
         """SIGTERM/SIGINT: stop reading, drain, deregister (`run()` returns)."""
@@ -234,6 +238,7 @@ class WorkerProcess:
             else:
                 # Again every pass: a Redis restart without persistence forgets who runs the execution.
                 await shared.joined(execution_id, self.worker_id)
+                await self._report_stages(manager, shared, execution_id)
                 await self._settle_if_asked(manager, shared, recorder, execution_id)
         for execution_id, cancel_requested in running.items():
             # A cancelled execution's routes stop here first; its lineage is flushed once they did.
@@ -244,9 +249,11 @@ class WorkerProcess:
             if (manager.is_live(execution_id) or cancel_requested) and await shared.flush_requested(execution_id):
                 # The leader found the execution done (or cancelled it) and computes its stats next.
                 await recorder.flush(execution_id, 5.0)
+                await self._report_stages(manager, shared, execution_id)  # the leader's last progress
                 await shared.flushed(execution_id, self.worker_id)
                 self._flushed.add(execution_id)
         self._flushed &= set(running)
+        self._stages_reported = {key: counts for key, counts in self._stages_reported.items() if key in running}
         self._settled = {key: token for key, token in self._settled.items() if key in running}
         self._no_routes_here &= set(running)
         for execution_id, cancel_requested in running.items():
@@ -255,6 +262,18 @@ class WorkerProcess:
             if not await shared.is_shared(execution_id):
                 continue  # the server runs it alone (or has not placed it yet)
             await self._join(manager, executions, shared, execution_id)
+
+    async def _report_stages(self, manager: OrchestratorManager, shared: RedisSharedState, execution_id: str) -> None:
+        """Tell the leader how many stages of the execution ran here (its `execution.progress`), when that changed."""
+        orchestrator = manager.orchestrator(execution_id)
+        if orchestrator is None:
+            return
+        counts = (orchestrator.stage_counts.completed, orchestrator.stage_counts.failed)
+        if self._stages_reported.get(execution_id) == counts:
+            return
+        completed, failed = counts
+        await shared.report_stages(execution_id, self._stage_reporter, completed=completed, failed=failed)
+        self._stages_reported[execution_id] = counts
 
     async def _settle_if_asked(
         self, manager: OrchestratorManager, shared: RedisSharedState, recorder: LineageRecorder, execution_id: str
@@ -336,6 +355,8 @@ class WorkerProcess:
                     routes=self._routes(manager),
                     in_flight=in_flight,
                     handled=handled,
+                    # The servers merge these into `GET /pipelines/{route_id}/metrics`.
+                    metrics=encode_route_snapshots(views.route_snapshots(manager)),
                 )
             except (FactflowError, OSError, KeyError) as exc:
                 logger.warning("worker heartbeat failed: %s", exc)

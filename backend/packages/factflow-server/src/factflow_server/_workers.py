@@ -1,8 +1,9 @@
 """The server's part in worker membership (docs/guides/scaling.md).
 
-`WorkerMonitor` registers the server's own local worker, renews its heartbeat every 2 s, keeps a
-recent copy of every worker's record for Prometheus (a scrape cannot wait on Redis), and answers
-which live workers serve an execution's routes (the routes view and health).
+`WorkerMonitor` registers the server's own local worker, renews its heartbeat every 2 s (with its
+route figures, so a standby can answer route metrics), keeps a recent copy of every worker's record
+for Prometheus (a scrape cannot wait on Redis), answers which live workers serve an execution's
+routes (the routes view and health), and reads the route figures live workers published.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from factflow_engine.config import DEFAULT_POOL
-from factflow_engine.runtime import OrchestratorManager
-from factflow_execution import PipelineExecution, PipelineExecutionRepository, RouteWorkers
+from factflow_engine.runtime import OrchestratorManager, RouteSnapshot, decode_route_snapshots, encode_route_snapshots
+from factflow_execution import PipelineExecution, PipelineExecutionRepository, RouteWorkers, views
 from factflow_foundation import FactflowError, FactflowSettings
 from factflow_infra.workers import (
     HEARTBEAT_INTERVAL_SECONDS,
@@ -34,12 +35,14 @@ from ._pools import worker_is_live
 __all__ = (
     "ActivitySource",
     "LocalWorker",
+    "MetricsSource",
     "PoolWait",
     "WorkerActivity",
     "WorkerMonitor",
     "build_worker_monitor",
     "describe_waits",
     "manager_activity",
+    "manager_route_figures",
     "pools_in_use",
     "pools_waiting",
 )
@@ -63,6 +66,10 @@ class WorkerActivity:
 
 ActivitySource = Callable[[], WorkerActivity]
 """Returns the local worker's current activity; called at every heartbeat and routes view."""
+
+MetricsSource = Callable[[], str | None]
+"""Returns the local worker's route figures as published text (`encode_route_snapshots`); called at
+every heartbeat."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +115,11 @@ def manager_activity(manager: OrchestratorManager, pools: Collection[str]) -> Ac
     return activity
 
 
+def manager_route_figures(manager: OrchestratorManager) -> MetricsSource:
+    """This process's route figures (`views.route_snapshots`), as a heartbeat carries them."""
+    return lambda: encode_route_snapshots(views.route_snapshots(manager))
+
+
 def pools_in_use(manager: OrchestratorManager) -> set[str]:
     """The pools of every route of the executions this server runs (their control part, at least)."""
     pools: set[str] = set()
@@ -146,6 +158,7 @@ class WorkerMonitor:
         registry: The worker registry (memory in embedded mode, Redis in production).
         local_worker: The server's own worker, or None when it runs none (`--no-local-worker`).
         activity: The local worker's activity; replace `activity_source` to feed it from elsewhere.
+        route_figures: The local worker's route figures, published with its heartbeat.
         interval_seconds: Heartbeat (and cache refresh) period.
     """
 
@@ -155,12 +168,14 @@ class WorkerMonitor:
         *,
         local_worker: LocalWorker | None,
         activity: ActivitySource | None = None,
+        route_figures: MetricsSource | None = None,
         interval_seconds: float = HEARTBEAT_INTERVAL_SECONDS,
     ) -> None:
         self.registry = registry
         self.local_worker = local_worker
         self.activity_source: ActivitySource = activity or WorkerActivity
         """Hook: what the local worker reports (routes, in_flight, handled, draining)."""
+        self.route_figures = route_figures
         self.interval_seconds = interval_seconds
         self._records: tuple[WorkerRecord, ...] = ()
         self._records_read_at: float | None = None
@@ -248,8 +263,18 @@ class WorkerMonitor:
                 routes=activity.routes,
                 in_flight=activity.in_flight,
                 handled=activity.handled,
+                metrics=self._route_figures(),
             )
         await self._refresh()
+
+    def _route_figures(self) -> str | None:
+        if self.route_figures is None:
+            return None
+        try:
+            return self.route_figures()
+        except Exception:  # metrics never stop a heartbeat
+            logger.exception("could not build the local worker's route figures")
+            return None
 
     async def _refresh(self) -> None:
         records = await self.registry.list()
@@ -296,6 +321,32 @@ class WorkerMonitor:
         by_pool = await self.live_workers_by_pool()
         local = set(self.local_worker.pools) if self.local_worker is not None else set()
         return frozenset(by_pool) | local
+
+    async def route_snapshots(self, route_id: str) -> list[RouteSnapshot]:
+        """`route_id`'s figures as every other live worker last published them (this server's own excluded).
+
+        Live by the liveness placement and health use; a dead worker's figures drop out. Empty when
+        the registry is unreachable (the answer is then this server's own figures).
+        """
+        local_id = self.local_worker_id
+        try:
+            records = await self.records()
+            live = [
+                record.worker_id
+                for record in records
+                if record.worker_id != local_id and worker_is_live(record, own_id=local_id)
+            ]
+            published = await self.registry.metrics(live)
+        except FactflowError as exc:
+            logger.debug("worker registry unreachable for route metrics: %s", exc)
+            return []
+        snapshots: list[RouteSnapshot] = []
+        for worker_id, text in sorted(published.items()):
+            try:
+                snapshots.extend(snapshot for snapshot in decode_route_snapshots(text) if snapshot.route_id == route_id)
+            except ValueError as exc:
+                logger.warning("skipping the route figures of worker %r: %s", worker_id, exc)
+        return snapshots
 
     async def route_workers(self, execution_id: str) -> RouteWorkers | None:
         """Implements `RouteWorkerLookup`: the live workers of each route of `execution_id`.
@@ -380,6 +431,10 @@ def build_worker_monitor(
             worker_id=worker_id or default_worker_id(settings.worker_id), pools=(DEFAULT_POOL,), version=version
         )
     activity = manager_activity(manager, local.pools) if local is not None else None
+    # Embedded mode: no other process reads the figures.
+    figures = manager_route_figures(manager) if local is not None and not embedded else None
     # Three heartbeats per TTL at least, so one late renewal never reads as a death.
     interval = min(HEARTBEAT_INTERVAL_SECONDS, settings.worker_ttl_seconds / 3)
-    return WorkerMonitor(registry, local_worker=local, activity=activity, interval_seconds=interval)
+    return WorkerMonitor(
+        registry, local_worker=local, activity=activity, route_figures=figures, interval_seconds=interval
+    )

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from factflow_server.testing import RunningServer
+from factflow_server.testing import RunningServer, skip_in_worker_mode
 
 COMPONENTS = ["database", "queue", "storage", "orchestrator", "lineage", "workers"]
 
@@ -32,6 +32,7 @@ def test_health_of_an_embedded_server(client: httpx.Client) -> None:
     assert body["uptime_seconds"] >= 0
 
 
+@skip_in_worker_mode("asserts the embedded server's memory queue and SQLite settings")
 def test_health_debug_block(client: httpx.Client) -> None:
     debug = client.get("/api/v1/system/health", params={"debug": "1"}).json()["debug"]
     assert set(debug) == {"settings", "queue", "orchestrator", "lineage", "storage", "database", "adapters"}

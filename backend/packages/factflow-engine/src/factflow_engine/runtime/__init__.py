@@ -38,6 +38,15 @@ from ._metrics import (
 from ._orchestrator import OrchestratorPhase, PipelineOrchestrator
 from ._retry import JITTER_RANGE, retry_delay
 from ._route import ReactiveRouteProcessor, RouteRuntimeStatus, RouteState
+from ._route_snapshot import (
+    DIGEST_POINTS,
+    LatencyDigest,
+    RouteExecutionSnapshot,
+    RouteSnapshot,
+    decode_route_snapshots,
+    encode_route_snapshots,
+    merge_route_snapshots,
+)
 from ._scoped_queue import ExecutionScopedQueue, scoped_queue_name, scoped_queue_prefix
 from ._seed import SeedCallable, SeedContext, SeedHost
 from ._shared import (
@@ -122,6 +131,14 @@ __all__ = (
     "RouteCounters",
     "AdapterDurationHistogram",
     "METRICS_WINDOW_SECONDS",
+    # route figures across processes
+    "RouteSnapshot",
+    "RouteExecutionSnapshot",
+    "LatencyDigest",
+    "DIGEST_POINTS",
+    "encode_route_snapshots",
+    "decode_route_snapshots",
+    "merge_route_snapshots",
     # errors
     "TooManyConcurrentExecutionsError",
     "ExecutionStartError",

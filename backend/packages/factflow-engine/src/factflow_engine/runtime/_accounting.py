@@ -87,6 +87,8 @@ class CompletionAccountant:
         self._handled_keys: set[int] = set()
         self._dead_lettered_ids: set[str] = set()
         self.extra_failures = 0
+        self.found_dead_letters = 0
+        """DLQ entries an earlier process left (recovery); a shared reading counts them itself."""
         self._shared_dead_lettered: int | None = None
         """Dead letters counted from the queue's shared state (`adopt`); replaces the local id set."""
         # Created by the first waiter: counters change several times per message, waiters are rare.
@@ -101,7 +103,7 @@ class CompletionAccountant:
         """Dead-lettered ids plus unrecoverable (or otherwise counted) failures."""
         if self._shared_dead_lettered is not None:
             return self._shared_dead_lettered + self.extra_failures
-        return len(self._dead_lettered_ids) + self.extra_failures
+        return len(self._dead_lettered_ids) + self.found_dead_letters + self.extra_failures
 
     def is_consumed(self, queue: str) -> bool:
         return queue in self._consumed
@@ -229,12 +231,19 @@ class CompletionAccountant:
         return True
 
     def record_failures(self, count: int) -> None:
-        """Count failures other than this process's dead-lettered ids.
-
-        Unrecoverable messages, and DLQ entries found at recovery.
-        """
+        """Count failures the queues do not hold: unrecoverable messages, dead letters whose DLQ entries were lost."""
         if count > 0:
             self.extra_failures += count
+            self._notify()
+
+    def record_found_dead_letters(self, count: int) -> None:
+        """Count the DLQ entries an earlier process left (recovery with the queues kept).
+
+        Counted with this process's own dead-lettered ids; once the counts come from the queue's
+        shared reading (which counts every DLQ entry) they are not added again.
+        """
+        if count > 0:
+            self.found_dead_letters += count
             self._notify()
 
     def resync(self, in_flight: int) -> None:

@@ -139,8 +139,8 @@ class ExecutionBuilder:
                     handled=counts.handled,
                     in_flight=counts.in_flight,
                     dead_lettered=counts.dead_lettered,
-                    completed_stages=stage_counts.completed,
-                    failed_stages=stage_counts.failed,
+                    completed_stages=stage_counts.total_completed,
+                    failed_stages=stage_counts.total_failed,
                 )
 
             accountant = CompletionAccountant(

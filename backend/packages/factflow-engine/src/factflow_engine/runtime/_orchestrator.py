@@ -519,7 +519,15 @@ class PipelineOrchestrator:
             return None
         if reading is None:
             return None
-        self._counts.adopt(reading)
+        counts = self._counts
+        counts.adopt(reading)
+        if self.role == "full":  # progress: the stages worker processes ran
+            try:
+                completed, failed = await counts.shared.reported_stages(self.execution_id)
+            except QueueError:
+                pass  # progress only; the next reading catches up
+            else:
+                self.stage_counts.set_reported(completed=completed, failed=failed)
         if lost.unserved:
             return None  # not done before the re-seed after lost state has run
         return reading.depths

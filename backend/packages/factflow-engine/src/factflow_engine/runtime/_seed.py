@@ -137,8 +137,12 @@ class SeedContext:
     # ------------------------------------------------------------------ accounting
 
     def record_failures(self, count: int) -> None:
-        """Count failed messages that were not dead-lettered here (unrecoverable, found in DLQs)."""
+        """Count failed messages the queues do not hold (unrecoverable, or dead letters whose DLQ entries were lost)."""
         self._orchestrator.accountant.record_failures(count)
+
+    def record_found_dead_letters(self, count: int) -> None:
+        """Count the entries found in the execution's DLQs at recovery (dead-lettered by an earlier process)."""
+        self._orchestrator.accountant.record_found_dead_letters(count)
 
     def resync_in_flight(self, in_flight: int) -> None:
         """Set the in-flight count from the provider's view (recovery in Redis mode)."""

@@ -139,3 +139,15 @@ class SharedExecutionState(Protocol):
     async def unflushed_workers(self, execution_id: str, *, live_only: bool = True) -> set[str]:
         """Workers that joined the execution and have not flushed since the request (only live ones)."""
         ...
+
+    async def report_stages(self, execution_id: str, reporter: str, *, completed: int, failed: int) -> None:
+        """A worker process's stage counts of the execution so far (`reporter` names the process).
+
+        Absolute figures, replacing the process's last report, so a report repeated or lost on the
+        way never miscounts; the leader's progress adds them up (`reported_stages`).
+        """
+        ...
+
+    async def reported_stages(self, execution_id: str) -> tuple[int, int]:
+        """`(completed, failed)` stage counts of the execution summed over every process's last report."""
+        ...

@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 class StageCounts:
     """Rows that reached `completed` and `failed` in this execution (`execution.progress`).
 
+    `completed` and `failed` count this process's rows; a shared execution's control part adds the
+    counts its worker processes reported (`set_reported`) in `total_completed` and `total_failed`.
+
     Args:
         on_change: Called after a count changed; a failure is logged, never raised.
     """
@@ -38,7 +41,24 @@ class StageCounts:
     def __init__(self, on_change: Callable[[], None] | None = None) -> None:
         self.completed = 0
         self.failed = 0
+        self.reported_completed = 0
+        self.reported_failed = 0
         self._on_change = on_change
+
+    @property
+    def total_completed(self) -> int:
+        return self.completed + self.reported_completed
+
+    @property
+    def total_failed(self) -> int:
+        return self.failed + self.reported_failed
+
+    def set_reported(self, *, completed: int, failed: int) -> None:
+        """The other processes' counts, as they last reported them."""
+        if (completed, failed) == (self.reported_completed, self.reported_failed):
+            return
+        self.reported_completed, self.reported_failed = completed, failed
+        self._changed()
 
     def count(self, status: StageStatus) -> None:
         if status is StageStatus.COMPLETED:
@@ -47,6 +67,9 @@ class StageCounts:
             self.failed += 1
         else:
             return
+        self._changed()
+
+    def _changed(self) -> None:
         if self._on_change is not None:
             try:
                 self._on_change()

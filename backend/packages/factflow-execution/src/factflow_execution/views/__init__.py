@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ._base import View
 from ._dag import DAGAdapter, DAGEdge, DAGNode, DAGOutbound, DAGResponse
-from ._metrics import domain_metrics, route_metrics
+from ._metrics import domain_metrics, route_metrics, route_snapshot, route_snapshots
 from ._routes import ConcurrencyInfo, ProcessorState, RouteStatus
 from ._stats import AdapterStats, ExecutionStats, MessageCounts, StageCounts
 from ._wait import ExecutionWaitResult, WaitResult
@@ -33,6 +33,8 @@ __all__ = (
     # engine metrics
     "domain_metrics",
     "route_metrics",
+    "route_snapshot",
+    "route_snapshots",
     # waiting
     "WaitResult",
     "ExecutionWaitResult",

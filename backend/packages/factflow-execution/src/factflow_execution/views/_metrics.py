@@ -1,32 +1,34 @@
 """The engine's metrics answers (`GET /system/metrics`, `get_route_metrics`, Prometheus), built from live state.
 
 The manager only keeps counters and knows its live route processors; these builders read them and
-assemble the answer bodies, so the manager owns no presentation.
+assemble the answer bodies, so the manager owns no presentation. Route metrics merge this
+process's snapshot of a route with those worker processes published (`merge_route_snapshots`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from factflow_engine.runtime import (
-    METRICS_WINDOW_SECONDS,
+    DIGEST_POINTS,
     AdapterCircuitMetrics,
     CircuitBreakerSummary,
     DomainMetrics,
     ExecutionCounters,
-    LatencySummary,
+    LatencyDigest,
     MessageTotals,
     OrchestratorManager,
-    RouteConcurrency,
     RouteCounters,
-    RouteExecutionMetrics,
-    RouteMessageMetrics,
+    RouteExecutionSnapshot,
     RouteMetrics,
+    RouteSnapshot,
     RouteState,
     StorageTotals,
+    merge_route_snapshots,
 )
 
-__all__ = ("domain_metrics", "route_metrics")
+__all__ = ("domain_metrics", "route_metrics", "route_snapshot", "route_snapshots")
 
 
 def domain_metrics(manager: OrchestratorManager) -> DomainMetrics:
@@ -78,51 +80,72 @@ def domain_metrics(manager: OrchestratorManager) -> DomainMetrics:
     )
 
 
-def route_metrics(manager: OrchestratorManager, route_id: str) -> RouteMetrics | None:
-    """One route name across live executions; None if it was never seen and is not paused."""
+def route_snapshot(
+    manager: OrchestratorManager, route_id: str, *, max_points: int | None = None
+) -> RouteSnapshot | None:
+    """This process's figures of one route name; None if it was never seen here.
+
+    Its latency window is kept whole unless `max_points` bounds the digest (a snapshot that travels).
+    """
     processors = manager.live_processors(route_id)
-    registry = manager.metrics_registry
-    paused = route_id in manager.paused_routes()
-    if not processors and route_id not in registry.routes and not paused:
+    counters = manager.metrics_registry.routes.get(route_id)
+    if not processors and counters is None:
         return None
-    counters = registry.routes.get(route_id) or RouteCounters(route_id)
-    window = counters.window()
+    counters = counters or RouteCounters(route_id)
     targets = [processor.processor.backpressure.target_latency_ms for _, processor in processors]
-    return RouteMetrics(
+    return RouteSnapshot(
         route_id=route_id,
-        paused=paused,
+        received=counters.received,
+        completed=counters.completed,
+        failed=counters.failed,
+        dead_lettered=counters.dead_lettered,
+        retried=counters.retried,
+        latency=LatencyDigest.of(counters.window(), max_points=max_points),
         processors=len(processors),
-        window_seconds=METRICS_WINDOW_SECONDS,
-        messages=RouteMessageMetrics(
-            received=counters.received,
-            completed=counters.completed,
-            failed=counters.failed,
-            dead_lettered=counters.dead_lettered,
-            retried=counters.retried,
-            in_flight=sum(processor.in_flight for _, processor in processors),
+        in_flight=sum(processor.in_flight for _, processor in processors),
+        concurrency_current=sum(processor.backpressure.limit for _, processor in processors),
+        concurrency_max=sum(processor.backpressure.max_concurrency for _, processor in processors),
+        target_latency_ms=targets[0] if targets else None,
+        breakers=tuple(
+            (execution_id, _breaker_summary(metric))
+            for execution_id, processor in processors
+            for metric in processor.circuit_metrics()
         ),
-        throughput_per_second=len(window) / METRICS_WINDOW_SECONDS,
-        latency_ms=LatencySummary.of(window),
-        queue_depth=sum(processor.queue_depth or 0 for _, processor in processors),
-        concurrency=RouteConcurrency(
-            current=sum(processor.backpressure.limit for _, processor in processors),
-            max=sum(processor.backpressure.max_concurrency for _, processor in processors),
-            target_latency_ms=targets[0] if targets else None,
-        ),
-        circuit_breakers=[
-            _breaker_summary(metric) for _, processor in processors for metric in processor.circuit_metrics()
-        ],
-        executions=[
-            RouteExecutionMetrics(
+        executions=tuple(
+            RouteExecutionSnapshot(
                 execution_id=execution_id,
                 received=processor.execution_counts.received,
                 completed=processor.execution_counts.completed,
                 failed=processor.execution_counts.failed,
                 in_flight=processor.in_flight,
+                queue_depth=processor.queue_depth,
             )
             for execution_id, processor in processors
-        ],
+        ),
     )
+
+
+def route_snapshots(manager: OrchestratorManager) -> list[RouteSnapshot]:
+    """This process's figures of every route name it runs or ran since start, reduced to travel (a heartbeat)."""
+    route_ids = sorted(set(manager.metrics_registry.routes) | {p.route_id for _, p in manager.live_processors()})
+    snapshots = (route_snapshot(manager, route_id, max_points=DIGEST_POINTS) for route_id in route_ids)
+    return [snapshot for snapshot in snapshots if snapshot is not None]
+
+
+def route_metrics(
+    manager: OrchestratorManager, route_id: str, *, remote: Sequence[RouteSnapshot] = ()
+) -> RouteMetrics | None:
+    """One route name across live executions, merged with other processes' snapshots of it (`remote`).
+
+    None if it was never seen here nor in `remote`, is not paused, and is no route of a live
+    execution (one whose routes only workers run has figures once their next heartbeat told them).
+    """
+    paused = route_id in manager.paused_routes()
+    local = route_snapshot(manager, route_id)
+    snapshots = [snapshot for snapshot in (local, *remote) if snapshot is not None]
+    if not snapshots and not paused and route_id not in manager.known_route_ids():
+        return None
+    return merge_route_snapshots(route_id, snapshots, paused=paused)
 
 
 def _breaker_summary(metric: AdapterCircuitMetrics) -> CircuitBreakerSummary:

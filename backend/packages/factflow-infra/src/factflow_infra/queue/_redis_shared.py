@@ -194,3 +194,24 @@ class RedisSharedState:
         if waiting and live_only and self._live_workers is not None:
             waiting &= await self._live_workers()
         return waiting
+
+    async def report_stages(self, execution_id: str, reporter: str, *, completed: int, failed: int) -> None:
+        """See `SharedExecutionState.report_stages`: one hash per execution, two fields per process."""
+
+        async def run(client: Redis) -> Any:
+            return await client.hset(
+                _key(execution_id, "stages"), mapping={f"{reporter}|completed": completed, f"{reporter}|failed": failed}
+            )
+
+        await self._provider._call("reporting stage counts", run)
+
+    async def reported_stages(self, execution_id: str) -> tuple[int, int]:
+        reports = await self._provider._call("reading stage counts", lambda c: c.hgetall(_key(execution_id, "stages")))
+        completed = failed = 0
+        for field, value in reports.items():
+            name = field.decode() if isinstance(field, bytes) else str(field)
+            if name.endswith("|completed"):
+                completed += int(value)
+            elif name.endswith("|failed"):
+                failed += int(value)
+        return completed, failed

@@ -60,6 +60,7 @@ class MemoryWorkerRegistry:
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
         self._registered: dict[str, _Entry] = {}
+        self._metrics: dict[str, tuple[float, str]] = {}
 
     def __repr__(self) -> str:
         return f"MemoryWorkerRegistry(ttl_seconds={self.ttl_seconds!r}, workers={len(self._entries)})"
@@ -83,6 +84,7 @@ class MemoryWorkerRegistry:
         routes: Sequence[WorkerRoute] = (),
         in_flight: int = 0,
         handled: int = 0,
+        metrics: str | None = None,
     ) -> None:
         registered = self._registered.get(worker_id)
         if registered is None:
@@ -97,11 +99,19 @@ class MemoryWorkerRegistry:
             in_flight=in_flight,
             handled=handled,
         )
+        if metrics is not None:
+            self._metrics[worker_id] = (now, metrics)
         self._prune(now)
 
     async def deregister(self, worker_id: str) -> None:
         self._entries.pop(worker_id, None)
         self._registered.pop(worker_id, None)
+        self._metrics.pop(worker_id, None)
+
+    async def metrics(self, worker_ids: Sequence[str]) -> dict[str, str]:
+        horizon = self._clock() - self.ttl_seconds
+        found = {worker_id: self._metrics.get(worker_id) for worker_id in worker_ids}
+        return {worker_id: item[1] for worker_id, item in found.items() if item is not None and item[0] > horizon}
 
     async def list(self) -> builtins.list[WorkerRecord]:
         now = self._clock()
@@ -126,6 +136,7 @@ class MemoryWorkerRegistry:
         horizon = now - self.ttl_seconds - self.dead_retention_seconds
         for worker_id in [key for key, entry in self._entries.items() if entry.last_heartbeat < horizon]:
             del self._entries[worker_id]
+            self._metrics.pop(worker_id, None)
 
     def _record(self, entry: _Entry, now: float) -> WorkerRecord:
         return WorkerRecord(

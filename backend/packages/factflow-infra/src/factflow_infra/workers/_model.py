@@ -92,11 +92,13 @@ class WorkerRegistry(Protocol):
         routes: Sequence[WorkerRoute] = (),
         in_flight: int = 0,
         handled: int = 0,
+        metrics: str | None = None,
     ) -> None:
         """Renew `worker_id`'s heartbeat and replace what it reports.
 
         A worker pruned meanwhile (dead past the retention) is registered again from what this
-        registry instance registered.
+        registry instance registered. `metrics` (opaque text: the worker's route figures) replaces
+        the worker's last one and expires with the TTL; None leaves it as it is.
 
         Raises:
             KeyError: this registry instance never registered `worker_id`.
@@ -113,6 +115,10 @@ class WorkerRegistry(Protocol):
 
     async def get(self, worker_id: str) -> WorkerRecord | None:
         """One worker, or None when unknown (never registered, deregistered or pruned)."""
+        ...
+
+    async def metrics(self, worker_ids: Sequence[str]) -> dict[str, str]:
+        """The latest `metrics` text of each of `worker_ids` that has one not older than the TTL."""
         ...
 
     async def live_workers_by_pool(self) -> dict[str, builtins.list[str]]:

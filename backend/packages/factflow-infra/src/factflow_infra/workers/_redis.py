@@ -69,7 +69,8 @@ redis.call('ZADD', KEYS[3], now, ARGV[1])
 
 HEARTBEAT_SCRIPT = (
     """
--- KEYS and ARGV as REGISTER_SCRIPT; the info is written only when the record was pruned meanwhile
+-- KEYS and ARGV as REGISTER_SCRIPT; the info is written only when the record was pruned meanwhile.
+-- KEYS[4] the worker's metrics key, ARGV[6] its metrics text ('' keeps the last), ARGV[7] their TTL (ms)
 """
     + _NOW
     + """
@@ -78,19 +79,23 @@ if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('ZADD', KEYS[3], now, ARGV[1])
+if ARGV[6] ~= '' then
+  redis.call('SET', KEYS[4], ARGV[6], 'PX', ARGV[7])
+end
 """
     + _PRUNE
     + "return now\n"
 )
-"""Renew a heartbeat and replace the status; re-create the info of a worker pruned while it was away."""
+"""Renew a heartbeat, replace the status and the metrics; re-create the info of a worker pruned while it was away."""
 
 
 class RedisWorkerRegistry:
     """`WorkerRegistry` in Redis (docs/guides/scaling.md).
 
-    Three keys under `{<key_prefix>}` (one hash slot): `:info` (hash, worker id → `started_at|`
+    Keys under `{<key_prefix>}` (one hash slot): `:info` (hash, worker id → `started_at|`
     JSON of host, pid, pools, version), `:status` (hash, worker id → JSON of draining, routes,
-    in_flight, handled) and `:heartbeats` (sorted set, worker id → time of the last heartbeat).
+    in_flight, handled), `:heartbeats` (sorted set, worker id → time of the last heartbeat) and
+    `:metrics:<worker id>` (the worker's metrics text, expiring with the TTL).
     `register` and `heartbeat` are one script each; `list` and `get` one `MULTI` round trip. Records
     dead for longer than `dead_retention_seconds` are pruned by the next heartbeats and never listed.
 
@@ -174,12 +179,24 @@ class RedisWorkerRegistry:
         routes: Sequence[WorkerRoute] = (),
         in_flight: int = 0,
         handled: int = 0,
+        metrics: str | None = None,
     ) -> None:
         info = self._registered.get(worker_id)
         if info is None:
             raise KeyError(f"Worker {worker_id!r} was not registered through this registry; call `register` first.")
         status = _status_json(draining, routes, in_flight, handled)
-        await self._write(self._heartbeat_script, worker_id, info, status, "renewing a worker heartbeat")
+        await self._write(
+            self._heartbeat_script,
+            worker_id,
+            info,
+            status,
+            "renewing a worker heartbeat",
+            extra_keys=[self._metrics_key(worker_id)],
+            extra_args=[metrics or "", max(1, round(self.ttl_seconds * 1000))],
+        )
+
+    def _metrics_key(self, worker_id: str) -> str:
+        return f"{{{self.key_prefix}}}:metrics:{worker_id}"
 
     async def deregister(self, worker_id: str) -> None:
         # Forget it first: a heartbeat racing this call cannot re-create the record from here.
@@ -190,13 +207,24 @@ class RedisWorkerRegistry:
                 pipe.hdel(self._info_key, worker_id)
                 pipe.hdel(self._status_key, worker_id)
                 pipe.zrem(self._heartbeats_key, worker_id)
+                pipe.delete(self._metrics_key(worker_id))
                 await pipe.execute()
 
         await self._call(f"deregistering worker {worker_id!r}", remove)
 
-    async def _write(self, script: Any, worker_id: str, info: str, status: str, what: str) -> None:
-        keys = [self._info_key, self._status_key, self._heartbeats_key]
-        args = [worker_id, info, status, self.ttl_seconds + self.dead_retention_seconds, _PRUNE_BATCH]
+    async def _write(
+        self,
+        script: Any,
+        worker_id: str,
+        info: str,
+        status: str,
+        what: str,
+        *,
+        extra_keys: Sequence[str] = (),
+        extra_args: Sequence[str | int] = (),
+    ) -> None:
+        keys = [self._info_key, self._status_key, self._heartbeats_key, *extra_keys]
+        args = [worker_id, info, status, self.ttl_seconds + self.dead_retention_seconds, _PRUNE_BATCH, *extra_args]
 
         async def run() -> None:
             await script(keys=keys, args=args)
@@ -239,6 +267,17 @@ class RedisWorkerRegistry:
         if info is None or score is None:
             return None
         return self._record(worker_id, text(info), None if status is None else text(status), score, _seconds(now_reply))
+
+    async def metrics(self, worker_ids: Sequence[str]) -> dict[str, str]:
+        ids = list(worker_ids)
+        if not ids:
+            return {}
+
+        async def read() -> builtins.list[Any]:
+            return list(await self._redis.mget([self._metrics_key(worker_id) for worker_id in ids]))
+
+        values = await self._call("reading worker metrics", read)
+        return {worker_id: text(value) for worker_id, value in zip(ids, values, strict=True) if value is not None}
 
     async def live_workers_by_pool(self) -> dict[str, builtins.list[str]]:
         by_pool: dict[str, builtins.list[str]] = {}

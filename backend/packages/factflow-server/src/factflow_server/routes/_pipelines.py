@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 
 from factflow_execution import ExecutionNotFoundError, views
 
-from .._deps import ConfigServiceDep, ExecutionServiceDep, ManagerDep
+from .._deps import ConfigServiceDep, ExecutionServiceDep, ManagerDep, WorkerMonitorDep
 from .._errors import ApiError
 from ..schemas._pipelines import (
     PausedRoute,
@@ -89,9 +89,9 @@ async def list_pipelines(
     summary="Route throughput/latency",
     operation_id="get_route_metrics",
 )
-async def route_metrics(route_id: RouteId, manager: ManagerDep) -> RouteMetrics:
-    """One route name across running executions (counters since start, 60 s window)."""
-    metrics = views.route_metrics(manager, route_id)
+async def route_metrics(route_id: RouteId, manager: ManagerDep, workers: WorkerMonitorDep) -> RouteMetrics:
+    """One route name across running executions and live workers (counters since start, 60 s window)."""
+    metrics = views.route_metrics(manager, route_id, remote=await workers.route_snapshots(route_id))
     if metrics is None:
         raise _route_not_found(route_id)
     return RouteMetrics.model_validate(asdict(metrics))
