@@ -37,7 +37,7 @@ from factflow_engine.config import PipelineConfigLoader
 from factflow_engine.registry import ValidatingAdapterRegistry
 from factflow_engine.runtime import EngineLimits, EngineWiring, scoped_queue_prefix
 from factflow_engine.testing import build_snapshot
-from factflow_foundation import freeze_startup_heap
+from factflow_foundation import freeze_startup_heap, raise_young_collection_threshold
 from factflow_infra.database import SEARCH_PATH_OPTION, run_migrations
 from factflow_infra.queue import MemoryQueueProvider, RedisStreamsQueueProvider
 from factflow_infra.storage import FilesystemStorageProvider
@@ -246,8 +246,10 @@ async def _run(
     callbacks = _Callbacks()
     execution_id = str(uuid.uuid4())
     init_payload: dict[str, Any] = {"items": list(range(messages))}
-    # What `factflow-server serve` does once started: start-up objects never take part in a collection.
+    # What `factflow-server serve` does once started: start-up objects never take part in a
+    # collection, and the young generation is collected less often.
     freeze_startup_heap()
+    raise_young_collection_threshold()
     try:
         cpu_started = _cpu_seconds()
         started = time.perf_counter()

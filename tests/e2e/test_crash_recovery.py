@@ -14,39 +14,14 @@ import httpx
 import pytest
 
 from factflow_infra.testing.plugin import postgres_database_url, redis_db, redis_url
-from factflow_server.testing import ServerProcess, run_config, store_config, wait_execution
+from factflow_server.testing import ServerProcess, run_config, slow_fan_out_pipeline, store_config, wait_execution
 
 __all__ = ("postgres_database_url", "redis_db", "redis_url")
 
 pytestmark = pytest.mark.slow
 
 ITEMS = 40
-PIPELINE = f"""
-version: "1.0"
-name: crash
-routes:
-  fanout:
-    inbound: {{queue: c.in}}
-    adapters:
-      - type: split
-        config: {{field: items}}
-    outbound: [{{queue: c.work}}]
-  work:
-    inbound: {{queue: c.work, concurrency: 4, prefetch: 4}}
-    adapters:
-      - type: delay
-        config: {{ms: 120}}
-      - type: set_fields
-        config: {{values: {{worked: true}}}}
-    outbound: [{{queue: c.done}}]
-  sink:
-    inbound: {{queue: c.done}}
-    adapters:
-      - type: passthrough
-init_message:
-  route: fanout
-  payload: {{items: {list(range(ITEMS))}}}
-"""
+PIPELINE = slow_fan_out_pipeline("crash", prefix="c", items=ITEMS, delay_ms=120, work=", concurrency: 4, prefetch: 4")
 
 
 @pytest.fixture(params=["embedded", pytest.param("redis-postgres", marks=[pytest.mark.redis, pytest.mark.postgres])])

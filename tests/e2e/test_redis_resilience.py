@@ -4,7 +4,6 @@ nothing, and a paused route keeps its messages in Redis until it is resumed."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,10 @@ import httpx
 import pytest
 
 from factflow_infra.testing import RedisServer
+from factflow_infra.testing.plugin import persistent_redis
 from factflow_server.testing import embedded_settings, run_config, serve_in_thread, store_config, wait_execution
+
+__all__ = ("persistent_redis",)
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -44,17 +46,6 @@ init_message:
 """
 
 
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server of the test's own (AOF, fsync always), so it can be restarted."""
-    redis = RedisServer(tmp_path / "redis", persistent=True)
-    redis.start()
-    try:
-        yield redis
-    finally:
-        redis.stop()
-
-
 def _wait_for(client: httpx.Client, ref: str, predicate: Any, *, within: float = 60.0) -> dict[str, Any]:
     deadline = time.monotonic() + within
     while True:
@@ -82,16 +73,16 @@ def _completed_messages(client: httpx.Client, execution_id: str, route_id: str) 
     return {row["correlation_id"] for row in rows}
 
 
-def test_redis_restart_mid_execution_loses_nothing(own_redis: RedisServer, tmp_path: Path) -> None:
+def test_redis_restart_mid_execution_loses_nothing(persistent_redis: RedisServer, tmp_path: Path) -> None:
     # The stall detector effectively off: completion must not depend on the safety net.
-    settings = embedded_settings(tmp_path / "server", queue_url=own_redis.url, stall_timeout_seconds=600)
+    settings = embedded_settings(tmp_path / "server", queue_url=persistent_redis.url, stall_timeout_seconds=600)
     with serve_in_thread(settings) as server, server.client() as client:
         execution = run_config(client, store_config(client, PIPELINE))
         execution_id = execution["execution_id"]
         _wait_for(client, execution_id, lambda d: d["message_counts"]["handled"] >= 10)
 
-        own_redis.stop()
-        own_redis.start()
+        persistent_redis.stop()
+        persistent_redis.start()
 
         result = wait_execution(client, execution_id, timeout=180)
         assert result["status"] == "completed", result
@@ -105,9 +96,9 @@ def test_redis_restart_mid_execution_loses_nothing(own_redis: RedisServer, tmp_p
 
 
 def test_paused_route_keeps_its_messages_in_redis_and_drains_after_resume(
-    own_redis: RedisServer, tmp_path: Path
+    persistent_redis: RedisServer, tmp_path: Path
 ) -> None:
-    settings = embedded_settings(tmp_path / "server", queue_url=own_redis.url)
+    settings = embedded_settings(tmp_path / "server", queue_url=persistent_redis.url)
     with serve_in_thread(settings) as server, server.client() as client:
         config_id = store_config(client, PIPELINE)
         paused = client.patch("/api/v1/pipelines/sink", json={"state": "paused", "reason": "maintenance"})

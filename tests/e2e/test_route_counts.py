@@ -19,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from factflow_infra.database import create_database_engine
 from factflow_infra.testing.plugin import postgres_database_url, redis_db, redis_url
 from factflow_lineage import LineageRepository, RouteMessageCounts
-from factflow_server.testing import ServerProcess, run_config, serve_with_workers, store_config, wait_execution
+from factflow_server.testing import (
+    ServerProcess,
+    run_config,
+    serve_with_workers,
+    slow_fan_out_pipeline,
+    store_config,
+    wait_execution,
+)
 
 __all__ = ("postgres_database_url", "redis_db", "redis_url")
 
@@ -27,32 +34,7 @@ pytestmark = pytest.mark.slow
 
 # The pipeline of test_crash_recovery.py: fan-out → a slow two-stage route → a sink.
 ITEMS = 40
-PIPELINE = f"""
-version: "1.0"
-name: counts
-routes:
-  fanout:
-    inbound: {{queue: c.in}}
-    adapters:
-      - type: split
-        config: {{field: items}}
-    outbound: [{{queue: c.work}}]
-  work:
-    inbound: {{queue: c.work, concurrency: 4, prefetch: 4}}
-    adapters:
-      - type: delay
-        config: {{ms: 120}}
-      - type: set_fields
-        config: {{values: {{worked: true}}}}
-    outbound: [{{queue: c.done}}]
-  sink:
-    inbound: {{queue: c.done}}
-    adapters:
-      - type: passthrough
-init_message:
-  route: fanout
-  payload: {{items: {list(range(ITEMS))}}}
-"""
+PIPELINE = slow_fan_out_pipeline("counts", prefix="c", items=ITEMS, delay_ms=120, work=", concurrency: 4, prefetch: 4")
 
 
 def _start(tmp_path: Path, env: dict[str, str]) -> tuple[ServerProcess, str]:

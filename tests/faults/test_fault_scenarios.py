@@ -9,13 +9,13 @@ import gc
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from factflow_infra.testing import RedisServer, run_s3_server, threaded_tcp_proxy, unique_bucket_name
-from factflow_infra.testing.plugin import postgres_database_url
+from factflow_infra.testing.plugin import postgres_database_url, restartable_redis
 
 from ._harness import (
     FAST,
@@ -29,7 +29,7 @@ from ._harness import (
     wait_for_progress,
 )
 
-__all__ = ("postgres_database_url",)
+__all__ = ("postgres_database_url", "restartable_redis")
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(300)]
 
@@ -37,16 +37,6 @@ RUNS = range(int(os.environ.get("FACTFLOW_FAULT_RUNS", "3")))
 OUTAGE_SECONDS = 10.0
 """How long a backend stays away in the outage scenarios."""
 _baselines: dict[str, float] = {}
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    redis = RedisServer(tmp_path / "redis", persistent=False)
-    redis.start()
-    try:
-        yield redis
-    finally:
-        redis.stop()
 
 
 def _env(database_url: str, queue_url: str, tmp_path: Path) -> dict[str, str]:
@@ -79,25 +69,27 @@ def _outage(
 
 @pytest.mark.parametrize("run", RUNS)
 def test_redis_restarted_without_persistence(
-    run: int, tmp_path: Path, postgres_database_url: str, redis_server: RedisServer
+    run: int, tmp_path: Path, postgres_database_url: str, restartable_redis: RedisServer
 ) -> None:
-    env = _env(postgres_database_url, redis_server.url, tmp_path)
+    env = _env(postgres_database_url, restartable_redis.url, tmp_path)
     baseline = undisturbed_seconds(tmp_path, env, SLOW, _baselines, "slow")
     with recorded("redis restart") as record, server(tmp_path / "run", env) as handle, handle.client() as client:
         execution_id = start_run(client, SLOW)
         wait_for_progress(client, execution_id, 0.3, SLOW)
-        redis_server.restart()  # every stream, group and dedupe record is gone
+        restartable_redis.restart()  # every stream, group and dedupe record is gone
         finish_and_measure(record, client, execution_id, back_at=time.monotonic(), pipeline=SLOW, baseline=baseline)
 
 
 @pytest.mark.parametrize("run", RUNS)
-def test_redis_unreachable(run: int, tmp_path: Path, postgres_database_url: str, redis_server: RedisServer) -> None:
-    with threaded_tcp_proxy(redis_server.url) as proxy:
+def test_redis_unreachable(
+    run: int, tmp_path: Path, postgres_database_url: str, restartable_redis: RedisServer
+) -> None:
+    with threaded_tcp_proxy(restartable_redis.url) as proxy:
         _outage(
             "redis unreachable",
             tmp_path,
-            _env(postgres_database_url, proxy.url(redis_server.url), tmp_path),
-            _env(postgres_database_url, redis_server.url, tmp_path),
+            _env(postgres_database_url, proxy.url(restartable_redis.url), tmp_path),
+            _env(postgres_database_url, restartable_redis.url, tmp_path),
             SLOW,
             proxy.cut,
             proxy.restore,
@@ -105,13 +97,13 @@ def test_redis_unreachable(run: int, tmp_path: Path, postgres_database_url: str,
 
 
 @pytest.mark.parametrize("run", RUNS)
-def test_postgres_outage(run: int, tmp_path: Path, postgres_database_url: str, redis_server: RedisServer) -> None:
+def test_postgres_outage(run: int, tmp_path: Path, postgres_database_url: str, restartable_redis: RedisServer) -> None:
     with threaded_tcp_proxy(postgres_database_url.split("@", 1)[1].split("/", 1)[0]) as proxy:
         _outage(
             "postgres outage",
             tmp_path,
-            _env(proxy.url(postgres_database_url), redis_server.url, tmp_path),
-            _env(postgres_database_url, redis_server.url, tmp_path),
+            _env(proxy.url(postgres_database_url), restartable_redis.url, tmp_path),
+            _env(postgres_database_url, restartable_redis.url, tmp_path),
             SLOW,
             proxy.cut,
             proxy.restore,
@@ -122,10 +114,10 @@ def test_postgres_outage(run: int, tmp_path: Path, postgres_database_url: str, r
 # The test's own moto server and TCP proxy leave keep-alive sockets to the garbage collector when
 # the proxy cuts them under load; that is the harness's cleanup, not the product's.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_storage_outage(run: int, tmp_path: Path, postgres_database_url: str, redis_server: RedisServer) -> None:
+def test_storage_outage(run: int, tmp_path: Path, postgres_database_url: str, restartable_redis: RedisServer) -> None:
     with run_s3_server() as s3, threaded_tcp_proxy(s3.endpoint) as proxy:
         bucket = unique_bucket_name()
-        direct = {**_env(postgres_database_url, redis_server.url, tmp_path), **s3.environment(bucket=bucket)}
+        direct = {**_env(postgres_database_url, restartable_redis.url, tmp_path), **s3.environment(bucket=bucket)}
         proxied = {**direct, "FACTFLOW_S3_ENDPOINT": proxy.endpoint}
         _outage("storage outage", tmp_path, proxied, direct, SLOW, proxy.cut, proxy.restore)
     # Collect those sockets now, under this test's filter: left to a later collection they are
@@ -135,9 +127,9 @@ def test_storage_outage(run: int, tmp_path: Path, postgres_database_url: str, re
 
 @pytest.mark.parametrize("run", RUNS)
 def test_server_killed_at_40_percent(
-    run: int, tmp_path: Path, postgres_database_url: str, redis_server: RedisServer
+    run: int, tmp_path: Path, postgres_database_url: str, restartable_redis: RedisServer
 ) -> None:
-    env = _env(postgres_database_url, redis_server.url, tmp_path)
+    env = _env(postgres_database_url, restartable_redis.url, tmp_path)
     baseline = undisturbed_seconds(tmp_path, env, FAST, _baselines, "fast")
     with recorded("server SIGKILL") as record, server(tmp_path / "run", env) as handle:
         with handle.client() as client:
@@ -159,9 +151,9 @@ def test_server_killed_at_40_percent(
 
 @pytest.mark.parametrize("run", RUNS)
 def test_server_stopped_with_sigterm_drains_and_resumes(
-    run: int, tmp_path: Path, postgres_database_url: str, redis_server: RedisServer
+    run: int, tmp_path: Path, postgres_database_url: str, restartable_redis: RedisServer
 ) -> None:
-    env = _env(postgres_database_url, redis_server.url, tmp_path)
+    env = _env(postgres_database_url, restartable_redis.url, tmp_path)
     baseline = undisturbed_seconds(tmp_path, env, SLOW, _baselines, "slow")
     with recorded("server SIGTERM") as record, server(tmp_path / "run", env) as handle:
         with handle.client() as client:

@@ -12,7 +12,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -21,37 +20,23 @@ from sqlalchemy import text
 from factflow_infra.database import create_database_engine
 from factflow_infra.workers import RedisWorkerRegistry
 from factflow_server._leadership import LEADERSHIP_LOST_EXIT_CODE
-from factflow_server.testing import ServerProcess, read_sse, run_config, store_config, wait_execution
+from factflow_server.testing import (
+    ServerProcess,
+    read_sse,
+    run_config,
+    slow_fan_out_pipeline,
+    store_config,
+    wait_execution,
+)
+
+from .test_worker_processes import _all
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(420)]
 
 ITEMS = 300
-PIPELINE = f"""
-version: "1.0"
-name: leader-takeover
-routes:
-  fanout:
-    inbound: {{queue: t.in}}
-    adapters:
-      - type: split
-        config: {{field: items}}
-    outbound: [{{queue: t.work}}]
-  work:
-    inbound: {{queue: t.work, concurrency: 4, prefetch: 4}}
-    adapters:
-      - type: delay
-        config: {{ms: 150}}
-      - type: set_fields
-        config: {{values: {{worked: true}}}}
-    outbound: [{{queue: t.done}}]
-  sink:
-    inbound: {{queue: t.done}}
-    adapters:
-      - type: passthrough
-init_message:
-  route: fanout
-  payload: {{items: {list(range(ITEMS))}}}
-"""
+PIPELINE = slow_fan_out_pipeline(
+    "leader-takeover", prefix="t", items=ITEMS, delay_ms=150, work=", concurrency: 4, prefetch: 4"
+)
 
 TAKEOVER_LIMIT_SECONDS = 15.0
 """The contract: a standby leads within 15 s of the leader's death."""
@@ -95,15 +80,6 @@ def _handled_by_workers(redis_url: str) -> int:
             await registry.close()
 
     return asyncio.run(read())
-
-
-def _all(client: httpx.Client, path: str, items: str, **params: Any) -> list[dict[str, Any]]:
-    collected: list[dict[str, Any]] = []
-    while True:
-        page = client.get(path, params={**params, "limit": 1000, "offset": len(collected)}).json()
-        collected.extend(page[items])
-        if not page["has_more"]:
-            return collected
 
 
 def _start_servers_and_workers(

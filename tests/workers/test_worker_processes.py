@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from factflow_infra.workers import RedisWorkerRegistry, WorkerRecord
-from factflow_server.testing import run_config, store_config, wait_execution
+from factflow_server.testing import run_config, slow_fan_out_pipeline, store_config, wait_execution
 
 from .conftest import Cluster
 
@@ -81,32 +81,9 @@ FAN_OUT = fan_out_pipeline(
 )
 
 SLOW_ITEMS = 40
-SLOW = f"""
-version: "1.0"
-name: workers-slow
-routes:
-  fanout:
-    inbound: {{queue: s.in}}
-    adapters:
-      - type: split
-        config: {{field: items}}
-    outbound: [{{queue: s.work}}]
-  work:
-    inbound: {{queue: s.work, concurrency: 4, prefetch: 4, pool: POOL}}
-    adapters:
-      - type: delay
-        config: {{ms: 1000}}
-      - type: set_fields
-        config: {{values: {{worked: true}}}}
-    outbound: [{{queue: s.done}}]
-  sink:
-    inbound: {{queue: s.done}}
-    adapters:
-      - type: passthrough
-init_message:
-  route: fanout
-  payload: {{items: {list(range(SLOW_ITEMS))}}}
-"""
+SLOW = slow_fan_out_pipeline(
+    "workers-slow", prefix="s", items=SLOW_ITEMS, delay_ms=1000, work=", concurrency: 4, prefetch: 4, pool: POOL"
+)
 
 
 def _all(client: httpx.Client, path: str, items: str, **params: Any) -> list[dict[str, Any]]:
@@ -256,7 +233,7 @@ def test_a_killed_worker_s_messages_are_claimed_and_the_execution_completes_exac
     survivor = cluster.processes["survivor"]
     survivor.drain()
     # The dead worker's unacked entries went to the survivor (at subscribe, or once idle past the lease).
-    assert any("Reclaimed" in line for line in survivor.lines), survivor.output()
+    assert any("Redelivering" in line for line in survivor.lines), survivor.output()
     assert finished_after < 120
 
 

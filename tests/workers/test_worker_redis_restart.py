@@ -12,17 +12,18 @@ one completed lineage row per message and stage, one stored output per message.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from factflow_infra.testing import RedisServer
+from factflow_infra.testing.plugin import restartable_redis
 from factflow_server.testing import run_config, store_config, wait_execution
 
 from .conftest import Cluster
 from .test_worker_processes import _all, _completed_once, _set_paused, _wait_until_joined, fan_out_pipeline
+
+__all__ = ("restartable_redis",)
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(300)]
 
@@ -39,16 +40,6 @@ PUBLISHED = 1 + ITEMS + (ITEMS - 1)
 """The init message, one child per item, and every item but the poisoned one onward to `store`."""
 
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    redis = RedisServer(tmp_path / "redis", persistent=False)
-    redis.start()
-    try:
-        yield redis
-    finally:
-        redis.stop()
-
-
 def _handled(client: httpx.Client, execution_id: str) -> int:
     response = client.get(f"/api/v1/executions/{execution_id}", timeout=5)
     assert response.status_code == 200, response.text
@@ -57,9 +48,9 @@ def _handled(client: httpx.Client, execution_id: str) -> int:
 
 
 def test_a_redis_restart_without_persistence_mid_run_and_the_shared_execution_completes_exactly(
-    redis_server: RedisServer, cluster: Cluster
+    restartable_redis: RedisServer, cluster: Cluster
 ) -> None:
-    cluster.env = {**cluster.env, "FACTFLOW_QUEUE_URL": redis_server.url}
+    cluster.env = {**cluster.env, "FACTFLOW_QUEUE_URL": restartable_redis.url}
     base_url = cluster.server("--no-local-worker")
     cluster.worker("w1")
     cluster.worker("w2")
@@ -67,14 +58,14 @@ def test_a_redis_restart_without_persistence_mid_run_and_the_shared_execution_co
         config_id = store_config(client, PIPELINE)
         _set_paused(client, "enrich", True)  # both workers run the routes before anything is handed out
         execution_id = run_config(client, config_id)["execution_id"]
-        _wait_until_joined(redis_server.url, execution_id, "w1", "w2")
+        _wait_until_joined(restartable_redis.url, execution_id, "w1", "w2")
         _set_paused(client, "enrich", False)
 
         deadline = time.monotonic() + 120
         while (handled_at_restart := _handled(client, execution_id)) < PUBLISHED * 0.3:
             assert time.monotonic() < deadline, "the execution made no progress"
             time.sleep(0.05)
-        redis_server.restart()  # every stream, group, DLQ, dedupe record and mark is gone
+        restartable_redis.restart()  # every stream, group, DLQ, dedupe record and mark is gone
 
         result = wait_execution(client, execution_id, timeout=240)
         detail = client.get(f"/api/v1/executions/{execution_id}").json()

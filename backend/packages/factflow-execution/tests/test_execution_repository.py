@@ -121,11 +121,12 @@ async def test_conditional_transition_applies_once(
     execution = await repo.insert(make_execution())
     assert await repo.transition(execution.execution_id, "interrupted", from_statuses=["running"])
     assert not await repo.transition(execution.execution_id, "interrupted", from_statuses=["running"])
+    error_info = ErrorInfo("x", "stopped by the test").as_dict()
     assert await repo.transition(
-        execution.execution_id, "cancelled", from_statuses=["interrupted"], values={"error_info": {"code": "x"}}
+        execution.execution_id, "cancelled", from_statuses=["interrupted"], values={"error_info": error_info}
     )
     loaded = await repo.get(execution.execution_id)
-    assert loaded.status == "cancelled" and loaded.error_info == {"code": "x"}
+    assert loaded.status == "cancelled" and loaded.error_info == error_info
     assert not await repo.transition("0190c6a4-0000-7000-8000-00000000ffff", "failed", from_statuses=["running"])
     with pytest.raises(ValueError, match="status"):
         await repo.transition(execution.execution_id, "failed", from_statuses=["cancelled"], values={"status": "x"})

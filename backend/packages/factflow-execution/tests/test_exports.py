@@ -22,6 +22,7 @@ SPEC_EXPORTS = {
     "ExecutionWaiter",
     "ExecutionWaitResult",
     "ExecutionEventHub",
+    "EventStamper",
     "ExecutionEventStreamer",
     "StorageEventStreamer",
     "ExecutionStatusCallbackAdapter",

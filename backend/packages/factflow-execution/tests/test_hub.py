@@ -6,7 +6,8 @@ import time
 import pytest
 
 from factflow_engine._ports import EngineEventSink
-from factflow_execution import EventStreamerUnavailableError, ExecutionEventHub, StreamEvent
+from factflow_execution import EventStamper, EventStreamerUnavailableError, ExecutionEventHub, StreamEvent
+from factflow_foundation import new_id
 
 
 def test_hub_is_an_engine_event_sink() -> None:
@@ -162,3 +163,15 @@ async def test_events_of_another_server_are_ingested_with_their_ids_and_end_stre
         assert subscription.ended("e2") is None
     assert standby_seen == []  # ingested events are not forwarded again
     assert standby.new_event_id() > forwarded[-1][1].id
+
+
+def test_a_stamper_gives_increasing_ids_after_every_id_it_observed() -> None:
+    stamper = EventStamper()
+    first = stamper.new_event_id()
+    elsewhere = new_id()  # another process's event, delivered here
+    stamper.observe(elsewhere)
+    later = stamper.make_event("e1", "stage.completed", {"entry_id": "r1", "type": "not overwritten"})
+
+    assert first < elsewhere < later.id
+    assert later.event == "stage.completed"
+    assert (later.data["type"], later.data["execution_id"], later.data["entry_id"]) == ("stage.completed", "e1", "r1")

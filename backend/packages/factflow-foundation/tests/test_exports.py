@@ -38,6 +38,8 @@ def test_public_surface_is_pinned() -> None:
         "Timestamp",
         "Backoff",
         "freeze_startup_heap",
+        "raise_young_collection_threshold",
+        "YOUNG_COLLECTION_THRESHOLD",
     }
 
 

@@ -20,3 +20,22 @@ print("ok")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_raising_the_young_threshold_keeps_the_older_ones() -> None:
+    script = """
+import gc
+from factflow_foundation import YOUNG_COLLECTION_THRESHOLD, raise_young_collection_threshold
+before = gc.get_threshold()
+raise_young_collection_threshold()
+assert gc.get_threshold() == (YOUNG_COLLECTION_THRESHOLD, *before[1:]), gc.get_threshold()
+gc.collect()
+garbage = []
+garbage.append(garbage)  # a cycle: only the collector frees it
+del garbage
+assert gc.collect() >= 1, "cyclic garbage is still collected"
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

@@ -30,6 +30,26 @@ def test_json_records_carry_the_context(capsys: pytest.CaptureFixture[str]) -> N
     assert lines[1]["execution_id"] is None
 
 
+def test_nested_contexts_add_fields_and_restore_the_outer_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    logger = get_logger("factflow.test")
+    try:
+        configure_logging("INFO", "json")
+        with log_context(execution_id="E1", route_id="scrape"):
+            with log_context(route_id="index", stage="embed"):
+                logger.info("inner")
+            logger.info("outer")
+        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    assert [(line["execution_id"], line["route_id"], line["stage"]) for line in lines] == [
+        ("E1", "index", "embed"),
+        ("E1", "scrape", None),
+    ]
+
+
 def test_unknown_context_field_is_refused() -> None:
     with pytest.raises(ValueError), log_context(tenant="x"):
         pass

@@ -8,6 +8,8 @@ SPEC_EXPORTS = {
     "AdapterResult",
     "NonRetryableError",
     "ErrorInfo",
+    "ErrorInfoData",
+    "JSONObject",
     "EngineEvent",
     "ExecutionStatusChanged",
     "ExecutionProgress",

@@ -12,6 +12,7 @@ import pytest
 
 from factflow_execution import PipelineExecutionRepository
 from factflow_infra.database import create_database_engine, create_session_factory
+from factflow_protocols import ErrorInfoData
 from factflow_server.testing import ServerProcess, run_config, store_config
 
 
@@ -26,7 +27,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-async def _stored_execution(database: Path, execution_id: str) -> tuple[str, dict[str, object] | None]:
+async def _stored_execution(database: Path, execution_id: str) -> tuple[str, ErrorInfoData | None]:
     engine = create_database_engine(f"sqlite+aiosqlite:///{database}")
     try:
         execution = await PipelineExecutionRepository(create_session_factory(engine)).get(execution_id)

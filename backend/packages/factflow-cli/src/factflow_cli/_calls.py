@@ -14,6 +14,8 @@ from ._errors import CliError
 from ._state import CliState
 
 if TYPE_CHECKING:
+    from factflow_protocols import JSONObject
+
     from ._client import ApiClient
 
 __all__ = (
@@ -123,7 +125,7 @@ async def fetch_all_pages(
     limit: int = PAGE_LIMIT,
     cursor: str | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> dict[str, Any]:
+) -> JSONObject:
     """Every page of a paged list, merged into one document shaped like a single page.
 
     Lists that answer `next_cursor` are followed by cursor (from `cursor`, when given), others by
@@ -131,11 +133,11 @@ async def fetch_all_pages(
     `has_more` false and `next_cursor` (when the list has it) null. `progress(done, total)` is
     called after each page.
     """
-    merged: dict[str, Any] | None = None
+    merged: JSONObject | None = None
     collected: list[Any] = []
     offset = 0
     while True:
-        position: dict[str, Any] = {"cursor": cursor} if cursor is not None else {"offset": offset}
+        position: JSONObject = {"cursor": cursor} if cursor is not None else {"offset": offset}
         page = await api.get_json(path, params={**(params or {}), "limit": limit, **position})
         if not isinstance(page, dict) or not isinstance(page.get(items), list):
             raise CliError(f"the server's answer to GET {path} is not a page of {items!r}")

@@ -23,6 +23,8 @@ from ._state import DEFAULT_TIMEOUT_SECONDS, CliState
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
+    from factflow_protocols import JSONObject
+
 __all__ = ("DownloadOptions", "DownloadReport", "download", "download_command")
 
 _EXECUTION_KEY = re.compile(r"^executions/([0-9a-fA-F-]{32,36})/")
@@ -58,7 +60,7 @@ class DownloadReport:
     def failed(self) -> int:
         return len(self.failures)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         """`{execution_id, output_dir, objects, downloaded, skipped, failed, bytes, failures}`."""
         return {
             "execution_id": self.execution_id,

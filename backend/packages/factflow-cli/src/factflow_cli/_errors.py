@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ._exit_codes import ExitCode, exit_code_for_status
 from ._output import OutputMode
+
+if TYPE_CHECKING:
+    from factflow_protocols import JSONObject
 
 __all__ = ("ApiError", "CliError", "print_error")
 
@@ -54,7 +57,7 @@ class CliError(Exception):
         """A line printed under the error in table mode."""
         return _TOKEN_HINT if self.status == 401 else None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {
             "status": self.status,
             "error_code": self.error_code,
@@ -82,7 +85,7 @@ class ApiError(CliError):
             status=status,
             correlation_id=correlation_id,
         )
-        self.body: dict[str, Any] = dict(body or {})
+        self.body: JSONObject = dict(body or {})
 
     @property
     def notes(self) -> list[str]:
@@ -101,7 +104,7 @@ class ApiError(CliError):
             lines.append("  candidates: " + ", ".join(str(candidate) for candidate in context["candidates"]))
         return lines
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         fields = super().to_dict()
         # The report and context are what a script needs to act on the error (issues, candidates).
         for extra in ("validation_report", "context"):

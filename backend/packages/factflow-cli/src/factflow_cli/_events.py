@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from httpx_sse import EventSource, SSEError
@@ -21,6 +21,9 @@ from httpx_sse import EventSource, SSEError
 from ._client import ApiClient
 from ._errors import ApiError, CliError
 from ._exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from factflow_protocols import JSONObject
 
 __all__ = ("BACKOFF_SECONDS", "SseEvent", "follow_events")
 
@@ -39,7 +42,7 @@ class SseEvent:
 
     name: str
     """`event:` field, e.g. `execution.progress`, `stream.end`."""
-    data: dict[str, Any]
+    data: JSONObject
     """The decoded `data:` object (`{}` when it was not a JSON object)."""
     event_id: str | None
     """`id:` field."""
@@ -58,7 +61,7 @@ def _retryable(error: CliError) -> bool:
     return error.exit_code in (ExitCode.UNREACHABLE, ExitCode.TIMED_OUT, ExitCode.FAILURE)
 
 
-def _decode(data: str) -> dict[str, Any]:
+def _decode(data: str) -> JSONObject:
     try:
         value = json.loads(data) if data else {}
     except ValueError:
@@ -78,7 +81,7 @@ class _Connection:
         """Some connection has opened (only a failed first connection is fatal)."""
         self.opened = False
         """The last connection opened."""
-        self.error_event: dict[str, Any] = {}
+        self.error_event: JSONObject = {}
 
     async def read(self, params: Mapping[str, Any]) -> str | None:
         """Read one connection; None when `on_event` ended the follow, else why the stream ended."""

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ._calls import PAGE_LIMIT, call, fetch_all_pages, get_json
 from ._state import CliState
+
+if TYPE_CHECKING:
+    from factflow_protocols import JSONObject
 
 __all__ = ("cursor_options", "fetch_list", "footer_args")
 
@@ -47,7 +50,7 @@ def fetch_list(
     offset: int = 0,
     cursor: str | None = None,
     all_pages: bool = False,
-) -> dict[str, Any]:
+) -> JSONObject:
     """One page (by `--offset` or `--cursor`), or with `--all` every page merged, of a list.
 
     With `--all` the pages hold 1000 items, or `--limit` when it is given, and a progress bar
@@ -59,8 +62,8 @@ def fetch_list(
     if _given("offset") and (cursor is not None or all_pages):
         raise click.UsageError("--offset cannot be combined with --cursor or --all.")
     if not all_pages:
-        position: dict[str, Any] = {"cursor": cursor} if cursor is not None else {"offset": offset}
-        page: dict[str, Any] = get_json(state, path, params={**params, "limit": limit, **position})
+        position: JSONObject = {"cursor": cursor} if cursor is not None else {"offset": offset}
+        page: JSONObject = get_json(state, path, params={**params, "limit": limit, **position})
         return page
     size = limit if _given("limit") else PAGE_LIMIT
     if not sys.stderr.isatty():
@@ -92,7 +95,7 @@ def fetch_list(
         )
 
 
-def footer_args(page: Mapping[str, Any], *, offset: int, cursor: str | None, all_pages: bool) -> dict[str, Any]:
+def footer_args(page: Mapping[str, Any], *, offset: int, cursor: str | None, all_pages: bool) -> JSONObject:
     """Keyword arguments of `paging_footer` for a page `fetch_list` returned."""
     return {
         "offset": 0 if all_pages else offset,

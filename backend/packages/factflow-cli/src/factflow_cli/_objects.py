@@ -7,13 +7,16 @@ import base64
 import json
 import sys
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._calls import call, object_path
 from ._client import ApiClient
 from ._errors import CliError
 from ._output import format_json_inline, format_size, format_time, make_panel, print_json, print_renderable
 from ._state import CliState
+
+if TYPE_CHECKING:
+    from factflow_protocols import JSONObject
 
 __all__ = ("decode_content", "metadata_rows", "print_object_json", "print_object_table", "write_raw")
 
@@ -63,9 +66,7 @@ def decode_content(data: bytes, content_type: str) -> tuple[str, Any]:
         return "base64", base64.b64encode(data).decode("ascii")
 
 
-async def _fetch(
-    api: ApiClient, key: str, *, with_metadata: bool
-) -> tuple[bytes, dict[str, str], dict[str, Any] | None]:
+async def _fetch(api: ApiClient, key: str, *, with_metadata: bool) -> tuple[bytes, dict[str, str], JSONObject | None]:
     path = object_path(key)
     if with_metadata:
         response, metadata = await asyncio.gather(api.request("GET", path), api.get_json(path + "/metadata"))
@@ -74,7 +75,7 @@ async def _fetch(
     return response.content, dict(response.headers), metadata
 
 
-def _content_type(headers: dict[str, str], metadata: dict[str, Any] | None) -> str:
+def _content_type(headers: dict[str, str], metadata: JSONObject | None) -> str:
     if metadata and metadata.get("content_type"):
         return str(metadata["content_type"])
     return headers.get("content-type", "application/octet-stream")
@@ -130,7 +131,7 @@ def _value(field: str, value: Any) -> str:
     return str(value)
 
 
-def metadata_rows(metadata: dict[str, Any]) -> list[tuple[str, str]]:
+def metadata_rows(metadata: JSONObject) -> list[tuple[str, str]]:
     """One `FIELD | VALUE` row per ObjectMetadata field, then `custom.<name>` rows."""
     rows = [(field, _value(field, value)) for field, value in metadata.items() if field != "custom"]
     custom = metadata.get("custom")

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from factflow_protocols import JSONObject
+
 
 __all__ = ("build_overrides", "set_dotted")
 
 
-def set_dotted(target: dict[str, Any], dotted_key: str, value: Any) -> None:
+def set_dotted(target: JSONObject, dotted_key: str, value: Any) -> None:
     """Set `a.b.c` in `target`, creating (or replacing non-mapping) intermediate objects."""
     parts = dotted_key.split(".")
     node = target
@@ -32,7 +36,7 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def build_overrides(payload: str | None, assignments: Sequence[str]) -> dict[str, Any] | None:
+def build_overrides(payload: str | None, assignments: Sequence[str]) -> JSONObject | None:
     """`--payload` (a JSON object) with every `--set` applied after it; None when neither was given.
 
     Raises:
@@ -41,7 +45,7 @@ def build_overrides(payload: str | None, assignments: Sequence[str]) -> dict[str
     """
     if payload is None and not assignments:
         return None
-    overrides: dict[str, Any] = {}
+    overrides: JSONObject = {}
     if payload is not None:
         try:
             parsed = json.loads(payload)

@@ -6,7 +6,11 @@ import asyncio
 import os
 import time
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from factflow_protocols import JSONObject
+
 
 __all__ = ("REDRAW_INTERVAL_SECONDS", "ProgressLine")
 
@@ -56,13 +60,13 @@ class ProgressLine:
         self._frame = 0
         self._drawn = False
         self.status = "running"
-        self.counters: dict[str, Any] = {}
+        self.counters: JSONObject = {}
         self._started: float | None = None
         self._ended: float | None = None
         self._first_seen = time.time()
         self._updated = False
 
-    def update(self, data: dict[str, Any]) -> None:
+    def update(self, data: JSONObject) -> None:
         """Take what an `execution.snapshot`, `execution.progress` or `execution.status` event says."""
         self._updated = True
         execution = data.get("execution")

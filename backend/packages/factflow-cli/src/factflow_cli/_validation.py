@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._client import run_async
 from ._errors import CliError
 from ._exit_codes import ExitCode
 from ._output import Column, OutputMode, make_table, print_json, print_renderable
 from ._state import CliState
+
+if TYPE_CHECKING:
+    from factflow_protocols import JSONObject
 
 __all__ = ("FileResult", "collect_yaml_files", "print_results", "validate_local", "validate_remote")
 
@@ -47,7 +50,7 @@ class FileResult:
     def warning_count(self) -> int:
         return int(self.report.get("warning_count", 0))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {
             "path": self.path,
             "is_valid": self.error_count == 0,

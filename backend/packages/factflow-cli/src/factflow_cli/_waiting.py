@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,6 +17,9 @@ from ._exit_codes import ExitCode
 from ._output import OutputMode, format_count, format_duration_ms, make_panel, print_json, print_renderable
 from ._progress import ProgressLine
 from ._state import DEFAULT_TIMEOUT_SECONDS, CliState
+
+if TYPE_CHECKING:
+    from factflow_protocols import JSONObject
 
 __all__ = ("DEFAULT_WAIT_SECONDS", "WaitOutcome", "exit_code_for", "print_outcome", "wait_for", "wait_command")
 
@@ -43,9 +46,9 @@ class WaitOutcome:
     completed: bool
     """False when the deadline was reached first."""
     duration_ms: float | None
-    stats: dict[str, Any] | None
+    stats: JSONObject | None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         """The JSON form: `{execution_id, status, completed, duration_ms, stats}`."""
         return {
             "execution_id": self.execution_id,
@@ -62,7 +65,7 @@ async def wait_for(
     """Follow `GET /executions/{ref}/events` until a final status or the deadline, then fetch the stats."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_seconds
-    seen: dict[str, Any] = {"execution_id": ref, "status": "running", "duration_ms": None, "final": None}
+    seen: JSONObject = {"execution_id": ref, "status": "running", "duration_ms": None, "final": None}
 
     def remaining() -> float:
         return deadline - loop.time()
@@ -123,7 +126,7 @@ async def wait_for(
     )
 
 
-async def _stats_at_deadline(api: ApiClient, ref: str) -> dict[str, Any] | None:
+async def _stats_at_deadline(api: ApiClient, ref: str) -> JSONObject | None:
     # Best effort: the deadline has passed, so only a short extra wait for the report.
     try:
         async with asyncio.timeout(_STATS_AT_DEADLINE_SECONDS):

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ._client import ApiClient, run_async
 from ._errors import CliError
@@ -14,6 +14,9 @@ from ._events import SseEvent, follow_events, stream_timeout
 from ._exit_codes import ExitCode
 from ._output import format_size, format_time
 from ._state import DEFAULT_TIMEOUT_SECONDS, CliState
+
+if TYPE_CHECKING:
+    from factflow_protocols import JSONObject
 
 __all__ = ("watch_storage",)
 
@@ -36,7 +39,7 @@ class _Printer:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
 
-    def write(self, data: dict[str, Any]) -> None:
+    def write(self, data: JSONObject) -> None:
         if self.json_mode:
             self._emit(json.dumps(data, ensure_ascii=False))
             return
@@ -53,7 +56,7 @@ class _Printer:
             )
         )
 
-    def finish(self, data: dict[str, Any], execution_ref: str) -> None:
+    def finish(self, data: JSONObject, execution_ref: str) -> None:
         """The closing line, once: the `execution.finished` data, or `Execution <id> finished: <status>`."""
         if self.finished is not None:
             return

@@ -190,7 +190,7 @@ class Cli:
     def subscribers(self, execution_id: str) -> int:
         """Open event-stream subscriptions of an execution on the server."""
         container = self.server.app.state.runtime.container
-        return int(container.event_hub.subscriber_count(execution_id))
+        return int(container.executions.hub.subscriber_count(execution_id))
 
     def wait_subscribed(self, execution_id: str) -> None:
         self.wait_for(lambda: self.subscribers(execution_id) > 0, what=f"a stream subscription to {execution_id}")

@@ -107,7 +107,7 @@ def test_ctrl_c_exits_130(server: RunningServer, running: dict[str, Any]) -> Non
         env={**os.environ, "NO_COLOR": "1"},
     )
     try:
-        hub = server.app.state.runtime.container.event_hub
+        hub = server.app.state.runtime.container.executions.hub
         deadline = time.monotonic() + 30
         while hub.subscriber_count(running["id"]) == 0:  # poll with a deadline until it is connected
             assert time.monotonic() < deadline, "the wait never subscribed"

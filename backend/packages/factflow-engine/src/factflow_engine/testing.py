@@ -71,6 +71,7 @@ from factflow_protocols import (
     AdapterResult,
     EngineEvent,
     ErrorInfo,
+    JSONObject,
     MessageStatus,
     PipelineAdapter,
     PipelineContext,
@@ -210,7 +211,7 @@ class RecordingEventSink:
     """An `EngineEventSink` that keeps every event and lets tests wait for one."""
 
     def __init__(self) -> None:
-        self.events: list[tuple[str, str, dict[str, Any]]] = []
+        self.events: list[tuple[str, str, JSONObject]] = []
         """`(execution_id, event_type, data)` in emission order, `data` as the event streams send it."""
         self._changed = asyncio.Event()
 
@@ -219,7 +220,7 @@ class RecordingEventSink:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    def of(self, event_type: str, execution_id: str | None = None) -> list[dict[str, Any]]:
+    def of(self, event_type: str, execution_id: str | None = None) -> list[JSONObject]:
         """Data of every event of `event_type` (of one execution, or of all)."""
         return [
             data
@@ -230,11 +231,11 @@ class RecordingEventSink:
     async def wait_for(
         self,
         event_type: str,
-        predicate: Callable[[dict[str, Any]], bool] = lambda data: True,
+        predicate: Callable[[JSONObject], bool] = lambda data: True,
         *,
         execution_id: str | None = None,
         timeout: float = 10.0,  # noqa: ASYNC109  # a plain option of a test helper
-    ) -> dict[str, Any]:
+    ) -> JSONObject:
         """Wait until an event of `event_type` matching `predicate` was emitted; return its data.
 
         Raises:
@@ -251,11 +252,11 @@ class RecordingEventSink:
         self,
         event_type: str,
         count: int,
-        predicate: Callable[[dict[str, Any]], bool] = lambda data: True,
+        predicate: Callable[[JSONObject], bool] = lambda data: True,
         *,
         execution_id: str | None = None,
         timeout: float = 10.0,  # noqa: ASYNC109  # a plain option of a test helper
-    ) -> list[dict[str, Any]]:
+    ) -> list[JSONObject]:
         """Wait until at least `count` events of `event_type` match `predicate`; return them.
 
         Raises:
@@ -308,7 +309,7 @@ class StoredItem:
     key: str
     body: Any
     """The parsed JSON body."""
-    sidecar: dict[str, Any]
+    sidecar: JSONObject
 
 
 @dataclass(slots=True)
@@ -322,27 +323,27 @@ class PipelineRunResult:
     """`published, handled, in_flight, dead_lettered, tolerated_failures` at the end."""
     objects: dict[str, StoredItem]
     """Every object stored under `executions/<execution_id>/`, by key."""
-    lineage: list[dict[str, Any]]
+    lineage: list[JSONObject]
     """Every lineage row of the execution (HTTP API `LineageEntry` dicts), by `started_at`."""
     dead_letters: dict[str, list[QueueMessage]]
     """DLQ entries by logical DLQ name."""
-    events: list[tuple[str, dict[str, Any]]]
+    events: list[tuple[str, JSONObject]]
     """`(event_type, data)` of every engine event of the execution."""
     lineage_dropped: int = 0
     """Lineage events of this execution that were dropped (database down, buffer full)."""
     config: PipelineGlobalConfig | None = field(default=None, repr=False)
 
-    def outputs(self, route_id: str, stage: str) -> dict[str, Any]:
+    def outputs(self, route_id: str, stage: str) -> JSONObject:
         """Stage outputs of one route and stage, by message id (manifests excluded)."""
         prefix = ExecutionPathResolver.stage_prefix(self.execution_id, route_id, stage)
-        found: dict[str, Any] = {}
+        found: JSONObject = {}
         for key, item in self.objects.items():
             name = key[len(prefix) :]
             if key.startswith(prefix) and "/" not in name and not name.endswith(".fanout.json"):
                 found[name.removesuffix(".json")] = item.body
         return found
 
-    def manifests(self, route_id: str, stage: str) -> dict[str, Any]:
+    def manifests(self, route_id: str, stage: str) -> JSONObject:
         """Fan-out manifests of one route and stage, by parent message id."""
         prefix = ExecutionPathResolver.stage_prefix(self.execution_id, route_id, stage)
         return {
@@ -351,7 +352,7 @@ class PipelineRunResult:
             if key.startswith(prefix) and key.endswith(".fanout.json")
         }
 
-    def sidecar(self, route_id: str, stage: str, message_id: str, *, manifest: bool = False) -> dict[str, Any]:
+    def sidecar(self, route_id: str, stage: str, message_id: str, *, manifest: bool = False) -> JSONObject:
         """The sidecar of one stage output (or fan-out manifest).
 
         Raises:
@@ -367,7 +368,7 @@ class PipelineRunResult:
         adapter_index: int | None = None,
         status: str | None = None,
         correlation_id: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[JSONObject]:
         """Lineage rows matching every given filter."""
         return [
             row
@@ -378,7 +379,7 @@ class PipelineRunResult:
             and (correlation_id is None or row["correlation_id"] == correlation_id)
         ]
 
-    def events_of(self, event_type: str) -> list[dict[str, Any]]:
+    def events_of(self, event_type: str) -> list[JSONObject]:
         return [data for kind, data in self.events if kind == event_type]
 
 
@@ -555,7 +556,7 @@ class PipelineHarness:
         self,
         pipeline: str | PipelineGlobalConfig | Mapping[str, Any],
         *,
-        init_payload: dict[str, Any] | None = None,
+        init_payload: JSONObject | None = None,
         execution_id: str | None = None,
         skip_init: bool = False,
         seed: SeedCallable | None = None,
@@ -602,7 +603,7 @@ class PipelineHarness:
             except ValueError:
                 body = data
             objects[key] = StoredItem(key=key, body=body, sidecar=await self.storage.read_metadata(key))
-        lineage: list[dict[str, Any]] = []
+        lineage: list[JSONObject] = []
         dropped = 0
         if self.recorder is not None and self.repository is not None:
             await self.recorder.flush(execution_id, timeout=10.0)
@@ -662,7 +663,7 @@ class PipelineHarness:
 async def run_pipeline(
     pipeline: str | PipelineGlobalConfig | Mapping[str, Any],
     *,
-    init_payload: dict[str, Any] | None = None,
+    init_payload: JSONObject | None = None,
     adapters: Mapping[str, type[PipelineAdapter]] | None = None,
     workdir: str | Path | None = None,
     timeout: float = 60.0,  # noqa: ASYNC109  # a plain option of a test helper

@@ -1,10 +1,11 @@
-"""An execution that started in process switches to shared counts mid-run (real Redis, two managers)."""
+"""An execution that started in process switches to shared counts mid-run (real Redis); the switch alone."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,14 +21,17 @@ from factflow_engine.runtime import (
     SeedContext,
     scoped_queue_name,
 )
+from factflow_engine.runtime._completion import ExecutionSignals
+from factflow_engine.runtime._promotion import Promotion
+from factflow_engine.runtime._shared_counts import SharedCounts, SharedGroup, SharedReading
 from factflow_engine.testing import TEST_OPTIONS, RecordedCallbacks, build_snapshot
 from factflow_foundation import new_id
 from factflow_infra.queue import RedisSharedState, RedisStreamsQueueProvider
 from factflow_infra.storage import FilesystemStorageProvider
 from factflow_infra.testing import wait_until
-from factflow_infra.testing.plugin import redis_db, redis_url
 
-__all__ = ("redis_db", "redis_url")
+if TYPE_CHECKING:
+    from runtime.conftest import Streams
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]
 
@@ -300,3 +304,98 @@ def test_a_dead_letter_publish_under_way_is_not_quiet() -> None:
     accountant.dead_letter_end()
     assert accountant.dead_lettering == 0
     assert accountant.transitions() not in (before, during)
+
+
+# ---------------------------------------------------------------------- the switch alone
+
+
+class Switch:
+    """A `Promotion` over real Redis, with counters this test moves by hand."""
+
+    def __init__(self, shared: RedisSharedState, *, quiet: bool = True) -> None:
+        self.accountant = CompletionAccountant({"p.work"})
+        self.counts = SharedCounts(
+            shared,
+            groups=[SharedGroup("work", "p.work", "work")],
+            dead_letter_queues=["p.dlq"],
+            accountant=self.accountant,
+        )
+        self.signals = ExecutionSignals()
+        self.ready = True
+        self.quiet = quiet
+        self.promotion = Promotion(
+            execution_id="e-switch",
+            counts=self.counts,
+            accountant=self.accountant,
+            signals=self.signals,
+            quiet_reading=self.quiet_reading,
+            ready=lambda: self.ready,
+        )
+
+    async def quiet_reading(self, read: Callable[[], Awaitable[SharedReading | None]]) -> SharedReading | None:
+        return await read() if self.quiet else None
+
+
+async def test_the_switch_marks_the_execution_and_carries_what_only_the_counters_knew(
+    shared_state: RedisSharedState, streams: Streams, caplog: pytest.LogCaptureFixture
+) -> None:
+    switch = Switch(shared_state)
+    await streams.entries("p.work", "work", added=4, read=3, acked=2)
+    await streams.dead_letter("p.dlq")
+    # Here: 4 published, 3 handled (one repeat was absorbed, so one more than the queue settled), 2 failed
+    # (one with no DLQ entry).
+    switch.accountant.seed(published=5, handled=3)
+    switch.accountant.dead_lettered("m1")
+    switch.accountant.dead_lettered("m2")
+
+    assert await switch.promotion.switch()
+
+    assert await shared_state.is_shared("e-switch")
+    assert switch.promotion.done and not switch.promotion.possible()
+    reading = await switch.counts.read(marked="e-switch")
+    assert reading is not None
+    switch.counts.adopt(reading)
+    counts = switch.accountant.counts()
+    assert (counts.published, counts.handled, counts.dead_lettered) == (5, 3, 2)
+    assert "the queues' count holds" not in caplog.text
+    assert not await switch.promotion.switch()  # once
+
+
+async def test_a_switch_whose_in_flight_differs_from_the_queues_says_the_queues_hold(
+    shared_state: RedisSharedState, streams: Streams, caplog: pytest.LogCaptureFixture
+) -> None:
+    switch = Switch(shared_state)
+    await streams.entries("p.work", "work", added=3)
+    switch.accountant.seed(published=1, handled=0)
+
+    assert await switch.promotion.switch()
+
+    assert "in-flight was 1 here and 3 in the queues at the switch; the queues' count holds" in caplog.text
+
+
+async def test_no_switch_without_a_quiet_moment_or_while_not_ready(
+    shared_state: RedisSharedState, streams: Streams
+) -> None:
+    switch = Switch(shared_state, quiet=False)
+    await streams.entries("p.work", "work", added=1)
+    assert not await switch.promotion.switch()  # no quiet moment: a later request tries again
+    assert not switch.promotion.done
+
+    switch.quiet, switch.ready = True, False
+    assert not switch.promotion.request()
+    assert not await switch.promotion.promote()
+    assert not await switch.promotion.switch()
+    assert not await shared_state.is_shared("e-switch")
+
+
+async def test_a_request_is_answered_by_whoever_runs_the_switch(shared_state: RedisSharedState) -> None:
+    switch = Switch(shared_state)
+    assert switch.promotion.request()
+    pending = switch.signals.promotion
+    assert pending is not None and not pending.done()
+
+    waiting = asyncio.create_task(switch.promotion.promote())
+    await asyncio.sleep(0)
+    switch.signals.end_promotion(await switch.promotion.switch())  # the watcher's turn
+
+    assert await waiting

@@ -12,7 +12,7 @@ from ._config_repository import UNSET, ConfigState, PipelineConfigRepository, Un
 from ._config_service import PipelineConfigService
 from ._dag import build_dag
 from ._db import Page
-from ._events import EndReason, EventKind, StreamEnd, StreamEvent
+from ._events import EndReason, EventKind, EventStamper, StreamEnd, StreamEvent
 from ._execution_repository import PipelineExecutionRepository, SortOrder
 from ._hub import ExecutionEventHub, HubSubscription
 from ._launcher import ExecutionLauncher
@@ -126,6 +126,7 @@ __all__ = (
     "Unset",
     # waiting and streaming
     "ExecutionEventHub",
+    "EventStamper",
     "HubSubscription",
     "ExecutionWaiter",
     "ExecutionWaitResult",

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Final, Literal
+
+from factflow_foundation import new_id, rfc3339, utc_now
+from factflow_protocols import JSONObject
 
 __all__ = (
     "EXECUTION_EVENT_TYPES",
     "STORAGE_EVENT_TYPES",
     "EndReason",
     "EventKind",
+    "EventStamper",
     "StreamEnd",
     "StreamEvent",
     "event_kind",
@@ -58,7 +62,7 @@ class StreamEvent:
 
     id: str
     event: str
-    data: dict[str, Any]
+    data: JSONObject
 
     @property
     def event_id(self) -> str:
@@ -84,3 +88,32 @@ class StreamEnd:
     reason: EndReason
     status: str | None
     """The execution's status when the signal was given."""
+
+
+class EventStamper:
+    """Gives events their id and standard fields: what a process needs to publish events, without a hub.
+
+    Ids are UUIDv7s, strictly increasing within the stamper (they order a stream's events).
+    Call it from one thread.
+    """
+
+    def __init__(self) -> None:
+        self._last_event_id = ""
+
+    def observe(self, event_id: str) -> None:
+        """Later ids sort after `event_id` (an event another process stamped, delivered here)."""
+        self._last_event_id = max(self._last_event_id, event_id)
+
+    def new_event_id(self) -> str:
+        """A fresh UUIDv7, greater than every id handed out or observed before."""
+        event_id = new_id()
+        while event_id <= self._last_event_id:
+            event_id = new_id()
+        self._last_event_id = event_id
+        return event_id
+
+    def make_event(self, execution_id: str | None, event_type: str, data: JSONObject) -> StreamEvent:
+        """An event with the standard fields (`type`, `timestamp`, `execution_id`) and a new id."""
+        body: JSONObject = {"type": event_type, "timestamp": rfc3339(utc_now()), "execution_id": execution_id}
+        body.update({key: value for key, value in data.items() if key not in body})
+        return StreamEvent(id=self.new_event_id(), event=event_type, data=body)

@@ -9,12 +9,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
-from factflow_foundation import new_id, rfc3339, utc_now
-from factflow_protocols import EngineEvent, ErrorInfo, ExecutionStatusChanged
+from factflow_protocols import EngineEvent, ErrorInfo, ExecutionStatusChanged, JSONObject
 
-from ._events import EndReason, EventKind, StreamEnd, StreamEvent, event_kind
+from ._events import EndReason, EventKind, EventStamper, StreamEnd, StreamEvent, event_kind
 from .errors import EventStreamerUnavailableError
 
 __all__ = (
@@ -61,7 +60,7 @@ class _ExecutionState:
     last_activity: float = 0.0
     ended: StreamEnd | None = None
     progress_sent_at: float = float("-inf")
-    progress_pending: dict[str, Any] | None = None
+    progress_pending: JSONObject | None = None
     progress_timer: asyncio.TimerHandle | None = None
 
     def buffer(self, kind: EventKind) -> deque[_Buffered]:
@@ -193,7 +192,7 @@ class ExecutionEventHub:
         self._progress_interval = progress_interval
         self._states: dict[str, _ExecutionState] = {}
         self._subscribers: dict[str, set[HubSubscription]] = {}
-        self._last_event_id = ""
+        self._stamper = EventStamper()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._shutting_down = False
@@ -234,17 +233,11 @@ class ExecutionEventHub:
 
     def new_event_id(self) -> str:
         """A fresh UUIDv7, greater than every id handed out before (ids order events)."""
-        event_id = new_id()
-        while event_id <= self._last_event_id:
-            event_id = new_id()
-        self._last_event_id = event_id
-        return event_id
+        return self._stamper.new_event_id()
 
-    def make_event(self, execution_id: str | None, event_type: str, data: dict[str, Any]) -> StreamEvent:
+    def make_event(self, execution_id: str | None, event_type: str, data: JSONObject) -> StreamEvent:
         """An unbuffered event with the standard fields (`type`, `timestamp`, `execution_id`) and a new id."""
-        body = {"type": event_type, "timestamp": rfc3339(utc_now()), "execution_id": execution_id}
-        body.update({key: value for key, value in data.items() if key not in body})
-        return StreamEvent(id=self.new_event_id(), event=event_type, data=body)
+        return self._stamper.make_event(execution_id, event_type, data)
 
     # ------------------------------------------------------------------ EngineEventSink
 
@@ -257,7 +250,7 @@ class ExecutionEventHub:
             return
         self.publish(execution_id, event_type, data)
 
-    def publish(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
+    def publish(self, execution_id: str, event_type: str, data: JSONObject) -> None:
         """Accept one event by name and `data` fields (the hub's own events; any thread); never raises."""
         try:
             if not self._on_loop_thread():
@@ -277,7 +270,7 @@ class ExecutionEventHub:
             self._loop_thread = threading.get_ident()
         return threading.get_ident() == self._loop_thread or self._loop.is_closed()
 
-    def _emit_now(self, execution_id: str, event_type: str, data: dict[str, Any]) -> None:
+    def _emit_now(self, execution_id: str, event_type: str, data: JSONObject) -> None:
         if self._closed:
             return
         state = self._state(execution_id)
@@ -298,7 +291,7 @@ class ExecutionEventHub:
         state.last_activity = now
         return state
 
-    def _deliver(self, execution_id: str, state: _ExecutionState, event_type: str, data: dict[str, Any]) -> None:
+    def _deliver(self, execution_id: str, state: _ExecutionState, event_type: str, data: JSONObject) -> None:
         event = self.make_event(execution_id, event_type, data)
         self._buffer_and_push(execution_id, state, event)
         for tap in self._taps:
@@ -319,7 +312,7 @@ class ExecutionEventHub:
         """
         if self._closed:
             return
-        self._last_event_id = max(self._last_event_id, event.id)
+        self._stamper.observe(event.id)
         state = self._state(execution_id)
         self._buffer_and_push(execution_id, state, event)
         status = event.data.get("status")
@@ -344,7 +337,7 @@ class ExecutionEventHub:
 
     # ------------------------------------------------------------------ progress throttling
 
-    def _progress(self, execution_id: str, state: _ExecutionState, data: dict[str, Any]) -> None:
+    def _progress(self, execution_id: str, state: _ExecutionState, data: JSONObject) -> None:
         now = time.monotonic()
         wait = state.progress_sent_at + self._progress_interval - now
         if wait <= 0 and state.progress_timer is None:

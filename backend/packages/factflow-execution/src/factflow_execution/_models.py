@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from factflow_engine.config import ConfigSnapshot
 from factflow_foundation import rfc3339, rfc3339_or_none
+from factflow_protocols import ErrorInfoData, JSONObject
 
 from ._stored_snapshot import StoredSnapshot
 from ._types import ConfigSourceType, ExecutionStatus
@@ -78,7 +79,7 @@ class PipelineConfig:
         """Active and without validation errors (false while no report is attached)."""
         return self.is_active and self.validation_report is not None and self.validation_report.is_valid
 
-    def to_api(self, *, include_yaml: bool = False) -> dict[str, Any]:
+    def to_api(self, *, include_yaml: bool = False) -> JSONObject:
         """The PipelineConfigResponse (or DetailResponse with `include_yaml`) as JSON-ready values.
 
         Raises:
@@ -86,7 +87,7 @@ class PipelineConfig:
         """
         if self.validation_report is None:
             raise ValueError(f"config {self.config_id!r} has no validation report attached")
-        body: dict[str, Any] = {
+        body: JSONObject = {
             "id": self.config_id,
             "name": self.name,
             "description": self.description,
@@ -137,19 +138,19 @@ class PipelineExecution:
     """Set with the final status."""
     duration_ms: float | None = None
     """Set with the final status."""
-    error_info: dict[str, Any] | None = None
+    error_info: ErrorInfoData | None = None
     """`{code, message, details}`."""
     root_correlation_id: str | None = None
     """Init message id, or `None` when no init message is published."""
-    init_payload: dict[str, Any] | None = None
+    init_payload: JSONObject | None = None
     """Effective init payload after overrides."""
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: JSONObject = field(default_factory=dict)
     """Caller metadata."""
     cancel_requested: bool = False
     """Set when a cancel was accepted."""
-    message_counts: dict[str, Any] | None = None
+    message_counts: dict[str, int] | None = None
     """Frozen counters (live ones come from the manager while running)."""
-    replay: dict[str, Any] | None = None
+    replay: JSONObject | None = None
     """ReplayInfo of a replay execution."""
     recovered_at: datetime | None = None
     """Last resume by recovery."""
@@ -157,9 +158,9 @@ class PipelineExecution:
     """Resumes so far."""
     lineage_retention_days: float | None = None
     """This execution's own lineage retention in days; `None`: the server's setting applies."""
-    stats: dict[str, Any] | None = None
+    stats: JSONObject | None = None
     """ExecutionStats (api shape), frozen at the end."""
-    route_counts: dict[str, Any] | None = None
+    route_counts: JSONObject | None = None
     """Per-route message counts by route id (`RouteStatus` lineage part), frozen at the end."""
     queues_purged_at: datetime | None = None
     """When the janitor purged the non-DLQ queues."""
@@ -192,9 +193,9 @@ class PipelineExecution:
         """`error_handling.tolerated_failures` of the snapshot (of the raw document if it does not validate)."""
         return self.stored_snapshot.tolerated_failures
 
-    def to_api(self, *, include_replay: bool = False) -> dict[str, Any]:
+    def to_api(self, *, include_replay: bool = False) -> JSONObject:
         """The HTTP API ExecutionResponse (plus `replay` for replay answers) as JSON-ready values."""
-        body: dict[str, Any] = {
+        body: JSONObject = {
             "id": self.execution_id,
             "execution_id": self.execution_id,
             "config_id": self.config_id,
@@ -215,9 +216,7 @@ class PipelineExecution:
             body["replay"] = self.replay
         return body
 
-    def to_api_detail(
-        self, *, routes: list[RouteStatus], message_counts: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+    def to_api_detail(self, *, routes: list[RouteStatus], message_counts: JSONObject | None = None) -> JSONObject:
         """The docs/reference/http-api-endpoints.md ExecutionDetailResponse.
 
         Args:

@@ -7,12 +7,12 @@ migrations create the tables and a test there compares them with `Base.metadata`
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Boolean, Float, Index, Integer, String, Text, UniqueConstraint, false, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from factflow_infra.database import Base, JSONType, OrderedJSONType, UTCDateTime
+from factflow_protocols import ErrorInfoData, JSONObject
 
 __all__ = ("PipelineConfigRow", "PipelineExecutionRow", "RoutePauseRow")
 
@@ -81,29 +81,29 @@ class PipelineExecutionRow(Base):
     """Set with the final status."""
     duration_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     """`completed_at - started_at`."""
-    error_info: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    error_info: Mapped[ErrorInfoData | None] = mapped_column(JSONType, nullable=True)
     """`{code, message, details}`."""
-    config_snapshot: Mapped[dict[str, Any]] = mapped_column(OrderedJSONType, nullable=False)
+    config_snapshot: Mapped[JSONObject] = mapped_column(OrderedJSONType, nullable=False)
     """`{config_yaml, config, config_hash, config_version, config_name, captured_at, engine_version}`."""
     root_correlation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     """Init message id."""
-    init_payload: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    init_payload: Mapped[JSONObject | None] = mapped_column(JSONType, nullable=True)
     """Effective init payload, after overrides."""
-    execution_metadata: Mapped[dict[str, Any]] = mapped_column(
+    execution_metadata: Mapped[JSONObject] = mapped_column(
         "metadata", JSONType, nullable=False, default=dict, server_default=text("'{}'")
     )
     """Caller metadata (and `recovery` records)."""
     cancel_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
     """Set when a cancel is accepted."""
-    message_counts: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    message_counts: Mapped[dict[str, int] | None] = mapped_column(JSONType, nullable=True)
     """`{published, handled, in_flight, dead_lettered, tolerated_failures}`, frozen at the end."""
-    replay: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    replay: Mapped[JSONObject | None] = mapped_column(JSONType, nullable=True)
     """ReplayInfo of a replay execution."""
     recovered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     """Last resume by start-up recovery."""
     recovery_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default=text("0"))
     """Resumes so far."""
-    stats: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    stats: Mapped[JSONObject | None] = mapped_column(JSONType, nullable=True)
     """ExecutionStats, frozen at the end."""
     queues_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     """When the janitor purged the non-DLQ queues."""
@@ -115,7 +115,7 @@ class PipelineExecutionRow(Base):
     """The execution's own lineage retention in days; `None` follows `FACTFLOW_LINEAGE_RETENTION_DAYS`."""
     lineage_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     """When lineage retention deleted the execution's lineage rows."""
-    route_counts: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    route_counts: Mapped[JSONObject | None] = mapped_column(JSONType, nullable=True)
     """Per-route message counts (`RouteStatus` lineage part) by route id, frozen at the end."""
 
 

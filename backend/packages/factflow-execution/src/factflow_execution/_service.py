@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from factflow_foundation import FactflowError, new_id, utc_now
 from factflow_lineage import LineageRecorder, LineageRepository, PipelineLineageEntry, RouteMessageCounts
-from factflow_protocols import ErrorInfo, ExecutionStatusChanged
+from factflow_protocols import ErrorInfo, ExecutionStatusChanged, JSONObject
 
 from ._calculator import StatsCalculator
 from ._callbacks import seal_route_counts
@@ -60,7 +60,7 @@ class StatusChangeResult:
     accepted: bool = False
     """True for a graceful cancel still in progress (answer 202); False when applied (200)."""
 
-    def to_api(self) -> dict[str, Any]:
+    def to_api(self) -> JSONObject:
         return {
             "success": self.success,
             "execution_id": self.execution_id,
@@ -84,7 +84,7 @@ class ExecutionLineagePage:
     def has_more(self) -> bool:
         return self.offset + len(self.entries) < self.total
 
-    def to_api(self) -> dict[str, Any]:
+    def to_api(self) -> JSONObject:
         return {
             "execution_id": self.execution_id,
             "total": self.total,
@@ -211,7 +211,7 @@ class ExecutionService:
         """
         return await self.executions.resolve(ref)
 
-    async def detail(self, ref: str) -> dict[str, Any]:
+    async def detail(self, ref: str) -> JSONObject:
         """The docs/reference/http-api-endpoints.md ExecutionDetailResponse: live counters and routes while running."""
         # The pause flags do not depend on the execution: read them while it is looked up.
         paused = asyncio.create_task(self._paused_flags(), name="execution-detail:pause-flags")
@@ -270,7 +270,7 @@ class ExecutionService:
         parent = await self.get(ref)
         return await self.executions.children(parent.execution_id, limit=limit, offset=offset)
 
-    def _live_counts(self, execution: PipelineExecution) -> dict[str, Any] | None:
+    def _live_counts(self, execution: PipelineExecution) -> JSONObject | None:
         if execution.status != "running":
             return None
         counts = self.manager.message_counts(execution.execution_id)
@@ -368,7 +368,7 @@ class ExecutionService:
             execution_id=execution.execution_id, entries=tuple(rows), total=total, limit=limit, offset=offset
         )
 
-    async def event_snapshot(self, execution: PipelineExecution) -> dict[str, Any]:
+    async def event_snapshot(self, execution: PipelineExecution) -> JSONObject:
         """`execution.snapshot` data: `execution`, `message_counts`, `stage_counts`, `routes`."""
         counts = self._live_counts(execution)
         stage_counts = self._frozen_stage_counts(execution)
@@ -525,7 +525,7 @@ class ExecutionService:
             dict(error_info or {}),
         )
 
-    async def _final_route_counts(self, execution: PipelineExecution) -> dict[str, Any] | None:
+    async def _final_route_counts(self, execution: PipelineExecution) -> JSONObject | None:
         try:
             return await self.stats_calculator.route_counts(execution)
         except FactflowError as exc:
@@ -533,8 +533,8 @@ class ExecutionService:
             return None
 
     async def _final_stats(
-        self, execution: PipelineExecution, counts: dict[str, Any], status: ExecutionStatus, now: datetime
-    ) -> dict[str, Any] | None:
+        self, execution: PipelineExecution, counts: JSONObject, status: ExecutionStatus, now: datetime
+    ) -> JSONObject | None:
         try:
             stats = await self.stats_calculator.compute(
                 execution, message_counts=counts, status=status, completed_at=now

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from factflow_foundation import FactflowError
+from factflow_protocols import JSONObject
 
 from ._events import EndReason, EventKind, StreamEvent
 from ._hub import STORAGE_BUFFER_SIZE as STORAGE_SUBSCRIBER_QUEUE_SIZE
@@ -46,7 +47,7 @@ class ExecutionReader(Protocol):
         """The execution (raises `ExecutionNotFoundError`)."""
         ...
 
-    async def event_snapshot(self, execution: PipelineExecution) -> dict[str, Any]:
+    async def event_snapshot(self, execution: PipelineExecution) -> JSONObject:
         """`execution.snapshot` data: `execution`, `message_counts`, `stage_counts`, `routes`."""
         ...
 
@@ -55,7 +56,7 @@ class ExecutionReader(Protocol):
         ...
 
 
-def _error_fields(exc: BaseException) -> dict[str, Any]:
+def _error_fields(exc: BaseException) -> JSONObject:
     if isinstance(exc, FactflowError):
         return {"error_code": exc.code, "detail": exc.message}
     return {"error_code": "internal_error", "detail": "The event stream failed unexpectedly."}
@@ -431,7 +432,7 @@ class StorageEventStreamer:
         return out
 
     def _end(self, ids: list[str], reason: EndReason, statuses: dict[str, str | None]) -> StreamEvent:
-        data: dict[str, Any] = {
+        data: JSONObject = {
             "reason": reason,
             "status": statuses.get(ids[0]) if len(ids) == 1 else None,
             "statuses": {execution_id: statuses.get(execution_id) for execution_id in ids},

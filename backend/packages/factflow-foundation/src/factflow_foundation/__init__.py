@@ -6,7 +6,7 @@ Must not import any other factflow package.
 from __future__ import annotations
 
 from ._backoff import Backoff
-from ._gc import freeze_startup_heap
+from ._gc import YOUNG_COLLECTION_THRESHOLD, freeze_startup_heap, raise_young_collection_threshold
 from ._hashing import bytes_checksum, canonical_json, config_hash, content_hash
 from ._ids import derive_message_id, new_id
 from ._logging import LOG_CONTEXT_FIELDS, configure_logging, get_logger, log_context
@@ -50,6 +50,8 @@ __all__ = (
     "Backoff",
     # process
     "freeze_startup_heap",
+    "raise_young_collection_threshold",
+    "YOUNG_COLLECTION_THRESHOLD",
     # errors
     "FactflowError",
     "NotFoundError",

@@ -74,10 +74,12 @@ def id_value(text: str) -> uuid.UUID:
     return uuid.UUID(bytes=hashlib.md5((_STAND_IN_PREFIX + text).encode(), usedforsecurity=False).digest())
 
 
-def _split_id(text: str | None) -> tuple[uuid.UUID | None, str | None]:
+def _split_id(text: str | None, uuid_text: bool) -> tuple[uuid.UUID | str | None, str | None]:
     if text is None:
         return None, None
-    return id_value(text), None if _UUID.fullmatch(text) else text
+    if _UUID.fullmatch(text):
+        return (text if uuid_text else uuid.UUID(text)), None
+    return id_value(text), text
 
 
 def _split_hash(text: str | None) -> tuple[bytes | None, str | None]:
@@ -109,8 +111,12 @@ def stage_identity(record: LineageRecord) -> StageIdentity:
     return (record.execution_id, record.route_id, record.adapter_name, record.adapter_index, record.stage_name)
 
 
-def row_values(record: LineageRecord, stage_key: int) -> dict[str, Any]:
-    """Column values (keyed by column name) of `record` in the compact layout, for an upsert."""
+def row_values(record: LineageRecord, stage_key: int, *, uuid_text: bool = False) -> dict[str, Any]:
+    """Column values (keyed by column name) of `record` in the compact layout, for an upsert.
+
+    With `uuid_text`, an id that is a canonical UUID stays a string (asyncpg encodes it as a
+    `uuid` directly; building a `uuid.UUID` per id was half of this function's time).
+    """
     metadata = dict(record.metadata)
     attempts = _small(metadata.get("attempts"), _SMALL_LIMIT)
     result_name = metadata.get("result")
@@ -151,7 +157,7 @@ def row_values(record: LineageRecord, stage_key: int) -> dict[str, Any]:
         ("replay_batch_id", record.replay_batch_id),
         ("batch_id", record.batch_id),
     ):
-        values[column], values[f"{column}_text"] = _split_id(text)
+        values[column], values[f"{column}_text"] = _split_id(text, uuid_text)
     for column, text in (("input_hash", record.input_hash), ("output_hash", record.output_hash)):
         values[column], values[f"{column}_text"] = _split_hash(text)
     return values

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -27,6 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from factflow_foundation import rfc3339_or_none
 from factflow_infra.database import Base, UTCDateTime
+from factflow_protocols import JSONObject
 
 __all__ = (
     "LINEAGE_BUCKET_SECONDS",
@@ -204,8 +204,8 @@ class LineageRow(Base):
     input_hash_text: Mapped[str | None] = mapped_column(String(80), nullable=True)
     output_hash_text: Mapped[str | None] = mapped_column(String(80), nullable=True)
     storage_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
-    error_info: Mapped[dict[str, Any] | None] = mapped_column(_NULLABLE_JSON, nullable=True)
-    row_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", _NULLABLE_JSON, nullable=True)
+    error_info: Mapped[JSONObject | None] = mapped_column(_NULLABLE_JSON, nullable=True)
+    row_metadata: Mapped[JSONObject | None] = mapped_column("metadata", _NULLABLE_JSON, nullable=True)
 
 
 # In the failures list's order (newest first, NULLs last), so its first page reads only its own
@@ -246,22 +246,22 @@ class PipelineLineageEntry:
     started_at: datetime
     completed_at: datetime | None = None
     duration_ms: float | None = None
-    error_info: dict[str, Any] | None = None
+    error_info: JSONObject | None = None
     replay_batch_id: str | None = None
     batch_id: str | None = None
     delivery_count: int = 1
     storage_key: str | None = None
-    entry_metadata: dict[str, Any] = field(default_factory=dict)
+    entry_metadata: JSONObject = field(default_factory=dict)
     """Provenance: `attempts`, `result`, `emitted_count`, `trace_id`, input `url`/`title`/…."""
 
-    def to_api_dict(self) -> dict[str, Any]:
+    def to_api_dict(self) -> JSONObject:
         """The HTTP API `LineageEntry` object (times RFC 3339 UTC with microseconds and `Z`)."""
         fields = self.api_fields()
         fields["started_at"] = rfc3339_or_none(self.started_at)
         fields["completed_at"] = rfc3339_or_none(self.completed_at)
         return fields
 
-    def api_fields(self) -> dict[str, Any]:
+    def api_fields(self) -> JSONObject:
         """`to_api_dict` with `started_at` and `completed_at` still datetimes (for a schema that formats them)."""
         return {
             "id": self.id,

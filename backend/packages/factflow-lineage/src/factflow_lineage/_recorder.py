@@ -85,6 +85,7 @@ _PG_ARRAY_TYPES: Final = {
     "metadata": "text[]",
 }
 _JSON_COLUMNS: Final = ("error_info", "metadata")
+_TIMESTAMP_COLUMNS: Final = ("started_at", "completed_at")
 _COMPLETED_CODE: Final = STATUS_CODES[StageStatus.COMPLETED.value]
 
 
@@ -116,23 +117,38 @@ def _pg_upsert_sql() -> str:
 def _pg_arrays(values: list[dict[str, Any]]) -> dict[str, list[Any]]:
     """The parameters of `_pg_upsert_sql`: one list per column.
 
+    Built column by column: only the JSON and timestamp columns need converting. A column that
+    is NULL in every row of the batch (most `*_text` columns, usually) is sent as an empty array.
+
     Raises:
         RowRejectedError: a row holds a naive datetime or a value JSON cannot encode.
     """
-    columns: dict[str, list[Any]] = {name: [] for name in values[0]} if values else {}
-    for row in values:
-        for name, value in row.items():
-            if name in _JSON_COLUMNS and value is not None:
-                try:
-                    value = json.dumps(value)
-                except (TypeError, ValueError) as exc:
-                    raise RowRejectedError(f"{name}: {exc}") from exc
-            elif isinstance(value, datetime):
-                if value.tzinfo is None:
-                    raise RowRejectedError(f"{name}: naive datetime given to a UTC column")
-                value = value.astimezone(UTC)
-            columns[name].append(value)
+    if not values:
+        return {}
+    columns: dict[str, list[Any]] = {name: [row[name] for row in values] for name in values[0]}
+    for name in _JSON_COLUMNS:
+        try:
+            columns[name] = [None if value is None else json.dumps(value) for value in columns[name]]
+        except (TypeError, ValueError) as exc:
+            raise RowRejectedError(f"{name}: {exc}") from exc
+    for name in _TIMESTAMP_COLUMNS:
+        columns[name] = [_utc(name, value) for value in columns[name]]
+    for name, column in columns.items():
+        if column.count(None) == len(column):
+            # `unnest` pads shorter arrays with NULLs (`id` is never NULL, so never shorter): an
+            # empty array stands for a column of NULLs and costs asyncpg no work per row.
+            columns[name] = []
     return columns
+
+
+def _utc(name: str, value: Any) -> Any:
+    if value is None or (isinstance(value, datetime) and value.tzinfo is UTC):
+        return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise RowRejectedError(f"{name}: naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+    return value
 
 
 def _sqlite_upsert_statement() -> Executable:
@@ -579,10 +595,12 @@ class LineageRecorder:
         self._stage_keys.update(keys)
 
     def _values(self, records: list[LineageRecord], created: dict[StageIdentity, int]) -> list[dict[str, Any]]:
+        # asyncpg takes a UUID's text for a `uuid` parameter; SQLite binds need `uuid.UUID` objects.
+        text_ids = self._dialect_name == "postgresql" and self._sqlite_writer is None
         values = []
         for record in records:
             identity = stage_identity(record)
-            values.append(row_values(record, created.get(identity) or self._stage_keys[identity]))
+            values.append(row_values(record, created.get(identity) or self._stage_keys[identity], uuid_text=text_ids))
         return values
 
     def _written(self, rows: list[_Row]) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from factflow_foundation import rfc3339_or_none
-from factflow_protocols import StageStatus
+from factflow_protocols import JSONObject, StageStatus
 
 from ._model import PipelineLineageEntry
 
@@ -89,7 +89,7 @@ class LineageMessage:
             entries=ordered,
         )
 
-    def to_api_dict(self) -> dict[str, Any]:
+    def to_api_dict(self) -> JSONObject:
         """The docs/reference/http-api-endpoints.md `LineageMessage` object."""
         return {
             "correlation_id": self.correlation_id,
@@ -118,7 +118,7 @@ class LineageChain:
     truncated: bool
     """`max_depth` or `max_messages` cut the chain short."""
 
-    def to_api_dict(self) -> dict[str, Any]:
+    def to_api_dict(self) -> JSONObject:
         """The `get_lineage_chain` body."""
         return {
             "correlation_id": self.correlation_id,
@@ -162,7 +162,7 @@ class AdapterStats:
     max_duration_ms: float | None
     """Maximum over completed rows."""
 
-    def to_api_dict(self) -> dict[str, Any]:
+    def to_api_dict(self) -> JSONObject:
         """The docs/reference/http-api-endpoints.md `AdapterStats` object."""
         return {
             "route_id": self.route_id,
@@ -190,7 +190,7 @@ class LineageStats:
     """Rows of the execution."""
     rows: tuple[AdapterStats, ...]
 
-    def to_api_dict(self) -> dict[str, Any]:
+    def to_api_dict(self) -> JSONObject:
         """The `get_lineage_stats` body."""
         return {"execution_id": self.execution_id, "total": self.total, "rows": [r.to_api_dict() for r in self.rows]}
 

@@ -18,7 +18,8 @@ from ._engine_events import (
     StorageObjectCreated,
 )
 from ._error_info import build_error_info
-from ._execution_error import ErrorInfo
+from ._execution_error import ErrorInfo, ErrorInfoData
+from ._json import JSONObject
 from ._lineage import LineageEventSink, LineageRecord, LineageSink, StageInvocation, StageStatus
 from ._lineage_service import LineageService
 from ._messages import RESERVED_METADATA_KEYS, EnvelopeControl, QueueMessage, utc_now_rfc3339
@@ -54,6 +55,8 @@ __all__ = (
     "NonRetryableError",
     # executions
     "ErrorInfo",
+    "ErrorInfoData",
+    "JSONObject",
     "EngineEvent",
     "ExecutionStatusChanged",
     "ExecutionProgress",

@@ -14,6 +14,8 @@ from pydantic import BaseModel
 
 from factflow_foundation import ExecutionPathResolver, StagePaths, new_id
 
+from ._json import JSONObject
+
 if TYPE_CHECKING:
     from ._storage import StorageProtocol
 
@@ -34,7 +36,7 @@ class PipelineContext:
     a context in one line.
     """
 
-    message: dict[str, Any]
+    message: JSONObject
     """The payload reaching this adapter; a fresh copy per invocation."""
     correlation_id: str
     """The message id."""
@@ -70,15 +72,15 @@ class AdapterResult:
     A result with neither `message` nor `emitted` ends the chain for the message, as `None` does.
     """
 
-    message: dict[str, Any] | None = None
+    message: JSONObject | None = None
     """Continues under the same id, to the next adapter or as a final output."""
-    emitted: list[dict[str, Any]] = field(default_factory=list)
+    emitted: list[JSONObject] = field(default_factory=list)
     """Fan-out: one child message per item, with deterministic ids."""
-    storage_metadata: dict[str, Any] = field(default_factory=dict)
+    storage_metadata: JSONObject = field(default_factory=dict)
     """Extra sidecar fields for the stored output."""
     batch_id: str | None = None
     """Adapter batch id (a UUID), copied to lineage."""
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: JSONObject = field(default_factory=dict)
     """Merged into the outgoing envelope metadata; reserved keys are ignored."""
 
     def __post_init__(self) -> None:

@@ -9,9 +9,10 @@ keeps the documented field order, which is the order of the JSON the streams sen
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ._execution_error import ErrorInfo
+from ._json import JSONObject
 
 __all__ = (
     "EngineEvent",
@@ -35,7 +36,7 @@ class ExecutionStatusChanged:
     previous_status: str | None
     error_info: ErrorInfo | None = None
 
-    def data(self) -> dict[str, Any]:
+    def data(self) -> JSONObject:
         return {
             "status": self.status,
             "previous_status": self.previous_status,
@@ -56,7 +57,7 @@ class ExecutionProgress:
     completed_stages: int
     failed_stages: int
 
-    def data(self) -> dict[str, Any]:
+    def data(self) -> JSONObject:
         return {
             "published": self.published,
             "handled": self.handled,
@@ -77,7 +78,7 @@ class RouteStateChanged:
     processor_state: str
     paused: bool
 
-    def data(self) -> dict[str, Any]:
+    def data(self) -> JSONObject:
         return {"route_id": self.route_id, "processor_state": self.processor_state, "paused": self.paused}
 
 
@@ -97,13 +98,13 @@ class StageChanged:
     duration_ms: float | None
     delivery_count: int
     storage_key: str | None
-    error_info: dict[str, Any] | None
+    error_info: JSONObject | None
 
     @property
     def event_type(self) -> str:
         return f"stage.{self.stage_status}"
 
-    def data(self) -> dict[str, Any]:
+    def data(self) -> JSONObject:
         return {
             "entry_id": self.entry_id,
             "correlation_id": self.correlation_id,
@@ -131,10 +132,10 @@ class MessageDeadLettered:
     adapter_name: str | None
     """`None` when the delivery was refused before any adapter ran."""
     dead_letter_queue: str
-    error_info: dict[str, Any] | None
+    error_info: JSONObject | None
     """The failure as lineage records it (`error_type`, `message`, `traceback`, `attempts`, `retryable`)."""
 
-    def data(self) -> dict[str, Any]:
+    def data(self) -> JSONObject:
         return {
             "correlation_id": self.correlation_id,
             "route_id": self.route_id,
@@ -160,7 +161,7 @@ class StorageObjectCreated:
     created_at: str
     """RFC 3339, as in the object's sidecar."""
 
-    def data(self) -> dict[str, Any]:
+    def data(self) -> JSONObject:
         return {
             "key": self.key,
             "route_id": self.route_id,
@@ -184,7 +185,7 @@ class ReplayProgress:
     objects_failed: int
     publish_status: str
 
-    def data(self) -> dict[str, Any]:
+    def data(self) -> JSONObject:
         return {
             "objects_found": self.objects_found,
             "objects_published": self.objects_published,

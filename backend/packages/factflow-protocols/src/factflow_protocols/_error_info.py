@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import traceback
-from typing import Any, Final
+from typing import Final
 
+from ._json import JSONObject
 from .errors import NonRetryableError
 
 __all__ = ("build_error_info",)
@@ -24,7 +25,7 @@ def _traceback_text(exc: BaseException) -> str:
     return marker + data[-keep:].decode("utf-8", errors="ignore")
 
 
-def build_error_info(exc: BaseException, *, attempts: int, retryable: bool | None = None) -> dict[str, Any]:
+def build_error_info(exc: BaseException, *, attempts: int, retryable: bool | None = None) -> JSONObject:
     """The HTTP API `error_info` object for `exc`: `{error_type, message, traceback, attempts, retryable}`.
 
     `retryable` defaults to "not a `NonRetryableError`"; the traceback is at most 16 KiB.

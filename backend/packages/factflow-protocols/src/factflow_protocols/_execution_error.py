@@ -9,9 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
-__all__ = ("ErrorInfo",)
+__all__ = ("ErrorInfo", "ErrorInfoData")
+
+
+class ErrorInfoData(TypedDict):
+    """`ErrorInfo` as JSON: the `error_info` object of an execution row, event and API answer."""
+
+    code: str
+    message: str
+    details: dict[str, Any]
+    """Facts of the failure's own shape (counts, the failed step, ...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +38,6 @@ class ErrorInfo:
     details: Mapping[str, Any] = field(default_factory=dict)
     """JSON-ready facts (counts, the failed step, ...)."""
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> ErrorInfoData:
         """The JSON object `{code, message, details}` (a fresh `details` copy)."""
         return {"code": self.code, "message": self.message, "details": dict(self.details)}

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from ._json import JSONObject
 
 if TYPE_CHECKING:
     from ._engine_events import StageChanged
@@ -54,12 +56,12 @@ class LineageRecord:
     duration_ms: float | None = None
     input_hash: str | None = None
     output_hash: str | None = None
-    error_info: dict[str, Any] | None = None
+    error_info: JSONObject | None = None
     replay_batch_id: str | None = None
     batch_id: str | None = None
     delivery_count: int = 1
     storage_key: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: JSONObject = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -12,6 +12,7 @@ from factflow_foundation import content_hash, new_id, rfc3339
 from ._adapter import AdapterResult
 from ._engine_events import StageChanged
 from ._error_info import build_error_info
+from ._json import JSONObject
 from ._lineage import LineageEventSink, LineageRecord, LineageSink, StageInvocation, StageStatus
 
 __all__ = ("LineageService",)
@@ -34,12 +35,14 @@ def _hash(value: Any) -> str | None:
         return None
 
 
-def _provenance(payload: Mapping[str, Any]) -> dict[str, Any]:
+def _provenance(payload: Mapping[str, Any]) -> JSONObject:
     """The input's top-level `url`, `title`, `document_id` and `origin`, when they are plain values."""
-    found: dict[str, Any] = {}
+    found: JSONObject = {}
     try:
         for key in _PROVENANCE_KEYS:
             value = payload.get(key)
+            if value is None:  # the usual case, decided without the type checks
+                continue
             if isinstance(value, str):
                 found[key] = value[:_PROVENANCE_MAX_CHARS]
             elif isinstance(value, int | float | bool):
@@ -303,7 +306,7 @@ class LineageService:
 
     def _error_info(
         self, record: LineageRecord, error: BaseException | Mapping[str, Any], retryable: bool | None
-    ) -> dict[str, Any]:
+    ) -> JSONObject:
         attempts = int(record.metadata.get("attempts", 1))
         if isinstance(error, BaseException):
             return build_error_info(error, attempts=attempts, retryable=retryable)

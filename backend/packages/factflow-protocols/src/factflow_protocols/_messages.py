@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from factflow_foundation import new_id, utc_now_rfc3339
 
+from ._json import JSONObject
+
 __all__ = ("RESERVED_METADATA_KEYS", "EnvelopeControl", "QueueMessage", "utc_now_rfc3339")
 
 
@@ -36,14 +38,14 @@ class EnvelopeControl(BaseModel):
     """The stored object a replay message was read from."""
     recovered: bool = False
     """Re-published by recovery: its stages may have run before."""
-    dead_letter: dict[str, Any] | None = None
+    dead_letter: JSONObject | None = None
     """On a dead-letter queue entry: why and where it failed."""
 
-    def wire_fields(self) -> dict[str, Any]:
+    def wire_fields(self) -> JSONObject:
         """The fields that differ from their defaults, as they go into the wire `metadata` map."""
         # Written out rather than `model_dump(exclude_defaults=True)`: this runs for every
         # publish, and the plain checks cost a tenth of it.
-        fields: dict[str, Any] = {}
+        fields: JSONObject = {}
         if self.delivery_count != 1:
             fields["delivery_count"] = self.delivery_count
         if self.hop_count:
@@ -86,9 +88,9 @@ class QueueMessage(BaseModel):
     """Owning execution; stamped by the execution-scoped queue."""
     route_id: str | None = None
     """Target route; on a DLQ entry, the route that failed."""
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: JSONObject = Field(default_factory=dict)
     """A JSON object."""
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: JSONObject = Field(default_factory=dict)
     """Free-form, carried from adapter outputs; never holds a reserved key (`RESERVED_METADATA_KEYS`)."""
     control: EnvelopeControl = Field(default_factory=EnvelopeControl)
     """Delivery and hop counts, trace and replay ids, recovery and dead-letter facts."""
@@ -126,7 +128,7 @@ class QueueMessage(BaseModel):
         """`control.start_at_adapter`."""
         return self.control.start_at_adapter
 
-    def wire_metadata(self) -> dict[str, Any]:
+    def wire_metadata(self) -> JSONObject:
         """The `metadata` map as it goes on the wire: the adapters' keys plus the control fields."""
         control = self.control.wire_fields()
         return {**self.metadata, **control} if control else self.metadata
@@ -167,9 +169,9 @@ class QueueMessage(BaseModel):
         # A `control` map is not part of the wire form: only `metadata` sets control fields. They
         # are lifted here rather than by `_lift_control`, which then returns at its first check.
         metadata = raw.get("metadata")
-        control: dict[str, Any] = {}
+        control: JSONObject = {}
         if metadata and isinstance(metadata, dict):
-            kept: dict[str, Any] = {}
+            kept: JSONObject = {}
             for key, value in metadata.items():
                 if key in RESERVED_METADATA_KEYS:
                     control[key] = value

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
+from ._json import JSONObject
 from ._messages import QueueMessage
 
 __all__ = (
@@ -111,7 +112,7 @@ class QueueHealth:
     connected: bool
     health_state: HealthState
     message: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
+    details: JSONObject = field(default_factory=dict)
 
 
 @runtime_checkable

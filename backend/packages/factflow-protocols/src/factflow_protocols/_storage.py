@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from factflow_foundation import SIDECAR_SUFFIX
 
+from ._json import JSONObject
 from .errors import InvalidStorageKeyError
 
 __all__ = ("MAX_KEY_BYTES", "StorageHealth", "StorageProtocol", "StoredObject", "validate_storage_key")
@@ -59,7 +60,7 @@ class StoredObject:
     size: int
     checksum: str
     content_type: str
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: JSONObject = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,7 @@ class StorageProtocol(Protocol):
         self,
         key: str,
         data: bytes,
-        metadata: dict[str, Any] | None = None,
+        metadata: JSONObject | None = None,
         *,
         content_type: str = "application/json",
     ) -> StoredObject:
@@ -89,7 +90,7 @@ class StorageProtocol(Protocol):
     async def read(self, key: str) -> bytes:
         """The object's bytes; `StorageNotFoundError` when missing."""
 
-    async def read_metadata(self, key: str) -> dict[str, Any]:
+    async def read_metadata(self, key: str) -> JSONObject:
         """The sidecar (unknown fields kept), or basic facts when there is none."""
 
     async def exists(self, key: str) -> bool:

@@ -10,7 +10,6 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from factflow_engine.conditions import evaluate_condition
 from factflow_engine.config import ConditionConfig, PipelineGlobalConfig
@@ -18,7 +17,14 @@ from factflow_engine.runtime import SeedContext
 from factflow_execution import PipelineExecution, PipelineExecutionRepository
 from factflow_foundation import ExecutionPathResolver, derive_message_id
 from factflow_lineage import LineageRecorder, LineageRepository
-from factflow_protocols import PublishStatus, QueueMessage, ReplayProgress, StorageNotFoundError, StorageProtocol
+from factflow_protocols import (
+    JSONObject,
+    PublishStatus,
+    QueueMessage,
+    ReplayProgress,
+    StorageNotFoundError,
+    StorageProtocol,
+)
 
 from ._lineage_index import LineageIndex
 from ._objects import StoredOutput, list_stage_outputs, read_output_patiently
@@ -99,12 +105,12 @@ class _Plan:
     def _stage(self, route_id: str, index: int) -> str:
         return self.config.routes[route_id].adapters[index].stage_name
 
-    async def _read_output(self, route_id: str, index: int, message_id: str) -> dict[str, Any] | None:
+    async def _read_output(self, route_id: str, index: int, message_id: str) -> JSONObject | None:
         key = ExecutionPathResolver.output_key(self.execution_id, route_id, self._stage(route_id, index), message_id)
         output = await read_output_patiently(self.storage, key)
         return output.json_object() if output is not None else None
 
-    async def _read_manifest(self, route_id: str, index: int, message_id: str) -> dict[str, Any] | None:
+    async def _read_manifest(self, route_id: str, index: int, message_id: str) -> JSONObject | None:
         key = ExecutionPathResolver.manifest_key(self.execution_id, route_id, self._stage(route_id, index), message_id)
         try:
             value = json.loads(await self.storage.read(key))
@@ -117,10 +123,10 @@ class _Plan:
         route_id: str,
         message_id: str,
         parent_id: str | None,
-        payload: dict[str, Any],
+        payload: JSONObject,
         *,
         start: int = 0,
-        metadata: dict[str, Any] | None = None,
+        metadata: JSONObject | None = None,
     ) -> None:
         """Add a message bound for `route_id` at adapter `start`, expanded to its unfinished leaves."""
         for message in await self._expand(route_id, message_id, parent_id, payload, start, dict(metadata or {})):
@@ -131,9 +137,9 @@ class _Plan:
         route_id: str,
         message_id: str,
         parent_id: str | None,
-        payload: dict[str, Any],
+        payload: JSONObject,
         start: int,
-        metadata: dict[str, Any],
+        metadata: JSONObject,
     ) -> list[QueueMessage]:
         """The messages to re-inject for `message_id` in `route_id` from adapter `start`.
 
@@ -166,18 +172,18 @@ class _Plan:
         ]
 
     async def _expand_fanout(
-        self, route_id: str, message_id: str, parent_id: str | None, fan: int, metadata: dict[str, Any]
+        self, route_id: str, message_id: str, parent_id: str | None, fan: int, metadata: JSONObject
     ) -> list[QueueMessage] | None:
         manifest = await self._read_manifest(route_id, fan, message_id)
         if manifest is None:
             return None
-        children: list[tuple[str, dict[str, Any]]] = []
+        children: list[tuple[str, JSONObject]] = []
         for child in manifest["children"]:
             child_payload = await self._read_output(route_id, fan, str(child))
             if child_payload is None:
                 return None  # a child output is gone: the fan-out runs again (same child ids)
             children.append((str(child), child_payload))
-        own: dict[str, Any] | None = None
+        own: JSONObject | None = None
         if manifest.get("message_continues"):
             own = await self._read_output(route_id, fan, message_id)
             if own is None:
@@ -430,11 +436,11 @@ class Reinjector:
         )
 
 
-def _passes(condition: ConditionConfig | None, payload: dict[str, Any]) -> bool:
+def _passes(condition: ConditionConfig | None, payload: JSONObject) -> bool:
     return condition is None or evaluate_condition(condition, payload)
 
 
-def _carried(output: StoredOutput) -> dict[str, Any]:
+def _carried(output: StoredOutput) -> JSONObject:
     """Envelope metadata a stored output carries on between routes: its replay batch (as the engine does)."""
     batch = output.sidecar_text("replay_batch_id")
     return {"replay_batch_id": batch} if batch is not None else {}

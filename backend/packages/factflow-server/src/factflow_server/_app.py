@@ -88,7 +88,7 @@ def create_app(settings: FactflowSettings, *, embedded: bool = False, lock_key: 
     # Added innermost first: the last one added wraps all others.
     app.add_middleware(
         StandbyWritesMiddleware,
-        leadership=lambda: runtime.container.leadership if runtime.container is not None else None,
+        leadership=lambda: runtime.container.cluster.leadership if runtime.container is not None else None,
     )
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(AuthMiddleware, token=settings.api_token_value)

@@ -1,7 +1,9 @@
 """The service container: every long-lived component of one server, and their shutdown order.
 
-Built once by the lifespan (`_lifespan.build_container`), handed to route handlers through
-FastAPI dependencies (`_deps.py`), never stored in a global.
+Built once by the lifespan (`_lifespan.build_container`, the one composition root), never stored
+in a global. The components come in narrow groups (`Backends`, `Pipelines`, `Executions`,
+`LineageServices`, `Cluster`); FastAPI dependencies (`_deps.py`) hand a route only the services
+it uses.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from factflow_engine.config import PipelineConfigLoader
 from factflow_engine.registry import ValidatingAdapterRegistry
@@ -30,11 +30,10 @@ from factflow_execution import (
     StorageEventStreamer,
 )
 from factflow_foundation import FactflowSettings, utc_now
-from factflow_infra.queue import MemoryQueueProvider, RedisStreamsQueueProvider
-from factflow_infra.storage import StorageProvider
 from factflow_lineage import LineageRecorder, LineageRepository
 from factflow_replay import RecoveryManager
 
+from ._backends import Backends
 from ._health import Probe
 from ._janitor import QueueJanitor
 from ._leadership import Leadership
@@ -42,11 +41,55 @@ from ._metrics import ServerMetrics
 from ._retention import LineageRetention
 from ._workers import WorkerMonitor
 
-__all__ = ("DrainStep", "ServiceContainer")
+__all__ = ("Cluster", "DrainStep", "Executions", "LineageServices", "Pipelines", "ServiceContainer")
 
 logger = logging.getLogger(__name__)
 
 DrainStep = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pipelines:
+    """Adapters and stored pipeline configs."""
+
+    registry: ValidatingAdapterRegistry
+    loader: PipelineConfigLoader
+    configs: PipelineConfigRepository
+    pauses: RoutePauseRepository
+    service: PipelineConfigService
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Executions:
+    """Running and stored executions: start, control, read, follow."""
+
+    service: ExecutionService
+    repository: PipelineExecutionRepository
+    manager: OrchestratorManager
+    hub: ExecutionEventHub
+    """The live events of this server's executions."""
+    streamer: ExecutionEventStreamer
+    storage_streamer: StorageEventStreamer
+    recovery: RecoveryManager
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineageServices:
+    """Lineage rows: read, written, aged out."""
+
+    repository: LineageRepository
+    recorder: LineageRecorder
+    retention: LineageRetention
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cluster:
+    """This server among others: leadership, worker processes, queue housekeeping."""
+
+    leadership: Leadership
+    """Leader or standby (holds the start-up lock once it leads)."""
+    workers: WorkerMonitor
+    janitor: QueueJanitor
 
 
 @dataclass(slots=True, kw_only=True)
@@ -65,29 +108,11 @@ class ServiceContainer:
     embedded: bool
     metrics: ServerMetrics
     exit_stack: contextlib.AsyncExitStack
-    database: AsyncEngine
-    session_factory: async_sessionmaker[AsyncSession]
-    leadership: Leadership
-    """Leader or standby (holds the start-up lock once it leads)."""
-    queue: MemoryQueueProvider | RedisStreamsQueueProvider
-    storage: StorageProvider
-    registry: ValidatingAdapterRegistry
-    config_loader: PipelineConfigLoader
-    config_repository: PipelineConfigRepository
-    pause_repository: RoutePauseRepository
-    execution_repository: PipelineExecutionRepository
-    lineage_repository: LineageRepository
-    lineage_recorder: LineageRecorder
-    event_hub: ExecutionEventHub
-    manager: OrchestratorManager
-    config_service: PipelineConfigService
-    execution_service: ExecutionService
-    execution_streamer: ExecutionEventStreamer
-    storage_streamer: StorageEventStreamer
-    janitor: QueueJanitor
-    recovery: RecoveryManager
-    lineage_retention: LineageRetention
-    workers: WorkerMonitor
+    backends: Backends
+    pipelines: Pipelines
+    executions: Executions
+    lineage: LineageServices
+    cluster: Cluster
     started_at: datetime = field(default_factory=utc_now)
     started_monotonic: float = field(default_factory=time.monotonic)
     probes: dict[str, Probe] = field(default_factory=dict)

@@ -12,13 +12,15 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from factflow_engine.runtime import scoped_queue_name, scoped_queue_prefix
-from factflow_execution import FINAL_STATUSES, PipelineExecution
+from factflow_engine.runtime import OrchestratorManager, scoped_queue_name, scoped_queue_prefix
+from factflow_execution import FINAL_STATUSES, PipelineExecution, PipelineExecutionRepository
+from factflow_infra.queue import MemoryQueueProvider, RedisStreamsQueueProvider
+from factflow_infra.storage import StorageProvider
+from factflow_lineage import LineageRepository
 
-from ._container import ServiceContainer
 from ._errors import ApiError
 
-__all__ = ("ExecutionDeletion", "delete_execution")
+__all__ = ("ExecutionDeletion", "ExecutionRemover")
 
 logger = logging.getLogger(__name__)
 
@@ -50,54 +52,63 @@ def _refuse_unfinished(execution: PipelineExecution, *, live: bool) -> None:
     )
 
 
-async def _delete_objects(container: ServiceContainer, execution_id: str) -> int:
-    keys = [key async for key in container.storage.list(f"executions/{execution_id}/")]
-    gate = asyncio.Semaphore(_DELETE_CONCURRENCY)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionRemover:
+    """Deletes finished executions: what it needs of the server, and nothing more."""
 
-    async def remove(key: str) -> None:
-        async with gate:
-            await container.storage.delete(key)
+    executions: PipelineExecutionRepository
+    manager: OrchestratorManager
+    """Whether an execution still runs here."""
+    storage: StorageProvider
+    queue: MemoryQueueProvider | RedisStreamsQueueProvider
+    lineage: LineageRepository
 
-    async with asyncio.TaskGroup() as group:
-        for key in keys:
-            group.create_task(remove(key), name=f"delete:{key}")
-    return len(keys)
+    async def delete(self, ref: str) -> ExecutionDeletion:
+        """Delete a finished execution (id or tag) with its stored objects, queues and lineage.
 
+        Raises:
+            ExecutionNotFoundError: Nothing matches `ref` (404 `execution_not_found`).
+            ApiError: 409 `execution_not_finished` while it is `running` or `interrupted`.
+        """
+        execution = await self.executions.resolve(ref)
+        execution_id = execution.execution_id
+        _refuse_unfinished(execution, live=self.manager.is_live(execution_id))
+        objects = await self._delete_objects(execution_id)
+        queues = await self._delete_queues(execution)
+        rows = await self.lineage.delete_execution_rows(execution_id)
+        if not await self.executions.delete(execution_id, when_status=tuple(FINAL_STATUSES)):
+            # It changed or vanished meanwhile: answer with what it is now (404 or 409).
+            current = await self.executions.resolve(execution_id)
+            _refuse_unfinished(current, live=self.manager.is_live(execution_id))
+        logger.info(
+            "deleted execution %s (%s): %d object(s), %d queue key(s), %d lineage row(s)",
+            execution_id,
+            execution.status,
+            objects,
+            queues,
+            rows,
+        )
+        return ExecutionDeletion(
+            execution_id=execution_id, status=execution.status, objects=objects, queues=queues, lineage_rows=rows
+        )
 
-async def _delete_queues(container: ServiceContainer, execution: PipelineExecution) -> int:
-    stored = execution.stored_snapshot
-    # An unreadable snapshot names no queues; the prefix purge removes them all the same.
-    queues = stored.snapshot.all_queues() if stored.problem is None else []
-    names = [scoped_queue_name(execution.execution_id, name) for name in sorted(queues)]
-    deleted = await container.queue.delete_queues(names) if names else 0
-    return deleted + await container.queue.purge_prefix(scoped_queue_prefix(execution.execution_id))
+    async def _delete_objects(self, execution_id: str) -> int:
+        keys = [key async for key in self.storage.list(f"executions/{execution_id}/")]
+        gate = asyncio.Semaphore(_DELETE_CONCURRENCY)
 
+        async def remove(key: str) -> None:
+            async with gate:
+                await self.storage.delete(key)
 
-async def delete_execution(container: ServiceContainer, ref: str) -> ExecutionDeletion:
-    """Delete a finished execution (id or tag) with its stored objects, queues and lineage.
+        async with asyncio.TaskGroup() as group:
+            for key in keys:
+                group.create_task(remove(key), name=f"delete:{key}")
+        return len(keys)
 
-    Raises:
-        ExecutionNotFoundError: Nothing matches `ref` (404 `execution_not_found`).
-        ApiError: 409 `execution_not_finished` while it is `running` or `interrupted`.
-    """
-    execution = await container.execution_repository.resolve(ref)
-    execution_id = execution.execution_id
-    _refuse_unfinished(execution, live=container.manager.is_live(execution_id))
-    objects = await _delete_objects(container, execution_id)
-    queues = await _delete_queues(container, execution)
-    rows = await container.lineage_repository.delete_execution_rows(execution_id)
-    if not await container.execution_repository.delete(execution_id, when_status=tuple(FINAL_STATUSES)):
-        # It changed or vanished meanwhile: answer with what it is now (404 or 409).
-        current = await container.execution_repository.resolve(execution_id)
-        _refuse_unfinished(current, live=container.manager.is_live(execution_id))
-    logger.info(
-        "deleted execution %s (%s): %d object(s), %d queue key(s), %d lineage row(s)",
-        execution_id,
-        execution.status,
-        objects,
-        queues,
-        rows,
-    )
-    return ExecutionDeletion(
-        execution_id=execution_id, status=execution.status, objects=objects, queues=queues, lineage_rows=rows
-    )
+    async def _delete_queues(self, execution: PipelineExecution) -> int:
+        stored = execution.stored_snapshot
+        # An unreadable snapshot names no queues; the prefix purge removes them all the same.
+        queues = stored.snapshot.all_queues() if stored.problem is None else []
+        names = [scoped_queue_name(execution.execution_id, name) for name in sorted(queues)]
+        deleted = await self.queue.delete_queues(names) if names else 0
+        return deleted + await self.queue.purge_prefix(scoped_queue_prefix(execution.execution_id))

@@ -1,8 +1,8 @@
 """FastAPI dependencies: each router asks for the services it uses, never for the whole container.
 
 `get_container` is the only reader of the container (503 `orchestrator_unavailable` while the
-server is not serving); the narrow providers below hand one service each on from it, so a route's
-signature states what it depends on and a test can override exactly that.
+server is not serving); the narrow providers below hand one service each on from its groups, so a
+route's signature states what it depends on and a test can override exactly that.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from factflow_infra.storage import StorageProvider
 from factflow_lineage import LineageRepository
 
 from ._container import ServiceContainer
+from ._deletion import ExecutionRemover
 from ._errors import ApiError
 from ._runtime import ServerRuntime
 from ._workers import WorkerMonitor
@@ -34,6 +35,7 @@ __all__ = (
     "ConfigServiceDep",
     "ContainerDep",
     "EventHubDep",
+    "ExecutionRemoverDep",
     "ExecutionRepositoryDep",
     "ExecutionServiceDep",
     "ExecutionStreamerDep",
@@ -67,47 +69,58 @@ ContainerDep = Annotated[ServiceContainer, Depends(get_container)]
 
 
 def get_execution_service(container: ContainerDep) -> ExecutionService:
-    return container.execution_service
+    return container.executions.service
 
 
 def get_config_service(container: ContainerDep) -> PipelineConfigService:
-    return container.config_service
+    return container.pipelines.service
 
 
 def get_adapter_registry(container: ContainerDep) -> ValidatingAdapterRegistry:
-    return container.registry
+    return container.pipelines.registry
 
 
 def get_manager(container: ContainerDep) -> OrchestratorManager:
-    return container.manager
-
-
-def get_worker_monitor(container: ContainerDep) -> WorkerMonitor:
-    return container.workers
+    return container.executions.manager
 
 
 def get_event_hub(container: ContainerDep) -> ExecutionEventHub:
-    return container.event_hub
+    return container.executions.hub
 
 
 def get_execution_streamer(container: ContainerDep) -> ExecutionEventStreamer:
-    return container.execution_streamer
+    return container.executions.streamer
 
 
 def get_storage_streamer(container: ContainerDep) -> StorageEventStreamer:
-    return container.storage_streamer
+    return container.executions.storage_streamer
 
 
 def get_execution_repository(container: ContainerDep) -> PipelineExecutionRepository:
-    return container.execution_repository
+    return container.executions.repository
 
 
 def get_lineage_repository(container: ContainerDep) -> LineageRepository:
-    return container.lineage_repository
+    return container.lineage.repository
 
 
 def get_storage(container: ContainerDep) -> StorageProvider:
-    return container.storage
+    return container.backends.storage
+
+
+def get_worker_monitor(container: ContainerDep) -> WorkerMonitor:
+    return container.cluster.workers
+
+
+def get_execution_remover(container: ContainerDep) -> ExecutionRemover:
+    executions = container.executions
+    return ExecutionRemover(
+        executions=executions.repository,
+        manager=executions.manager,
+        storage=container.backends.storage,
+        queue=container.backends.queue,
+        lineage=container.lineage.repository,
+    )
 
 
 ExecutionServiceDep = Annotated[ExecutionService, Depends(get_execution_service)]
@@ -121,3 +134,4 @@ StorageStreamerDep = Annotated[StorageEventStreamer, Depends(get_storage_streame
 ExecutionRepositoryDep = Annotated[PipelineExecutionRepository, Depends(get_execution_repository)]
 LineageRepositoryDep = Annotated[LineageRepository, Depends(get_lineage_repository)]
 StorageDep = Annotated[StorageProvider, Depends(get_storage)]
+ExecutionRemoverDep = Annotated[ExecutionRemover, Depends(get_execution_remover)]

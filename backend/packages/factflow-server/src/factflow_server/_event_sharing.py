@@ -8,13 +8,16 @@ routes publishes the events of watched executions (`WorkerEventSink` in worker p
 
 from __future__ import annotations
 
+import logging
 from typing import Final
 
-from factflow_execution import ExecutionEventHub, StreamEvent
+from factflow_execution import EventStamper, ExecutionEventHub, StreamEvent
 from factflow_infra.workers import RedisEventChannel
 from factflow_protocols import EngineEvent
 
 __all__ = ("WorkerEventSink", "share_events")
+
+logger = logging.getLogger(__name__)
 
 _FROM_WORKERS: Final = frozenset(
     {
@@ -46,20 +49,23 @@ def share_events(hub: ExecutionEventHub, queue_url: str, *, sender: str) -> Redi
 class WorkerEventSink:
     """A worker process's `EngineEventSink`: its stages' events of executions a server's stream watches.
 
-    Events of unwatched executions cost one set lookup; watched ones get their id and timestamp in
-    the worker's own hub (which keeps nothing else) and leave on the channel.
+    Events of unwatched executions cost one set lookup; watched ones of the kinds workers tell
+    get their id and standard fields from the worker's own stamper and leave on the channel.
     """
 
     def __init__(self, channel: RedisEventChannel) -> None:
         self._channel = channel
-        self._hub = ExecutionEventHub()
-        self._hub.add_tap(self._forward)
+        self._stamper = EventStamper()
 
     def emit(self, execution_id: str, event: EngineEvent) -> None:
         """Implements `EngineEventSink.emit`; never raises."""
-        if self._channel.wants(execution_id):
-            self._hub.emit(execution_id, event)
-
-    def _forward(self, execution_id: str, event: StreamEvent) -> None:
-        if event.event in _FROM_WORKERS:
-            self._channel.offer(execution_id, event.id, event.event, event.data)
+        if not self._channel.wants(execution_id):
+            return
+        try:
+            event_type = event.event_type
+            if event_type not in _FROM_WORKERS:
+                return
+            stamped = self._stamper.make_event(execution_id, event_type, event.data())
+            self._channel.offer(execution_id, stamped.id, stamped.event, stamped.data)
+        except Exception:  # observers never break message processing
+            logger.exception("Could not publish %r of execution %r", event, execution_id)

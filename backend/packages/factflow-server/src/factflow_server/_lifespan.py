@@ -26,7 +26,7 @@ from factflow_lineage import LineageRecorder
 from factflow_replay import RuntimeServices, compose_runtime
 
 from ._backends import Backends, open_backends
-from ._container import DrainStep, ServiceContainer
+from ._container import Cluster, DrainStep, Executions, LineageServices, Pipelines, ServiceContainer
 from ._event_sharing import share_events
 from ._janitor import QueueJanitor
 from ._leadership import RETRY_SECONDS, Leadership
@@ -225,28 +225,27 @@ async def build_container(runtime: ServerRuntime) -> ServiceContainer:
             embedded=runtime.embedded,
             metrics=runtime.metrics,
             exit_stack=stack,
-            database=backends.database,
-            session_factory=backends.sessions,
-            leadership=leadership,
-            queue=backends.queue,
-            storage=backends.storage,
-            registry=registry,
-            config_loader=loader,
-            config_repository=execution.stores.configs,
-            pause_repository=execution.stores.pauses,
-            execution_repository=execution.stores.executions,
-            lineage_repository=execution.stores.lineage,
-            lineage_recorder=recorder,
-            event_hub=execution.hub,
-            manager=execution.manager,
-            config_service=execution.config_service,
-            execution_service=execution.service,
-            execution_streamer=ExecutionEventStreamer(execution.hub, execution.service),
-            storage_streamer=StorageEventStreamer(execution.hub, execution.service),
-            janitor=janitor,
-            recovery=services.recovery,
-            lineage_retention=lineage_retention,
-            workers=workers,
+            backends=backends,
+            pipelines=Pipelines(
+                registry=registry,
+                loader=loader,
+                configs=execution.stores.configs,
+                pauses=execution.stores.pauses,
+                service=execution.config_service,
+            ),
+            executions=Executions(
+                service=execution.service,
+                repository=execution.stores.executions,
+                manager=execution.manager,
+                hub=execution.hub,
+                streamer=ExecutionEventStreamer(execution.hub, execution.service),
+                storage_streamer=StorageEventStreamer(execution.hub, execution.service),
+                recovery=services.recovery,
+            ),
+            lineage=LineageServices(
+                repository=execution.stores.lineage, recorder=recorder, retention=lineage_retention
+            ),
+            cluster=Cluster(leadership=leadership, workers=workers, janitor=janitor),
         )
         container.drain_steps.extend(_drain_steps(container))
         install_probes(container)
@@ -275,29 +274,30 @@ async def _recover(services: RuntimeServices) -> None:
 
 def _drain_steps(container: ServiceContainer) -> list[tuple[str, DrainStep]]:
     """Shutdown phase one (docs/guides/deployment.md)."""
+    cluster, executions = container.cluster, container.executions
 
     async def stop_standing_by() -> None:
-        await container.leadership.stop_standing_by()
+        await cluster.leadership.stop_standing_by()
 
     async def mark_draining() -> None:
-        if container.leadership.role == "leader":  # a standby registered no local worker
-            await container.workers.begin_draining()
+        if cluster.leadership.role == "leader":  # a standby registered no local worker
+            await cluster.workers.begin_draining()
 
     async def stop_janitor() -> None:
-        await container.janitor.shutdown()
-        await container.lineage_retention.shutdown()
+        await cluster.janitor.shutdown()
+        await container.lineage.retention.shutdown()
 
     async def stop_recovery() -> None:
         # Backlog executions waiting for a slot stay `interrupted` for the next start.
-        await container.recovery.shutdown()
+        await executions.recovery.shutdown()
 
     async def stop_executions() -> None:
         # Executions finishing from now on end their streams with `shutdown`.
-        container.event_hub.begin_shutdown()
-        await container.manager.shutdown(container.settings.shutdown_grace_seconds)
+        executions.hub.begin_shutdown()
+        await executions.manager.shutdown(container.settings.shutdown_grace_seconds)
 
     async def end_streams() -> None:
-        await container.event_hub.shutdown()
+        await executions.hub.shutdown()
 
     return [
         ("stop standing by", stop_standing_by),

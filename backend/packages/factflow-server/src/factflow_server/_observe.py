@@ -52,29 +52,29 @@ def install_probes(container: ServiceContainer) -> None:
     """Register the five component probes on the container."""
 
     async def database() -> ProbeResult:
-        await ping_database(container.database, timeout_seconds=_PROBE_SECONDS)
+        await ping_database(container.backends.database, timeout_seconds=_PROBE_SECONDS)
         return ProbeResult("healthy")
 
     async def queue() -> ProbeResult:
-        health = await container.queue.health()
+        health = await container.backends.queue.health()
         return ProbeResult(_QUEUE_STATES[health.health_state], health.message)
 
     async def storage() -> ProbeResult:
-        health = await container.storage.health()
+        health = await container.backends.storage.health()
         return ProbeResult(health.status, health.message)
 
     async def orchestrator() -> ProbeResult:
         if container.stopping:
             return ProbeResult("unhealthy", "the server is shutting down")
-        leadership = container.leadership
+        leadership = container.cluster.leadership
         if leadership.role == "standby":
             return ProbeResult("healthy", f"{leadership.describe()}: runs no executions until it takes the lock")
-        running = len(container.manager.live_execution_ids())
-        capacity = container.manager.max_concurrent_executions
+        running = len(container.executions.manager.live_execution_ids())
+        capacity = container.executions.manager.max_concurrent_executions
         return ProbeResult("healthy", f"leader: {running} of {capacity} execution slots in use")
 
     async def lineage() -> ProbeResult:
-        recorder = container.lineage_recorder
+        recorder = container.lineage.recorder
         limit = container.settings.lineage_buffer_size
         note = f"{recorder.buffered} buffered, {recorder.dropped_total} dropped"
         if recorder.buffered >= limit * _LINEAGE_PRESSURE:
@@ -85,7 +85,7 @@ def install_probes(container: ServiceContainer) -> None:
         # A registry or database outage is reported by `queue` / `database`; here it only means
         # membership is unknown for now.
         try:
-            live_by_pool, waits = await container.workers.waiting_routes(container.execution_repository)
+            live_by_pool, waits = await container.cluster.workers.waiting_routes(container.executions.repository)
         except FactflowError as exc:
             return ProbeResult("degraded", f"worker membership unknown: {exc}")
         if waits:
@@ -114,13 +114,15 @@ async def debug_info(container: ServiceContainer) -> HealthDebug:
         lineage=_lineage_debug(container),
         storage=await _storage_debug(container),
         database=_database_debug(container),
-        adapters=AdaptersDebug(count=len(container.registry.types()), types=list(container.registry.types())),
+        adapters=AdaptersDebug(
+            count=len(container.pipelines.registry.types()), types=list(container.pipelines.registry.types())
+        ),
     )
 
 
 async def _queue_debug(container: ServiceContainer) -> QueueDebug | None:
     try:
-        health = await container.queue.health()
+        health = await container.backends.queue.health()
     except Exception:
         return None
     details = health.details
@@ -136,7 +138,7 @@ async def _queue_debug(container: ServiceContainer) -> QueueDebug | None:
 
 
 def _orchestrator_debug(container: ServiceContainer) -> OrchestratorDebug:
-    manager = container.manager
+    manager = container.executions.manager
     routes = sorted({f"{status.execution_id}:{status.route_id}" for status in manager.list_routes()})
     return OrchestratorDebug(
         running_executions=sorted(manager.live_execution_ids()),
@@ -146,7 +148,7 @@ def _orchestrator_debug(container: ServiceContainer) -> OrchestratorDebug:
 
 
 def _lineage_debug(container: ServiceContainer) -> LineageDebug:
-    recorder = container.lineage_recorder
+    recorder = container.lineage.recorder
     return LineageDebug(
         buffered=recorder.buffered,
         dropped_total=recorder.dropped_total,
@@ -157,18 +159,18 @@ def _lineage_debug(container: ServiceContainer) -> LineageDebug:
 
 async def _storage_debug(container: ServiceContainer) -> StorageDebug | None:
     try:
-        health = await container.storage.health()
+        health = await container.backends.storage.health()
     except Exception:
         return None
     return StorageDebug(provider=health.provider, writable=health.writable)
 
 
 def _database_debug(container: ServiceContainer) -> DatabaseDebug:
-    pool = container.database.pool
+    pool = container.backends.database.pool
     size = getattr(pool, "size", None)
     checked_out = getattr(pool, "checkedout", None)
     return DatabaseDebug(
-        dialect=container.database.dialect.name,
+        dialect=container.backends.database.dialect.name,
         pool_size=size() if callable(size) else None,
         checked_out=checked_out() if callable(checked_out) else None,
     )
@@ -209,12 +211,14 @@ async def metrics_snapshot(container: ServiceContainer) -> MetricsSnapshot:
     """Y2: the orchestrator's counters plus lineage, storage and worker figures."""
     try:
         workers: WorkerFigures | None = worker_figures(
-            await container.workers.records(), now=time.time(), pools_needed=pools_in_use(container.manager)
+            await container.cluster.workers.records(),
+            now=time.time(),
+            pools_needed=pools_in_use(container.executions.manager),
         )
     except FactflowError:
         workers = None
-    domain = domain_metrics(container.manager)
-    recorder = container.lineage_recorder
+    domain = domain_metrics(container.executions.manager)
+    recorder = container.lineage.recorder
     return MetricsSnapshot(
         timestamp=utc_now(),
         uptime_seconds=container.uptime_seconds,
@@ -237,7 +241,7 @@ def _fields(value: object) -> dict[str, int]:
 
 def engine_sample(container: ServiceContainer) -> EngineMetricsSample:
     """Everything Prometheus shows about the engine, from one `DomainMetrics` snapshot."""
-    domain: DomainMetrics = domain_metrics(container.manager)
+    domain: DomainMetrics = domain_metrics(container.executions.manager)
     routes = set(domain.route_counters) | set(domain.route_paused) | set(domain.route_in_flight)
     route_samples = []
     adapter_samples: dict[tuple[str, str], AdapterSample] = {}
@@ -281,11 +285,11 @@ def engine_sample(container: ServiceContainer) -> EngineMetricsSample:
             duration_buckets=current.duration_buckets,
             duration_sum=current.duration_sum,
         )
-    recorder = container.lineage_recorder
+    recorder = container.lineage.recorder
     # The records of the last heartbeat: a scrape runs outside the event loop and cannot read Redis.
-    records = container.workers.cached_records()
+    records = container.cluster.workers.cached_records()
     now = time.time()
-    figures = worker_figures(records, now=now, pools_needed=pools_in_use(container.manager))
+    figures = worker_figures(records, now=now, pools_needed=pools_in_use(container.executions.manager))
     return EngineMetricsSample(
         routes=route_samples,
         adapters=[adapter_samples[key] for key in sorted(adapter_samples)],

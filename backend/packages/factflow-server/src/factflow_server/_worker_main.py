@@ -8,7 +8,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from factflow_foundation import FactflowError, FactflowSettings
+from factflow_foundation import FactflowError, FactflowSettings, freeze_startup_heap, raise_young_collection_threshold
 
 from ._version import SERVER_VERSION
 from ._worker import WorkerProcess
@@ -29,6 +29,10 @@ def run_worker(
     """Serve until SIGINT/SIGTERM; returns the exit code (0 clean, 1 start-up failure)."""
 
     def announce() -> None:
+        # As `serve` does once started: start-up objects out of every later collection, young
+        # collections rarer.
+        freeze_startup_heap()
+        raise_young_collection_threshold()
         print(
             f"factflow-server {SERVER_VERSION} worker {worker_id} serving pools {', '.join(pools)}",
             file=sys.stderr,

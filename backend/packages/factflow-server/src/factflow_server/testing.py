@@ -49,6 +49,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from factflow_foundation import FactflowSettings
 from factflow_infra.database import create_database_engine, run_migrations
 from factflow_infra.testing import flushed_redis_url, hold_redis_db, postgres_test_schema
+from factflow_protocols import JSONObject
 
 from ._app import create_app
 from ._serve import FactflowServer, bind_socket, make_server
@@ -59,6 +60,7 @@ __all__ = (
     "assert_error",
     "read_sse",
     "run_config",
+    "slow_fan_out_pipeline",
     "store_config",
     "wait_execution",
     "ServerProcess",
@@ -83,11 +85,11 @@ ERROR_ENVELOPE_KEYS = frozenset(
 )
 
 
-def assert_error(response: httpx.Response, status: int, error_code: str) -> dict[str, Any]:
+def assert_error(response: httpx.Response, status: int, error_code: str) -> JSONObject:
     """Assert `response` is an `ErrorResponse` with `status` and `error_code`; return the body."""
     assert response.status_code == status, f"expected {status}, got {response.status_code}: {response.text}"
     assert response.headers["content-type"].startswith("application/json")
-    body: dict[str, Any] = response.json()
+    body: JSONObject = response.json()
     assert set(body) == ERROR_ENVELOPE_KEYS, body
     assert body["error_code"] == error_code, body
     assert body["correlation_id"] == response.headers["x-correlation-id"]
@@ -141,6 +143,41 @@ def embedded_settings(data_dir: Path, **overrides: Any) -> FactflowSettings:
     return settings
 
 
+def slow_fan_out_pipeline(name: str, *, prefix: str, items: int, delay_ms: int, work: str = "") -> str:
+    """A pipeline YAML to interrupt mid-run: `split` → a slow `work` route (`delay`, `set_fields`) → `sink`.
+
+    Each item takes `delay_ms` in `work`, whose inbound gets `work` as extra options (e.g.
+    `, concurrency: 4, prefetch: 4`); queues are named `<prefix>.in`, `.work` and `.done`.
+    Every item is handled once in `work` and once in `sink`: `1 + 2 * items` deliveries.
+    """
+    return f"""
+version: "1.0"
+name: {name}
+routes:
+  fanout:
+    inbound: {{queue: {prefix}.in}}
+    adapters:
+      - type: split
+        config: {{field: items}}
+    outbound: [{{queue: {prefix}.work}}]
+  work:
+    inbound: {{queue: {prefix}.work{work}}}
+    adapters:
+      - type: delay
+        config: {{ms: {delay_ms}}}
+      - type: set_fields
+        config: {{values: {{worked: true}}}}
+    outbound: [{{queue: {prefix}.done}}]
+  sink:
+    inbound: {{queue: {prefix}.done}}
+    adapters:
+      - type: passthrough
+init_message:
+  route: fanout
+  payload: {{items: {list(range(items))}}}
+"""
+
+
 def store_config(client: httpx.Client, config_yaml: str, **fields: Any) -> str:
     """C1: store `config_yaml` and return the new config id (asserts 201)."""
     response = client.post("/api/v1/configs", json={"config_yaml": config_yaml, **fields})
@@ -149,28 +186,28 @@ def store_config(client: httpx.Client, config_yaml: str, **fields: Any) -> str:
     return config_id
 
 
-def run_config(client: httpx.Client, config_id: str, **params: Any) -> dict[str, Any]:
+def run_config(client: httpx.Client, config_id: str, **params: Any) -> JSONObject:
     """C7: start an execution (query `params`, e.g. `tag=`) and return its ExecutionResponse (asserts 201)."""
     body = params.pop("json", None)
     response = client.post(f"/api/v1/configs/{config_id}/run", params=params, json=body)
     assert response.status_code == 201, response.text
-    execution: dict[str, Any] = response.json()
+    execution: JSONObject = response.json()
     return execution
 
 
-def wait_execution(client: httpx.Client, ref: str, *, timeout: float = 60.0) -> dict[str, Any]:
+def wait_execution(client: httpx.Client, ref: str, *, timeout: float = 60.0) -> JSONObject:
     """E6: block until the execution stops (asserts it did within `timeout`); returns the WaitResult."""
     response = client.post(f"/api/v1/executions/{ref}/wait", json={"timeout": timeout}, timeout=timeout + 30)
     assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
+    result: JSONObject = response.json()
     assert result["completed"], f"execution {ref} still {result['status']} after {timeout} s"
     return result
 
 
-def read_sse(response: httpx.Response) -> list[dict[str, Any]]:
+def read_sse(response: httpx.Response) -> list[JSONObject]:
     """Parse a whole `text/event-stream` body into frames: `{id, event, data}` or `{retry}` / `{comment}`."""
-    frames: list[dict[str, Any]] = []
-    current: dict[str, Any] = {}
+    frames: list[JSONObject] = []
+    current: JSONObject = {}
     for line in response.iter_lines():
         if line == "":
             if current:

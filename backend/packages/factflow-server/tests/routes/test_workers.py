@@ -147,7 +147,7 @@ def test_workers_of_other_processes_serve_pools_and_die_without_heartbeats(
     with server.client() as client:
         local_id = local_worker(client)["id"]
         # One identity: the local worker is the server's consumer in every consumer group.
-        assert local_id == server.app.state.runtime.container.queue.consumer_name
+        assert local_id == server.app.state.runtime.container.backends.queue.consumer_name
         execution_id = run_config(client, store_config(client, GPU_YAML))["id"]
         gpu_worker = "gpu-box:77:feed"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.text import Text
 
+    from factflow_protocols import JSONObject
+
 __all__ = ("adapter",)
 
 _LIST_COLUMNS = (
@@ -40,14 +42,14 @@ _SCHEMA_COLUMNS = (
 )
 
 
-def _load_error(info: dict[str, Any]) -> str | None:
+def _load_error(info: JSONObject) -> str | None:
     error = info.get("load_error")
     if not isinstance(error, dict):
         return None
     return f"load error: {error.get('error_type')}: {error.get('message')}"
 
 
-def _description(info: dict[str, Any]) -> Text:
+def _description(info: JSONObject) -> Text:
     from rich.text import Text
 
     problem = _load_error(info)
@@ -77,7 +79,7 @@ def list_adapters(state: CliState) -> None:
     print_renderable(make_table(_LIST_COLUMNS, rows))
 
 
-def schema_type(schema: dict[str, Any]) -> str:
+def schema_type(schema: JSONObject) -> str:
     """A short type name for a JSON-Schema property: `string`, `integer|null`, `array[string]`, `Condition`."""
     if "$ref" in schema:
         return str(schema["$ref"]).rsplit("/", 1)[-1]
@@ -96,7 +98,7 @@ def schema_type(schema: dict[str, Any]) -> str:
     return str(kind or "any")
 
 
-def schema_rows(schema: dict[str, Any] | None) -> list[tuple[object, ...]]:
+def schema_rows(schema: JSONObject | None) -> list[tuple[object, ...]]:
     """One `FIELD | TYPE | DEFAULT | REQUIRED | DESCRIPTION` row per property of a config schema."""
     if not isinstance(schema, dict):
         return []
@@ -176,7 +178,7 @@ _CHECK_COLUMNS = (Column("ADAPTER", key=True), Column("CHECK", key=True), Column
 _OUTCOME_STYLE = {"pass": "green", "fail": "red", "skip": "yellow"}
 
 
-def _json_object(value: str | None, option: str) -> dict[str, Any] | None:
+def _json_object(value: str | None, option: str) -> JSONObject | None:
     import json
 
     from .._errors import CliError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -27,6 +27,8 @@ from .._state import CliState, output_option, paging_options, pass_state
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+
+    from factflow_protocols import JSONObject
 
     from .._client import ApiClient
 
@@ -111,8 +113,8 @@ def _yaml_has_name(text: str) -> bool:
     return isinstance(document, dict) and isinstance(document.get("name"), str) and bool(document["name"].strip())
 
 
-def _create_body(text: str, path: Path | None, name: str | None, description: str | None) -> dict[str, Any]:
-    body: dict[str, Any] = {"config_yaml": text}
+def _create_body(text: str, path: Path | None, name: str | None, description: str | None) -> JSONObject:
+    body: JSONObject = {"config_yaml": text}
     if name is not None:
         body["name"] = name
     elif not _yaml_has_name(text):
@@ -133,7 +135,7 @@ def _create_body(text: str, path: Path | None, name: str | None, description: st
 # ---------------------------------------------------------------- rendering
 
 
-def _issues_table(record: dict[str, Any]) -> RenderableType | None:
+def _issues_table(record: JSONObject) -> RenderableType | None:
     from rich.text import Text
 
     issues = (record.get("validation_report") or {}).get("issues") or []
@@ -151,7 +153,7 @@ def _issues_table(record: dict[str, Any]) -> RenderableType | None:
     return make_table(_ISSUE_COLUMNS, rows)
 
 
-def _config_panel(record: dict[str, Any], *, version: str | None = None, detail: bool = False) -> RenderableType:
+def _config_panel(record: JSONObject, *, version: str | None = None, detail: bool = False) -> RenderableType:
     rows: list[tuple[str, object]] = [
         ("ID", record.get("id")),
         ("NAME", record.get("name")),
@@ -171,7 +173,7 @@ def _config_panel(record: dict[str, Any], *, version: str | None = None, detail:
     return make_panel(rows)
 
 
-def _print_record(state: CliState, record: dict[str, Any], *, version: str | None = None) -> None:
+def _print_record(state: CliState, record: JSONObject, *, version: str | None = None) -> None:
     """Print a stored config (create/edit) and exit 1 when it carries validation errors."""
     if state.mode == "json":
         print_json(record)
@@ -284,7 +286,7 @@ def edit(
 ) -> None:
     """Replace a config's YAML (PUT /configs/{id}); the version goes up when the text changes."""
     text, _path = _read_source(source)
-    body: dict[str, Any] = {"config_yaml": text}
+    body: JSONObject = {"config_yaml": text}
     if name is not None:
         body["name"] = name
     if description is not None:
@@ -294,7 +296,7 @@ def edit(
     path = f"/configs/{segment(config_id)}"
     table = state.mode == "table"
 
-    async def work(api: ApiClient) -> tuple[int | None, dict[str, Any]]:
+    async def work(api: ApiClient) -> tuple[int | None, JSONObject]:
         # The old version is only shown in table mode (`VERSION old → new`).
         before = await api.get_json(path) if table else None
         return (before or {}).get("version"), await api.put_json(path, body)
@@ -355,7 +357,7 @@ def run(
         print_run(execution)
 
 
-def print_run(execution: dict[str, Any]) -> None:
+def print_run(execution: JSONObject) -> None:
     """The one-row table of a started execution."""
     print_renderable(
         make_table(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -28,6 +28,8 @@ from .._state import CliState, output_option, paging_options, pass_state
 if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.text import Text
+
+    from factflow_protocols import JSONObject
 
 __all__ = ("execution",)
 
@@ -421,7 +423,7 @@ def routes(state: CliState, exec_id: str) -> None:
     print_renderable(make_table(_ROUTES_COLUMNS, rows))
 
 
-def _route_workers(route: dict[str, Any]) -> Text | str:
+def _route_workers(route: JSONObject) -> Text | str:
     """The ids of the workers running a route, or a yellow `waiting for a worker` when its pool has none."""
     if route.get("waiting_for_worker"):
         from rich.text import Text
@@ -485,7 +487,7 @@ def replay(
         wait_command(state, str(created.get("execution_id") or created.get("id")))
 
 
-def _replay_panel(created: dict[str, Any]) -> RenderableType:
+def _replay_panel(created: JSONObject) -> RenderableType:
     info = created.get("replay") or {}
     return make_panel(
         [

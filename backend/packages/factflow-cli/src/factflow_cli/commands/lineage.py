@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.text import Text
 
+    from factflow_protocols import JSONObject
+
 __all__ = ("lineage",)
 
 STAGE_STATUSES = ("pending", "processing", "completed", "failed", "skipped", "cancelled")
@@ -78,7 +80,7 @@ _STATS_COLUMNS = (
 )
 
 
-def _error_type(entry: dict[str, Any]) -> str:
+def _error_type(entry: JSONObject) -> str:
     info = entry.get("error_info")
     return str(info.get("error_type") or "") if isinstance(info, dict) else ""
 
@@ -87,12 +89,12 @@ def _first_line(text: object) -> str:
     return str(text or "").strip().splitlines()[0] if str(text or "").strip() else ""
 
 
-def _by_start(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _by_start(entries: list[JSONObject]) -> list[JSONObject]:
     # The API orders a message's rows by adapter index; across routes, time tells the path taken.
     return sorted(entries, key=lambda entry: str(entry.get("started_at") or ""))
 
 
-def _entry_rows(entries: list[dict[str, Any]]) -> list[tuple[object, ...]]:
+def _entry_rows(entries: list[JSONObject]) -> list[tuple[object, ...]]:
     return [
         (
             entry.get("id"),
@@ -110,7 +112,7 @@ def _entry_rows(entries: list[dict[str, Any]]) -> list[tuple[object, ...]]:
 
 
 def _print_entries(
-    page: dict[str, Any],
+    page: JSONObject,
     offset: int,
     *,
     title: str | None = None,
@@ -233,7 +235,7 @@ def get(state: CliState, lineage_id: str) -> None:
     print_renderable(*renderables)
 
 
-def _node_label(node: dict[str, Any], *, addressed: bool, show_execution: bool) -> Text:
+def _node_label(node: JSONObject, *, addressed: bool, show_execution: bool) -> Text:
     from rich.text import Text
 
     entries = _by_start(node.get("entries") or [])
@@ -261,7 +263,7 @@ def chain(state: CliState, lineage_id: str, max_depth: int | None) -> None:
 
     message = body.get("message") or {}
     nodes = [*(body.get("ancestors") or []), message, *(body.get("descendants") or [])]
-    children: dict[str | None, list[dict[str, Any]]] = {}
+    children: dict[str | None, list[JSONObject]] = {}
     known = {node.get("correlation_id") for node in nodes}
     for node in nodes:
         parent = node.get("parent_correlation_id")
@@ -271,7 +273,7 @@ def chain(state: CliState, lineage_id: str, max_depth: int | None) -> None:
     trees: list[RenderableType] = []
     for root in roots:
         tree = Tree(_node_label(root, addressed=root.get("correlation_id") == addressed, show_execution=True))
-        stack: list[tuple[Any, dict[str, Any]]] = [(tree, root)]
+        stack: list[tuple[Any, JSONObject]] = [(tree, root)]
         while stack:
             branch, node = stack.pop(0)
             for child in children.get(node.get("correlation_id"), []):

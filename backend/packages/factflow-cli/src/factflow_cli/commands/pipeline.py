@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,6 +23,8 @@ from .._state import CliState, output_option, pass_state
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+
+    from factflow_protocols import JSONObject
 
 __all__ = ("pipeline",)
 
@@ -110,7 +112,7 @@ def metrics(state: CliState, route_id: str) -> None:
     print_renderable(*_metrics_renderables(body))
 
 
-def _metrics_renderables(body: dict[str, Any]) -> list[RenderableType]:
+def _metrics_renderables(body: JSONObject) -> list[RenderableType]:
     messages = body.get("messages") or {}
     latency = body.get("latency_ms") or {}
     concurrency = body.get("concurrency") or {}
@@ -153,7 +155,7 @@ def _metrics_renderables(body: dict[str, Any]) -> list[RenderableType]:
 
 
 def _control(state: CliState, route_id: str, target: str, reason: str | None) -> None:
-    body: dict[str, Any] = {"state": target}
+    body: JSONObject = {"state": target}
     if reason is not None:
         body["reason"] = reason
     answer = patch_json(state, f"/pipelines/{segment(route_id)}", body)

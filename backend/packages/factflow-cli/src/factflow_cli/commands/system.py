@@ -23,6 +23,8 @@ from .._state import CliState, output_option, pass_state
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from factflow_protocols import JSONObject
+
     from .._client import ApiClient
 
 __all__ = ("system",)
@@ -85,7 +87,7 @@ def health(state: CliState, debug: bool) -> None:
         raise click.exceptions.Exit(int(ExitCode.FAILURE))
 
 
-def _health_renderables(body: dict[str, Any]) -> list[RenderableType]:
+def _health_renderables(body: JSONObject) -> list[RenderableType]:
     from rich.text import Text
 
     status = str(body.get("status"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,6 +12,8 @@ from .._state import CliState, output_option, pass_state
 
 if TYPE_CHECKING:
     from rich.text import Text
+
+    from factflow_protocols import JSONObject
 
 __all__ = ("worker",)
 
@@ -48,7 +50,7 @@ def _age(seconds: object) -> str:
     return f"{minutes}m{secs:02d}s ago"
 
 
-def _worker_id(info: dict[str, Any]) -> str:
+def _worker_id(info: JSONObject) -> str:
     marker = " (local)" if info.get("local") else ""
     return f"{info.get('id')}{marker}"
 

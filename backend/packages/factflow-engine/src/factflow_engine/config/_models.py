@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from factflow_protocols import JSONObject
+
 __all__ = (
     "QUEUE_NAME_PATTERN",
     "RESERVED_SIDECAR_FIELDS",
@@ -114,13 +116,13 @@ class ConditionConfig(_Strict):
     def is_composite(self) -> bool:
         return self.all_ is not None or self.any_ is not None
 
-    def as_written(self) -> dict[str, Any]:
+    def as_written(self) -> JSONObject:
         """The mapping as the YAML wrote it (leaf or composite), for the DAG and docs."""
         if self.all_ is not None:
             return {"all": [item.as_written() for item in self.all_]}
         if self.any_ is not None:
             return {"any": [item.as_written() for item in self.any_]}
-        written: dict[str, Any] = {"field": self.field, "operator": self.operator}
+        written: JSONObject = {"field": self.field, "operator": self.operator}
         if "value" in self.model_fields_set:
             written["value"] = self.value
         return written
@@ -207,12 +209,12 @@ class AdapterConfig(_Strict):
     """One entry of a route's `adapters` list."""
 
     type: str
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: JSONObject = Field(default_factory=dict)
     condition: ConditionConfig | None = None
     stage: str | None = None
     """Defaults to `type`."""
     storage: StorageMetadataConfig = Field(default_factory=StorageMetadataConfig)
-    circuit_breaker: dict[str, Any] | None = None
+    circuit_breaker: JSONObject | None = None
     """Adapter-level override: only the fields named here replace the top-level breaker."""
     timeout_seconds: float | None = Field(default=None, ge=0.1, le=86_400)
 
@@ -256,9 +258,9 @@ class RouteConfig(_Strict):
     inbound: InboundConfig
     adapters: list[AdapterConfig] = Field(min_length=1, max_length=50)
     outbound: list[OutboundConfig] = Field(default_factory=list)
-    error_handling: dict[str, Any] | None = None
+    error_handling: JSONObject | None = None
     """Route-level override: only the fields named here replace the inherited policy."""
-    backpressure: dict[str, Any] | None = None
+    backpressure: JSONObject | None = None
     """Route-level override: only the fields named here replace the inherited policy."""
 
 
@@ -266,7 +268,7 @@ class InitMessageConfig(_Strict):
     """The seed message."""
 
     route: str
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: JSONObject = Field(default_factory=dict)
 
 
 class ProcessorConfig(BaseModel):

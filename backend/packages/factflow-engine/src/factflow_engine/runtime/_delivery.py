@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import msgpack
 
-from factflow_protocols import RESERVED_METADATA_KEYS, QueueMessage
+from factflow_protocols import RESERVED_METADATA_KEYS, JSONObject, QueueMessage
 
 from ._slot import AdapterSlot
 from ._tasks import SiblingTasks
@@ -74,9 +74,9 @@ class Branch:
 
     message_id: str
     parent_id: str | None
-    payload: dict[str, Any]
+    payload: JSONObject
     start_index: int
-    metadata: dict[str, Any]
+    metadata: JSONObject
     """Non-reserved envelope metadata the branch carries to its outputs."""
     resume: bool = False
     holds_unit: bool = False
@@ -111,7 +111,7 @@ class Invocation:
     delivery: Delivery
     branch: Branch
     slot: AdapterSlot
-    payload: dict[str, Any]
+    payload: JSONObject
     input_hash: str | None = None
     """The payload's content hash when an earlier stage of this walk computed it already."""
 
@@ -120,18 +120,18 @@ class Invocation:
 class Outcome:
     """What a successful stage hands on: the continuing message, the children and the metadata."""
 
-    message: dict[str, Any] | None
-    children: list[tuple[str, dict[str, Any]]]
-    metadata: dict[str, Any]
+    message: JSONObject | None
+    children: list[tuple[str, JSONObject]]
+    metadata: JSONObject
     message_hash: str | None = None
     """The continuing message's content hash, when lineage computed it (the next stage's input hash)."""
 
 
-def carried_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+def carried_metadata(metadata: JSONObject) -> JSONObject:
     return {key: value for key, value in metadata.items() if key not in RESERVED_METADATA_KEYS}
 
 
-def fresh_copy(payload: dict[str, Any]) -> dict[str, Any]:
+def fresh_copy(payload: JSONObject) -> JSONObject:
     """A private copy of a JSON payload for one invocation (msgpack round trip: fast and deep)."""
     try:
         copied = msgpack.unpackb(msgpack.packb(payload, use_bin_type=True), raw=False)
@@ -146,7 +146,7 @@ def row_value(row: Any, name: str) -> Any:
     return getattr(row, name, None)
 
 
-def row_metadata(row: Any) -> dict[str, Any]:
+def row_metadata(row: Any) -> JSONObject:
     value = row_value(row, "metadata")
     if not isinstance(value, dict):
         value = row_value(row, "entry_metadata")

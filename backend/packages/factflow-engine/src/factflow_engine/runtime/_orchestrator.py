@@ -15,11 +15,15 @@ from factflow_protocols import EnvelopeControl, ErrorInfo, PipelineAdapter, Queu
 from ._builder import BuiltExecution
 from ._completion import CompletionTimings, CompletionWatcher
 from ._context import RuntimeDependencies
+from ._lost_state import LostQueueState
+from ._promotion import Promotion
 from ._route import RouteRuntimeStatus, RouteState
 from ._seed import SeedCallable, SeedContext
-from ._shared import STATE_LOST_CODE, Placement, SharedExecutionState
+from ._shared import Placement, SharedExecutionState
+from ._shared_counts import SharedCounts, SharedGroup
 from ._start_failure import StartStep, describe_error, start_failure
 from ._tasks import run_siblings
+from ._worker_lineage import repair_worker_lineage, wait_for_worker_lineage
 
 __all__ = ("OrchestratorPhase", "PipelineOrchestrator")
 
@@ -31,14 +35,6 @@ _FINISH_GRACE_SECONDS = 5.0
 """Grace for handlers still settling when an execution completes (their work is already counted)."""
 _SHARED_REFRESH_SECONDS = 0.5
 """How often the control part of a shared execution reads the queue's shared counts."""
-_LINEAGE_FLUSH_WAIT_SECONDS = 10.0
-"""How long the leader waits for workers to flush an ending execution's lineage rows."""
-_SETTLE_MIN_SECONDS = 2.5
-"""After lost queue state, the leader waits at least this long for workers to settle: every live worker
-re-registers (heartbeat, 1 s) and re-announces what it runs (its reconcile pass, 1 s) within it."""
-_SETTLE_MAX_SECONDS = 60.0
-"""How long the leader waits for workers to settle before it re-seeds anyway."""
-_SETTLE_POLL_SECONDS = 0.1
 
 
 class PipelineOrchestrator:
@@ -48,6 +44,9 @@ class PipelineOrchestrator:
     builds anything. Use `start()` (returns once the init message is published, or raises
     `ExecutionStartError` after reporting `failed`/`start_failed`), then `request_cancel()` or
     `request_stop(grace)` as needed; `wait()` returns once `on_stopped` has returned.
+
+    It composes the parts of a shared execution: `SharedCounts` (the queue's reading), `Promotion`
+    (an in-process execution switching to it) and `LostQueueState` (a re-seed after Redis lost it).
 
     Args:
         built: The execution's parts, from `ExecutionBuilder.build`.
@@ -73,22 +72,14 @@ class PipelineOrchestrator:
         self.storage = dependencies.storage
         self.role = plan.role
         self.placement = plan.placement
-        self._shared: SharedExecutionState | None = dependencies.shared_state if plan.placement.shared else None
-        if plan.placement.shared and self._shared is None:
+        shared_state = dependencies.shared_state
+        if plan.placement.shared and shared_state is None:
             raise ValueError("A shared placement needs a queue with shared state (Redis).")
-        self._marked_shared = False
-        """Workers may join (the leader set the mark, at start or at promotion)."""
+        self._counts = self._shared_counts(built, shared_state) if shared_state is not None else None
+        """The queue's reading of the execution (taken at promotion before it counts)."""
+        self._lost: LostQueueState | None = None
+        """Set while the execution is shared (placed so, or promoted)."""
         self._refresh_task: asyncio.Task[None] | None = None
-        self._remote_depths: dict[str, QueueDepth] = {}
-        """The last shared reading of the inbound groups of the routes other processes run."""
-        self._lost_epoch = 0
-        """Losses of queue state the shared reading found (its mark gone)."""
-        self._reseeded_epoch = 0
-        """Losses a completed re-seed has served; the execution cannot complete while one is not served."""
-        self._last_reading = (0, 0)
-        """`handled` and `dead_lettered` of the latest shared reading since the last loss."""
-        self._carried = (0, 0)
-        """`handled` and `dead_lettered` carried over lost queue state (progress counts until the end)."""
 
         self.phase: OrchestratorPhase = "created"
         self.signals = built.signals
@@ -122,6 +113,20 @@ class PipelineOrchestrator:
                 recheck_max_seconds=options.completion_recheck_max_seconds,
             ),
         )
+        self._promotion = (
+            Promotion(
+                execution_id=self.execution_id,
+                counts=self._counts,
+                accountant=self.accountant,
+                signals=self.signals,
+                quiet_reading=self.watcher.quiet_reading,
+                ready=lambda: self.phase == "running" and self.signals.seeded and not self.signals.stopping(),
+            )
+            if self._counts is not None and self.role == "full" and not plan.placement.shared
+            else None
+        )
+        if plan.placement.shared:
+            self._go_shared()
         self._seed_task: asyncio.Task[None] | None = None
         self._run_task: asyncio.Task[None] | None = None
         self._finished = asyncio.Event()
@@ -142,7 +147,35 @@ class PipelineOrchestrator:
     @property
     def shared(self) -> bool:
         """Counts and completion come from the queue's shared state (placed so, or promoted)."""
-        return self._shared is not None
+        return self._lost is not None
+
+    @staticmethod
+    def _shared_counts(built: BuiltExecution, shared: SharedExecutionState) -> SharedCounts:
+        config, scoped = built.config, built.scoped_queue.scoped
+        groups = []
+        for route_id in config.routes:
+            processor = config.processor_config(route_id)
+            groups.append(SharedGroup(route_id, scoped(processor.inbound_queue), processor.subscription))
+        return SharedCounts(
+            shared,
+            groups=groups,
+            dead_letter_queues=[scoped(queue) for queue in built.plan.snapshot.dlqs()],
+            accountant=built.accountant,
+        )
+
+    def _go_shared(self) -> None:
+        assert self._counts is not None
+        reconciler = self.deps.reconciler
+        self._lost = LostQueueState(
+            execution_id=self.execution_id,
+            counts=self._counts,
+            signals=self.signals,
+            read=self._depths,
+            settle_here=self.settle_deliveries,
+            reseed=(lambda: reconciler(SeedContext(self))) if reconciler is not None else None,
+            lineage_counts=self.deps.lineage_counts,
+        )
+        self.placement = Placement(routes=self.placement.routes, shared=True)
 
     def route_statuses(self, paused_routes: Collection[str] = ()) -> list[RouteRuntimeStatus]:
         """The local processors' states; the control part of a shared execution adds the remote routes.
@@ -155,7 +188,7 @@ class PipelineOrchestrator:
         if self.phase != "running":
             return statuses
         for route_id in self.remote_route_ids():
-            depth = self._remote_depths.get(route_id)
+            depth = self._counts.depth(route_id) if self._counts is not None else None
             paused = route_id in paused_routes
             statuses.append(
                 RouteRuntimeStatus(
@@ -173,7 +206,7 @@ class PipelineOrchestrator:
 
     def remote_route_ids(self) -> list[str]:
         """Routes of this shared execution that run in worker processes (the control part's view)."""
-        if self._shared is None or self.role != "full":
+        if not self.shared or self.role != "full":
             return []
         return [route_id for route_id in self.config.routes if route_id not in self.processors]
 
@@ -195,10 +228,9 @@ class PipelineOrchestrator:
         self.phase = "starting"
         step: StartStep = "adapters"
         try:
-            if self._shared is not None and self.role == "full":
+            if self.shared and self._counts is not None and self.role == "full":
                 step = "routes"
-                await self._shared.mark_shared(self.execution_id)  # before any message: workers may join
-                self._marked_shared = True
+                await self._counts.shared.mark_shared(self.execution_id)  # before any message: workers may join
                 step = "adapters"
             await self._start_adapters()
             step = "routes"
@@ -341,68 +373,27 @@ class PipelineOrchestrator:
         already, ending, a worker's part, its queue has no shared state (memory), or its seed task
         (replay publishing, recovery, which set the counters from the queues) still runs.
         """
-        if not self._promotable():
-            return False
-        self.signals.request_promotion()
-        return True
+        return self._promotion is not None and self._promotion.request()
 
     async def promote(self) -> bool:
-        """Switch an execution that runs in process to shared mode, and return whether it did.
+        """Switch an execution that runs in process to shared mode, and return whether it did (`Promotion`).
 
-        The counts move from this process's accountant to the queue's shared reading (taken at a
-        quiet moment, so nothing is lost or counted twice at the switch), and the execution is
-        marked shared so worker processes join it. False when there is nothing to promote, no quiet
-        moment came, or the queue could not be reached (a later request tries again).
+        False when there is nothing to promote, no quiet moment came, or the queue could not be
+        reached (a later request tries again).
         """
-        if not self._promotable():
-            return False
-        return await self.signals.request_promotion()
-
-    def _promotable(self) -> bool:
-        return (
-            self.role == "full"
-            and self.deps.shared_state is not None
-            and not self._marked_shared
-            and self.phase == "running"
-            and self.signals.seeded
-            and not self.signals.stopping()
-        )
+        return self._promotion is not None and await self._promotion.promote()
 
     async def _switch_to_shared(self) -> bool:
         """The watcher's side of `promote()`, run between its checks (docs/concepts/workers.md, Promotion)."""
-        shared = self.deps.shared_state
-        if shared is None or not self._promotable():
+        if self._promotion is None or not await self._promotion.switch():
             return False
-        # Unmarked yet (workers cannot have joined): the groups and DLQs hold exactly what this
-        # process published, settled and dead-lettered, read while none of it was in transit.
-        reading = await self.watcher.quiet_reading(lambda: self._read_shared(shared, marked=None))
-        if reading is None:
-            logger.info("Execution %r: no quiet moment to switch to shared counts; trying later", self.execution_id)
-            return False
-        depths, dead_lettered = reading
-        accountant = self.accountant
-        handled = sum(depth.settled for depth in depths)
-        if sum(depth.total for depth in depths) != accountant.in_flight:
-            logger.warning(
-                "Execution %r: in-flight was %d here and %d in the queues at the switch; the queues' count holds",
-                self.execution_id,
-                accountant.in_flight,
-                sum(depth.total for depth in depths),
-            )
-        # What only these counters knew (a repeat absorbed here, a failure with no DLQ entry) is
-        # carried, so the counts do not jump at the switch.
-        carried = (accountant.handled - handled, accountant.failed_messages - accountant.extra_failures - dead_lettered)
-        await shared.mark_shared(self.execution_id)  # workers join from their next reconcile on
-        self._marked_shared = True
-        self._carried, self._last_reading = carried, (handled, dead_lettered)
-        self._shared = shared
-        self.placement = Placement(routes=self.placement.routes, shared=True)
-        await self._shared_depths(shared)
+        self._go_shared()
+        await self._depths()
         self._start_refresh()
         logger.info(
             "Execution %r runs shared with worker processes from now on (%s)",
             self.execution_id,
-            accountant.counts().as_dict(),
+            self.accountant.counts().as_dict(),
         )
         return True
 
@@ -423,7 +414,7 @@ class PipelineOrchestrator:
                 await self._finish(status, None, grace)
                 return
             self._start_seed()
-            if self._shared is not None:
+            if self.shared:
                 self._start_refresh()
             status, error_info, grace = await self.watcher.watch()
         except asyncio.CancelledError:
@@ -490,58 +481,10 @@ class PipelineOrchestrator:
         await self.watcher.seed_from_queues()
 
     async def _run_reconciler(self) -> None:
-        shared = self._shared
-        if shared is None:
-            if self.deps.reconciler is not None:
-                await self.deps.reconciler(SeedContext(self))
-            return
-        # A shared execution: the reading finds a loss the routes reported (its mark is gone), so this
-        # pass serves it; the re-seed then waits until no delivery of the lost streams runs anywhere.
-        await self._depths()
-        epoch = self._lost_epoch
-        try:
-            await self._settle(shared)
-            if self.deps.reconciler is not None:
-                await self.deps.reconciler(SeedContext(self))
-        except Exception:
-            self.signals.report_lost_state()  # another pass, once the queue or database answers
-            raise
-        if self._lost_epoch == epoch:
-            # Reports of the loss this pass served (the routes' own `NOGROUP`) need no second pass;
-            # a later loss is found by the reading anyway.
-            self.signals.lost_state = False
-        self._reseeded_epoch = max(self._reseeded_epoch, epoch)
-        self.signals.wakeup.set()
-
-    async def _settle(self, shared: SharedExecutionState) -> None:
-        """Wait until the deliveries running here and on every worker when asked have ended, their lineage written.
-
-        Lineage then shows every message those deliveries finished, so the re-seed re-publishes only
-        what no process runs any more, and no stage runs twice.
-
-        Raises:
-            QueueError: the queue cannot be reached (the re-seed is retried).
-        """
-        token = new_id()
-        await shared.request_settle(self.execution_id, token)
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        waiting: set[str] = set()
-        try:
-            async with asyncio.timeout(_SETTLE_MAX_SECONDS):
-                await self.settle_deliveries()
-                while True:
-                    waiting = await shared.unsettled_workers(self.execution_id, token)
-                    if not waiting and loop.time() - started >= _SETTLE_MIN_SECONDS:
-                        return
-                    await asyncio.sleep(_SETTLE_POLL_SECONDS)
-        except TimeoutError:
-            logger.warning(
-                "Execution %r: worker(s) %s did not settle within %.0f s after lost queue state; re-seeding anyway",
-                self.execution_id,
-                ", ".join(sorted(waiting)) or "-",
-                _SETTLE_MAX_SECONDS,
-            )
+        if self._lost is not None:
+            await self._lost.serve()
+        elif self.deps.reconciler is not None:
+            await self.deps.reconciler(SeedContext(self))
 
     async def settle_deliveries(self) -> None:
         """Wait until every delivery of this execution that runs here now has ended (later ones may run)."""
@@ -554,8 +497,8 @@ class PipelineOrchestrator:
             processor.hold_reading(held)
 
     async def _depths(self) -> list[QueueDepth] | None:
-        if self._shared is not None:
-            return await self._shared_depths(self._shared)
+        if self._lost is not None:
+            return await self._shared_depths(self._lost)
         depths: list[QueueDepth] = []
         for processor in self.processors.values():
             try:
@@ -566,134 +509,33 @@ class PipelineOrchestrator:
                 return None
         return depths
 
-    async def _read_shared(
-        self, shared: SharedExecutionState, *, marked: str | None
-    ) -> tuple[list[QueueDepth], int] | None:
-        """Every route's inbound group and the DLQs, read atomically; None when the queue is unreachable.
-
-        Raises:
-            QueueError: code `STATE_LOST_CODE`, the `marked` execution's mark is gone.
-        """
-        config = self.config
-        scoped = self.scoped_queue.scoped
-        groups = []
-        for route_id in config.routes:
-            processor = config.processor_config(route_id)
-            groups.append((scoped(processor.inbound_queue), processor.subscription))
-        dead_letter_queues = [scoped(queue) for queue in self.snapshot.dlqs()]
+    async def _shared_depths(self, lost: LostQueueState) -> list[QueueDepth] | None:
+        """The shared reading, checking the mark (the control part); the counters adopt it."""
+        assert self._counts is not None
         try:
-            return await shared.read(groups, dead_letter_queues, marked=marked)
-        except QueueError as exc:
-            if exc.code == STATE_LOST_CODE:
-                raise
-            return None
-
-    async def _shared_depths(self, shared: SharedExecutionState) -> list[QueueDepth] | None:
-        """The shared reading (`_read_shared`), checking the mark; the counters adopt it."""
-        try:
-            reading = await self._read_shared(shared, marked=self.execution_id if self.role == "full" else None)
+            reading = await self._counts.read(marked=self.execution_id if self.role == "full" else None)
         except QueueError:  # the mark is gone
-            await self._state_lost(shared)
+            await lost.found()
             return None
         if reading is None:
             return None
-        depths, dead_lettered = reading
-        self._remote_depths = {
-            route_id: depth
-            for route_id, depth in zip(self.config.routes, depths, strict=True)
-            if route_id not in self.processors
-        }
+        counts = self._counts
+        counts.adopt(reading)
         if self.role == "full":  # progress: the stages worker processes ran
             try:
-                completed, failed = await shared.reported_stages(self.execution_id)
+                completed, failed = await counts.shared.reported_stages(self.execution_id)
             except QueueError:
                 pass  # progress only; the next reading catches up
             else:
                 self.stage_counts.set_reported(completed=completed, failed=failed)
-        handled = sum(depth.settled for depth in depths)
-        self._last_reading = (handled, dead_lettered)
-        carried_handled, carried_dead = self._carried
-        self.accountant.adopt(
-            published=carried_handled + handled + sum(depth.total for depth in depths),
-            handled=carried_handled + handled,
-            dead_lettered=carried_dead + dead_lettered,
-        )
-        if self._lost_epoch > self._reseeded_epoch:
+        if lost.unserved:
             return None  # not done before the re-seed after lost state has run
-        return depths
-
-    async def _state_lost(self, shared: SharedExecutionState) -> None:
-        """The reading found the execution's mark gone: Redis lost the streams, groups and DLQs.
-
-        The counts so far are carried (progress only: the final ones come from lineage), the mark is
-        set again (workers that start later join), and the watcher runs the re-seed.
-        """
-        self._lost_epoch += 1
-        handled, dead_lettered = self._last_reading
-        self._carried = (self._carried[0] + handled, self._carried[1] + dead_lettered)
-        self._last_reading = (0, 0)
-        logger.warning("Execution %r: the queue lost its state (Redis restarted?); re-seeding", self.execution_id)
-        try:
-            await shared.mark_shared(self.execution_id)
-        except QueueError as exc:
-            logger.warning("Execution %r: could not mark it shared again: %s", self.execution_id, exc)
-        self.signals.report_lost_state()
+        return reading.depths
 
     @property
     def lost_queue_state(self) -> bool:
         """Whether the queue lost this (shared) execution's state while it ran."""
-        return self._lost_epoch > 0
-
-    async def _count_from_lineage(self) -> None:
-        """Final counts of a shared execution whose queues lost their state: from its lineage rows.
-
-        Redis kept no count of what was settled before the loss, and the re-seed re-published
-        some messages that ran before; lineage counts each (route, message) delivery once.
-        """
-        count = self.deps.lineage_counts
-        if count is None:
-            logger.warning("Execution %r: no lineage to count from after lost queue state", self.execution_id)
-            return
-        try:
-            counts = await count(self.execution_id, self.config)
-        except Exception:
-            logger.exception("Execution %r: counting its messages from lineage failed", self.execution_id)
-            return
-        self.accountant.adopt(published=counts.delivered, handled=counts.delivered, dead_lettered=counts.dead_lettered)
-
-    async def _wait_for_worker_lineage(self, shared: SharedExecutionState) -> None:
-        """Ask the workers of the execution to flush its lineage rows, and wait (bounded) until they did."""
-        try:
-            await shared.request_flush(self.execution_id)
-            async with asyncio.timeout(_LINEAGE_FLUSH_WAIT_SECONDS):
-                while waiting := await shared.unflushed_workers(self.execution_id):
-                    logger.debug("Execution %r: waiting for lineage of %s", self.execution_id, sorted(waiting))
-                    await asyncio.sleep(0.1)
-        except TimeoutError:
-            logger.warning(
-                "Execution %r: workers did not flush lineage within %.0f s; stats may lag",
-                self.execution_id,
-                _LINEAGE_FLUSH_WAIT_SECONDS,
-            )
-        except QueueError as exc:
-            logger.warning("Execution %r: could not ask workers to flush lineage: %s", self.execution_id, exc)
-
-    async def _repair_lineage(self, shared: SharedExecutionState) -> None:
-        """A worker that joined and never flushed died with rows in its buffer: write them back."""
-        repair = self.deps.lineage_repair
-        if repair is None:
-            return
-        try:
-            lost = await shared.unflushed_workers(self.execution_id, live_only=False)
-            if lost:
-                logger.warning(
-                    "Execution %r: worker(s) %s died before flushing lineage; rebuilding it",
-                    self.execution_id,
-                    ", ".join(sorted(lost)),
-                )
-                await repair(self.execution_id, self.config)
-        except Exception:
-            logger.exception("Execution %r: repairing lineage after a dead worker failed", self.execution_id)
+        return self._lost is not None and self._lost.lost
 
     # ------------------------------------------------------------------ finish
 
@@ -720,17 +562,18 @@ class PipelineOrchestrator:
             self.runtime.cancelling.set()
             if status == "cancelled" and self.role == "full":
                 await self._purge_queues()
-            if self._shared is not None and self.role == "full" and status != "interrupted":
-                await self._wait_for_worker_lineage(self._shared)
+            if self._lost is not None and self._counts is not None and self.role == "full" and status != "interrupted":
+                shared = self._counts.shared
+                await wait_for_worker_lineage(shared, self.execution_id)
                 if status != "cancelled":  # a cancelled execution's queues are purged
                     await self._depths()  # the final counts
-                    await self._repair_lineage(self._shared)
+                    await repair_worker_lineage(shared, self.execution_id, self.config, self.deps.lineage_repair)
                     # Completion decided it (completed, or too many dead letters): count from lineage.
                     decided = status == "completed" or (
                         error_info is not None and error_info.code == "dead_letter_threshold_exceeded"
                     )
-                    if self.lost_queue_state and decided:
-                        await self._count_from_lineage()
+                    if self._lost.lost and decided:
+                        await self._lost.count_from_lineage(self.config, self.accountant)
                         status, error_info, _ = self.watcher.outcome()
         except Exception:
             logger.exception("Tearing down execution %r failed", self.execution_id)

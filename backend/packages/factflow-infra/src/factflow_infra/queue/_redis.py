@@ -485,8 +485,13 @@ class RedisStreamsQueueProvider:
                 await self._call("removing a dead consumer", delete)
                 removed += 1
         if claimed or removed:
+            # Ownership only: the subscription's reclaim pass then redelivers them (and logs that).
             logger.info(
-                "Claimed %d pending entries on %r from %d earlier consumer(s) of %r", claimed, queue, removed, group
+                "Took over %d unacknowledged entries on %r from %d earlier consumer(s) of %r (redelivered next)",
+                claimed,
+                queue,
+                removed,
+                group,
             )
 
     async def _claim_pending_of(self, queue: str, group: str, owner: str) -> int:

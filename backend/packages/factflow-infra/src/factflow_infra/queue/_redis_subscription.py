@@ -192,7 +192,9 @@ class RedisSubscription(BaseSubscription[Delivery]):
                 counts = await self._delivery_counts([entry_id for entry_id, _ in claimed])
                 for entry_id, _ in claimed:
                     self._released.pop(entry_id, None)
-                logger.info("Reclaimed %d idle entries on %r", len(claimed), queue)
+                logger.info(
+                    "Redelivering %d entries on %r left unacknowledged past the visibility timeout", len(claimed), queue
+                )
                 return [
                     _delivery(entry_id, fields, counts[entry_id], confirmed_at=sent)
                     for entry_id, fields in claimed

@@ -23,10 +23,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import pytest
+
 from ._database import service_unavailable
 from ._queue import TcpProxy
 
-__all__ = ("RedisServer", "ThreadedTcpProxy", "free_port", "threaded_tcp_proxy")
+__all__ = (
+    "RedisServer",
+    "ThreadedTcpProxy",
+    "free_port",
+    "persistent_redis",
+    "restartable_redis",
+    "threaded_tcp_proxy",
+)
 
 T = TypeVar("T")
 
@@ -99,6 +108,27 @@ class RedisServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def __enter__(self) -> RedisServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+@pytest.fixture
+def restartable_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A `redis-server` of the test's own without persistence: `restart()` loses every key."""
+    with RedisServer(tmp_path / "redis", persistent=False) as redis:
+        yield redis
+
+
+@pytest.fixture
+def persistent_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A `redis-server` of the test's own with an AOF (fsync always): `restart()` keeps every key."""
+    with RedisServer(tmp_path / "redis", persistent=True) as redis:
+        yield redis
 
 
 class ThreadedTcpProxy:

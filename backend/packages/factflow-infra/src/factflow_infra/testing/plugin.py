@@ -24,6 +24,7 @@ from ._database import (
     service_unavailable,
     sqlite_database_url,
 )
+from ._faults import persistent_redis, restartable_redis
 from ._queue import queue_provider, queue_provider_factory, queue_scope, redis_db, redis_url, tcp_proxy
 from ._s3 import S3TestServer, run_s3_server, s3_server, s3_storage, unique_bucket_name
 from ._schema import ColumnShape, TableShape, metadata_shapes, reflect_shapes
@@ -41,6 +42,8 @@ __all__ = (
     "tcp_proxy",
     "db_session_factory",
     "filesystem_storage",
+    "persistent_redis",
+    "restartable_redis",
     "postgres_database_url",
     "s3_server",
     "s3_storage",

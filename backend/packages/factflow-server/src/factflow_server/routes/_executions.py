@@ -10,10 +10,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from factflow_execution import EventStreamerUnavailableError, ExecutionService, ExecutionWaiter, PipelineExecution
 
 from .._cursor import CursorParam, CursorScope, OptionalOffset, check_paging
-from .._deletion import delete_execution as remove_execution
 from .._deps import (
-    ContainerDep,
     EventHubDep,
+    ExecutionRemoverDep,
     ExecutionRepositoryDep,
     ExecutionServiceDep,
     ExecutionStreamerDep,
@@ -213,12 +212,12 @@ async def patch_execution(ref: str, body: StatusChangeRequest, service: Executio
     summary="Delete a finished execution",
     operation_id="delete_execution",
 )
-async def delete_execution(ref: str, container: ContainerDep) -> ExecutionDeleteResponse:
+async def delete_execution(ref: str, remover: ExecutionRemoverDep) -> ExecutionDeleteResponse:
     """Remove a finished execution with its lineage rows, queues and stored objects.
 
     409 `execution_not_finished` while it is `running` or `interrupted`; 404 once it is gone.
     """
-    deletion = await remove_execution(container, ref)
+    deletion = await remover.delete(ref)
     return ExecutionDeleteResponse(
         execution_id=deletion.execution_id,
         status=deletion.status,

@@ -6,7 +6,7 @@ import time
 
 from fastapi import APIRouter
 
-from .._deps import ContainerDep
+from .._deps import WorkerMonitorDep
 from .._errors import ApiError
 from ..schemas._workers import Worker, WorkerListResponse
 from ._common import API_PREFIX, ERROR_RESPONSES, errors
@@ -17,9 +17,8 @@ router = APIRouter(prefix=f"{API_PREFIX}/workers", tags=["workers"], responses=E
 
 
 @router.get("", response_model=WorkerListResponse, summary="Every known worker", operation_id="list_workers")
-async def list_workers(container: ContainerDep) -> WorkerListResponse:
+async def list_workers(monitor: WorkerMonitorDep) -> WorkerListResponse:
     """Running, draining and recently dead workers (dead ones stay listed for an hour), by `id`."""
-    monitor = container.workers
     records = await monitor.records()
     now = time.time()
     return WorkerListResponse(
@@ -34,9 +33,8 @@ async def list_workers(container: ContainerDep) -> WorkerListResponse:
     summary="One worker",
     operation_id="get_worker",
 )
-async def get_worker(worker_id: str, container: ContainerDep) -> Worker:
+async def get_worker(worker_id: str, monitor: WorkerMonitorDep) -> Worker:
     """One worker; 404 `worker_not_found` when it is unknown, deregistered or long dead."""
-    monitor = container.workers
     record = await monitor.get(worker_id)
     if record is None:
         raise ApiError(404, "worker_not_found", f"No worker with id {worker_id!r}.", context={"worker_id": worker_id})

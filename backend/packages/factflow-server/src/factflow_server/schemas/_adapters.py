@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict
+
+from factflow_protocols import JSONObject
 
 __all__ = ("AdapterInfo", "AdapterListResponse", "AdapterLoadError")
 
@@ -35,7 +35,7 @@ class AdapterInfo(BaseModel):
     """Distribution version."""
     description: str | None
     """First line of the class docstring."""
-    config_schema: dict[str, Any] | None
+    config_schema: JSONObject | None
     """JSON Schema of the config model; null when the adapter takes no config."""
     load_error: AdapterLoadError | None
     """Set when the entry point could not be loaded (configs using it fail with E107)."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from factflow_execution import is_uuid_shaped
 from factflow_foundation import Timestamp
+from factflow_protocols import JSONObject
 
 __all__ = (
     "TAG_PATTERN",
@@ -99,5 +100,5 @@ class ErrorResponse(_Response):
     """Field errors (422 only)."""
     validation_report: ValidationReport | None = None
     """The validator's report (`yaml_parse_error`, `config_invalid`)."""
-    context: dict[str, Any] | None = Field(default=None)
+    context: JSONObject | None = Field(default=None)
     """Structured facts, e.g. `candidates`, `execution_id`."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from factflow_protocols import JSONObject
 
 from ._common import Timestamp, ValidationReport
 
@@ -129,9 +131,9 @@ class ConfigValidateRequest(_Request):
 class ConfigRunRequest(_Request):
     """C7 body (optional)."""
 
-    init_payload_overrides: dict[str, Any] | None = None
+    init_payload_overrides: JSONObject | None = None
     """Deep-merged into `init_message.payload`."""
-    metadata: dict[str, Any] | None = None
+    metadata: JSONObject | None = None
     """Stored on the row; ≤ 64 KiB serialized."""
     lineage_retention_days: float | None = Field(default=None, gt=0, le=36500)
     """Keep this execution's lineage rows this many days after it finished (null: the server setting)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,7 @@ from factflow_execution.views import (
     StageCounts,
     WaitResult,
 )
+from factflow_protocols import JSONObject
 
 from ._common import Tag, Timestamp
 from ._lineage import LineageEntry
@@ -100,7 +101,7 @@ class ExecutionResponse(BaseModel):
     started_at: Timestamp
     completed_at: Timestamp | None
     duration_ms: float | None
-    error_info: dict[str, Any] | None
+    error_info: JSONObject | None
     """`{code, message, details}`."""
 
 
@@ -113,11 +114,11 @@ class ExecutionReplayResponse(ExecutionResponse):
 class ExecutionDetailResponse(ExecutionResponse):
     """E3 answer."""
 
-    config_snapshot: dict[str, Any]
+    config_snapshot: JSONObject
     """`{config_yaml, config, config_hash, config_version, config_name, captured_at, engine_version}`."""
     root_correlation_id: str | None
-    init_payload: dict[str, Any] | None
-    metadata: dict[str, Any]
+    init_payload: JSONObject | None
+    metadata: JSONObject
     cancel_requested: bool
     message_counts: MessageCounts
     routes: list[RouteStatus]
@@ -148,9 +149,9 @@ class ExecutionCreateRequest(_Request):
     """Config to run (404 when unknown, 422 when not a UUID)."""
     tag: Tag | None = None
     """Unique label; must not parse as a UUID."""
-    metadata: dict[str, Any] | None = None
+    metadata: JSONObject | None = None
     """Stored on the row; ≤ 64 KiB serialized."""
-    init_payload_overrides: dict[str, Any] | None = None
+    init_payload_overrides: JSONObject | None = None
     """Deep-merged into `init_message.payload`."""
     skip_init_message: bool = False
     """Start all routes without publishing the init message."""
@@ -165,7 +166,7 @@ class StatusChangeRequest(_Request):
 
     status: Literal["cancelled", "failed", "completed"]
     reason: str | None = Field(default=None, max_length=500)
-    error_info: dict[str, Any] | None = None
+    error_info: JSONObject | None = None
 
 
 class CancelRequest(_Request):
@@ -225,7 +226,7 @@ class ReplayRequest(_Request):
     from_path: str | None = Field(default=None, min_length=1, pattern=r"^[^/]*$")
     """File-name prefix (no `/`)."""
     tag: Tag | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: JSONObject | None = None
     replay_source: Literal["storage"] | None = None
 
 
@@ -239,8 +240,8 @@ class CrossPipelineReplayRequest(_Request):
     from_path: str | None = Field(default=None, min_length=1, pattern=r"^[^/]*$")
     config_id: str | None = None
     tag: Tag | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: JSONObject | None = None
     replay_source: Literal["storage"] | None = None
 
 
-ErrorInfo = dict[str, Any]
+ErrorInfo = JSONObject

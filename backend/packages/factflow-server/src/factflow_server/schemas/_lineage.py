@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel
 
 from factflow_execution.views import AdapterStats
 from factflow_lineage import PipelineLineageEntry
+from factflow_protocols import JSONObject
 
 from ._common import Timestamp
 
@@ -44,12 +45,12 @@ class LineageEntry(BaseModel):
     started_at: Timestamp
     completed_at: Timestamp | None
     duration_ms: float | None
-    error_info: dict[str, Any] | None
+    error_info: JSONObject | None
     replay_batch_id: str | None
     batch_id: str | None
     delivery_count: int
     storage_key: str | None
-    metadata: dict[str, Any]
+    metadata: JSONObject
 
     @classmethod
     def of(cls, entry: PipelineLineageEntry) -> LineageEntry:

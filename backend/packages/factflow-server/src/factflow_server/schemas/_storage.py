@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from factflow_protocols import JSONObject
+
 from ._common import Timestamp
 
 __all__ = ("RESERVED_METADATA_FIELDS", "ExecutionPrefix", "ListObjectsResponse", "ObjectInfo", "ObjectMetadata")
@@ -43,7 +45,7 @@ class ObjectMetadata(BaseModel):
     written_by: str | None = None
     children: list[Any] | None = None
     """Manifests only."""
-    custom: dict[str, Any] = Field(default_factory=dict)
+    custom: JSONObject = Field(default_factory=dict)
     """Every other sidecar field, preserved."""
 
 

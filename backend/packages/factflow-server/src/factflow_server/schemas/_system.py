@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
+
+from factflow_protocols import JSONObject
 
 from ._common import Timestamp
 
@@ -104,7 +106,7 @@ class AdaptersDebug(_Model):
 class HealthDebug(_Model):
     """Internals shown with `debug=true` to an authorized caller (credentials masked)."""
 
-    settings: dict[str, Any]
+    settings: JSONObject
     queue: QueueDebug | None
     orchestrator: OrchestratorDebug | None
     lineage: LineageDebug | None
