@@ -581,7 +581,7 @@ export interface paths {
         };
         /**
          * Route throughput/latency
-         * @description One route name across running executions (counters since start, 60 s window).
+         * @description One route name across running executions and live workers (counters since start, 60 s window).
          */
         get: operations["get_route_metrics"];
         put?: never;
