@@ -138,3 +138,42 @@ async def test_compaction_deletes_only_sealed_routes_message_rows(
     assert await repository.delete_execution_rows(EXEC_DONE, pause_seconds=0) > 0
     assert await repository.route_counters(EXEC_DONE) == {}
     assert await repository.route_counters(EXEC_RUNNING) == await repository.route_message_counts(EXEC_RUNNING)
+
+
+async def _indexes_size(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int(
+            (await connection.execute(sa.text("SELECT pg_indexes_size('pipeline_lineage_messages')"))).scalar_one()
+        )
+
+
+async def test_compaction_gives_back_the_emptied_index_pages_only_when_no_route_counts(
+    db_engine: AsyncEngine, make_record: RecordFactory
+) -> None:
+    latest = await _write(db_engine, make_record)
+    repository = LineageRepository(create_session_factory(db_engine))
+    running = await repository.route_counters(EXEC_RUNNING)
+    frozen = await repository.seal_route_counters(EXEC_DONE)
+    if db_engine.dialect.name != "postgresql":
+        await repository.compact_sealed_messages(pause_seconds=0, release_pages_over_bytes=0)
+        assert not await repository.release_emptied_message_pages(over_bytes=0), "SQLite: nothing to give back"
+        return
+    grown = await _indexes_size(db_engine)
+
+    # A route still counting keeps the table (and its rows) whole.
+    await repository.compact_sealed_messages(pause_seconds=0, release_pages_over_bytes=0)
+    assert await _indexes_size(db_engine) == grown
+    assert (
+        await repository.route_counters(EXEC_RUNNING) == running == await repository.route_message_counts(EXEC_RUNNING)
+    )
+    assert await _message_rows(db_engine) == {
+        EXEC_RUNNING: len({(r.route_id, r.correlation_id) for r in latest.values() if r.execution_id == EXEC_RUNNING})
+    }
+
+    # Once nothing counts, the pages go back; the sealed counters stay.
+    await repository.seal_route_counters(EXEC_RUNNING)
+    await repository.compact_sealed_messages(pause_seconds=0, release_pages_over_bytes=0)
+    assert await _message_rows(db_engine) == {}
+    assert await _indexes_size(db_engine) < grown
+    assert await repository.route_counters(EXEC_DONE) == frozen
+    assert await repository.route_counters(EXEC_RUNNING) == running

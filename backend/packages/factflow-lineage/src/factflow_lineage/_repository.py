@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,7 @@ from typing import Any, Final, Literal
 
 from sqlalchemy import ColumnElement, and_, case, delete, distinct, func, or_, select, tuple_, update
 from sqlalchemy import text as sql_text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from factflow_infra.database import keyset_after
@@ -41,6 +42,11 @@ __all__ = ("DELETE_BATCH_ROWS", "LineageRepository", "LineageSortField", "SortOr
 
 DELETE_BATCH_ROWS: Final = 5000
 """Rows one `DELETE` statement removes when an execution's lineage is deleted in batches."""
+
+RELEASE_MESSAGE_PAGES_OVER_BYTES: Final = 1 << 20
+"""Index size of an empty `pipeline_lineage_messages` above which compaction gives the pages back."""
+
+logger = logging.getLogger(__name__)
 
 LineageSortField = Literal["started_at", "completed_at", "duration_ms", "route_id", "stage_name"]
 """Columns `GET /lineage` sorts by (ties by `id`)."""
@@ -799,14 +805,57 @@ class LineageRepository:
             )
         return counts
 
-    async def compact_sealed_messages(self, *, batch_size: int = DELETE_BATCH_ROWS, pause_seconds: float = 0.05) -> int:
+    async def compact_sealed_messages(
+        self,
+        *,
+        batch_size: int = DELETE_BATCH_ROWS,
+        pause_seconds: float = 0.05,
+        release_pages_over_bytes: int = RELEASE_MESSAGE_PAGES_OVER_BYTES,
+    ) -> int:
         """Delete the per-message counter rows of sealed routes, `batch_size` per statement; the rows deleted.
 
         A sealed route's counters no longer move, so its message rows serve nothing; a finished
         execution then costs no row per message. No trigger touches these rows any more, so the
         deletes wait on no writer; each batch is its own short transaction followed by a pause
-        of `pause_seconds` (as `delete_execution_rows`). Rows of unsealed routes stay.
+        of `pause_seconds` (as `delete_execution_rows`). Rows of unsealed routes stay. Then, on
+        PostgreSQL, a table left empty whose indexes hold more than `release_pages_over_bytes`
+        gives their emptied pages back (`release_emptied_message_pages`).
         """
+        deleted = await self._delete_sealed_messages(batch_size, pause_seconds)
+        await self.release_emptied_message_pages(over_bytes=release_pages_over_bytes)
+        return deleted
+
+    async def release_emptied_message_pages(self, *, over_bytes: int = RELEASE_MESSAGE_PAGES_OVER_BYTES) -> bool:
+        """Truncate `pipeline_lineage_messages` on PostgreSQL when it holds no row; whether it did.
+
+        A B-tree keeps the pages its deleted entries leave (reused by later entries, never given
+        back), so the primary key would stay at the most messages ever counted at once. When no
+        route is counting (every execution sealed and compacted), TRUNCATE gives the pages back.
+        It runs only when the indexes exceed `over_bytes`, under an exclusive lock taken with a
+        100 ms `lock_timeout` (a writer waits at most that long; a busy table is left for the next
+        pass) and only if the table is empty under that lock, so no row is lost.
+        """
+        async with self._session() as session:
+            if session.get_bind().dialect.name != "postgresql":
+                return False
+            try:
+                async with session.begin():
+                    indexes_size = sql_text("SELECT pg_indexes_size('pipeline_lineage_messages')")
+                    size = int(await session.scalar(indexes_size) or 0)
+                    if size <= over_bytes:
+                        return False
+                    await session.execute(sql_text("SET LOCAL lock_timeout = '100ms'"))
+                    await session.execute(sql_text("LOCK TABLE pipeline_lineage_messages IN ACCESS EXCLUSIVE MODE"))
+                    if await session.scalar(select(_MESSAGE.route_key).limit(1)) is not None:
+                        return False
+                    await session.execute(sql_text("TRUNCATE pipeline_lineage_messages"))
+            except DBAPIError as exc:  # the lock was not free within the timeout: next pass
+                logger.debug("Emptied message-counter pages not released this pass: %s", exc)
+                return False
+        logger.info("Released the emptied pages of the per-message route counters (%d bytes of index)", size)
+        return True
+
+    async def _delete_sealed_messages(self, batch_size: int, pause_seconds: float) -> int:
         has_messages = select(_MESSAGE.route_key).where(_MESSAGE.route_key == _ROUTE.route_key).exists()
         async with self._session() as session:
             route_keys = list(
