@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import os
-import sys
 import time
 import uuid
 
@@ -15,32 +13,6 @@ def test_new_ids_are_uuid7_unique_and_sortable_by_creation() -> None:
     assert all(uuid.UUID(value).version == 7 for value in ids)
     assert len(set(ids)) == len(ids)
     assert ids == sorted(ids)
-
-
-def test_random_bits_never_repeat_across_many_ids() -> None:
-    # Ids draw their random bits from a pool refilled every few hundred ids: across refills
-    # the 62 random bits of every id still differ.
-    ids = [new_id() for _ in range(5_000)]
-    assert len({uuid.UUID(value).int & ((1 << 62) - 1) for value in ids}) == len(ids)
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="needs os.fork")
-def test_a_forked_child_draws_other_random_bits_than_its_parent() -> None:
-    new_id()  # the pool holds bits for the next ids now
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report its next ids and leave at once
-        os.close(read_end)
-        os.write(write_end, " ".join(new_id() for _ in range(20)).encode())
-        os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        child = pipe.read().decode().split()
-    os.waitpid(pid, 0)
-    parent = [new_id() for _ in range(20)]
-    tail = (1 << 62) - 1
-    assert len(child) == 20
-    assert not {uuid.UUID(value).int & tail for value in child} & {uuid.UUID(value).int & tail for value in parent}
 
 
 def test_derived_id_is_deterministic_uuid7_with_anchor_timestamp() -> None:

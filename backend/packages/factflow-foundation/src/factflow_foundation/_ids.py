@@ -31,26 +31,6 @@ _lock = threading.Lock()
 _last_ms = 0
 _counter = 0
 
-_RANDOM_BYTES = 9
-_POOL_IDS = 512
-_pool = b""
-_pool_at = 0
-"""Random bytes for the next ids, drawn from `os.urandom` 512 ids at a time (under `_lock`).
-
-`os.urandom` releases the interpreter lock around its system call: one call per id cost a
-syscall and, while storage threads ran, a wait to take the lock back (54 µs per id on average in
-the filesystem benchmark), on the event loop's thread.
-"""
-
-
-def _forget_pool() -> None:
-    # A forked child must not hand out the random bits its parent hands out too.
-    global _pool, _pool_at
-    _pool, _pool_at = b"", 0
-
-
-os.register_at_fork(after_in_child=_forget_pool)
-
 
 def _canonical(value: int) -> str:
     digits = f"{value:032x}"
@@ -65,14 +45,10 @@ def new_id() -> str:
     Should one millisecond see more ids than the counter holds, the next ids borrow the
     following millisecond, so the timestamp never runs ahead by more than that.
     """
-    global _last_ms, _counter, _pool, _pool_at
+    global _last_ms, _counter
+    random_bits = int.from_bytes(os.urandom(9), "big")
     now_ms = time.time_ns() // 1_000_000
     with _lock:
-        start = _pool_at
-        if start + _RANDOM_BYTES > len(_pool):
-            _pool, start = os.urandom(_RANDOM_BYTES * _POOL_IDS), 0
-        _pool_at = start + _RANDOM_BYTES
-        random_bits = int.from_bytes(_pool[start : start + _RANDOM_BYTES], "big")
         if now_ms > _last_ms:
             _last_ms = now_ms
             _counter = random_bits >> 62 & 0x7FF  # leave half the counter for this millisecond
