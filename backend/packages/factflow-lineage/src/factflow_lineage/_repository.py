@@ -790,20 +790,9 @@ class LineageRepository:
         ).all()
         if not routes:
             return {}
-        durations = self._route_durations(await self._stages(session, execution_id=execution_id))
-        counts: dict[str, RouteMessageCounts] = {}
-        for route_id, total, failed, in_progress, cancelled in routes:
-            duration_ms, duration_n = durations.get(route_id, (0.0, 0))
-            counts[route_id] = RouteMessageCounts(
-                route_id=route_id,
-                total_messages=total,
-                completed=total - failed - in_progress - cancelled,
-                failed=failed,
-                cancelled=cancelled,
-                in_progress=in_progress,
-                avg_duration_ms=duration_ms / duration_n if duration_n else None,
-            )
-        return counts
+        return self._message_counts(
+            routes, self._route_durations(await self._stages(session, execution_id=execution_id))
+        )
 
     async def compact_sealed_messages(
         self,
@@ -892,6 +881,26 @@ class LineageRepository:
         return deleted
 
     @staticmethod
+    def _message_counts(
+        rows: Iterable[Sequence[Any]], durations: dict[str, tuple[float, int]]
+    ) -> dict[str, RouteMessageCounts]:
+        """`RouteMessageCounts` by route from `(route_id, total, failed, in_progress, cancelled)` rows."""
+        counts: dict[str, RouteMessageCounts] = {}
+        for route_id, total, failed, in_progress, cancelled in rows:
+            total, failed, in_progress, cancelled = int(total), int(failed), int(in_progress), int(cancelled)
+            duration_ms, duration_n = durations.get(route_id, (0.0, 0))
+            counts[route_id] = RouteMessageCounts(
+                route_id=route_id,
+                total_messages=total,
+                completed=total - failed - in_progress - cancelled,
+                failed=failed,
+                cancelled=cancelled,
+                in_progress=in_progress,
+                avg_duration_ms=duration_ms / duration_n if duration_n else None,
+            )
+        return counts
+
+    @staticmethod
     def _route_durations(stages: Iterable[LineageStageRow]) -> dict[str, tuple[float, int]]:
         """Per route: the summed duration and count of its completed rows with a duration."""
         durations: dict[str, tuple[float, int]] = {}
@@ -934,18 +943,4 @@ class LineageRepository:
                 func.sum(case((and_(~failed, ~active, cancelled), 1), else_=0)),
             ).group_by(per_message.c.route_id)
             result = (await session.execute(query)).all()
-        durations = self._route_durations(stages)
-        counts: dict[str, RouteMessageCounts] = {}
-        for route, total, n_failed, n_active, n_cancelled in result:
-            total, n_failed, n_active, n_cancelled = int(total), int(n_failed), int(n_active), int(n_cancelled)
-            duration_ms, duration_n = durations[route]
-            counts[route] = RouteMessageCounts(
-                route_id=route,
-                total_messages=total,
-                completed=total - n_failed - n_active - n_cancelled,
-                failed=n_failed,
-                cancelled=n_cancelled,
-                in_progress=n_active,
-                avg_duration_ms=duration_ms / duration_n if duration_n else None,
-            )
-        return counts
+        return self._message_counts(result, self._route_durations(stages))
