@@ -37,6 +37,20 @@ ITEMS = 40
 PIPELINE = slow_fan_out_pipeline("counts", prefix="c", items=ITEMS, delay_ms=120, work=", concurrency: 4, prefetch: 4")
 
 
+def _server_env(tmp_path: Path, backends: dict[str, str]) -> tuple[dict[str, str], str]:
+    """The environment of a server on `backends` with its data under `tmp_path`, and its database URL."""
+    env = {
+        "FACTFLOW_DATA_DIR": str(tmp_path / "data"),
+        "FACTFLOW_PIPELINES_DIR": str(tmp_path / "pipelines"),
+        "FACTFLOW_SHUTDOWN_GRACE_SECONDS": "1",
+        "FACTFLOW_LOG_LEVEL": "WARNING",
+        **backends,
+    }
+    (tmp_path / "pipelines").mkdir()
+    database_url = backends.get("FACTFLOW_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'data' / 'factflow.db'}")
+    return env, database_url
+
+
 def _start(tmp_path: Path, env: dict[str, str]) -> tuple[ServerProcess, str]:
     server = ServerProcess.start(["serve", "--embedded", "--port", "0"], env=env, cwd=tmp_path)
     return server, server.wait_until_listening()
@@ -157,15 +171,7 @@ def _assert_equal(shown: dict[str, dict[str, Any]], expected: dict[str, dict[str
 def test_route_counts_match_lineage_after_a_kill_recovery_and_a_replay(
     tmp_path: Path, backends: dict[str, str]
 ) -> None:
-    env = {
-        "FACTFLOW_DATA_DIR": str(tmp_path / "data"),
-        "FACTFLOW_PIPELINES_DIR": str(tmp_path / "pipelines"),
-        "FACTFLOW_SHUTDOWN_GRACE_SECONDS": "1",
-        "FACTFLOW_LOG_LEVEL": "WARNING",
-        **backends,
-    }
-    (tmp_path / "pipelines").mkdir()
-    database_url = backends.get("FACTFLOW_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'data' / 'factflow.db'}")
+    env, database_url = _server_env(tmp_path, backends)
 
     first, base_url = _start(tmp_path, env)
     try:
@@ -271,15 +277,7 @@ init_message:
 def test_route_counts_match_lineage_with_failures_retries_conditions_and_cancel(
     tmp_path: Path, backends: dict[str, str]
 ) -> None:
-    env = {
-        "FACTFLOW_DATA_DIR": str(tmp_path / "data"),
-        "FACTFLOW_PIPELINES_DIR": str(tmp_path / "pipelines"),
-        "FACTFLOW_SHUTDOWN_GRACE_SECONDS": "1",
-        "FACTFLOW_LOG_LEVEL": "WARNING",
-        **backends,
-    }
-    (tmp_path / "pipelines").mkdir()
-    database_url = backends.get("FACTFLOW_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'data' / 'factflow.db'}")
+    env, database_url = _server_env(tmp_path, backends)
     server, base_url = _start(tmp_path, env)
     try:
         with httpx.Client(base_url=base_url, timeout=30) as client:
